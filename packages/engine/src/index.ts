@@ -1,1 +1,25 @@
-export {};
+export { MemoryEngine } from './memory.js';
+export type { MemoryEngineOptions } from './memory.js';
+export {
+  DEFAULT_MAX_LENGTH,
+  DEFAULT_MAX_AGE_MS,
+  DEFAULT_DEDUP_WINDOW_MS,
+  MAX_READ_LIMIT,
+  resolveEngineOptions,
+} from './options.js';
+export type { EngineOptions, ResolvedEngineOptions } from './options.js';
+export type {
+  StreamEngine,
+  AppendInput,
+  AppendResult,
+  Entry,
+  ReadOptions,
+  ReadResult,
+  ChannelState,
+  RetentionOptions,
+  EntryListener,
+  Follow,
+  PresenceRecord,
+  PresenceChange,
+  KeyValueStore,
+} from './types.js';

@@ -1,1 +1,44 @@
-export {};
+export { ErrorCodes, CloseCodes, httpStatusOf } from './codes.js';
+export type { ErrorCode, CloseCode } from './codes.js';
+export { TributaryError, isTributaryError } from './errors.js';
+export {
+  MAX_CHANNEL_LENGTH,
+  channelProblem,
+  isValidChannel,
+  isValidChannelOrPattern,
+  isPattern,
+  isSystemChannel,
+  compilePattern,
+  matchesPattern,
+} from './channels.js';
+export { PROTOCOL_VERSION } from './frames.js';
+export type {
+  JsonValue,
+  RequestId,
+  StreamPosition,
+  ClientFrame,
+  ClientFrameType,
+  SubscribeFrame,
+  UnsubscribeFrame,
+  PublishFrame,
+  HistoryFrame,
+  PresenceFrame,
+  PingFrame,
+  AuthFrame,
+  ServerFrame,
+  WelcomeFrame,
+  MessageFrame,
+  SubscribedFrame,
+  UnsubscribedFrame,
+  AckFrame,
+  HistoryMessage,
+  HistoryResultFrame,
+  PresenceMember,
+  PresenceResultFrame,
+  PresenceEventFrame,
+  PongFrame,
+  AuthOkFrame,
+  ErrorFrame,
+} from './frames.js';
+export { clientFrameSchemas, parseClientFrame, depthExceeds, DEFAULT_MAX_DEPTH } from './schema.js';
+export type { ParseResult } from './schema.js';

@@ -1,1 +1,3 @@
-export {};
+export { freePort } from './ports.js';
+export { startRedis, spawnRedis, killAndWait, assertRedisServerInstalled } from './redis.js';
+export type { RedisServer, StartRedisOptions } from './redis.js';

@@ -1,0 +1,169 @@
+/**
+ * The storage contract every engine implements. The broker and the block runner talk only to this
+ * interface; which engine runs is the caller's choice (MemoryEngine embedded, RedisEngine shared).
+ *
+ * Model: each channel is an append-only log. Every appended entry gets the next offset (1, 2, 3, …)
+ * within the channel's current epoch. Retention trims the oldest entries by count and by age. When a
+ * channel's history is lost or reset (explicit reset, or the Redis keys expired/vanished), a new
+ * epoch starts and offsets start again at 1, so a client holding (offset, epoch) can always tell
+ * whether resuming from it is possible.
+ */
+
+/** Input to {@link StreamEngine.append}. */
+export interface AppendInput {
+  channel: string;
+  /** The message body as JSON text (already validated and size-checked by the caller). */
+  payload: string;
+  /** Client message id: a second append with the same id within the dedup window stores nothing. */
+  msgId?: string;
+  /** Block composition hop count (0 or absent for messages from clients). */
+  hops?: number;
+}
+
+/** Result of {@link StreamEngine.append}. */
+export interface AppendResult {
+  offset: number;
+  epoch: string;
+  /** Milliseconds since the Unix epoch when the entry was stored (the original's, for duplicates). */
+  time: number;
+  /** True when `msgId` matched an earlier append: the earlier entry's position is returned. */
+  duplicate: boolean;
+}
+
+/** One stored message. */
+export interface Entry {
+  channel: string;
+  offset: number;
+  epoch: string;
+  time: number;
+  /** JSON text of the message body, exactly as appended. */
+  payload: string;
+  msgId?: string;
+  hops?: number;
+}
+
+/** Options of {@link StreamEngine.read}. */
+export interface ReadOptions {
+  /** Return entries with offset > after. Without it, the latest `limit` entries. */
+  after?: number;
+  /** Maximum number of entries; engines cap it at 10 000. */
+  limit: number;
+}
+
+/** A channel's state and, for reads, a slice of its log. */
+export interface ChannelState {
+  epoch: string;
+  /** Oldest retained offset; `last + 1` when nothing is retained. */
+  first: number;
+  /** Latest offset in this epoch; 0 when nothing was appended yet. */
+  last: number;
+}
+
+export interface ReadResult extends ChannelState {
+  /** In offset order, without gaps. */
+  entries: Entry[];
+}
+
+/** Retention of a channel's log; whichever limit is hit first trims. */
+export interface RetentionOptions {
+  /**
+   * Maximum number of retained entries per channel.
+   * @defaultValue 1000
+   */
+  maxLength?: number;
+  /**
+   * Maximum age of a retained entry in milliseconds; an idle channel's whole history (and then its
+   * epoch) expires after this long.
+   * @defaultValue 86_400_000 (24 h)
+   */
+  maxAgeMs?: number;
+}
+
+/**
+ * Receives entries from {@link StreamEngine.follow}. Called in offset order per channel, once per
+ * entry, never concurrently for the same channel.
+ */
+export type EntryListener = (entry: Entry) => void;
+
+/** A follow that can be stopped; stopping is idempotent. */
+export interface Follow {
+  close(): Promise<void>;
+}
+
+/** Presence of one client on one channel, as engines store it. */
+export interface PresenceRecord {
+  clientId: string;
+  user?: string;
+  node: string;
+  since: number;
+}
+
+/** A presence change on a channel, delivered to presence followers on every node. */
+export interface PresenceChange {
+  kind: 'join' | 'leave';
+  channel: string;
+  member: PresenceRecord;
+}
+
+/** Per-key store for blocks (`ctx.kv`); values are strings, counters are integers. */
+export interface KeyValueStore {
+  get(namespace: string, key: string): Promise<string | undefined>;
+  /** Sets `key`; with `ttlMs`, the key disappears after that long. */
+  set(namespace: string, key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Adds `by` to an integer counter (0 when absent) and returns the new value. */
+  incr(namespace: string, key: string, by: number, ttlMs?: number): Promise<number>;
+  del(namespace: string, key: string): Promise<boolean>;
+}
+
+/** The storage engine. */
+export interface StreamEngine {
+  /** A short name for logs and metrics: 'memory' or 'redis'. */
+  readonly kind: string;
+
+  /** Appends one entry. One round trip to the store; atomic with its dedup check and trimming. */
+  append(input: AppendInput): Promise<AppendResult>;
+
+  /** Reads a slice of a channel's log together with its state. */
+  read(channel: string, options: ReadOptions): Promise<ReadResult>;
+
+  /** The channel's state without reading entries. */
+  state(channel: string): Promise<ChannelState>;
+
+  /** Deletes a channel's history and starts a new epoch; returns the new state. */
+  reset(channel: string): Promise<ChannelState>;
+
+  /**
+   * Delivers every entry appended to `channel` (on any node) after the follow is established, in
+   * offset order, without gaps or duplicates — gaps seen on the wire (a lost notification, a
+   * reconnect) are filled by reading the log. The returned promise resolves once the follow is
+   * established: anything appended after that is delivered. An epoch change is delivered as entries
+   * whose epoch differs from the previous one (offsets restart at 1).
+   */
+  follow(channel: string, listener: EntryListener): Promise<Follow>;
+
+  /**
+   * Like {@link follow} for every channel matching a pattern (see @tributary/protocol's pattern
+   * syntax). Ordered and gap-free per channel from the first entry this follow sees on it.
+   */
+  followPattern(pattern: string, listener: EntryListener): Promise<Follow>;
+
+  /** Presence: add or refresh a member; returns true when it was not present before (a join). */
+  presenceAdd(channel: string, member: PresenceRecord, ttlMs: number): Promise<boolean>;
+  /** Presence: remove a member; returns true when it was present (a leave). */
+  presenceRemove(channel: string, clientId: string): Promise<boolean>;
+  /** Presence: the members present now (expired ones excluded). */
+  presenceList(channel: string): Promise<PresenceRecord[]>;
+  /** Presence: publish a join/leave to presence followers on every node. */
+  presenceNotify(change: PresenceChange): Promise<void>;
+  /** Presence: receive join/leave changes for a channel from every node. */
+  followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow>;
+
+  /** Key-value store for blocks. */
+  readonly kv: KeyValueStore;
+
+  /** Resolves when the engine can serve; rejects with a TributaryError(UNAVAILABLE) otherwise. */
+  ready(): Promise<void>;
+
+  /** Stops follows and closes connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { channelProblem, compilePattern, isPattern, isValidChannel, isValidChannelOrPattern } from './channels.js';
+
+describe('channel names', () => {
+  it.each(['chat', 'sensors.t1.temp', 'room-1', 'user:42', 'a@b', 'x=y', '$dlq.alert', 'A_b'])('accepts %s', (name) => {
+    expect(isValidChannel(name)).toBe(true);
+  });
+
+  it.each(['', 'a..b', '.a', 'a.', 'a b', '{x}', 'a.$b', 'sensors.*', 'ä', 'a/b', 'x'.repeat(201)])(
+    'rejects %j as a name',
+    (name) => {
+      expect(isValidChannel(name)).toBe(false);
+      expect(channelProblem(name, false)).toBeTypeOf('string');
+    },
+  );
+
+  it('accepts patterns only where allowed, with > only last', () => {
+    expect(isValidChannelOrPattern('sensors.*.temp')).toBe(true);
+    expect(isValidChannelOrPattern('sensors.>')).toBe(true);
+    expect(isValidChannelOrPattern('>')).toBe(true);
+    expect(isValidChannelOrPattern('sensors.>.temp')).toBe(false);
+    expect(isValidChannelOrPattern('sens*')).toBe(false);
+  });
+
+  it('tells patterns from names', () => {
+    expect(isPattern('a.*')).toBe(true);
+    expect(isPattern('*')).toBe(true);
+    expect(isPattern('a.>')).toBe(true);
+    expect(isPattern('a.b')).toBe(false);
+  });
+});
+
+describe('pattern matching', () => {
+  const cases: Array<[string, string, boolean]> = [
+    ['sensors.*', 'sensors.t1', true],
+    ['sensors.*', 'sensors.t1.temp', false],
+    ['sensors.*', 'sensors', false],
+    ['sensors.>', 'sensors.t1', true],
+    ['sensors.>', 'sensors.t1.temp', true],
+    ['sensors.>', 'sensors', false],
+    ['*.temp', 'a.temp', true],
+    ['*.temp', 'a.hum', false],
+    ['>', 'anything.at.all', true],
+    ['a.*.c.>', 'a.b.c.d.e', true],
+    ['a.*.c.>', 'a.b.x.d', false],
+    ['chat', 'chat', true],
+    ['chat', 'chat2', false],
+  ];
+  it.each(cases)('%s ~ %s = %s', (pattern, channel, want) => {
+    expect(compilePattern(pattern)(channel)).toBe(want);
+  });
+});

@@ -1,0 +1,168 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { channelProblem } from './channels.js';
+import { ErrorCodes, type ErrorCode } from './codes.js';
+import type { ClientFrame, ClientFrameType, RequestId } from './frames.js';
+
+const requestId = { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'integer' }] };
+const channel = { type: 'string', minLength: 1, maxLength: 200 };
+
+/** JSON Schemas (draft-07) of every client frame, keyed by `type`. Published in docs/PROTOCOL.md. */
+export const clientFrameSchemas: Readonly<Record<ClientFrameType, object>> = {
+  subscribe: {
+    type: 'object',
+    required: ['type', 'channel'],
+    additionalProperties: false,
+    properties: {
+      type: { const: 'subscribe' },
+      id: requestId,
+      channel,
+      since: {
+        type: 'object',
+        required: ['offset', 'epoch'],
+        additionalProperties: false,
+        properties: {
+          offset: { type: 'integer', minimum: 0 },
+          epoch: { type: 'string', maxLength: 64 },
+        },
+      },
+      presence: { type: 'boolean' },
+    },
+  },
+  unsubscribe: {
+    type: 'object',
+    required: ['type', 'channel'],
+    additionalProperties: false,
+    properties: { type: { const: 'unsubscribe' }, id: requestId, channel },
+  },
+  publish: {
+    type: 'object',
+    required: ['type', 'channel', 'data'],
+    additionalProperties: false,
+    properties: {
+      type: { const: 'publish' },
+      id: requestId,
+      channel,
+      data: {},
+      msgId: { type: 'string', minLength: 1, maxLength: 128 },
+    },
+  },
+  history: {
+    type: 'object',
+    required: ['type', 'channel'],
+    additionalProperties: false,
+    properties: {
+      type: { const: 'history' },
+      id: requestId,
+      channel,
+      since: { type: 'integer', minimum: 0 },
+      limit: { type: 'integer', minimum: 1, maximum: 1000 },
+    },
+  },
+  presence: {
+    type: 'object',
+    required: ['type', 'channel'],
+    additionalProperties: false,
+    properties: { type: { const: 'presence' }, id: requestId, channel },
+  },
+  ping: {
+    type: 'object',
+    required: ['type'],
+    additionalProperties: false,
+    properties: { type: { const: 'ping' }, id: requestId },
+  },
+  auth: {
+    type: 'object',
+    required: ['type', 'token'],
+    additionalProperties: false,
+    properties: { type: { const: 'auth' }, id: requestId, token: { type: 'string', minLength: 1, maxLength: 8192 } },
+  },
+};
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+const validators = new Map<string, ValidateFunction>(
+  Object.entries(clientFrameSchemas).map(([type, schema]) => [type, ajv.compile(schema)]),
+);
+
+/** Default maximum nesting depth of a message's `data`. */
+export const DEFAULT_MAX_DEPTH = 32;
+
+/** The result of {@link parseClientFrame}. */
+export type ParseResult =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; code: ErrorCode; message: string; id?: RequestId; channel?: string };
+
+/**
+ * Parses and validates one client frame: JSON, then the frame's schema, then channel-name rules
+ * (patterns only in subscribe/unsubscribe) and the nesting depth of `data`. Never throws.
+ */
+export function parseClientFrame(text: string, maxDepth = DEFAULT_MAX_DEPTH): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: ErrorCodes.BAD_JSON, message: 'frame is not valid JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, code: ErrorCodes.INVALID_FRAME, message: 'frame must be a JSON object' };
+  }
+  const obj = value as Record<string, unknown>;
+  const id = readId(obj.id);
+  const type = obj.type;
+  const validate = typeof type === 'string' ? validators.get(type) : undefined;
+  if (validate === undefined || !Object.hasOwn(clientFrameSchemas, type as string)) {
+    return withId(
+      { ok: false, code: ErrorCodes.UNKNOWN_TYPE, message: `unknown frame type ${JSON.stringify(type)}` },
+      id,
+    );
+  }
+  if (!validate(obj)) {
+    const e = validate.errors?.[0];
+    const where = e ? `${e.instancePath || '/'} ${e.message ?? ''}`.trim() : 'invalid';
+    return withId({ ok: false, code: ErrorCodes.INVALID_FRAME, message: `${type}: ${where}` }, id);
+  }
+  const frame = obj as unknown as ClientFrame;
+  if ('channel' in frame) {
+    const allowPattern = frame.type === 'subscribe' || frame.type === 'unsubscribe';
+    const problem = channelProblem(frame.channel, allowPattern);
+    if (problem !== undefined) {
+      return withId(
+        { ok: false, code: ErrorCodes.INVALID_CHANNEL, message: `channel ${problem}`, channel: frame.channel },
+        id,
+      );
+    }
+  }
+  if (frame.type === 'publish' && depthExceeds(frame.data, maxDepth)) {
+    return withId(
+      { ok: false, code: ErrorCodes.INVALID_FRAME, message: `data is nested deeper than ${maxDepth} levels`, channel: frame.channel },
+      id,
+    );
+  }
+  return { ok: true, frame };
+}
+
+function readId(v: unknown): RequestId | undefined {
+  if (typeof v === 'string' && v.length <= 64) return v;
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  return undefined;
+}
+
+function withId<T extends object>(r: T, id: RequestId | undefined): T & { id?: RequestId } {
+  return id === undefined ? r : { ...r, id };
+}
+
+/**
+ * True when `value` nests objects/arrays deeper than `max`. Iterative, so hostile input cannot
+ * overflow the stack here (JSON.stringify later would).
+ */
+export function depthExceeds(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, d + 1]);
+    }
+  }
+  return false;
+}
