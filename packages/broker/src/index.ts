@@ -1,1 +1,21 @@
-export {};
+export { startBroker, WS_PATH } from './server.js';
+export type { Broker } from './server.js';
+export { createToken, authenticate, can, Actions } from './auth.js';
+export type { Action, Grants, Principal, CreateTokenOptions } from './auth.js';
+export {
+  resolveBrokerOptions,
+  DEFAULT_PORT,
+  DEFAULT_HOST,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_QUEUE_BYTES,
+  DEFAULT_MAX_SUBSCRIPTIONS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_PRESENCE_TTL_MS,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_HOPS,
+} from './options.js';
+export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions } from './options.js';
+export { Publisher } from './publisher.js';
+export type { PublishInterceptor, PublishRequest, InterceptResult, PublisherLimits } from './publisher.js';
+export type { BrokerContext, BrokerCounters } from './context.js';

@@ -1,0 +1,134 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, httpStatusOf, TributaryError, type JsonValue } from '@tributary/protocol';
+import { authenticate, authorize, INSECURE_PRINCIPAL, type Principal } from './auth.js';
+import type { BrokerContext } from './context.js';
+import { toHistoryMessage, toTributaryError } from './session.js';
+
+const CHANNEL_ROUTE = /^\/v1\/channels\/([^/]+)\/(messages|presence)$/;
+
+/**
+ * The HTTP API on the broker's port. Errors are `{ "error": { "code", "message" } }` with the status
+ * from httpStatusOf; credentials are `Authorization: Bearer <token or server secret>`.
+ */
+export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz' && req.method === 'GET') {
+      await ctx.engine.ready();
+      return json(res, 200, {
+        ok: true,
+        node: ctx.options.nodeId,
+        engine: ctx.engine.kind,
+        connections: ctx.sessions.size,
+      });
+    }
+    const m = CHANNEL_ROUTE.exec(url.pathname);
+    if (m === null) throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+    const channel = decodeURIComponent(m[1] as string);
+    const principal = await principalOf(ctx, req);
+    if (m[2] === 'presence' && req.method === 'GET') {
+      authorize(principal, 'presence', channel);
+      return json(res, 200, { channel, members: await ctx.engine.presenceList(channel) });
+    }
+    if (m[2] === 'messages' && req.method === 'POST') return await publish(ctx, req, res, channel, principal);
+    if (m[2] === 'messages' && req.method === 'GET') {
+      authorize(principal, 'history', channel);
+      const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+      const limit = intParam(url, 'limit', 1, 1000) ?? 100;
+      const r = await ctx.engine.read(channel, since === undefined ? { limit } : { limit, after: since });
+      return json(res, 200, {
+        channel,
+        epoch: r.epoch,
+        first: r.first,
+        last: r.last,
+        messages: r.entries.map(toHistoryMessage),
+      });
+    }
+    throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+  } catch (err) {
+    const e = toTributaryError(err);
+    if (e.code === ErrorCodes.INTERNAL) ctx.log?.error({ err }, 'http request failed');
+    json(res, httpStatusOf[e.code], { error: { code: e.code, message: e.message } });
+  }
+}
+
+async function publish(
+  ctx: BrokerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  channel: string,
+  principal: Principal,
+): Promise<void> {
+  // The envelope ({"data": …, "msgId": …}) may add a little to the data's own limit.
+  const body = await readBody(req, ctx.options.maxPayloadBytes + 1024);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new TributaryError(ErrorCodes.BAD_JSON, 'body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || !('data' in parsed)) {
+    throw new TributaryError(ErrorCodes.INVALID_FRAME, 'body must be {"data": <json>, "msgId"?: string}');
+  }
+  const { data, msgId } = parsed as { data: JsonValue; msgId?: unknown };
+  if (msgId !== undefined && (typeof msgId !== 'string' || msgId.length === 0 || msgId.length > 128)) {
+    throw new TributaryError(ErrorCodes.INVALID_FRAME, 'msgId must be a string of 1–128 characters');
+  }
+  const r = await ctx.publisher.publish(msgId === undefined ? { channel, data, principal } : { channel, data, principal, msgId });
+  ctx.metrics.published++;
+  json(res, r.duplicate ? 200 : 201, { channel, offset: r.offset, epoch: r.epoch, time: r.time, duplicate: r.duplicate });
+}
+
+async function principalOf(ctx: BrokerContext, req: IncomingMessage): Promise<Principal> {
+  if (ctx.options.auth.insecure) return INSECURE_PRINCIPAL;
+  const header = req.headers.authorization;
+  const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+  return authenticate(token, ctx.options.auth.secret);
+}
+
+function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new TributaryError(ErrorCodes.INVALID_FRAME, `${name} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/**
+ * Reads a body up to `max` bytes. Past it, the rest is read and dropped (up to a hard cap) so the
+ * client, still sending, gets a clean 413 instead of a reset connection.
+ */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  const hardCap = max * 16;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > hardCap) req.destroy();
+      else if (size <= max) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > max) {
+        reject(new TributaryError(ErrorCodes.PAYLOAD_TOO_LARGE, `body is ${size} bytes; the limit is ${max}`));
+        return;
+      }
+      try {
+        resolve(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)));
+      } catch {
+        reject(new TributaryError(ErrorCodes.BAD_JSON, 'body is not valid UTF-8'));
+      }
+    });
+    req.on('error', reject);
+    req.on('close', () => reject(new TributaryError(ErrorCodes.CLOSED, 'request aborted')));
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

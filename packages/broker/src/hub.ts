@@ -1,0 +1,105 @@
+import type { Entry, Follow, StreamEngine } from '@tributary/engine';
+
+/** Something that receives a channel's (or pattern's) entries: one subscription of one session. */
+export interface HubTarget {
+  /** `frame` is the encoded `message` frame, shared by every target of the same key. */
+  push(entry: Entry, frame: Buffer): void;
+}
+
+interface KeyState {
+  targets: Set<HubTarget>;
+  follow: Follow | undefined;
+}
+
+/**
+ * Fan-out: one engine follow per channel or pattern that has local subscribers, however many there
+ * are, and one encoding per message, whose bytes every subscriber socket is given as they are.
+ * Joins and leaves of one key are serialised so a follow is never opened twice or closed under a
+ * new subscriber.
+ */
+export class Hub {
+  readonly #engine: StreamEngine;
+  readonly #keys = new Map<string, KeyState>();
+  readonly #locks = new Map<string, Promise<void>>();
+  #deliveries = 0;
+
+  constructor(engine: StreamEngine) {
+    this.#engine = engine;
+  }
+
+  /** Messages written to subscriber sockets so far (for metrics and benchmarks). */
+  get deliveries(): number {
+    return this.#deliveries;
+  }
+
+  /** Channels and patterns with local subscribers. */
+  get size(): number {
+    return this.#keys.size;
+  }
+
+  /** Adds `target` to `key` (a channel, or a pattern when `pattern`); resolves once it is live. */
+  join(key: string, pattern: boolean, target: HubTarget): Promise<void> {
+    return this.#serial(key, async () => {
+      let state = this.#keys.get(key);
+      if (state === undefined) {
+        state = { targets: new Set(), follow: undefined };
+        const s = state;
+        const listener = (entry: Entry): void => this.#dispatch(s, entry, pattern ? key : undefined);
+        s.follow = pattern
+          ? await this.#engine.followPattern(key, listener)
+          : await this.#engine.follow(key, listener);
+        this.#keys.set(key, s);
+      }
+      state.targets.add(target);
+    });
+  }
+
+  /** Removes `target`; the engine follow closes with the last one. */
+  leave(key: string, target: HubTarget): Promise<void> {
+    return this.#serial(key, async () => {
+      const state = this.#keys.get(key);
+      if (state === undefined || !state.targets.delete(target)) return;
+      if (state.targets.size === 0) {
+        this.#keys.delete(key);
+        await state.follow?.close();
+      }
+    });
+  }
+
+  /** Closes every follow. */
+  async close(): Promise<void> {
+    const states = [...this.#keys.values()];
+    this.#keys.clear();
+    await Promise.allSettled(states.map((s) => s.follow?.close()));
+  }
+
+  #dispatch(state: KeyState, entry: Entry, sub: string | undefined): void {
+    if (state.targets.size === 0) return;
+    const frame = encodeMessage(entry, sub);
+    for (const t of state.targets) t.push(entry, frame);
+    this.#deliveries += state.targets.size;
+  }
+
+  #serial(key: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.#locks.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.#locks.set(key, tail);
+    void tail.then(() => {
+      if (this.#locks.get(key) === tail) this.#locks.delete(key);
+    });
+    return next;
+  }
+}
+
+/**
+ * Encodes a `message` frame around the stored JSON text without parsing it: the payload was
+ * produced by JSON.stringify on the publish path, so splicing it in is safe and saves a parse and a
+ * stringify per message.
+ */
+export function encodeMessage(e: Entry, sub?: string): Buffer {
+  let s = `{"type":"message","channel":${JSON.stringify(e.channel)},"offset":${e.offset},"epoch":${JSON.stringify(e.epoch)},"time":${e.time},"data":${e.payload}`;
+  if (e.msgId !== undefined) s += `,"msgId":${JSON.stringify(e.msgId)}`;
+  if (sub !== undefined) s += `,"sub":${JSON.stringify(sub)}`;
+  return Buffer.from(`${s}}`);
+}

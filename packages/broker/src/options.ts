@@ -1,0 +1,153 @@
+import type { StreamEngine } from '@tributary/engine';
+import { nanoid } from 'nanoid';
+import type { Logger } from 'pino';
+import { assertSecret } from './auth.js';
+import type { PublishInterceptor } from './publisher.js';
+
+/** Authentication: a secret for signed tokens, or explicit insecure mode for local development. */
+export type AuthOptions =
+  | {
+      /**
+       * HMAC secret (≥ 32 bytes) that tokens are signed with; also accepted as a bearer credential by
+       * the HTTP API and WebSocket, with every grant (the server/admin secret).
+       */
+      secret: string;
+      insecure?: false;
+    }
+  | {
+      /** No credentials checked: everyone may do everything. Refused on non-loopback hosts. */
+      insecure: true;
+    };
+
+/** Options of {@link startBroker}. */
+export interface BrokerOptions {
+  /** The storage engine (MemoryEngine or RedisEngine). The broker does not close it. */
+  engine: StreamEngine;
+  auth: AuthOptions;
+  /**
+   * TCP port; 0 picks a free one.
+   * @defaultValue 7700
+   */
+  port?: number;
+  /**
+   * Interface to listen on.
+   * @defaultValue '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Largest message `data`, in bytes of its JSON encoding.
+   * @defaultValue 65_536
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Outgoing bytes a client may have queued (unsent) before it is closed as a slow consumer (4008).
+   * @defaultValue 4_194_304 (4 MiB)
+   */
+  maxQueueBytes?: number;
+  /**
+   * Subscriptions one connection may hold.
+   * @defaultValue 1000
+   */
+  maxSubscriptions?: number;
+  /**
+   * Open WebSocket connections in total / from one remote address.
+   * @defaultValue 100_000 / 10_000
+   */
+  maxConnections?: number;
+  maxConnectionsPerIp?: number;
+  /**
+   * How long a presence entry lives without a refresh; a crashed node's members vanish after it.
+   * @defaultValue 30_000
+   */
+  presenceTtlMs?: number;
+  /**
+   * Maximum nesting depth of message data.
+   * @defaultValue 32
+   */
+  maxDepth?: number;
+  /**
+   * Most block hops a message may take (block → publish → block …) before it is refused.
+   * @defaultValue 8
+   */
+  maxHops?: number;
+  /** This node's id, shown in presence and /healthz. @defaultValue a random id */
+  nodeId?: string;
+  /** Logger (pino). @defaultValue a pino logger at level 'info' on stdout */
+  logger?: Logger;
+  /** Hooks run on every publish before it is stored (before-publish blocks). */
+  interceptors?: PublishInterceptor[];
+}
+
+/** Broker options with every default filled in and validated. */
+export interface ResolvedBrokerOptions {
+  engine: StreamEngine;
+  auth: { insecure: true } | { insecure: false; secret: string };
+  port: number;
+  host: string;
+  maxPayloadBytes: number;
+  maxQueueBytes: number;
+  maxSubscriptions: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  presenceTtlMs: number;
+  maxDepth: number;
+  maxHops: number;
+  nodeId: string;
+  logger: Logger | undefined;
+  interceptors: PublishInterceptor[];
+}
+
+export const DEFAULT_PORT = 7700;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
+export const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_SUBSCRIPTIONS = 1000;
+export const DEFAULT_MAX_CONNECTIONS = 100_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 10_000;
+export const DEFAULT_PRESENCE_TTL_MS = 30_000;
+export const DEFAULT_MAX_DEPTH = 32;
+export const DEFAULT_MAX_HOPS = 8;
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Validates options once, at the boundary; errors name the bad field. */
+export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
+  if (o === null || typeof o !== 'object') throw new TypeError('broker options are required');
+  if (o.engine === undefined || typeof o.engine.append !== 'function') throw new TypeError('engine is required');
+  const host = o.host ?? DEFAULT_HOST;
+  let auth: ResolvedBrokerOptions['auth'];
+  if (o.auth?.insecure === true) {
+    if (!LOOPBACK.has(host)) {
+      throw new TypeError(`auth.insecure is only allowed on loopback hosts, not ${host}: set auth.secret`);
+    }
+    auth = { insecure: true };
+  } else {
+    const secret = (o.auth as { secret?: unknown } | undefined)?.secret;
+    assertSecret(secret, 'auth.secret');
+    auth = { insecure: false, secret };
+  }
+  const r: ResolvedBrokerOptions = {
+    engine: o.engine,
+    auth,
+    port: o.port ?? DEFAULT_PORT,
+    host,
+    maxPayloadBytes: o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    maxQueueBytes: o.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+    maxSubscriptions: o.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS,
+    maxConnections: o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerIp: o.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
+    presenceTtlMs: o.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS,
+    maxDepth: o.maxDepth ?? DEFAULT_MAX_DEPTH,
+    maxHops: o.maxHops ?? DEFAULT_MAX_HOPS,
+    nodeId: o.nodeId ?? nanoid(8),
+    logger: o.logger,
+    interceptors: o.interceptors ?? [],
+  };
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new TypeError(`port must be 0–65535, got ${r.port}`);
+  for (const f of ['maxPayloadBytes', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp',
+    'presenceTtlMs', 'maxDepth', 'maxHops'] as const) {
+    const v = r[f];
+    if (!Number.isSafeInteger(v) || v <= 0) throw new TypeError(`${f} must be a positive integer, got ${String(v)}`);
+  }
+  return r;
+}

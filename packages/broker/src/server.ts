@@ -1,0 +1,136 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { CloseCodes, ErrorCodes } from '@tributary/protocol';
+import { nanoid } from 'nanoid';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { authenticate, INSECURE_PRINCIPAL, type Principal } from './auth.js';
+import type { BrokerContext } from './context.js';
+import { handleHttp } from './http.js';
+import { Hub } from './hub.js';
+import { resolveBrokerOptions, type BrokerOptions } from './options.js';
+import { PresenceManager } from './presence.js';
+import { Publisher } from './publisher.js';
+import { Session, toTributaryError } from './session.js';
+
+/** WebSocket endpoint path. */
+export const WS_PATH = '/v1/ws';
+
+/** A running broker. */
+export interface Broker {
+  /** http://host:port — the HTTP API. */
+  readonly url: string;
+  /** ws://host:port/v1/ws — the WebSocket endpoint. */
+  readonly wsUrl: string;
+  readonly port: number;
+  readonly nodeId: string;
+  /** Shared parts, for metrics and tests in this repo; not a stable API. */
+  readonly context: BrokerContext;
+  /** Stops accepting, closes every connection with 1001 (going away) and releases follows. */
+  close(): Promise<void>;
+}
+
+/** Starts a broker: HTTP API and WebSocket endpoint on one port. */
+export async function startBroker(options: BrokerOptions): Promise<Broker> {
+  const opts = resolveBrokerOptions(options);
+  const log = opts.logger?.child({ node: opts.nodeId });
+  const ctx: BrokerContext = {
+    options: opts,
+    engine: opts.engine,
+    hub: new Hub(opts.engine),
+    presence: new PresenceManager(opts.engine, opts.presenceTtlMs, log),
+    publisher: new Publisher(opts.engine, opts, opts.interceptors),
+    sessions: new Set(),
+    metrics: { published: 0, badFrames: 0, slowConsumers: 0, refusedConnections: 0 },
+    log,
+  };
+  await opts.engine.ready();
+
+  const server = createServer((req, res) => void handleHttp(ctx, req, res));
+  // Frames over maxPayload cannot even be read (ws closes with 1009); leave room so a payload a
+  // little over the data limit still gets a typed PAYLOAD_TOO_LARGE error on a live connection.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes * 4 + 4096, perMessageDeflate: false,
+    skipUTF8Validation: true });
+  const perIp = new Map<string, number>();
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== WS_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => void accept(ws, req, url));
+  });
+
+  async function accept(ws: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
+    const ip = req.socket.remoteAddress ?? '?';
+    const fromIp = perIp.get(ip) ?? 0;
+    if (ctx.sessions.size >= opts.maxConnections || fromIp >= opts.maxConnectionsPerIp) {
+      ctx.metrics.refusedConnections++;
+      refuse(ws, ErrorCodes.LIMIT_EXCEEDED, 'too many connections', CloseCodes.TOO_MANY_CONNECTIONS);
+      return;
+    }
+    perIp.set(ip, fromIp + 1);
+    ws.once('close', () => {
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) perIp.delete(ip);
+      else perIp.set(ip, n);
+    });
+    let principal: Principal;
+    try {
+      principal = opts.auth.insecure ? INSECURE_PRINCIPAL : await authenticate(credentialOf(req, url), opts.auth.secret);
+    } catch (err) {
+      const e = toTributaryError(err);
+      refuse(ws, e.code, e.message, CloseCodes.UNAUTHORIZED);
+      return;
+    }
+    const session = new Session(nanoid(12), ws, principal, ctx);
+    ctx.sessions.add(session);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+  const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  log?.info({ port, host: opts.host, engine: opts.engine.kind, insecure: opts.auth.insecure }, 'broker listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${hostForUrl}:${port}`,
+    wsUrl: `ws://${hostForUrl}:${port}${WS_PATH}`,
+    port,
+    nodeId: opts.nodeId,
+    context: ctx,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const s of [...ctx.sessions]) s.close(CloseCodes.GOING_AWAY, 'broker shutting down');
+        for (const ws of wss.clients) ws.terminate();
+        server.closeAllConnections();
+        await Promise.allSettled([ctx.presence.close(), ctx.hub.close()]);
+        await closed;
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Token from `?token=` (browsers cannot set headers on WebSocket) or `Authorization: Bearer`. */
+function credentialOf(req: IncomingMessage, url: URL): string | undefined {
+  const q = url.searchParams.get('token');
+  if (q !== null) return q;
+  const h = req.headers.authorization;
+  return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+}
+
+/** Tells the client why in an error frame, then closes with `closeCode` (reason = the error code). */
+function refuse(ws: WebSocket, code: string, message: string, closeCode: number): void {
+  ws.send(JSON.stringify({ type: 'error', code, message }));
+  ws.close(closeCode, code);
+  setTimeout(() => ws.terminate(), 2000).unref();
+}

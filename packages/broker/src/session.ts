@@ -1,0 +1,347 @@
+import type { Entry } from '@tributary/engine';
+import {
+  CloseCodes,
+  ErrorCodes,
+  isPattern,
+  parseClientFrame,
+  PROTOCOL_VERSION,
+  TributaryError,
+  type ClientFrame,
+  type ErrorCode,
+  type HistoryFrame,
+  type PresenceFrame,
+  type PresenceMember,
+  type PublishFrame,
+  type RequestId,
+  type ServerFrame,
+  type SubscribeFrame,
+  type UnsubscribeFrame,
+} from '@tributary/protocol';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { authenticate, authorize, type Principal } from './auth.js';
+import { encodeMessage } from './hub.js';
+import type { BrokerContext } from './context.js';
+import { Subscription } from './subscription.js';
+
+/** Frames a session may have waiting to be handled before it stops reading its socket. */
+const MAX_PENDING_FRAMES = 256;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** Entries fetched per round trip while replaying history for a resume. */
+const REPLAY_PAGE = 1000;
+
+/**
+ * One WebSocket connection. Frames are handled one at a time in arrival order, so a client's
+ * publishes are stored in the order it sent them; when too many wait, the socket is paused, which
+ * pushes back on the client through TCP instead of buffering without bound.
+ */
+export class Session {
+  readonly id: string;
+  readonly #ws: WebSocket;
+  readonly #ctx: BrokerContext;
+  readonly #log: Logger | undefined;
+  #principal: Principal;
+  #subs = new Map<string, Subscription>();
+  #presenceStops = new Map<string, () => Promise<void>>();
+  #chain: Promise<void> = Promise.resolve();
+  #pending = 0;
+  #paused = false;
+  #closed = false;
+  #expiry: NodeJS.Timeout | undefined;
+
+  constructor(id: string, ws: WebSocket, principal: Principal, ctx: BrokerContext) {
+    this.id = id;
+    this.#ws = ws;
+    this.#ctx = ctx;
+    this.#log = ctx.log?.child({ conn: id });
+    this.#principal = principal;
+    this.#armExpiry();
+    ws.on('message', (data, isBinary) => this.#enqueue(data as Buffer, isBinary));
+    ws.on('close', () => void this.dispose());
+    ws.on('error', (err) => this.#log?.debug({ err }, 'socket error'));
+    this.send({
+      type: 'welcome',
+      version: PROTOCOL_VERSION,
+      clientId: id,
+      node: ctx.options.nodeId,
+      maxPayloadBytes: ctx.options.maxPayloadBytes,
+    });
+  }
+
+  /** Sends a frame object. */
+  send(frame: ServerFrame): void {
+    this.sendRaw(Buffer.from(JSON.stringify(frame)));
+  }
+
+  /** Sends pre-encoded frame bytes, closing the connection as a slow consumer past the queue bound. */
+  sendRaw(frame: Buffer): void {
+    if (this.#closed || this.#ws.readyState !== 1) return;
+    if (this.#ws.bufferedAmount + frame.length > this.#ctx.options.maxQueueBytes) {
+      this.#ctx.metrics.slowConsumers++;
+      this.#log?.warn({ queued: this.#ws.bufferedAmount }, 'closing slow consumer');
+      this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: outgoing queue full');
+      return;
+    }
+    this.#ws.send(frame, { binary: false });
+  }
+
+  /** Closes the connection with `code`; a peer that does not finish the handshake is cut after 2 s. */
+  close(code: number, reason: string): void {
+    if (this.#ws.readyState === 1) this.#ws.close(code, reason);
+    const kill = setTimeout(() => this.#ws.terminate(), 2000);
+    kill.unref();
+    void this.dispose();
+  }
+
+  /** Releases subscriptions and presence; idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#expiry);
+    this.#ctx.sessions.delete(this);
+    const subs = [...this.#subs.values()];
+    this.#subs.clear();
+    await Promise.allSettled([
+      ...subs.map((s) => this.#ctx.hub.leave(s.key, s)),
+      ...subs.filter((s) => s.presence).map((s) => this.#ctx.presence.leave(s.key, this.id)),
+      ...[...this.#presenceStops.values()].map((stop) => stop()),
+    ]);
+  }
+
+  #enqueue(data: Buffer, isBinary: boolean): void {
+    if (this.#closed) return;
+    this.#pending++;
+    if (this.#pending >= MAX_PENDING_FRAMES && !this.#paused) {
+      this.#paused = true;
+      this.#ws.pause();
+    }
+    this.#chain = this.#chain.then(async () => {
+      try {
+        await this.#handle(data, isBinary);
+      } finally {
+        this.#pending--;
+        if (this.#paused && this.#pending < MAX_PENDING_FRAMES / 2) {
+          this.#paused = false;
+          this.#ws.resume();
+        }
+      }
+    });
+  }
+
+  async #handle(data: Buffer, isBinary: boolean): Promise<void> {
+    if (isBinary) return this.#error(undefined, ErrorCodes.INVALID_FRAME, 'frames must be JSON text');
+    // The server skips ws's own UTF-8 check (it would close the connection with 1007), so a bad
+    // frame costs the client one typed error, not its connection.
+    let text: string;
+    try {
+      text = UTF8.decode(data);
+    } catch {
+      this.#ctx.metrics.badFrames++;
+      return this.#error(undefined, ErrorCodes.BAD_JSON, 'frame is not valid UTF-8');
+    }
+    const parsed = parseClientFrame(text, this.#ctx.options.maxDepth);
+    if (!parsed.ok) {
+      this.#ctx.metrics.badFrames++;
+      return this.#error(parsed.id, parsed.code, parsed.message, parsed.channel);
+    }
+    const frame = parsed.frame;
+    try {
+      await this.#dispatch(frame);
+    } catch (err) {
+      const e = toTributaryError(err);
+      if (e.code === ErrorCodes.INTERNAL) this.#log?.error({ err }, 'request failed');
+      this.#error(frame.id, e.code, e.message, e.channel ?? ('channel' in frame ? frame.channel : undefined));
+    }
+  }
+
+  async #dispatch(frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case 'publish':
+        return this.#publish(frame);
+      case 'subscribe':
+        return this.#subscribe(frame);
+      case 'unsubscribe':
+        return this.#unsubscribe(frame);
+      case 'history':
+        return this.#history(frame);
+      case 'presence':
+        return this.#presence(frame);
+      case 'ping':
+        return this.send(withId({ type: 'pong', time: Date.now() }, frame.id));
+      case 'auth': {
+        if (this.#ctx.options.auth.insecure) return this.send(withId({ type: 'authed' }, frame.id));
+        this.#principal = await authenticate(frame.token, this.#ctx.options.auth.secret);
+        this.#armExpiry();
+        const reply = withId({ type: 'authed' as const }, frame.id);
+        return this.send(this.#principal.expiresAt === undefined ? reply : { ...reply, expiresAt: this.#principal.expiresAt });
+      }
+    }
+  }
+
+  async #publish(frame: PublishFrame): Promise<void> {
+    const req: Parameters<BrokerContext['publisher']['publish']>[0] = {
+      channel: frame.channel,
+      data: frame.data,
+      principal: this.#principal,
+    };
+    if (frame.msgId !== undefined) req.msgId = frame.msgId;
+    const r = await this.#ctx.publisher.publish(req);
+    this.#ctx.metrics.published++;
+    this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
+  }
+
+  async #subscribe(frame: SubscribeFrame): Promise<void> {
+    const { channel } = frame;
+    const pattern = isPattern(channel);
+    authorize(this.#principal, 'subscribe', channel);
+    if (frame.presence === true) authorize(this.#principal, 'presence', channel);
+    if (this.#subs.has(channel)) throw new TributaryError(ErrorCodes.ALREADY_SUBSCRIBED, `already subscribed to ${channel}`, { channel });
+    if (this.#subs.size >= this.#ctx.options.maxSubscriptions) {
+      throw new TributaryError(ErrorCodes.LIMIT_EXCEEDED, `at most ${this.#ctx.options.maxSubscriptions} subscriptions`, { channel });
+    }
+    if (pattern && frame.since !== undefined) {
+      throw new TributaryError(ErrorCodes.INVALID_FRAME, 'since is not supported for patterns (they are live-only)', { channel });
+    }
+    const sub = new Subscription(channel, pattern, frame.presence === true, this);
+    this.#subs.set(channel, sub);
+    try {
+      await this.#ctx.hub.join(channel, pattern, sub);
+      if (this.#closed || this.#subs.get(channel) !== sub) return void (await this.#ctx.hub.leave(channel, sub));
+      if (pattern) {
+        this.send(withId({ type: 'subscribed', channel, pattern: true }, frame.id));
+      } else {
+        await this.#startChannel(sub, frame);
+      }
+      if (sub.presence) await this.#joinPresence(channel);
+      sub.goLive();
+    } catch (err) {
+      this.#subs.delete(channel);
+      await this.#ctx.hub.leave(channel, sub).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Tells the client where it stands, replays what it missed when it can, then lets live flow. */
+  async #startChannel(sub: Subscription, frame: SubscribeFrame): Promise<void> {
+    const { channel, since } = frame;
+    const engine = this.#ctx.engine;
+    if (since === undefined) {
+      const state = await engine.state(channel);
+      sub.startAfter(state.epoch, state.last);
+      return this.send(withId({ type: 'subscribed', channel, pattern: false, epoch: state.epoch, offset: state.last }, frame.id));
+    }
+    let page = await engine.read(channel, { after: since.offset, limit: REPLAY_PAGE });
+    const recovered = page.epoch === since.epoch && since.offset <= page.last && page.first <= since.offset + 1;
+    if (!recovered) {
+      sub.startAfter(page.epoch, page.last);
+      return this.send(
+        withId({ type: 'subscribed', channel, pattern: false, epoch: page.epoch, offset: page.last, recovered: false }, frame.id),
+      );
+    }
+    sub.startAfter(since.epoch, since.offset);
+    this.send(withId({ type: 'subscribed', channel, pattern: false, epoch: page.epoch, offset: page.last, recovered: true }, frame.id));
+    const target = page.last;
+    for (;;) {
+      let last = since.offset;
+      for (const e of page.entries) {
+        sub.replay(e, encodeMessage(e));
+        last = e.offset;
+      }
+      if (last >= target || page.entries.length === 0 || this.#closed) break;
+      page = await engine.read(channel, { after: last, limit: REPLAY_PAGE });
+      if (page.epoch !== since.epoch) break;
+    }
+  }
+
+  async #joinPresence(channel: string): Promise<void> {
+    const member: PresenceMember = { clientId: this.id, node: this.#ctx.options.nodeId, since: Date.now() };
+    if (this.#principal.sub !== undefined) member.user = this.#principal.sub;
+    const stop = await this.#ctx.presence.listen(channel, (c) => this.send({ type: c.kind, channel: c.channel, member: c.member }));
+    this.#presenceStops.set(channel, stop);
+    await this.#ctx.presence.join(channel, member);
+  }
+
+  async #unsubscribe(frame: UnsubscribeFrame): Promise<void> {
+    const sub = this.#subs.get(frame.channel);
+    if (sub === undefined) {
+      throw new TributaryError(ErrorCodes.NOT_SUBSCRIBED, `not subscribed to ${frame.channel}`, { channel: frame.channel });
+    }
+    this.#subs.delete(frame.channel);
+    await this.#ctx.hub.leave(frame.channel, sub);
+    if (sub.presence) {
+      await this.#presenceStops.get(frame.channel)?.();
+      this.#presenceStops.delete(frame.channel);
+      await this.#ctx.presence.leave(frame.channel, this.id);
+    }
+    this.send(withId({ type: 'unsubscribed', channel: frame.channel }, frame.id));
+  }
+
+  async #history(frame: HistoryFrame): Promise<void> {
+    authorize(this.#principal, 'history', frame.channel);
+    const opts: { limit: number; after?: number } = { limit: frame.limit ?? 100 };
+    if (frame.since !== undefined) opts.after = frame.since;
+    const r = await this.#ctx.engine.read(frame.channel, opts);
+    this.send(
+      withId(
+        {
+          type: 'history',
+          channel: frame.channel,
+          epoch: r.epoch,
+          first: r.first,
+          last: r.last,
+          messages: r.entries.map(toHistoryMessage),
+        },
+        frame.id,
+      ),
+    );
+  }
+
+  async #presence(frame: PresenceFrame): Promise<void> {
+    authorize(this.#principal, 'presence', frame.channel);
+    const members = await this.#ctx.engine.presenceList(frame.channel);
+    this.send(withId({ type: 'presence', channel: frame.channel, members }, frame.id));
+  }
+
+  #error(id: RequestId | undefined, code: ErrorCode, message: string, channel?: string): void {
+    const frame: ServerFrame = { type: 'error', code, message };
+    if (id !== undefined) frame.id = id;
+    if (channel !== undefined) frame.channel = channel;
+    this.send(frame);
+  }
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiry);
+    const at = this.#principal.expiresAt;
+    if (at === undefined) return;
+    // setTimeout overflows past 2^31-1 ms (~24.8 days); such tokens are re-checked on each request.
+    const delay = Math.min(at - Date.now(), 2 ** 31 - 1);
+    this.#expiry = setTimeout(() => {
+      if (this.#principal.expiresAt !== undefined && this.#principal.expiresAt <= Date.now()) {
+        this.#error(undefined, ErrorCodes.TOKEN_EXPIRED, 'token expired; reconnect or send an auth frame with a fresh token');
+        this.close(CloseCodes.UNAUTHORIZED, ErrorCodes.TOKEN_EXPIRED);
+      }
+    }, Math.max(0, delay));
+    this.#expiry.unref();
+  }
+}
+
+/** Converts a stored entry to its history form (parses the stored JSON text). */
+export function toHistoryMessage(e: Entry): { offset: number; time: number; data: never; msgId?: string } {
+  const m: { offset: number; time: number; data: never; msgId?: string } = {
+    offset: e.offset,
+    time: e.time,
+    data: JSON.parse(e.payload) as never,
+  };
+  if (e.msgId !== undefined) m.msgId = e.msgId;
+  return m;
+}
+
+function withId<T extends object>(frame: T, id: RequestId | undefined): T & { id?: RequestId } {
+  return id === undefined ? frame : { ...frame, id };
+}
+
+/** Maps anything thrown on a request path to a TributaryError; unknown errors become INTERNAL. */
+export function toTributaryError(err: unknown): TributaryError {
+  if (err instanceof TributaryError) return err;
+  return new TributaryError(ErrorCodes.INTERNAL, 'internal error', { cause: err });
+}
