@@ -101,7 +101,7 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
  * client, still sending, gets a clean 413 instead of a reset connection.
  */
 function readBody(req: IncomingMessage, max: number): Promise<string> {
-  const hardCap = max * 16;
+  const hardCap = Math.max(max * 16, 1 << 20);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
