@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { channelProblem, compilePattern, isPattern, isValidChannel, isValidChannelOrPattern } from './channels.js';
+import {
+  channelProblem,
+  compilePattern,
+  isPattern,
+  isValidChannel,
+  isValidChannelOrPattern,
+  patternCovers,
+} from './channels.js';
 
 describe('channel names', () => {
   it.each(['chat', 'sensors.t1.temp', 'room-1', 'user:42', 'a@b', 'x=y', '$dlq.alert', 'A_b'])('accepts %s', (name) => {
@@ -48,5 +55,27 @@ describe('pattern matching', () => {
   ];
   it.each(cases)('%s ~ %s = %s', (pattern, channel, want) => {
     expect(compilePattern(pattern)(channel)).toBe(want);
+  });
+});
+
+describe('patternCovers', () => {
+  const cases: Array<[string, string, boolean]> = [
+    ['sensors.>', 'sensors.*', true],
+    ['sensors.>', 'sensors.>', true],
+    ['sensors.>', 'sensors.a.b', true],
+    ['sensors.>', 'sensors', false],
+    ['sensors.*', 'sensors.>', false],
+    ['sensors.*', 'sensors.*', true],
+    ['sensors.*', 'sensors.a', true],
+    ['sensors.*', 'sensors.a.b', false],
+    ['>', '*.x.>', true],
+    ['chat', 'chat', true],
+    ['chat', 'chat.x', false],
+    ['chat.*', 'chat', false],
+    ['*.temp', 'a.temp', true],
+    ['*.temp', '*.hum', false],
+  ];
+  it.each(cases)('%s covers %s = %s', (grant, requested, want) => {
+    expect(patternCovers(grant, requested)).toBe(want);
   });
 });

@@ -82,3 +82,25 @@ export function compilePattern(pattern: string): (channel: string) => boolean {
 export function matchesPattern(pattern: string, channel: string): boolean {
   return compilePattern(pattern)(channel);
 }
+
+/**
+ * True when every channel matched by `requested` (a name or pattern) is also matched by `grant`.
+ * Used to check a subscription to a pattern against a token's grants: a grant on `sensors.>`
+ * covers a subscription to `sensors.*`, but a grant on `sensors.*` does not cover `sensors.>`.
+ */
+export function patternCovers(grant: string, requested: string): boolean {
+  const g = grant.split('.');
+  const r = requested.split('.');
+  for (let i = 0; i < g.length; i++) {
+    const gs = g[i] as string;
+    if (gs === '>') return r.length > i;
+    const rs = r[i];
+    if (rs === undefined) return false;
+    if (gs === '*') {
+      if (rs === '>') return false;
+      continue;
+    }
+    if (gs !== rs) return false;
+  }
+  return r.length === g.length;
+}

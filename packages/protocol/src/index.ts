@@ -10,6 +10,7 @@ export {
   isSystemChannel,
   compilePattern,
   matchesPattern,
+  patternCovers,
 } from './channels.js';
 export { PROTOCOL_VERSION } from './frames.js';
 export type {
