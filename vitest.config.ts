@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // One project per package so `pnpm --filter <pkg> test` and `vitest --project <name>` run a slice.
 // Integration tests (test/*.int.test.ts) spawn real redis-server and broker processes, so they get
 // generous timeouts; unit tests keep vitest's defaults.
-const pkgs = ['protocol', 'engine', 'broker', 'client', 'cli', 'testkit'];
+const pkgs = ['protocol', 'engine', 'broker', 'client', 'cli', 'testkit', 'runtime', 'block'];
 
 export default defineConfig({
   test: {

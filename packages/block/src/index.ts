@@ -1,1 +1,157 @@
-export {};
+/**
+ * What a block author imports. Blocks are bundled (esbuild) and run inside a V8 isolate, so this
+ * package has no runtime dependencies and nothing here touches Node: `defineBlock` only gives the
+ * definition its type.
+ */
+
+/** Any JSON value. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** A stored message as a block sees it. */
+export interface BlockMessage<T = JsonValue> {
+  channel: string;
+  offset: number;
+  epoch: string;
+  /** Milliseconds since the Unix epoch when it was stored (before-publish: when it arrived). */
+  time: number;
+  data: T;
+  msgId?: string;
+  /** How many blocks this message has passed through (0 for messages from clients). */
+  hops: number;
+}
+
+/** An HTTP request to `/v1/blocks/<name>/…`. */
+export interface BlockRequest {
+  method: string;
+  /** The path after `/v1/blocks/<name>`, starting with `/`. */
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  /** The body parsed as JSON when it was JSON, else the text. */
+  body: JsonValue | string | undefined;
+}
+
+/** What a request block returns. */
+export interface BlockResponse {
+  /** @defaultValue 200 */
+  status?: number;
+  headers?: Record<string, string>;
+  /** Objects are sent as JSON; strings as text. */
+  body?: JsonValue | string;
+}
+
+/** A response of `ctx.fetch`. Bodies are capped (see the runtime's limits). */
+export interface FetchResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+  json<T = JsonValue>(): T;
+}
+
+/** Key-value storage private to the block (its own namespace), shared by all its runners. */
+export interface BlockKv {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, options?: { ttlSeconds?: number }): Promise<void>;
+  incr(key: string, by?: number, options?: { ttlSeconds?: number }): Promise<number>;
+  del(key: string): Promise<boolean>;
+  /** get + JSON.parse. */
+  getJson<T = JsonValue>(key: string): Promise<T | undefined>;
+  /** JSON.stringify + set. */
+  setJson(key: string, value: JsonValue, options?: { ttlSeconds?: number }): Promise<void>;
+}
+
+/** Logs land on the block's log channel (`tributary logs <name>`). */
+export interface BlockLog {
+  debug(message: string, fields?: Record<string, JsonValue>): void;
+  info(message: string, fields?: Record<string, JsonValue>): void;
+  warn(message: string, fields?: Record<string, JsonValue>): void;
+  error(message: string, fields?: Record<string, JsonValue>): void;
+}
+
+/** Everything a block can reach: these modules and nothing else of the host. */
+export interface BlockContext {
+  block: { name: string; version: string };
+  /** The block's configuration (from its block.json `config`, or the deploy). */
+  config: Readonly<Record<string, JsonValue>>;
+  /** Publishes to a channel the block's `publishes` patterns cover; the message's hop count is +1. */
+  publish(channel: string, data: JsonValue, options?: { msgId?: string }): Promise<{ offset: number }>;
+  kv: BlockKv;
+  /** HTTP(S) to allow-listed hosts only, with a timeout and a response size cap. */
+  fetch(url: string, init?: { method?: string; headers?: Record<string, string>; body?: string }): Promise<FetchResponse>;
+  log: BlockLog;
+  /** Secrets from configuration; never logged. */
+  secrets: { get(name: string): string | undefined };
+  /** Further capabilities the host grants (e.g. `images`), called by name. */
+  call<T = JsonValue>(module: string, method: string, args: JsonValue): Promise<T>;
+}
+
+/** When a block runs. */
+export type Trigger =
+  /** On the publish path, before storing: may rewrite (return `{ data }`) or reject (`{ reject }`). */
+  | { beforePublish: string | string[] }
+  /** After a message is stored, at least once, via a consumer group. */
+  | { afterPublish: string | string[] }
+  /** Every N seconds, once across all runners. */
+  | { interval: number }
+  /** On HTTP requests to /v1/blocks/<name>/… */
+  | { request: true };
+
+/** What a before-publish handler may return. */
+export type BeforePublishResult = void | undefined | { data: JsonValue } | { reject: string };
+
+/** Per-block limits; the runtime documents defaults and caps. */
+export interface BlockLimits {
+  memoryMb?: number;
+  cpuMs?: number;
+  wallMs?: number;
+  callsPerInvocation?: number;
+}
+
+interface BaseDefinition {
+  /** Unique name: lowercase letters, digits and dashes. */
+  name: string;
+  /** Channel patterns this block may publish to. */
+  publishes?: string[];
+  /** Hosts `ctx.fetch` may reach. */
+  fetchAllow?: string[];
+  limits?: BlockLimits;
+}
+
+/** A before-publish block: runs on the publish path before the message is stored. */
+export interface BeforePublishBlock extends BaseDefinition {
+  trigger: { beforePublish: string | string[] };
+  handle(msg: BlockMessage, ctx: BlockContext): BeforePublishResult | Promise<BeforePublishResult>;
+}
+
+/** An after-publish block: runs at least once per stored message on its channels. */
+export interface AfterPublishBlock extends BaseDefinition {
+  trigger: { afterPublish: string | string[] };
+  handle(msg: BlockMessage, ctx: BlockContext): void | Promise<void>;
+}
+
+/** An interval block: runs every `interval` seconds, once across all runners. */
+export interface IntervalBlock extends BaseDefinition {
+  trigger: { interval: number };
+  handle(tick: { time: number }, ctx: BlockContext): void | Promise<void>;
+}
+
+/** A request block: answers HTTP requests to /v1/blocks/<name>/…. */
+export interface RequestBlock extends BaseDefinition {
+  trigger: { request: true };
+  handle(req: BlockRequest, ctx: BlockContext): BlockResponse | Promise<BlockResponse>;
+}
+
+/** Any block definition. */
+export type BlockDefinition = BeforePublishBlock | AfterPublishBlock | IntervalBlock | RequestBlock;
+
+/**
+ * Declares a block; the default export of a block's entry file must be its result. One overload per
+ * trigger so `handle`'s parameters are typed from the trigger.
+ */
+export function defineBlock(definition: BeforePublishBlock): BeforePublishBlock;
+export function defineBlock(definition: AfterPublishBlock): AfterPublishBlock;
+export function defineBlock(definition: IntervalBlock): IntervalBlock;
+export function defineBlock(definition: RequestBlock): RequestBlock;
+export function defineBlock(definition: BlockDefinition): BlockDefinition {
+  return definition;
+}

@@ -22,4 +22,6 @@ export type {
   PresenceRecord,
   PresenceChange,
   KeyValueStore,
+  ConsumerGroups,
+  GroupEntry,
 } from './types.js';

@@ -27,6 +27,12 @@ export class MemoryKeyValue implements KeyValueStore {
     return this.#live(namespace, key) !== undefined && this.#items.delete(k(namespace, key));
   }
 
+  async claim(namespace: string, key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.#live(namespace, key) !== undefined) return false;
+    this.#items.set(k(namespace, key), { value, expiresAt: Date.now() + ttlMs });
+    return true;
+  }
+
   sweep(now: number): void {
     for (const [key, item] of this.#items) if (item.expiresAt <= now) this.#items.delete(key);
   }

@@ -1,6 +1,7 @@
 import { compilePattern } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import { clampLimit, resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './options.js';
+import { MemoryGroups } from './memory-groups.js';
 import { MemoryKeyValue } from './memory-kv.js';
 import type {
   AppendInput,
@@ -40,6 +41,7 @@ const SWEEP_INTERVAL_MS = 30_000;
 export class MemoryEngine implements StreamEngine {
   readonly kind = 'memory';
   readonly kv: MemoryKeyValue;
+  readonly groups: MemoryGroups;
   readonly #opts: ResolvedEngineOptions;
   readonly #logs = new Map<string, ChannelLog>();
   readonly #followers = new Map<string, Set<EntryListener>>();
@@ -52,6 +54,13 @@ export class MemoryEngine implements StreamEngine {
   constructor(options: MemoryEngineOptions = {}) {
     this.#opts = resolveEngineOptions(options);
     this.kv = new MemoryKeyValue();
+    this.groups = new MemoryGroups((channel, after, limit) => {
+      const log = this.#logs.get(channel);
+      if (log === undefined) return { epoch: '', entries: [] };
+      const first = log.last - (log.entries.length - log.head) + 1;
+      const from = log.head + Math.max(0, after + 1 - first);
+      return { epoch: log.epoch, entries: log.entries.slice(from, from + limit) };
+    });
     this.#sweeper = setInterval(() => this.#sweep(Date.now()), SWEEP_INTERVAL_MS);
     this.#sweeper.unref();
   }
@@ -74,6 +83,7 @@ export class MemoryEngine implements StreamEngine {
     this.#trim(log, now);
     const result: AppendResult = { offset, epoch: log.epoch, time: now, duplicate: false };
     if (input.msgId !== undefined) log.dedup.set(input.msgId, { result, expiresAt: now + this.#opts.dedupWindowMs });
+    this.groups.onAppend(entry);
     this.#emit(entry);
     return result;
   }

@@ -113,6 +113,36 @@ export interface KeyValueStore {
   /** Adds `by` to an integer counter (0 when absent) and returns the new value. */
   incr(namespace: string, key: string, by: number, ttlMs?: number): Promise<number>;
   del(namespace: string, key: string): Promise<boolean>;
+  /** Sets `key` only if absent (a lease); true when this call set it. */
+  claim(namespace: string, key: string, value: string, ttlMs: number): Promise<boolean>;
+}
+
+/** An entry handed to a consumer group member, with how many times it was handed out so far. */
+export interface GroupEntry extends Entry {
+  /** 1 on first delivery; grows each time the entry is claimed again after a consumer failed. */
+  deliveries: number;
+}
+
+/**
+ * Consumer groups over channel logs, for after-publish blocks: every entry appended to a channel
+ * matching one of a group's patterns after the group was registered (and the registration reached the
+ * appending node) is handed to one consumer of the group, and again to another if it is not acked
+ * within the claim time (at-least-once). Redis: Streams consumer groups (XREADGROUP, XACK,
+ * XAUTOCLAIM); memory: the same semantics in-process.
+ */
+export interface ConsumerGroups {
+  /** Registers `group` on every channel matching one of `patterns` (idempotent; replaces earlier patterns). */
+  register(group: string, patterns: readonly string[]): Promise<void>;
+  /** Forgets the group: no new entries are handed out; pending ones are dropped. */
+  unregister(group: string): Promise<void>;
+  /** Up to `count` entries never handed out before, across the group's channels, oldest first per channel. */
+  read(group: string, consumer: string, count: number): Promise<GroupEntry[]>;
+  /** Marks entries of `channel` as handled. */
+  ack(group: string, channel: string, offsets: number[]): Promise<void>;
+  /** Takes over up to `count` entries handed out more than `minIdleMs` ago and not acked. */
+  claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]>;
+  /** Entries handed out and not yet acked. */
+  pending(group: string): Promise<number>;
 }
 
 /** The storage engine. */
@@ -160,6 +190,9 @@ export interface StreamEngine {
 
   /** Key-value store for blocks. */
   readonly kv: KeyValueStore;
+
+  /** Consumer groups for after-publish blocks (optional until every engine has them). */
+  readonly groups?: ConsumerGroups;
 
   /** Resolves when the engine can serve; rejects with a TributaryError(UNAVAILABLE) otherwise. */
   ready(): Promise<void>;

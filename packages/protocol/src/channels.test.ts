@@ -52,6 +52,10 @@ describe('pattern matching', () => {
     ['a.*.c.>', 'a.b.x.d', false],
     ['chat', 'chat', true],
     ['chat', 'chat2', false],
+    ['>', '$dlq.alert', false],
+    ['*.alert', '$dlq.alert', false],
+    ['$dlq.*', '$dlq.alert', true],
+    ['$dlq.>', '$dlq.alert.x', true],
   ];
   it.each(cases)('%s ~ %s = %s', (pattern, channel, want) => {
     expect(compilePattern(pattern)(channel)).toBe(want);

@@ -60,14 +60,18 @@ export function isSystemChannel(name: string): boolean {
 
 /**
  * Compiles a pattern (or a plain name) into a matcher for concrete channel names.
- * Matching is segment by segment, so it costs no regular expression per message.
+ * Matching is segment by segment, so it costs no regular expression per message. A wildcard never
+ * matches a `$` system channel unless the pattern's first segment itself starts with `$` (as NATS
+ * keeps `$SYS` out of `>`): `>` does not see `$dlq.alert`, `$dlq.*` does.
  */
 export function compilePattern(pattern: string): (channel: string) => boolean {
   if (!isPattern(pattern)) return (channel) => channel === pattern;
   const want = pattern.split('.');
   const tail = want[want.length - 1] === '>';
   const fixed = tail ? want.length - 1 : want.length;
+  const system = pattern.startsWith('$');
   return (channel) => {
+    if (!system && channel.startsWith('$')) return false;
     const got = channel.split('.');
     if (tail ? got.length <= fixed : got.length !== fixed) return false;
     for (let i = 0; i < fixed; i++) {

@@ -1,1 +1,12 @@
-export {};
+export { BlockRunner } from './runner.js';
+export type { RunnerOptions } from './runner.js';
+export { compileBlock, versionOf } from './compile.js';
+export type { CompiledBlock } from './compile.js';
+export { BlockError, BlockErrorCodes } from './errors.js';
+export type { BlockErrorCode } from './errors.js';
+export { DEFAULT_LIMITS, DEFAULT_BEFORE_PUBLISH_WALL_MS, MAX_LIMITS, resolveLimits } from './limits.js';
+export type { ResolvedLimits } from './limits.js';
+export type { BlockInfo, BlockStats } from './deployed.js';
+export type { PublishFn, HostModule, BlockLogLine, FetchLimits } from './host.js';
+export type { RetryOptions } from './consumer.js';
+export type { NormalizedTrigger } from './describe.js';

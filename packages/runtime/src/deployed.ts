@@ -1,0 +1,87 @@
+import type { JsonValue } from '@tributary/protocol';
+import type { CompiledBlock } from './compile.js';
+import type { ValidBlock } from './describe.js';
+import { BlockError } from './errors.js';
+import type { BlockSandbox, InvocationInfo } from './sandbox.js';
+
+/** Counters of one deployed block, for `list()`, the console and metrics. */
+export interface BlockStats {
+  invocations: number;
+  errors: number;
+  /** 99th percentile of the last 1000 invocation durations, ms. */
+  p99Ms: number;
+  coldStarts: number;
+  lastError?: { code: string; message: string; time: number };
+}
+
+/** A block as the runner lists it. */
+export interface BlockInfo {
+  name: string;
+  version: string;
+  trigger: ValidBlock['trigger'];
+  publishes: string[];
+  deployedAt: number;
+  stats: BlockStats;
+}
+
+const WINDOW = 1000;
+
+/** One loaded version of a block: its sandbox, what it declared, and its counters. */
+export class DeployedBlock {
+  readonly def: ValidBlock;
+  readonly compiled: CompiledBlock;
+  readonly sandbox: BlockSandbox;
+  readonly info: InvocationInfo;
+  readonly deployedAt = Date.now();
+  #invocations = 0;
+  #errors = 0;
+  #durations: number[] = [];
+  #lastError: BlockStats['lastError'];
+
+  constructor(def: ValidBlock, compiled: CompiledBlock, sandbox: BlockSandbox, config: Record<string, JsonValue>,
+    secrets: Record<string, string>) {
+    this.def = def;
+    this.compiled = compiled;
+    this.sandbox = sandbox;
+    this.info = { name: def.name, version: compiled.version, config, secrets };
+  }
+
+  get name(): string {
+    return this.def.name;
+  }
+
+  get version(): string {
+    return this.compiled.version;
+  }
+
+  /** Runs the handler once, counting and timing it. */
+  async run(input: unknown, hops: number): Promise<unknown> {
+    const t0 = performance.now();
+    this.#invocations++;
+    try {
+      return await this.sandbox.invoke(input, this.info, hops);
+    } catch (err) {
+      this.#errors++;
+      const e = err instanceof BlockError ? err : undefined;
+      this.#lastError = { code: e?.code ?? 'HANDLER_ERROR', message: (err as Error).message, time: Date.now() };
+      throw err;
+    } finally {
+      this.#durations.push(performance.now() - t0);
+      if (this.#durations.length > WINDOW) this.#durations.splice(0, this.#durations.length - WINDOW);
+    }
+  }
+
+  describe(): BlockInfo {
+    const sorted = [...this.#durations].sort((a, b) => a - b);
+    const p99 = sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number);
+    const stats: BlockStats = {
+      invocations: this.#invocations,
+      errors: this.#errors,
+      p99Ms: Math.round(p99 * 1000) / 1000,
+      coldStarts: this.sandbox.coldStarts,
+    };
+    if (this.#lastError !== undefined) stats.lastError = this.#lastError;
+    return { name: this.name, version: this.version, trigger: this.def.trigger, publishes: this.def.publishes,
+      deployedAt: this.deployedAt, stats };
+  }
+}

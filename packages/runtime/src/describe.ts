@@ -1,0 +1,57 @@
+import { channelProblem } from '@tributary/protocol';
+import { BlockError, BlockErrorCodes } from './errors.js';
+import type { BlockDescription } from './sandbox.js';
+
+/** A block's trigger, normalised. */
+export type NormalizedTrigger =
+  | { kind: 'beforePublish'; patterns: string[] }
+  | { kind: 'afterPublish'; patterns: string[] }
+  | { kind: 'interval'; seconds: number }
+  | { kind: 'request' };
+
+/** A block definition after validation. */
+export interface ValidBlock {
+  name: string;
+  trigger: NormalizedTrigger;
+  publishes: string[];
+  fetchAllow: string[];
+  limits: Record<string, number> | undefined;
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** Checks what a bundle declared in defineBlock; every problem is an INVALID_BLOCK naming the field. */
+export function validateDescription(d: BlockDescription): ValidBlock {
+  const bad = (msg: string): never => {
+    throw new BlockError(BlockErrorCodes.INVALID_BLOCK, msg, { block: typeof d.name === 'string' ? d.name : undefined });
+  };
+  if (typeof d.name !== 'string' || !NAME.test(d.name)) bad(`name must match ${NAME} (got ${JSON.stringify(d.name)})`);
+  const t = d.trigger;
+  if (typeof t !== 'object' || t === null || Object.keys(t).length !== 1) {
+    bad('trigger must have exactly one of beforePublish, afterPublish, interval, request');
+  }
+  const patterns = (v: unknown, field: string): string[] => {
+    const list = Array.isArray(v) ? v : [v];
+    if (list.length === 0) bad(`${field} needs at least one channel or pattern`);
+    for (const p of list) {
+      const problem = channelProblem(p, true);
+      if (problem !== undefined) bad(`${field}: ${JSON.stringify(p)} ${problem}`);
+    }
+    return list as string[];
+  };
+  let trigger: NormalizedTrigger;
+  if ('beforePublish' in t) trigger = { kind: 'beforePublish', patterns: patterns(t.beforePublish, 'trigger.beforePublish') };
+  else if ('afterPublish' in t) trigger = { kind: 'afterPublish', patterns: patterns(t.afterPublish, 'trigger.afterPublish') };
+  else if ('interval' in t) {
+    const s = t.interval;
+    if (typeof s !== 'number' || !Number.isFinite(s) || s < 1) bad('trigger.interval must be a number of seconds ≥ 1');
+    trigger = { kind: 'interval', seconds: s as number };
+  } else if ('request' in t && t.request === true) trigger = { kind: 'request' };
+  else trigger = bad(`unknown trigger ${JSON.stringify(Object.keys(t))}`);
+  const publishes = d.publishes === undefined ? [] : patterns(d.publishes, 'publishes');
+  const fetchAllow = d.fetchAllow ?? [];
+  if (!Array.isArray(fetchAllow) || !fetchAllow.every((h) => typeof h === 'string' && h.length > 0)) {
+    bad('fetchAllow must be a list of host names');
+  }
+  return { name: d.name, trigger, publishes, fetchAllow, limits: d.limits };
+}

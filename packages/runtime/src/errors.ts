@@ -1,0 +1,36 @@
+/** Codes of block failures: what went wrong in an invocation or a deploy. */
+export const BlockErrorCodes = {
+  /** The source did not compile (message has file:line). */
+  COMPILE_ERROR: 'COMPILE_ERROR',
+  /** The bundle ran but did not export a valid defineBlock(...) definition. */
+  INVALID_BLOCK: 'INVALID_BLOCK',
+  /** The handler threw or rejected. */
+  HANDLER_ERROR: 'HANDLER_ERROR',
+  /** The isolate ran out of heap; it was disposed and will be recreated. */
+  MEMORY_LIMIT: 'MEMORY_LIMIT',
+  /** The invocation used more CPU time than allowed. */
+  CPU_LIMIT: 'CPU_LIMIT',
+  /** The invocation took longer than its wall time (e.g. a promise that never settles). */
+  WALL_LIMIT: 'WALL_LIMIT',
+  /** Too many host calls in one invocation. */
+  CALL_LIMIT: 'CALL_LIMIT',
+  /** A host call was refused (no grant, host not allow-listed, bad arguments). */
+  HOST_REFUSED: 'HOST_REFUSED',
+  /** The handler returned something that is not valid for its trigger. */
+  BAD_RESULT: 'BAD_RESULT',
+} as const;
+
+export type BlockErrorCode = (typeof BlockErrorCodes)[keyof typeof BlockErrorCodes];
+
+/** A block failure with a code callers branch on. */
+export class BlockError extends Error {
+  override readonly name = 'BlockError';
+  readonly code: BlockErrorCode;
+  readonly block: string | undefined;
+
+  constructor(code: BlockErrorCode, message: string, options?: { block?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.block = options?.block;
+  }
+}

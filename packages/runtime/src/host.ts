@@ -1,0 +1,205 @@
+import type { KeyValueStore } from '@tributary/engine';
+import { compilePattern, isValidChannel, type JsonValue } from '@tributary/protocol';
+import { BlockError, BlockErrorCodes } from './errors.js';
+import type { HostHandler } from './sandbox.js';
+
+/** Publishes on behalf of a block; `hops` is the triggering message's hop count + 1. */
+export type PublishFn = (channel: string, data: JsonValue, options: { msgId?: string; hops: number; block: string }) =>
+  Promise<{ offset: number }>;
+
+/** A log line a block wrote. */
+export interface BlockLogLine {
+  block: string;
+  version: string;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  fields?: JsonValue;
+  time: number;
+}
+
+/** A further capability offered to blocks through `ctx.call(module, method, args)` (e.g. images). */
+export type HostModule = Readonly<Record<string, (args: JsonValue, caller: { block: string }) => Promise<JsonValue>>>;
+
+/** Limits of `ctx.fetch`. */
+export interface FetchLimits {
+  /** @defaultValue 5000 */
+  timeoutMs: number;
+  /** @defaultValue 1_048_576 */
+  maxBytes: number;
+}
+
+/** What the host gives one deployed block. */
+export interface HostServices {
+  block: string;
+  version: string;
+  publish: PublishFn;
+  /** Channel patterns the block may publish to. */
+  publishes: readonly string[];
+  kv: KeyValueStore;
+  /** Hosts `ctx.fetch` may reach (exact host names, or `*.example.com`). */
+  fetchAllow: readonly string[];
+  fetchLimits: FetchLimits;
+  log: (line: BlockLogLine) => void;
+  /** Values never written to logs. */
+  secrets: Readonly<Record<string, string>>;
+  modules: Readonly<Record<string, HostModule>>;
+}
+
+const MAX_LOG_LINE = 4096;
+const MAX_KV_VALUE = 64 * 1024;
+
+/** Builds the host side of a block's modules. Every argument is validated: it came from untrusted code. */
+export function createHostHandler(s: HostServices): HostHandler {
+  const mayPublish = s.publishes.map(compilePattern);
+  const ns = `block:${s.block}`;
+  return async (inv, op, raw) => {
+    const args = (raw ?? {}) as Record<string, unknown>;
+    switch (op) {
+      case 'publish': {
+        const channel = args.channel;
+        if (!isValidChannel(channel)) throw refused(`invalid channel ${JSON.stringify(channel)}`);
+        if (!mayPublish.some((m) => m(channel))) {
+          throw refused(`block ${s.block} has no grant to publish to ${channel} (publishes: ${s.publishes.join(', ') || 'none'})`);
+        }
+        const opts: { msgId?: string; hops: number; block: string } = { hops: inv.hops + 1, block: s.block };
+        if (typeof args.msgId === 'string') opts.msgId = args.msgId;
+        try {
+          return await s.publish(channel, args.data as JsonValue, opts);
+        } catch (err) {
+          throw refused(`publish to ${channel} failed: ${(err as Error).message}`, err);
+        }
+      }
+      case 'kv.get':
+        return (await s.kv.get(ns, key(args))) ?? null;
+      case 'kv.set': {
+        const value = args.value;
+        if (typeof value !== 'string' || value.length > MAX_KV_VALUE) throw refused(`kv values are strings up to ${MAX_KV_VALUE} chars`);
+        await s.kv.set(ns, key(args), value, ttl(args));
+        return null;
+      }
+      case 'kv.incr': {
+        const by = args.by;
+        if (typeof by !== 'number' || !Number.isSafeInteger(by)) throw refused('kv.incr takes an integer');
+        return s.kv.incr(ns, key(args), by, ttl(args));
+      }
+      case 'kv.del':
+        return s.kv.del(ns, key(args));
+      case 'log': {
+        const level = args.level;
+        if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') return null;
+        const line: BlockLogLine = {
+          block: s.block,
+          version: s.version,
+          level,
+          message: redact(String(args.message).slice(0, MAX_LOG_LINE), s.secrets),
+          time: Date.now(),
+        };
+        if (args.fields !== null && args.fields !== undefined) {
+          line.fields = JSON.parse(redact(JSON.stringify(args.fields).slice(0, MAX_LOG_LINE * 4), s.secrets, true)) as JsonValue;
+        }
+        s.log(line);
+        return null;
+      }
+      case 'fetch':
+        return blockFetch(args, s);
+      case 'call': {
+        const mod = typeof args.module === 'string' ? s.modules[args.module] : undefined;
+        const fn = mod !== undefined && typeof args.method === 'string' && Object.hasOwn(mod, args.method) ? mod[args.method] : undefined;
+        if (fn === undefined) throw refused(`no host module method ${String(args.module)}.${String(args.method)}`);
+        return fn(args.args as JsonValue, { block: s.block });
+      }
+      default:
+        throw refused(`unknown host operation ${op}`);
+    }
+  };
+}
+
+async function blockFetch(args: Record<string, unknown>, s: HostServices): Promise<JsonValue> {
+  let url: URL;
+  try {
+    url = new URL(String(args.url));
+  } catch {
+    throw refused(`invalid URL ${String(args.url)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw refused(`only http(s) URLs may be fetched`);
+  if (url.username !== '' || url.password !== '') throw refused('URLs with credentials are not allowed');
+  if (!s.fetchAllow.some((h) => hostMatches(h, url.hostname))) {
+    throw refused(`host ${url.hostname} is not on block ${s.block}'s fetch allow-list`);
+  }
+  const init = (args.init ?? {}) as { method?: unknown; headers?: unknown; body?: unknown };
+  const headers: Record<string, string> = {};
+  if (typeof init.headers === 'object' && init.headers !== null) {
+    for (const [k, v] of Object.entries(init.headers)) if (typeof v === 'string') headers[k] = v;
+  }
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), s.fetchLimits.timeoutMs);
+  try {
+    const res = await fetch(url, {
+      method: typeof init.method === 'string' ? init.method : 'GET',
+      headers,
+      body: typeof init.body === 'string' ? init.body : null,
+      // A redirect could leave the allow-list: refuse to follow.
+      redirect: 'manual',
+      signal: controller.signal,
+    });
+    const text = await readCapped(res, s.fetchLimits.maxBytes);
+    return { status: res.status, headers: Object.fromEntries(res.headers), text };
+  } catch (err) {
+    if (err instanceof BlockError) throw err;
+    const why = controller.signal.aborted ? `timed out after ${s.fetchLimits.timeoutMs} ms` : (err as Error).message;
+    throw refused(`fetch ${url.hostname} failed: ${why}`, err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readCapped(res: Response, max: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (reader === undefined) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw refused(`fetch response exceeds ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function hostMatches(pattern: string, host: string): boolean {
+  if (pattern.startsWith('*.')) return host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1;
+  return pattern === host;
+}
+
+function key(args: Record<string, unknown>): string {
+  const k = args.key;
+  if (typeof k !== 'string' || k.length === 0 || k.length > 512) throw refused('kv keys are strings of 1–512 chars');
+  return k;
+}
+
+function ttl(args: Record<string, unknown>): number | undefined {
+  const t = args.ttlSeconds;
+  if (t === undefined || t === null) return undefined;
+  if (typeof t !== 'number' || !(t > 0)) throw refused('ttlSeconds must be a positive number');
+  return Math.ceil(t * 1000);
+}
+
+/** Replaces every secret value in `text`; inside JSON text, the JSON-escaped form is replaced too. */
+function redact(text: string, secrets: Readonly<Record<string, string>>, json = false): string {
+  let out = text;
+  for (const v of Object.values(secrets)) {
+    if (v.length < 4) continue;
+    out = out.split(v).join('[secret]');
+    if (json) out = out.split(JSON.stringify(v).slice(1, -1)).join('[secret]');
+  }
+  return out;
+}
+
+function refused(message: string, cause?: unknown): BlockError {
+  return new BlockError(BlockErrorCodes.HOST_REFUSED, message, { cause });
+}

@@ -1,0 +1,272 @@
+import type { BlockRequest, BlockResponse } from '@tributary/block';
+import type { GroupEntry, StreamEngine } from '@tributary/engine';
+import { compilePattern, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
+import { nanoid } from 'nanoid';
+import type { Logger } from 'pino';
+import type { CompiledBlock } from './compile.js';
+import { GroupConsumer, type RetryOptions } from './consumer.js';
+import { DeployedBlock, type BlockInfo } from './deployed.js';
+import { validateDescription } from './describe.js';
+import { BlockError, BlockErrorCodes } from './errors.js';
+import { createHostHandler, type BlockLogLine, type FetchLimits, type HostModule, type PublishFn } from './host.js';
+import { resolveLimits } from './limits.js';
+import { BlockSandbox } from './sandbox.js';
+
+/** Options of {@link BlockRunner}. */
+export interface RunnerOptions {
+  engine: StreamEngine;
+  /** Publishes for blocks (the broker's publish path, with admin rights: the runner checks grants). */
+  publish: PublishFn;
+  /** This runner's consumer name in every group. @defaultValue a random id */
+  consumer?: string;
+  /** Secrets per block name. @defaultValue {} */
+  secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Capabilities offered through ctx.call (e.g. images). @defaultValue {} */
+  modules?: Readonly<Record<string, HostModule>>;
+  /** @defaultValue { attempts: 5, baseMs: 100, maxMs: 2000 } */
+  retry?: Partial<RetryOptions>;
+  /** @defaultValue 30_000 */
+  claimIdleMs?: number;
+  /** @defaultValue 250 */
+  pollMs?: number;
+  /** @defaultValue { timeoutMs: 5000, maxBytes: 1_048_576 } */
+  fetch?: Partial<FetchLimits>;
+  /** Where block log lines go besides `$logs.<block>`. */
+  logger?: Logger;
+}
+
+/** Limits of the runner's own behaviour, resolved. */
+const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseMs: 100, maxMs: 2000 };
+
+/**
+ * Hosts blocks: loads versions into sandboxes, wires each trigger (a publish interceptor for
+ * before-publish, consumer groups for after-publish, leases for intervals, a request handler), and
+ * swaps versions atomically — a version that fails to load leaves the previous one running.
+ */
+export class BlockRunner {
+  readonly consumer: string;
+  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch'>> & { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined };
+  readonly #blocks = new Map<string, DeployedBlock>();
+  readonly #consumers = new Map<string, GroupConsumer>();
+  readonly #intervals = new Map<string, NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(options: RunnerOptions) {
+    this.#o = {
+      engine: options.engine,
+      publish: options.publish,
+      consumer: options.consumer ?? nanoid(8),
+      secrets: options.secrets ?? {},
+      modules: options.modules ?? {},
+      retry: { ...DEFAULT_RETRY, ...options.retry },
+      claimIdleMs: options.claimIdleMs ?? 30_000,
+      pollMs: options.pollMs ?? 250,
+      fetch: { timeoutMs: 5000, maxBytes: 1_048_576, ...options.fetch },
+      logger: options.logger,
+    };
+    this.consumer = this.#o.consumer;
+  }
+
+  /**
+   * Loads a compiled block and makes it live, replacing any running version of the same name.
+   * Throws a BlockError (INVALID_BLOCK …) and keeps the old version when the new one cannot load.
+   */
+  async deploy(compiled: CompiledBlock, options: { config?: Record<string, JsonValue> } = {}): Promise<BlockInfo> {
+    if (this.#closed) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, 'runner is closed');
+    // Load once with default limits to read the definition, then with the block's own limits.
+    const probe = await BlockSandbox.load(compiled.code, resolveLimits(undefined, false), async () => {
+      throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'no host calls while loading');
+    });
+    probe.sandbox.dispose();
+    const def = validateDescription(probe.description);
+    const limits = resolveLimits(def.limits, def.trigger.kind === 'beforePublish');
+    const { sandbox } = await BlockSandbox.load(compiled.code, limits, async (inv, op, args) => {
+      const h = this.#hosts.get(next);
+      if (h === undefined) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'block version was replaced');
+      return h(inv, op, args);
+    });
+    const next = new DeployedBlock(def, compiled, sandbox, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) });
+    this.#hosts.set(next, createHostHandler({
+      block: def.name,
+      version: compiled.version,
+      publish: this.#o.publish,
+      publishes: def.publishes,
+      kv: this.#o.engine.kv,
+      fetchAllow: def.fetchAllow,
+      fetchLimits: this.#o.fetch,
+      log: (line) => this.#log(line),
+      secrets: next.info.secrets,
+      modules: this.#o.modules,
+    }));
+    const prev = this.#blocks.get(def.name);
+    if (prev !== undefined && prev.def.trigger.kind !== def.trigger.kind) await this.#unwire(prev);
+    this.#blocks.set(def.name, next);
+    await this.#wire(next, prev);
+    if (prev !== undefined) {
+      this.#hosts.delete(prev);
+      // Let an in-flight invocation of the old version finish before its isolate goes.
+      void prev.sandbox.invoke(null, prev.info).catch(() => {}).finally(() => prev.sandbox.dispose());
+    }
+    this.#o.logger?.info({ block: def.name, version: compiled.version, trigger: def.trigger }, 'block deployed');
+    return next.describe();
+  }
+
+  readonly #hosts = new WeakMap<DeployedBlock, ReturnType<typeof createHostHandler>>();
+
+  /** Stops and forgets a block. */
+  async remove(name: string): Promise<boolean> {
+    const b = this.#blocks.get(name);
+    if (b === undefined) return false;
+    this.#blocks.delete(name);
+    await this.#unwire(b);
+    b.sandbox.dispose();
+    return true;
+  }
+
+  /** Every deployed block with its version and counters. */
+  list(): BlockInfo[] {
+    return [...this.#blocks.values()].map((b) => b.describe()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * The broker's before-publish hook: runs every matching before-publish block, in name order. A
+   * block error, timeout or invalid result rejects the publish — never a silent pass-through.
+   */
+  readonly interceptor = {
+    name: 'blocks',
+    matches: (channel: string): boolean => this.#beforeBlocks(channel).length > 0,
+    intercept: async (req: { channel: string; data: JsonValue; msgId?: string; hops?: number }) => {
+      let data = req.data;
+      let changed = false;
+      for (const b of this.#beforeBlocks(req.channel)) {
+        const input: Record<string, unknown> = { channel: req.channel, offset: 0, epoch: '', time: Date.now(), data, hops: req.hops ?? 0 };
+        if (req.msgId !== undefined) input.msgId = req.msgId;
+        let result: unknown;
+        try {
+          result = await b.run(input, req.hops ?? 0);
+        } catch (err) {
+          const code = err instanceof BlockError ? err.code : 'HANDLER_ERROR';
+          throw new TributaryError(ErrorCodes.REJECTED, `block ${b.name} failed (${code}): ${(err as Error).message}`, { cause: err });
+        }
+        if (result === null) continue;
+        if (typeof result === 'object' && !Array.isArray(result) && 'reject' in result) {
+          return { reject: `${b.name}: ${String((result as { reject: unknown }).reject)}` };
+        }
+        if (typeof result === 'object' && !Array.isArray(result) && 'data' in result) {
+          data = (result as { data: JsonValue }).data;
+          changed = true;
+          continue;
+        }
+        throw new TributaryError(ErrorCodes.REJECTED, `block ${b.name} returned neither undefined, {data} nor {reject}`);
+      }
+      return changed ? { data } : undefined;
+    },
+  };
+
+  /** Runs a request block; undefined when no such request block exists. */
+  async handleRequest(name: string, req: BlockRequest): Promise<BlockResponse | undefined> {
+    const b = this.#blocks.get(name);
+    if (b === undefined || b.def.trigger.kind !== 'request') return undefined;
+    const result = (await b.run(req, 0)) as BlockResponse | null;
+    if (result === null || typeof result !== 'object' || Array.isArray(result)) {
+      throw new BlockError(BlockErrorCodes.BAD_RESULT, `block ${name} must return { status?, headers?, body? }`, { block: name });
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#blocks.values()].map((b) => this.#unwire(b)));
+    for (const b of this.#blocks.values()) b.sandbox.dispose();
+    this.#blocks.clear();
+  }
+
+  #beforeBlocks(channel: string): DeployedBlock[] {
+    const out: DeployedBlock[] = [];
+    for (const b of this.#blocks.values()) {
+      const t = b.def.trigger;
+      if (t.kind === 'beforePublish' && t.patterns.some((p) => compilePattern(p)(channel))) out.push(b);
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async #wire(b: DeployedBlock, prev: DeployedBlock | undefined): Promise<void> {
+    const t = b.def.trigger;
+    if (t.kind === 'afterPublish') {
+      const existing = this.#consumers.get(b.name);
+      if (existing !== undefined && prev?.def.trigger.kind === 'afterPublish' &&
+        prev.def.trigger.patterns.join() === t.patterns.join()) {
+        existing.block = b;
+        return;
+      }
+      if (existing !== undefined) await existing.stop();
+      const groups = this.#o.engine.groups;
+      if (groups === undefined) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, `engine ${this.#o.engine.kind} has no consumer groups`);
+      const c = new GroupConsumer(b, {
+        engine: this.#o.engine,
+        groups,
+        consumer: this.#o.consumer,
+        retry: this.#o.retry,
+        claimIdleMs: this.#o.claimIdleMs,
+        pollMs: this.#o.pollMs,
+        batch: 32,
+        deadLetter: (blk, entry, err, attempts) => this.#deadLetter(blk, entry, err, attempts),
+        log: this.#o.logger,
+      });
+      this.#consumers.set(b.name, c);
+      await c.start();
+    } else if (t.kind === 'interval') {
+      clearInterval(this.#intervals.get(b.name));
+      const periodMs = t.seconds * 1000;
+      let lastSlot = -1;
+      const tick = async (): Promise<void> => {
+        const slot = Math.floor(Date.now() / periodMs);
+        if (slot === lastSlot) return;
+        lastSlot = slot;
+        // One runner per slot across every process: whoever takes the lease runs the tick.
+        const won = await this.#o.engine.kv.claim('$interval', `${b.name}:${slot}`, this.consumer, periodMs * 2);
+        const current = this.#blocks.get(b.name);
+        if (won && current !== undefined) await current.run({ time: slot * periodMs }, 0);
+      };
+      const timer = setInterval(() => void tick().catch((err) => this.#o.logger?.warn({ err, block: b.name }, 'interval failed')),
+        Math.min(1000, periodMs / 4));
+      timer.unref();
+      this.#intervals.set(b.name, timer);
+    }
+  }
+
+  async #unwire(b: DeployedBlock): Promise<void> {
+    const c = this.#consumers.get(b.name);
+    if (c !== undefined) {
+      this.#consumers.delete(b.name);
+      await c.stop();
+    }
+    clearInterval(this.#intervals.get(b.name));
+    this.#intervals.delete(b.name);
+  }
+
+  async #deadLetter(b: DeployedBlock, entry: GroupEntry, err: Error, attempts: number): Promise<void> {
+    const error = { code: err instanceof BlockError ? err.code : 'HANDLER_ERROR', message: err.message };
+    const record: Record<string, JsonValue> = {
+      block: b.name,
+      version: b.version,
+      channel: entry.channel,
+      offset: entry.offset,
+      epoch: entry.epoch,
+      time: entry.time,
+      data: JSON.parse(entry.payload) as JsonValue,
+      error,
+      attempts,
+      failedAt: Date.now(),
+    };
+    if (entry.msgId !== undefined) record.msgId = entry.msgId;
+    // The msgId makes a dead-letter write retried after a crash land once.
+    await this.#o.publish(`$dlq.${b.name}`, record, { hops: 0, block: b.name, msgId: `dlq:${entry.channel}:${entry.epoch}:${entry.offset}` });
+    this.#o.logger?.warn({ block: b.name, channel: entry.channel, offset: entry.offset, error }, 'message dead-lettered');
+  }
+
+  #log(line: BlockLogLine): void {
+    this.#o.logger?.[line.level]({ block: line.block, version: line.version, fields: line.fields }, line.message);
+    void this.#o.publish(`$logs.${line.block}`, line as unknown as JsonValue, { hops: 0, block: line.block }).catch(() => {});
+  }
+}
