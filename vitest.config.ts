@@ -1,17 +1,24 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
-// One project per package so `pnpm --filter <pkg> test` and `vitest --project <name>` run a slice.
-// Integration tests (test/*.int.test.ts) spawn real redis-server and broker processes, so they get
-// generous timeouts; unit tests keep vitest's defaults.
-const pkgs = ['protocol', 'engine', 'broker', 'client', 'cli', 'testkit', 'runtime', 'block'];
+// One project per workspace package (packages/*, blocks/*, examples/*), named after its folder, so
+// `vitest --project <name>` runs a slice. Integration tests (test/*.int.test.ts) spawn real
+// redis-server and broker processes, so every project gets generous timeouts.
+const roots = ['packages', 'blocks', 'examples'].flatMap((top) =>
+  existsSync(top)
+    ? readdirSync(top, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && existsSync(`${top}/${d.name}/package.json`))
+        .map((d) => ({ name: top === 'packages' ? d.name : `${top}/${d.name}`, root: `${top}/${d.name}` }))
+    : [],
+);
 
 export default defineConfig({
   test: {
-    projects: pkgs.map((name) => ({
+    projects: roots.map(({ name, root }) => ({
       extends: true,
       test: {
         name,
-        root: `packages/${name}`,
+        root,
         include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
         testTimeout: 30_000,
         hookTimeout: 60_000,

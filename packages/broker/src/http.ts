@@ -23,7 +23,11 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
       });
     }
     const m = CHANNEL_ROUTE.exec(url.pathname);
-    if (m === null) throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+    if (m === null) {
+      const route = ctx.options.routes.find((r) => url.pathname.startsWith(r.prefix));
+      if (route === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+      return await route.handle(req, res, await principalOf(ctx, req), url);
+    }
     const channel = decodeURIComponent(m[1] as string);
     const principal = await principalOf(ctx, req);
     if (m[2] === 'presence' && req.method === 'GET') {
@@ -100,7 +104,7 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
  * Reads a body up to `max` bytes. Past it, the rest is read and dropped (up to a hard cap) so the
  * client, still sending, gets a clean 413 instead of a reset connection.
  */
-function readBody(req: IncomingMessage, max: number): Promise<string> {
+export function readBody(req: IncomingMessage, max: number): Promise<string> {
   const hardCap = Math.max(max * 16, 1 << 20);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -126,7 +130,8 @@ function readBody(req: IncomingMessage, max: number): Promise<string> {
   });
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+/** Writes a JSON response (no-op when headers were already sent). */
+export function json(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });

@@ -15,7 +15,9 @@ export {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_HOPS,
 } from './options.js';
-export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions } from './options.js';
+export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions, HttpRoute } from './options.js';
+export { json, readBody } from './http.js';
+export { INSECURE_PRINCIPAL } from './auth.js';
 export { Publisher } from './publisher.js';
 export type { PublishInterceptor, PublishRequest, InterceptResult, PublisherLimits } from './publisher.js';
 export type { BrokerContext, BrokerCounters } from './context.js';

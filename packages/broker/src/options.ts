@@ -1,7 +1,8 @@
 import type { StreamEngine } from '@tributary/engine';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
-import { assertSecret } from './auth.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { assertSecret, type Principal } from './auth.js';
 import type { PublishInterceptor } from './publisher.js';
 
 /** Authentication: a secret for signed tokens, or explicit insecure mode for local development. */
@@ -76,6 +77,17 @@ export interface BrokerOptions {
   logger?: Logger;
   /** Hooks run on every publish before it is stored (before-publish blocks). */
   interceptors?: PublishInterceptor[];
+  /** Extra HTTP routes (blocks, admin), tried in order after the built-in ones. */
+  routes?: HttpRoute[];
+}
+
+/**
+ * An extra HTTP route. `handle` is called for requests under `prefix` with the caller's verified
+ * principal; it writes the response itself. Errors it throws are answered like the built-in routes'.
+ */
+export interface HttpRoute {
+  prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, principal: Principal, url: URL): Promise<void>;
 }
 
 /** Broker options with every default filled in and validated. */
@@ -95,6 +107,7 @@ export interface ResolvedBrokerOptions {
   nodeId: string;
   logger: Logger | undefined;
   interceptors: PublishInterceptor[];
+  routes: HttpRoute[];
 }
 
 export const DEFAULT_PORT = 7700;
@@ -142,6 +155,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     nodeId: o.nodeId ?? nanoid(8),
     logger: o.logger,
     interceptors: o.interceptors ?? [],
+    routes: o.routes ?? [],
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new TypeError(`port must be 0–65535, got ${r.port}`);
   for (const f of ['maxPayloadBytes', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp',

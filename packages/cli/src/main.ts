@@ -1,1 +1,64 @@
-export async function main(_argv: string[]): Promise<number> { return 0; }
+import { isTributaryError } from '@tributary/protocol';
+import { UsageError } from './args.js';
+import { deploy, deployHelp } from './deploy.js';
+import { history, historyHelp } from './history.js';
+import { pub, pubHelp } from './pub.js';
+import { start, startHelp } from './start.js';
+import { sub, subHelp } from './sub.js';
+import { token, tokenHelp } from './token.js';
+
+type Command = { run: (argv: string[]) => Promise<number>; help: string };
+
+const commands: Record<string, Command> = {
+  start: { run: start, help: startHelp },
+  pub: { run: pub, help: pubHelp },
+  sub: { run: sub, help: subHelp },
+  history: { run: history, help: historyHelp },
+  token: { run: token, help: tokenHelp },
+  deploy: { run: deploy, help: deployHelp },
+};
+
+const usage = `tributary <command> [options]
+
+Commands:
+  start     run a broker (embedded engine, or --redis URL)
+  pub       publish a message and print its offset
+  sub       print messages from channels or patterns, one JSON line each
+  history   print stored messages of a channel
+  token     sign a token with grants
+  deploy    bundle a block and hot-deploy it to a running broker
+  logs      tail a block's logs
+
+Client commands take --url (env TRIBUTARY_URL, default http://127.0.0.1:7700) and --token
+(env TRIBUTARY_TOKEN). 'tributary <command> --help' shows a command's options.`;
+
+/** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    process.stderr.write(`unknown command ${JSON.stringify(name)}\n\n${usage}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.help}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n\n${command.help}\n`);
+      return 2;
+    }
+    if (isTributaryError(err)) {
+      process.stderr.write(`error ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,57 @@
+import type { AuthOptions } from '@tributary/broker';
+import { MemoryEngine, RedisEngine, type StreamEngine } from '@tributary/engine';
+import { pino } from 'pino';
+import { intOption, parse, UsageError } from './args.js';
+import { startNode } from './node.js';
+
+export const startHelp = `tributary start [options]
+
+Starts a broker (WebSocket + HTTP on one port).
+
+  --port N          port to listen on (default 7700, env TRIBUTARY_PORT; 0 picks a free one)
+  --host H          interface (default 127.0.0.1)
+  --redis URL       share channels through Redis (env TRIBUTARY_REDIS_URL); default: embedded engine
+  --secret S        HMAC secret for tokens, ≥ 32 bytes (env TRIBUTARY_SECRET)
+  --insecure        no auth, loopback only: for local development
+  --blocks DIR      load every block folder (with a block.json) under DIR; repeatable
+                    (default: ./blocks when it exists)
+  --log-level L     trace|debug|info|warn|error (default info)`;
+
+/** Runs the broker until SIGINT/SIGTERM. */
+export async function start(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    redis: { type: 'string' },
+    secret: { type: 'string' },
+    insecure: { type: 'boolean' },
+    blocks: { type: 'string', multiple: true },
+    'log-level': { type: 'string' },
+  }, false);
+  const secret = values.secret ?? process.env.TRIBUTARY_SECRET;
+  let auth: AuthOptions;
+  if (secret !== undefined && secret !== '') auth = { secret };
+  else if (values.insecure === true) auth = { insecure: true };
+  else throw new UsageError('pass --secret (or TRIBUTARY_SECRET) for token auth, or --insecure for local development');
+  const logger = pino({ level: values['log-level'] ?? 'info', base: { service: 'tributary' } });
+  const redisUrl = values.redis ?? process.env.TRIBUTARY_REDIS_URL;
+  const engine: StreamEngine = redisUrl ? new RedisEngine({ url: redisUrl }) : new MemoryEngine();
+  const port = intOption('port', values.port ?? process.env.TRIBUTARY_PORT) ?? 7700;
+  const blockDirs = values.blocks ?? ['blocks'];
+  const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs });
+  const { broker } = node;
+  const names = node.blocks.runner.list().map((b) => `${b.name}@${b.version}`);
+  const mode = auth.insecure === true ? 'INSECURE: no auth, local development only' : 'token auth';
+  process.stdout.write(
+    `tributary listening on ${broker.url} (WebSocket ${broker.wsUrl}; engine ${engine.kind}; ${mode})\n` +
+      `blocks: ${names.length === 0 ? 'none' : names.join(', ')}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info('shutting down');
+  await node.close();
+  await engine.close();
+  return 0;
+}

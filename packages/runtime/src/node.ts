@@ -1,0 +1,109 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Follow, StreamEngine } from '@tributary/engine';
+import type { JsonValue } from '@tributary/protocol';
+import type { Logger } from 'pino';
+import { compileBlock, type CompiledBlock } from './compile.js';
+import type { BlockInfo } from './deployed.js';
+import { BlockError, BlockErrorCodes } from './errors.js';
+import { BlockRegistry } from './registry.js';
+import { BlockRunner, type RunnerOptions } from './runner.js';
+
+/** A block folder's manifest, `block.json`. */
+export interface BlockManifest {
+  /** Entry file relative to the folder. @defaultValue 'src/index.ts' */
+  entry?: string;
+  /** Passed to the block as ctx.config. */
+  config?: Record<string, JsonValue>;
+}
+
+/** Options of {@link BlockNode.start}. */
+export interface BlockNodeOptions extends RunnerOptions {
+  /** Folders whose sub-folders with a block.json are loaded at start. */
+  dirs?: string[];
+}
+
+/**
+ * The blocks side of a Tributary process: a runner, the shared registry of deployed versions, and
+ * the loading of block folders. Deploys made through any process reach every other one.
+ */
+export class BlockNode {
+  readonly runner: BlockRunner;
+  readonly registry: BlockRegistry;
+  readonly #engine: StreamEngine;
+  readonly #log: Logger | undefined;
+  #watch: Follow | undefined;
+
+  private constructor(options: BlockNodeOptions) {
+    this.runner = new BlockRunner(options);
+    this.registry = new BlockRegistry(options.engine);
+    this.#engine = options.engine;
+    this.#log = options.logger;
+  }
+
+  /** Loads the registry's blocks, then the folders' (a folder's version replaces the stored one). */
+  static async start(options: BlockNodeOptions): Promise<BlockNode> {
+    const node = new BlockNode(options);
+    node.#watch = await node.registry.watch((name) => void node.#sync(name));
+    for (const stored of await node.registry.all()) {
+      await node.runner.deploy({ code: stored.code, version: stored.version }, { config: stored.config }).catch((err: unknown) =>
+        node.#log?.error({ err, block: stored.name }, 'stored block failed to load'));
+    }
+    for (const dir of options.dirs ?? []) await node.loadDir(dir);
+    return node;
+  }
+
+  /** Compiles and deploys every block folder (with a block.json) under `dir`. */
+  async loadDir(dir: string): Promise<BlockInfo[]> {
+    const out: BlockInfo[] = [];
+    const root = resolve(dir);
+    for (const d of await readdir(root, { withFileTypes: true })) {
+      if (!d.isDirectory() || !existsSync(join(root, d.name, 'block.json'))) continue;
+      out.push(await this.deployFolder(join(root, d.name)));
+    }
+    return out;
+  }
+
+  /** Compiles and deploys one block folder. */
+  async deployFolder(folder: string): Promise<BlockInfo> {
+    const manifest = JSON.parse(await readFile(join(folder, 'block.json'), 'utf8')) as BlockManifest;
+    const compiled = await compileBlock(join(folder, manifest.entry ?? 'src/index.ts'));
+    return this.deploy(compiled, manifest.config ?? {});
+  }
+
+  /** Deploys here and records the version for every other runner. */
+  async deploy(compiled: CompiledBlock, config: Record<string, JsonValue>): Promise<BlockInfo> {
+    const info = await this.runner.deploy(compiled, { config });
+    await this.registry.save(info.name, compiled, config);
+    return info;
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const removed = await this.runner.remove(name);
+    if (removed) await this.registry.remove(name);
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    await this.#watch?.close();
+    await this.runner.close();
+  }
+
+  /** Brings this runner in line with the registry after another process changed `name`. */
+  async #sync(name: string): Promise<void> {
+    try {
+      const stored = await this.registry.get(name);
+      const running = this.runner.list().find((b) => b.name === name);
+      if (stored === undefined) {
+        if (running !== undefined) await this.runner.remove(name);
+        return;
+      }
+      if (running?.version === stored.version) return;
+      await this.runner.deploy({ code: stored.code, version: stored.version }, { config: stored.config });
+    } catch (err) {
+      const e = err instanceof BlockError ? err : new BlockError(BlockErrorCodes.INVALID_BLOCK, String(err));
+      this.#log?.error({ err: e, block: name }, 'failed to sync block from registry');
+    }
+  }
+}
