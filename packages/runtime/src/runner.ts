@@ -174,10 +174,15 @@ export class BlockRunner {
     return result;
   }
 
+  /**
+   * Stops every block. In-flight invocations are cut off (their isolates disposed) and their
+   * messages left unacked, for another runner to reclaim — the same as if this process had died.
+   */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([...this.#blocks.values()].map((b) => this.#unwire(b)));
+    const stopping = [...this.#blocks.values()].map((b) => this.#unwire(b));
     for (const b of this.#blocks.values()) b.sandbox.dispose();
+    await Promise.allSettled(stopping);
     this.#blocks.clear();
   }
 

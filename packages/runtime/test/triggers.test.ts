@@ -1,0 +1,97 @@
+import { MemoryEngine } from '@tributary/engine';
+import { describe, expect, it } from 'vitest';
+import { deployFixture, eventually, runner } from './helpers.js';
+
+const payloads = async (engine: MemoryEngine, channel: string) =>
+  (await engine.read(channel, { limit: 1000, after: 0 })).entries.map((e) => JSON.parse(e.payload) as Record<string, unknown>);
+
+describe('after-publish delivery', () => {
+  it('retries a failing message with backoff and succeeds on a later attempt', async () => {
+    const { runner: r, engine } = runner({ retry: { attempts: 5, baseMs: 5, maxMs: 20 } });
+    await deployFixture(r, 'flaky.ts');
+    await engine.append({ channel: 'jobs.a', payload: JSON.stringify({ id: 'j1', failUntil: 2 }) });
+    const done = await eventually(async () => (await payloads(engine as MemoryEngine, 'done'))[0]);
+    expect(done).toEqual({ id: 'j1', attempt: 3 });
+    expect(await engine.groups?.pending('block.flaky')).toBe(0);
+  });
+
+  it('dead-letters a message after N failed attempts with the error, and acks it', async () => {
+    const { runner: r, engine } = runner({ retry: { attempts: 3, baseMs: 5, maxMs: 20 } });
+    await deployFixture(r, 'flaky.ts');
+    await engine.append({ channel: 'jobs.b', payload: JSON.stringify({ id: 'j2', failUntil: 99 }), msgId: 'm-1' });
+    const dead = await eventually(async () => (await payloads(engine as MemoryEngine, '$dlq.flaky'))[0]);
+    expect(dead).toMatchObject({
+      block: 'flaky',
+      channel: 'jobs.b',
+      offset: 1,
+      msgId: 'm-1',
+      attempts: 3,
+      data: { id: 'j2', failUntil: 99 },
+      error: { code: 'HANDLER_ERROR', message: expect.stringContaining('attempt 3 failed on purpose') },
+    });
+    expect(await engine.kv.get('block:flaky', 'attempts:j2')).toBe('3');
+    expect(await engine.groups?.pending('block.flaky')).toBe(0);
+    expect(r.list()[0]?.stats.errors).toBe(3);
+  });
+
+  it('hands a message left unacked by a dead runner to another runner, which finishes it', async () => {
+    const engine = new MemoryEngine();
+    const { runner: a } = runner({ engine, consumer: 'a', claimIdleMs: 300 });
+    await deployFixture(a, 'slow.ts');
+    await engine.append({ channel: 'work', payload: JSON.stringify({ hang: true, id: 1 }) });
+    await eventually(async () => engine.kv.get('block:slow', 'starts:1'));
+    await a.close(); // dies mid-message: the entry stays pending for consumer a
+    expect(await engine.groups.pending('block.slow')).toBe(1);
+    const { runner: b } = runner({ engine, consumer: 'b', claimIdleMs: 300 });
+    await deployFixture(b, 'slow.ts');
+    await engine.append({ channel: 'work', payload: JSON.stringify({ hang: false, id: 2 }) });
+    const finished = await eventually(async () => {
+      const f = await payloads(engine, 'finished');
+      return f.length === 2 ? f : undefined;
+    });
+    expect(finished.sort((x, y) => (x.id as number) - (y.id as number))).toEqual([
+      { id: 1, starts: 2 }, // the second start, on runner b
+      { id: 2, starts: 1 },
+    ]);
+    expect(await engine.groups.pending('block.slow')).toBe(0);
+    await engine.close();
+  });
+
+  it('stops a block that republishes to its own trigger at the hop limit', async () => {
+    const { runner: r, engine } = runner();
+    await deployFixture(r, 'loop.ts');
+    await engine.append({ channel: 'ping', payload: '{}' });
+    await eventually(async () => (await payloads(engine as MemoryEngine, '$dlq.loop')).length === 1);
+    const pings = await payloads(engine as MemoryEngine, 'ping');
+    // The client message plus one republish per allowed hop (1..8); the 9th is refused.
+    expect(pings).toHaveLength(9);
+    const dead = (await payloads(engine as MemoryEngine, '$dlq.loop'))[0];
+    expect(dead?.error).toMatchObject({ code: 'HOST_REFUSED', message: expect.stringContaining('hop limit') });
+  });
+});
+
+describe('request and interval triggers', () => {
+  it('answers requests through the block with its config and kv', async () => {
+    const { runner: r } = runner();
+    await deployFixture(r, 'hello-request.ts', { greeting: 'hi' });
+    const req = { method: 'GET', path: '/x', query: { name: 'ada' }, headers: {}, body: undefined };
+    expect(await r.handleRequest('hello', req)).toEqual({ status: 200, body: { path: '/x', who: 'ada', n: 1, greeting: 'hi' } });
+    expect(await r.handleRequest('hello', req)).toMatchObject({ body: { n: 2 } });
+    expect(await r.handleRequest('nope', req)).toBeUndefined();
+  });
+
+  it('runs an interval block once per period across several runners', async () => {
+    const engine = new MemoryEngine();
+    const { runner: a } = runner({ engine, consumer: 'a' });
+    const { runner: b } = runner({ engine, consumer: 'b' });
+    await deployFixture(a, 'ticker.ts');
+    await deployFixture(b, 'ticker.ts');
+    const ticks = await eventually(async () => {
+      const t = await payloads(engine, 'ticks');
+      return t.length >= 2 ? t : undefined;
+    }, 5000);
+    const times = ticks.map((t) => t.time as number);
+    expect(new Set(times).size).toBe(times.length); // no slot ran twice
+    await engine.close();
+  });
+});
