@@ -4,8 +4,11 @@
  * definition its type.
  */
 
-/** Any JSON value. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+/**
+ * Any JSON value. Object members may be `undefined` (JSON.stringify drops them), so optional fields
+ * and object literals of union shapes type-check without casts.
+ */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined };
 
 /** A stored message as a block sees it. */
 export interface BlockMessage<T = JsonValue> {

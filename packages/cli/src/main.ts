@@ -2,6 +2,7 @@ import { isTributaryError } from '@tributary/protocol';
 import { UsageError } from './args.js';
 import { deploy, deployHelp } from './deploy.js';
 import { history, historyHelp } from './history.js';
+import { logs, logsHelp } from './logs.js';
 import { pub, pubHelp } from './pub.js';
 import { start, startHelp } from './start.js';
 import { sub, subHelp } from './sub.js';
@@ -16,6 +17,7 @@ const commands: Record<string, Command> = {
   history: { run: history, help: historyHelp },
   token: { run: token, help: tokenHelp },
   deploy: { run: deploy, help: deployHelp },
+  logs: { run: logs, help: logsHelp },
 };
 
 const usage = `tributary <command> [options]
