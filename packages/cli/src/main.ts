@@ -2,6 +2,7 @@ import { isTributaryError } from '@tributary/protocol';
 import { UsageError } from './args.js';
 import { deploy, deployHelp } from './deploy.js';
 import { history, historyHelp } from './history.js';
+import { init, initHelp } from './init.js';
 import { logs, logsHelp } from './logs.js';
 import { pub, pubHelp } from './pub.js';
 import { start, startHelp } from './start.js';
@@ -18,6 +19,7 @@ const commands: Record<string, Command> = {
   token: { run: token, help: tokenHelp },
   deploy: { run: deploy, help: deployHelp },
   logs: { run: logs, help: logsHelp },
+  init: { run: init, help: initHelp },
 };
 
 const usage = `tributary <command> [options]
@@ -30,6 +32,7 @@ Commands:
   token     sign a token with grants
   deploy    bundle a block and hot-deploy it to a running broker
   logs      tail a block's logs
+  init      scaffold a block: init block <name>
 
 Client commands take --url (env TRIBUTARY_URL, default http://127.0.0.1:7700) and --token
 (env TRIBUTARY_TOKEN). 'tributary <command> --help' shows a command's options.`;
