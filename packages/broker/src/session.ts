@@ -316,10 +316,13 @@ export class Session {
     // setTimeout overflows past 2^31-1 ms (~24.8 days); such tokens are re-checked on each request.
     const delay = Math.min(at - Date.now(), 2 ** 31 - 1);
     this.#expiry = setTimeout(() => {
-      if (this.#principal.expiresAt !== undefined && this.#principal.expiresAt <= Date.now()) {
-        this.#error(undefined, ErrorCodes.TOKEN_EXPIRED, 'token expired; reconnect or send an auth frame with a fresh token');
-        this.close(CloseCodes.UNAUTHORIZED, ErrorCodes.TOKEN_EXPIRED);
-      }
+      const at = this.#principal.expiresAt;
+      if (at === undefined) return;
+      // Timers may fire a millisecond early (or at the 24.8-day cap): not yet expired means re-arm,
+      // never forget — an expired connection must not keep receiving.
+      if (at > Date.now()) return this.#armExpiry();
+      this.#error(undefined, ErrorCodes.TOKEN_EXPIRED, 'token expired; reconnect or send an auth frame with a fresh token');
+      this.close(CloseCodes.UNAUTHORIZED, ErrorCodes.TOKEN_EXPIRED);
     }, Math.max(0, delay));
     this.#expiry.unref();
   }

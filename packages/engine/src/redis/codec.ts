@@ -1,0 +1,56 @@
+import type { Entry } from '../types.js';
+import type { RawEntry } from './client.js';
+
+/** A stream entry (XRANGE reply item) as an {@link Entry}. */
+export function decodeEntry(channel: string, epoch: string, raw: RawEntry): Entry {
+  const [id, fields] = raw;
+  const entry: Entry = { channel, offset: Number.parseInt(id, 10), epoch, time: 0, payload: '' };
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1] as string;
+    switch (fields[i]) {
+      case 'payload':
+        entry.payload = value;
+        break;
+      case 'time':
+        entry.time = Number(value);
+        break;
+      case 'msgId':
+        entry.msgId = value;
+        break;
+      case 'hops':
+        entry.hops = Number(value);
+        break;
+    }
+  }
+  return entry;
+}
+
+/** The header line of an append notification, as the append script writes it (strings only). */
+interface NotificationHeader {
+  e: string;
+  o: string;
+  t: string;
+  i?: string;
+  h?: string;
+}
+
+/**
+ * An append notification (`<JSON header>\n<payload>`) as an {@link Entry}, or undefined when it is
+ * not one (a foreign publisher on our topic): the payload is not re-encoded, so a 64 KiB message
+ * costs one small JSON.parse.
+ */
+export function decodeNotification(channel: string, raw: string): Entry | undefined {
+  const nl = raw.indexOf('\n');
+  if (nl < 0) return undefined;
+  let h: NotificationHeader;
+  try {
+    h = JSON.parse(raw.slice(0, nl)) as NotificationHeader;
+  } catch {
+    return undefined;
+  }
+  if (typeof h.e !== 'string' || typeof h.o !== 'string' || typeof h.t !== 'string') return undefined;
+  const entry: Entry = { channel, offset: Number(h.o), epoch: h.e, time: Number(h.t), payload: raw.slice(nl + 1) };
+  if (typeof h.i === 'string') entry.msgId = h.i;
+  if (typeof h.h === 'string') entry.hops = Number(h.h);
+  return entry;
+}

@@ -1,0 +1,189 @@
+import type { Cluster } from 'ioredis';
+import { nanoid } from 'nanoid';
+import { clampLimit, MAX_READ_LIMIT } from '../options.js';
+import type {
+  AppendInput,
+  AppendResult,
+  ChannelState,
+  EntryListener,
+  Follow,
+  PresenceChange,
+  PresenceRecord,
+  ReadOptions,
+  ReadResult,
+  StreamEngine,
+} from '../types.js';
+import { createCommandClient, run, type CommandClient } from './client.js';
+import { decodeEntry } from './codec.js';
+import { closedError } from './errors.js';
+import { Follows } from './follows.js';
+import { channelKeys, dedupKey, messageTopic, presenceTopic } from './keys.js';
+import { RedisKeyValue } from './kv.js';
+import { resolveRedisEngineOptions, type RedisEngineOptions, type RedisNode, type ResolvedRedisEngineOptions } from './options.js';
+import { PubSub } from './pubsub.js';
+
+/** Entries per log read when a follow fills a gap. */
+const FILL_PAGE = 1000;
+
+/**
+ * The shared engine: channel logs in Redis Streams, on one server or a Redis Cluster. Many broker
+ * and runner processes can use the same Redis; an append on one is delivered to follows on all.
+ *
+ * - append is one EVALSHA (dedup check, offset, XADD, trimming, expiry, notification);
+ * - a follow subscribes (once per channel per engine) to the channel's notification topic and
+ *   fills any gap it sees, or any it may have missed while reconnecting, from the stream;
+ * - connections are opened lazily (first call or {@link ready}) and re-opened forever; while Redis
+ *   is unreachable, calls fail with UNAVAILABLE after `commandTimeoutMs` instead of queueing.
+ */
+export class RedisEngine implements StreamEngine {
+  readonly kind = 'redis';
+  readonly kv: RedisKeyValue;
+  readonly #o: ResolvedRedisEngineOptions;
+  readonly #client: CommandClient;
+  readonly #pubsub: PubSub;
+  readonly #follows: Follows;
+  #closed = false;
+
+  constructor(options: RedisEngineOptions = {}) {
+    this.#o = resolveRedisEngineOptions(options);
+    this.#client = createCommandClient(this.#o);
+    this.#pubsub = new PubSub(this.#o, () => this.#endpoints(), {
+      message: (topic, raw) => this.#follows.onMessage(topic, raw),
+      pmessage: (glob, topic, raw) => this.#follows.onPatternMessage(glob, topic, raw),
+      resubscribed: () => this.#follows.resync(),
+    });
+    this.#follows = new Follows(this.#o.keyPrefix, this.#pubsub, {
+      readAfter: (channel, after) => this.read(channel, { after, limit: FILL_PAGE }),
+      state: (channel) => this.state(channel),
+    });
+    this.kv = new RedisKeyValue(this.#client, this.#o.keyPrefix, (what, op) => this.#run(what, op));
+  }
+
+  async ready(): Promise<void> {
+    await this.#run('ready', () => this.#client.ping());
+  }
+
+  async append(input: AppendInput): Promise<AppendResult> {
+    const o = this.#o;
+    const k = channelKeys(o.keyPrefix, input.channel);
+    const hasId = input.msgId !== undefined;
+    const hops = input.hops !== undefined && input.hops > 0 ? String(input.hops) : '';
+    const r = await this.#run('append', () =>
+      this.#client.tribAppend(
+        k.stream,
+        k.meta,
+        dedupKey(o.keyPrefix, input.channel, input.msgId ?? ''),
+        input.payload,
+        hasId ? '1' : '0',
+        input.msgId ?? '',
+        hops,
+        nanoid(10),
+        o.maxLength,
+        o.maxAgeMs,
+        o.dedupWindowMs,
+        o.metaTtlMs,
+        messageTopic(o.keyPrefix, input.channel),
+      ),
+    );
+    return { offset: Number(r[0]), epoch: r[1], time: Number(r[2]), duplicate: r[3] === 1 };
+  }
+
+  async read(channel: string, options: ReadOptions): Promise<ReadResult> {
+    const latest = options.after === undefined;
+    const r = await this.#read(channel, latest ? 'latest' : 'after', Math.max(0, Math.floor(options.after ?? 0)), clampLimit(options.limit));
+    const entries = r[3].map((raw) => decodeEntry(channel, r[0], raw));
+    if (latest) entries.reverse();
+    return { epoch: r[0], first: Number(r[1]), last: Number(r[2]), entries };
+  }
+
+  async state(channel: string): Promise<ChannelState> {
+    const r = await this.#read(channel, 'state', 0, 1);
+    return { epoch: r[0], first: Number(r[1]), last: Number(r[2]) };
+  }
+
+  async reset(channel: string): Promise<ChannelState> {
+    const k = channelKeys(this.#o.keyPrefix, channel);
+    const epoch = await this.#run('reset', () => this.#client.tribReset(k.stream, k.meta, nanoid(10), this.#o.metaTtlMs));
+    return { epoch, first: 1, last: 0 };
+  }
+
+  async follow(channel: string, listener: EntryListener): Promise<Follow> {
+    this.#assertOpen('follow');
+    return this.#follows.follow(channel, listener);
+  }
+
+  async followPattern(pattern: string, listener: EntryListener): Promise<Follow> {
+    this.#assertOpen('followPattern');
+    return this.#follows.followPattern(pattern, listener);
+  }
+
+  async presenceAdd(channel: string, member: PresenceRecord, ttlMs: number): Promise<boolean> {
+    const key = channelKeys(this.#o.keyPrefix, channel).presence;
+    const r = await this.#run('presenceAdd', () =>
+      this.#client.tribPresence(key, 'add', member.clientId, JSON.stringify(member), Math.max(1, Math.ceil(ttlMs))),
+    );
+    return r === 1;
+  }
+
+  async presenceRemove(channel: string, clientId: string): Promise<boolean> {
+    const key = channelKeys(this.#o.keyPrefix, channel).presence;
+    const r = await this.#run('presenceRemove', () => this.#client.tribPresence(key, 'remove', clientId, '', 0));
+    return r === 1;
+  }
+
+  async presenceList(channel: string): Promise<PresenceRecord[]> {
+    const key = channelKeys(this.#o.keyPrefix, channel).presence;
+    const r = await this.#run('presenceList', () => this.#client.tribPresence(key, 'list', '', '', 0));
+    return (r as string[]).map((json) => JSON.parse(json) as PresenceRecord);
+  }
+
+  async presenceNotify(change: PresenceChange): Promise<void> {
+    const topic = presenceTopic(this.#o.keyPrefix, change.channel);
+    await this.#run('presenceNotify', () => this.#client.publish(topic, JSON.stringify(change)));
+  }
+
+  async followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow> {
+    this.#assertOpen('followPresence');
+    return this.#follows.followPresence(channel, listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#follows.close();
+    this.#pubsub.close();
+    const c = this.#client;
+    // QUIT on a never-connected lazy client would connect first; just drop it then.
+    if (c.status === 'ready') await c.quit().catch(() => {});
+    c.disconnect();
+  }
+
+  async #read(channel: string, mode: 'state' | 'after' | 'latest', after: number, limit: number) {
+    const k = channelKeys(this.#o.keyPrefix, channel);
+    const o = this.#o;
+    return this.#run(mode === 'state' ? 'state' : 'read', () =>
+      this.#client.tribRead(k.stream, k.meta, nanoid(10), o.maxAgeMs, o.metaTtlMs, mode, after, Math.min(limit, MAX_READ_LIMIT)),
+    );
+  }
+
+  #run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(closedError(what));
+    return run(this.#client, this.#o.commandTimeoutMs, what, op);
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#closed) throw closedError(what);
+  }
+
+  /** Where the subscriber may connect: the URL, or every known cluster node (seeds first). */
+  #endpoints(): Array<RedisNode | undefined> {
+    if (this.#o.cluster === undefined) return [undefined];
+    const seen = new Map<string, RedisNode>();
+    for (const n of this.#o.cluster) seen.set(`${n.host}:${n.port}`, n);
+    for (const r of (this.#client as Cluster).nodes('all')) {
+      const { host, port } = r.options;
+      if (host !== undefined && port !== undefined) seen.set(`${host}:${port}`, { host, port });
+    }
+    return [...seen.values()];
+  }
+}

@@ -1,0 +1,205 @@
+import { compilePattern } from '@tributary/protocol';
+import type { ChannelState, Entry, EntryListener, Follow, PresenceChange, ReadResult } from '../types.js';
+import { Cursor } from './cursor.js';
+import { decodeNotification } from './codec.js';
+import { channelOfMessageTopic, messageTopic, patternGlob, presenceTopic } from './keys.js';
+import type { PubSub } from './pubsub.js';
+
+/** The log operations follows need from the engine. */
+export interface FollowStore {
+  readAfter(channel: string, after: number): Promise<ReadResult>;
+  state(channel: string): Promise<ChannelState>;
+}
+
+interface Group<L> {
+  listeners: Set<L>;
+  /** Settles when the group's subscription (and starting point) is established. */
+  ready: Promise<void>;
+}
+interface ChannelGroup extends Group<EntryListener> {
+  cursor: Cursor;
+}
+interface PatternGroup extends Group<EntryListener> {
+  glob: string;
+  match: (channel: string) => boolean;
+  /** One cursor per channel this pattern has seen, for per-channel order. */
+  cursors: Map<string, Cursor>;
+}
+
+/**
+ * Interest-based wake-up: this node subscribes only to the topics of channels (and the globs of
+ * patterns) someone here follows, once each however many listeners share it, and unsubscribes when
+ * the last one closes.
+ */
+export class Follows {
+  readonly #prefix: string;
+  readonly #pubsub: PubSub;
+  readonly #store: FollowStore;
+  readonly #channels = new Map<string, ChannelGroup>();
+  readonly #patterns = new Map<string, PatternGroup>();
+  readonly #presence = new Map<string, Group<(c: PresenceChange) => void>>();
+
+  constructor(prefix: string, pubsub: PubSub, store: FollowStore) {
+    this.#prefix = prefix;
+    this.#pubsub = pubsub;
+    this.#store = store;
+  }
+
+  async follow(channel: string, listener: EntryListener): Promise<Follow> {
+    let g = this.#channels.get(channel);
+    if (g === undefined) {
+      const listeners = new Set<EntryListener>();
+      const cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => fanOut(listeners, e));
+      const topic = messageTopic(this.#prefix, channel);
+      // Subscribe first, then read the state: whatever is appended after the read is notified.
+      const ready = this.#pubsub.acquire('subscribe', topic).then(async () => {
+        try {
+          const s = await this.#store.state(channel);
+          cursor.start(s.epoch, s.last);
+        } catch (err) {
+          this.#pubsub.release('subscribe', topic);
+          throw err;
+        }
+      });
+      const group: ChannelGroup = { listeners, ready, cursor };
+      this.#channels.set(channel, (g = group));
+      ready.catch(() => this.#channels.get(channel) === group && this.#drop(channel, group, false));
+    }
+    return this.#join(g, listener, () => this.#drop(channel, g, true));
+  }
+
+  async followPattern(pattern: string, listener: EntryListener): Promise<Follow> {
+    let g = this.#patterns.get(pattern);
+    if (g === undefined) {
+      const glob = patternGlob(this.#prefix, pattern);
+      const group: PatternGroup = {
+        listeners: new Set(),
+        ready: this.#pubsub.acquire('psubscribe', glob),
+        glob,
+        match: compilePattern(pattern),
+        cursors: new Map(),
+      };
+      this.#patterns.set(pattern, (g = group));
+      group.ready.catch(() => this.#patterns.get(pattern) === group && this.#patterns.delete(pattern));
+    }
+    const group = g;
+    return this.#join(group, listener, () => {
+      if (this.#patterns.get(pattern) !== group) return;
+      this.#patterns.delete(pattern);
+      for (const c of group.cursors.values()) c.close();
+      this.#pubsub.release('psubscribe', group.glob);
+    });
+  }
+
+  async followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow> {
+    let g = this.#presence.get(channel);
+    const topic = presenceTopic(this.#prefix, channel);
+    if (g === undefined) {
+      const group = { listeners: new Set<(c: PresenceChange) => void>(), ready: this.#pubsub.acquire('subscribe', topic) };
+      this.#presence.set(channel, (g = group));
+      group.ready.catch(() => this.#presence.get(channel) === group && this.#presence.delete(channel));
+    }
+    const group = g;
+    return this.#join(group, listener, () => {
+      if (this.#presence.get(channel) !== group) return;
+      this.#presence.delete(channel);
+      this.#pubsub.release('subscribe', topic);
+    });
+  }
+
+  /** A PUBLISH to a topic this node subscribed to. */
+  onMessage(topic: string, raw: string): void {
+    const channel = channelOfMessageTopic(this.#prefix, topic);
+    if (channel !== undefined) {
+      const g = this.#channels.get(channel);
+      const entry = g && decodeNotification(channel, raw);
+      if (entry) g?.cursor.push(entry);
+      return;
+    }
+    const head = `${this.#prefix}p:`;
+    const p = topic.startsWith(head) ? this.#presence.get(topic.slice(head.length)) : undefined;
+    if (p === undefined) return;
+    let change: PresenceChange;
+    try {
+      change = JSON.parse(raw) as PresenceChange;
+    } catch {
+      return;
+    }
+    fanOut(p.listeners, change);
+  }
+
+  /** A PUBLISH matching a glob this node subscribed to. */
+  onPatternMessage(glob: string, topic: string, raw: string): void {
+    const channel = channelOfMessageTopic(this.#prefix, topic);
+    if (channel === undefined) return;
+    let entry: Entry | undefined;
+    for (const g of this.#patterns.values()) {
+      if (g.glob !== glob || !g.match(channel)) continue;
+      entry ??= decodeNotification(channel, raw);
+      if (entry === undefined) return;
+      let cursor = g.cursors.get(channel);
+      if (cursor === undefined) {
+        const listeners = g.listeners;
+        cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => fanOut(listeners, e));
+        cursor.startAtFirstSeen();
+        g.cursors.set(channel, cursor);
+      }
+      cursor.push(entry);
+    }
+  }
+
+  /** After the subscriber reconnected: every followed channel re-reads what it may have missed. */
+  resync(): void {
+    for (const g of this.#channels.values()) g.cursor.resync();
+    for (const g of this.#patterns.values()) for (const c of g.cursors.values()) c.resync();
+  }
+
+  close(): void {
+    for (const g of this.#channels.values()) g.cursor.close();
+    for (const g of this.#patterns.values()) for (const c of g.cursors.values()) c.close();
+    this.#channels.clear();
+    this.#patterns.clear();
+    this.#presence.clear();
+  }
+
+  async #join<L>(g: Group<L>, listener: L, last: () => void): Promise<Follow> {
+    // A wrapper per follow, so the same function can follow twice and close independently.
+    const own = ((v: unknown) => (listener as (v: unknown) => void)(v)) as L;
+    g.listeners.add(own);
+    try {
+      await g.ready;
+    } catch (err) {
+      g.listeners.delete(own);
+      throw err;
+    }
+    let open = true;
+    return {
+      close: async () => {
+        if (!open) return;
+        open = false;
+        g.listeners.delete(own);
+        if (g.listeners.size === 0) last();
+      },
+    };
+  }
+
+  #drop(channel: string, g: ChannelGroup, release: boolean): void {
+    if (this.#channels.get(channel) !== g) return;
+    this.#channels.delete(channel);
+    g.cursor.close();
+    if (release) this.#pubsub.release('subscribe', messageTopic(this.#prefix, channel));
+  }
+}
+
+/** A listener's exception must not stop delivery to the others; it is the listener's bug. */
+function fanOut<T>(listeners: Set<(v: T) => void>, value: T): void {
+  for (const l of listeners) {
+    try {
+      l(value);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+}

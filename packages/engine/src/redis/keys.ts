@@ -1,0 +1,58 @@
+/**
+ * Key and pub/sub channel naming. Every key of one channel carries the channel name as its Redis
+ * Cluster hash tag (`{channel}`), so the append script, which touches the stream, the meta hash and
+ * the dedup key at once, always runs on one node. The prefix is validated to contain no braces, or
+ * it would become the hash tag instead.
+ */
+export interface ChannelKeys {
+  /** The stream: entry id `<offset>-0`, fields payload, time, msgId?, hops?. */
+  stream: string;
+  /** The meta hash: `epoch` and `last` (offset). */
+  meta: string;
+  /** Presence hash: clientId → `<expiresAt> <record JSON>`. */
+  presence: string;
+}
+
+/** The keys of `channel`. */
+export function channelKeys(prefix: string, channel: string): ChannelKeys {
+  // The broker validates names; this guards the one property the key layout depends on.
+  if (channel.includes('{') || channel.includes('}')) throw new TypeError(`channel ${channel} contains a brace`);
+  const base = `${prefix}{${channel}}:`;
+  return { stream: `${base}s`, meta: `${base}m`, presence: `${base}p` };
+}
+
+/** The dedup key of `msgId` on `channel` (same hash slot as the channel's other keys). */
+export function dedupKey(prefix: string, channel: string, msgId: string): string {
+  return `${prefix}{${channel}}:d:${msgId}`;
+}
+
+/** A kv key; the namespace is the hash tag, so a block's keys share a slot. */
+export function kvKey(prefix: string, namespace: string, key: string): string {
+  return `${prefix}kv:{${namespace}}:${key}`;
+}
+
+/** Pub/sub channel on which appends to `channel` are announced. */
+export function messageTopic(prefix: string, channel: string): string {
+  return `${prefix}m:${channel}`;
+}
+
+/** Pub/sub channel on which presence changes of `channel` are announced. */
+export function presenceTopic(prefix: string, channel: string): string {
+  return `${prefix}p:${channel}`;
+}
+
+/** The channel name in a message topic, or undefined when the topic is not one. */
+export function channelOfMessageTopic(prefix: string, topic: string): string | undefined {
+  const head = `${prefix}m:`;
+  return topic.startsWith(head) ? topic.slice(head.length) : undefined;
+}
+
+/**
+ * A PSUBSCRIBE glob that matches at least every topic of channels matching `pattern`. Redis globs
+ * have no notion of segments (`*` crosses dots), so both `*` and `>` become `*` and the engine
+ * filters with the exact matcher; channel names have no glob metacharacters, the prefix may.
+ */
+export function patternGlob(prefix: string, pattern: string): string {
+  const escaped = `${prefix}m:`.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+  return escaped + pattern.split('.').map((s) => (s === '*' || s === '>' ? '*' : s)).join('.');
+}

@@ -1,0 +1,140 @@
+import type { Redis } from 'ioredis';
+import { createSubscriberConnection, backoff } from './client.js';
+import { closedError, deadline, toEngineError } from './errors.js';
+import type { RedisNode, ResolvedRedisEngineOptions } from './options.js';
+import { unavailable } from '../options.js';
+
+/** What the subscriber connection hands back. */
+export interface PubSubHandlers {
+  message(topic: string, payload: string): void;
+  pmessage(glob: string, topic: string, payload: string): void;
+  /** After a reconnect, once every subscription is back: notifications may have been missed. */
+  resubscribed(): void;
+}
+
+type Kind = 'subscribe' | 'psubscribe';
+
+/**
+ * The engine's one subscriber connection. Reconnection is ours, not ioredis': a lost connection is
+ * replaced by a new one (to the next node, for a cluster — any node hears every PUBLISH), all
+ * subscriptions are restored on it, and only then `resubscribed` fires, so re-reading the logs
+ * afterwards cannot miss an append made in between. (ioredis' Cluster subscriber does fail over, but
+ * tells nobody, so gaps could not be filled.)
+ */
+export class PubSub {
+  readonly #o: ResolvedRedisEngineOptions;
+  readonly #endpoints: () => Array<RedisNode | undefined>;
+  readonly #handlers: PubSubHandlers;
+  /** Topic or glob → number of holders; a topic is subscribed while its count is positive. */
+  readonly #refs: Record<Kind, Map<string, number>> = { subscribe: new Map(), psubscribe: new Map() };
+  #conn: Redis | undefined;
+  #connecting: Promise<void> | undefined;
+  #everConnected = false;
+  #closed = false;
+  readonly #waiters = new Set<() => void>();
+
+  constructor(o: ResolvedRedisEngineOptions, endpoints: () => Array<RedisNode | undefined>, handlers: PubSubHandlers) {
+    this.#o = o;
+    this.#endpoints = endpoints;
+    this.#handlers = handlers;
+  }
+
+  /** Holds `name` (a topic, or a glob for `psubscribe`); resolves once Redis confirmed it. */
+  async acquire(kind: Kind, name: string): Promise<void> {
+    const refs = this.#refs[kind];
+    refs.set(name, (refs.get(name) ?? 0) + 1);
+    try {
+      const conn = this.#conn ?? (await this.#connected());
+      // Sent even when already subscribed: Redis treats it as a no-op and its reply confirms.
+      await deadline(kind === 'subscribe' ? conn.subscribe(name) : conn.psubscribe(name), this.#o.commandTimeoutMs, kind);
+    } catch (err) {
+      this.release(kind, name);
+      throw toEngineError(err, kind);
+    }
+  }
+
+  /** Drops one hold of `name`; the last one unsubscribes. */
+  release(kind: Kind, name: string): void {
+    const refs = this.#refs[kind];
+    const n = (refs.get(name) ?? 0) - 1;
+    if (n > 0) {
+      refs.set(name, n);
+      return;
+    }
+    refs.delete(name);
+    const conn = this.#conn;
+    if (conn === undefined) return;
+    const off = kind === 'subscribe' ? conn.unsubscribe(name) : conn.punsubscribe(name);
+    off.catch(() => {});
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#conn?.disconnect();
+    this.#conn = undefined;
+    for (const w of this.#waiters) w();
+  }
+
+  /** The live connection, connecting if needed; UNAVAILABLE after the command timeout. */
+  async #connected(): Promise<Redis> {
+    if (this.#closed) throw closedError('subscribe');
+    this.#connecting ??= this.#connectLoop().finally(() => (this.#connecting = undefined));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(wake);
+        reject(unavailable(`subscribe: Redis not reachable within ${this.#o.commandTimeoutMs} ms`));
+      }, this.#o.commandTimeoutMs);
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      this.#waiters.add(wake);
+    });
+    if (this.#conn === undefined) throw closedError('subscribe');
+    return this.#conn;
+  }
+
+  async #connectLoop(): Promise<void> {
+    const delay = backoff(this.#o);
+    for (let attempt = 0; !this.#closed; attempt++) {
+      const eps = this.#endpoints();
+      const conn = createSubscriberConnection(this.#o, eps[attempt % eps.length]);
+      conn.on('message', (topic: string, payload: string) => this.#handlers.message(topic, payload));
+      conn.on('pmessage', (glob: string, topic: string, payload: string) =>
+        this.#handlers.pmessage(glob, topic, payload),
+      );
+      try {
+        await conn.connect();
+        const topics = [...this.#refs.subscribe.keys()];
+        const globs = [...this.#refs.psubscribe.keys()];
+        if (topics.length > 0) await conn.subscribe(...topics);
+        if (globs.length > 0) await conn.psubscribe(...globs);
+        if (this.#closed || conn.status !== 'ready') throw new Error('subscriber connection lost');
+        // Released while we were subscribing the snapshot: drop them again.
+        const stale = topics.filter((t) => !this.#refs.subscribe.has(t));
+        const staleGlobs = globs.filter((g) => !this.#refs.psubscribe.has(g));
+        if (stale.length > 0) conn.unsubscribe(...stale).catch(() => {});
+        if (staleGlobs.length > 0) conn.punsubscribe(...staleGlobs).catch(() => {});
+      } catch {
+        conn.disconnect();
+        if (!this.#closed) await new Promise((r) => setTimeout(r, delay(attempt + 1)));
+        continue;
+      }
+      this.#conn = conn;
+      conn.once('close', () => this.#lost(conn));
+      for (const w of [...this.#waiters]) w();
+      if (this.#everConnected) this.#handlers.resubscribed();
+      this.#everConnected = true;
+      return;
+    }
+  }
+
+  #lost(conn: Redis): void {
+    if (this.#conn !== conn) return;
+    this.#conn = undefined;
+    conn.disconnect();
+    if (this.#closed) return;
+    this.#connecting ??= this.#connectLoop().finally(() => (this.#connecting = undefined));
+  }
+}

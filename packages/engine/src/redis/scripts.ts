@@ -1,0 +1,175 @@
+/**
+ * Lua scripts, run with EVALSHA (ioredis `defineCommand` loads them on first use per connection).
+ * Each script declares every key it touches and all of them share one hash tag, so they run on one
+ * Cluster node. Numbers go back as strings: Lua numbers are doubles and Redis would truncate them.
+ */
+
+/** Helpers shared by the scripts below (prepended to each). */
+const COMMON = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+
+local function offset_of(id)
+  return tonumber(string.match(id, '^(%d+)'))
+end
+
+-- A missing meta hash means the history is gone (never written, reset, or expired): start a new
+-- epoch, and drop any orphan stream whose ids would collide with offsets restarting at 1.
+local function ensure_meta(stream, meta, new_epoch, meta_ttl)
+  local m = redis.call('HMGET', meta, 'epoch', 'last')
+  if m[1] then return m[1], tonumber(m[2]) end
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'epoch', new_epoch, 'last', 0)
+  redis.call('PEXPIRE', meta, meta_ttl)
+  return new_epoch, 0
+end
+
+-- Trims entries older than cutoff. Ids are offsets, not times, so XTRIM MINID needs the first young
+-- offset: binary search with XRANGE probes. Invariant: every entry <= lo is old, and the first
+-- entry >= hi is young. Costs nothing unless the head is actually too old.
+local function trim_age(stream, cutoff)
+  local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  if not head or tonumber(field(head[2], 'time')) >= cutoff then return end
+  local tail = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if tonumber(field(tail[2], 'time')) < cutoff then
+    redis.call('DEL', stream)
+    return
+  end
+  local lo, hi = offset_of(head[1]), offset_of(tail[1])
+  while hi - lo > 1 do
+    local mid = math.floor((lo + hi) / 2)
+    local e = redis.call('XRANGE', stream, string.format('%.0f-0', mid), '+', 'COUNT', 1)[1]
+    if e and tonumber(field(e[2], 'time')) < cutoff then lo = offset_of(e[1]) else hi = mid end
+  end
+  redis.call('XTRIM', stream, 'MINID', string.format('%.0f-0', hi))
+end
+`;
+
+/**
+ * Append. KEYS: stream, meta, dedup. ARGV: payload, hasMsgId ('1'|'0'), msgId, hops ('' = none),
+ * newEpoch, maxLength, maxAgeMs, dedupWindowMs, metaTtlMs, topic.
+ * Returns {offset, epoch, time, duplicate (0|1)}.
+ *
+ * A msgId is a duplicate only within the current epoch: after a reset the same id stores again,
+ * as in the memory engine. The notification carries the whole entry (a JSON header line, then the
+ * payload verbatim) so followers need no read on the happy path.
+ */
+export const APPEND_LUA = `${COMMON}
+local stream, meta, dkey = KEYS[1], KEYS[2], KEYS[3]
+local payload, has_id, msg_id, hops = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4]
+local max_len, max_age = tonumber(ARGV[6]), tonumber(ARGV[7])
+local dedup_ms, meta_ttl, topic = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local epoch = redis.call('HGET', meta, 'epoch')
+if has_id and epoch then
+  local d = redis.call('GET', dkey)
+  if d then
+    local off, t, ep = string.match(d, '^(%d+) (%d+) (.*)$')
+    if ep == epoch then return {off, ep, t, 1} end
+  end
+end
+epoch = ensure_meta(stream, meta, ARGV[5], meta_ttl)
+local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
+local now = now_ms()
+local t = string.format('%.0f', now)
+local fields = {'payload', payload, 'time', t}
+local header = {e = epoch, o = offset, t = t}
+if has_id then
+  table.insert(fields, 'msgId'); table.insert(fields, msg_id); header.i = msg_id
+end
+if hops ~= '' then
+  table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
+end
+redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
+trim_age(stream, now - max_age)
+redis.call('PEXPIRE', stream, max_age)
+redis.call('PEXPIRE', meta, meta_ttl)
+if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
+redis.call('PUBLISH', topic, cjson.encode(header) .. '\\n' .. payload)
+return {offset, epoch, t, 0}
+`;
+
+/**
+ * Read or state. KEYS: stream, meta. ARGV: newEpoch, maxAgeMs, metaTtlMs, mode ('state' | 'after'
+ * | 'latest'), after, limit. Returns {epoch, first, last, entries (XRANGE replies)}. Creates the
+ * meta hash when missing so the epoch a subscriber is told stays stable until it really changes.
+ */
+export const READ_LUA = `${COMMON}
+local stream, meta = KEYS[1], KEYS[2]
+local epoch, last = ensure_meta(stream, meta, ARGV[1], tonumber(ARGV[3]))
+trim_age(stream, now_ms() - tonumber(ARGV[2]))
+local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+local first = last + 1
+if head then first = offset_of(head[1]) end
+local mode, limit = ARGV[4], tonumber(ARGV[6])
+local entries = {}
+if mode == 'after' then
+  entries = redis.call('XRANGE', stream, string.format('%.0f-0', tonumber(ARGV[5]) + 1), '+', 'COUNT', limit)
+elseif mode == 'latest' then
+  entries = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
+end
+return {epoch, string.format('%.0f', first), string.format('%.0f', last), entries}
+`;
+
+/** Reset. KEYS: stream, meta. ARGV: newEpoch, metaTtlMs. Returns the new epoch. */
+export const RESET_LUA = `${COMMON}
+redis.call('DEL', KEYS[1], KEYS[2])
+return ensure_meta(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
+`;
+
+/**
+ * Presence. KEYS: presence hash. ARGV: op ('add' | 'remove' | 'list'), clientId, record JSON, ttlMs.
+ * Fields hold `<expiresAt> <record JSON>`; expiry is judged by the Redis clock so broker nodes with
+ * skewed clocks agree. add → 1 on a join; remove → 1 on a leave; list → live records (expired
+ * fields are deleted on the way). The hash lives as long as its longest-lived member.
+ */
+export const PRESENCE_LUA = `${COMMON}
+local key, op, id = KEYS[1], ARGV[1], ARGV[2]
+local now = now_ms()
+local function alive(v)
+  return v and tonumber(string.match(v, '^(%d+)')) > now
+end
+if op == 'add' then
+  local ttl = tonumber(ARGV[4])
+  local prev = redis.call('HGET', key, id)
+  redis.call('HSET', key, id, string.format('%.0f', now + ttl) .. ' ' .. ARGV[3])
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+  if alive(prev) then return 0 end
+  return 1
+elseif op == 'remove' then
+  local prev = redis.call('HGET', key, id)
+  redis.call('HDEL', key, id)
+  if alive(prev) then return 1 end
+  return 0
+end
+local all = redis.call('HGETALL', key)
+local out = {}
+for i = 1, #all, 2 do
+  local v = all[i + 1]
+  if alive(v) then
+    table.insert(out, string.sub(v, string.find(v, ' ', 1, true) + 1))
+  else
+    redis.call('HDEL', key, all[i])
+  end
+end
+return out
+`;
+
+/**
+ * Counter. KEYS: key. ARGV: by, ttlMs (0 = none). Like the memory engine, the TTL is set when the
+ * counter is created, not on every bump.
+ */
+export const INCR_LUA = `
+local existed = redis.call('EXISTS', KEYS[1])
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v
+`;

@@ -1,0 +1,43 @@
+import type { Entry, EntryListener } from '../src/index.js';
+
+/** A channel name no other test uses (tests may share one store). */
+export function uniqueChannel(base: string): string {
+  return `${base}.t${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Polls `check` until it returns true; fails after `timeoutMs` with `what`. Never a fixed sleep. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Records what a follow delivers. */
+export interface Collector {
+  entries: Entry[];
+  listener: EntryListener;
+  /** Resolves once at least `n` entries arrived. */
+  waitFor(n: number, timeoutMs?: number): Promise<Entry[]>;
+  offsets(): number[];
+}
+
+export function collector(): Collector {
+  const entries: Entry[] = [];
+  return {
+    entries,
+    listener: (e) => entries.push(e),
+    async waitFor(n, timeoutMs) {
+      await until(() => entries.length >= n, `${n} entries (got ${entries.length})`, timeoutMs);
+      return entries;
+    },
+    offsets: () => entries.map((e) => e.offset),
+  };
+}
+
+/** [from, from+1, …, to] */
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}

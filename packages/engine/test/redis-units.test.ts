@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { resolveRedisEngineOptions, DEFAULT_KEY_PREFIX } from '../src/index.js';
+import type { Entry, ReadResult } from '../src/index.js';
+import { Cursor } from '../src/redis/cursor.js';
+import { decodeNotification } from '../src/redis/codec.js';
+import { patternGlob } from '../src/redis/keys.js';
+import { toEngineError } from '../src/redis/errors.js';
+import { isTributaryError } from '@tributary/protocol';
+
+describe('resolveRedisEngineOptions', () => {
+  it('fills defaults and keeps the epoch (meta) longer than the data', () => {
+    const o = resolveRedisEngineOptions({ retention: { maxAgeMs: 1000 } });
+    expect(o).toMatchObject({ keyPrefix: DEFAULT_KEY_PREFIX, url: 'redis://127.0.0.1:6379', metaTtlMs: 2000 });
+  });
+  it.each([
+    [{ keyPrefix: 'a{b}' }, /keyPrefix/],
+    [{ url: 'http://x' }, /url/],
+    [{ cluster: { nodes: [] } }, /cluster.nodes/],
+    [{ cluster: { nodes: [{ host: 'h', port: 0 }] } }, /cluster.nodes\[0\].port/],
+    [{ commandTimeoutMs: -1 }, /commandTimeoutMs/],
+    [{ retention: { maxLength: 0 } }, /retention.maxLength/],
+  ])('names the bad field: %j', (opts, field) => {
+    expect(() => resolveRedisEngineOptions(opts as never)).toThrow(field);
+  });
+});
+
+describe('keys and notifications', () => {
+  it('turns a pattern into a glob that over-approximates it, escaping the prefix', () => {
+    expect(patternGlob('app:', 'sensors.*.temp')).toBe('app:m:sensors.*.temp');
+    expect(patternGlob('a*[x]:', 'a.>')).toBe('a\\*\\[x\\]:m:a.*');
+  });
+  it('decodes a notification without touching the payload', () => {
+    const raw = `${JSON.stringify({ e: 'E', o: '7', t: '1700000000000', i: 'id', h: '2' })}\n{"a":\n"ü"}`;
+    expect(decodeNotification('c', raw)).toEqual({
+      channel: 'c', offset: 7, epoch: 'E', time: 1700000000000, payload: '{"a":\n"ü"}', msgId: 'id', hops: 2,
+    });
+    expect(decodeNotification('c', 'no header')).toBeUndefined();
+  });
+  it('maps connection errors to UNAVAILABLE and script errors to INTERNAL', () => {
+    expect(isTributaryError(toEngineError(new Error('Connection is closed.'), 'x'), 'UNAVAILABLE')).toBe(true);
+    const reply = Object.assign(new Error('ERR user_script:1: bad'), { name: 'ReplyError' });
+    expect(isTributaryError(toEngineError(reply, 'x'), 'INTERNAL')).toBe(true);
+    const loading = Object.assign(new Error('LOADING Redis is loading'), { name: 'ReplyError' });
+    expect(isTributaryError(toEngineError(loading, 'x'), 'UNAVAILABLE')).toBe(true);
+  });
+});
+
+/** A log the cursor reads from: pure data, so the ordering logic is tested on its own. */
+function log(epoch: string, count: number): { epoch: string; entries: Entry[] } {
+  const entries = Array.from({ length: count }, (_, i) => ({ channel: 'c', epoch, offset: i + 1, time: 1, payload: String(i + 1) }));
+  return { epoch, entries };
+}
+
+describe('Cursor', () => {
+  const make = (store: { epoch: string; entries: Entry[] }) => {
+    const got: Array<[string, number]> = [];
+    const read = async (after: number): Promise<ReadResult> => {
+      const last = store.entries.at(-1)?.offset ?? 0;
+      return { epoch: store.epoch, first: 1, last, entries: store.entries.filter((e) => e.offset > after).slice(0, 2) };
+    };
+    return { got, cursor: new Cursor(read, (e) => got.push([e.epoch, e.offset])) };
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 5));
+
+  it('fills a gap from the log (paging) and drops duplicates', async () => {
+    const store = log('A', 6);
+    const { got, cursor } = make(store);
+    cursor.start('A', 1);
+    cursor.push(store.entries[5] as Entry); // 6: 2..5 are missing
+    cursor.push(store.entries[3] as Entry); // 4: arrives late, must not repeat
+    await settle();
+    expect(got).toEqual([['A', 2], ['A', 3], ['A', 4], ['A', 5], ['A', 6]]);
+  });
+
+  it('ignores a late notification from an epoch the log has left behind', async () => {
+    const store = log('B', 1);
+    const { got, cursor } = make(store);
+    cursor.start('B', 0);
+    cursor.push({ channel: 'c', epoch: 'A', offset: 9, time: 1, payload: 'stale' });
+    await settle();
+    cursor.push({ channel: 'c', epoch: 'A', offset: 10, time: 1, payload: 'stale' });
+    cursor.push(store.entries[0] as Entry);
+    await settle();
+    expect(got).toEqual([['B', 1]]);
+  });
+
+  it('moves to a new epoch when the log confirms it, from offset 1', async () => {
+    const store = log('A', 2);
+    const { got, cursor } = make(store);
+    cursor.start('A', 2);
+    Object.assign(store, log('B', 2));
+    cursor.push(store.entries[1] as Entry);
+    await settle();
+    expect(got).toEqual([['B', 1], ['B', 2]]);
+  });
+});
