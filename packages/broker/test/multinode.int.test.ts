@@ -1,0 +1,47 @@
+import { RedisEngine } from '@tributary/engine';
+import { startRedis, type RedisServer } from '@tributary/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { broker, socket } from './helpers.js';
+
+let redis: RedisServer;
+const engines: RedisEngine[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await Promise.allSettled(engines.map((e) => e.close()));
+  await redis.stop();
+});
+
+/** A broker with its own RedisEngine (as a separate process would have) on the shared server. */
+async function node(prefix: string) {
+  const engine = new RedisEngine({ url: redis.url, keyPrefix: prefix });
+  engines.push(engine);
+  return broker({ engine });
+}
+
+describe('brokers sharing one Redis', () => {
+  it('fans out across nodes: patterns, exact channels and presence joins/leaves', async () => {
+    const prefix = `t${Date.now()}:`;
+    const a = await node(prefix);
+    const b = await node(prefix);
+    const onA = await socket(a.wsUrl);
+    await onA.request({ type: 'subscribe', channel: 'room.1', presence: true });
+    await onA.request({ type: 'subscribe', channel: 'sensors.>' });
+    const onB = await socket(b.wsUrl);
+    await onB.request({ type: 'subscribe', channel: 'room.1', presence: true });
+    const joined = await onA.next((f) => f.type === 'join' && (f.member as { node: string }).node === b.nodeId);
+    expect(joined).toMatchObject({ channel: 'room.1' });
+
+    for (let i = 1; i <= 20; i++) await onB.request({ type: 'publish', channel: 'room.1', data: i });
+    await onB.request({ type: 'publish', channel: 'sensors.d1.temp', data: 21.5 });
+    await onA.next((f) => f.type === 'message' && f.channel === 'sensors.d1.temp');
+    const got = onA.frames.filter((f) => f.type === 'message' && f.channel === 'room.1').map((f) => f.data);
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+
+    const here = await onA.request({ type: 'presence', channel: 'room.1' });
+    expect((here.members as Array<{ node: string }>).map((m) => m.node).sort()).toEqual([a.nodeId, b.nodeId].sort());
+    await onB.close();
+    expect(await onA.next((f) => f.type === 'leave')).toMatchObject({ member: { node: b.nodeId } });
+  });
+});
