@@ -1,6 +1,7 @@
 import type { StreamEngine } from '@tributary/engine';
 import type { Logger } from 'pino';
 import type { Hub } from './hub.js';
+import type { BrokerMetrics } from './metrics.js';
 import type { ResolvedBrokerOptions } from './options.js';
 import type { PresenceManager } from './presence.js';
 import type { Publisher } from './publisher.js';
@@ -23,5 +24,6 @@ export interface BrokerContext {
   publisher: Publisher;
   sessions: Set<Session>;
   metrics: BrokerCounters;
+  prom: BrokerMetrics;
   log: Logger | undefined;
 }

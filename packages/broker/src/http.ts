@@ -4,6 +4,9 @@ import { authenticate, authorize, INSECURE_PRINCIPAL, type Principal } from './a
 import type { BrokerContext } from './context.js';
 import { toHistoryMessage, toTributaryError } from './session.js';
 
+/** Who a request without credentials acts as on routes that allow it: nothing granted. */
+const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ admin: false, grants: Object.freeze({}) });
+
 const CHANNEL_ROUTE = /^\/v1\/channels\/([^/]+)\/(messages|presence)$/;
 
 /**
@@ -22,11 +25,19 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
         connections: ctx.sessions.size,
       });
     }
+    if (url.pathname === '/metrics' && req.method === 'GET') {
+      const principal = await principalOf(ctx, req);
+      if (!principal.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, '/metrics needs the broker secret');
+      const text = await ctx.options.metrics.metrics();
+      res.writeHead(200, { 'content-type': ctx.options.metrics.contentType });
+      return void res.end(text);
+    }
     const m = CHANNEL_ROUTE.exec(url.pathname);
     if (m === null) {
       const route = ctx.options.routes.find((r) => url.pathname.startsWith(r.prefix));
       if (route === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
-      return await route.handle(req, res, await principalOf(ctx, req), url);
+      const anonymous = route.allowAnonymous === true && !ctx.options.auth.insecure && req.headers.authorization === undefined;
+      return await route.handle(req, res, anonymous ? ANONYMOUS_PRINCIPAL : await principalOf(ctx, req), url);
     }
     const channel = decodeURIComponent(m[1] as string);
     const principal = await principalOf(ctx, req);
@@ -51,6 +62,7 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
     throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
   } catch (err) {
     const e = toTributaryError(err);
+    ctx.prom.errors.inc({ code: e.code });
     if (e.code === ErrorCodes.INTERNAL) ctx.log?.error({ err }, 'http request failed');
     json(res, httpStatusOf[e.code], { error: { code: e.code, message: e.message } });
   }
@@ -80,6 +92,7 @@ async function publish(
   }
   const r = await ctx.publisher.publish(msgId === undefined ? { channel, data, principal } : { channel, data, principal, msgId });
   ctx.metrics.published++;
+  ctx.prom.messagesIn.inc({ transport: 'http' });
   json(res, r.duplicate ? 200 : 201, { channel, offset: r.offset, epoch: r.epoch, time: r.time, duplicate: r.duplicate });
 }
 

@@ -23,8 +23,12 @@ export class Hub {
   readonly #locks = new Map<string, Promise<void>>();
   #deliveries = 0;
 
-  constructor(engine: StreamEngine) {
+  readonly #onDispatch: ((entry: Entry) => void) | undefined;
+
+  /** `onDispatch` is called once per entry fanned out (metrics). */
+  constructor(engine: StreamEngine, onDispatch?: (entry: Entry) => void) {
     this.#engine = engine;
+    this.#onDispatch = onDispatch;
   }
 
   /** Messages written to subscriber sockets so far (for metrics and benchmarks). */
@@ -78,6 +82,7 @@ export class Hub {
     const frame = encodeMessage(entry, sub);
     for (const t of state.targets) t.push(entry, frame);
     this.#deliveries += state.targets.size;
+    this.#onDispatch?.(entry);
   }
 
   #serial(key: string, fn: () => Promise<void>): Promise<void> {

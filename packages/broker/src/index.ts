@@ -21,3 +21,4 @@ export { INSECURE_PRINCIPAL } from './auth.js';
 export { Publisher } from './publisher.js';
 export type { PublishInterceptor, PublishRequest, InterceptResult, PublisherLimits } from './publisher.js';
 export type { BrokerContext, BrokerCounters } from './context.js';
+export { BrokerMetrics } from './metrics.js';

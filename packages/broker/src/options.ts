@@ -1,5 +1,6 @@
 import type { StreamEngine } from '@tributary/engine';
 import { nanoid } from 'nanoid';
+import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertSecret, type Principal } from './auth.js';
@@ -79,6 +80,12 @@ export interface BrokerOptions {
   interceptors?: PublishInterceptor[];
   /** Extra HTTP routes (blocks, admin), tried in order after the built-in ones. */
   routes?: HttpRoute[];
+  /**
+   * Prometheus registry for the broker's metrics, served at GET /metrics (admin credentials unless
+   * insecure). Pass one to add other components' metrics (blocks, images) to the same page.
+   * @defaultValue a new Registry
+   */
+  metrics?: Registry;
 }
 
 /**
@@ -87,6 +94,14 @@ export interface BrokerOptions {
  */
 export interface HttpRoute {
   prefix: string;
+  /**
+   * True: a request without an Authorization header reaches the route with an anonymous principal
+   * (no grants, not admin) instead of being refused — for routes whose URL is the credential
+   * (one-time upload tokens, signed image URLs) or that serve public content. A header that is
+   * present is still verified.
+   * @defaultValue false
+   */
+  allowAnonymous?: boolean;
   handle(req: IncomingMessage, res: ServerResponse, principal: Principal, url: URL): Promise<void>;
 }
 
@@ -108,6 +123,7 @@ export interface ResolvedBrokerOptions {
   logger: Logger | undefined;
   interceptors: PublishInterceptor[];
   routes: HttpRoute[];
+  metrics: Registry;
 }
 
 export const DEFAULT_PORT = 7700;
@@ -156,6 +172,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     logger: o.logger,
     interceptors: o.interceptors ?? [],
     routes: o.routes ?? [],
+    metrics: o.metrics ?? new Registry(),
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new TypeError(`port must be 0–65535, got ${r.port}`);
   for (const f of ['maxPayloadBytes', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp',

@@ -39,6 +39,8 @@ export class Publisher {
     private readonly engine: StreamEngine,
     private readonly limits: PublisherLimits,
     private readonly interceptors: readonly PublishInterceptor[],
+    /** Observes each engine append's duration in seconds (metrics). */
+    private readonly onAppend?: (seconds: number) => void,
   ) {}
 
   async publish(req: PublishRequest): Promise<AppendResult> {
@@ -73,7 +75,10 @@ export class Publisher {
     const input: Parameters<StreamEngine['append']>[0] = { channel, payload };
     if (req.msgId !== undefined) input.msgId = req.msgId;
     if (hops > 0) input.hops = hops;
-    return this.engine.append(input);
+    const t0 = performance.now();
+    const result = await this.engine.append(input);
+    this.onAppend?.((performance.now() - t0) / 1000);
+    return result;
   }
 
   /** Checks depth and size and returns the JSON text that will be stored. */

@@ -7,6 +7,7 @@ import { authenticate, INSECURE_PRINCIPAL, type Principal } from './auth.js';
 import type { BrokerContext } from './context.js';
 import { handleHttp } from './http.js';
 import { Hub } from './hub.js';
+import { BrokerMetrics } from './metrics.js';
 import { resolveBrokerOptions, type BrokerOptions } from './options.js';
 import { PresenceManager } from './presence.js';
 import { Publisher } from './publisher.js';
@@ -33,14 +34,19 @@ export interface Broker {
 export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const opts = resolveBrokerOptions(options);
   const log = opts.logger?.child({ node: opts.nodeId });
+  const sessions = new Set<Session>();
+  let hub: Hub | undefined;
+  const prom = new BrokerMetrics(opts.metrics, () => ({ connections: sessions.size, deliveries: hub?.deliveries ?? 0 }));
+  hub = new Hub(opts.engine, (entry) => prom.fanoutLatency.observe(Math.max(0, Date.now() - entry.time) / 1000));
   const ctx: BrokerContext = {
     options: opts,
     engine: opts.engine,
-    hub: new Hub(opts.engine),
+    hub,
     presence: new PresenceManager(opts.engine, opts.presenceTtlMs, log),
-    publisher: new Publisher(opts.engine, opts, opts.interceptors),
-    sessions: new Set(),
+    publisher: new Publisher(opts.engine, opts, opts.interceptors, (s) => prom.engineLatency.observe({ op: 'append' }, s)),
+    sessions,
     metrics: { published: 0, badFrames: 0, slowConsumers: 0, refusedConnections: 0 },
+    prom,
     log,
   };
   await opts.engine.ready();

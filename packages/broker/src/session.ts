@@ -78,6 +78,7 @@ export class Session {
     if (this.#closed || this.#ws.readyState !== 1) return;
     if (this.#ws.bufferedAmount + frame.length > this.#ctx.options.maxQueueBytes) {
       this.#ctx.metrics.slowConsumers++;
+      this.#ctx.prom.slowConsumers.inc();
       this.#log?.warn({ queued: this.#ws.bufferedAmount }, 'closing slow consumer');
       this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: outgoing queue full');
       return;
@@ -187,6 +188,7 @@ export class Session {
     if (frame.msgId !== undefined) req.msgId = frame.msgId;
     const r = await this.#ctx.publisher.publish(req);
     this.#ctx.metrics.published++;
+    this.#ctx.prom.messagesIn.inc({ transport: 'ws' });
     this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
   }
 
@@ -303,6 +305,7 @@ export class Session {
   }
 
   #error(id: RequestId | undefined, code: ErrorCode, message: string, channel?: string): void {
+    this.#ctx.prom.errors.inc({ code });
     const frame: ServerFrame = { type: 'error', code, message };
     if (id !== undefined) frame.id = id;
     if (channel !== undefined) frame.channel = channel;

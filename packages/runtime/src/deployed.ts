@@ -2,6 +2,7 @@ import type { JsonValue } from '@tributary/protocol';
 import type { CompiledBlock } from './compile.js';
 import type { ValidBlock } from './describe.js';
 import { BlockError } from './errors.js';
+import type { RuntimeMetrics } from './metrics.js';
 import type { BlockSandbox, InvocationInfo } from './sandbox.js';
 
 /** Counters of one deployed block, for `list()`, the console and metrics. */
@@ -38,8 +39,11 @@ export class DeployedBlock {
   #durations: number[] = [];
   #lastError: BlockStats['lastError'];
 
+  readonly #metrics: RuntimeMetrics | undefined;
+
   constructor(def: ValidBlock, compiled: CompiledBlock, sandbox: BlockSandbox, config: Record<string, JsonValue>,
-    secrets: Record<string, string>) {
+    secrets: Record<string, string>, metrics?: RuntimeMetrics) {
+    this.#metrics = metrics;
     this.def = def;
     this.compiled = compiled;
     this.sandbox = sandbox;
@@ -58,15 +62,19 @@ export class DeployedBlock {
   async run(input: unknown, hops: number): Promise<unknown> {
     const t0 = performance.now();
     this.#invocations++;
+    this.#metrics?.invocations.inc({ block: this.name });
     try {
       return await this.sandbox.invoke(input, this.info, hops);
     } catch (err) {
       this.#errors++;
       const e = err instanceof BlockError ? err : undefined;
       this.#lastError = { code: e?.code ?? 'HANDLER_ERROR', message: (err as Error).message, time: Date.now() };
+      this.#metrics?.errors.inc({ block: this.name, code: this.#lastError.code });
       throw err;
     } finally {
-      this.#durations.push(performance.now() - t0);
+      const ms = performance.now() - t0;
+      this.#metrics?.duration.observe({ block: this.name }, ms / 1000);
+      this.#durations.push(ms);
       if (this.#durations.length > WINDOW) this.#durations.splice(0, this.#durations.length - WINDOW);
     }
   }

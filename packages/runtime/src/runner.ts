@@ -3,6 +3,8 @@ import type { GroupEntry, StreamEngine } from '@tributary/engine';
 import { compilePattern, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { RuntimeMetrics } from './metrics.js';
 import type { CompiledBlock } from './compile.js';
 import { GroupConsumer, type RetryOptions } from './consumer.js';
 import { DeployedBlock, type BlockInfo } from './deployed.js';
@@ -33,6 +35,8 @@ export interface RunnerOptions {
   fetch?: Partial<FetchLimits>;
   /** Where block log lines go besides `$logs.<block>`. */
   logger?: Logger;
+  /** Prometheus registry for block metrics (invocations, errors, duration, DLQ depth). */
+  metrics?: Registry;
 }
 
 /** Limits of the runner's own behaviour, resolved. */
@@ -45,7 +49,8 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseMs: 100, maxMs: 2000 };
  */
 export class BlockRunner {
   readonly consumer: string;
-  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch'>> & { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined };
+  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics'>> & { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined };
+  readonly #metrics: RuntimeMetrics | undefined;
   readonly #blocks = new Map<string, DeployedBlock>();
   readonly #consumers = new Map<string, GroupConsumer>();
   readonly #intervals = new Map<string, NodeJS.Timeout>();
@@ -65,6 +70,8 @@ export class BlockRunner {
       logger: options.logger,
     };
     this.consumer = this.#o.consumer;
+    this.#metrics = options.metrics === undefined ? undefined
+      : new RuntimeMetrics(options.metrics, options.engine, () => [...this.#blocks.keys()]);
   }
 
   /**
@@ -85,7 +92,8 @@ export class BlockRunner {
       if (h === undefined) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'block version was replaced');
       return h(inv, op, args);
     });
-    const next = new DeployedBlock(def, compiled, sandbox, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) });
+    const next = new DeployedBlock(def, compiled, sandbox, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) },
+      this.#metrics);
     this.#hosts.set(next, createHostHandler({
       block: def.name,
       version: compiled.version,

@@ -1,0 +1,44 @@
+import type { StreamEngine } from '@tributary/engine';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Prometheus metrics of the blocks runtime. The `block` label is bounded by the deployed blocks. */
+export class RuntimeMetrics {
+  readonly invocations: Counter<'block'>;
+  readonly errors: Counter<'block' | 'code'>;
+  readonly duration: Histogram<'block'>;
+
+  constructor(registry: Registry, engine: StreamEngine, blocks: () => string[]) {
+    this.invocations = new Counter({
+      name: 'tributary_block_invocations_total',
+      help: 'Block handler invocations on this runner',
+      labelNames: ['block'],
+      registers: [registry],
+    });
+    this.errors = new Counter({
+      name: 'tributary_block_errors_total',
+      help: 'Failed block invocations, by error code (HANDLER_ERROR, CPU_LIMIT, …)',
+      labelNames: ['block', 'code'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'tributary_block_duration_seconds',
+      help: 'Block invocation wall time, including host calls',
+      labelNames: ['block'],
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'tributary_dlq_depth',
+      help: 'Messages retained in each block\'s dead-letter channel ($dlq.<block>)',
+      labelNames: ['block'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const name of blocks()) {
+          const s = await engine.state(`$dlq.${name}`);
+          this.set({ block: name }, Math.max(0, s.last - s.first + 1));
+        }
+      },
+    });
+  }
+}
