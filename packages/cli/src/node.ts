@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
-import { INSECURE_PRINCIPAL, Publisher, readBody, startBroker, type AuthOptions, type Broker, type HttpRoute } from '@tributary/broker';
+import { can, INSECURE_PRINCIPAL, Publisher, readBody, startBroker, type AuthOptions, type Broker, type BrokerMetrics, type HttpRoute, type Principal } from '@tributary/broker';
 import type { StreamEngine } from '@tributary/engine';
+import { createImages, type Images, type ImagesOptions } from '@tributary/images';
 import { adminRoute, BlockNode, requestRoute, type HostModule, type PublishFn } from '@tributary/runtime';
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
 
 /** Options of {@link startNode}: a broker plus the blocks runtime on one engine. */
 export interface NodeOptions {
@@ -19,6 +21,13 @@ export interface NodeOptions {
   modules?: Record<string, HostModule>;
   /** Consumer-group claim time for after-publish blocks, ms. */
   claimIdleMs?: number;
+  /**
+   * The images capability (blob store, upload tokens, transforms, on-the-fly URLs): adds the
+   * `images` host module for blocks and the /v1/uploads, /v1/blobs and /v1/images routes. `engine`
+   * defaults to this node's; `can` to the broker's; `secret` (for deriving the URL signing key) to
+   * `auth.secret`.
+   */
+  images?: Omit<ImagesOptions, 'engine'> & { engine?: ImagesOptions['engine'] };
   /** Extra options passed to the broker as-is. */
   broker?: { maxPayloadBytes?: number; nodeId?: string };
 }
@@ -27,6 +36,8 @@ export interface NodeOptions {
 export interface TributaryNode {
   broker: Broker;
   blocks: BlockNode;
+  /** The images capability, when `images` was given. */
+  images?: Images;
   close(): Promise<void>;
 }
 
@@ -41,19 +52,35 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     if (publisher === undefined) throw new Error('broker not started');
     const req: Parameters<Publisher['publish']>[0] = { channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL };
     if (opts.msgId !== undefined) req.msgId = opts.msgId;
-    return publisher.publish(req);
+    const r = await publisher.publish(req);
+    metrics?.messagesIn.inc({ transport: 'block' });
+    return r;
   };
+  // One Prometheus registry for the broker, the blocks runtime and images: one /metrics page.
+  const registry = new Registry();
+  let metrics: BrokerMetrics | undefined;
+  let images: Images | undefined;
+  if (o.images !== undefined) {
+    const secret = o.auth.insecure === true ? undefined : o.auth.secret;
+    images = createImages({
+      ...(secret === undefined ? {} : { secret }),
+      can: (p, action, channel) => can(p as Principal, action, channel),
+      ...o.images,
+      engine: o.images.engine ?? o.engine,
+    });
+  }
   const runnerOptions: Parameters<typeof BlockNode.start>[0] = {
     engine: o.engine,
     publish,
     dirs: [],
     secrets: o.secrets ?? {},
-    modules: o.modules ?? {},
+    modules: images === undefined ? o.modules ?? {} : { images: images.module, ...o.modules },
   };
   if (o.logger !== undefined) runnerOptions.logger = o.logger;
   if (o.claimIdleMs !== undefined) runnerOptions.claimIdleMs = o.claimIdleMs;
+  runnerOptions.metrics = registry;
   const blocks = await BlockNode.start(runnerOptions);
-  const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody)];
+  const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody), ...(images?.routes ?? [])];
   let broker: Broker;
   try {
     broker = await startBroker({
@@ -63,6 +90,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
       host: o.host ?? '127.0.0.1',
       interceptors: [blocks.runner.interceptor],
       routes,
+      metrics: registry,
       ...(o.logger === undefined ? {} : { logger: o.logger }),
       ...o.broker,
     });
@@ -71,13 +99,22 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     throw err;
   }
   publisher = broker.context.publisher;
+  metrics = broker.context.prom;
   // Folders load after the broker is up: their blocks may publish on deploy-time ticks.
-  for (const dir of o.blockDirs ?? []) {
-    if (existsSync(dir)) await blocks.loadDir(dir);
+  try {
+    for (const dir of o.blockDirs ?? []) {
+      if (existsSync(dir)) await blocks.loadDir(dir);
+    }
+  } catch (err) {
+    // The caller gets no node to close: release the port and the runner before failing.
+    await blocks.close();
+    await broker.close();
+    throw err;
   }
   return {
     broker,
     blocks,
+    ...(images === undefined ? {} : { images }),
     async close() {
       await blocks.close();
       await broker.close();

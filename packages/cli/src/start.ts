@@ -1,5 +1,6 @@
 import type { AuthOptions } from '@tributary/broker';
 import { MemoryEngine, RedisEngine, type StreamEngine } from '@tributary/engine';
+import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { intOption, parse, UsageError } from './args.js';
 import { startNode } from './node.js';
@@ -15,6 +16,11 @@ Starts a broker (WebSocket + HTTP on one port).
   --insecure        no auth, loopback only: for local development
   --blocks DIR      load every block folder (with a block.json) under DIR; repeatable
                     (default: ./blocks when it exists)
+  --data DIR        blob store (uploads, derived images, image cache) (default ./.tributary/blobs)
+  --cloudinary URL  transform images on Cloudinary: cloudinary://key:secret@cloud (env CLOUDINARY_URL);
+                    default: sharp in-process
+                    image URL signing key: env TRIBUTARY_IMAGE_KEY (≥ 32 bytes); default: derived
+                    from the secret (random per process with --insecure)
   --log-level L     trace|debug|info|warn|error (default info)`;
 
 /** Runs the broker until SIGINT/SIGTERM. */
@@ -27,6 +33,8 @@ export async function start(argv: string[]): Promise<number> {
     insecure: { type: 'boolean' },
     blocks: { type: 'string', multiple: true },
     'log-level': { type: 'string' },
+    data: { type: 'string' },
+    cloudinary: { type: 'string' },
   }, false);
   const secret = values.secret ?? process.env.TRIBUTARY_SECRET;
   let auth: AuthOptions;
@@ -38,7 +46,15 @@ export async function start(argv: string[]): Promise<number> {
   const engine: StreamEngine = redisUrl ? new RedisEngine({ url: redisUrl }) : new MemoryEngine();
   const port = intOption('port', values.port ?? process.env.TRIBUTARY_PORT) ?? 7700;
   const blockDirs = values.blocks ?? ['blocks'];
-  const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs });
+  const cloudinary = values.cloudinary ?? process.env.CLOUDINARY_URL;
+  const imageKey = process.env.TRIBUTARY_IMAGE_KEY;
+  const images = {
+    dataDir: values.data ?? './.tributary/blobs',
+    ...(cloudinary ? { cloudinary } : {}),
+    // Without a key or a secret, signed image URLs last as long as the process.
+    ...(imageKey ? { signingKeys: imageKey } : auth.insecure === true ? { signingKeys: randomBytes(32).toString('hex') } : {}),
+  };
+  const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs, images });
   const { broker } = node;
   const names = node.blocks.runner.list().map((b) => `${b.name}@${b.version}`);
   const mode = auth.insecure === true ? 'INSECURE: no auth, local development only' : 'token auth';

@@ -5,3 +5,5 @@ export { startRedisCluster } from './cluster.js';
 export type { RedisCluster, StartRedisClusterOptions } from './cluster.js';
 export { connectWs } from './ws.js';
 export type { TestSocket, Frame } from './ws.js';
+export { startFakeCloudinary, stringToSign } from './cloudinary.js';
+export type { FakeCloudinary, FakeUpload, StartFakeCloudinaryOptions } from './cloudinary.js';

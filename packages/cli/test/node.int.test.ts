@@ -1,0 +1,46 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryEngine } from '@tributary/engine';
+import { freePort } from '@tributary/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startNode } from '../src/node.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+/** True when nothing listens on 127.0.0.1:port (we could bind it ourselves). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+describe('startNode', () => {
+  it('fails to start when a block folder fails to load, and releases its port', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tributary-blocks-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(join(dir, 'broken', 'src'), { recursive: true });
+    await writeFile(join(dir, 'broken', 'block.json'), '{}');
+    await writeFile(join(dir, 'broken', 'src', 'index.ts'), 'export default {{;\n');
+    const engine = new MemoryEngine();
+    cleanups.push(() => engine.close());
+    const port = await freePort();
+
+    const err = await startNode({ engine, auth: { insecure: true }, port, blockDirs: [dir] }).then(
+      (n) => {
+        cleanups.push(() => n.close());
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'COMPILE_ERROR' });
+    // The broker was already listening when the folder failed: a failed start must not leave it running.
+    expect(await portIsFree(port)).toBe(true);
+  });
+});

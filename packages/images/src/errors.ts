@@ -1,0 +1,76 @@
+/** Codes of image failures; callers branch on these, never on message text. */
+export const ImageErrorCodes = {
+  /** The transform spec (or preset name) does not validate; the message names the field. */
+  INVALID_SPEC: 'INVALID_SPEC',
+  /** The input is not an image format this backend decodes, or the output format is unknown. */
+  UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',
+  /** The input exceeds a limit (bytes, pixels per frame, frames, total pixels); checked before decoding. */
+  INPUT_TOO_LARGE: 'INPUT_TOO_LARGE',
+  /** The input is corrupt or truncated. */
+  CORRUPT_INPUT: 'CORRUPT_INPUT',
+  /** The transform took longer than allowed. */
+  TIMEOUT: 'TIMEOUT',
+  /** The backend (Cloudinary, the disk) failed or answered an error. */
+  BACKEND_ERROR: 'BACKEND_ERROR',
+  /** No object with that key. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** An on-the-fly URL whose signature does not verify (or whose key id is unknown). */
+  BAD_SIGNATURE: 'BAD_SIGNATURE',
+  /** An upload token that is unknown, used, or expired. */
+  TOKEN_INVALID: 'TOKEN_INVALID',
+  /** An upload larger than its token allows. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** An upload whose bytes are not one of the allowed content types. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** A blob key that does not follow the key rules (path traversal, bad characters). */
+  INVALID_KEY: 'INVALID_KEY',
+  /** The caller's credentials carry no grant for this (e.g. requesting an upload token). */
+  FORBIDDEN: 'FORBIDDEN',
+} as const;
+
+export type ImageErrorCode = (typeof ImageErrorCodes)[keyof typeof ImageErrorCodes];
+
+/** HTTP status for each code, used by the image routes. */
+export const imageHttpStatus: Readonly<Record<ImageErrorCode, number>> = {
+  INVALID_SPEC: 400,
+  UNSUPPORTED_FORMAT: 415,
+  INPUT_TOO_LARGE: 422,
+  CORRUPT_INPUT: 422,
+  TIMEOUT: 504,
+  BACKEND_ERROR: 502,
+  NOT_FOUND: 404,
+  BAD_SIGNATURE: 403,
+  TOKEN_INVALID: 401,
+  TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INVALID_KEY: 400,
+  FORBIDDEN: 403,
+};
+
+/** The one error type of @tributary/images: a literal `code`, a human `message`, the `cause`. */
+export class ImageError extends Error {
+  override readonly name = 'ImageError';
+  readonly code: ImageErrorCode;
+  /** Extra facts for logs and error events (limits, HTTP status of a backend), JSON-able. */
+  readonly details: Readonly<Record<string, string | number | boolean>> | undefined;
+
+  constructor(
+    code: ImageErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, string | number | boolean> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  /** The JSON form used in error events and HTTP error bodies. */
+  toJSON(): { code: ImageErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** True when `err` is an {@link ImageError}, optionally with the given code. */
+export function isImageError(err: unknown, code?: ImageErrorCode): err is ImageError {
+  return err instanceof ImageError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { StreamEngine } from '@tributary/engine';
+import { DiskBlobStore, type BlobStore } from './blobs.js';
+import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './cloudinary-backend.js';
+import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
+import { DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
+import { imageRoutes, type ImageRoute, type RoutePrincipal } from './routes.js';
+import { SharpBackend, type ImageLimits } from './sharp-backend.js';
+import { UploadTokens, type UploadTokenOptions } from './uploads.js';
+
+/** Options of {@link createImages}: everything the images capability of a node needs. */
+export interface ImagesOptions {
+  /** The node's engine: upload tokens live in its kv store, object.created events are appended to it. */
+  engine: Pick<StreamEngine, 'append' | 'kv'>;
+  /**
+   * Directory of the disk blob store (`data/`, `meta/`, `tmp/`) and the on-the-fly cache (`cache/`).
+   * @defaultValue './.tributary/blobs'
+   */
+  dataDir?: string;
+  /** Another store (e.g. S3-compatible) instead of the disk one. */
+  store?: BlobStore;
+  /** Transform with Cloudinary (a config or a CLOUDINARY_URL) instead of sharp in-process. */
+  cloudinary?: CloudinaryConfig | string;
+  /** Limits of the sharp backend (also used for on-the-fly URLs with either backend). */
+  limits?: Partial<ImageLimits>;
+  /** Named specs for blocks. */
+  presets?: Record<string, unknown>;
+  /** Upload token settings. */
+  uploads?: UploadTokenOptions;
+  /**
+   * Keys signing on-the-fly URLs, newest first; or one secret (used as key id `k1`).
+   * Without either, a key is derived from `secret` and on-the-fly URLs still work.
+   */
+  signingKeys?: SigningKey[] | string;
+  /** A secret to derive a signing key from when `signingKeys` is not given (e.g. the broker secret). */
+  secret?: string;
+  /** Bytes of the on-the-fly cache. @defaultValue 268_435_456 (256 MiB) */
+  cacheBytes?: number;
+  /** Base of URLs in results and events. @defaultValue '' (root-relative) */
+  publicUrl?: string;
+  /** Who may request upload tokens: pass the broker's `can`. @defaultValue admins only */
+  can?: (principal: RoutePrincipal, action: 'publish', channel: string) => boolean;
+  /** @defaultValue '$objects.created' */
+  objectsChannel?: string;
+}
+
+/** The wired images capability: a host module for blocks, HTTP routes for the broker, and the parts. */
+export interface Images {
+  module: ImagesHostModule;
+  routes: ImageRoute[];
+  service: ImageService;
+  store: BlobStore;
+  tokens: UploadTokens;
+  signer: UrlSigner;
+  otf: OnTheFly;
+  renderer: SharpBackend;
+}
+
+export const DEFAULT_DATA_DIR = './.tributary/blobs';
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** Builds the images capability from options (see {@link ImagesOptions}). */
+export function createImages(o: ImagesOptions): Images {
+  const dataDir = o.dataDir ?? DEFAULT_DATA_DIR;
+  const store = o.store ?? new DiskBlobStore(dataDir);
+  const renderer = new SharpBackend(o.limits);
+  const backend =
+    o.cloudinary === undefined ? renderer : new CloudinaryBackend(typeof o.cloudinary === 'string' ? parseCloudinaryUrl(o.cloudinary) : o.cloudinary);
+  const serviceOptions: ConstructorParameters<typeof ImageService>[0] = { store, backend, presets: o.presets ?? {} };
+  if (o.publicUrl !== undefined) serviceOptions.publicUrl = o.publicUrl;
+  const service = new ImageService(serviceOptions);
+  const tokens = new UploadTokens(o.engine.kv, o.uploads);
+  let keys: SigningKey[];
+  if (Array.isArray(o.signingKeys)) keys = o.signingKeys;
+  else if (typeof o.signingKeys === 'string') keys = [{ id: 'k1', secret: o.signingKeys }];
+  else if (o.secret !== undefined) {
+    // Derived, not the secret itself: an image URL key must not double as the broker's admin credential.
+    keys = [{ id: 'd1', secret: createHash('sha256').update(`tributary image urls\n${o.secret}`).digest('hex') }];
+  } else throw new TypeError('images: pass signingKeys or secret to sign on-the-fly URLs');
+  const signer = new UrlSigner(keys);
+  const cache = new DiskLruCache({ dir: join(dataDir, 'cache'), maxBytes: o.cacheBytes ?? DEFAULT_CACHE_BYTES });
+  const otf = new OnTheFly({ store, renderer, signer, cache });
+  const routeOptions: Parameters<typeof imageRoutes>[0] = { store, tokens, engine: o.engine, otf };
+  if (o.can !== undefined) routeOptions.can = o.can;
+  if (o.publicUrl !== undefined) routeOptions.publicUrl = o.publicUrl;
+  if (o.objectsChannel !== undefined) routeOptions.objectsChannel = o.objectsChannel;
+  return { module: imagesModule(service), routes: imageRoutes(routeOptions), service, store, tokens, signer, otf, renderer };
+}

@@ -1,0 +1,245 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { assertBlobKey, type BlobStore } from './blobs.js';
+import { ImageError, ImageErrorCodes } from './errors.js';
+import type { SharpBackend } from './sharp-backend.js';
+import { decodeSpec, encodeSpec, mimeOf, resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
+
+/** A URL signing key; the id is part of every signature so keys can rotate. */
+export interface SigningKey {
+  /** 1–16 characters of `A-Z a-z 0-9 _ -`. */
+  id: string;
+  /** ≥ 32 bytes. */
+  secret: string;
+}
+
+const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
+
+/**
+ * Signs and verifies on-the-fly image URLs: `/v1/images/<kid>.<mac>/<spec>/<key>`, where `mac` is
+ * base64url HMAC-SHA256 over `v1/<spec>/<key>`. New URLs are signed with the first key; any listed key
+ * verifies, so rotation is: add the new key first, keep the old one until its URLs are no longer
+ * needed, then drop it.
+ */
+export class UrlSigner {
+  readonly #keys: ReadonlyMap<string, string>;
+  readonly #current: SigningKey;
+
+  constructor(keys: readonly SigningKey[]) {
+    if (keys.length === 0) throw new TypeError('at least one signing key is required');
+    const map = new Map<string, string>();
+    for (const k of keys) {
+      if (!KEY_ID.test(k.id)) throw new TypeError(`signing key id ${JSON.stringify(k.id)} must be 1–16 of A-Z a-z 0-9 _ -`);
+      if (Buffer.byteLength(k.secret) < 32) throw new TypeError(`signing key ${k.id} must be at least 32 bytes`);
+      if (map.has(k.id)) throw new TypeError(`duplicate signing key id ${k.id}`);
+      map.set(k.id, k.secret);
+    }
+    this.#keys = map;
+    this.#current = keys[0] as SigningKey;
+  }
+
+  /** The signature segment for an encoded spec and a blob key. */
+  sign(encodedSpec: string, key: string): string {
+    return `${this.#current.id}.${mac(this.#current.secret, encodedSpec, key)}`;
+  }
+
+  /** The path of an on-the-fly URL (append it to the broker's base URL). */
+  path(spec: TransformSpec, key: string): string {
+    assertBlobKey(key);
+    const enc = encodeSpec(spec);
+    return `/v1/images/${this.sign(enc, key)}/${enc}/${key}`;
+  }
+
+  /** Throws ImageError(BAD_SIGNATURE) unless `signature` is valid for the spec segment and key. */
+  verify(signature: string, encodedSpec: string, key: string): void {
+    const dot = signature.indexOf('.');
+    const secret = dot > 0 ? this.#keys.get(signature.slice(0, dot)) : undefined;
+    if (secret === undefined) throw new ImageError(ImageErrorCodes.BAD_SIGNATURE, 'unknown signing key');
+    const expected = createHash('sha256').update(mac(secret, encodedSpec, key)).digest();
+    const given = createHash('sha256').update(signature.slice(dot + 1)).digest();
+    // Digests of both sides: equal lengths whatever was sent, and a constant-time compare.
+    if (!timingSafeEqual(expected, given)) throw new ImageError(ImageErrorCodes.BAD_SIGNATURE, 'bad image URL signature');
+  }
+}
+
+function mac(secret: string, encodedSpec: string, key: string): string {
+  return createHmac('sha256', secret).update(`v1/${encodedSpec}/${key}`).digest('base64url');
+}
+
+/** One cached rendition. */
+export interface CachedImage {
+  data: Buffer;
+  contentType: string;
+  format: ImageFormat;
+  width: number;
+  height: number;
+  etag: string;
+}
+
+type CacheEntry = Omit<CachedImage, 'data'> & { bytes: number };
+
+/**
+ * A disk cache bounded in bytes with least-recently-used eviction. The index lives in memory (a Map
+ * in recency order); the directory is emptied at start, so the cache is per process and a crash can
+ * never leave it over its bound.
+ */
+export class DiskLruCache {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly #index = new Map<string, CacheEntry>();
+  #bytes = 0;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: { dir: string; maxBytes: number }) {
+    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes <= 0) throw new TypeError(`cache maxBytes must be a positive integer, got ${options.maxBytes}`);
+    this.dir = resolve(options.dir);
+    this.maxBytes = options.maxBytes;
+  }
+
+  /** Bytes held now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Keys, least recently used first. */
+  keys(): string[] {
+    return [...this.#index.keys()];
+  }
+
+  async get(key: string): Promise<CachedImage | undefined> {
+    await this.#init();
+    const e = this.#index.get(key);
+    if (e === undefined) return undefined;
+    let data: Buffer;
+    try {
+      data = await readFile(this.#file(key));
+    } catch {
+      this.#drop(key);
+      return undefined;
+    }
+    this.#index.delete(key);
+    this.#index.set(key, e);
+    return { ...e, data };
+  }
+
+  /** Stores an entry, then evicts least recently used ones until the total fits. Larger than the bound: not stored. */
+  async set(key: string, value: CachedImage): Promise<void> {
+    await this.#init();
+    if (value.data.length > this.maxBytes) return;
+    await writeFile(this.#file(key), value.data);
+    if (this.#index.has(key)) this.#drop(key);
+    const { data, ...meta } = value;
+    this.#index.set(key, { ...meta, bytes: data.length });
+    this.#bytes += data.length;
+    while (this.#bytes > this.maxBytes) {
+      const oldest = this.#index.keys().next().value as string;
+      this.#drop(oldest);
+      await rm(this.#file(oldest), { force: true });
+    }
+  }
+
+  #drop(key: string): void {
+    const e = this.#index.get(key);
+    if (e === undefined) return;
+    this.#index.delete(key);
+    this.#bytes -= e.bytes;
+  }
+
+  #file(key: string): string {
+    // Keys are hex digests (see OnTheFly), so they are safe file names.
+    return join(this.dir, `${key}.bin`);
+  }
+
+  #init(): Promise<void> {
+    this.#ready ??= (async () => {
+      await rm(this.dir, { recursive: true, force: true });
+      await mkdir(this.dir, { recursive: true });
+    })();
+    return this.#ready;
+  }
+}
+
+/** Options of {@link OnTheFly}. */
+export interface OnTheFlyOptions {
+  store: BlobStore;
+  renderer: SharpBackend;
+  signer: UrlSigner;
+  cache: DiskLruCache;
+  /** @defaultValue 'public, max-age=86400' */
+  cacheControl?: string;
+}
+
+/** The answer to an on-the-fly request. */
+export interface OnTheFlyResponse extends CachedImage {
+  /** True when the format was negotiated from Accept: the response must carry `Vary: Accept`. */
+  varyAccept: boolean;
+  cacheControl: string;
+  /** True when served from the cache. */
+  hit: boolean;
+}
+
+/**
+ * On-the-fly transforms: verifies the signature, renders with sharp, caches by (spec, negotiated
+ * format, key, source ETag), and renders identical concurrent requests once (single flight).
+ */
+export class OnTheFly {
+  readonly #o: OnTheFlyOptions;
+  readonly #inflight = new Map<string, Promise<CachedImage>>();
+  /** Counters for metrics and tests. */
+  readonly stats = { transforms: 0, hits: 0, joins: 0 };
+
+  constructor(options: OnTheFlyOptions) {
+    this.#o = options;
+  }
+
+  /** Serves `/v1/images/<signature>/<encodedSpec>/<key>`. Throws ImageError. */
+  async get(signature: string, encodedSpec: string, key: string, accept?: string): Promise<OnTheFlyResponse> {
+    assertBlobKey(key);
+    this.#o.signer.verify(signature, encodedSpec, key);
+    const spec = decodeSpec(encodedSpec);
+    const head = await this.#o.store.head(key);
+    if (head === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
+    const inputFormat = formatOfMime(head.contentType);
+    const format = resolveFormat(spec.output.format, inputFormat, accept);
+    const varyAccept = spec.output.format === 'auto';
+    const cacheKey = createHash('sha256').update(`${encodedSpec}\n${format}\n${key}\n${head.etag}`).digest('hex');
+    const cacheControl = this.#o.cacheControl ?? 'public, max-age=86400';
+    const cached = await this.#o.cache.get(cacheKey);
+    if (cached !== undefined) {
+      this.stats.hits++;
+      return { ...cached, varyAccept, cacheControl, hit: true };
+    }
+    let flight = this.#inflight.get(cacheKey);
+    if (flight !== undefined) this.stats.joins++;
+    else {
+      flight = this.#render(key, spec, format, cacheKey).finally(() => this.#inflight.delete(cacheKey));
+      this.#inflight.set(cacheKey, flight);
+    }
+    return { ...(await flight), varyAccept, cacheControl, hit: false };
+  }
+
+  async #render(key: string, spec: TransformSpec, format: ImageFormat, cacheKey: string): Promise<CachedImage> {
+    const obj = await this.#o.store.get(key);
+    if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
+    this.stats.transforms++;
+    const out = await this.#o.renderer.render(obj.data, { ...spec, output: { ...spec.output, format } });
+    const image: CachedImage = {
+      data: out.data,
+      contentType: mimeOf(out.format),
+      format: out.format,
+      width: out.width,
+      height: out.height,
+      etag: `"${cacheKey.slice(0, 32)}"`,
+    };
+    await this.#o.cache.set(cacheKey, image);
+    return image;
+  }
+}
+
+/** Our format for a stored content type (TIFF and unknown types count as PNG for `original`). */
+export function formatOfMime(contentType: string): ImageFormat {
+  const t = contentType.split(';')[0]?.trim().toLowerCase();
+  const m: Record<string, ImageFormat> = { 'image/jpeg': 'jpeg', 'image/png': 'png', 'image/webp': 'webp', 'image/avif': 'avif', 'image/gif': 'gif' };
+  return (t === undefined ? undefined : m[t]) ?? 'png';
+}

@@ -1,0 +1,238 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StreamEngine } from '@tributary/engine';
+import { isValidBlobKey, type BlobStore } from './blobs.js';
+import { ImageError, ImageErrorCodes, imageHttpStatus, isImageError } from './errors.js';
+import type { OnTheFly } from './otf.js';
+import { checkUpload, type UploadTokens } from './uploads.js';
+
+/** The caller as the broker verified it (structurally the broker's Principal). */
+export interface RoutePrincipal {
+  admin: boolean;
+  sub?: string;
+  grants: Readonly<Record<string, readonly string[]>>;
+}
+
+/** An HTTP route as the broker takes it (structurally the broker's HttpRoute). */
+export interface ImageRoute {
+  prefix: string;
+  /** True: requests without credentials reach the route (as an anonymous principal). */
+  allowAnonymous?: boolean;
+  handle(req: IncomingMessage, res: ServerResponse, principal: RoutePrincipal, url: URL): Promise<void>;
+}
+
+/** The `object.created` event published when an upload completes. */
+export interface ObjectCreatedEvent {
+  type: 'object.created';
+  key: string;
+  contentType: string;
+  bytes: number;
+  etag: string;
+  /** Download URL (root-relative unless a public URL is configured). */
+  url: string;
+  /** The `sub` of whoever requested the upload token, when there was one. */
+  sub?: string;
+  time: number;
+}
+
+/** The channel object.created events go to by default (a system channel: clients need a grant naming it). */
+export const DEFAULT_OBJECTS_CHANNEL = '$objects.created';
+/** The channel a caller needs a `publish` grant on to request upload tokens. */
+export const DEFAULT_UPLOAD_GRANT_CHANNEL = '$uploads';
+
+/** Options of {@link imageRoutes}. */
+export interface ImageRoutesOptions {
+  store: BlobStore;
+  tokens: UploadTokens;
+  /** Where object.created events are appended. */
+  engine: Pick<StreamEngine, 'append'>;
+  /** Serves /v1/images/…; without it that route answers 404. */
+  otf?: OnTheFly;
+  /**
+   * Decides who may request upload tokens: pass the broker's `can`. Without it, only admins may.
+   * The check made is `can(principal, 'publish', uploadGrantChannel)`.
+   */
+  can?: (principal: RoutePrincipal, action: 'publish', channel: string) => boolean;
+  /** @defaultValue '$uploads' */
+  uploadGrantChannel?: string;
+  /** @defaultValue '$objects.created' */
+  objectsChannel?: string;
+  /** Base of URLs in responses and events. @defaultValue '' (root-relative) */
+  publicUrl?: string;
+  /** Cache-Control of /v1/blobs responses. @defaultValue 'public, max-age=31536000, immutable' (keys are never reused) */
+  blobCacheControl?: string;
+}
+
+/**
+ * The image HTTP routes:
+ * - `POST /v1/uploads` (admin, or a `publish` grant on `$uploads`): body `{maxBytes?, contentTypes?, ttlSeconds?}`
+ *   → 201 `{token, key, uploadUrl, method: 'PUT', maxBytes, contentTypes, expiresAt}`;
+ * - `PUT /v1/uploads/<token>` (no credentials: the token is one): the image bytes → 201
+ *   `{key, contentType, bytes, etag, url}`, and an `object.created` event on the objects channel;
+ * - `GET|HEAD /v1/blobs/<key>` (public: keys are unguessable): the bytes, with ETag, Cache-Control
+ *   and 304 on If-None-Match;
+ * - `GET /v1/images/<signature>/<spec>/<key>` (public, HMAC-signed): transformed, cached.
+ * Errors are `{ "error": { "code", "message" } }` with the status of {@link imageHttpStatus}.
+ */
+export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
+  const base = (o.publicUrl ?? '').replace(/\/+$/, '');
+  const objectsChannel = o.objectsChannel ?? DEFAULT_OBJECTS_CHANNEL;
+  const grantChannel = o.uploadGrantChannel ?? DEFAULT_UPLOAD_GRANT_CHANNEL;
+  const can = o.can ?? ((p: RoutePrincipal) => p.admin);
+  const blobCache = o.blobCacheControl ?? 'public, max-age=31536000, immutable';
+
+  const uploads: ImageRoute = {
+    prefix: '/v1/uploads',
+    allowAnonymous: true,
+    handle: guarded(async (req, res, principal, url) => {
+      if (url.pathname === '/v1/uploads' && req.method === 'POST') {
+        if (!can(principal, 'publish', grantChannel)) {
+          throw new ImageError(ImageErrorCodes.FORBIDDEN, `requesting an upload token needs a publish grant on ${grantChannel}`);
+        }
+        const body = await readRaw(req, 4096, ImageErrorCodes.INVALID_SPEC);
+        let opts: Record<string, unknown> = {};
+        if (body.length > 0) {
+          try {
+            opts = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+          } catch {
+            throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'body must be JSON');
+          }
+          if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'body must be a JSON object');
+        }
+        const request: Parameters<UploadTokens['issue']>[0] = {};
+        if (principal.sub !== undefined) request.sub = principal.sub;
+        if (typeof opts.maxBytes === 'number') request.maxBytes = opts.maxBytes;
+        if (typeof opts.ttlSeconds === 'number') request.ttlSeconds = opts.ttlSeconds;
+        if (Array.isArray(opts.contentTypes)) request.contentTypes = opts.contentTypes.filter((t): t is string => typeof t === 'string');
+        const t = await o.tokens.issue(request);
+        return sendJson(res, 201, {
+          token: t.token,
+          key: t.key,
+          uploadUrl: `${base}/v1/uploads/${t.token}`,
+          method: 'PUT',
+          maxBytes: t.maxBytes,
+          contentTypes: t.contentTypes,
+          expiresAt: t.expiresAt,
+        });
+      }
+      const m = /^\/v1\/uploads\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
+      if (m !== null && (req.method === 'PUT' || req.method === 'POST')) {
+        const grant = await o.tokens.redeem(m[1] as string);
+        const data = await readRaw(req, grant.maxBytes, ImageErrorCodes.TOO_LARGE);
+        const contentType = checkUpload(grant, data, req.headers['content-type']);
+        const info = await o.store.put(grant.key, data, contentType);
+        const event: ObjectCreatedEvent = {
+          type: 'object.created',
+          key: info.key,
+          contentType,
+          bytes: info.bytes,
+          etag: info.etag,
+          url: `${base}/v1/blobs/${info.key}`,
+          time: info.createdAt,
+        };
+        if (grant.sub !== undefined) event.sub = grant.sub;
+        await o.engine.append({ channel: objectsChannel, payload: JSON.stringify(event), msgId: `object:${info.key}` });
+        return sendJson(res, 201, { key: info.key, contentType, bytes: info.bytes, etag: info.etag, url: event.url });
+      }
+      throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+    }),
+  };
+
+  const blobs: ImageRoute = {
+    prefix: '/v1/blobs/',
+    allowAnonymous: true,
+    handle: guarded(async (req, res, _principal, url) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+      const key = decodeURIComponent(url.pathname.slice('/v1/blobs/'.length));
+      if (!isValidBlobKey(key)) throw new ImageError(ImageErrorCodes.INVALID_KEY, 'invalid blob key');
+      const info = await o.store.head(key);
+      if (info === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
+      const headers = { etag: info.etag, 'cache-control': blobCache, 'content-type': info.contentType, 'x-content-type-options': 'nosniff' };
+      if (matches(req.headers['if-none-match'], info.etag)) return void res.writeHead(304, headers).end();
+      if (req.method === 'HEAD') return void res.writeHead(200, { ...headers, 'content-length': info.bytes }).end();
+      const obj = await o.store.get(key);
+      if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
+      res.writeHead(200, { ...headers, 'content-length': obj.data.length });
+      res.end(obj.data);
+    }),
+  };
+
+  const images: ImageRoute = {
+    prefix: '/v1/images/',
+    allowAnonymous: true,
+    handle: guarded(async (req, res, _principal, url) => {
+      const m = /^\/v1\/images\/([^/]+)\/([^/]+)\/(.+)$/.exec(url.pathname);
+      if (o.otf === undefined || m === null || (req.method !== 'GET' && req.method !== 'HEAD')) {
+        throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+      }
+      const accept = req.headers.accept;
+      const r = await o.otf.get(m[1] as string, m[2] as string, decodeURIComponent(m[3] as string), accept);
+      const headers: Record<string, string | number> = {
+        etag: r.etag,
+        'cache-control': r.cacheControl,
+        'content-type': r.contentType,
+        'x-content-type-options': 'nosniff',
+        'x-tributary-cache': r.hit ? 'hit' : 'miss',
+      };
+      if (r.varyAccept) headers.vary = 'Accept';
+      if (matches(req.headers['if-none-match'], r.etag)) return void res.writeHead(304, headers).end();
+      res.writeHead(200, { ...headers, 'content-length': r.data.length });
+      res.end(req.method === 'HEAD' ? undefined : r.data);
+    }),
+  };
+
+  return [uploads, blobs, images];
+}
+
+type Handler = ImageRoute['handle'];
+
+/** Answers ImageErrors itself; anything else goes to the broker, which answers INTERNAL. */
+function guarded(fn: Handler): Handler {
+  return async (req, res, principal, url) => {
+    try {
+      await fn(req, res, principal, url);
+    } catch (err) {
+      if (!isImageError(err)) throw err;
+      sendJson(res, imageHttpStatus[err.code], { error: err.toJSON() });
+    }
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  return ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*');
+}
+
+/**
+ * Reads a body of at most `max` bytes. Past it, the rest is read and dropped up to a hard cap so the
+ * client, still sending, gets a clean 413 rather than a reset; beyond the cap the socket is destroyed.
+ */
+function readRaw(req: IncomingMessage, max: number, code: typeof ImageErrorCodes.TOO_LARGE | typeof ImageErrorCodes.INVALID_SPEC): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  const hardCap = max + 8 * 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    const tooLarge = (n: number): ImageError =>
+      new ImageError(code === ImageErrorCodes.TOO_LARGE ? ImageErrorCodes.TOO_LARGE : ImageErrorCodes.INVALID_SPEC, `body is ${n} bytes; the limit is ${max}`);
+    if (Number.isFinite(declared) && declared > hardCap) {
+      req.destroy();
+      reject(tooLarge(declared));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > hardCap) req.destroy();
+      else if (size <= max) chunks.push(c);
+    });
+    req.on('end', () => (size > max ? reject(tooLarge(size)) : resolve(Buffer.concat(chunks))));
+    req.on('error', reject);
+    req.on('close', () => reject(new ImageError(ImageErrorCodes.BACKEND_ERROR, 'request aborted')));
+  });
+}

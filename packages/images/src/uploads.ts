@@ -1,0 +1,134 @@
+import type { KeyValueStore } from '@tributary/engine';
+import { customAlphabet, nanoid } from 'nanoid';
+import { assertBlobKey } from './blobs.js';
+import { ImageError, ImageErrorCodes } from './errors.js';
+import { SNIFFED_MIME, sniffImage } from './sniff.js';
+
+/** Options of {@link UploadTokens}. */
+export interface UploadTokenOptions {
+  /**
+   * Largest upload a token allows, bytes (also the cap a caller may ask for).
+   * @defaultValue 10_485_760 (10 MiB)
+   */
+  maxBytes?: number;
+  /**
+   * How long a token is valid, seconds (also the cap a caller may ask for).
+   * @defaultValue 600
+   */
+  ttlSeconds?: number;
+  /**
+   * Content types an upload may have — decided from the bytes (magic numbers), never from the header.
+   * @defaultValue ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif']
+   */
+  contentTypes?: string[];
+  /**
+   * Key prefix of uploaded objects: keys are `<prefix>/<random id>`.
+   * @defaultValue 'uploads'
+   */
+  prefix?: string;
+}
+
+export const DEFAULT_UPLOAD_MAX_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_UPLOAD_TTL_SECONDS = 600;
+export const DEFAULT_UPLOAD_CONTENT_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif'];
+
+/** What a token allows: one upload of at most `maxBytes` of one of `contentTypes` to `key`, before `expiresAt`. */
+export interface UploadGrant {
+  key: string;
+  maxBytes: number;
+  contentTypes: string[];
+  /** ms since the Unix epoch. */
+  expiresAt: number;
+  /** Who asked for the token (the principal's `sub`), echoed in the object.created event. */
+  sub?: string;
+}
+
+/** A freshly issued token. */
+export interface IssuedUpload extends UploadGrant {
+  token: string;
+}
+
+const NS = 'images:uploads';
+const objectId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 20);
+
+/**
+ * One-time upload tokens kept in the engine's kv store, so any broker node can redeem a token
+ * another node issued. A token is 32 random URL-safe characters (≈190 bits). Redeeming is single-use
+ * across nodes: `kv.claim` (SET NX on Redis) marks it used before the upload is read; a token whose
+ * upload then fails (too large, wrong type) is spent all the same — ask for another.
+ */
+export class UploadTokens {
+  readonly maxBytes: number;
+  readonly ttlSeconds: number;
+  readonly contentTypes: readonly string[];
+  readonly prefix: string;
+  readonly #kv: KeyValueStore;
+
+  constructor(kv: KeyValueStore, options: UploadTokenOptions = {}) {
+    this.#kv = kv;
+    this.maxBytes = options.maxBytes ?? DEFAULT_UPLOAD_MAX_BYTES;
+    this.ttlSeconds = options.ttlSeconds ?? DEFAULT_UPLOAD_TTL_SECONDS;
+    this.contentTypes = options.contentTypes ?? DEFAULT_UPLOAD_CONTENT_TYPES;
+    this.prefix = options.prefix ?? 'uploads';
+    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes <= 0) throw new TypeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
+    if (!(this.ttlSeconds > 0)) throw new TypeError(`ttlSeconds must be positive, got ${this.ttlSeconds}`);
+    const known = Object.values(SNIFFED_MIME);
+    for (const t of this.contentTypes) if (!known.includes(t)) throw new TypeError(`contentTypes: ${t} cannot be recognised from its bytes (known: ${known.join(', ')})`);
+    assertBlobKey(`${this.prefix}/x`);
+  }
+
+  /** Issues a token; a request for more bytes, more time or other types than configured is capped/filtered. */
+  async issue(request: { sub?: string; maxBytes?: number; ttlSeconds?: number; contentTypes?: string[] } = {}): Promise<IssuedUpload> {
+    const maxBytes = Math.min(request.maxBytes ?? this.maxBytes, this.maxBytes);
+    const ttl = Math.min(request.ttlSeconds ?? this.ttlSeconds, this.ttlSeconds);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'maxBytes must be a positive integer');
+    if (!(ttl > 0)) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'ttlSeconds must be positive');
+    const contentTypes = request.contentTypes === undefined ? [...this.contentTypes] : request.contentTypes.filter((t) => this.contentTypes.includes(t));
+    if (contentTypes.length === 0) throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, `none of the requested content types is allowed (allowed: ${this.contentTypes.join(', ')})`);
+    const token = nanoid(32);
+    const grant: UploadGrant = { key: `${this.prefix}/${objectId()}`, maxBytes, contentTypes, expiresAt: Date.now() + Math.round(ttl * 1000) };
+    if (request.sub !== undefined) grant.sub = request.sub;
+    await this.#kv.set(NS, `t:${token}`, JSON.stringify(grant), Math.round(ttl * 1000));
+    return { token, ...grant };
+  }
+
+  /**
+   * Spends a token: returns its grant once; afterwards (or when unknown or expired) throws
+   * ImageError(TOKEN_INVALID).
+   */
+  async redeem(token: string): Promise<UploadGrant> {
+    if (!/^[A-Za-z0-9_-]{32}$/.test(token)) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'malformed upload token');
+    const raw = await this.#kv.get(NS, `t:${token}`);
+    if (raw === undefined) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'unknown, used or expired upload token');
+    const grant = JSON.parse(raw) as UploadGrant;
+    const left = grant.expiresAt - Date.now();
+    if (left <= 0) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'upload token expired');
+    // The claim is what makes a token single-use when two requests race with it (on any node).
+    if (!(await this.#kv.claim(NS, `used:${token}`, '1', left + 60_000))) {
+      throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'upload token already used');
+    }
+    await this.#kv.del(NS, `t:${token}`);
+    return grant;
+  }
+}
+
+/**
+ * Checks an upload body against its grant: size, and the content type sniffed from the bytes (the
+ * declared type, when given, must agree). Returns the content type to store.
+ */
+export function checkUpload(grant: UploadGrant, data: Buffer, declared?: string): string {
+  if (data.length > grant.maxBytes) {
+    throw new ImageError(ImageErrorCodes.TOO_LARGE, `upload is ${data.length} bytes; the token allows ${grant.maxBytes}`);
+  }
+  if (data.length === 0) throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'upload is empty');
+  const sniffed = sniffImage(data.subarray(0, 64));
+  const type = sniffed === undefined ? undefined : SNIFFED_MIME[sniffed];
+  if (type === undefined || !grant.contentTypes.includes(type)) {
+    throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, `upload is not one of ${grant.contentTypes.join(', ')}`);
+  }
+  const d = declared?.split(';')[0]?.trim().toLowerCase();
+  if (d !== undefined && d !== '' && d !== 'application/octet-stream' && d !== type) {
+    throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, `declared Content-Type ${d} does not match the content (${type})`);
+  }
+  return type;
+}

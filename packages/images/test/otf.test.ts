@@ -1,0 +1,176 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryEngine } from '@tributary/engine';
+import sharp from 'sharp';
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  DiskLruCache,
+  encodeSpec,
+  imageRoutes,
+  MemoryBlobStore,
+  OnTheFly,
+  parseSpec,
+  SharpBackend,
+  UploadTokens,
+  UrlSigner,
+  type ImageRoute,
+} from '../src/index.js';
+import * as fx from './fixtures.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+const K1 = { id: 'k1', secret: 'a'.repeat(32) };
+const K2 = { id: 'k2', secret: 'b'.repeat(32) };
+const thumbAuto = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width: 50, height: 40 }], output: { format: 'auto' } });
+
+/** A plain HTTP server with the image routes, as the broker would mount them (anonymous caller). */
+async function serve(routes: ImageRoute[]): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const route = routes.find((r) => url.pathname.startsWith(r.prefix));
+    if (route === undefined) return void res.writeHead(404).end();
+    route.handle(req, res, { admin: false, grants: {} }, url).catch(() => res.writeHead(500).end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function setup(options: { keys?: UrlSigner; cacheBytes?: number } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'trib-otf-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const engine = new MemoryEngine();
+  cleanups.push(() => engine.close());
+  const store = new MemoryBlobStore();
+  await store.put('uploads/photo', await fx.plainJpeg(400, 300), 'image/jpeg');
+  const signer = options.keys ?? new UrlSigner([K1]);
+  const cache = new DiskLruCache({ dir, maxBytes: options.cacheBytes ?? 10_000_000 });
+  const otf = new OnTheFly({ store, renderer: new SharpBackend(), signer, cache });
+  const base = await serve(imageRoutes({ store, tokens: new UploadTokens(engine.kv), engine, otf }));
+  return { store, signer, cache, otf, base };
+}
+
+describe('signed URLs', () => {
+  test('a signed URL serves the transform; a tampered one is BAD_SIGNATURE', async () => {
+    const { signer, base } = await setup();
+    const path = signer.path(thumbAuto, 'uploads/photo');
+    expect(path).toMatch(/^\/v1\/images\/k1\.[A-Za-z0-9_-]{43}\/[A-Za-z0-9_-]+\/uploads\/photo$/);
+    const ok = await fetch(base + path, { headers: { accept: 'image/webp,*/*' } });
+    expect(ok.status).toBe(200);
+    const other = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width: 4000, height: 4000 }], output: { format: 'png' } });
+    const [, , , sig] = path.split('/');
+    // Same signature, different spec or key; a flipped character; no key id.
+    for (const bad of [
+      `/v1/images/${sig}/${encodeSpec(other)}/uploads/photo`,
+      `/v1/images/${sig}/${encodeSpec(thumbAuto)}/uploads/other`,
+      `/v1/images/${sig!.slice(0, -1)}${sig!.endsWith('A') ? 'B' : 'A'}/${encodeSpec(thumbAuto)}/uploads/photo`,
+      `/v1/images/${sig!.slice(3)}/${encodeSpec(thumbAuto)}/uploads/photo`,
+    ]) {
+      const res = await fetch(base + bad);
+      expect(res.status).toBe(403);
+      expect(await res.json()).toMatchObject({ error: { code: 'BAD_SIGNATURE' } });
+    }
+  });
+
+  test('key rotation: URLs signed with the old key still verify while it is listed', async () => {
+    const old = new UrlSigner([K1]);
+    const rotated = new UrlSigner([K2, K1]);
+    const onlyNew = new UrlSigner([K2]);
+    const enc = encodeSpec(thumbAuto);
+    const oldSig = old.sign(enc, 'uploads/photo');
+    expect(() => rotated.verify(oldSig, enc, 'uploads/photo')).not.toThrow();
+    expect(rotated.sign(enc, 'uploads/photo')).toMatch(/^k2\./);
+    expect(() => onlyNew.verify(oldSig, enc, 'uploads/photo')).toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
+    expect(() => new UrlSigner([{ id: 'k', secret: 'short' }])).toThrow(TypeError);
+  });
+
+  test('unknown objects are 404 NOT_FOUND', async () => {
+    const { signer, base } = await setup();
+    const res = await fetch(base + signer.path(thumbAuto, 'uploads/missing'));
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('format negotiation', () => {
+  test('auto picks AVIF, WebP or JPEG from Accept and says Vary: Accept', async () => {
+    const { signer, base } = await setup();
+    const url = base + signer.path(thumbAuto, 'uploads/photo');
+    for (const [accept, type, format] of [
+      ['image/avif,image/webp,image/*,*/*;q=0.8', 'image/avif', 'heif'],
+      ['image/webp,*/*', 'image/webp', 'webp'],
+      ['*/*', 'image/jpeg', 'jpeg'],
+    ] as const) {
+      const res = await fetch(url, { headers: { accept } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(type);
+      expect(res.headers.get('vary')).toBe('Accept');
+      const m = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+      expect([m.format, m.width, m.height]).toEqual([format, 50, 40]);
+    }
+  });
+
+  test('a fixed format has no Vary; ETag and If-None-Match give 304', async () => {
+    const { signer, base } = await setup();
+    const url = base + signer.path(parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width: 100 }], output: { format: 'png' } }), 'uploads/photo');
+    const res = await fetch(url);
+    expect(res.headers.get('vary')).toBeNull();
+    expect(res.headers.get('cache-control')).toMatch(/max-age/);
+    const etag = res.headers.get('etag') as string;
+    expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+    const again = await fetch(url, { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+  });
+});
+
+describe('cache and single flight', () => {
+  test('identical concurrent requests transform once; later ones hit the cache', async () => {
+    const { signer, otf } = await setup();
+    const enc = encodeSpec(thumbAuto);
+    const sig = signer.sign(enc, 'uploads/photo');
+    const all = await Promise.all(Array.from({ length: 8 }, () => otf.get(sig, enc, 'uploads/photo', 'image/webp')));
+    expect(otf.stats.transforms).toBe(1);
+    expect(otf.stats.joins).toBe(7);
+    expect(new Set(all.map((r) => r.etag)).size).toBe(1);
+    const hit = await otf.get(sig, enc, 'uploads/photo', 'image/webp');
+    expect(hit.hit).toBe(true);
+    expect(otf.stats.transforms).toBe(1);
+    // A different negotiated format is a different entry.
+    await otf.get(sig, enc, 'uploads/photo', '*/*');
+    expect(otf.stats.transforms).toBe(2);
+  });
+
+  test('a changed source object is transformed again (the cache key has its ETag)', async () => {
+    const { signer, otf, store } = await setup();
+    const enc = encodeSpec(thumbAuto);
+    const sig = signer.sign(enc, 'uploads/photo');
+    await otf.get(sig, enc, 'uploads/photo');
+    await store.put('uploads/photo', await fx.plainJpeg(300, 300), 'image/jpeg');
+    await otf.get(sig, enc, 'uploads/photo');
+    expect(otf.stats.transforms).toBe(2);
+  });
+
+  test('the disk cache is bounded in bytes and evicts least recently used', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trib-lru-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const cache = new DiskLruCache({ dir, maxBytes: 1000 });
+    const entry = (n: number) => ({ data: Buffer.alloc(n, 1), contentType: 'image/png', format: 'png' as const, width: 1, height: 1, etag: '"x"' });
+    await cache.set('a', entry(400));
+    await cache.set('b', entry(400));
+    expect(await cache.get('a')).toBeDefined(); // a is now the most recently used
+    await cache.set('c', entry(400)); // 1200 > 1000: evicts b
+    expect(cache.keys()).toEqual(['a', 'c']);
+    expect(cache.bytes).toBe(800);
+    expect(await cache.get('b')).toBeUndefined();
+    await cache.set('big', entry(1001)); // larger than the bound: not cached, nothing evicted
+    expect(cache.keys()).toEqual(['a', 'c']);
+    await cache.set('d', entry(900)); // evicts a and c
+    expect(cache.keys()).toEqual(['d']);
+    expect(cache.bytes).toBe(900);
+  });
+});

@@ -1,0 +1,146 @@
+import sharp from 'sharp';
+import { describe, expect, test } from 'vitest';
+import { ImageErrorCodes, parseSpec, SharpBackend, type ImageErrorCode } from '../src/index.js';
+import * as fx from './fixtures.js';
+
+const backend = new SharpBackend();
+const spec = (steps: unknown[], output: unknown = { format: 'original' }) => parseSpec({ v: 1, steps, output });
+
+async function failsWith(p: Promise<unknown>, code: ImageErrorCode): Promise<void> {
+  await expect(p).rejects.toMatchObject({ name: 'ImageError', code });
+}
+
+describe('sharp backend: sizes and formats', () => {
+  test('fill to a 320 px square JPEG and limit to a 1280 px WebP', async () => {
+    const src = await fx.plainJpeg(2000, 1000);
+    const thumb = await backend.render(src, spec([{ op: 'resize', mode: 'fill', width: 320, height: 320 }], { format: 'jpeg', quality: 80 }));
+    expect([thumb.width, thumb.height, thumb.format]).toEqual([320, 320, 'jpeg']);
+    const m = await sharp(thumb.data).metadata();
+    expect([m.width, m.height, m.format]).toEqual([320, 320, 'jpeg']);
+    expect(thumb.bytes).toBe(thumb.data.length);
+    const large = await backend.render(src, spec([{ op: 'resize', mode: 'limit', width: 1280 }], { format: 'webp' }));
+    expect([large.width, large.height, large.format]).toEqual([1280, 640, 'webp']);
+    expect((await sharp(large.data).metadata()).format).toBe('webp');
+  });
+
+  test('each resize mode', async () => {
+    const src = await fx.plainJpeg(400, 200);
+    const size = async (steps: unknown[]) => {
+      const r = await backend.render(src, spec(steps, { format: 'png' }));
+      return [r.width, r.height];
+    };
+    expect(await size([{ op: 'resize', mode: 'scale', width: 100, height: 100 }])).toEqual([100, 100]);
+    expect(await size([{ op: 'resize', mode: 'scale', width: 100 }])).toEqual([100, 50]);
+    expect(await size([{ op: 'resize', mode: 'fit', width: 800, height: 800 }])).toEqual([800, 400]);
+    expect(await size([{ op: 'resize', mode: 'limit', width: 800, height: 800 }])).toEqual([400, 200]);
+    expect(await size([{ op: 'resize', mode: 'fill', width: 50, height: 80, gravity: 'auto' }])).toEqual([50, 80]);
+    expect(await size([{ op: 'resize', mode: 'pad', width: 100, height: 100 }])).toEqual([100, 100]);
+    expect(await size([{ op: 'crop', width: 30, height: 20, x: 390, y: 0 }])).toEqual([10, 20]);
+    expect(await size([{ op: 'crop', width: 30, height: 20, gravity: 'southeast' }])).toEqual([30, 20]);
+    expect(await size([{ op: 'rotate', angle: 90 }])).toEqual([200, 400]);
+    expect(await size([{ op: 'round', radius: 'max' }, { op: 'grayscale' }, { op: 'blur', sigma: 1 }, { op: 'flip', axis: 'both' }])).toEqual([400, 200]);
+  });
+
+  test('fill keeps the side the gravity names', async () => {
+    const src = await fx.plainJpeg(400, 200); // red left, blue right
+    const pixel = async (gravity: string) => {
+      const r = await backend.render(src, spec([{ op: 'resize', mode: 'fill', width: 10, height: 10, gravity }], { format: 'png' }));
+      const { data } = await sharp(r.data).raw().toBuffer({ resolveWithObject: true });
+      return [data[0], data[2]];
+    };
+    const [rw, bw] = (await pixel('west')) as [number, number];
+    expect(rw).toBeGreaterThan(150);
+    expect(bw).toBeLessThan(60);
+    const [re, be] = (await pixel('east')) as [number, number];
+    expect(re).toBeLessThan(60);
+    expect(be).toBeGreaterThan(150);
+  });
+
+  test('rounded corners are transparent in PNG and white in JPEG', async () => {
+    const src = await fx.plainJpeg(100, 100);
+    const png = await backend.render(src, spec([{ op: 'round', radius: 'max' }], { format: 'png' }));
+    const { data, info } = await sharp(png.data).raw().toBuffer({ resolveWithObject: true });
+    expect(info.channels).toBe(4);
+    expect(data[3]).toBe(0); // top-left corner alpha
+    expect(data[(50 * 100 + 50) * 4 + 3]).toBe(255); // centre
+  });
+});
+
+describe('sharp backend: odd and hostile inputs', () => {
+  test('CMYK JPEG comes out sRGB', async () => {
+    const out = await backend.render(await fx.cmykJpeg(), spec([{ op: 'resize', mode: 'fit', width: 60 }], { format: 'jpeg' }));
+    const m = await sharp(out.data).metadata();
+    expect(m.space).toBe('srgb');
+    expect([out.width, out.height]).toEqual([60, 40]);
+  });
+
+  test('EXIF orientation is applied before the steps', async () => {
+    const src = await fx.exifRotatedJpeg(); // stored 120×80, orientation 6
+    const probe = await backend.probe(src);
+    expect([probe.width, probe.height, probe.orientation]).toEqual([80, 120, 6]);
+    const out = await backend.render(src, spec([{ op: 'resize', mode: 'fit', width: 40 }], { format: 'jpeg' }));
+    expect([out.width, out.height]).toEqual([40, 60]);
+    const m = await sharp(out.data).metadata();
+    expect(m.orientation ?? 1).toBe(1);
+  });
+
+  test('16-bit PNG is read and written as 8-bit', async () => {
+    const out = await backend.render(await fx.png16(), spec([{ op: 'resize', mode: 'scale', width: 32 }], { format: 'png' }));
+    const m = await sharp(out.data).metadata();
+    expect([m.width, m.height, m.depth]).toEqual([32, 24, 'uchar']);
+  });
+
+  test('animated GIF stays animated as GIF and WebP, first frame otherwise', async () => {
+    const src = await fx.animatedGif(3);
+    const gif = await backend.render(src, spec([{ op: 'resize', mode: 'fill', width: 30, height: 30 }, { op: 'flip', axis: 'vertical' }], { format: 'gif' }));
+    expect([gif.width, gif.height, gif.pages]).toEqual([30, 30, 3]);
+    const gm = await sharp(gif.data, { animated: true }).metadata();
+    expect([gm.pages, gm.pageHeight, gm.width]).toEqual([3, 30, 30]);
+    expect(gm.delay).toEqual([100, 100, 100]);
+    const webp = await backend.render(src, spec([{ op: 'resize', mode: 'scale', width: 30 }], { format: 'webp' }));
+    expect((await sharp(webp.data, { animated: true }).metadata()).pages).toBe(3);
+    // Frame order survives the per-frame pipeline: first frame red, second green.
+    const frames = await sharp(webp.data, { animated: true }).raw().toBuffer({ resolveWithObject: true });
+    const frameBytes = 30 * 20 * frames.info.channels;
+    expect(frames.data[0]).toBeGreaterThan(200);
+    expect(frames.data[frameBytes + 1]).toBeGreaterThan(200);
+    const png = await backend.render(src, spec([], { format: 'png' }));
+    expect([png.pages, png.width, png.height]).toEqual([1, 60, 40]);
+  });
+
+  test('truncated JPEG is CORRUPT_INPUT', async () => {
+    await failsWith(backend.render(await fx.truncatedJpeg(), spec([])), ImageErrorCodes.CORRUPT_INPUT);
+  });
+
+  test('garbage after a JPEG signature is CORRUPT_INPUT', async () => {
+    await failsWith(backend.render(fx.corruptJpeg(), spec([])), ImageErrorCodes.CORRUPT_INPUT);
+  });
+
+  test('pixel bomb is INPUT_TOO_LARGE from the header, before decoding', async () => {
+    const bomb = fx.pixelBombPng();
+    expect(bomb.length).toBeLessThan(1024);
+    await failsWith(backend.probe(bomb), ImageErrorCodes.INPUT_TOO_LARGE);
+    await failsWith(backend.render(bomb, spec([])), ImageErrorCodes.INPUT_TOO_LARGE);
+  });
+
+  test('byte, frame and output-size limits', async () => {
+    const small = new SharpBackend({ maxInputBytes: 100, maxFrames: 2, maxPixels: 1_000_000 });
+    await failsWith(small.render(await fx.plainJpeg(64, 64), spec([])), ImageErrorCodes.INPUT_TOO_LARGE);
+    const frames = new SharpBackend({ maxFrames: 2 });
+    await failsWith(frames.render(await fx.animatedGif(3), spec([])), ImageErrorCodes.INPUT_TOO_LARGE);
+    const out = new SharpBackend({ maxPixels: 1_000_000 });
+    await failsWith(out.render(await fx.plainJpeg(100, 100), spec([{ op: 'resize', mode: 'scale', width: 5000, height: 5000 }])), ImageErrorCodes.INPUT_TOO_LARGE);
+  });
+
+  test('non-images and SVG are UNSUPPORTED_FORMAT', async () => {
+    await failsWith(backend.render(Buffer.from('hello world, not an image'), spec([])), ImageErrorCodes.UNSUPPORTED_FORMAT);
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
+    await failsWith(backend.render(svg, spec([])), ImageErrorCodes.UNSUPPORTED_FORMAT);
+  });
+
+  test('a transform past its time limit is TIMEOUT', async () => {
+    const slow = new SharpBackend({ timeoutMs: 1 });
+    const src = await fx.plainJpeg(3000, 3000);
+    await failsWith(slow.render(src, spec([{ op: 'blur', sigma: 50 }], { format: 'avif' })), ImageErrorCodes.TIMEOUT);
+  });
+});
