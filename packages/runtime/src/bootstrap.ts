@@ -9,6 +9,8 @@ export const BOOTSTRAP = String.raw`
   const hostRef = globalThis.__host;
   delete globalThis.__host;
   const JSONparse = JSON.parse, JSONstringify = JSON.stringify;
+  // Captured before block code runs: the block may replace Promise, its prototype or Reflect.
+  const PromiseCtor = Promise, promiseThen = Promise.prototype.then, apply = Reflect.apply;
   const opts = { arguments: { copy: true }, result: { promise: true, copy: true } };
   function fail(reply) {
     const e = new Error(reply.message);
@@ -33,7 +35,8 @@ export const BOOTSTRAP = String.raw`
   function makeCtx(id, info) {
     const secrets = info.secrets || {};
     const kv = {
-      get: function (key) { return call(id, 'kv.get', { key: key }); },
+      // JSON has no undefined: the host answers a missing key with null; the API promises undefined.
+      get: function (key) { return call(id, 'kv.get', { key: key }).then(function (v) { return v === null ? undefined : v; }); },
       set: function (key, value, o) { return call(id, 'kv.set', { key: key, value: value, ttlSeconds: o && o.ttlSeconds }); },
       incr: function (key, by, o) { return call(id, 'kv.incr', { key: key, by: by === undefined ? 1 : by, ttlSeconds: o && o.ttlSeconds }); },
       del: function (key) { return call(id, 'kv.del', { key: key }); },
@@ -63,18 +66,47 @@ export const BOOTSTRAP = String.raw`
     }
     return def;
   }
+  // What goes back to the host is always a JSON string built here ({ ok, value } or { ok, message }),
+  // never a value of the block's, and __invoke's promise never rejects. isolated-vm copies a settled
+  // promise's value while holding a lock the host's event loop may wait on, and copying an Error
+  // reads its stack, which runs the block's Error.prepareStackTrace: a block making that spin froze
+  // the whole host, timers included. Reading the message below runs block code too, but as an
+  // ordinary microtask, which the CPU and wall limits cover.
+  function failure(err) {
+    let message = 'the handler failed';
+    try {
+      message = err instanceof Error ? String(err.message) : String(err);
+    } catch (e) {}
+    return JSONstringify({ ok: false, message: message });
+  }
   globalThis.__describe = function () {
-    const def = definition();
-    return JSONstringify({
-      name: def.name, trigger: def.trigger, publishes: def.publishes, fetchAllow: def.fetchAllow, limits: def.limits,
-    });
+    try {
+      const def = definition();
+      return JSONstringify({ ok: true, value: {
+        name: def.name, trigger: def.trigger, publishes: def.publishes, fetchAllow: def.fetchAllow, limits: def.limits,
+      } });
+    } catch (err) {
+      return failure(err);
+    }
   };
   globalThis.__invoke = function (id, inputJson, infoJson) {
-    const def = definition();
-    const ctx = makeCtx(id, JSONparse(infoJson));
-    return Promise.resolve()
-      .then(function () { return def.handle(JSONparse(inputJson), ctx); })
-      .then(function (result) { return JSONstringify(result === undefined ? null : result); });
+    return new PromiseCtor(function (resolve) {
+      function ok(result) {
+        try {
+          resolve(JSONstringify({ ok: true, value: result === undefined ? null : result }));
+        } catch (err) {
+          resolve(failure(err));
+        }
+      }
+      function bad(err) { resolve(failure(err)); }
+      try {
+        const def = definition();
+        const out = def.handle(JSONparse(inputJson), makeCtx(id, JSONparse(infoJson)));
+        apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, bad]);
+      } catch (err) {
+        bad(err);
+      }
+    });
   };
 })();
 `;

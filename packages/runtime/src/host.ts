@@ -91,11 +91,14 @@ export function createHostHandler(s: HostServices): HostHandler {
           block: s.block,
           version: s.version,
           level,
-          message: redact(String(args.message).slice(0, MAX_LOG_LINE), s.secrets),
+          // Redact before cutting: a cut through a secret would leave its head unredacted.
+          message: redact(String(args.message), s.secrets).slice(0, MAX_LOG_LINE),
           time: Date.now(),
         };
         if (args.fields !== null && args.fields !== undefined) {
-          line.fields = JSON.parse(redact(JSON.stringify(args.fields).slice(0, MAX_LOG_LINE * 4), s.secrets, true)) as JsonValue;
+          // Redact before cutting (see above); cut JSON does not parse, so oversized fields become text.
+          const json = redact(JSON.stringify(args.fields), s.secrets, true);
+          line.fields = json.length <= MAX_LOG_LINE * 4 ? (JSON.parse(json) as JsonValue) : json.slice(0, MAX_LOG_LINE * 4);
         }
         s.log(line);
         return null;
@@ -103,9 +106,10 @@ export function createHostHandler(s: HostServices): HostHandler {
       case 'fetch':
         return blockFetch(args, s);
       case 'call': {
-        const mod = typeof args.module === 'string' ? s.modules[args.module] : undefined;
+        // Own properties only: `constructor` or `__proto__` would otherwise reach the host's Object.
+        const mod = typeof args.module === 'string' && Object.hasOwn(s.modules, args.module) ? s.modules[args.module] : undefined;
         const fn = mod !== undefined && typeof args.method === 'string' && Object.hasOwn(mod, args.method) ? mod[args.method] : undefined;
-        if (fn === undefined) throw refused(`no host module method ${String(args.module)}.${String(args.method)}`);
+        if (typeof fn !== 'function') throw refused(`no host module method ${String(args.module)}.${String(args.method)}`);
         return fn(args.args as JsonValue, { block: s.block });
       }
       default:

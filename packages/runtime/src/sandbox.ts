@@ -37,6 +37,12 @@ export interface InvocationInfo {
 
 const MEMORY_MESSAGE = /memory limit|disposed/i;
 
+/** What the bootstrap's __describe and __invoke return (as JSON), so no block value crosses over. */
+type Reply = { ok: true; value: unknown } | { ok: false; message: string };
+
+/** Less CPU than this between two idle-watchdog polls counts as idle. */
+const IDLE_CPU_NS = 1_000_000n;
+
 /**
  * One block's V8 isolate: its own heap (memory limit), a CPU timeout on every synchronous slice, a
  * wall-time bound on the whole invocation, and a host-call budget. Any limit breach fails the
@@ -52,6 +58,8 @@ export class BlockSandbox {
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
   #live = new Map<number, Invocation>();
+  /** The isolate the idle watchdog is polling, while it is armed. */
+  #watched: ivm.Isolate | undefined;
   /** Isolates created so far (1 + restarts after limit breaches). */
   coldStarts = 0;
 
@@ -65,15 +73,19 @@ export class BlockSandbox {
   static async load(code: string, limits: ResolvedLimits, host: HostHandler): Promise<{ sandbox: BlockSandbox; description: BlockDescription }> {
     const sandbox = new BlockSandbox(code, limits, host);
     const context = await sandbox.#start();
-    let description: BlockDescription;
+    let reply: Reply;
     try {
-      const json = (await context.eval('__describe()', { timeout: limits.cpuMs, copy: true })) as string;
-      description = JSON.parse(json) as BlockDescription;
+      const json = (await sandbox.#deadline(context.eval('__describe()', { timeout: limits.cpuMs, copy: true }))) as string;
+      reply = JSON.parse(json) as Reply;
     } catch (err) {
       sandbox.dispose();
       throw new BlockError(BlockErrorCodes.INVALID_BLOCK, errorText(err), { cause: err });
     }
-    return { sandbox, description };
+    if (!reply.ok) {
+      sandbox.dispose();
+      throw new BlockError(BlockErrorCodes.INVALID_BLOCK, reply.message);
+    }
+    return { sandbox, description: reply.value as BlockDescription };
   }
 
   /** Runs the block's handler on `input`; resolves with its (JSON) result. */
@@ -83,11 +95,20 @@ export class BlockSandbox {
     return run;
   }
 
-  /** Heap statistics of the current isolate (undefined when none is running). */
-  heapUsedBytes(): number | undefined {
+  /**
+   * Heap used by the current isolate (undefined when none is running). Asynchronous on purpose:
+   * getHeapStatisticsSync waits for the isolate's thread, so on a block stuck in a loop it would
+   * freeze the host's event loop, and with it the very timers that would stop the block.
+   */
+  async heapUsedBytes(): Promise<number | undefined> {
     if (this.#isolate === undefined || this.#isolate.isDisposed) return undefined;
-    const s = this.#isolate.getHeapStatisticsSync();
+    const s = await this.#isolate.getHeapStatistics();
     return s.used_heap_size + s.externally_allocated_size;
+  }
+
+  /** Whether an isolate is loaded; false after a limit breach until the next invocation starts one. */
+  get loaded(): boolean {
+    return this.#isolate !== undefined && !this.#isolate.isDisposed;
   }
 
   dispose(): void {
@@ -108,7 +129,7 @@ export class BlockSandbox {
       const hostRef = new ivm.Reference(async (id: number, op: string, argsJson: string) => this.#onHostCall(id, op, argsJson));
       await context.global.set('__host', hostRef);
       await context.eval(BOOTSTRAP, { timeout: 1000 });
-      await context.eval(this.code, { timeout: Math.max(this.limits.cpuMs, 1000), filename: 'block.js' });
+      await this.#deadline(context.eval(this.code, { timeout: Math.max(this.limits.cpuMs, 1000), filename: 'block.js' }));
       this.#invoke = (await context.global.get('__invoke', { reference: true })) as ivm.Reference;
       return context;
     } catch (err) {
@@ -146,13 +167,39 @@ export class BlockSandbox {
         this.dispose();
         throw new BlockError(BlockErrorCodes.CPU_LIMIT, `invocation used ${cpuMs.toFixed(1)} ms of CPU (limit ${this.limits.cpuMs})`);
       }
-      return JSON.parse(text) as unknown;
+      const reply = JSON.parse(text) as Reply;
+      // Codes set by block code are not trusted; a refusal the host recorded is.
+      if (!reply.ok) throw new BlockError(inv.refused ?? BlockErrorCodes.HANDLER_ERROR, reply.message);
+      return reply.value;
     } catch (err) {
       throw this.#classify(err, isolate, breach, inv);
     } finally {
       clearTimeout(timer);
       inv.done = true;
       this.#live.delete(inv.id);
+      // Host replies already on their way may still wake code the handler did not await.
+      this.#watchIdle();
+    }
+  }
+
+  /**
+   * Bounds a load-time eval by wall time too: isolated-vm's `timeout` does not cover copying a thrown
+   * error out, which runs the block's Error.prepareStackTrace, so a bundle whose top level throws
+   * with a spinning one would hang the deploy and burn a thread forever. Disposing stops it.
+   */
+  async #deadline<T>(work: Promise<T>): Promise<T> {
+    const ms = Math.max(this.limits.wallMs, 1000);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.dispose();
+        reject(new BlockError(BlockErrorCodes.INVALID_BLOCK, `loading the block took longer than ${ms} ms`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -186,7 +233,48 @@ export class BlockSandbox {
       const code = err instanceof BlockError ? err.code : BlockErrorCodes.HOST_REFUSED;
       if (inv !== undefined) inv.refused = code;
       return JSON.stringify({ ok: false, code, message: errorText(err) });
+    } finally {
+      // This reply wakes block code whose invocation has already ended (or the call itself came from
+      // such code), possibly long after the invocation (a slow fetch): watch what that code does.
+      if (inv === undefined || inv.done) this.#watchIdle();
     }
+  }
+
+  /**
+   * Block code can outlive its invocation: a continuation woken by a host reply that arrives after
+   * the handler answered (`void ctx.kv.get(k).then(() => { for (;;) {} })`) runs outside any
+   * invocation, so neither the call's CPU timeout nor the wall timer covers it, and it would spin
+   * until the next invocation (which would then be blamed with WALL_LIMIT). While no invocation is
+   * live, the isolate may therefore use at most `cpuMs` of CPU; past that it is disposed and the next
+   * invocation cold-starts. The watchdog polls every `cpuMs` and stops at the first idle poll, so a
+   * well-behaved block costs one timer per invocation. `cpuTime` includes the running slice.
+   */
+  #watchIdle(): void {
+    const isolate = this.#isolate;
+    if (isolate === undefined || isolate.isDisposed || this.#watched === isolate) return;
+    this.#watched = isolate;
+    const start = isolate.cpuTime;
+    let last = start;
+    const poll = (): void => {
+      // A live invocation's own CPU and wall limits cover the isolate from here on.
+      if (this.#isolate !== isolate || isolate.isDisposed || this.#live.size > 0) {
+        this.#watched = undefined;
+        return;
+      }
+      const now = isolate.cpuTime;
+      if (Number(now - start) / 1e6 > this.limits.cpuMs) {
+        this.#watched = undefined;
+        this.dispose();
+        return;
+      }
+      if (now - last < IDLE_CPU_NS) {
+        this.#watched = undefined;
+        return;
+      }
+      last = now;
+      setTimeout(poll, this.limits.cpuMs).unref();
+    };
+    setTimeout(poll, this.limits.cpuMs).unref();
   }
 }
 

@@ -2,7 +2,8 @@ import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { TributaryError, type JsonValue } from '@tributary/protocol';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
-import { BlockRunner, compileBlock, type RunnerOptions } from '../src/index.js';
+import type { BlockRequest } from '@tributary/block';
+import { BlockError, BlockRunner, compileBlock, type RunnerOptions } from '../src/index.js';
 import type { PublishFn } from '../src/host.js';
 
 export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -46,4 +47,55 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false> | T
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+// --- Hostile-block helpers -----------------------------------------------------------------------
+
+/** A POST to a request block with a JSON body. */
+export function blockRequest(body?: JsonValue): BlockRequest {
+  return { method: 'POST', path: '/', query: {}, headers: { 'content-type': 'application/json' }, body };
+}
+
+/** Runs a request block that is expected to fail and returns its BlockError. */
+export async function requestFailure(r: BlockRunner, name: string, body?: JsonValue): Promise<BlockError> {
+  const outcome = await r.handleRequest(name, blockRequest(body)).then(
+    (res) => ({ ok: true as const, res }),
+    (err: unknown) => ({ ok: false as const, err }),
+  );
+  if (outcome.ok) throw new Error(`block ${name} answered ${JSON.stringify(outcome.res)} instead of failing`);
+  if (!(outcome.err instanceof BlockError)) throw new Error(`block ${name} failed with a non-BlockError: ${String(outcome.err)}`);
+  return outcome.err;
+}
+
+/** Runs a request block that is expected to answer, and returns the body it answered with. */
+export async function requestBody<T = Record<string, JsonValue>>(r: BlockRunner, name: string, body?: JsonValue): Promise<T> {
+  const res = await r.handleRequest(name, blockRequest(body));
+  if (res === undefined) throw new Error(`no request block ${name}`);
+  return res.body as T;
+}
+
+/** Payloads stored on `channel`, oldest first. */
+export async function payloads(engine: StreamEngine, channel: string): Promise<JsonValue[]> {
+  const { entries } = await engine.read(channel, { after: 0, limit: 1000 });
+  return entries.map((e) => JSON.parse(e.payload) as JsonValue);
+}
+
+let healthChecks = 0;
+
+/**
+ * Proves a runner still works: publishes a fresh message to the `echo` fixture's trigger and waits
+ * for its output (deploy `echo.ts` on the runner first). Resolves with the echoed output.
+ */
+export async function echoStillWorks(engine: StreamEngine): Promise<JsonValue> {
+  const token = `t${++healthChecks}-${Date.now()}`;
+  await engine.append({ channel: `in.${token}`, payload: JSON.stringify({ token }) });
+  const out = await eventually(async () => (await payloads(engine, `out.in.${token}`))[0]);
+  return out;
+}
+
+/** Cold starts (isolates created) of a deployed block so far. */
+export function coldStarts(r: BlockRunner, name: string): number {
+  const info = r.list().find((b) => b.name === name);
+  if (info === undefined) throw new Error(`block ${name} is not deployed`);
+  return info.stats.coldStarts;
 }
