@@ -18,6 +18,8 @@ export interface Invocation {
   /** Hop count of the message being handled (0 for ticks and requests). */
   readonly hops: number;
   calls: number;
+  /** Log lines written; past MAX_LOG_LINES the rest of the invocation's lines are dropped. */
+  logs: number;
   /** Set once the invocation ended; host calls after that are refused. */
   done: boolean;
   /** The code of the last host call the host refused, to explain a handler that then failed. */
@@ -34,6 +36,9 @@ export interface InvocationInfo {
   config: Record<string, unknown>;
   secrets: Record<string, string>;
 }
+
+/** Log lines one invocation may write. */
+export const MAX_LOG_LINES = 100;
 
 const MEMORY_MESSAGE = /memory limit|disposed/i;
 
@@ -142,7 +147,7 @@ export class BlockSandbox {
     if (this.#isolate === undefined || this.#isolate.isDisposed) await this.#start();
     const isolate = this.#isolate as ivm.Isolate;
     const invoke = this.#invoke as ivm.Reference;
-    const inv: Invocation = { id: this.#nextId++, hops, calls: 0, done: false };
+    const inv: Invocation = { id: this.#nextId++, hops, calls: 0, logs: 0, done: false };
     this.#live.set(inv.id, inv);
     const cpuBefore = isolate.cpuTime;
     let timer: NodeJS.Timeout | undefined;
@@ -224,6 +229,9 @@ export class BlockSandbox {
     const inv = this.#live.get(id);
     try {
       if (inv === undefined || inv.done) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished');
+      // Logging is fire-and-forget and exempt from the call budget, but bounded, so a block cannot
+      // flood its log channel within its CPU time; the excess is dropped silently.
+      if (op === 'log' && ++inv.logs > MAX_LOG_LINES) return JSON.stringify({ ok: true, value: null });
       if (op !== 'log' && ++inv.calls > this.limits.callsPerInvocation) {
         throw new BlockError(BlockErrorCodes.CALL_LIMIT, `more than ${this.limits.callsPerInvocation} host calls in one invocation`);
       }
