@@ -1,6 +1,6 @@
 /**
  * Script run in every block isolate before the block's bundle. It turns the one host Reference into
- * the `ctx` object blocks see and exposes `__describe` / `__invoke` to the host. Everything crosses
+ * the `ctx` object blocks see and exposes `__describe`, `__invokeSync` and `__await` to the host. Everything crosses
  * the boundary as JSON strings (copied), so no host object is ever reachable from block code.
  */
 export const BOOTSTRAP = String.raw`
@@ -10,19 +10,25 @@ export const BOOTSTRAP = String.raw`
   delete globalThis.__host;
   const JSONparse = JSON.parse, JSONstringify = JSON.stringify;
   // Captured before block code runs: the block may replace Promise, its prototype or Reflect.
-  const PromiseCtor = Promise, promiseThen = Promise.prototype.then, apply = Reflect.apply;
+  const PromiseCtor = Promise, promiseThen = Promise.prototype.then, apply = Reflect.apply, allSettled = Promise.allSettled;
   const opts = { arguments: { copy: true }, result: { promise: true, copy: true } };
   function fail(reply) {
     const e = new Error(reply.message);
     e.code = reply.code;
     return e;
   }
+  // Host calls each invocation has made, so a handler that returns synchronously but fired calls
+  // (a log line, an unawaited publish) is only finished once those calls were answered.
+  const issued = new Map();
   function call(id, op, args) {
-    return hostRef.apply(undefined, [id, op, JSONstringify(args === undefined ? null : args)], opts).then(function (text) {
+    const p = hostRef.apply(undefined, [id, op, JSONstringify(args === undefined ? null : args)], opts).then(function (text) {
       const reply = JSONparse(text);
       if (!reply.ok) throw fail(reply);
       return reply.value;
     });
+    const list = issued.get(id);
+    if (list !== undefined) list.push(p);
+    return p;
   }
   function logFn(id, level) {
     return function (message, fields) {
@@ -89,24 +95,59 @@ export const BOOTSTRAP = String.raw`
       return failure(err);
     }
   };
-  globalThis.__invoke = function (id, inputJson, infoJson) {
-    return new PromiseCtor(function (resolve) {
+  // Called synchronously by the host. A handler that returns a plain value without touching the host
+  // is answered in this same call, with no hop through a promise (the warm path of a transform).
+  // Otherwise the reply is parked under the invocation id for __await and '' is returned.
+  const parked = new Map();
+  globalThis.__invokeSync = function (id, inputJson, infoJson) {
+    const calls = [];
+    issued.set(id, calls);
+    let out;
+    try {
+      out = definition().handle(JSONparse(inputJson), makeCtx(id, JSONparse(infoJson)));
+    } catch (err) {
+      issued.delete(id);
+      return failure(err);
+    }
+    let thenable = false;
+    try {
+      thenable = out !== null && (typeof out === 'object' || typeof out === 'function') && typeof out.then === 'function';
+    } catch (err) {
+      issued.delete(id);
+      return failure(err);
+    }
+    if (!thenable && calls.length === 0) {
+      issued.delete(id);
+      try {
+        return JSONstringify({ ok: true, value: out === undefined ? null : out });
+      } catch (err) {
+        return failure(err);
+      }
+    }
+    parked.set(id, new PromiseCtor(function (resolve) {
+      function settle(reply) {
+        // Wait for the calls the handler fired (even unawaited ones) before declaring it done.
+        const all = issued.get(id) || [];
+        issued.delete(id);
+        const done = function () { resolve(reply); };
+        apply(promiseThen, apply(allSettled, PromiseCtor, [all]), [done, done]);
+      }
       function ok(result) {
         try {
-          resolve(JSONstringify({ ok: true, value: result === undefined ? null : result }));
+          settle(JSONstringify({ ok: true, value: result === undefined ? null : result }));
         } catch (err) {
-          resolve(failure(err));
+          settle(failure(err));
         }
       }
-      function bad(err) { resolve(failure(err)); }
-      try {
-        const def = definition();
-        const out = def.handle(JSONparse(inputJson), makeCtx(id, JSONparse(infoJson)));
-        apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, bad]);
-      } catch (err) {
-        bad(err);
-      }
-    });
+      function bad(err) { settle(failure(err)); }
+      apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, bad]);
+    }));
+    return '';
+  };
+  globalThis.__await = function (id) {
+    const p = parked.get(id);
+    parked.delete(id);
+    return p === undefined ? failure(new Error('no parked invocation')) : p;
   };
 })();
 `;
