@@ -191,8 +191,8 @@ export interface StreamEngine {
   /** Key-value store for blocks. */
   readonly kv: KeyValueStore;
 
-  /** Consumer groups for after-publish blocks (optional until every engine has them). */
-  readonly groups?: ConsumerGroups;
+  /** Consumer groups for after-publish blocks. */
+  readonly groups: ConsumerGroups;
 
   /** Resolves when the engine can serve; rejects with a TributaryError(UNAVAILABLE) otherwise. */
   ready(): Promise<void>;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineOptions, StreamEngine } from '../src/index.js';
+import { describeGroupContract } from './contract-groups.js';
 import { describeLiveContract } from './contract-live.js';
 import { range, uniqueChannel, until } from './helpers.js';
 
@@ -175,5 +176,6 @@ export function describeEngineContract(name: string, make: MakeEngine, caps: Eng
     });
 
     describeLiveContract(using, caps);
+    describeGroupContract(using, caps);
   });
 }

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { isTributaryError } from '@tributary/protocol';
 import { freePort, killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
 import { RedisEngine, type RedisEngineOptions } from '../src/index.js';
-import { channelKeys } from '../src/redis/keys.js';
+import { channelKeys, groupChannelsKey, groupRegistryKey } from '../src/redis/keys.js';
+import { REGISTRY_REFRESH_MS } from '../src/redis/registry.js';
 import { collector, range, uniqueChannel, until } from './helpers.js';
 
 const keyPrefix = `t${Math.random().toString(36).slice(2, 8)}:`;
@@ -17,6 +18,25 @@ function engine(url: string, options: RedisEngineOptions = {}): RedisEngine {
 afterAll(async () => {
   await Promise.all(engines.map((e) => e.close()));
 });
+
+/** The consumer-group registry's periodic refresh, which may tick during a MONITOR window; not part of an append. */
+function isRegistryRefresh(args: string[]): boolean {
+  return args[0]?.toLowerCase() === 'hgetall' && args[1] === groupRegistryKey(keyPrefix);
+}
+
+/**
+ * Addresses of connections in subscriber mode (an engine's subscriber: it holds the registry-change
+ * subscription and may PING for liveness), whose traffic is not part of an append.
+ */
+async function subscriberAddresses(raw: Redis): Promise<Set<string>> {
+  const list = (await raw.client('LIST')) as string;
+  const out = new Set<string>();
+  for (const line of list.split('\n')) {
+    const f = Object.fromEntries(line.split(' ').map((kv) => kv.split('=') as [string, string]));
+    if (Number(f.sub ?? 0) + Number(f.psub ?? 0) > 0 && f.addr !== undefined) out.add(f.addr);
+  }
+  return out;
+}
 
 describe('RedisEngine on one server', () => {
   let redis: RedisServer;
@@ -34,6 +54,7 @@ describe('RedisEngine on one server', () => {
     const e = engine(redis.url);
     const ch = uniqueChannel('rt');
     await e.append({ channel: ch, payload: '0', msgId: 'warm-up' }); // loads the script on this connection
+    const subscribers = await subscriberAddresses(raw);
     const monitor = await raw.monitor();
     const seen: Array<{ args: string[]; source: string }> = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
@@ -42,11 +63,90 @@ describe('RedisEngine on one server', () => {
       await e.append({ channel: ch, payload: '9', msgId: 'm1' }); // a duplicate costs one round trip too
       await raw.echo('end-of-test');
       await until(() => seen.some((s) => s.args[1] === 'end-of-test'), 'the marker in MONITOR');
-      const fromClients = seen.filter((s) => s.source !== 'lua' && s.args[1] !== 'end-of-test');
+      const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
       expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(6).fill('evalsha'));
     } finally {
       monitor.disconnect();
     }
+  });
+
+  it('appends to a channel with consumer groups in one round trip too (the group is made in the script)', async () => {
+    const e = engine(redis.url);
+    const root = uniqueChannel('rtg');
+    const group = `g${Math.random().toString(36).slice(2, 8)}`;
+    await e.groups.register(group, [`${root}.*`]);
+    await e.append({ channel: `${root}.warm`, payload: '0' }); // loads the script and the registry
+    const subscribers = await subscriberAddresses(raw);
+    expect(subscribers.size).toBeGreaterThan(0); // registry-change subscriptions, made before a first append
+    const monitor = await raw.monitor();
+    const seen: Array<{ args: string[]; source: string }> = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
+    try {
+      const ch = `${root}.c`;
+      for (let i = 1; i <= 6; i++) await e.append({ channel: ch, payload: String(i) });
+      await raw.echo('end-of-test');
+      await until(() => seen.some((s) => s.args[1] === 'end-of-test'), 'the marker in MONITOR');
+      const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
+      // The first append to a channel per group announces the channel for discovery (SADD, the one
+      // extra command, once per channel and group per engine); after that, one EVALSHA each.
+      expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(['sadd', ...Array(6).fill('evalsha')]);
+      const created = seen.filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'xgroup');
+      expect(created.map((s) => s.args.slice(1, 4))).toEqual([['CREATE', channelKeys(keyPrefix, ch).stream, expect.stringMatching(`^${group}@`)]]);
+      const got = await e.groups.read(group, 'c', 100);
+      expect(got.filter((x) => x.channel === ch).map((x) => x.offset)).toEqual(range(1, 6));
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('picks up a registration it was never told about within the refresh period', async () => {
+    const e = engine(redis.url);
+    const ch = uniqueChannel('refresh');
+    const group = `g${Math.random().toString(36).slice(2, 8)}`;
+    await e.append({ channel: ch, payload: '0' }); // e has read the registry, without the group
+    // Written behind every engine's back: no change notice is published.
+    await raw.hset(groupRegistryKey(keyPrefix), group, `gen1 ${JSON.stringify([ch])}`);
+    const consumer = engine(redis.url); // loads the registry on first use
+    const got: Array<{ offset: number }> = [];
+    await until(async () => {
+      await e.append({ channel: ch, payload: '1' });
+      got.push(...(await consumer.groups.read(group, 'c', 100)));
+      return got.length > 0;
+    }, 'the periodic refresh', REGISTRY_REFRESH_MS * 3);
+    const next = await e.append({ channel: ch, payload: '2' });
+    got.push(...(await consumer.groups.read(group, 'c', 100)));
+    expect(got.at(-1)?.offset).toBe(next.offset);
+  });
+
+  it('recreates a group whose stream vanished while the meta hash still remembers it', async () => {
+    const e = engine(redis.url);
+    const ch = uniqueChannel('vanish');
+    const group = `g${Math.random().toString(36).slice(2, 8)}`;
+    await e.groups.register(group, [ch]);
+    await e.append({ channel: ch, payload: '1' });
+    expect((await e.groups.read(group, 'c', 10)).map((x) => x.offset)).toEqual([1]);
+    // As when the stream ages out before its meta hash (it lives maxAgeMs, the meta 2 × maxAgeMs).
+    await raw.del(channelKeys(keyPrefix, ch).stream);
+    expect(await e.groups.read(group, 'c', 10)).toEqual([]);
+    expect(await e.groups.pending(group)).toBe(0);
+    await e.append({ channel: ch, payload: '2' });
+    expect((await e.groups.read(group, 'c', 10)).map((x) => [x.offset, x.payload])).toEqual([[2, '2']]);
+  });
+
+  it('skips a discovered channel that does not have the group (yet)', async () => {
+    const e = engine(redis.url);
+    const root = uniqueChannel('ghost');
+    const group = `g${Math.random().toString(36).slice(2, 8)}`;
+    await e.groups.register(group, [`${root}.*`]);
+    await e.append({ channel: `${root}.real`, payload: '1' });
+    // Announced by an engine that died before its append (the SADD comes first).
+    const generation = (await raw.hget(groupRegistryKey(keyPrefix), group))?.split(' ')[0] ?? '';
+    expect(await raw.sadd(groupChannelsKey(keyPrefix, group, generation), `${root}.ghost`)).toBe(1);
+    expect((await e.groups.read(group, 'c', 10)).map((x) => x.channel)).toEqual([`${root}.real`]);
+    expect(await e.groups.claim(group, 'd', 0, 10)).toHaveLength(1);
+    expect(await e.groups.pending(group)).toBe(1);
+    await e.append({ channel: `${root}.ghost`, payload: '2' });
+    expect((await e.groups.read(group, 'c', 10)).map((x) => x.channel)).toEqual([`${root}.ghost`]);
   });
 
   it('fills a gap from the stream when a notification was never published', async () => {

@@ -10,6 +10,7 @@ import type {
   PresenceChange,
   PresenceRecord,
   ReadOptions,
+  ConsumerGroups,
   ReadResult,
   StreamEngine,
 } from '../types.js';
@@ -17,10 +18,12 @@ import { createCommandClient, run, type CommandClient } from './client.js';
 import { decodeEntry } from './codec.js';
 import { closedError } from './errors.js';
 import { Follows } from './follows.js';
+import { RedisGroups } from './groups.js';
 import { channelKeys, dedupKey, messageTopic, presenceTopic } from './keys.js';
 import { RedisKeyValue } from './kv.js';
 import { resolveRedisEngineOptions, type RedisEngineOptions, type RedisNode, type ResolvedRedisEngineOptions } from './options.js';
 import { PubSub } from './pubsub.js';
+import { GroupRegistry } from './registry.js';
 
 /** Entries per log read when a follow fills a gap. */
 const FILL_PAGE = 1000;
@@ -29,7 +32,9 @@ const FILL_PAGE = 1000;
  * The shared engine: channel logs in Redis Streams, on one server or a Redis Cluster. Many broker
  * and runner processes can use the same Redis; an append on one is delivered to follows on all.
  *
- * - append is one EVALSHA (dedup check, offset, XADD, trimming, expiry, notification);
+ * - append is one EVALSHA (dedup check, offset, consumer-group creation, XADD, trimming, expiry,
+ *   notification), plus one SADD per matching consumer group the first time this engine appends to
+ *   a channel for that group;
  * - a follow subscribes (once per channel per engine) to the channel's notification topic and
  *   fills any gap it sees, or any it may have missed while reconnecting, from the stream;
  * - connections are opened lazily (first call or {@link ready}) and re-opened forever; while Redis
@@ -38,25 +43,36 @@ const FILL_PAGE = 1000;
 export class RedisEngine implements StreamEngine {
   readonly kind = 'redis';
   readonly kv: RedisKeyValue;
+  readonly groups: ConsumerGroups;
   readonly #o: ResolvedRedisEngineOptions;
   readonly #client: CommandClient;
   readonly #pubsub: PubSub;
   readonly #follows: Follows;
+  readonly #registry: GroupRegistry;
   #closed = false;
 
   constructor(options: RedisEngineOptions = {}) {
     this.#o = resolveRedisEngineOptions(options);
     this.#client = createCommandClient(this.#o);
     this.#pubsub = new PubSub(this.#o, () => this.#endpoints(), {
-      message: (topic, raw) => this.#follows.onMessage(topic, raw),
+      message: (topic, raw) => {
+        if (topic === this.#registry.topic) this.#registry.refresh().catch(() => {});
+        else this.#follows.onMessage(topic, raw);
+      },
       pmessage: (glob, topic, raw) => this.#follows.onPatternMessage(glob, topic, raw),
-      resubscribed: () => this.#follows.resync(),
+      resubscribed: () => {
+        this.#follows.resync();
+        this.#registry.refresh().catch(() => {});
+      },
     });
     this.#follows = new Follows(this.#o.keyPrefix, this.#pubsub, {
       readAfter: (channel, after) => this.read(channel, { after, limit: FILL_PAGE }),
       state: (channel) => this.state(channel),
     });
-    this.kv = new RedisKeyValue(this.#client, this.#o.keyPrefix, (what, op) => this.#run(what, op));
+    const run = <T>(what: string, op: () => Promise<T>): Promise<T> => this.#run(what, op);
+    this.kv = new RedisKeyValue(this.#client, this.#o.keyPrefix, run);
+    this.#registry = new GroupRegistry(this.#client, this.#o.keyPrefix, run, this.#pubsub);
+    this.groups = new RedisGroups(this.#client, this.#o.keyPrefix, run, this.#registry);
   }
 
   async ready(): Promise<void> {
@@ -68,6 +84,7 @@ export class RedisEngine implements StreamEngine {
     const k = channelKeys(o.keyPrefix, input.channel);
     const hasId = input.msgId !== undefined;
     const hops = input.hops !== undefined && input.hops > 0 ? String(input.hops) : '';
+    const groups = await this.#registry.forAppend(input.channel);
     const r = await this.#run('append', () =>
       this.#client.tribAppend(
         k.stream,
@@ -83,6 +100,7 @@ export class RedisEngine implements StreamEngine {
         o.dedupWindowMs,
         o.metaTtlMs,
         messageTopic(o.keyPrefix, input.channel),
+        ...groups,
       ),
     );
     return { offset: Number(r[0]), epoch: r[1], time: Number(r[2]), duplicate: r[3] === 1 };
@@ -150,6 +168,7 @@ export class RedisEngine implements StreamEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#registry.close();
     this.#follows.close();
     this.#pubsub.close();
     const c = this.#client;

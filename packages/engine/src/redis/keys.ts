@@ -56,3 +56,30 @@ export function patternGlob(prefix: string, pattern: string): string {
   const escaped = `${prefix}m:`.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
   return escaped + pattern.split('.').map((s) => (s === '*' || s === '>' ? '*' : s)).join('.');
 }
+
+/** The consumer-group registry hash: group → `<generation> <patterns JSON>`. */
+export function groupRegistryKey(prefix: string): string {
+  return `${prefix}groups`;
+}
+
+/** Pub/sub channel on which registry changes are announced (the payload is the group name). */
+export function groupRegistryTopic(prefix: string): string {
+  return `${prefix}r:groups`;
+}
+
+/**
+ * The set of channels on which one registration (group and generation) may exist, for discovery:
+ * consumers read the group on each of them.
+ */
+export function groupChannelsKey(prefix: string, group: string, generation: string): string {
+  return `${prefix}grp:{${group}}:${generation}:channels`;
+}
+
+/**
+ * The Redis Streams consumer-group name of one registration. The generation changes when a group is
+ * unregistered and registered again, so a re-registered group never inherits an old cursor, and a
+ * node with a stale registry cannot revive the old one.
+ */
+export function streamGroupName(group: string, generation: string): string {
+  return `${group}@${generation}`;
+}

@@ -33,6 +33,28 @@ local function ensure_meta(stream, meta, new_epoch, meta_ttl)
   return new_epoch, 0
 end
 
+-- Creates the consumer groups named in ARGV[from..] that the stream lacks, positioned right before
+-- \`offset\`, so the entry about to be added is the first each new group hands out. The meta hash
+-- remembers created groups (field g:<name>) to spare an XINFO per append; a stream that is gone
+-- (expired, trimmed away, reset) took its groups with it, so the memory is dropped first.
+local function ensure_groups(stream, meta, offset, from)
+  if redis.call('EXISTS', stream) == 0 then
+    for _, f in ipairs(redis.call('HKEYS', meta)) do
+      if string.sub(f, 1, 2) == 'g:' then redis.call('HDEL', meta, f) end
+    end
+  end
+  if #ARGV < from then return end
+  local before = string.format('%.0f-0', tonumber(offset) - 1)
+  for i = from, #ARGV do
+    local f = 'g:' .. ARGV[i]
+    if redis.call('HEXISTS', meta, f) == 0 then
+      -- pcall: BUSYGROUP (it exists after all) is fine; the group is then already positioned.
+      redis.pcall('XGROUP', 'CREATE', stream, ARGV[i], before, 'MKSTREAM')
+      redis.call('HSET', meta, f, '1')
+    end
+  end
+end
+
 -- Trims entries older than cutoff. Ids are offsets, not times, so XTRIM MINID needs the first young
 -- offset: binary search with XRANGE probes. Invariant: every entry <= lo is old, and the first
 -- entry >= hi is young. Costs nothing unless the head is actually too old.
@@ -56,7 +78,8 @@ end
 
 /**
  * Append. KEYS: stream, meta, dedup. ARGV: payload, hasMsgId ('1'|'0'), msgId, hops ('' = none),
- * newEpoch, maxLength, maxAgeMs, dedupWindowMs, metaTtlMs, topic.
+ * newEpoch, maxLength, maxAgeMs, dedupWindowMs, metaTtlMs, topic, then the stream-group names of
+ * the consumer groups matching the channel (zero or more).
  * Returns {offset, epoch, time, duplicate (0|1)}.
  *
  * A msgId is a duplicate only within the current epoch: after a reset the same id stores again,
@@ -88,6 +111,7 @@ end
 if hops ~= '' then
   table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
 end
+ensure_groups(stream, meta, offset, 11)
 redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
 trim_age(stream, now - max_age)
 redis.call('PEXPIRE', stream, max_age)
@@ -172,4 +196,96 @@ local existed = redis.call('EXISTS', KEYS[1])
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
 if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v
+`;
+
+/**
+ * The consumer-group registry. KEYS: registry hash. ARGV: op ('register' | 'unregister'), group,
+ * patterns JSON, new generation, notice topic. register → the generation in force (a new one only
+ * when the group was not registered); unregister → the removed generation, or false. Both announce a
+ * change on the topic so every node refreshes its cached copy.
+ */
+export const GROUP_REGISTRY_LUA = `
+local key, op, group = KEYS[1], ARGV[1], ARGV[2]
+local cur = redis.call('HGET', key, group)
+local gen = cur and string.match(cur, '^(%S+) ')
+if op == 'unregister' then
+  if not cur then return false end
+  redis.call('HDEL', key, group)
+  redis.call('PUBLISH', ARGV[5], group)
+  return gen
+end
+gen = gen or ARGV[4]
+local value = gen .. ' ' .. ARGV[3]
+if cur ~= value then
+  redis.call('HSET', key, group, value)
+  redis.call('PUBLISH', ARGV[5], group)
+end
+return gen
+`;
+
+/**
+ * One channel's side of a consumer group. KEYS: stream, meta. ARGV: op, stream-group name, then
+ * - read: consumer, count → {1, epoch, entries} (XREADGROUP '>');
+ * - claim: consumer, minIdleMs, count → {1, epoch, entries, deliveries} (XAUTOCLAIM from the start
+ *   of the pending list, at most 10 scans; entries trimmed away while pending are dropped from it);
+ * - pending: → {1, count};
+ * - ack: offsets… → {1, acked};
+ * - destroy: → {1} (XGROUP DESTROY and the meta hash's memory of it).
+ * A missing group or stream answers {0}: the group is not (or no longer, or not yet) on this channel,
+ * which is normal (a reset, expiry, or a channel announced just before its first append).
+ */
+export const GROUP_LUA = `
+local stream, meta, op, name = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local function failed(r)
+  if type(r) == 'table' and r.err then
+    if string.match(r.err, '^NOGROUP') then return true end
+    error(r.err)
+  end
+  return false
+end
+local function epoch()
+  return redis.call('HGET', meta, 'epoch') or ''
+end
+if op == 'read' then
+  local r = redis.pcall('XREADGROUP', 'GROUP', name, ARGV[3], 'COUNT', ARGV[4], 'STREAMS', stream, '>')
+  if failed(r) then return {0} end
+  local entries = {}
+  if r and r[1] then entries = r[1][2] end
+  return {1, epoch(), entries}
+elseif op == 'claim' then
+  local want = tonumber(ARGV[5])
+  local out, deliveries, cursor = {}, {}, '0-0'
+  for _ = 1, 10 do
+    local r = redis.pcall('XAUTOCLAIM', stream, name, ARGV[3], ARGV[4], cursor, 'COUNT', want - #out)
+    if failed(r) then return {0} end
+    cursor = r[1]
+    for _, e in ipairs(r[2]) do
+      if type(e) == 'table' and type(e[2]) == 'table' then table.insert(out, e) end
+    end
+    -- Redis 7 already dropped these from the pending list; acking keeps 6.2-style replies safe too.
+    if r[3] and #r[3] > 0 then redis.call('XACK', stream, name, unpack(r[3])) end
+    if cursor == '0-0' or #out >= want then break end
+  end
+  for i, e in ipairs(out) do
+    local p = redis.call('XPENDING', stream, name, e[1], e[1], 1)[1]
+    deliveries[i] = p and p[4] or 1
+  end
+  return {1, epoch(), out, deliveries}
+elseif op == 'pending' then
+  local r = redis.pcall('XPENDING', stream, name)
+  if failed(r) then return {0} end
+  return {1, r[1]}
+elseif op == 'ack' then
+  if redis.call('EXISTS', stream) == 0 then return {0} end
+  local ids = {}
+  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] .. '-0' end
+  local r = redis.pcall('XACK', stream, name, unpack(ids))
+  if failed(r) then return {0} end
+  return {1, r}
+elseif op == 'destroy' then
+  redis.call('HDEL', meta, 'g:' .. name)
+  if redis.call('EXISTS', stream) == 1 then redis.pcall('XGROUP', 'DESTROY', stream, name) end
+  return {1}
+end
+return redis.error_reply('unknown group op ' .. op)
 `;
