@@ -1,6 +1,8 @@
 import type { StreamEngine } from '@tributary/engine';
 import type { Logger } from 'pino';
+import type { Corker } from './corker.js';
 import type { Hub } from './hub.js';
+import type { ChannelStats } from './channel-stats.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { ResolvedBrokerOptions } from './options.js';
 import type { PresenceManager } from './presence.js';
@@ -23,7 +25,13 @@ export interface BrokerContext {
   presence: PresenceManager;
   publisher: Publisher;
   sessions: Set<Session>;
+  /** Batches socket writes per event-loop turn. */
+  corker: Corker;
   metrics: BrokerCounters;
   prom: BrokerMetrics;
   log: Logger | undefined;
+  /** Per-channel rates of messages stored through this node (admin API). */
+  channelStats: ChannelStats;
+  /** When this broker started (ms since the Unix epoch). */
+  startedAt: number;
 }

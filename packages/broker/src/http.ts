@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { nanoid } from 'nanoid';
 import { ErrorCodes, httpStatusOf, TributaryError, type JsonValue } from '@tributary/protocol';
+import { handleAdmin, isBrokerAdminPath } from './admin.js';
 import { authenticate, authorize, INSECURE_PRINCIPAL, type Principal } from './auth.js';
 import type { BrokerContext } from './context.js';
 import { toHistoryMessage, toTributaryError } from './session.js';
@@ -10,12 +12,39 @@ const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ admin: false, grants: Obj
 const CHANNEL_ROUTE = /^\/v1\/channels\/([^/]+)\/(messages|presence)$/;
 
 /**
+ * The request target as a URL, or undefined when it cannot be one. The path is taken literally:
+ * `new URL('//x', base)` would read `//x` as a host (and throws on `//`), so origin-form targets are
+ * appended to a fixed origin instead of resolved against it.
+ */
+export function requestUrl(target: string | undefined): URL | undefined {
+  const raw = target ?? '/';
+  try {
+    return raw.startsWith('/') ? new URL(`http://localhost${raw}`) : new URL(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The HTTP API on the broker's port. Errors are `{ "error": { "code", "message" } }` with the status
  * from httpStatusOf; credentials are `Authorization: Bearer <token or server secret>`.
  */
 export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // A short id per request, echoed as x-request-id, ties a client's report to the log lines.
+  const rid = nanoid(10);
+  const log = ctx.log?.child({ req: rid });
+  res.setHeader('x-request-id', rid);
+  if (log?.isLevelEnabled('debug') === true) {
+    const t0 = performance.now();
+    // Only the path: query strings may carry credentials (?token=) or signed URLs.
+    const path = (req.url ?? '/').split('?')[0];
+    res.once('finish', () => log.debug({ method: req.method, path, status: res.statusCode,
+      ms: Math.round((performance.now() - t0) * 10) / 10 }, 'http request'));
+  }
   try {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
+    if (url === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, 'malformed request target');
+    if (isBrokerAdminPath(url.pathname)) return await handleAdmin(ctx, req, res, url, await principalOf(ctx, req));
     if (url.pathname === '/healthz' && req.method === 'GET') {
       await ctx.engine.ready();
       return json(res, 200, {
@@ -63,7 +92,7 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
   } catch (err) {
     const e = toTributaryError(err);
     ctx.prom.errors.inc({ code: e.code });
-    if (e.code === ErrorCodes.INTERNAL) ctx.log?.error({ err }, 'http request failed');
+    if (e.code === ErrorCodes.INTERNAL) log?.error({ err, method: req.method, path: (req.url ?? '/').split('?')[0] }, 'http request failed');
     json(res, httpStatusOf[e.code], { error: { code: e.code, message: e.message } });
   }
 }

@@ -41,6 +41,11 @@ export class Hub {
     return this.#keys.size;
   }
 
+  /** Local subscriptions per channel or pattern key (for the admin API). */
+  subscriberCounts(): Array<[key: string, subscribers: number]> {
+    return [...this.#keys].map(([key, s]) => [key, s.targets.size]);
+  }
+
   /** Adds `target` to `key` (a channel, or a pattern when `pattern`); resolves once it is live. */
   join(key: string, pattern: boolean, target: HubTarget): Promise<void> {
     return this.#serial(key, async () => {

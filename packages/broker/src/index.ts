@@ -22,3 +22,7 @@ export { Publisher } from './publisher.js';
 export type { PublishInterceptor, PublishRequest, InterceptResult, PublisherLimits } from './publisher.js';
 export type { BrokerContext, BrokerCounters } from './context.js';
 export { BrokerMetrics } from './metrics.js';
+export { ChannelStats, DEFAULT_MAX_TRACKED_CHANNELS, RATE_WINDOW_SECONDS } from './channel-stats.js';
+export type { ChannelActivity } from './channel-stats.js';
+export { ADMIN_OVERVIEW_PATH, ADMIN_CHANNELS_PATH } from './admin.js';
+export type { ChannelRow } from './admin.js';

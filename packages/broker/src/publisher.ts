@@ -39,8 +39,8 @@ export class Publisher {
     private readonly engine: StreamEngine,
     private readonly limits: PublisherLimits,
     private readonly interceptors: readonly PublishInterceptor[],
-    /** Observes each engine append's duration in seconds (metrics). */
-    private readonly onAppend?: (seconds: number) => void,
+    /** Observes each engine append: its duration in seconds (metrics), channel and result (channel stats). */
+    private readonly onAppend?: (seconds: number, channel: string, result: AppendResult) => void,
   ) {}
 
   async publish(req: PublishRequest): Promise<AppendResult> {
@@ -77,7 +77,7 @@ export class Publisher {
     if (hops > 0) input.hops = hops;
     const t0 = performance.now();
     const result = await this.engine.append(input);
-    this.onAppend?.((performance.now() - t0) / 1000);
+    this.onAppend?.((performance.now() - t0) / 1000, channel, result);
     return result;
   }
 

@@ -4,8 +4,10 @@ import { CloseCodes, ErrorCodes } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, INSECURE_PRINCIPAL, type Principal } from './auth.js';
+import { ChannelStats } from './channel-stats.js';
 import type { BrokerContext } from './context.js';
-import { handleHttp } from './http.js';
+import { handleHttp, requestUrl } from './http.js';
+import { Corker } from './corker.js';
 import { Hub } from './hub.js';
 import { BrokerMetrics } from './metrics.js';
 import { resolveBrokerOptions, type BrokerOptions } from './options.js';
@@ -38,16 +40,23 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   let hub: Hub | undefined;
   const prom = new BrokerMetrics(opts.metrics, () => ({ connections: sessions.size, deliveries: hub?.deliveries ?? 0 }));
   hub = new Hub(opts.engine, (entry) => prom.fanoutLatency.observe(Math.max(0, Date.now() - entry.time) / 1000));
+  const channelStats = new ChannelStats();
   const ctx: BrokerContext = {
     options: opts,
     engine: opts.engine,
     hub,
     presence: new PresenceManager(opts.engine, opts.presenceTtlMs, log),
-    publisher: new Publisher(opts.engine, opts, opts.interceptors, (s) => prom.engineLatency.observe({ op: 'append' }, s)),
+    publisher: new Publisher(opts.engine, opts, opts.interceptors, (s, channel, r) => {
+      prom.engineLatency.observe({ op: 'append' }, s);
+      if (!r.duplicate) channelStats.record(channel, r.offset, r.epoch, r.time);
+    }),
     sessions,
+    corker: new Corker(),
     metrics: { published: 0, badFrames: 0, slowConsumers: 0, refusedConnections: 0 },
     prom,
     log,
+    channelStats,
+    startedAt: Date.now(),
   };
   await opts.engine.ready();
 
@@ -59,8 +68,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const perIp = new Map<string, number>();
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== WS_PATH) {
+    // Parsed without throwing: an exception here would escape the event handler and end the process.
+    const url = requestUrl(req.url);
+    if (url?.pathname !== WS_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
@@ -91,6 +101,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     }
     const session = new Session(nanoid(12), ws, principal, ctx);
     ctx.sessions.add(session);
+    // Same `conn` id as the session's own child logger, so one connection's lines can be followed.
+    log?.debug({ conn: session.id, ip, sub: principal.sub, admin: principal.admin }, 'connection open');
+    ws.once('close', (code: number) => log?.debug({ conn: session.id, code }, 'connection closed'));
   }
 
   await new Promise<void>((resolve, reject) => {

@@ -18,6 +18,7 @@ import {
   type UnsubscribeFrame,
 } from '@tributary/protocol';
 import type { Logger } from 'pino';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { authenticate, authorize, type Principal } from './auth.js';
 import { encodeMessage } from './hub.js';
@@ -83,6 +84,8 @@ export class Session {
       this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: outgoing queue full');
       return;
     }
+    // ws keeps its net.Socket private; corking it batches this turn's frames into one writev.
+    this.#ctx.corker.hold((this.#ws as unknown as { _socket?: Socket })._socket);
     this.#ws.send(frame, { binary: false });
   }
 

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { can, INSECURE_PRINCIPAL, Publisher, readBody, startBroker, type AuthOptions, type Broker, type BrokerMetrics, type HttpRoute, type Principal } from '@tributary/broker';
+import { consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
 import { adminRoute, BlockNode, requestRoute, type HostModule, type PublishFn } from '@tributary/runtime';
@@ -80,7 +81,9 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   if (o.claimIdleMs !== undefined) runnerOptions.claimIdleMs = o.claimIdleMs;
   runnerOptions.metrics = registry;
   const blocks = await BlockNode.start(runnerOptions);
-  const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody), ...(images?.routes ?? [])];
+  const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody), ...(images?.routes ?? []),
+    // The operator console's static files at /console/ (its data comes from the admin API).
+    consoleRoute()];
   let broker: Broker;
   try {
     broker = await startBroker({

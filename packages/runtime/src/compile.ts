@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { build, type Message } from 'esbuild';
 import { BlockError, BlockErrorCodes } from './errors.js';
 
@@ -36,6 +37,58 @@ export async function compileBlock(entry: string): Promise<CompiledBlock> {
       logLevel: 'silent',
       legalComments: 'none',
       charset: 'utf8',
+    });
+  } catch (err) {
+    const errors = (err as { errors?: Message[] }).errors ?? [];
+    const text = errors.length > 0 ? errors.map(formatMessage).join('\n') : (err as Error).message;
+    throw new BlockError(BlockErrorCodes.COMPILE_ERROR, text, { cause: err });
+  }
+  const code = result.outputFiles[0]?.text ?? '';
+  return { code, version: versionOf(code) };
+}
+
+/** Largest source text {@link compileSource} takes. */
+export const MAX_SOURCE_BYTES = 1024 * 1024;
+
+/**
+ * Bundles one block given as source text (what the console's deploy box posts). The text may import
+ * `@tributary/block` and nothing else: it arrives over HTTP, and letting it import relative paths
+ * would let whoever holds the admin secret bundle files of the broker's machine into a block.
+ * Errors are COMPILE_ERROR with `block.ts:line:column: message`.
+ */
+export async function compileSource(source: string, loader: 'ts' | 'js' = 'ts'): Promise<CompiledBlock> {
+  if (Buffer.byteLength(source) > MAX_SOURCE_BYTES) {
+    throw new BlockError(BlockErrorCodes.COMPILE_ERROR, `source is over ${MAX_SOURCE_BYTES} bytes`);
+  }
+  const blockDir = dirname(BLOCK_PACKAGE);
+  // esbuild names the stdin module resolveDir/sourcefile: that importer gets only the author API.
+  const sourcefile = `block.${loader}`;
+  const stdinPath = join(blockDir, sourcefile);
+  let result;
+  try {
+    result = await build({
+      stdin: { contents: source, loader, sourcefile, resolveDir: blockDir },
+      bundle: true,
+      write: false,
+      format: 'iife',
+      globalName: '__tributaryBlock',
+      platform: 'neutral',
+      target: 'es2022',
+      mainFields: ['module', 'main'],
+      logLevel: 'silent',
+      legalComments: 'none',
+      charset: 'utf8',
+      plugins: [{
+        name: 'only-block-api',
+        setup(b) {
+          b.onResolve({ filter: /.*/ }, (args) => {
+            if (args.path === '@tributary/block') return { path: BLOCK_PACKAGE };
+            // The author API's own relative imports, if it ever has some.
+            if (args.importer !== stdinPath && args.importer.startsWith(blockDir)) return undefined;
+            return { errors: [{ text: `a block deployed as source may import only @tributary/block, not ${args.path}` }] };
+          });
+        },
+      }],
     });
   } catch (err) {
     const errors = (err as { errors?: Message[] }).errors ?? [];

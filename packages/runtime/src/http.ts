@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
 import type { BlockRequest } from '@tributary/block';
 import { BlockError, BlockErrorCodes } from './errors.js';
-import { versionOf } from './compile.js';
+import { compileSource, versionOf } from './compile.js';
 import type { BlockNode } from './node.js';
 
 /** The caller as the broker verified it. */
@@ -15,10 +15,12 @@ export type BodyReader = (req: IncomingMessage, max: number) => Promise<string>;
 
 const MAX_BUNDLE_BYTES = 5 * 1024 * 1024;
 const MAX_REQUEST_BYTES = 1024 * 1024;
+/** `<block>/dlq`, `<block>/dlq/<offset>/replay`, `<block>/dlq/<offset>/drop` under /v1/admin/blocks/. */
+const DLQ_ROUTE = /^([^/]+)\/dlq(?:\/(\d{1,15})\/(replay|drop))?$/;
 
 /**
- * Admin API for blocks (`/v1/admin/blocks`): list, deploy a bundle, remove. Admin only (the broker
- * secret, or insecure mode).
+ * Admin API for blocks (`/v1/admin/blocks`): list, deploy a bundle (or one TypeScript source file),
+ * remove, and the dead-letter routes. Admin only (the broker secret, or insecure mode).
  */
 export function adminRoute(node: BlockNode, readBody: BodyReader) {
   return {
@@ -27,12 +29,18 @@ export function adminRoute(node: BlockNode, readBody: BodyReader) {
       if (!caller.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, 'the admin API needs the broker secret');
       const name = decodeURIComponent(url.pathname.slice('/v1/admin/blocks'.length).replace(/^\//, ''));
       if (req.method === 'GET' && name === '') return send(res, 200, { blocks: node.runner.list() });
+      const dlq = DLQ_ROUTE.exec(name);
+      if (dlq !== null) return await deadLetterRoute(node, req, res, dlq[1] as string, dlq[2], dlq[3], url);
       if (req.method === 'POST' && name === '') {
-        const body = JSON.parse(await readBody(req, MAX_BUNDLE_BYTES)) as { code?: unknown; config?: unknown };
-        if (typeof body.code !== 'string') throw new TributaryError(ErrorCodes.INVALID_FRAME, 'body must be {"code": "<bundle>", "config"?: {}}');
+        const body = parseJson(await readBody(req, MAX_BUNDLE_BYTES)) as { code?: unknown; source?: unknown; config?: unknown };
+        if (typeof body.code !== 'string' && typeof body.source !== 'string') {
+          throw new TributaryError(ErrorCodes.INVALID_FRAME, 'body must be {"code": "<bundle>"} or {"source": "<TypeScript>"}, with "config"?: {}');
+        }
         const config = (body.config ?? {}) as Record<string, JsonValue>;
         try {
-          const info = await node.deploy({ code: body.code, version: versionOf(body.code) }, config);
+          const compiled = typeof body.code === 'string' ? { code: body.code, version: versionOf(body.code) }
+            : await compileSource(body.source as string);
+          const info = await node.deploy(compiled, config);
           return send(res, 201, info);
         } catch (err) {
           if (err instanceof BlockError) return send(res, 422, { error: { code: err.code, message: err.message } });
@@ -46,6 +54,33 @@ export function adminRoute(node: BlockNode, readBody: BodyReader) {
       throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
     },
   };
+}
+
+async function deadLetterRoute(node: BlockNode, req: IncomingMessage, res: ServerResponse, block: string,
+  offset: string | undefined, action: string | undefined, url: URL): Promise<void> {
+  if (offset === undefined && req.method === 'GET') {
+    const raw = url.searchParams.get('limit');
+    const limit = raw === null ? 100 : Number(raw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TributaryError(ErrorCodes.INVALID_FRAME, 'limit must be an integer from 1 to 1000');
+    return send(res, 200, { block, ...(await node.deadLetters.list(block, limit)) });
+  }
+  if (offset === undefined || req.method !== 'POST') throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+  if (action === 'drop') return send(res, 200, { block, dropped: await node.deadLetters.drop(block, Number(offset)) });
+  try {
+    return send(res, 200, { block, replayed: await node.deadLetters.replay(block, Number(offset)) });
+  } catch (err) {
+    // The handler failed again: a typed block error, and the entry stays in the dead-letter list.
+    if (err instanceof BlockError) return send(res, 422, { error: { code: err.code, message: err.message } });
+    throw err;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new TributaryError(ErrorCodes.BAD_JSON, 'body is not valid JSON');
+  }
 }
 
 /** Request-triggered blocks: `/v1/blocks/<name>/<path>` → the block's response. */

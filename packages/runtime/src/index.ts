@@ -16,3 +16,7 @@ export { BlockRegistry, DEPLOY_CHANNEL } from './registry.js';
 export type { StoredBlock } from './registry.js';
 export { adminRoute, requestRoute } from './http.js';
 export type { Caller, BodyReader } from './http.js';
+export { compileSource, MAX_SOURCE_BYTES } from './compile.js';
+export type { ReplayMessage } from './runner.js';
+export { DeadLetters, DLQ_NAMESPACE, DLQ_SCAN_LIMIT } from './dlq.js';
+export type { DeadLetter, DeadLetterRecord } from './dlq.js';

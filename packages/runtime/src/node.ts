@@ -6,6 +6,7 @@ import type { JsonValue } from '@tributary/protocol';
 import type { Logger } from 'pino';
 import { compileBlock, type CompiledBlock } from './compile.js';
 import type { BlockInfo } from './deployed.js';
+import { DeadLetters } from './dlq.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { BlockRegistry } from './registry.js';
 import { BlockRunner, type RunnerOptions } from './runner.js';
@@ -31,6 +32,8 @@ export interface BlockNodeOptions extends RunnerOptions {
 export class BlockNode {
   readonly runner: BlockRunner;
   readonly registry: BlockRegistry;
+  /** The blocks' dead-letter channels: list, replay, drop (admin API). */
+  readonly deadLetters: DeadLetters;
   readonly #engine: StreamEngine;
   readonly #log: Logger | undefined;
   #watch: Follow | undefined;
@@ -38,6 +41,7 @@ export class BlockNode {
   private constructor(options: BlockNodeOptions) {
     this.runner = new BlockRunner(options);
     this.registry = new BlockRegistry(options.engine);
+    this.deadLetters = new DeadLetters(options.engine, this.runner);
     this.#engine = options.engine;
     this.#log = options.logger;
   }

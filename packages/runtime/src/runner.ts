@@ -39,6 +39,18 @@ export interface RunnerOptions {
   metrics?: Registry;
 }
 
+/** A stored message handed to {@link BlockRunner.replay} (the fields a dead letter keeps). */
+export interface ReplayMessage {
+  channel: string;
+  offset: number;
+  epoch: string;
+  time: number;
+  data: JsonValue;
+  msgId?: string;
+  /** @defaultValue 0 (dead letters do not record the original's hops) */
+  hops?: number;
+}
+
 /** Limits of the runner's own behaviour, resolved. */
 const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseMs: 100, maxMs: 2000 };
 
@@ -183,6 +195,26 @@ export class BlockRunner {
   }
 
   /**
+   * Runs an after-publish block's handler once on `message` (a dead letter being replayed), with
+   * the running version, outside its consumer group: no retry, no dead-lettering. Resolves false
+   * when no after-publish block `name` runs here; a failure throws the invocation's BlockError.
+   */
+  async replay(name: string, message: ReplayMessage): Promise<boolean> {
+    const b = this.#blocks.get(name);
+    if (b === undefined || b.def.trigger.kind !== 'afterPublish') return false;
+    const input: Record<string, unknown> = { channel: message.channel, offset: message.offset, epoch: message.epoch,
+      time: message.time, data: message.data, hops: message.hops ?? 0 };
+    if (message.msgId !== undefined) input.msgId = message.msgId;
+    try {
+      await b.run(input, message.hops ?? 0);
+    } catch (err) {
+      if (err instanceof BlockError) throw err;
+      throw new BlockError(BlockErrorCodes.HANDLER_ERROR, (err as Error).message, { block: name, cause: err });
+    }
+    return true;
+  }
+
+  /**
    * Stops every block. In-flight invocations are cut off (their isolates disposed) and their
    * messages left unacked, for another runner to reclaim — the same as if this process had died.
    */
@@ -214,7 +246,6 @@ export class BlockRunner {
       }
       if (existing !== undefined) await existing.stop();
       const groups = this.#o.engine.groups;
-      if (groups === undefined) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, `engine ${this.#o.engine.kind} has no consumer groups`);
       const c = new GroupConsumer(b, {
         engine: this.#o.engine,
         groups,

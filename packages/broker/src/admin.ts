@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, TributaryError } from '@tributary/protocol';
+import type { Principal } from './auth.js';
+import type { BrokerContext } from './context.js';
+
+/** The broker's own admin routes; blocks add theirs under /v1/admin/blocks. */
+export const ADMIN_OVERVIEW_PATH = '/v1/admin/overview';
+export const ADMIN_CHANNELS_PATH = '/v1/admin/channels';
+
+/** One row of `GET /v1/admin/channels`. Node-local: what this broker process has seen. */
+export interface ChannelRow {
+  channel: string;
+  /** `$`-prefixed system channel ($dlq.…, $logs.…). */
+  system: boolean;
+  /** WebSocket subscriptions on this node to exactly this channel (patterns are listed apart). */
+  subscribers: number;
+  /** Messages stored through this node per second over the last 10 s. */
+  ratePerSec: number;
+  /** Latest offset stored through this node; null when none was (e.g. subscribed, published elsewhere). */
+  lastOffset: number | null;
+  epoch: string | null;
+  lastTime: number | null;
+}
+
+/** True for the paths {@link handleAdmin} answers. */
+export function isBrokerAdminPath(pathname: string): boolean {
+  return pathname === ADMIN_OVERVIEW_PATH || pathname === ADMIN_CHANNELS_PATH;
+}
+
+/**
+ * `GET /v1/admin/overview` and `GET /v1/admin/channels` (docs/PROTOCOL.md, "Admin API"): the broker
+ * secret, or insecure mode. Both describe this node only; a console shows one node at a time.
+ */
+export async function handleAdmin(ctx: BrokerContext, req: IncomingMessage, res: ServerResponse, url: URL,
+  principal: Principal): Promise<void> {
+  if (!principal.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, 'the admin API needs the broker secret');
+  if (req.method !== 'GET') throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+  if (url.pathname === ADMIN_OVERVIEW_PATH) {
+    return send(res, 200, {
+      node: ctx.options.nodeId,
+      engine: ctx.engine.kind,
+      insecure: ctx.options.auth.insecure,
+      connections: ctx.sessions.size,
+      subscriptions: ctx.hub.size,
+      published: ctx.metrics.published,
+      startedAt: ctx.startedAt,
+      uptimeMs: Date.now() - ctx.startedAt,
+    });
+  }
+  send(res, 200, { node: ctx.options.nodeId, windowSeconds: 10, ...channelRows(ctx) });
+}
+
+function channelRows(ctx: BrokerContext): { channels: ChannelRow[]; patterns: { pattern: string; subscribers: number }[] } {
+  const subscribed = new Map<string, number>();
+  const patterns: { pattern: string; subscribers: number }[] = [];
+  for (const [key, count] of ctx.hub.subscriberCounts()) {
+    if (isPattern(key)) patterns.push({ pattern: key, subscribers: count });
+    else subscribed.set(key, count);
+  }
+  const rows: ChannelRow[] = [];
+  for (const a of ctx.channelStats.list()) {
+    rows.push({ channel: a.channel, system: a.channel.startsWith('$'), subscribers: subscribed.get(a.channel) ?? 0,
+      ratePerSec: a.ratePerSec, lastOffset: a.lastOffset, epoch: a.epoch, lastTime: a.lastTime });
+    subscribed.delete(a.channel);
+  }
+  for (const [channel, subscribers] of subscribed) {
+    rows.push({ channel, system: channel.startsWith('$'), subscribers, ratePerSec: 0, lastOffset: null, epoch: null, lastTime: null });
+  }
+  return { channels: rows, patterns: patterns.sort((a, b) => a.pattern.localeCompare(b.pattern)) };
+}
+
+function isPattern(key: string): boolean {
+  return key.split('.').some((s) => s === '*' || s === '>');
+}
+
+// Not http.ts's json(): http.ts imports this module, and imports stay one-way.
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where the console is served. */
+export const CONSOLE_PATH = '/console';
+
+/** The folder of the console's static files (plain ES modules: nothing to build). */
+export const CONSOLE_APP_DIR = resolve(fileURLToPath(new URL('../app', import.meta.url)));
+
+const TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
+};
+
+/**
+ * Everything comes from this origin: no CDN, no inline script, no framing. `connect-src 'self'`
+ * covers the same-origin WebSocket (CSP Level 3).
+ */
+const HEADERS = {
+  'content-security-policy': "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+} as const;
+
+/** The shape of a broker HttpRoute (structural, so this package needs no broker dependency). */
+export interface ConsoleRoute {
+  prefix: string;
+  allowAnonymous: true;
+  handle(req: IncomingMessage, res: ServerResponse, caller: unknown, url: URL): Promise<void>;
+}
+
+/** Options of {@link consoleRoute}. */
+export interface ConsoleRouteOptions {
+  /** Folder to serve. @defaultValue {@link CONSOLE_APP_DIR} */
+  dir?: string;
+}
+
+/**
+ * The broker route serving the console's static files at `/console/`. The files are public (they
+ * hold no data: `allowAnonymous`); the app asks for the broker secret and sends it to the admin API
+ * as a bearer token, so every piece of data stays behind the secret.
+ */
+export function consoleRoute(options: ConsoleRouteOptions = {}): ConsoleRoute {
+  const root = resolve(options.dir ?? CONSOLE_APP_DIR);
+  return {
+    prefix: CONSOLE_PATH,
+    allowAnonymous: true,
+    async handle(req, res, _caller, url) {
+      const rest = url.pathname.slice(CONSOLE_PATH.length);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return notFound(res, 405);
+      // '/console' → '/console/' so the app's relative module URLs resolve under it.
+      if (rest === '') return void res.writeHead(308, { location: `${CONSOLE_PATH}/` }).end();
+      if (!rest.startsWith('/')) return notFound(res, 404); // '/consolefoo' is not ours
+      const rel = rest === '/' ? 'index.html' : decodeSafe(rest.slice(1));
+      const type = rel === undefined ? undefined : TYPES[extname(rel)];
+      const file = rel === undefined ? undefined : resolve(join(root, rel));
+      if (type === undefined || file === undefined || !file.startsWith(root + sep)) return notFound(res, 404);
+      let body: Buffer;
+      try {
+        body = await readFile(file);
+      } catch {
+        return notFound(res, 404);
+      }
+      res.writeHead(200, { ...HEADERS, 'content-type': type, 'content-length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    },
+  };
+}
+
+function decodeSafe(s: string): string | undefined {
+  try {
+    const d = decodeURIComponent(s);
+    return d.includes('\0') ? undefined : d;
+  } catch {
+    return undefined;
+  }
+}
+
+function notFound(res: ServerResponse, status: 404 | 405): void {
+  const text = JSON.stringify({ error: { code: 'NOT_FOUND', message: status === 405 ? 'the console is read with GET' : 'no such console file' } });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+}

@@ -1,0 +1,63 @@
+import { MemoryEngine } from '@tributary/engine';
+import { startNode, type TributaryNode } from '@tributary/cli/node';
+import { compileSource } from '@tributary/runtime';
+import { FAILING_BLOCK } from './fixtures.js';
+
+/** A broker secret for tests (≥ 32 bytes). */
+export const SECRET = 'console-test-secret-0123456789abcdef-0123456789';
+
+/** A real node (broker + blocks + console) on a free loopback port, with the failing `flaky` block. */
+export interface ConsoleNode {
+  node: TributaryNode;
+  engine: MemoryEngine;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startConsoleNode(): Promise<ConsoleNode> {
+  const engine = new MemoryEngine();
+  const node = await startNode({ engine, auth: { secret: SECRET }, port: 0, host: '127.0.0.1' });
+  await node.blocks.deploy(await compileSource(FAILING_BLOCK), {});
+  return {
+    node,
+    engine,
+    url: node.broker.url,
+    async close() {
+      await node.close();
+      await engine.close();
+    },
+  };
+}
+
+/** An HTTP call to the node; `token` undefined sends no credentials. */
+export async function call(base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}):
+  Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = {};
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    redirect: 'manual',
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text (static files)
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+/** Polls `fn` until it returns a value other than undefined; fails after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
