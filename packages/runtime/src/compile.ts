@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { build, type Message } from 'esbuild';
+import { build, type BuildOptions, type Message } from 'esbuild';
 import { BlockError, BlockErrorCodes } from './errors.js';
 
 /** A bundled block, ready to load into an isolate. */
@@ -21,23 +21,32 @@ const BLOCK_PACKAGE = createRequire(import.meta.url).resolve('@tributary/block')
  * built-in or an unresolvable package is a compile error, reported as `file:line:column: message`.
  */
 export async function compileBlock(entry: string): Promise<CompiledBlock> {
+  return bundle({
+    entryPoints: [entry],
+    // Blocks outside this workspace still resolve the author API to this copy.
+    alias: { '@tributary/block': BLOCK_PACKAGE },
+  });
+}
+
+/** esbuild settings every block bundle shares: one IIFE script for a bare V8 isolate. */
+const BUNDLE_OPTIONS = {
+  bundle: true,
+  write: false,
+  format: 'iife',
+  globalName: '__tributaryBlock',
+  platform: 'neutral',
+  target: 'es2022',
+  mainFields: ['module', 'main'],
+  logLevel: 'silent',
+  legalComments: 'none',
+  charset: 'utf8',
+} as const satisfies BuildOptions;
+
+/** Runs esbuild with the shared settings; its errors become COMPILE_ERROR with file:line:col. */
+async function bundle(options: BuildOptions): Promise<CompiledBlock> {
   let result;
   try {
-    result = await build({
-      entryPoints: [entry],
-      bundle: true,
-      write: false,
-      format: 'iife',
-      globalName: '__tributaryBlock',
-      platform: 'neutral',
-      target: 'es2022',
-      mainFields: ['module', 'main'],
-      // Blocks outside this workspace still resolve the author API to this copy.
-      alias: { '@tributary/block': BLOCK_PACKAGE },
-      logLevel: 'silent',
-      legalComments: 'none',
-      charset: 'utf8',
-    });
+    result = await build({ ...BUNDLE_OPTIONS, ...options, write: false });
   } catch (err) {
     const errors = (err as { errors?: Message[] }).errors ?? [];
     const text = errors.length > 0 ? errors.map(formatMessage).join('\n') : (err as Error).message;
@@ -64,39 +73,20 @@ export async function compileSource(source: string, loader: 'ts' | 'js' = 'ts'):
   // esbuild names the stdin module resolveDir/sourcefile: that importer gets only the author API.
   const sourcefile = `block.${loader}`;
   const stdinPath = join(blockDir, sourcefile);
-  let result;
-  try {
-    result = await build({
-      stdin: { contents: source, loader, sourcefile, resolveDir: blockDir },
-      bundle: true,
-      write: false,
-      format: 'iife',
-      globalName: '__tributaryBlock',
-      platform: 'neutral',
-      target: 'es2022',
-      mainFields: ['module', 'main'],
-      logLevel: 'silent',
-      legalComments: 'none',
-      charset: 'utf8',
-      plugins: [{
-        name: 'only-block-api',
-        setup(b) {
-          b.onResolve({ filter: /.*/ }, (args) => {
-            if (args.path === '@tributary/block') return { path: BLOCK_PACKAGE };
-            // The author API's own relative imports, if it ever has some.
-            if (args.importer !== stdinPath && args.importer.startsWith(blockDir)) return undefined;
-            return { errors: [{ text: `a block deployed as source may import only @tributary/block, not ${args.path}` }] };
-          });
-        },
-      }],
-    });
-  } catch (err) {
-    const errors = (err as { errors?: Message[] }).errors ?? [];
-    const text = errors.length > 0 ? errors.map(formatMessage).join('\n') : (err as Error).message;
-    throw new BlockError(BlockErrorCodes.COMPILE_ERROR, text, { cause: err });
-  }
-  const code = result.outputFiles[0]?.text ?? '';
-  return { code, version: versionOf(code) };
+  return bundle({
+    stdin: { contents: source, loader, sourcefile, resolveDir: blockDir },
+    plugins: [{
+      name: 'only-block-api',
+      setup(b) {
+        b.onResolve({ filter: /.*/ }, (args) => {
+          if (args.path === '@tributary/block') return { path: BLOCK_PACKAGE };
+          // The author API's own relative imports, if it ever has some.
+          if (args.importer !== stdinPath && args.importer.startsWith(blockDir)) return undefined;
+          return { errors: [{ text: `a block deployed as source may import only @tributary/block, not ${args.path}` }] };
+        });
+      },
+    }],
+  });
 }
 
 /** The version of a bundle: the first 12 hex digits of its SHA-256. */

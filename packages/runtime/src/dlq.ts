@@ -1,6 +1,6 @@
 import type { Entry, StreamEngine } from '@tributary/engine';
 import { channelProblem, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
-import type { BlockRunner } from './runner.js';
+import type { BlockRunner, ReplayMessage } from './runner.js';
 
 /** What the runner publishes to `$dlq.<block>` when an after-publish message exhausts its retries. */
 export interface DeadLetterRecord {
@@ -12,6 +12,8 @@ export interface DeadLetterRecord {
   time: number;
   data: JsonValue;
   msgId?: string;
+  /** The original's block hop count, so a replay keeps counting toward the hop limit. */
+  hops?: number;
   error: { code: string; message: string };
   attempts: number;
   failedAt: number;
@@ -71,9 +73,10 @@ export class DeadLetters {
     try {
       const dl = toDeadLetter(entry);
       const m = dl.record;
-      const ran = await this.#runner.replay(block, m.msgId === undefined
-        ? { channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data }
-        : { channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data, msgId: m.msgId });
+      const message: ReplayMessage = { channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data,
+        hops: m.hops ?? 0 };
+      if (m.msgId !== undefined) message.msgId = m.msgId;
+      const ran = await this.#runner.replay(block, message);
       if (!ran) throw new TributaryError(ErrorCodes.NOT_FOUND, `no after-publish block ${block} runs on this node`);
       await this.#mark(key, 'replayed');
       return dl;

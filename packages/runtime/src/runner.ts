@@ -47,7 +47,7 @@ export interface ReplayMessage {
   time: number;
   data: JsonValue;
   msgId?: string;
-  /** @defaultValue 0 (dead letters do not record the original's hops) */
+  /** @defaultValue 0 */
   hops?: number;
 }
 
@@ -304,6 +304,7 @@ export class BlockRunner {
       failedAt: Date.now(),
     };
     if (entry.msgId !== undefined) record.msgId = entry.msgId;
+    if (entry.hops !== undefined && entry.hops > 0) record.hops = entry.hops;
     // The msgId makes a dead-letter write retried after a crash land once.
     await this.#o.publish(`$dlq.${b.name}`, record, { hops: 0, block: b.name, msgId: `dlq:${entry.channel}:${entry.epoch}:${entry.offset}` });
     this.#o.logger?.warn({ block: b.name, channel: entry.channel, offset: entry.offset, error }, 'message dead-lettered');
