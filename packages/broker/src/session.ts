@@ -16,11 +16,12 @@ import {
   type ServerFrame,
   type SubscribeFrame,
   type UnsubscribeFrame,
+  type WelcomeFrame,
 } from '@tributary/protocol';
 import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { authenticate, authorize, type Principal } from './auth.js';
+import { authenticate, authorize, can, type Principal } from './auth.js';
 import { encodeMessage } from './hub.js';
 import type { BrokerContext } from './context.js';
 import { Subscription } from './subscription.js';
@@ -60,13 +61,16 @@ export class Session {
     ws.on('message', (data, isBinary) => this.#enqueue(data as Buffer, isBinary));
     ws.on('close', () => void this.dispose());
     ws.on('error', (err) => this.#log?.debug({ err }, 'socket error'));
-    this.send({
+    const welcome: WelcomeFrame = {
       type: 'welcome',
       version: PROTOCOL_VERSION,
       clientId: id,
       node: ctx.options.nodeId,
       maxPayloadBytes: ctx.options.maxPayloadBytes,
-    });
+    };
+    // Lets a client refresh its token (auth frame) before it expires, without decoding it.
+    if (principal.expiresAt !== undefined) welcome.expiresAt = principal.expiresAt;
+    this.send(welcome);
   }
 
   /** Sends a frame object. */
@@ -176,9 +180,30 @@ export class Session {
         if (this.#ctx.options.auth.insecure) return this.send(withId({ type: 'authed' }, frame.id));
         this.#principal = await authenticate(frame.token, this.#ctx.options.auth.secret);
         this.#armExpiry();
+        await this.#dropRevoked();
         const reply = withId({ type: 'authed' as const }, frame.id);
         return this.send(this.#principal.expiresAt === undefined ? reply : { ...reply, expiresAt: this.#principal.expiresAt });
       }
+    }
+  }
+
+  /**
+   * After new credentials, ends every subscription they no longer allow (an `error` FORBIDDEN and an
+   * `unsubscribed` frame each), so narrowing a token narrows what the connection receives.
+   */
+  async #dropRevoked(): Promise<void> {
+    for (const sub of [...this.#subs.values()]) {
+      const allowed = can(this.#principal, 'subscribe', sub.key) && (!sub.presence || can(this.#principal, 'presence', sub.key));
+      if (allowed) continue;
+      this.#subs.delete(sub.key);
+      await this.#ctx.hub.leave(sub.key, sub);
+      if (sub.presence) {
+        await this.#presenceStops.get(sub.key)?.();
+        this.#presenceStops.delete(sub.key);
+        await this.#ctx.presence.leave(sub.key, this.id);
+      }
+      this.#error(undefined, ErrorCodes.FORBIDDEN, `the new credentials have no subscribe grant for ${sub.key}`, sub.key);
+      this.send({ type: 'unsubscribed', channel: sub.key });
     }
   }
 

@@ -68,6 +68,24 @@ describe('auth', () => {
     expect(await renewed.request({ type: 'subscribe', channel: 'x' })).toMatchObject({ type: 'subscribed' });
   });
 
+  it('ends subscriptions that new credentials from an auth frame no longer allow, and announces expiry in welcome', async () => {
+    const b = await secure();
+    const wide = await createToken({ secret: SECRET, grants: { 'chat.*': ['subscribe'], news: ['subscribe'] }, ttlSeconds: 600 });
+    const s = await socket(`${b.wsUrl}?token=${wide}`);
+    expect(s.frames[0]).toMatchObject({ type: 'welcome', expiresAt: expect.any(Number) });
+    await s.request({ type: 'subscribe', channel: 'chat.a' });
+    await s.request({ type: 'subscribe', channel: 'news' });
+    const narrow = await createToken({ secret: SECRET, grants: { news: ['subscribe'] }, ttlSeconds: 600 });
+    expect(await s.request({ type: 'auth', token: narrow })).toMatchObject({ type: 'authed' });
+    expect(s.frames.find((f) => f.type === 'unsubscribed' && f.channel === 'chat.a')).toBeDefined();
+    expect(s.frames.find((f) => f.type === 'error' && f.code === 'FORBIDDEN' && f.channel === 'chat.a')).toBeDefined();
+    const pub = await socket(`${b.wsUrl}?token=${SECRET}`);
+    await pub.request({ type: 'publish', channel: 'chat.a', data: 'hidden' });
+    await pub.request({ type: 'publish', channel: 'news', data: 'shown' });
+    await s.next((f) => f.type === 'message' && f.channel === 'news');
+    expect(s.frames.filter((f) => f.type === 'message' && f.channel === 'chat.a')).toHaveLength(0);
+  });
+
   it('keeps $system channels out of reach of wildcard grants', async () => {
     const b = await secure();
     const all = await createToken({ secret: SECRET, grants: { '>': ['subscribe', 'publish'] } });

@@ -95,6 +95,8 @@ export interface WelcomeFrame {
   node: string;
   /** Largest accepted `data`, in bytes of its JSON encoding. */
   maxPayloadBytes: number;
+  /** When the connection's token expires (ms since the Unix epoch); absent without expiry. */
+  expiresAt?: number;
 }
 
 /** A message on a channel the client subscribed to (directly or through `sub`, a pattern). */
