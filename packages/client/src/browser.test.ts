@@ -13,7 +13,7 @@ describe('browser safety', () => {
     const text = readFileSync(join(dir, file), 'utf8');
     const imports = [...text.matchAll(/^\s*(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]);
     for (const spec of imports) {
-      expect(spec, `${file} imports ${spec}`).toMatch(/^(\.\/|@tributary\/protocol$)/);
+      expect(spec, `${file} imports ${spec}`).toMatch(/^(\.\/|@tributary\/protocol\/wire$)/);
     }
     expect(text).not.toMatch(/\bprocess\.|\bBuffer\b|require\(/);
   });

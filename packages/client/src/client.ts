@@ -10,7 +10,7 @@ import {
   type ServerFrame,
   type SubscribeFrame,
   type WelcomeFrame,
-} from '@tributary/protocol';
+} from '@tributary/protocol/wire';
 import { backoffDelay } from './backoff.js';
 import { CLOSE_ABNORMAL, Connection, errorFromFrame, type CloseInfo } from './connection.js';
 import { TypedEmitter } from './emitter.js';
@@ -106,6 +106,8 @@ export class TributaryClient {
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | undefined;
   #pingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Index in `urls` of the endpoint the next attempt goes to. */
+  #urlIndex = 0;
   #closing: Promise<void> | undefined;
 
   /** Validates `options` (a `TypeError` names a bad field); does not connect: call {@link connect}. */
@@ -390,6 +392,9 @@ export class TributaryClient {
         }
       }
       this.#setState('disconnected');
+      // With several endpoints, the next attempt goes to the next node: the one that failed or
+      // dropped us may be dead.
+      this.#urlIndex = (this.#urlIndex + 1) % this.#opts.urls.length;
       await this.#sleep(backoffDelay(attempt++, this.#opts.reconnect || defaultReconnect()));
     }
   }
@@ -424,7 +429,8 @@ export class TributaryClient {
         deadline,
       ]);
       if (this.#isClosed()) throw closedError();
-      let url = this.#opts.url;
+      const endpoint = this.#opts.urls[this.#urlIndex % this.#opts.urls.length] as string;
+      let url = endpoint;
       if (token !== undefined) {
         const u = new URL(url);
         u.searchParams.set('token', token);
@@ -434,7 +440,7 @@ export class TributaryClient {
       try {
         conn = new Connection(this.#ctor, url, (frame) => this.#onFrame(conn, frame));
       } catch (err) {
-        throw new TributaryError(ErrorCodes.CLOSED, `cannot open a WebSocket to ${this.#opts.url}`, { cause: err });
+        throw new TributaryError(ErrorCodes.CLOSED, `cannot open a WebSocket to ${endpoint}`, { cause: err });
       }
       this.#opening = conn;
       try {

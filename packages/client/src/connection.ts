@@ -1,4 +1,4 @@
-import { ErrorCodes, TributaryError, type ErrorFrame, type ServerFrame, type WelcomeFrame } from '@tributary/protocol';
+import { ErrorCodes, TributaryError, type ErrorFrame, type ServerFrame, type WelcomeFrame } from '@tributary/protocol/wire';
 import { textOf, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './transport.js';
 
 /** How a connection ended. */

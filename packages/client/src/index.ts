@@ -29,5 +29,5 @@ export type {
   Subscription,
 } from './types.js';
 // Re-exported so callers can branch on codes without a second import.
-export { TributaryError, isTributaryError, ErrorCodes, CloseCodes } from '@tributary/protocol';
-export type { ErrorCode, JsonValue, StreamPosition, PresenceMember } from '@tributary/protocol';
+export { TributaryError, isTributaryError, ErrorCodes, CloseCodes } from '@tributary/protocol/wire';
+export type { ErrorCode, JsonValue, StreamPosition, PresenceMember } from '@tributary/protocol/wire';

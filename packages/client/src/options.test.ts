@@ -21,6 +21,13 @@ describe('resolveClientOptions', () => {
     expect(resolveClientOptions({ url: 'wss://example.com/custom/ws' }).url).toBe('wss://example.com/custom/ws');
   });
 
+  it('takes a list of endpoints, normalized, the first being url', () => {
+    const r = resolveClientOptions({ url: ['http://a:1', 'ws://b:2/v1/ws'] });
+    expect(r.urls).toEqual(['ws://a:1/v1/ws', 'ws://b:2/v1/ws']);
+    expect(r.url).toBe('ws://a:1/v1/ws');
+    expect(resolveClientOptions({ url: 'ws://a:1' }).urls).toEqual(['ws://a:1/v1/ws']);
+  });
+
   it('keeps reconnect: false and merges partial reconnect options', () => {
     expect(resolveClientOptions({ url: 'ws://h', reconnect: false }).reconnect).toBe(false);
     expect(resolveClientOptions({ url: 'ws://h', reconnect: { maxDelayMs: 500 } }).reconnect).toEqual({
@@ -32,6 +39,8 @@ describe('resolveClientOptions', () => {
 
   it.each<[string, Partial<ClientOptions> & { url?: unknown }, RegExp]>([
     ['missing url', { url: undefined }, /^url is required/],
+    ['empty url list', { url: [] }, /^url must name at least one endpoint/],
+    ['bad url in list', { url: ['ws://a', 'ftp://b'] }, /^url must start with/],
     ['bad scheme', { url: 'ftp://h' }, /^url must start with/],
     ['unparseable url', { url: 'not a url' }, /^url is not a valid URL/],
     ['token in url', { url: 'ws://h/v1/ws?token=x' }, /^url must not carry the token/],

@@ -31,8 +31,12 @@ export interface ClientOptions {
   /**
    * The broker's WebSocket endpoint, e.g. `ws://127.0.0.1:7700/v1/ws`. `http(s)://` is turned into
    * `ws(s)://`, and a URL without a path gets `/v1/ws`, so a broker's base URL works too.
+   *
+   * A list names several nodes of one cluster (brokers on the same Redis): the first connection goes
+   * to the first, and after every failed attempt or lost connection the client moves on to the next
+   * (round robin), so a dead node is left at once while subscriptions resume on another.
    */
-  url: string;
+  url: string | readonly string[];
   /**
    * Credentials, sent as `?token=` (browsers cannot set headers on a WebSocket). A function is
    * called again before every connection attempt, so it can return a fresh token after the broker
@@ -78,7 +82,10 @@ export interface ClientOptions {
 
 /** Client options with every default filled in and validated. */
 export interface ResolvedClientOptions {
+  /** The first of {@link urls}. */
   url: string;
+  /** Every endpoint, normalized, in the order given (at least one). */
+  urls: string[];
   token: TokenSource | undefined;
   WebSocket: WebSocketConstructor | undefined;
   reconnect: Required<ReconnectOptions> | false;
@@ -103,7 +110,10 @@ export const DEFAULT_WS_PATH = '/v1/ws';
  */
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('client options are required');
-  const url = normalizeUrl(options.url);
+  const raw = options.url;
+  if (Array.isArray(raw) && raw.length === 0) throw new TypeError('url must name at least one endpoint');
+  const urls = Array.isArray(raw) ? raw.map((u: unknown) => normalizeUrl(u)) : [normalizeUrl(raw)];
+  const url = urls[0] as string;
   const token = options.token;
   if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
     throw new TypeError('token must be a string or a function returning one');
@@ -132,6 +142,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   const resolved: ResolvedClientOptions = {
     url,
+    urls,
     token,
     WebSocket: options.WebSocket,
     reconnect,

@@ -1,4 +1,4 @@
-import type { JsonValue, MessageFrame, StreamPosition } from '@tributary/protocol';
+import type { JsonValue, MessageFrame, StreamPosition } from '@tributary/protocol/wire';
 import type { Message, SubscribeOptions, Subscription } from './types.js';
 
 /** The client-side state of one subscription; the client drives it, users see {@link Subscription}. */

@@ -1,4 +1,4 @@
-import type { JsonValue, PresenceMember, StreamPosition, TributaryError } from '@tributary/protocol';
+import type { JsonValue, PresenceMember, StreamPosition, TributaryError } from '@tributary/protocol/wire';
 
 /** Where the client's connection stands. */
 export type ConnectionState =

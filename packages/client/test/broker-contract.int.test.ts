@@ -18,15 +18,23 @@ describe('broker contract', () => {
         await new Promise((r) => setTimeout(r, i * 7));
         const token = await createToken({ secret: SECRET, grants: { a: ['subscribe'] }, ttlSeconds: 2 });
         const c = new TributaryClient({ url: b.wsUrl, token, reconnect: false, pingIntervalMs: 0 });
-        await c.connect();
-        return c;
+        try {
+          await c.connect();
+          return c;
+        } catch (err) {
+          // On a loaded machine a connection can take longer than the token lives: the broker then
+          // refuses it as expired, which is the behaviour under test too.
+          expect(err).toMatchObject({ code: ErrorCodes.TOKEN_EXPIRED });
+          await c.close();
+          return undefined;
+        }
       }),
-    );
+    ).then((all) => all.filter((c): c is TributaryClient => c !== undefined));
     try {
       const expired: string[] = [];
       for (const c of clients) c.on('disconnected', (e) => expired.push(e.error?.code ?? `code ${e.code}`));
       // Every token is past its expiry 3 s after the last connection; allow one more second.
-      await waitFor(() => expired.length === n, 'every expired connection to be closed', n * 7 + 4000).catch(() => {});
+      await waitFor(() => expired.length === clients.length, 'every expired connection to be closed', n * 7 + 4000).catch(() => {});
       const stillOpen = clients.filter((c) => c.state === 'connected').length;
       expect(stillOpen, `${stillOpen} of ${n} connections still open after their token expired`).toBe(0);
       expect(new Set(expired)).toEqual(new Set([ErrorCodes.TOKEN_EXPIRED]));

@@ -62,7 +62,7 @@ export class TestBroker {
 }
 
 /** A client with fast reconnects (tests wait on outcomes, not on delays); closed after the test. */
-export function client(url: string, options: Partial<ClientOptions> = {}): TributaryClient {
+export function client(url: string | string[], options: Partial<ClientOptions> = {}): TributaryClient {
   const c = new TributaryClient({ url, reconnect: { minDelayMs: 5, maxDelayMs: 50, factor: 2 }, requestTimeoutMs: 5000, ...options });
   cleanups.push(() => c.close());
   return c;

@@ -20,6 +20,11 @@ type Kind = 'subscribe' | 'psubscribe';
  * subscriptions are restored on it, and only then `resubscribed` fires, so re-reading the logs
  * afterwards cannot miss an append made in between. (ioredis' Cluster subscriber does fail over, but
  * tells nobody, so gaps could not be filled.)
+ *
+ * Liveness: a connection can die silently (a failover or NAT that forgets it leaves the TCP socket
+ * open and nothing arrives — subscribers then wait forever). So the live connection is PINGed every
+ * `commandTimeoutMs`; one PING unanswered within `commandTimeoutMs` counts as lost, and it is
+ * replaced like a closed one (then followed channels re-read the log). Detection: ≤ 2 × commandTimeoutMs.
  */
 export class PubSub {
   readonly #o: ResolvedRedisEngineOptions;
@@ -31,6 +36,7 @@ export class PubSub {
   #connecting: Promise<void> | undefined;
   #everConnected = false;
   #closed = false;
+  #pinger: ReturnType<typeof setInterval> | undefined;
   readonly #waiters = new Set<() => void>();
 
   constructor(o: ResolvedRedisEngineOptions, endpoints: () => Array<RedisNode | undefined>, handlers: PubSubHandlers) {
@@ -70,6 +76,7 @@ export class PubSub {
 
   close(): void {
     this.#closed = true;
+    clearInterval(this.#pinger);
     this.#conn?.disconnect();
     this.#conn = undefined;
     for (const w of this.#waiters) w();
@@ -123,6 +130,7 @@ export class PubSub {
       }
       this.#conn = conn;
       conn.once('close', () => this.#lost(conn));
+      this.#watch(conn);
       for (const w of [...this.#waiters]) w();
       if (this.#everConnected) this.#handlers.resubscribed();
       this.#everConnected = true;
@@ -130,8 +138,20 @@ export class PubSub {
     }
   }
 
+  /** PINGs `conn` while it is the live connection; a missed answer drops it (see the class doc). */
+  #watch(conn: Redis): void {
+    clearInterval(this.#pinger);
+    const ms = this.#o.commandTimeoutMs;
+    this.#pinger = setInterval(() => {
+      if (this.#conn !== conn) return;
+      deadline(conn.ping(), ms, 'ping').catch(() => this.#lost(conn));
+    }, ms);
+    this.#pinger.unref();
+  }
+
   #lost(conn: Redis): void {
     if (this.#conn !== conn) return;
+    clearInterval(this.#pinger);
     this.#conn = undefined;
     conn.disconnect();
     if (this.#closed) return;
