@@ -1,0 +1,55 @@
+/**
+ * A latency histogram with logarithmic buckets (1 % wide), so percentiles are within 1 % of the
+ * true value whatever the range, in constant memory however many samples arrive.
+ */
+export class Histogram {
+  static readonly #GROWTH = 1.01;
+  static readonly #LOG = Math.log(Histogram.#GROWTH);
+  /** Smallest value told apart, in the unit of `record` (µs here). */
+  static readonly #MIN = 1;
+  readonly #buckets = new Float64Array(4096);
+  #count = 0;
+  #max = 0;
+  #sum = 0;
+
+  record(value: number): void {
+    const v = value < Histogram.#MIN ? Histogram.#MIN : value;
+    const i = Math.min(this.#buckets.length - 1, Math.floor(Math.log(v / Histogram.#MIN) / Histogram.#LOG));
+    this.#buckets[i] = (this.#buckets[i] ?? 0) + 1;
+    this.#count++;
+    this.#sum += value;
+    if (value > this.#max) this.#max = value;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  get max(): number {
+    return this.#max;
+  }
+
+  get mean(): number {
+    return this.#count === 0 ? NaN : this.#sum / this.#count;
+  }
+
+  /** The value below which `p` (0–1) of the samples fall: the upper edge of that bucket. */
+  percentile(p: number): number {
+    if (this.#count === 0) return NaN;
+    const rank = Math.ceil(p * this.#count);
+    let seen = 0;
+    for (let i = 0; i < this.#buckets.length; i++) {
+      seen += this.#buckets[i] ?? 0;
+      if (seen >= rank) return Math.min(this.#max, Histogram.#MIN * Histogram.#GROWTH ** (i + 1));
+    }
+    return this.#max;
+  }
+}
+
+/** Median of a list of numbers. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}

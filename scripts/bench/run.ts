@@ -1,0 +1,45 @@
+/**
+ * Runs every benchmark and (re)writes BENCHMARKS.md at the repo root and
+ * scripts/bench/results/latest.json. `pnpm bench` at the root. Takes about 3–4 minutes.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runBlocks } from './blocks.js';
+import { runFanout } from './fanout.js';
+import { renderImagesSection, runImages, type ImagesBenchResult } from './images.js';
+import { machineInfo } from './lib/machine.js';
+import { renderReport, type BenchResults } from './report.js';
+import { runRss } from './rss.js';
+
+const t0 = performance.now();
+const log = (s: string): void => console.log(s);
+const machine = machineInfo();
+log(`machine: ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, redis ${machine.redis}`);
+
+const fanout = await runFanout(log);
+const rss = await runRss(log);
+let blocks: BenchResults['blocks'];
+try {
+  blocks = await runBlocks(log);
+} catch (err) {
+  log(`blocks failed: ${(err as Error).stack ?? String(err)}`);
+  blocks = { skipped: `failed: ${(err as Error).message}` };
+}
+let images: ImagesBenchResult | { skipped: string };
+try {
+  images = await runImages(log);
+} catch (err) {
+  log(`images failed: ${(err as Error).stack ?? String(err)}`);
+  images = { skipped: `failed: ${(err as Error).message}` };
+}
+
+const results: BenchResults = { machine, totalSeconds: (performance.now() - t0) / 1000, fanout, rss, blocks };
+const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
+mkdirSync(resultsDir, { recursive: true });
+writeFileSync(`${resultsDir}latest.json`, `${JSON.stringify({ ...results, images }, null, 2)}\n`);
+const report = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
+const imagesSection = 'skipped' in images ? `## Images\n\nskipped: ${images.skipped}` : renderImagesSection(images);
+writeFileSync(report, `${renderReport(results)}\n\n${imagesSection}\n`);
+log(`wrote ${report} in ${Math.round(results.totalSeconds)} s`);
+// Sockets the load generator closed may still be finishing their close handshakes.
+process.exit(0);
