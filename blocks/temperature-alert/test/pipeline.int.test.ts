@@ -2,8 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryEngine } from '@tributary/engine';
 import { connectWs, type Frame, type TestSocket } from '@tributary/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-// @tributary/cli exports no API; startNode is what `tributary start` runs.
-import { startNode, type TributaryNode } from '../../../packages/cli/src/node.js';
+import { startNode, type TributaryNode } from '@tributary/cli';
 import { eventually } from './harness.js';
 
 // The repo's blocks/ folder, loaded as `tributary start --blocks blocks` would.

@@ -2,8 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryEngine } from '@tributary/engine';
 import { TributaryClient } from '@tributary/client';
 import { afterEach, describe, expect, it } from 'vitest';
-// @tributary/cli exports no API; startNode is what `tributary start` runs.
-import { startNode, type TributaryNode } from '../../../packages/cli/src/node.js';
+import { startNode, type TributaryNode } from '@tributary/cli';
 import { startDashboard } from '../src/dashboard.js';
 import { runDevices, type Transport } from '../src/devices.js';
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createToken, json, type Grants, type HttpRoute } from '@tributary/broker';
 // @tributary/cli's package entry exports nothing yet; startNode is imported from its source (as iot-sensors does).
-import { startNode, type TributaryNode } from '../../../packages/cli/src/node.js';
+import { startNode, type TributaryNode } from '@tributary/cli';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import type { Logger } from 'pino';
 
@@ -101,15 +100,12 @@ export async function startPhotoBoard(o: PhotoBoardOptions = {}): Promise<PhotoB
       port: o.port ?? 7700,
       host: o.host ?? '127.0.0.1',
       ...(o.logger === undefined ? {} : { logger: o.logger }),
-      // With a secret the URL signing key is derived from it; insecure mode has none, and
-      // createImages refuses to start without a key, so give it a random one (as `tributary start --insecure` does).
-      images: { dataDir, ...(secret === undefined ? { signingKeys: randomBytes(32).toString('hex') } : {}) },
+      images: { dataDir },
+      // The page is served on the broker's port after every built-in route, so one origin serves
+      // page, uploads, blobs and WebSocket.
+      routes: [await pageRoute()],
     });
     await node.blocks.deployFolder(IMAGE_TRANSFORM_BLOCK);
-    // startNode takes no extra routes (NodeOptions has no `routes`), so the page route is appended
-    // to the broker's route list: it is read per request and this route is tried after every
-    // built-in and images route, so it only sees paths nothing else claimed.
-    node.broker.context.options.routes.push(await pageRoute());
   } catch (err) {
     await node?.close();
     if (ownEngine) await engine.close();

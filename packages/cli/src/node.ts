@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { can, INSECURE_PRINCIPAL, Publisher, readBody, startBroker, type AuthOptions, type Broker, type BrokerMetrics, type HttpRoute, type Principal } from '@tributary/broker';
 import { consoleRoute } from '@tributary/console';
@@ -29,6 +30,8 @@ export interface NodeOptions {
    * `auth.secret`.
    */
   images?: Omit<ImagesOptions, 'engine'> & { engine?: ImagesOptions['engine'] };
+  /** Extra HTTP routes (an app's own pages, webhooks), tried after the built-in ones. */
+  routes?: HttpRoute[];
   /** Extra options passed to the broker as-is. */
   broker?: { maxPayloadBytes?: number; nodeId?: string };
 }
@@ -62,9 +65,11 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   let metrics: BrokerMetrics | undefined;
   let images: Images | undefined;
   if (o.images !== undefined) {
-    const secret = o.auth.insecure === true ? undefined : o.auth.secret;
+    // Insecure mode has no secret to derive the image-URL key from: a random one per process (signed
+    // URLs then stop verifying after a restart, which is acceptable for local development).
+    const secret = o.auth.insecure === true ? randomBytes(32).toString('hex') : o.auth.secret;
     images = createImages({
-      ...(secret === undefined ? {} : { secret }),
+      secret,
       can: (p, action, channel) => can(p as Principal, action, channel),
       ...o.images,
       engine: o.images.engine ?? o.engine,
@@ -83,7 +88,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   const blocks = await BlockNode.start(runnerOptions);
   const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody), ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
-    consoleRoute()];
+    consoleRoute(), ...(o.routes ?? [])];
   let broker: Broker;
   try {
     broker = await startBroker({

@@ -94,7 +94,8 @@ const SHARP_POSITION: Readonly<Record<Exclude<Gravity, 'auto'>, string>> = {
  * and checked against {@link ImageLimits} before decoding; decoding runs with `limitInputPixels`,
  * `failOn: 'error'` (truncated or corrupt data fails) and sharp's timeout, under an overall deadline.
  * Animated GIF/WebP stay animated when the output format is gif or webp; other outputs take the first
- * frame. Steps run one pass each on raw frames, so every step sees the previous one's exact size.
+ * frame. Steps run one pass each on raw frames, so every step sees the previous one's exact size;
+ * a leading resize of a still image is folded into the decode (shrink-on-load).
  */
 export class SharpBackend {
   readonly kind = 'sharp' as const;
@@ -176,7 +177,13 @@ export class SharpBackend {
     const format = resolveFormat(spec.output.format, inputFormat, options.accept);
     const animated = probe.pages > 1 && ANIMATABLE.has(format);
     let raster: Raster;
-    let meta: sharp.Metadata;
+    let meta: sharp.Metadata = {} as sharp.Metadata;
+    // A leading resize of a still image runs inside the decode, so libjpeg/libwebp can shrink while
+    // decoding instead of materialising every input pixel: most of the cost of a thumbnail. Later
+    // steps still run one raw pass each, and see exactly what this one produced.
+    const first = spec.steps[0];
+    const fold = !animated && first?.op === 'resize' ? first : undefined;
+    if (fold !== undefined) this.#checkProjected(fold, { frames: [Buffer.alloc(0)], width: probe.width, height: probe.height, channels: 3 });
     try {
       const img = sharp(data, {
         animated,
@@ -185,18 +192,22 @@ export class SharpBackend {
         sequentialRead: true,
         limitInputPixels: this.limits.maxPixels * (animated ? probe.pages : 1),
       });
-      meta = await img.metadata();
-      const { data: pixels, info } = await img
-        .timeout({ seconds: secondsLeft(deadline) })
-        .toColourspace('srgb')
-        .raw({ depth: 'uchar' })
-        .toBuffer({ resolveWithObject: true });
+      // Loop count and frame delays are only needed to re-encode an animation.
+      if (animated) meta = await img.metadata();
+      let p = img.timeout({ seconds: secondsLeft(deadline) }).toColourspace('srgb');
+      if (fold !== undefined) p = p.resize(resizeOptions(fold, false));
+      if (fold !== undefined && spec.steps.length === 1) {
+        // A lone resize: decode, shrink and encode in one libvips pipeline, with no raw copy.
+        const { data: out, info } = await encoder(p, format, spec.output.quality, {}).toBuffer({ resolveWithObject: true });
+        return { data: out, format, width: info.width, height: info.height, bytes: out.length, pages: 1 };
+      }
+      const { data: pixels, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
       const pages = animated ? probe.pages : 1;
       raster = splitFrames(pixels, info.width, info.height / pages, info.channels, pages);
     } catch (err) {
       throw mapSharpError(err);
     }
-    for (const step of spec.steps) {
+    for (const step of fold === undefined ? spec.steps : spec.steps.slice(1)) {
       this.#checkProjected(step, raster);
       raster = await this.#applyStep(raster, step, deadline);
     }
@@ -246,30 +257,30 @@ export class SharpBackend {
       raw: { width: r.width, height: r.height * pages, channels: r.channels, ...(pages > 1 ? { pageHeight: r.height } : {}) },
     }).timeout({ seconds: secondsLeft(deadline) });
     const anim = pages > 1 ? { loop: meta.loop ?? 0, ...(meta.delay === undefined ? {} : { delay: meta.delay }) } : {};
-    switch (format) {
-      case 'jpeg':
-        // JPEG has no alpha: transparent areas become white, as on Cloudinary.
-        p = p.flatten({ background: '#ffffff' }).jpeg({ quality: quality ?? 80, mozjpeg: false });
-        break;
-      case 'png':
-        p = p.png();
-        break;
-      case 'webp':
-        p = p.webp({ quality: quality ?? 80, ...anim });
-        break;
-      case 'avif':
-        p = p.avif({ quality: quality ?? 50 });
-        break;
-      case 'gif':
-        p = p.gif(anim);
-        break;
-    }
+    p = encoder(p, format, quality, anim);
     try {
       const { data, info } = await p.toBuffer({ resolveWithObject: true });
       return { data, format, width: info.width, height: pages > 1 ? r.height : info.height, bytes: data.length, pages };
     } catch (err) {
       throw mapSharpError(err);
     }
+  }
+}
+
+/** Sets the output format on a pipeline. */
+function encoder(p: Sharp, format: ImageFormat, quality: number | undefined, anim: { loop?: number; delay?: number[] }): Sharp {
+  switch (format) {
+    case 'jpeg':
+      // JPEG has no alpha: transparent areas become white, as on Cloudinary.
+      return p.flatten({ background: '#ffffff' }).jpeg({ quality: quality ?? 80, mozjpeg: false });
+    case 'png':
+      return p.png();
+    case 'webp':
+      return p.webp({ quality: quality ?? 80, ...anim });
+    case 'avif':
+      return p.avif({ quality: quality ?? 50 });
+    case 'gif':
+      return p.gif(anim);
   }
 }
 
