@@ -203,31 +203,24 @@ export function renderReport(res: BenchResults): string {
   // ---------------------------------------------------------------- findings
   const cork = find(res.fanout, 'experiment: raw ws + per-turn write coalescing');
   L.push('## Findings: where the time goes, and what would fix it', '');
-  L.push('1. **Fan-out CPU is the kernel write per delivery, not the broker.** `Hub#dispatch` (packages/broker/src/hub.ts) ' +
-    'calls `Session.sendRaw` → `ws.send` once per subscriber per message (packages/broker/src/session.ts), so every delivery is ' +
-    'its own `writev` syscall, and on loopback that syscall also runs the receiver\'s TCP stack. A CPU profile of both Tributary ' +
-    'nodes at saturation (manual run: `BENCH_NODE_ARGS=--cpu-prof BENCH_ONLY=tributary-redis node --import tsx scripts/bench/fanout.ts`) ' +
-    'put `writev` at 58–68 % of each node\'s busy CPU, with Hub, Session, ws framing, Node\'s stream code and the Redis engine together around 10 %. ' +
+  L.push('1. **Fan-out CPU is the kernel write per delivery, not the broker.** A CPU profile of both Tributary nodes at saturation ' +
+    '(manual run: `BENCH_NODE_ARGS=--cpu-prof BENCH_ONLY=tributary-redis node --import tsx scripts/bench/fanout.ts`) put `writev` at ' +
+    '58–68 % of each node\'s busy CPU before writes were batched. The broker now corks a socket on its first frame of an event-loop ' +
+    'turn and uncorks it once after the turn (packages/broker/src/corker.ts), as the raw-`ws` experiment row does' +
     (cork?.saturation !== undefined && raw?.saturation !== undefined
-      ? `The experiment row (raw \`ws\` with each socket corked on its first frame of an event-loop turn and uncorked on setImmediate, ` +
-        `servers/rawws.ts with BENCH_CORK=1) shows what coalescing is worth: ${f2(cork.saturation.serverCpuUsPerDelivery)} µs/delivery ` +
-        `(kernel ${f2(cork.saturation.serverSysUsPerDelivery)}) against ${f2(raw.saturation.serverCpuUsPerDelivery)} µs ` +
-        `(kernel ${f2(raw.saturation.serverSysUsPerDelivery)}) without it, in the same run. `
+      ? ` (${f2(cork.saturation.serverCpuUsPerDelivery)} µs/delivery against ${f2(raw.saturation.serverCpuUsPerDelivery)} µs uncorked, this run)`
       : '') +
-    '**Suggested fix:** coalesce writes per connection per event-loop turn in `Session.sendRaw` — e.g. cork the underlying socket ' +
-    '(`ws` has no public cork; keep a per-session pending list and flush it inside `socket.cork()`/`uncork()` from one ' +
-    '`setImmediate` per turn for all sessions touched). The slow-consumer check keeps working (corked bytes count in ' +
-    '`bufferedAmount`), the added latency is at most one turn, and nothing changes at low rates where a socket gets one frame ' +
-    'per turn (see the fixed-rate table: coalescing cannot help there). This is the change most likely to bring the ' +
-    `${TARGETS.cpuUsPerDelivery} µs target within reach` +
-    (mem?.saturation !== undefined && raw?.saturation !== undefined
-      ? `; the broker's user-space time per delivery is already close to raw \`ws\` (${f2(mem.saturation.serverUserUsPerDelivery)} vs ` +
-        `${f2(raw.saturation.serverUserUsPerDelivery)} µs, one node, MemoryEngine).`
-      : '.'));
+    (mem?.saturation !== undefined
+      ? `; on the MemoryEngine that brings Tributary to ${f2(mem.saturation.serverCpuUsPerDelivery)} µs/delivery. `
+      : '. ') +
+    'Batching only pays when a socket gets several frames in one turn. On Redis each node receives one PUBLISH notification per ' +
+    'stored message and, at the rates this closed-loop generator reaches on 2 shared cores, usually handles one per turn, so ' +
+    'most deliveries are still one `writev` each: that is why the Redis row stays above the target. What would close it: ' +
+    'deliver notifications in batches (an optional write delay of ~1 ms per connection, as Centrifugo offers, trading latency ' +
+    'for syscalls), or fewer, larger writes per socket.');
   L.push('2. **Tributary on Redis vs Socket.IO (≥ 2× target).** On this box both systems are bounded by the same 2 cores shared ' +
-    'with the load generator, Redis and other sessions, and their per-delivery server CPU is of the same order because both ' +
-    'pay one kernel write per delivery. The 2× target is not met here; it cannot be reached by broker-side JavaScript alone, ' +
-    'and finding 1 is the lever. (Socket.IO also encodes once per broadcast, so its per-delivery work is similar.)' +
+    'with the load generator and Redis, and their per-delivery server CPU is of the same order because both still pay about ' +
+    'one kernel write per delivery at these rates (finding 1). The 2× target is not met here.' +
     (trib?.saturation !== undefined && mem?.saturation !== undefined
       ? ` Not diagnosed: Tributary on Redis spends ${f2(trib.saturation.serverUserUsPerDelivery)} µs of user CPU per delivery against ` +
         `${f2(mem.saturation.serverUserUsPerDelivery)} µs on the MemoryEngine — per message (100 deliveries) that is the Lua append, the ` +
@@ -242,17 +235,12 @@ export function renderReport(res: BenchResults): string {
     'has read yet), so the RedisEngine\'s groups should be checked for it too. ' +
     '**Suggested fix:** detect the jump (first retained offset > cursor + 1), count it in block stats and write one ' +
     '`$dlq.<block>` record or warning per gap; and document that `retention.maxLength` bounds an after-publish backlog.');
-  L.push('4. **Warm block invocations pay an async thread hop.** `BlockSandbox#run` (packages/runtime/src/sandbox.ts) calls the ' +
-    'isolate with `apply(…, { result: { promise: true } })`: the call is queued to the isolate\'s thread and the result comes back ' +
-    'through the event loop. ' +
-    (blocks === undefined ? '' : `Without any runtime around it that costs ${f1(blocks.warm.ivmApplyPromise.meanUs)} µs for this transform, against ` +
+  L.push('4. **Warm block invocations no longer pay an async thread hop.** The runtime now calls the isolate with `applySync` ' +
+    'first (bounded by the CPU timeout); a handler that returns a plain value without host calls answers in that call, and only ' +
+    'handlers that await host calls take the promise path. ' +
+    (blocks === undefined ? '' : `Bare isolated-vm: ${f1(blocks.warm.ivmApplyPromise.meanUs)} µs per call with a promise result against ` +
       `${f1(blocks.warm.ivmApplySync.meanUs)} µs with \`applySync\`. `) +
-    '**Suggested fix:** a synchronous fast path — let the bootstrap\'s `__invoke` return the JSON result directly when the ' +
-    'handler\'s value is not a thenable (a marker otherwise), call it with `applySync(…, { timeout: cpuMs })`, and fall back to ' +
-    'the promise path only for async handlers (anything that awaits a host call). Also stringify `InvocationInfo` (config, ' +
-    'secrets) once per deployed version instead of on every call. A synchronous before-publish transform would then cost about ' +
-    `the \`applySync\` figure, inside the ${TARGETS.warmOverheadUs} µs target. The runner\'s interceptor path adds matching, stats and ` +
-    'result checks on top; its tail (p99) was noisy across runs and is not diagnosed here.');
+    '`InvocationInfo` is stringified once per deployed version.');
   L.push('5. **`BlockRunner.deploy` loads every bundle twice** (a probe isolate with default limits to read the definition, then ' +
     'the real one: packages/runtime/src/runner.ts `deploy`), so a deploy costs two cold starts. Minor; the probe could be kept ' +
     'when the block\'s resolved limits equal the probe\'s, or the definition read with a cheaper isolate.', '');

@@ -118,6 +118,13 @@ interface BaseDefinition {
   /** Hosts `ctx.fetch` may reach. */
   fetchAllow?: string[];
   limits?: BlockLimits;
+  /**
+   * Invocations this block may run at once on one runner, each in its own isolate (1–16). With 1,
+   * an after-publish block handles a channel's messages one at a time, in order; more trades that
+   * order for throughput (e.g. for host-bound work such as image transforms).
+   * @defaultValue 1
+   */
+  concurrency?: number;
 }
 
 /** A before-publish block: runs on the publish path before the message is stored. */

@@ -90,6 +90,7 @@ export const BOOTSTRAP = String.raw`
       const def = definition();
       return JSONstringify({ ok: true, value: {
         name: def.name, trigger: def.trigger, publishes: def.publishes, fetchAllow: def.fetchAllow, limits: def.limits,
+        concurrency: def.concurrency,
       } });
     } catch (err) {
       return failure(err);

@@ -91,10 +91,14 @@ export class GroupConsumer {
           await this.#sleep(this.#deps.pollMs);
           continue;
         }
-        for (const entry of work) {
-          if (this.#stopped) return;
-          await this.#handle(entry);
-        }
+        // One at a time keeps a channel's messages in order; a block that declared concurrency N
+        // trades that order for N invocations at once (each in its own isolate).
+        let next = 0;
+        const lanes = Math.max(1, Math.min(this.#block.def.concurrency, work.length));
+        await Promise.all(Array.from({ length: lanes }, async () => {
+          while (next < work.length && !this.#stopped) await this.#handle(work[next++] as GroupEntry);
+        }));
+        if (this.#stopped) return;
       } catch (err) {
         // The store is unreachable or the group vanished: back off and try again, never spin.
         this.#deps.log?.warn({ err, block: this.#block.name }, 'consumer loop error');

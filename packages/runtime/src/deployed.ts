@@ -27,11 +27,16 @@ export interface BlockInfo {
 
 const WINDOW = 1000;
 
-/** One loaded version of a block: its sandbox, what it declared, and its counters. */
+/**
+ * One loaded version of a block: its sandboxes (one per allowed concurrent invocation, each its own
+ * isolate, so limits stay per invocation), what it declared, and its counters.
+ */
 export class DeployedBlock {
   readonly def: ValidBlock;
   readonly compiled: CompiledBlock;
-  readonly sandbox: BlockSandbox;
+  readonly sandboxes: readonly BlockSandbox[];
+  #idle: BlockSandbox[];
+  #waiting: Array<(s: BlockSandbox) => void> = [];
   readonly info: InvocationInfo;
   readonly deployedAt = Date.now();
   #invocations = 0;
@@ -41,12 +46,13 @@ export class DeployedBlock {
 
   readonly #metrics: RuntimeMetrics | undefined;
 
-  constructor(def: ValidBlock, compiled: CompiledBlock, sandbox: BlockSandbox, config: Record<string, JsonValue>,
+  constructor(def: ValidBlock, compiled: CompiledBlock, sandboxes: BlockSandbox[], config: Record<string, JsonValue>,
     secrets: Record<string, string>, metrics?: RuntimeMetrics) {
     this.#metrics = metrics;
     this.def = def;
     this.compiled = compiled;
-    this.sandbox = sandbox;
+    this.sandboxes = sandboxes;
+    this.#idle = [...sandboxes];
     this.info = { name: def.name, version: compiled.version, config, secrets };
   }
 
@@ -63,8 +69,9 @@ export class DeployedBlock {
     const t0 = performance.now();
     this.#invocations++;
     this.#metrics?.invocations.inc({ block: this.name });
+    const sandbox = await this.#acquire();
     try {
-      return await this.sandbox.invoke(input, this.info, hops);
+      return await sandbox.invoke(input, this.info, hops);
     } catch (err) {
       this.#errors++;
       const e = err instanceof BlockError ? err : undefined;
@@ -72,11 +79,36 @@ export class DeployedBlock {
       this.#metrics?.errors.inc({ block: this.name, code: this.#lastError.code });
       throw err;
     } finally {
+      this.#release(sandbox);
       const ms = performance.now() - t0;
       this.#metrics?.duration.observe({ block: this.name }, ms / 1000);
       this.#durations.push(ms);
       if (this.#durations.length > WINDOW) this.#durations.splice(0, this.#durations.length - WINDOW);
     }
+  }
+
+  /** Resolves once no invocation is running (all sandboxes idle). */
+  async whenIdle(): Promise<void> {
+    const held: BlockSandbox[] = [];
+    while (held.length < this.sandboxes.length) held.push(await this.#acquire());
+    for (const s of held) this.#release(s);
+  }
+
+  /** Disposes every isolate of this version. */
+  dispose(): void {
+    for (const s of this.sandboxes) s.dispose();
+  }
+
+  #acquire(): Promise<BlockSandbox> {
+    const s = this.#idle.pop();
+    if (s !== undefined) return Promise.resolve(s);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(s: BlockSandbox): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(s);
+    else this.#idle.push(s);
   }
 
   describe(): BlockInfo {
@@ -86,7 +118,7 @@ export class DeployedBlock {
       invocations: this.#invocations,
       errors: this.#errors,
       p99Ms: Math.round(p99 * 1000) / 1000,
-      coldStarts: this.sandbox.coldStarts,
+      coldStarts: this.sandboxes.reduce((n, s) => n + s.coldStarts, 0),
     };
     if (this.#lastError !== undefined) stats.lastError = this.#lastError;
     return { name: this.name, version: this.version, trigger: this.def.trigger, publishes: this.def.publishes,

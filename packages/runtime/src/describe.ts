@@ -16,9 +16,13 @@ export interface ValidBlock {
   publishes: string[];
   fetchAllow: string[];
   limits: Record<string, number> | undefined;
+  /** Invocations at once per runner, each in its own isolate (1: one at a time, in order). */
+  concurrency: number;
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+/** Most isolates one block may run at once on one runner. */
+export const MAX_CONCURRENCY = 16;
 
 /** Checks what a bundle declared in defineBlock; every problem is an INVALID_BLOCK naming the field. */
 export function validateDescription(d: BlockDescription): ValidBlock {
@@ -53,5 +57,9 @@ export function validateDescription(d: BlockDescription): ValidBlock {
   if (!Array.isArray(fetchAllow) || !fetchAllow.every((h) => typeof h === 'string' && h.length > 0)) {
     bad('fetchAllow must be a list of host names');
   }
-  return { name: d.name, trigger, publishes, fetchAllow, limits: d.limits };
+  const concurrency = d.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+    bad(`concurrency must be an integer from 1 to ${MAX_CONCURRENCY}`);
+  }
+  return { name: d.name, trigger, publishes, fetchAllow, limits: d.limits, concurrency };
 }

@@ -12,7 +12,7 @@ import { validateDescription } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type FetchLimits, type HostModule, type PublishFn } from './host.js';
 import { resolveLimits } from './limits.js';
-import { BlockSandbox } from './sandbox.js';
+import { BlockSandbox, type HostHandler } from './sandbox.js';
 
 /** Options of {@link BlockRunner}. */
 export interface RunnerOptions {
@@ -99,12 +99,19 @@ export class BlockRunner {
     probe.sandbox.dispose();
     const def = validateDescription(probe.description);
     const limits = resolveLimits(def.limits, def.trigger.kind === 'beforePublish');
-    const { sandbox } = await BlockSandbox.load(compiled.code, limits, async (inv, op, args) => {
+    const host: HostHandler = async (inv, op, args) => {
       const h = this.#hosts.get(next);
       if (h === undefined) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'block version was replaced');
       return h(inv, op, args);
-    });
-    const next = new DeployedBlock(def, compiled, sandbox, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) },
+    };
+    const sandboxes: BlockSandbox[] = [];
+    try {
+      for (let i = 0; i < def.concurrency; i++) sandboxes.push((await BlockSandbox.load(compiled.code, limits, host)).sandbox);
+    } catch (err) {
+      for (const sb of sandboxes) sb.dispose();
+      throw err;
+    }
+    const next = new DeployedBlock(def, compiled, sandboxes, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) },
       this.#metrics);
     this.#hosts.set(next, createHostHandler({
       block: def.name,
@@ -125,7 +132,7 @@ export class BlockRunner {
     if (prev !== undefined) {
       this.#hosts.delete(prev);
       // Let an in-flight invocation of the old version finish before its isolate goes.
-      void prev.sandbox.invoke(null, prev.info).catch(() => {}).finally(() => prev.sandbox.dispose());
+      void prev.whenIdle().finally(() => prev.dispose());
     }
     this.#o.logger?.info({ block: def.name, version: compiled.version, trigger: def.trigger }, 'block deployed');
     return next.describe();
@@ -139,7 +146,7 @@ export class BlockRunner {
     if (b === undefined) return false;
     this.#blocks.delete(name);
     await this.#unwire(b);
-    b.sandbox.dispose();
+    b.dispose();
     return true;
   }
 
@@ -221,7 +228,7 @@ export class BlockRunner {
   async close(): Promise<void> {
     this.#closed = true;
     const stopping = [...this.#blocks.values()].map((b) => this.#unwire(b));
-    for (const b of this.#blocks.values()) b.sandbox.dispose();
+    for (const b of this.#blocks.values()) b.dispose();
     await Promise.allSettled(stopping);
     this.#blocks.clear();
   }

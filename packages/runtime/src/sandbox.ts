@@ -10,6 +10,7 @@ export interface BlockDescription {
   publishes?: string[];
   fetchAllow?: string[];
   limits?: Record<string, number>;
+  concurrency?: number;
 }
 
 /** What the host learns about one invocation while it runs. */
