@@ -98,6 +98,9 @@ export default defineBlock({
   // A transform runs in the host (sharp or Cloudinary), not in the isolate: CPU stays small, wall time
   // is the transform's.
   limits: { wallMs: 60_000, callsPerInvocation: 10 },
+  // Transforms wait on the host (sharp's thread pool, the disk, Cloudinary): two at a time per runner
+  // keep a core busy while the other waits. Uploads are independent, so their order does not matter.
+  concurrency: 2,
   async handle(msg, ctx) {
     const cfg = resolveConfig(ctx.config);
     const job = jobOf(msg, cfg);
