@@ -14,6 +14,7 @@ const roots = ['packages', 'blocks', 'examples'].flatMap((top) =>
 
 export default defineConfig({
   test: {
+    reporters: ['default', './scripts/summary-reporter.ts'],
     projects: roots.map(({ name, root }) => ({
       extends: true,
       test: {
