@@ -1,7 +1,8 @@
 import type { JsonValue } from '@tributary/protocol';
 import type { CompiledBlock } from './compile.js';
 import type { ValidBlock } from './describe.js';
-import { BlockError } from './errors.js';
+import { BlockError, BlockErrorCodes } from './errors.js';
+import { redact } from './host.js';
 import type { RuntimeMetrics } from './metrics.js';
 import type { BlockSandbox, InvocationInfo } from './sandbox.js';
 
@@ -74,10 +75,12 @@ export class DeployedBlock {
       return await sandbox.invoke(input, this.info, hops);
     } catch (err) {
       this.#errors++;
-      const e = err instanceof BlockError ? err : undefined;
-      this.#lastError = { code: e?.code ?? 'HANDLER_ERROR', message: (err as Error).message, time: Date.now() };
-      this.#metrics?.errors.inc({ block: this.name, code: this.#lastError.code });
-      throw err;
+      // A block may put a secret in what it throws: the message reaches stats, dead letters and logs.
+      const message = redact((err as Error).message, this.info.secrets);
+      const code = err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR;
+      this.#lastError = { code, message, time: Date.now() };
+      this.#metrics?.errors.inc({ block: this.name, code });
+      throw message === (err as Error).message ? err : new BlockError(code, message, { block: this.name });
     } finally {
       this.#release(sandbox);
       const ms = performance.now() - t0;

@@ -194,7 +194,8 @@ function ttl(args: Record<string, unknown>): number | undefined {
 }
 
 /** Replaces every secret value in `text`; inside JSON text, the JSON-escaped form is replaced too. */
-function redact(text: string, secrets: Readonly<Record<string, string>>, json = false): string {
+/** Replaces every secret value in `text` with `[secret]` (also JSON-escaped forms when `json`). */
+export function redact(text: string, secrets: Readonly<Record<string, string>>, json = false): string {
   let out = text;
   for (const v of Object.values(secrets)) {
     if (v.length < 4) continue;

@@ -121,6 +121,15 @@ describe('hostile blocks: host modules', () => {
     await echoStillWorks(engine);
   });
 
+  it('writes "[secret]" instead of a secret a block puts in the error it throws', async () => {
+    const secret = 'sk-live-4f9a2c7e1b';
+    const { r, name } = await setup('secret-logger.ts', { secrets: { 'hostile-secret-logger': { API_KEY: secret } } });
+    const err = await requestFailure(r, name, { mode: 'throw' });
+    expect(err).toMatchObject({ code: 'HANDLER_ERROR', message: 'failed with key [secret]' });
+    const stats = r.list().find((b) => b.name === name)?.stats;
+    expect(stats?.lastError?.message).toBe('failed with key [secret]');
+  });
+
   it('refuses host-module calls to names inherited from Object (constructor, __proto__)', async () => {
     const { r, engine, name } = await setup('host-module-lookup.ts', {
       modules: { echo: { say: async (args) => ({ said: args }) } },
