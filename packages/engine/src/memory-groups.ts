@@ -63,9 +63,10 @@ export class MemoryGroups implements ConsumerGroups {
         continue;
       }
       for (const entry of entries) {
+        const gap = entry.offset - cursor.last - 1;
         cursor.last = entry.offset;
         cursor.pending.set(entry.offset, { consumer, at: now, deliveries: 1, entry });
-        out.push({ ...entry, deliveries: 1 });
+        out.push(gap > 0 ? { ...entry, deliveries: 1, gapBefore: gap } : { ...entry, deliveries: 1 });
       }
     }
     return out;

@@ -121,6 +121,12 @@ export interface KeyValueStore {
 export interface GroupEntry extends Entry {
   /** 1 on first delivery; grows each time the entry is claimed again after a consumer failed. */
   deliveries: number;
+  /**
+   * Set on the first entry after a gap: how many entries just before this one (same channel and
+   * epoch) the group never handed out because retention trimmed them first. Never silent loss:
+   * consumers report it.
+   */
+  gapBefore?: number;
 }
 
 /**

@@ -45,6 +45,23 @@ export function describeGroupContract(using: Using, caps: EngineCapabilities): v
       expect(await e.groups.pending(group)).toBe(1);
     }));
 
+    it('says how many entries retention trimmed before the group read them (no silent loss)', withEngine(
+      { retention: { maxLength: 5 } },
+      async (e) => {
+        const group = uniqueGroup('gap');
+        const ch = uniqueChannel('g.gap');
+        await e.groups.register(group, [ch]);
+        await e.append({ channel: ch, payload: '0' });
+        expect((await e.groups.read(group, 'c1', 10)).map((x) => [x.offset, x.gapBefore])).toEqual([[1, undefined]]);
+        for (let i = 2; i <= 20; i++) await e.append({ channel: ch, payload: String(i) });
+        const got = await readAtLeast(e.groups, group, 'c1', 5);
+        // Offsets 2–15 were trimmed unread: the first entry after them carries the count.
+        expect(got.map((x) => x.offset)).toEqual([16, 17, 18, 19, 20]);
+        expect(got[0]?.gapBefore).toBe(14);
+        expect(got.slice(1).every((x) => x.gapBefore === undefined)).toBe(true);
+      },
+    ));
+
     it('never gives the same new entry to two consumers', withEngine(undefined, async (e) => {
       const group = uniqueGroup('two');
       const ch = uniqueChannel('g.two');

@@ -28,6 +28,8 @@ export interface ConsumerDeps {
   pollMs: number;
   batch: number;
   deadLetter: (block: DeployedBlock, entry: GroupEntry, error: BlockError | Error, attempts: number) => Promise<void>;
+  /** Told when retention trimmed `entry.gapBefore` entries before the group read them. */
+  trimmed: (block: DeployedBlock, entry: GroupEntry) => void;
   log: Logger | undefined;
 }
 
@@ -109,6 +111,7 @@ export class GroupConsumer {
 
   async #handle(entry: GroupEntry): Promise<void> {
     const { retry, groups } = this.#deps;
+    if (entry.gapBefore !== undefined && entry.gapBefore > 0) this.#deps.trimmed(this.#block, entry);
     let attempt = entry.deliveries;
     for (;;) {
       const block = this.#block;

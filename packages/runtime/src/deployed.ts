@@ -13,6 +13,8 @@ export interface BlockStats {
   /** 99th percentile of the last 1000 invocation durations, ms. */
   p99Ms: number;
   coldStarts: number;
+  /** Messages retention trimmed before this block read them (after-publish). */
+  skipped: number;
   lastError?: { code: string; message: string; time: number };
 }
 
@@ -42,6 +44,7 @@ export class DeployedBlock {
   readonly deployedAt = Date.now();
   #invocations = 0;
   #errors = 0;
+  #skipped = 0;
   #durations: number[] = [];
   #lastError: BlockStats['lastError'];
 
@@ -90,6 +93,11 @@ export class DeployedBlock {
     }
   }
 
+  /** Counts messages retention trimmed before this block read them. */
+  noteSkipped(n: number): void {
+    this.#skipped += n;
+  }
+
   /** Resolves once no invocation is running (all sandboxes idle). */
   async whenIdle(): Promise<void> {
     const held: BlockSandbox[] = [];
@@ -122,6 +130,7 @@ export class DeployedBlock {
       errors: this.#errors,
       p99Ms: Math.round(p99 * 1000) / 1000,
       coldStarts: this.sandboxes.reduce((n, s) => n + s.coldStarts, 0),
+      skipped: this.#skipped,
     };
     if (this.#lastError !== undefined) stats.lastError = this.#lastError;
     return { name: this.name, version: this.version, trigger: this.def.trigger, publishes: this.def.publishes,

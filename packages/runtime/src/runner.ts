@@ -262,6 +262,7 @@ export class BlockRunner {
         pollMs: this.#o.pollMs,
         batch: 32,
         deadLetter: (blk, entry, err, attempts) => this.#deadLetter(blk, entry, err, attempts),
+        trimmed: (blk, entry) => this.#trimmed(blk, entry),
         log: this.#o.logger,
       });
       this.#consumers.set(b.name, c);
@@ -315,6 +316,20 @@ export class BlockRunner {
     // The msgId makes a dead-letter write retried after a crash land once.
     await this.#o.publish(`$dlq.${b.name}`, record, { hops: 0, block: b.name, msgId: `dlq:${entry.channel}:${entry.epoch}:${entry.offset}` });
     this.#o.logger?.warn({ block: b.name, channel: entry.channel, offset: entry.offset, error }, 'message dead-lettered');
+  }
+
+  /** Retention trimmed messages before the block read them: say so (stats and the block's log). */
+  #trimmed(b: DeployedBlock, entry: GroupEntry): void {
+    const n = entry.gapBefore ?? 0;
+    b.noteSkipped(n);
+    this.#log({
+      block: b.name,
+      version: b.version,
+      level: 'error',
+      message: `${n} message(s) on ${entry.channel} (offsets ${entry.offset - n}–${entry.offset - 1}) were trimmed by retention before this block read them`,
+      fields: { channel: entry.channel, epoch: entry.epoch, from: entry.offset - n, to: entry.offset - 1 },
+      time: Date.now(),
+    });
   }
 
   #log(line: BlockLogLine): void {

@@ -57,6 +57,23 @@ describe('after-publish delivery', () => {
     await engine.close();
   });
 
+  it('reports messages retention trimmed before the block read them, in its stats and its log', async () => {
+    const engine = new MemoryEngine({ retention: { maxLength: 6 } });
+    const logLines: Array<{ level: string; message: string }> = [];
+    await engine.follow('$logs.echo', (e) => void logLines.push(JSON.parse(e.payload) as { level: string; message: string }));
+    const { runner: a } = runner({ engine, consumer: 'a' });
+    await deployFixture(a, 'echo.ts'); // registers the block's group
+    await a.close(); // no runner reads while the backlog outgrows retention
+    for (let i = 0; i < 20; i++) await engine.append({ channel: 'in.x', payload: JSON.stringify(i) });
+    const { runner: b } = runner({ engine, consumer: 'b' });
+    await deployFixture(b, 'echo.ts');
+    await eventually(async () => (await engine.read('out.in.x', { limit: 10, after: 0 })).entries.length === 6);
+    expect(b.list()[0]?.stats.skipped).toBe(14);
+    const logs = await eventually(() => logLines.find((x) => x.level === 'error'));
+    expect(logs).toMatchObject({ message: expect.stringContaining('14 message(s) on in.x (offsets 1–14) were trimmed') });
+    await engine.close();
+  });
+
   it('stops a block that republishes to its own trigger at the hop limit', async () => {
     const { runner: r, engine } = runner();
     await deployFixture(r, 'loop.ts');

@@ -79,8 +79,12 @@ export class RedisGroups implements ConsumerGroups {
     return this.#drain(reg, n, async (channel, want) => {
       const r = await this.#call('groups.read', channel, 'read', reg.name, consumer, want);
       if (r[0] === 0) return [];
-      const [, epoch, raws] = r as [1, string, RawEntry[]];
-      return raws.map((raw) => ({ ...decodeEntry(channel, epoch, raw), deliveries: 1 }));
+      const [, epoch, raws, gap] = r as [1, string, RawEntry[], number];
+      return raws.map((raw, i) => {
+        const e: GroupEntry = { ...decodeEntry(channel, epoch, raw), deliveries: 1 };
+        if (i === 0 && Number(gap) > 0) e.gapBefore = Number(gap);
+        return e;
+      });
     });
   }
 

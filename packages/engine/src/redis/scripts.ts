@@ -225,7 +225,8 @@ return gen
 
 /**
  * One channel's side of a consumer group. KEYS: stream, meta. ARGV: op, stream-group name, then
- * - read: consumer, count → {1, epoch, entries} (XREADGROUP '>');
+ * - read: consumer, count → {1, epoch, entries, gap} (XREADGROUP '>'; gap = entries trimmed before
+ *   the group saw them, just before the first one returned);
  * - claim: consumer, minIdleMs, count → {1, epoch, entries, deliveries} (XAUTOCLAIM from the start
  *   of the pending list, at most 10 scans; entries trimmed away while pending are dropped from it);
  * - pending: → {1, count};
@@ -247,11 +248,27 @@ local function epoch()
   return redis.call('HGET', meta, 'epoch') or ''
 end
 if op == 'read' then
+  -- Where the group stood before this read: an entry further on means retention trimmed the ones
+  -- between before the group saw them, which the caller must be told (never silent loss).
+  local before = nil
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
+  if type(groups) == 'table' and not groups.err then
+    for _, g in ipairs(groups) do
+      local f = {}
+      for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+      if f['name'] == name then before = tonumber(string.match(f['last-delivered-id'], '^(%d+)')) end
+    end
+  end
   local r = redis.pcall('XREADGROUP', 'GROUP', name, ARGV[3], 'COUNT', ARGV[4], 'STREAMS', stream, '>')
   if failed(r) then return {0} end
   local entries = {}
   if r and r[1] then entries = r[1][2] end
-  return {1, epoch(), entries}
+  local gap = 0
+  if before ~= nil and entries[1] then
+    local first = tonumber(string.match(entries[1][1], '^(%d+)'))
+    if first > before + 1 then gap = first - before - 1 end
+  end
+  return {1, epoch(), entries, gap}
 elseif op == 'claim' then
   local want = tonumber(ARGV[5])
   local out, deliveries, cursor = {}, {}, '0-0'
