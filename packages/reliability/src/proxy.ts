@@ -9,6 +9,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 export interface FaultProxy {
   url: string;
   freezeSubscribers(): number;
+  /** Freezes every connection open now (commands and pub/sub); returns how many. */
+  freezeAll(): number;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,11 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     freezeSubscribers() {
       let n = 0;
       for (const p of pairs) if (p.subscriber && !p.frozen) (p.frozen = true), n++;
+      return n;
+    },
+    freezeAll() {
+      let n = 0;
+      for (const p of pairs) if (!p.frozen) (p.frozen = true), n++;
       return n;
     },
     async close() {

@@ -118,10 +118,39 @@ export async function whenReady(client: Redis | Cluster, ms: number, what: strin
  */
 export async function run<T>(client: Redis | Cluster, ms: number, what: string, op: () => Promise<T>): Promise<T> {
   const start = Date.now();
+  let sent = false;
   try {
     await whenReady(client, ms, what);
-    return await deadline(op(), Math.max(1, ms - (Date.now() - start)), what);
+    sent = true;
+    const result = await deadline(op(), Math.max(1, ms - (Date.now() - start)), what);
+    unanswered.delete(client);
+    return result;
   } catch (err) {
+    if (sent && isNoAnswer(err)) noAnswer(client);
     throw toEngineError(err, what);
   }
+}
+
+/** Commands in a row that a ready connection did not answer in time. */
+const unanswered = new WeakMap<Redis | Cluster, number>();
+/** After this many, the connection is presumed silently dead and replaced. */
+const DEAD_AFTER = 2;
+
+function isNoAnswer(err: unknown): boolean {
+  return err instanceof Error && /no answer from Redis within/.test(err.message);
+}
+
+/**
+ * A connection that stays open but never answers (a NAT or failover that forgot it) would otherwise
+ * fail every call until the kernel's keepalive gives up, minutes later. Two unanswered commands in a
+ * row on a ready connection drop it; ioredis reconnects through its retry strategy.
+ */
+function noAnswer(client: Redis | Cluster): void {
+  const n = (unanswered.get(client) ?? 0) + 1;
+  if (n < DEAD_AFTER || client.status !== 'ready') {
+    unanswered.set(client, n);
+    return;
+  }
+  unanswered.delete(client);
+  client.disconnect(true);
 }
