@@ -10,11 +10,24 @@ import type { Socket } from 'node:net';
  */
 export class Corker {
   #held = new Set<Socket>();
+  readonly #delayMs: number;
 
-  /** Corks `socket` until the end of this event-loop turn (idempotent within a turn). */
+  /**
+   * `delayMs` 0 flushes after the current turn; more holds writes that long, so a socket receiving
+   * messages one per turn (e.g. one Redis notification each) still sends several per write — fewer
+   * system calls per delivery for up to `delayMs` more latency.
+   */
+  constructor(delayMs = 0) {
+    this.#delayMs = delayMs;
+  }
+
+  /** Corks `socket` until the flush (idempotent until then). */
   hold(socket: Socket | undefined): void {
     if (socket === undefined || this.#held.has(socket) || socket.destroyed) return;
-    if (this.#held.size === 0) setImmediate(() => this.flush());
+    if (this.#held.size === 0) {
+      if (this.#delayMs > 0) setTimeout(() => this.flush(), this.#delayMs);
+      else setImmediate(() => this.flush());
+    }
     socket.cork();
     this.#held.add(socket);
   }

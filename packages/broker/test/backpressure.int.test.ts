@@ -20,3 +20,21 @@ describe('slow consumers', () => {
     expect(b.context.metrics.slowConsumers).toBe(1);
   });
 });
+
+describe('write delay', () => {
+  it('with writeDelayMs still delivers every message once, in order, to every subscriber', async () => {
+    const b = await broker({ writeDelayMs: 5 });
+    const subs = await Promise.all([socket(b.wsUrl), socket(b.wsUrl)]);
+    for (const s of subs) await s.request({ type: 'subscribe', channel: 'd' });
+    const pub = await socket(b.wsUrl);
+    for (let i = 1; i <= 50; i++) pub.send({ type: 'publish', channel: 'd', data: i });
+    for (const s of subs) {
+      await s.next((f) => f.type === 'message' && f.offset === 50);
+      expect(s.frames.filter((f) => f.type === 'message').map((f) => f.data)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    }
+  });
+
+  it('refuses a write delay outside 0–100 ms', async () => {
+    await expect(broker({ writeDelayMs: 500 })).rejects.toThrow(/writeDelayMs/);
+  });
+});
