@@ -221,7 +221,10 @@ export function renderReport(res: BenchResults): string {
     '(`writeDelayMs`, default 0, as Centrifugo offers a write delay)' +
     (delayed?.saturation !== undefined
       ? `: with \`writeDelayMs: 1\` the same two Redis nodes measured ${f2(delayed.saturation.serverCpuUsPerDelivery)} µs/delivery ` +
-        `and ${int(delayed.saturation.deliveriesPerSec)} deliveries/s in this run (the targets above are judged on the default, 0).`
+        `and ${int(delayed.saturation.deliveriesPerSec)} deliveries/s in this run (the targets above are judged on the default, 0) — ` +
+        'no better, because each subscriber here listens to one channel receiving about a tenth of a message per millisecond, so ' +
+        'a 1 ms hold rarely finds a second frame for the same socket. Batching would need busier channels per connection ' +
+        '(or a longer delay than a realtime network should add by default).'
       : '.'));
   L.push('2. **Tributary on Redis vs Socket.IO (≥ 2× target).** On this box both systems are bounded by the same 2 cores shared ' +
     'with the load generator and Redis, and their per-delivery server CPU is of the same order because both still pay about ' +
