@@ -1,45 +1,6 @@
-export { ErrorCodes, CloseCodes, httpStatusOf } from './codes.js';
-export type { ErrorCode, CloseCode } from './codes.js';
-export { TributaryError, isTributaryError } from './errors.js';
-export {
-  MAX_CHANNEL_LENGTH,
-  channelProblem,
-  isValidChannel,
-  isValidChannelOrPattern,
-  isPattern,
-  isSystemChannel,
-  compilePattern,
-  matchesPattern,
-  patternCovers,
-} from './channels.js';
-export { PROTOCOL_VERSION } from './frames.js';
-export type {
-  JsonValue,
-  RequestId,
-  StreamPosition,
-  ClientFrame,
-  ClientFrameType,
-  SubscribeFrame,
-  UnsubscribeFrame,
-  PublishFrame,
-  HistoryFrame,
-  PresenceFrame,
-  PingFrame,
-  AuthFrame,
-  ServerFrame,
-  WelcomeFrame,
-  MessageFrame,
-  SubscribedFrame,
-  UnsubscribedFrame,
-  AckFrame,
-  HistoryMessage,
-  HistoryResultFrame,
-  PresenceMember,
-  PresenceResultFrame,
-  PresenceEventFrame,
-  PongFrame,
-  AuthOkFrame,
-  ErrorFrame,
-} from './frames.js';
+// The main entry is the wire entry plus the JSON Schemas and the frame parser, which only servers
+// need. The names live in one list (wire.ts), so the two entries cannot drift apart; the client
+// imports './wire' so browser bundles do not carry ajv.
+export * from './wire.js';
 export { clientFrameSchemas, parseClientFrame, depthExceeds, DEFAULT_MAX_DEPTH } from './schema.js';
 export type { ParseResult } from './schema.js';
