@@ -2,8 +2,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { ErrorCodes, isSystemChannel, patternCovers, TributaryError, isValidChannelOrPattern } from '@tributary/protocol';
 
-/** What a grant allows on the channels its pattern covers. */
-export const Actions = ['subscribe', 'publish', 'history', 'presence'] as const;
+/**
+ * What a grant allows on the channels its pattern covers. `request` is for request blocks: a grant
+ * on `$blocks.<name>` (or `$blocks.*`) lets a token call `/v1/blocks/<name>/…`.
+ */
+export const Actions = ['subscribe', 'publish', 'history', 'presence', 'request'] as const;
 export type Action = (typeof Actions)[number];
 
 /** Grants carried by a token: channel name or pattern → allowed actions. */

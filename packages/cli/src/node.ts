@@ -86,7 +86,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   if (o.claimIdleMs !== undefined) runnerOptions.claimIdleMs = o.claimIdleMs;
   runnerOptions.metrics = registry;
   const blocks = await BlockNode.start(runnerOptions);
-  const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody), ...(images?.routes ?? []),
+  const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody, (caller, name) => can(caller as Principal, 'request', `$blocks.${name}`)), ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
     consoleRoute(), ...(o.routes ?? [])];
   let broker: Broker;

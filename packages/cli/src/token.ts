@@ -3,12 +3,13 @@ import { parse, parseDuration, UsageError } from './args.js';
 
 export const tokenHelp = `tributary token --grant PATTERN:ACTIONS [--grant …] [--ttl 1h] [--sub ID] [--secret S]
 
-Prints a signed token. ACTIONS is a comma list of sub, pub, history, presence (or their full names).
+Prints a signed token. ACTIONS is a comma list of sub, pub, history, presence, request (or their
+full names); 'request' on '$blocks.<name>' lets the token call that request block.
 The secret comes from --secret or TRIBUTARY_SECRET and must match the broker's.
 
   tributary token --grant 'sensors.*:pub' --grant 'alerts:sub,history' --ttl 7d --sub device-42`;
 
-const SHORT: Record<string, Action> = { sub: 'subscribe', pub: 'publish', history: 'history', presence: 'presence' };
+const SHORT: Record<string, Action> = { sub: 'subscribe', pub: 'publish', history: 'history', presence: 'presence', request: 'request' };
 
 export async function token(argv: string[]): Promise<number> {
   const { values } = parse(argv, {

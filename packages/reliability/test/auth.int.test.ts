@@ -34,7 +34,7 @@ let good: string;
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'tributary-rel-auth-'));
   node = await spawnCli(['--secret', SECRET, '--blocks', BLOCKS, '--data', dataDir]);
-  good = await createToken({ secret: SECRET, grants: { 'acl.>': ALL, $uploads: ['publish'] }, sub: 'good' });
+  good = await createToken({ secret: SECRET, grants: { 'acl.>': ALL, $uploads: ['publish'], '$blocks.hello': ['request'] }, sub: 'good' });
   wrongGrant = await createToken({ secret: SECRET, grants: { 'other.>': ALL }, sub: 'wrong' });
   const [h, , s] = good.split('.');
   bad = {
@@ -127,7 +127,7 @@ describe('bad credentials on every path', () => {
         expect(await http(method, path, token, body), `${name} ${method} ${path}`).toMatchObject({ status: 401, code });
       }
     }
-    for (const [method, path, body] of HTTP_PATHS.filter(([, p]) => !p.startsWith('/v1/blocks/'))) {
+    for (const [method, path, body] of HTTP_PATHS) {
       expect(await http(method, path, wrongGrant, body), `wrong grant ${method} ${path}`).toMatchObject({ status: 403, code: 'FORBIDDEN' });
     }
     // Without credentials: refused on everything but the public blob/image/upload-redeem routes.

@@ -83,14 +83,20 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Request-triggered blocks: `/v1/blocks/<name>/<path>` → the block's response. */
-export function requestRoute(node: BlockNode, readBody: BodyReader) {
+/**
+ * Request-triggered blocks: `/v1/blocks/<name>/<path>` → the block's response. `mayCall` decides
+ * who may call which block (the CLI wires the broker's grants: `request` on `$blocks.<name>`).
+ */
+export function requestRoute(node: BlockNode, readBody: BodyReader, mayCall: (caller: Caller, block: string) => boolean = (c) => c.admin) {
   return {
     prefix: '/v1/blocks/',
-    async handle(req: IncomingMessage, res: ServerResponse, _caller: Caller, url: URL): Promise<void> {
+    async handle(req: IncomingMessage, res: ServerResponse, caller: Caller, url: URL): Promise<void> {
       const rest = url.pathname.slice('/v1/blocks/'.length);
       const slash = rest.indexOf('/');
       const name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      if (!mayCall(caller, name)) {
+        throw new TributaryError(ErrorCodes.FORBIDDEN, `calling block ${name} needs a request grant on $blocks.${name}`);
+      }
       const text = req.method === 'GET' || req.method === 'HEAD' ? '' : await readBody(req, MAX_REQUEST_BYTES);
       let body: JsonValue | string | undefined;
       if (text !== '') {
