@@ -79,6 +79,18 @@ export class Connection {
   }
 
   /**
+   * Closes with the handshake, and drops the socket when the handshake has not completed within
+   * `graceMs`; resolves once the connection is over.
+   */
+  async shutdown(code: number, reason: string, graceMs: number): Promise<void> {
+    this.close(code, reason);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    this.abandon(code, reason);
+  }
+
+  /**
    * Ends the connection now, without waiting for the closing handshake (a dead network would make
    * the handshake hang); {@link welcomed} rejects with `error` when given.
    */
