@@ -192,7 +192,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     const mq = await mosquitto();
     const tb = await tributaryBroker();
     const { tp, cp, clientId } = names();
-    const { bridge: b, events } = await bridge({
+    const { events } = await bridge({
       mqtt: { url: mq.url, clientId, reconnectPeriodMs: 100 },
       tributary: { url: tb.url },
       topicPrefix: tp,

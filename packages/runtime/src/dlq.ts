@@ -1,19 +1,15 @@
 import type { Entry, StreamEngine } from '@tributary/engine';
-import { channelProblem, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
+import { channelProblem, ErrorCodes, TributaryError } from '@tributary/protocol';
 import type { BlockRunner, ReplayMessage } from './runner.js';
 
-/** What the runner publishes to `$dlq.<block>` when an after-publish message exhausts its retries. */
-export interface DeadLetterRecord {
+/**
+ * What the runner publishes to `$dlq.<block>` when an after-publish message exhausts its retries:
+ * the message as a replay takes it (its `hops` kept, so a replay still counts toward the hop
+ * limit), and why it failed.
+ */
+export interface DeadLetterRecord extends ReplayMessage {
   block: string;
   version: string;
-  channel: string;
-  offset: number;
-  epoch: string;
-  time: number;
-  data: JsonValue;
-  msgId?: string;
-  /** The original's block hop count, so a replay keeps counting toward the hop limit. */
-  hops?: number;
   error: { code: string; message: string };
   attempts: number;
   failedAt: number;
@@ -72,11 +68,7 @@ export class DeadLetters {
     }
     try {
       const dl = toDeadLetter(entry);
-      const m = dl.record;
-      const message: ReplayMessage = { channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data,
-        hops: m.hops ?? 0 };
-      if (m.msgId !== undefined) message.msgId = m.msgId;
-      const ran = await this.#runner.replay(block, message);
+      const ran = await this.#runner.replay(block, dl.record);
       if (!ran) throw new TributaryError(ErrorCodes.NOT_FOUND, `no after-publish block ${block} runs on this node`);
       await this.#mark(key, 'replayed');
       return dl;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Follow, StreamEngine } from '@tributary/engine';
+import type { Follow } from '@tributary/engine';
 import type { JsonValue } from '@tributary/protocol';
 import type { Logger } from 'pino';
 import { compileBlock, type CompiledBlock } from './compile.js';
@@ -34,7 +34,6 @@ export class BlockNode {
   readonly registry: BlockRegistry;
   /** The blocks' dead-letter channels: list, replay, drop (admin API). */
   readonly deadLetters: DeadLetters;
-  readonly #engine: StreamEngine;
   readonly #log: Logger | undefined;
   #watch: Follow | undefined;
 
@@ -42,7 +41,6 @@ export class BlockNode {
     this.runner = new BlockRunner(options);
     this.registry = new BlockRegistry(options.engine);
     this.deadLetters = new DeadLetters(options.engine, this.runner);
-    this.#engine = options.engine;
     this.#log = options.logger;
   }
 
