@@ -121,7 +121,7 @@ function payload(seq: number): Payload {
   return { t, s: seq, pad: PAD.slice(0, FANOUT.payloadBytes - bare) };
 }
 
-type Kind = 'rawws' | 'rawws-cork' | 'tributary-memory' | 'tributary-redis' | 'tributary-redis-delay' | 'socketio';
+type Kind = 'rawws' | 'rawws-cork' | 'tributary-memory' | 'tributary-redis' | 'tributary-redis-coalesce' | 'socketio';
 
 async function deploy(kind: Kind): Promise<Deployment> {
   const nodes: ServerChild[] = [];
@@ -151,11 +151,11 @@ async function deploy(kind: Kind): Promise<Deployment> {
       const env = { BENCH_REDIS_URL: redis.url };
       const file = kind === 'socketio' ? 'socketio.ts' : 'tributary.ts';
       const extra: Record<string, string> = kind === 'socketio' ? {} : { BENCH_ENGINE: 'redis' };
-      if (kind === 'tributary-redis-delay') extra.BENCH_WRITE_DELAY_MS = '1';
+      if (kind === 'tributary-redis-coalesce') extra.BENCH_COALESCE_MS = '10';
       for (const id of ['A', 'B']) nodes.push(await spawnServer(file, { ...env, ...extra, BENCH_NODE_ID: id }));
       system = kind === 'socketio'
         ? socketIo('Socket.IO 4 + redis-streams-adapter')
-        : tributary(kind === 'tributary-redis-delay' ? 'Tributary, RedisEngine, writeDelayMs 1' : 'Tributary, RedisEngine');
+        : tributary(kind === 'tributary-redis-coalesce' ? 'Tributary, RedisEngine, writeCoalesceMs 10' : 'Tributary, RedisEngine');
       topology = '2 nodes on 1 Redis';
     }
     const scheme = kind === 'socketio' ? 'http' : 'ws';
@@ -400,7 +400,7 @@ export async function redisEngineAvailable(): Promise<boolean> {
  * on a shared machine falls on every system alike, then the fixed rate for each in turn.
  */
 export async function runFanout(log: (s: string) => void = console.log): Promise<FanoutResult[]> {
-  const kinds: Kind[] = ['rawws', 'tributary-memory', 'tributary-redis', 'tributary-redis-delay', 'socketio', 'rawws-cork'];
+  const kinds: Kind[] = ['rawws', 'tributary-memory', 'tributary-redis', 'tributary-redis-coalesce', 'socketio', 'rawws-cork'];
   const only = process.env.BENCH_ONLY?.split(',');
   const load = await machineLoad();
   log(`fan-out: machine busy ${load.toFixed(2)} cores before start`);
@@ -409,7 +409,7 @@ export async function runFanout(log: (s: string) => void = console.log): Promise
   try {
     for (const kind of kinds) {
       if (only !== undefined && !only.includes(kind)) continue;
-      if ((kind === 'tributary-redis' || kind === 'tributary-redis-delay') && !(await redisEngineAvailable())) {
+      if ((kind === 'tributary-redis' || kind === 'tributary-redis-coalesce') && !(await redisEngineAvailable())) {
         results.set(kind, { name: 'Tributary, RedisEngine', topology: '2 nodes on 1 Redis', skipped: 'RedisEngine is not exported by @tributary/engine yet' });
         log(`fan-out ${kind}: not run (RedisEngine missing)`);
         continue;

@@ -192,7 +192,7 @@ export function renderReport(res: BenchResults): string {
     L.push('### (c) End-to-end through one after-publish block', '');
     L.push(`${int(blocks.e2e.messages)} messages appended to \`bench.e2e.in\` on a MemoryEngine; one runner, one block ` +
       '(scripts/bench/blocks/relay.ts) publishing each to `bench.e2e.out`; timed from the first append until the output channel holds ' +
-      `all ${int(blocks.e2e.messages)}. Retention is raised to ${int(blocks.e2e.messages * 2)} for this (see finding 3).`, '');
+      `all ${int(blocks.e2e.messages)}. Retention is raised to ${int(blocks.e2e.messages * 2)} for this (see finding 4).`, '');
     L.push('| | |', '|---|---|');
     L.push(`| messages | ${int(blocks.e2e.messages)} (${blocks.e2e.complete ? 'all outputs seen' : 'INCOMPLETE'}) |`);
     L.push(`| time | ${f2(blocks.e2e.seconds)} s |`);
@@ -202,54 +202,56 @@ export function renderReport(res: BenchResults): string {
 
   // ---------------------------------------------------------------- findings
   const cork = find(res.fanout, 'experiment: raw ws + per-turn write coalescing');
-  const delayed = find(res.fanout, 'Tributary, RedisEngine, writeDelayMs 1');
+  const coalesced = find(res.fanout, 'Tributary, RedisEngine, writeCoalesceMs 10');
   L.push('## Findings: where the time goes, and what would fix it', '');
-  L.push('1. **Fan-out CPU is the kernel write per delivery, not the broker.** A CPU profile of both Tributary nodes at saturation ' +
-    '(manual run: `BENCH_NODE_ARGS=--cpu-prof BENCH_ONLY=tributary-redis node --import tsx scripts/bench/fanout.ts`) put `writev` at ' +
-    '58–68 % of each node\'s busy CPU before writes were batched. The broker now corks a socket on its first frame of an event-loop ' +
-    'turn and uncorks it once after the turn (packages/broker/src/corker.ts), as the raw-`ws` experiment row does' +
+  L.push('1. **Fan-out CPU is system calls per delivery, so the broker batches them end to end.** A CPU profile of both ' +
+    'Tributary nodes at saturation (manual run: `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" BENCH_ONLY=tributary-redis ' +
+    'node --import tsx scripts/bench/fanout.ts`) put `writev` at 58–68 % of each node\'s busy CPU while each frame was its own ' +
+    'write. Three changes remove that, each measured on this benchmark: ' +
+    '(a) a socket is corked on its first frame of an event-loop turn and uncorked once after the turn (packages/broker/src/corker.ts)' +
     (cork?.saturation !== undefined && raw?.saturation !== undefined
-      ? ` (${f2(cork.saturation.serverCpuUsPerDelivery)} µs/delivery against ${f2(raw.saturation.serverCpuUsPerDelivery)} µs uncorked, this run)`
-      : '') +
-    (mem?.saturation !== undefined
-      ? `; on the MemoryEngine that brings Tributary to ${f2(mem.saturation.serverCpuUsPerDelivery)} µs/delivery. `
-      : '. ') +
-    'Batching only pays when a socket gets several frames in one turn. On Redis each node receives one PUBLISH notification per ' +
-    'stored message and, at the rates this closed-loop generator reaches on 2 shared cores, usually handles one per turn, so ' +
-    'most deliveries are still one `writev` each: that is why the Redis row stays above the target. What would close it: ' +
-    'hold writes a little longer so a socket gets several frames per write. The broker has that as an opt-in ' +
-    '(`writeDelayMs`, default 0, as Centrifugo offers a write delay)' +
-    (delayed?.saturation !== undefined
-      ? `: with \`writeDelayMs: 1\` the same two Redis nodes measured ${f2(delayed.saturation.serverCpuUsPerDelivery)} µs/delivery ` +
-        `and ${int(delayed.saturation.deliveriesPerSec)} deliveries/s in this run (the targets above are judged on the default, 0) — ` +
-        'no better, because each subscriber here listens to one channel receiving about a tenth of a message per millisecond, so ' +
-        'a 1 ms hold rarely finds a second frame for the same socket. Batching would need busier channels per connection ' +
-        '(or a longer delay than a realtime network should add by default).'
-      : '.'));
-  L.push('2. **Tributary on Redis vs Socket.IO (≥ 2× target).** On this box both systems are bounded by the same 2 cores shared ' +
-    'with the load generator and Redis, and their per-delivery server CPU is of the same order because both still pay about ' +
-    'one kernel write per delivery at these rates (finding 1). The 2× target is not met here.' +
-    (trib?.saturation !== undefined && mem?.saturation !== undefined
-      ? ` Not diagnosed: Tributary on Redis spends ${f2(trib.saturation.serverUserUsPerDelivery)} µs of user CPU per delivery against ` +
-        `${f2(mem.saturation.serverUserUsPerDelivery)} µs on the MemoryEngine — per message (100 deliveries) that is the Lua append, the ` +
-        'PUBLISH notification and its decoding on two nodes, plus a second process\'s fixed costs; the CPU profile did not single out ' +
-        'one function (user/kernel splits come from tick sampling and are approximate).'
+      ? ` — the raw-\`ws\` experiment row shows what that alone is worth: ${f2(cork.saturation.serverCpuUsPerDelivery)} µs/delivery against ` +
+        `${f2(raw.saturation.serverCpuUsPerDelivery)} µs uncorked`
+      : '') + '; ' +
+    '(b) prepared frames: `encodeMessage` builds the WebSocket wire bytes of a message once (server frames are unmasked, so the ' +
+    'same bytes are valid on every connection) and each socket gets that one buffer, with no per-socket header or `ws.send` call; ' +
+    '(c) pipelined publishes with group commit: a session issues a publish and goes on to the next frame without waiting for it ' +
+    'to be stored (any non-publish frame still waits, so a history sees earlier publishes), and the RedisEngine sends the appends ' +
+    'of one channel that are issued meanwhile in one script (packages/engine/src/redis/appender.ts, at most one script per channel ' +
+    'in flight). A script storing k messages publishes k notifications that reach each node in one read, so the node writes them ' +
+    'to each socket in one `writev`. Before (c), each node on Redis received one notification per turn, wrote about one frame per ' +
+    'system call and measured 8.8 µs/delivery and 1.01× Socket.IO (the previous BENCHMARKS.md); with (a)–(c) the Redis row is ' +
+    'within reach of the one-process MemoryEngine row.');
+  L.push('2. **Opt-in adaptive write coalescing** (`writeCoalesceMs`, default 0): a message for a socket written less than that ' +
+    'long ago waits for the next tick of a shared grid, so a busy socket is written about once per interval while a quiet one is ' +
+    'never delayed. It is for traffic that reaches a node one message per turn (many independent publishers, each sending ' +
+    'singly), where neither per-turn corking nor group commit finds two frames for one socket.' +
+    (coalesced?.saturation !== undefined
+      ? ` Here group commit already batches, so it adds little: ${int(coalesced.saturation.deliveriesPerSec)} deliveries/s at ` +
+        `${f2(coalesced.saturation.serverCpuUsPerDelivery)} µs/delivery with 10 ms. Before pipelining, 10 ms took the Redis row ` +
+        'from about 120k to about 240k deliveries/s in a manual run.'
       : ''));
-  L.push('3. **After-publish blocks silently skip a backlog larger than retention.** With the default retention ' +
+  L.push('3. **Where the limit is now.** At saturation the load generator uses about one core (see its column): it parses every ' +
+    'delivery as JSON, and on 2 cores it competes with the servers and Redis. The Tributary rows are bounded by it, so the ' +
+    'deliveries/s ratio to Socket.IO understates the server-side difference; CPU per delivery is the per-server cost.' +
+    (trib?.saturation !== undefined && sio?.saturation !== undefined
+      ? ` Socket.IO spends ${f2(sio.saturation.serverCpuUsPerDelivery)} µs per delivery against Tributary's ` +
+        `${f2(trib.saturation.serverCpuUsPerDelivery)} µs on the same topology.`
+      : ''));
+  L.push('4. **An after-publish backlog larger than retention is trimmed, and now said so.** With the default retention ' +
     `(maxLength 1000), appending ${blocks === undefined ? 'a burst' : int(blocks.e2e.messages)} messages faster than the block ` +
-    `consumed them produced ${blocks === undefined ? 'fewer' : int(blocks.e2e.defaultRetentionOutputs)} outputs: MemoryGroups.read ` +
-    '(packages/engine/src/memory-groups.ts) reads only retained entries, so trimmed ones are never given to the block, with no ' +
-    'dead letter and no log line. Redis Streams consumer groups have the same property (XADD MAXLEN trims entries no group ' +
-    'has read yet), so the RedisEngine\'s groups should be checked for it too. ' +
-    '**Suggested fix:** detect the jump (first retained offset > cursor + 1), count it in block stats and write one ' +
-    '`$dlq.<block>` record or warning per gap; and document that `retention.maxLength` bounds an after-publish backlog.');
-  L.push('4. **Warm block invocations no longer pay an async thread hop.** The runtime now calls the isolate with `applySync` ' +
+    `consumed them produced ${blocks === undefined ? 'fewer' : int(blocks.e2e.defaultRetentionOutputs)} outputs: consumer groups on ` +
+    'both engines read only retained entries (Redis Streams trims entries no group has read, too). Both engines now report the ' +
+    'jump (`gapBefore` on the first entry after it); the runner counts it in the block\'s stats and writes an error line to ' +
+    '`$logs.<block>` (packages/runtime/src/runner.ts `#trimmed`). `retention.maxLength` bounds an after-publish backlog: raise it ' +
+    'for bursty inputs, as this benchmark does.');
+  L.push('5. **Warm block invocations no longer pay an async thread hop.** The runtime now calls the isolate with `applySync` ' +
     'first (bounded by the CPU timeout); a handler that returns a plain value without host calls answers in that call, and only ' +
     'handlers that await host calls take the promise path. ' +
     (blocks === undefined ? '' : `Bare isolated-vm: ${f1(blocks.warm.ivmApplyPromise.meanUs)} µs per call with a promise result against ` +
       `${f1(blocks.warm.ivmApplySync.meanUs)} µs with \`applySync\`. `) +
     '`InvocationInfo` is stringified once per deployed version.');
-  L.push('5. **`BlockRunner.deploy` loads every bundle twice** (a probe isolate with default limits to read the definition, then ' +
+  L.push('6. **`BlockRunner.deploy` loads every bundle twice** (a probe isolate with default limits to read the definition, then ' +
     'the real one: packages/runtime/src/runner.ts `deploy`), so a deploy costs two cold starts. Minor; the probe could be kept ' +
     'when the block\'s resolved limits equal the probe\'s, or the definition read with a cheaper isolate.', '');
 

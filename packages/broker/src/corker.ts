@@ -1,41 +1,88 @@
 import type { Socket } from 'node:net';
 
+/** A coalescing socket holding this many bytes is written after this turn instead. */
+const MAX_HELD_BYTES = 64 * 1024;
+
 /**
- * Batches socket writes per event-loop turn. Fan-out writes one frame to many sockets per message
- * and often several messages per turn; written one by one, each frame is its own writev system call,
- * which profiles showed as most of the broker's CPU per delivery. A socket written to in this turn
- * is corked on its first write and uncorked once, after the turn's I/O callbacks (setImmediate), so
- * its frames leave in one writev. Corked bytes still count in ws's bufferedAmount, so the
- * slow-consumer bound is unchanged.
+ * Batches socket writes. Fan-out writes one frame to many sockets per message; written one by one,
+ * each frame is its own writev system call, which profiles showed as most of the broker's CPU per
+ * delivery. Two rules, both cork the socket on its first frame and uncork it once:
+ *
+ * - per turn: a socket's frames of one event-loop turn leave together, after the turn's I/O
+ *   callbacks (setImmediate). Replies (acks, history, errors) always take this path.
+ * - adaptive coalescing, opt-in (Nagle's rule with a clock instead of an ACK): a message frame for
+ *   a socket that was written less than `coalesceMs` ago waits for the next tick of a shared
+ *   `coalesceMs` grid, with whatever else arrives meanwhile. A socket receiving fewer than one
+ *   message per `coalesceMs` never waits; a busy one is written about once per `coalesceMs`, so
+ *   system calls per delivery fall as its rate rises. Per-turn batching only helps when a turn holds
+ *   several messages for one socket; when messages reach a node one per turn (e.g. one Redis
+ *   notification each, from many independent publishers), this is what batches them.
+ *
+ * Corked bytes still count in ws's bufferedAmount, so the slow-consumer bound is unchanged.
  */
 export class Corker {
-  #held = new Set<Socket>();
-  readonly #delayMs: number;
+  readonly #coalesceMs: number;
+  /** Flushed after this turn. */
+  #turn = new Set<Socket>();
+  /** Flushed when the coalescing timer fires. */
+  #later = new Set<Socket>();
+  #timer: NodeJS.Timeout | undefined;
+  readonly #lastWrite = new WeakMap<Socket, number>();
+
+  /** `coalesceMs` 0 turns adaptive coalescing off (per-turn batching only). */
+  constructor(coalesceMs: number) {
+    this.#coalesceMs = coalesceMs;
+  }
 
   /**
-   * `delayMs` 0 flushes after the current turn; more holds writes that long, so a socket receiving
-   * messages one per turn (e.g. one Redis notification each) still sends several per write — fewer
-   * system calls per delivery for up to `delayMs` more latency.
+   * Corks `socket` until its flush (idempotent until then). `coalesce` marks a message frame that
+   * may wait for the socket's coalescing window; anything else is flushed after this turn, taking
+   * the socket's waiting frames along.
    */
-  constructor(delayMs = 0) {
-    this.#delayMs = delayMs;
-  }
-
-  /** Corks `socket` until the flush (idempotent until then). */
-  hold(socket: Socket | undefined): void {
-    if (socket === undefined || this.#held.has(socket) || socket.destroyed) return;
-    if (this.#held.size === 0) {
-      if (this.#delayMs > 0) setTimeout(() => this.flush(), this.#delayMs);
-      else setImmediate(() => this.flush());
+  hold(socket: Socket | undefined, coalesce: boolean): void {
+    if (socket === undefined || socket.destroyed || this.#turn.has(socket)) return;
+    if (this.#later.has(socket)) {
+      // Enough bytes wait to make one write worthwhile: waiting longer only fills the queue bound.
+      if (coalesce && socket.writableLength < MAX_HELD_BYTES) return;
+      this.#later.delete(socket);
+      this.#addTurn(socket);
+      return;
     }
     socket.cork();
-    this.#held.add(socket);
+    const last = coalesce && this.#coalesceMs > 0 ? this.#lastWrite.get(socket) : undefined;
+    const waited = last === undefined ? Infinity : performance.now() - last;
+    if (waited >= this.#coalesceMs) {
+      this.#addTurn(socket);
+      return;
+    }
+    this.#later.add(socket);
+    // One timer for every waiting socket, on a grid of coalesceMs: busy sockets are written
+    // together, one wave per interval, and nobody waits longer than coalesceMs.
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      const due = this.#later;
+      this.#later = new Set();
+      this.#flush(due);
+    }, Math.max(1, Math.ceil(this.#coalesceMs - (performance.now() % this.#coalesceMs))));
   }
 
-  /** Uncorks every held socket now. */
-  flush(): void {
-    const held = this.#held;
-    this.#held = new Set();
-    for (const s of held) if (!s.destroyed) s.uncork();
+  #addTurn(socket: Socket): void {
+    if (this.#turn.size === 0) {
+      setImmediate(() => {
+        const due = this.#turn;
+        this.#turn = new Set();
+        this.#flush(due);
+      });
+    }
+    this.#turn.add(socket);
+  }
+
+  #flush(sockets: Set<Socket>): void {
+    const now = performance.now();
+    for (const s of sockets) {
+      if (s.destroyed) continue;
+      s.uncork();
+      this.#lastWrite.set(s, now);
+    }
   }
 }

@@ -2,7 +2,10 @@ import type { Entry, Follow, StreamEngine } from '@tributary/engine';
 
 /** Something that receives a channel's (or pattern's) entries: one subscription of one session. */
 export interface HubTarget {
-  /** `frame` is the encoded `message` frame, shared by every target of the same key. */
+  /**
+   * `frame` is the `message` frame as WebSocket wire bytes ({@link encodeMessage}), shared by every
+   * target of the same key.
+   */
   push(entry: Entry, frame: Buffer): void;
 }
 
@@ -103,13 +106,30 @@ export class Hub {
 }
 
 /**
- * Encodes a `message` frame around the stored JSON text without parsing it: the payload was
- * produced by JSON.stringify on the publish path, so splicing it in is safe and saves a parse and a
- * stringify per message.
+ * Encodes a `message` frame as the exact bytes of an unmasked, uncompressed WebSocket text frame
+ * (RFC 6455 §5.2): server-to-client frames carry no mask, so the same bytes are valid on every
+ * connection and fan-out writes them as they are, without a per-subscriber header (gorilla's
+ * PreparedMessage, uWebSockets' publish). The JSON is spliced around the stored payload without
+ * parsing it: the payload was produced by JSON.stringify on the publish path.
  */
 export function encodeMessage(e: Entry, sub?: string): Buffer {
   let s = `{"type":"message","channel":${JSON.stringify(e.channel)},"offset":${e.offset},"epoch":${JSON.stringify(e.epoch)},"time":${e.time},"data":${e.payload}`;
   if (e.msgId !== undefined) s += `,"msgId":${JSON.stringify(e.msgId)}`;
   if (sub !== undefined) s += `,"sub":${JSON.stringify(sub)}`;
-  return Buffer.from(`${s}}`);
+  s += '}';
+  const length = Buffer.byteLength(s);
+  const head = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + length);
+  frame[0] = 0x81; // FIN, text
+  if (head === 2) {
+    frame[1] = length;
+  } else if (head === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.write(s, head, 'utf8');
+  return frame;
 }

@@ -47,12 +47,16 @@ export interface BrokerOptions {
    */
   maxQueueBytes?: number;
   /**
-   * How long outgoing frames may wait to be written together, ms. 0 writes them after the current
-   * event-loop turn; 1–5 trades that much latency for fewer system calls per delivery when messages
-   * arrive one at a time (e.g. from Redis) at high rates.
+   * Adaptive write coalescing, ms (Nagle's rule with a clock): a message frame for a socket written
+   * less than this long ago waits until the next tick of a shared `writeCoalesceMs` grid and leaves
+   * with whatever else arrived for that socket meanwhile. A socket receiving fewer messages than one
+   * per interval is never delayed; a busier one is written about once per interval, so system calls
+   * per delivery fall as its rate rises, for at most this much added latency. Replies (acks,
+   * history, errors) never wait. 0: off — frames of one event-loop turn are still written together.
+   * Worth it when subscribers get many messages per second that reach the node one at a time.
    * @defaultValue 0
    */
-  writeDelayMs?: number;
+  writeCoalesceMs?: number;
   /**
    * Subscriptions one connection may hold.
    * @defaultValue 1000
@@ -120,7 +124,7 @@ export interface ResolvedBrokerOptions {
   host: string;
   maxPayloadBytes: number;
   maxQueueBytes: number;
-  writeDelayMs: number;
+  writeCoalesceMs: number;
   maxSubscriptions: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
@@ -170,7 +174,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     host,
     maxPayloadBytes: o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     maxQueueBytes: o.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
-    writeDelayMs: o.writeDelayMs ?? 0,
+    writeCoalesceMs: o.writeCoalesceMs ?? 0,
     maxSubscriptions: o.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS,
     maxConnections: o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerIp: o.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
@@ -184,8 +188,8 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     metrics: o.metrics ?? new Registry(),
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new TypeError(`port must be 0–65535, got ${r.port}`);
-  if (!Number.isInteger(r.writeDelayMs) || r.writeDelayMs < 0 || r.writeDelayMs > 100) {
-    throw new TypeError(`writeDelayMs must be an integer from 0 to 100, got ${String(r.writeDelayMs)}`);
+  if (!Number.isInteger(r.writeCoalesceMs) || r.writeCoalesceMs < 0 || r.writeCoalesceMs > 100) {
+    throw new TypeError(`writeCoalesceMs must be an integer from 0 to 100, got ${String(r.writeCoalesceMs)}`);
   }
   for (const f of ['maxPayloadBytes', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp',
     'presenceTtlMs', 'maxDepth', 'maxHops'] as const) {

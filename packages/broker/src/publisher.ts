@@ -44,6 +44,16 @@ export class Publisher {
   ) {}
 
   async publish(req: PublishRequest): Promise<AppendResult> {
+    return (await this.submit(req)).result;
+  }
+
+  /**
+   * Everything {@link publish} does up to issuing the append; resolves with the append's pending
+   * result. Engines store one channel's appends in the order they were issued, so a caller that
+   * awaits only this may issue its next publish while the previous one is being stored (pipelining;
+   * with Redis they then share one append script).
+   */
+  async submit(req: PublishRequest): Promise<{ result: Promise<AppendResult> }> {
     const { channel } = req;
     const problem = channelProblem(channel, false);
     if (problem !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `channel ${problem}`, { channel });
@@ -76,9 +86,11 @@ export class Publisher {
     if (req.msgId !== undefined) input.msgId = req.msgId;
     if (hops > 0) input.hops = hops;
     const t0 = performance.now();
-    const result = await this.engine.append(input);
-    this.onAppend?.((performance.now() - t0) / 1000, channel, result);
-    return result;
+    const result = this.engine.append(input).then((r) => {
+      this.onAppend?.((performance.now() - t0) / 1000, channel, r);
+      return r;
+    });
+    return { result };
   }
 
   /** Checks depth and size and returns the JSON text that will be stored. */

@@ -51,7 +51,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       if (!r.duplicate) channelStats.record(channel, r.offset, r.epoch, r.time);
     }),
     sessions,
-    corker: new Corker(opts.writeDelayMs),
+    corker: new Corker(opts.writeCoalesceMs),
     metrics: { published: 0, badFrames: 0, slowConsumers: 0, refusedConnections: 0 },
     prom,
     log,

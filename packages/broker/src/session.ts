@@ -33,9 +33,12 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const REPLAY_PAGE = 1000;
 
 /**
- * One WebSocket connection. Frames are handled one at a time in arrival order, so a client's
- * publishes are stored in the order it sent them; when too many wait, the socket is paused, which
- * pushes back on the client through TCP instead of buffering without bound.
+ * One WebSocket connection. Frames are handled one at a time in arrival order. A publish's turn ends
+ * once its append is issued, not stored: engines store a channel's appends in issue order, so a
+ * client's publishes are stored in the order it sent them while several are in flight (pipelining).
+ * Any other frame waits until the publishes before it are stored, so a history or subscribe sees
+ * them. When too many frames wait or are in flight, the socket is paused, which pushes back on the
+ * client through TCP instead of buffering without bound.
  */
 export class Session {
   readonly id: string;
@@ -46,6 +49,9 @@ export class Session {
   #subs = new Map<string, Subscription>();
   #presenceStops = new Map<string, () => Promise<void>>();
   #chain: Promise<void> = Promise.resolve();
+  /** Publishes issued and not yet stored (they never reject). */
+  #inflight = new Set<Promise<void>>();
+  /** Frames waiting or in flight. */
   #pending = 0;
   #paused = false;
   #closed = false;
@@ -78,19 +84,39 @@ export class Session {
     this.sendRaw(Buffer.from(JSON.stringify(frame)));
   }
 
-  /** Sends pre-encoded frame bytes, closing the connection as a slow consumer past the queue bound. */
+  /** Sends pre-encoded JSON frame bytes. */
   sendRaw(frame: Buffer): void {
-    if (this.#closed || this.#ws.readyState !== 1) return;
-    if (this.#ws.bufferedAmount + frame.length > this.#ctx.options.maxQueueBytes) {
+    const socket = this.#writable(frame.length);
+    if (socket === undefined) return;
+    // Corked until after this turn: a turn's frames leave in one writev.
+    this.#ctx.corker.hold(socket, false);
+    this.#ws.send(frame, { binary: false });
+  }
+
+  /**
+   * Writes a `message` frame's wire bytes ({@link encodeMessage}) straight to the socket, where
+   * they may wait for the write-coalescing window (see Corker). Safe beside ws's own writes: with
+   * permessage-deflate off, ws writes synchronously and never queues, so order is kept.
+   */
+  sendMessage(wire: Buffer): void {
+    const socket = this.#writable(wire.length);
+    if (socket === undefined) return;
+    this.#ctx.corker.hold(socket, true);
+    socket.write(wire);
+  }
+
+  /** The socket, if open and `bytes` more stay within the queue bound; else closes a slow consumer. */
+  #writable(bytes: number): Socket | undefined {
+    if (this.#closed || this.#ws.readyState !== 1) return undefined;
+    if (this.#ws.bufferedAmount + bytes > this.#ctx.options.maxQueueBytes) {
       this.#ctx.metrics.slowConsumers++;
       this.#ctx.prom.slowConsumers.inc();
       this.#log?.warn({ queued: this.#ws.bufferedAmount }, 'closing slow consumer');
       this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: outgoing queue full');
-      return;
+      return undefined;
     }
-    // ws keeps its net.Socket private; corking it batches this turn's frames into one writev.
-    this.#ctx.corker.hold((this.#ws as unknown as { _socket?: Socket })._socket);
-    this.#ws.send(frame, { binary: false });
+    // ws keeps its net.Socket private.
+    return (this.#ws as unknown as { _socket?: Socket })._socket;
   }
 
   /** Closes the connection with `code`; a peer that does not finish the handshake is cut after 2 s. */
@@ -127,13 +153,18 @@ export class Session {
       try {
         await this.#handle(data, isBinary);
       } finally {
-        this.#pending--;
-        if (this.#paused && this.#pending < MAX_PENDING_FRAMES / 2) {
-          this.#paused = false;
-          this.#ws.resume();
-        }
+        this.#settled();
       }
     });
+  }
+
+  /** One frame is done (handled, or its publish stored). */
+  #settled(): void {
+    this.#pending--;
+    if (this.#paused && this.#pending < MAX_PENDING_FRAMES / 2) {
+      this.#paused = false;
+      this.#ws.resume();
+    }
   }
 
   async #handle(data: Buffer, isBinary: boolean): Promise<void> {
@@ -154,12 +185,17 @@ export class Session {
     }
     const frame = parsed.frame;
     try {
+      if (frame.type !== 'publish' && this.#inflight.size > 0) await Promise.all(this.#inflight);
       await this.#dispatch(frame);
     } catch (err) {
-      const e = toTributaryError(err);
-      if (e.code === ErrorCodes.INTERNAL) this.#log?.error({ err }, 'request failed');
-      this.#error(frame.id, e.code, e.message, e.channel ?? ('channel' in frame ? frame.channel : undefined));
+      this.#failed(frame, err);
     }
+  }
+
+  #failed(frame: ClientFrame, err: unknown): void {
+    const e = toTributaryError(err);
+    if (e.code === ErrorCodes.INTERNAL) this.#log?.error({ err }, 'request failed');
+    this.#error(frame.id, e.code, e.message, e.channel ?? ('channel' in frame ? frame.channel : undefined));
   }
 
   async #dispatch(frame: ClientFrame): Promise<void> {
@@ -214,10 +250,21 @@ export class Session {
       principal: this.#principal,
     };
     if (frame.msgId !== undefined) req.msgId = frame.msgId;
-    const r = await this.#ctx.publisher.publish(req);
-    this.#ctx.metrics.published++;
-    this.#ctx.prom.messagesIn.inc({ transport: 'ws' });
-    this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
+    const { result } = await this.#ctx.publisher.submit(req);
+    // Issued: the next frame may go ahead while this one is stored; it counts as pending till then.
+    this.#pending++;
+    const stored = result.then(
+      (r) => {
+        this.#ctx.metrics.published++;
+        this.#ctx.prom.messagesIn.inc({ transport: 'ws' });
+        this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
+      },
+      (err: unknown) => this.#failed(frame, err),
+    ).finally(() => {
+      this.#inflight.delete(stored);
+      this.#settled();
+    });
+    this.#inflight.add(stored);
   }
 
   async #subscribe(frame: SubscribeFrame): Promise<void> {

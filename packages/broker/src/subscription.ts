@@ -3,7 +3,8 @@ import type { HubTarget } from './hub.js';
 
 /** Where a subscription's frames go. */
 export interface FrameSink {
-  sendRaw(frame: Buffer): void;
+  /** Writes a `message` frame's WebSocket wire bytes (it may wait for the write-coalescing window). */
+  sendMessage(wire: Buffer): void;
 }
 
 /**
@@ -58,6 +59,6 @@ export class Subscription implements HubTarget {
       this.#epoch = entry.epoch;
       this.#last = entry.offset;
     }
-    this.#sink.sendRaw(frame);
+    this.#sink.sendMessage(frame);
   }
 }

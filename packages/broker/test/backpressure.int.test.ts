@@ -22,8 +22,8 @@ describe('slow consumers', () => {
 });
 
 describe('write delay', () => {
-  it('with writeDelayMs still delivers every message once, in order, to every subscriber', async () => {
-    const b = await broker({ writeDelayMs: 5 });
+  it('with writeCoalesceMs still delivers every message once, in order, to every subscriber', async () => {
+    const b = await broker({ writeCoalesceMs: 5 });
     const subs = await Promise.all([socket(b.wsUrl), socket(b.wsUrl)]);
     for (const s of subs) await s.request({ type: 'subscribe', channel: 'd' });
     const pub = await socket(b.wsUrl);
@@ -35,6 +35,6 @@ describe('write delay', () => {
   });
 
   it('refuses a write delay outside 0–100 ms', async () => {
-    await expect(broker({ writeDelayMs: 500 })).rejects.toThrow(/writeDelayMs/);
+    await expect(broker({ writeCoalesceMs: 500 })).rejects.toThrow(/writeCoalesceMs/);
   });
 });

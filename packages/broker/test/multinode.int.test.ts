@@ -45,3 +45,30 @@ describe('brokers sharing one Redis', () => {
     expect(await onA.next((f) => f.type === 'leave')).toMatchObject({ member: { node: b.nodeId } });
   });
 });
+
+describe('pipelined publishes on Redis', () => {
+  it('stores a burst sent without waiting for acks in send order, acks each, and a history right after sees all', async () => {
+    const prefix = `p${Date.now()}:`;
+    const a = await node(prefix);
+    const b = await node(prefix);
+    const sub = await socket(b.wsUrl);
+    await sub.request({ type: 'subscribe', channel: 'burst' });
+    const pub = await socket(a.wsUrl);
+    // 300 publishes in one write burst, interleaved with a second channel; then a history request,
+    // which must wait for them to be stored.
+    for (let i = 1; i <= 300; i++) pub.send({ type: 'publish', id: `p${i}`, channel: i % 2 === 0 ? 'burst' : 'other', data: i });
+    const history = await pub.request({ type: 'history', channel: 'burst', limit: 1000 });
+    expect((history.messages as Array<{ data: number }>).map((m) => m.data)).toEqual(evens(300));
+    const acks = pub.frames.filter((f) => f.type === 'ack');
+    expect(acks).toHaveLength(300);
+    const burstAcks = acks.filter((f) => f.channel === 'burst');
+    expect(burstAcks.map((f) => f.offset)).toEqual(evens(300).map((_, i) => i + 1));
+    expect(burstAcks.map((f) => f.id)).toEqual(evens(300).map((i) => `p${i}`));
+    await sub.next((f) => f.type === 'message' && f.offset === 150);
+    expect(sub.frames.filter((f) => f.type === 'message').map((f) => f.data)).toEqual(evens(300));
+  });
+});
+
+function evens(n: number): number[] {
+  return Array.from({ length: n / 2 }, (_, i) => 2 * (i + 1));
+}

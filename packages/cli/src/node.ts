@@ -33,7 +33,7 @@ export interface NodeOptions {
   /** Extra HTTP routes (an app's own pages, webhooks), tried after the built-in ones. */
   routes?: HttpRoute[];
   /** Extra options passed to the broker as-is. */
-  broker?: { maxPayloadBytes?: number; nodeId?: string; writeDelayMs?: number };
+  broker?: { maxPayloadBytes?: number; nodeId?: string; writeCoalesceMs?: number };
 }
 
 /** A running Tributary process. */

@@ -21,7 +21,8 @@ Starts a broker (WebSocket + HTTP on one port).
                     default: sharp in-process
                     image URL signing key: env TRIBUTARY_IMAGE_KEY (≥ 32 bytes); default: derived
                     from the secret (random per process with --insecure)
-  --write-delay-ms N  hold outgoing frames up to N ms to write them together (default 0)
+  --write-coalesce-ms N
+                    adaptive write coalescing, ms (default 0: off; see the broker's writeCoalesceMs)
   --log-level L     trace|debug|info|warn|error (default info)`;
 
 /** Runs the broker until SIGINT/SIGTERM. */
@@ -34,7 +35,7 @@ export async function start(argv: string[]): Promise<number> {
     insecure: { type: 'boolean' },
     blocks: { type: 'string', multiple: true },
     'log-level': { type: 'string' },
-    'write-delay-ms': { type: 'string' },
+    'write-coalesce-ms': { type: 'string' },
     data: { type: 'string' },
     cloudinary: { type: 'string' },
   }, false);
@@ -56,9 +57,9 @@ export async function start(argv: string[]): Promise<number> {
     // Without a key or a secret, signed image URLs last as long as the process.
     ...(imageKey ? { signingKeys: imageKey } : auth.insecure === true ? { signingKeys: randomBytes(32).toString('hex') } : {}),
   };
-  const writeDelayMs = intOption('write-delay-ms', values['write-delay-ms']);
+  const writeCoalesceMs = intOption('write-coalesce-ms', values['write-coalesce-ms']);
   const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs, images,
-    ...(writeDelayMs === undefined ? {} : { broker: { writeDelayMs } }) });
+    ...(writeCoalesceMs === undefined ? {} : { broker: { writeCoalesceMs } }) });
   const { broker } = node;
   const names = node.blocks.runner.list().map((b) => `${b.name}@${b.version}`);
   const mode = auth.insecure === true ? 'INSECURE: no auth, local development only' : 'token auth';

@@ -156,7 +156,13 @@ export interface StreamEngine {
   /** A short name for logs and metrics: 'memory' or 'redis'. */
   readonly kind: string;
 
-  /** Appends one entry. One round trip to the store; atomic with its dedup check and trimming. */
+  /**
+   * Appends one entry, atomically with its dedup check and trimming. Appends to one channel issued
+   * through one engine are stored in the order they were issued, not completed, so a caller may
+   * issue several without awaiting each (the broker pipelines a connection's publishes this way).
+   * At most one round trip to the store per append; the RedisEngine sends a channel's appends issued
+   * while its previous batch is in flight together (group commit).
+   */
   append(input: AppendInput): Promise<AppendResult>;
 
   /** Reads a slice of a channel's log together with its state. */

@@ -56,6 +56,33 @@ export function describeEngineContract(name: string, make: MakeEngine, caps: Eng
         expect(await e.state(ch)).toEqual({ epoch: results[0]?.epoch, first: 1, last: 3 });
       }));
 
+      it('stores appends issued without waiting in the order they were issued, each with its own result', withEngine(undefined, async (e) => {
+        const a = uniqueChannel('log.pipe.a');
+        const b = uniqueChannel('log.pipe.b');
+        // 150 on one channel: more than one Redis batch (64), so batches must chain in order too.
+        const pending = range(0, 149).map((i) => e.append({ channel: i % 3 === 0 ? b : a, payload: `{"i":${i}}` }));
+        const results = await Promise.all(pending);
+        const onA = results.filter((_, i) => i % 3 !== 0).map((r) => r.offset);
+        const onB = results.filter((_, i) => i % 3 === 0).map((r) => r.offset);
+        expect(onA).toEqual(range(1, 100));
+        expect(onB).toEqual(range(1, 50));
+        const stored = (await e.read(a, { after: 0, limit: 1000 })).entries.map((x) => JSON.parse(x.payload).i);
+        expect(stored).toEqual(range(0, 149).filter((i) => i % 3 !== 0));
+      }));
+
+      it('treats a msgId repeated among appends in flight together as a duplicate of the first', withEngine(undefined, async (e) => {
+        const ch = uniqueChannel('log.pipe.dedup');
+        const [x, y, z] = await Promise.all([
+          e.append({ channel: ch, payload: '"x"', msgId: 'same' }),
+          e.append({ channel: ch, payload: '"y"' }),
+          e.append({ channel: ch, payload: '"x again"', msgId: 'same' }),
+        ]);
+        expect(x).toMatchObject({ offset: 1, duplicate: false });
+        expect(y).toMatchObject({ offset: 2, duplicate: false });
+        expect(z).toEqual({ ...x, duplicate: true });
+        expect((await e.read(ch, { after: 0, limit: 10 })).entries.map((r) => r.payload)).toEqual(['"x"', '"y"']);
+      }));
+
       it('keeps channels independent', withEngine(undefined, async (e) => {
         const a = uniqueChannel('log.a');
         const b = uniqueChannel('log.b');

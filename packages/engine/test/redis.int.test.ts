@@ -70,6 +70,36 @@ describe('RedisEngine on one server', () => {
     }
   });
 
+  it('stores appends issued together in one EVALSHA per channel (group commit), up to 64 per script', async () => {
+    const e = engine(redis.url);
+    const a = uniqueChannel('gc.a');
+    const b = uniqueChannel('gc.b');
+    await e.append({ channel: a, payload: '0' }); // loads the script on this connection
+    await e.append({ channel: b, payload: '0' });
+    const subscribers = await subscriberAddresses(raw);
+    const monitor = await raw.monitor();
+    const seen: Array<{ args: string[]; source: string }> = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
+    try {
+      // One turn: 100 appends to a (64 + 36: the second batch waits for the first), 10 to b.
+      const results = await Promise.all([
+        ...range(1, 100).map((i) => e.append({ channel: a, payload: String(i), msgId: `a${i}` })),
+        ...range(1, 10).map((i) => e.append({ channel: b, payload: String(i) })),
+      ]);
+      expect(results.map((r) => r.offset)).toEqual([...range(2, 101), ...range(2, 11)]);
+      await raw.echo('end-of-test');
+      await until(() => seen.some((s) => s.args[1] === 'end-of-test'), 'the marker in MONITOR');
+      const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
+      expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(3).fill('evalsha'));
+      // EVALSHA sha numkeys stream meta dedup…: entries per script from the key count.
+      expect(fromClients.map((s) => Number(s.args[2]) - 2).sort((x, y) => x - y)).toEqual([10, 36, 64]);
+      const published = seen.filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'publish');
+      expect(published).toHaveLength(110); // one notification per entry
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('appends to a channel with consumer groups in one round trip too (the group is made in the script)', async () => {
     const e = engine(redis.url);
     const root = uniqueChannel('rtg');

@@ -24,8 +24,8 @@ const broker = await startBroker({
   // Every benchmark client comes from 127.0.0.1; the default 10,000 per address is exactly the RSS
   // benchmark's count, so leave headroom.
   maxConnectionsPerIp: 50_000,
-  // The fan-out benchmark's extra row measures the opt-in write delay (default 0).
-  writeDelayMs: Number(process.env.BENCH_WRITE_DELAY_MS ?? 0),
+  // BENCH_COALESCE_MS overrides the write-coalescing window (the fan-out benchmark compares 0 and the default).
+  ...(process.env.BENCH_COALESCE_MS === undefined ? {} : { writeCoalesceMs: Number(process.env.BENCH_COALESCE_MS) }),
   ...(process.env.BENCH_NODE_ID === undefined ? {} : { nodeId: process.env.BENCH_NODE_ID }),
 });
 serveParent(broker.port, () => broker.context.hub.deliveries, async () => {

@@ -8,7 +8,8 @@ type Arg = string | number;
 
 /** The scripts as commands; ioredis sends EVALSHA (EVAL on a connection's first use). */
 export interface ScriptCommands {
-  tribAppend(...args: Arg[]): Promise<[string, string, string, number]>;
+  /** Arguments start with the number of keys (one dedup key per entry). */
+  tribAppend(...args: Arg[]): Promise<Array<[string, string, string, number]>>;
   tribRead(...args: Arg[]): Promise<[string, string, string, RawEntry[]]>;
   tribReset(...args: Arg[]): Promise<string>;
   tribPresence(...args: Arg[]): Promise<number | string[]>;
@@ -65,7 +66,7 @@ export function createCommandClient(o: ResolvedRedisEngineOptions): CommandClien
       : new Redis(o.url, { ...nodeOptions(o), enableOfflineQueue: false, retryStrategy: backoff(o) });
   // Errors reach callers as rejected commands; without a listener ioredis would log each one.
   client.on('error', () => {});
-  client.defineCommand('tribAppend', { numberOfKeys: 3, lua: APPEND_LUA });
+  client.defineCommand('tribAppend', { lua: APPEND_LUA });
   client.defineCommand('tribRead', { numberOfKeys: 2, lua: READ_LUA });
   client.defineCommand('tribReset', { numberOfKeys: 2, lua: RESET_LUA });
   client.defineCommand('tribPresence', { numberOfKeys: 1, lua: PRESENCE_LUA });

@@ -18,6 +18,7 @@ import { createCommandClient, run, type CommandClient } from './client.js';
 import { decodeEntry } from './codec.js';
 import { closedError } from './errors.js';
 import { Follows } from './follows.js';
+import { Appender } from './appender.js';
 import { RedisGroups } from './groups.js';
 import { channelKeys, dedupKey, messageTopic, presenceTopic } from './keys.js';
 import { RedisKeyValue } from './kv.js';
@@ -33,8 +34,8 @@ const FILL_PAGE = 1000;
  * and runner processes can use the same Redis; an append on one is delivered to follows on all.
  *
  * - append is one EVALSHA (dedup check, offset, consumer-group creation, XADD, trimming, expiry,
- *   notification), plus one SADD per matching consumer group the first time this engine appends to
- *   a channel for that group;
+ *   notification) per batch of a channel's appends (group commit: see {@link Appender}), plus one
+ *   SADD per matching consumer group the first time this engine appends to a channel for that group;
  * - a follow subscribes (once per channel per engine) to the channel's notification topic and
  *   fills any gap it sees, or any it may have missed while reconnecting, from the stream;
  * - connections are opened lazily (first call or {@link ready}) and re-opened forever; while Redis
@@ -49,6 +50,7 @@ export class RedisEngine implements StreamEngine {
   readonly #pubsub: PubSub;
   readonly #follows: Follows;
   readonly #registry: GroupRegistry;
+  readonly #appender = new Appender((channel, batch) => this.#appendBatch(channel, batch));
   #closed = false;
 
   constructor(options: RedisEngineOptions = {}) {
@@ -79,31 +81,24 @@ export class RedisEngine implements StreamEngine {
     await this.#run('ready', () => this.#client.ping());
   }
 
-  async append(input: AppendInput): Promise<AppendResult> {
+  append(input: AppendInput): Promise<AppendResult> {
+    return this.#appender.append(input);
+  }
+
+  /** One append script for a batch of one channel's entries (see {@link Appender}). */
+  async #appendBatch(channel: string, batch: readonly AppendInput[]): Promise<AppendResult[]> {
     const o = this.#o;
-    const k = channelKeys(o.keyPrefix, input.channel);
-    const hasId = input.msgId !== undefined;
-    const hops = input.hops !== undefined && input.hops > 0 ? String(input.hops) : '';
-    const groups = await this.#registry.forAppend(input.channel);
-    const r = await this.#run('append', () =>
-      this.#client.tribAppend(
-        k.stream,
-        k.meta,
-        dedupKey(o.keyPrefix, input.channel, input.msgId ?? ''),
-        input.payload,
-        hasId ? '1' : '0',
-        input.msgId ?? '',
-        hops,
-        nanoid(10),
-        o.maxLength,
-        o.maxAgeMs,
-        o.dedupWindowMs,
-        o.metaTtlMs,
-        messageTopic(o.keyPrefix, input.channel),
-        ...groups,
-      ),
-    );
-    return { offset: Number(r[0]), epoch: r[1], time: Number(r[2]), duplicate: r[3] === 1 };
+    const k = channelKeys(o.keyPrefix, channel);
+    const groups = await this.#registry.forAppend(channel);
+    const keys = [k.stream, k.meta];
+    const args: Array<string | number> = [nanoid(10), o.maxLength, o.maxAgeMs, o.dedupWindowMs, o.metaTtlMs,
+      messageTopic(o.keyPrefix, channel), batch.length];
+    for (const e of batch) {
+      keys.push(dedupKey(o.keyPrefix, channel, e.msgId ?? ''));
+      args.push(e.payload, e.msgId === undefined ? '0' : '1', e.msgId ?? '', e.hops !== undefined && e.hops > 0 ? String(e.hops) : '');
+    }
+    const r = await this.#run('append', () => this.#client.tribAppend(keys.length, ...keys, ...args, ...groups));
+    return r.map(([offset, epoch, time, dup]) => ({ offset: Number(offset), epoch, time: Number(time), duplicate: dup === 1 }));
   }
 
   async read(channel: string, options: ReadOptions): Promise<ReadResult> {
@@ -168,6 +163,7 @@ export class RedisEngine implements StreamEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#appender.close();
     this.#registry.close();
     this.#follows.close();
     this.#pubsub.close();

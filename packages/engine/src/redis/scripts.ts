@@ -77,48 +77,67 @@ end
 `;
 
 /**
- * Append. KEYS: stream, meta, dedup. ARGV: payload, hasMsgId ('1'|'0'), msgId, hops ('' = none),
- * newEpoch, maxLength, maxAgeMs, dedupWindowMs, metaTtlMs, topic, then the stream-group names of
- * the consumer groups matching the channel (zero or more).
- * Returns {offset, epoch, time, duplicate (0|1)}.
+ * Append a batch of entries to one channel (group commit: see appender.ts).
+ * KEYS: stream, meta, then one dedup key per entry. ARGV: newEpoch, maxLength, maxAgeMs,
+ * dedupWindowMs, metaTtlMs, topic, n (entries), then per entry payload, hasMsgId ('1'|'0'), msgId,
+ * hops ('' = none); then the stream-group names of the consumer groups matching the channel (zero or
+ * more). Returns one {offset, epoch, time, duplicate (0|1)} per entry, in order.
  *
  * A msgId is a duplicate only within the current epoch: after a reset the same id stores again,
- * as in the memory engine. The notification carries the whole entry (a JSON header line, then the
- * payload verbatim) so followers need no read on the happy path.
+ * as in the memory engine; a msgId repeated inside one batch is a duplicate of its first use. Each
+ * entry gets its own notification (a JSON header line, then the payload verbatim) so followers need
+ * no read on the happy path; Redis writes a script's notifications to a subscriber together, so a
+ * follower receives a batch in one read and can write it to a socket in one system call.
  */
 export const APPEND_LUA = `${COMMON}
-local stream, meta, dkey = KEYS[1], KEYS[2], KEYS[3]
-local payload, has_id, msg_id, hops = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4]
-local max_len, max_age = tonumber(ARGV[6]), tonumber(ARGV[7])
-local dedup_ms, meta_ttl, topic = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local stream, meta = KEYS[1], KEYS[2]
+local new_epoch, max_len, max_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local dedup_ms, meta_ttl, topic, n = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local groups_from = 8 + 4 * n
 local epoch = redis.call('HGET', meta, 'epoch')
-if has_id and epoch then
-  local d = redis.call('GET', dkey)
-  if d then
-    local off, t, ep = string.match(d, '^(%d+) (%d+) (.*)$')
-    if ep == epoch then return {off, ep, t, 1} end
-  end
-end
-epoch = ensure_meta(stream, meta, ARGV[5], meta_ttl)
-local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
 local now = now_ms()
 local t = string.format('%.0f', now)
-local fields = {'payload', payload, 'time', t}
-local header = {e = epoch, o = offset, t = t}
-if has_id then
-  table.insert(fields, 'msgId'); table.insert(fields, msg_id); header.i = msg_id
+local out = {}
+local stored = false
+for i = 1, n do
+  local a = 8 + 4 * (i - 1)
+  local payload, has_id, msg_id, hops = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3]
+  local dkey = KEYS[2 + i]
+  local dup = nil
+  if has_id and epoch then
+    local d = redis.call('GET', dkey)
+    if d then
+      local off, dt, ep = string.match(d, '^(%d+) (%d+) (.*)$')
+      if ep == epoch then dup = {off, ep, dt, 1} end
+    end
+  end
+  if dup then
+    out[i] = dup
+  else
+    epoch = ensure_meta(stream, meta, new_epoch, meta_ttl)
+    local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
+    local fields = {'payload', payload, 'time', t}
+    local header = {e = epoch, o = offset, t = t}
+    if has_id then
+      table.insert(fields, 'msgId'); table.insert(fields, msg_id); header.i = msg_id
+    end
+    if hops ~= '' then
+      table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
+    end
+    if not stored then ensure_groups(stream, meta, offset, groups_from) end
+    stored = true
+    redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
+    if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
+    redis.call('PUBLISH', topic, cjson.encode(header) .. '\\n' .. payload)
+    out[i] = {offset, epoch, t, 0}
+  end
 end
-if hops ~= '' then
-  table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
+if stored then
+  trim_age(stream, now - max_age)
+  redis.call('PEXPIRE', stream, max_age)
+  redis.call('PEXPIRE', meta, meta_ttl)
 end
-ensure_groups(stream, meta, offset, 11)
-redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
-trim_age(stream, now - max_age)
-redis.call('PEXPIRE', stream, max_age)
-redis.call('PEXPIRE', meta, meta_ttl)
-if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
-redis.call('PUBLISH', topic, cjson.encode(header) .. '\\n' .. payload)
-return {offset, epoch, t, 0}
+return out
 `;
 
 /**
