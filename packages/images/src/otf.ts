@@ -82,12 +82,15 @@ type CacheEntry = Omit<CachedImage, 'data'> & { bytes: number };
 /**
  * A disk cache bounded in bytes with least-recently-used eviction. The index lives in memory (a Map
  * in recency order); the directory is emptied at start, so the cache is per process and a crash can
- * never leave it over its bound.
+ * never leave it over its bound. Writes are behind: an entry is served from memory from the moment
+ * it is set until its file is written, so a caller need not wait for the disk before answering.
  */
 export class DiskLruCache {
   readonly dir: string;
   readonly maxBytes: number;
   readonly #index = new Map<string, CacheEntry>();
+  /** Entries whose file is being written, and the write. */
+  readonly #writing = new Map<string, { value: CachedImage; done: Promise<void> }>();
   #bytes = 0;
   #ready: Promise<void> | undefined;
 
@@ -108,9 +111,12 @@ export class DiskLruCache {
   }
 
   async get(key: string): Promise<CachedImage | undefined> {
-    await this.#init();
     const e = this.#index.get(key);
     if (e === undefined) return undefined;
+    this.#index.delete(key);
+    this.#index.set(key, e);
+    const writing = this.#writing.get(key);
+    if (writing !== undefined) return writing.value;
     let data: Buffer;
     try {
       data = await readFile(this.#file(key));
@@ -118,25 +124,40 @@ export class DiskLruCache {
       this.#drop(key);
       return undefined;
     }
-    this.#index.delete(key);
-    this.#index.set(key, e);
     return { ...e, data };
   }
 
-  /** Stores an entry, then evicts least recently used ones until the total fits. Larger than the bound: not stored. */
-  async set(key: string, value: CachedImage): Promise<void> {
-    await this.#init();
-    if (value.data.length > this.maxBytes) return;
-    await writeFile(this.#file(key), value.data);
-    if (this.#index.has(key)) this.#drop(key);
+  /**
+   * Stores an entry, visible at once, and evicts least recently used ones until the total fits;
+   * resolves when its file is written. Larger than the bound: not stored.
+   */
+  set(key: string, value: CachedImage): Promise<void> {
+    if (value.data.length > this.maxBytes) return Promise.resolve();
+    this.#drop(key);
     const { data, ...meta } = value;
     this.#index.set(key, { ...meta, bytes: data.length });
     this.#bytes += data.length;
+    const evicted: string[] = [];
     while (this.#bytes > this.maxBytes) {
       const oldest = this.#index.keys().next().value as string;
       this.#drop(oldest);
-      await rm(this.#file(oldest), { force: true });
+      evicted.push(oldest);
     }
+    const previous = this.#writing.get(key)?.done ?? Promise.resolve();
+    const done = (async () => {
+      await this.#init();
+      await previous; // two writes of one key land in order
+      await writeFile(this.#file(key), data);
+      // An evicted file is removed once any write of it in flight has landed, so none is orphaned.
+      await Promise.all(evicted.map(async (k) => {
+        await this.#writing.get(k)?.done.catch(() => {});
+        if (!this.#index.has(k)) await rm(this.#file(k), { force: true });
+      }));
+    })().finally(() => {
+      if (this.#writing.get(key)?.done === done) this.#writing.delete(key);
+    });
+    this.#writing.set(key, { value, done });
+    return done;
   }
 
   #drop(key: string): void {
@@ -187,7 +208,7 @@ export class OnTheFly {
   readonly #o: OnTheFlyOptions;
   readonly #inflight = new Map<string, Promise<CachedImage>>();
   /** Counters for metrics and tests. */
-  readonly stats = { transforms: 0, hits: 0, joins: 0 };
+  readonly stats = { transforms: 0, hits: 0, joins: 0, cacheWriteErrors: 0 };
 
   constructor(options: OnTheFlyOptions) {
     this.#o = options;
@@ -232,7 +253,10 @@ export class OnTheFly {
       height: out.height,
       etag: `"${cacheKey.slice(0, 32)}"`,
     };
-    await this.#o.cache.set(cacheKey, image);
+    // Answer now; the cache serves the entry from memory until its file is written.
+    this.#o.cache.set(cacheKey, image).catch(() => {
+      this.stats.cacheWriteErrors++;
+    });
     return image;
   }
 }

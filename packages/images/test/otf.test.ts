@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryEngine } from '@tributary/engine';
@@ -153,6 +153,23 @@ describe('cache and single flight', () => {
     await store.put('uploads/photo', await fx.plainJpeg(300, 300), 'image/jpeg');
     await otf.get(sig, enc, 'uploads/photo');
     expect(otf.stats.transforms).toBe(2);
+  });
+
+  test('the disk cache serves an entry from the moment it is set, and leaves no evicted file behind', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trib-lru-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const cache = new DiskLruCache({ dir, maxBytes: 1000 });
+    const entry = (n: number, fill: number) => ({ data: Buffer.alloc(n, fill), contentType: 'image/png', format: 'png' as const, width: 1, height: 1, etag: '"x"' });
+    const written = cache.set('a', entry(400, 7)); // not awaited: the answer does not wait for the disk
+    expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(400, 7));
+    await written;
+    expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(400, 7)); // now from the file
+    const writes = [cache.set('b', entry(400, 8)), cache.set('c', entry(400, 9)), cache.set('a', entry(300, 1))];
+    await Promise.all(writes);
+    // c evicted a (least recently used); the new a evicted b: c and a fit (700 bytes).
+    expect(cache.keys()).toEqual(['c', 'a']);
+    expect((await readdir(dir)).sort()).toEqual(['a.bin', 'c.bin']);
+    expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(300, 1));
   });
 
   test('the disk cache is bounded in bytes and evicts least recently used', async () => {
