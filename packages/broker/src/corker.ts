@@ -1,8 +1,5 @@
 import type { Socket } from 'node:net';
 
-/** A coalescing socket holding this many bytes is written after this turn instead. */
-const MAX_HELD_BYTES = 64 * 1024;
-
 /**
  * Batches socket writes. Fan-out writes one frame to many sockets per message; written one by one,
  * each frame is its own writev system call, which profiles showed as most of the broker's CPU per
@@ -22,6 +19,7 @@ const MAX_HELD_BYTES = 64 * 1024;
  */
 export class Corker {
   readonly #coalesceMs: number;
+  readonly #maxHeldBytes: number;
   /** Flushed after this turn. */
   #turn = new Set<Socket>();
   /** Flushed when the coalescing timer fires. */
@@ -29,9 +27,14 @@ export class Corker {
   #timer: NodeJS.Timeout | undefined;
   readonly #lastWrite = new WeakMap<Socket, number>();
 
-  /** `coalesceMs` 0 turns adaptive coalescing off (per-turn batching only). */
-  constructor(coalesceMs: number) {
+  /**
+   * `coalesceMs` 0 turns adaptive coalescing off (per-turn batching only). A coalescing socket
+   * holding `maxHeldBytes` is written after this turn instead: one write is worthwhile by then, and
+   * holding more would only eat into the slow-consumer bound.
+   */
+  constructor(coalesceMs: number, maxHeldBytes = 64 * 1024) {
     this.#coalesceMs = coalesceMs;
+    this.#maxHeldBytes = maxHeldBytes;
   }
 
   /**
@@ -42,8 +45,7 @@ export class Corker {
   hold(socket: Socket | undefined, coalesce: boolean): void {
     if (socket === undefined || socket.destroyed || this.#turn.has(socket)) return;
     if (this.#later.has(socket)) {
-      // Enough bytes wait to make one write worthwhile: waiting longer only fills the queue bound.
-      if (coalesce && socket.writableLength < MAX_HELD_BYTES) return;
+      if (coalesce && socket.writableLength < this.#maxHeldBytes) return;
       this.#later.delete(socket);
       this.#addTurn(socket);
       return;
@@ -64,6 +66,16 @@ export class Corker {
       this.#later = new Set();
       this.#flush(due);
     }, Math.max(1, Math.ceil(this.#coalesceMs - (performance.now() % this.#coalesceMs))));
+  }
+
+  /** Uncorks every held socket now (before the broker cuts connections). */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const all = new Set([...this.#turn, ...this.#later]);
+    this.#turn = new Set();
+    this.#later = new Set();
+    this.#flush(all);
   }
 
   #addTurn(socket: Socket): void {

@@ -188,6 +188,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     metrics: o.metrics ?? new Registry(),
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new TypeError(`port must be 0–65535, got ${r.port}`);
+  if ('writeDelayMs' in o) throw new TypeError('writeDelayMs was replaced by writeCoalesceMs (adaptive: quiet sockets never wait)');
   if (!Number.isInteger(r.writeCoalesceMs) || r.writeCoalesceMs < 0 || r.writeCoalesceMs > 100) {
     throw new TypeError(`writeCoalesceMs must be an integer from 0 to 100, got ${String(r.writeCoalesceMs)}`);
   }

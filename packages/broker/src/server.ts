@@ -51,7 +51,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       if (!r.duplicate) channelStats.record(channel, r.offset, r.epoch, r.time);
     }),
     sessions,
-    corker: new Corker(opts.writeCoalesceMs),
+    corker: new Corker(opts.writeCoalesceMs, Math.min(64 * 1024, Math.floor(opts.maxQueueBytes / 2))),
     metrics: { published: 0, badFrames: 0, slowConsumers: 0, refusedConnections: 0 },
     prom,
     log,
@@ -129,6 +129,8 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const s of [...ctx.sessions]) s.close(CloseCodes.GOING_AWAY, 'broker shutting down');
+        // Held frames and the close frames leave before the sockets are cut.
+        ctx.corker.flush();
         for (const ws of wss.clients) ws.terminate();
         server.closeAllConnections();
         await Promise.allSettled([ctx.presence.close(), ctx.hub.close()]);

@@ -34,11 +34,13 @@ const REPLAY_PAGE = 1000;
 
 /**
  * One WebSocket connection. Frames are handled one at a time in arrival order. A publish's turn ends
- * once its append is issued, not stored: engines store a channel's appends in issue order, so a
- * client's publishes are stored in the order it sent them while several are in flight (pipelining).
- * Any other frame waits until the publishes before it are stored, so a history or subscribe sees
- * them. When too many frames wait or are in flight, the socket is paused, which pushes back on the
- * client through TCP instead of buffering without bound.
+ * once its append is issued, not stored, when the publishes still in flight are to the same channel:
+ * engines store a channel's appends in issue order, so a run of publishes to one channel is
+ * pipelined. A publish to another channel, and any other frame, first waits for the publishes in
+ * flight: a client's publishes are stored in the order it sent them, across channels too, a history
+ * or subscribe sees them, and replies come in request order. When too many frames wait or are in
+ * flight, the socket is paused, which pushes back on the client through TCP instead of buffering
+ * without bound.
  */
 export class Session {
   readonly id: string;
@@ -49,8 +51,9 @@ export class Session {
   #subs = new Map<string, Subscription>();
   #presenceStops = new Map<string, () => Promise<void>>();
   #chain: Promise<void> = Promise.resolve();
-  /** Publishes issued and not yet stored (they never reject). */
+  /** Publishes issued and not yet stored (they never reject), all to `#inflightChannel`. */
   #inflight = new Set<Promise<void>>();
+  #inflightChannel = '';
   /** Frames waiting or in flight. */
   #pending = 0;
   #paused = false;
@@ -168,7 +171,10 @@ export class Session {
   }
 
   async #handle(data: Buffer, isBinary: boolean): Promise<void> {
-    if (isBinary) return this.#error(undefined, ErrorCodes.INVALID_FRAME, 'frames must be JSON text');
+    if (isBinary) {
+      await this.#drain();
+      return this.#error(undefined, ErrorCodes.INVALID_FRAME, 'frames must be JSON text');
+    }
     // The server skips ws's own UTF-8 check (it would close the connection with 1007), so a bad
     // frame costs the client one typed error, not its connection.
     let text: string;
@@ -176,20 +182,28 @@ export class Session {
       text = UTF8.decode(data);
     } catch {
       this.#ctx.metrics.badFrames++;
+      await this.#drain();
       return this.#error(undefined, ErrorCodes.BAD_JSON, 'frame is not valid UTF-8');
     }
     const parsed = parseClientFrame(text, this.#ctx.options.maxDepth);
     if (!parsed.ok) {
       this.#ctx.metrics.badFrames++;
+      await this.#drain();
       return this.#error(parsed.id, parsed.code, parsed.message, parsed.channel);
     }
     const frame = parsed.frame;
     try {
-      if (frame.type !== 'publish' && this.#inflight.size > 0) await Promise.all(this.#inflight);
+      if (frame.type !== 'publish' || frame.channel !== this.#inflightChannel) await this.#drain();
       await this.#dispatch(frame);
     } catch (err) {
+      await this.#drain(); // replies stay in request order
       this.#failed(frame, err);
     }
+  }
+
+  /** Waits for the publishes in flight to be stored (acked or failed). */
+  async #drain(): Promise<void> {
+    if (this.#inflight.size > 0) await Promise.all(this.#inflight);
   }
 
   #failed(frame: ClientFrame, err: unknown): void {
@@ -252,6 +266,7 @@ export class Session {
     if (frame.msgId !== undefined) req.msgId = frame.msgId;
     const { result } = await this.#ctx.publisher.submit(req);
     // Issued: the next frame may go ahead while this one is stored; it counts as pending till then.
+    this.#inflightChannel = frame.channel;
     this.#pending++;
     const stored = result.then(
       (r) => {

@@ -21,7 +21,7 @@ describe('slow consumers', () => {
   });
 });
 
-describe('write delay', () => {
+describe('write coalescing', () => {
   it('with writeCoalesceMs still delivers every message once, in order, to every subscriber', async () => {
     const b = await broker({ writeCoalesceMs: 5 });
     const subs = await Promise.all([socket(b.wsUrl), socket(b.wsUrl)]);
@@ -34,7 +34,9 @@ describe('write delay', () => {
     }
   });
 
-  it('refuses a write delay outside 0–100 ms', async () => {
+  it('refuses a coalescing window outside 0–100 ms', async () => {
     await expect(broker({ writeCoalesceMs: 500 })).rejects.toThrow(/writeCoalesceMs/);
+    // The option it replaced is refused by name, not silently ignored.
+    await expect(broker({ writeDelayMs: 1 } as Parameters<typeof broker>[0])).rejects.toThrow(/replaced by writeCoalesceMs/);
   });
 });

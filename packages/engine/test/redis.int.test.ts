@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { isTributaryError } from '@tributary/protocol';
 import { freePort, killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
 import { RedisEngine, type RedisEngineOptions } from '../src/index.js';
-import { channelKeys, groupChannelsKey, groupRegistryKey } from '../src/redis/keys.js';
+import { channelKeys, dedupKey, groupChannelsKey, groupRegistryKey } from '../src/redis/keys.js';
 import { REGISTRY_REFRESH_MS } from '../src/redis/registry.js';
 import { collector, range, uniqueChannel, until } from './helpers.js';
 
@@ -97,6 +97,30 @@ describe('RedisEngine on one server', () => {
       expect(published).toHaveLength(110); // one notification per entry
     } finally {
       monitor.disconnect();
+    }
+  });
+
+  it('fails only the entry Redis refused in a batch: the others are stored, delivered and acknowledged', async () => {
+    const e = engine(redis.url);
+    const ch = uniqueChannel('gc.poison');
+    await e.append({ channel: ch, payload: '"warm"' });
+    // A dedup key that is not a string (written behind the engine's back): GET on it is WRONGTYPE.
+    await raw.hset(dedupKey(keyPrefix, ch, 'poison'), 'x', '1');
+    const seen: string[] = [];
+    const f = await e.follow(ch, (x) => seen.push(x.payload));
+    try {
+      const [a, b, c] = await Promise.allSettled([
+        e.append({ channel: ch, payload: '"A"' }),
+        e.append({ channel: ch, payload: '"B"', msgId: 'poison' }),
+        e.append({ channel: ch, payload: '"C"' }),
+      ]);
+      expect([a.status, b.status, c.status]).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((b as PromiseRejectedResult).reason).toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/WRONGTYPE/) });
+      expect((await e.read(ch, { after: 1, limit: 10 })).entries.map((x) => x.payload)).toEqual(['"A"', '"C"']);
+      await until(() => seen.length >= 2, 'the follower to get A and C');
+      expect(seen).toEqual(['"A"', '"C"']);
+    } finally {
+      await f.close();
     }
   });
 

@@ -1,5 +1,6 @@
 import { ErrorCodes, TributaryError } from '@tributary/protocol';
 import { closedError } from './errors.js';
+import { unavailable } from '../options.js';
 import type { AppendInput, AppendResult } from '../types.js';
 
 /** Entries per batch: bounds one script's run time (Redis serves nobody else meanwhile). */
@@ -7,11 +8,13 @@ export const MAX_BATCH_ENTRIES = 64;
 /** Payload characters per batch (a batch always holds at least one entry, however large). */
 export const MAX_BATCH_CHARS = 512 * 1024;
 
-/** Sends one batch (all on one channel, in order) and returns one result per entry. */
-export type SendBatch = (channel: string, batch: readonly AppendInput[]) => Promise<AppendResult[]>;
+/** Sends one batch (all on one channel, in order) and returns one result, or error, per entry. */
+export type SendBatch = (channel: string, batch: readonly AppendInput[]) => Promise<Array<AppendResult | Error>>;
 
 interface Waiting {
   input: AppendInput;
+  /** Date.now() when queued. */
+  at: number;
   resolve(result: AppendResult): void;
   reject(err: unknown): void;
 }
@@ -35,13 +38,16 @@ interface Lane {
  */
 export class Appender {
   readonly #send: SendBatch;
+  readonly #timeoutMs: number;
   readonly #lanes = new Map<string, Lane>();
   /** Channels with waiting appends and no batch in flight, sent after this turn. */
   readonly #due = new Set<string>();
   #closed = false;
 
-  constructor(send: SendBatch) {
+  /** `timeoutMs`: how long an append may wait behind earlier batches before it fails UNAVAILABLE. */
+  constructor(send: SendBatch, timeoutMs: number) {
     this.#send = send;
+    this.#timeoutMs = timeoutMs;
   }
 
   append(input: AppendInput): Promise<AppendResult> {
@@ -50,7 +56,7 @@ export class Appender {
       const channel = input.channel;
       let lane = this.#lanes.get(channel);
       if (lane === undefined) this.#lanes.set(channel, (lane = { waiting: [], busy: false }));
-      lane.waiting.push({ input, resolve, reject });
+      lane.waiting.push({ input, at: Date.now(), resolve, reject });
       if (lane.busy) return;
       // Sent after this turn, not now: the other publishes a socket read delivered in this turn join it.
       if (this.#due.size === 0) setImmediate(() => this.#flushDue());
@@ -76,6 +82,7 @@ export class Appender {
   }
 
   #sendNext(channel: string, lane: Lane): void {
+    this.#expire(lane);
     const batch = take(lane.waiting);
     if (batch.length === 0) {
       this.#lanes.delete(channel);
@@ -86,8 +93,9 @@ export class Appender {
       (results) => {
         batch.forEach((w, i) => {
           const r = results[i];
-          if (r !== undefined) w.resolve(r);
-          else w.reject(new TributaryError(ErrorCodes.INTERNAL, `append: Redis returned ${results.length} results for ${batch.length} entries`));
+          if (r === undefined) w.reject(new TributaryError(ErrorCodes.INTERNAL, `append: Redis returned ${results.length} results for ${batch.length} entries`));
+          else if (r instanceof Error) w.reject(r);
+          else w.resolve(r);
         });
         this.#settled(channel, lane);
       },
@@ -102,6 +110,20 @@ export class Appender {
         this.#settled(channel, lane);
       },
     );
+  }
+
+  /**
+   * Fails appends that waited a whole command timeout behind earlier batches (Redis is slow but
+   * answering): each append settles within about one timeout of its call, and a queue cannot grow
+   * without bound while Redis lags.
+   */
+  #expire(lane: Lane): void {
+    const now = Date.now();
+    let n = 0;
+    while (n < lane.waiting.length && now - (lane.waiting[n] as Waiting).at >= this.#timeoutMs) n++;
+    if (n === 0) return;
+    const err = unavailable(`append: waited ${this.#timeoutMs} ms behind earlier appends to the same channel`);
+    for (const w of lane.waiting.splice(0, n)) w.reject(err);
   }
 
   #settled(channel: string, lane: Lane): void {

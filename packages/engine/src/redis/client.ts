@@ -9,7 +9,7 @@ type Arg = string | number;
 /** The scripts as commands; ioredis sends EVALSHA (EVAL on a connection's first use). */
 export interface ScriptCommands {
   /** Arguments start with the number of keys (one dedup key per entry). */
-  tribAppend(...args: Arg[]): Promise<Array<[string, string, string, number]>>;
+  tribAppend(...args: Arg[]): Promise<Array<[string, string, string, number] | ['!', string]>>;
   tribRead(...args: Arg[]): Promise<[string, string, string, RawEntry[]]>;
   tribReset(...args: Arg[]): Promise<string>;
   tribPresence(...args: Arg[]): Promise<number | string[]>;

@@ -1,4 +1,5 @@
 import type { Cluster } from 'ioredis';
+import { ErrorCodes, TributaryError } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import { clampLimit, MAX_READ_LIMIT } from '../options.js';
 import type {
@@ -50,11 +51,12 @@ export class RedisEngine implements StreamEngine {
   readonly #pubsub: PubSub;
   readonly #follows: Follows;
   readonly #registry: GroupRegistry;
-  readonly #appender = new Appender((channel, batch) => this.#appendBatch(channel, batch));
+  readonly #appender: Appender;
   #closed = false;
 
   constructor(options: RedisEngineOptions = {}) {
     this.#o = resolveRedisEngineOptions(options);
+    this.#appender = new Appender((channel, batch) => this.#appendBatch(channel, batch), this.#o.commandTimeoutMs);
     this.#client = createCommandClient(this.#o);
     this.#pubsub = new PubSub(this.#o, () => this.#endpoints(), {
       message: (topic, raw) => {
@@ -86,7 +88,7 @@ export class RedisEngine implements StreamEngine {
   }
 
   /** One append script for a batch of one channel's entries (see {@link Appender}). */
-  async #appendBatch(channel: string, batch: readonly AppendInput[]): Promise<AppendResult[]> {
+  async #appendBatch(channel: string, batch: readonly AppendInput[]): Promise<Array<AppendResult | Error>> {
     const o = this.#o;
     const k = channelKeys(o.keyPrefix, channel);
     const groups = await this.#registry.forAppend(channel);
@@ -98,7 +100,9 @@ export class RedisEngine implements StreamEngine {
       args.push(e.payload, e.msgId === undefined ? '0' : '1', e.msgId ?? '', e.hops !== undefined && e.hops > 0 ? String(e.hops) : '');
     }
     const r = await this.#run('append', () => this.#client.tribAppend(keys.length, ...keys, ...args, ...groups));
-    return r.map(([offset, epoch, time, dup]) => ({ offset: Number(offset), epoch, time: Number(time), duplicate: dup === 1 }));
+    return r.map((x) => x[0] === '!'
+      ? new TributaryError(ErrorCodes.INTERNAL, `append: Redis replied ${String(x[1])}`)
+      : { offset: Number(x[0]), epoch: x[1], time: Number(x[2]), duplicate: x[3] === 1 });
   }
 
   async read(channel: string, options: ReadOptions): Promise<ReadResult> {

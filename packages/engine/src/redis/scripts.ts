@@ -81,7 +81,7 @@ end
  * KEYS: stream, meta, then one dedup key per entry. ARGV: newEpoch, maxLength, maxAgeMs,
  * dedupWindowMs, metaTtlMs, topic, n (entries), then per entry payload, hasMsgId ('1'|'0'), msgId,
  * hops ('' = none); then the stream-group names of the consumer groups matching the channel (zero or
- * more). Returns one {offset, epoch, time, duplicate (0|1)} per entry, in order.
+ * more). Returns one {offset, epoch, time, duplicate (0|1)} or {'!', error} per entry, in order.
  *
  * A msgId is a duplicate only within the current epoch: after a reset the same id stores again,
  * as in the memory engine; a msgId repeated inside one batch is a duplicate of its first use. Each
@@ -99,37 +99,56 @@ local now = now_ms()
 local t = string.format('%.0f', now)
 local out = {}
 local stored = false
+
+local function err_text(e)
+  if type(e) == 'table' and e.err then return e.err end
+  return tostring(e)
+end
+
+local function store(payload, has_id, msg_id, hops, dkey)
+  epoch = ensure_meta(stream, meta, new_epoch, meta_ttl)
+  local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
+  local fields = {'payload', payload, 'time', t}
+  local header = {e = epoch, o = offset, t = t}
+  if has_id then
+    table.insert(fields, 'msgId'); table.insert(fields, msg_id); header.i = msg_id
+  end
+  if hops ~= '' then
+    table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
+  end
+  if not stored then ensure_groups(stream, meta, offset, groups_from) end
+  redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
+  stored = true
+  if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
+  redis.call('PUBLISH', topic, cjson.encode(header) .. '\\n' .. payload)
+  return {offset, epoch, t, 0}
+end
+
+-- Redis does not undo a script that fails halfway, so no error escapes once anything is stored:
+-- each entry answers for itself ({'!', error}). A bad dedup key fails only its entry; a failed
+-- write to the channel's own keys fails that entry and every later one (they would fail alike).
+local broken = nil
 for i = 1, n do
   local a = 8 + 4 * (i - 1)
   local payload, has_id, msg_id, hops = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3]
   local dkey = KEYS[2 + i]
-  local dup = nil
-  if has_id and epoch then
-    local d = redis.call('GET', dkey)
-    if d then
-      local off, dt, ep = string.match(d, '^(%d+) (%d+) (.*)$')
-      if ep == epoch then dup = {off, ep, dt, 1} end
-    end
-  end
-  if dup then
-    out[i] = dup
+  if broken then
+    out[i] = {'!', broken}
   else
-    epoch = ensure_meta(stream, meta, new_epoch, meta_ttl)
-    local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
-    local fields = {'payload', payload, 'time', t}
-    local header = {e = epoch, o = offset, t = t}
-    if has_id then
-      table.insert(fields, 'msgId'); table.insert(fields, msg_id); header.i = msg_id
+    local d = false
+    if has_id and epoch then d = redis.pcall('GET', dkey) end
+    if type(d) == 'table' then
+      out[i] = {'!', err_text(d)}
+    else
+      local off, dt, ep
+      if d then off, dt, ep = string.match(d, '^(%d+) (%d+) (.*)$') end
+      if ep ~= nil and ep == epoch then
+        out[i] = {off, ep, dt, 1}
+      else
+        local ok, r = pcall(store, payload, has_id, msg_id, hops, dkey)
+        if ok then out[i] = r else broken = err_text(r); out[i] = {'!', broken} end
+      end
     end
-    if hops ~= '' then
-      table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
-    end
-    if not stored then ensure_groups(stream, meta, offset, groups_from) end
-    stored = true
-    redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
-    if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
-    redis.call('PUBLISH', topic, cjson.encode(header) .. '\\n' .. payload)
-    out[i] = {offset, epoch, t, 0}
   end
 end
 if stored then
