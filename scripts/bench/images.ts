@@ -42,7 +42,7 @@ export const IMAGES = {
   outWidth: 320,
   quality: 80,
   /** Transforms in flight on every path. The machine has 2 cores. */
-  concurrency: 2,
+  concurrency: Number(process.env.BENCH_IMAGES_CONCURRENCY ?? 2),
   /** Transforms per round for the sharp-based paths (8 consumer batches of 32 on the block path). */
   n: 256,
   /** Transforms per round for ImageMagick (each one is a process and ~10× slower). */

@@ -40,7 +40,7 @@ export type { CloudinaryMapOptions } from './cloudinary-map.js';
 export { sniffImage, SNIFFED_MIME } from './sniff.js';
 export type { SniffedType } from './sniff.js';
 export { SharpBackend, DEFAULT_IMAGE_LIMITS, resolveImageLimits, mapSharpError, projectResize } from './sharp-backend.js';
-export type { ImageLimits, ImageProbe, RenderedImage, RenderOptions } from './sharp-backend.js';
+export type { ImageFile, ImageInput, ImageLimits, ImageProbe, RenderedImage, RenderOptions } from './sharp-backend.js';
 export { CloudinaryBackend, parseCloudinaryUrl, mapCloudinaryError } from './cloudinary-backend.js';
 export type { CloudinaryConfig, CloudinaryResult } from './cloudinary-backend.js';
 export { DiskBlobStore, MemoryBlobStore, BLOB_KEY, isValidBlobKey, assertBlobKey, etagOf } from './blobs.js';

@@ -1,5 +1,5 @@
 import type { JsonValue } from '@tributary/protocol';
-import { assertBlobKey, type BlobStore } from './blobs.js';
+import { assertBlobKey, readInput, type BlobStore } from './blobs.js';
 import type { CloudinaryBackend } from './cloudinary-backend.js';
 import { ImageError, ImageErrorCodes, isImageError, type ImageErrorCode } from './errors.js';
 import type { SharpBackend } from './sharp-backend.js';
@@ -102,10 +102,10 @@ export class ImageService {
     }
     for (const [name, spec] of Object.entries(req.specs ?? {})) wanted.push({ name, spec: parseSpec(spec) });
     if (wanted.length === 0) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'name at least one preset or spec');
-    const obj = await this.store.get(req.key);
-    if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${req.key}`);
-    const source = { key: req.key, url: this.blobUrl(req.key), contentType: obj.info.contentType, bytes: obj.info.bytes };
     if (this.backend.kind === 'cloudinary') {
+      const obj = await this.store.get(req.key);
+      if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${req.key}`);
+      const source = { key: req.key, url: this.blobUrl(req.key), contentType: obj.info.contentType, bytes: obj.info.bytes };
       const out = await this.backend.upload(obj.data, req.key, wanted.map((w) => w.spec));
       return {
         ok: true,
@@ -123,9 +123,11 @@ export class ImageService {
         })),
       };
     }
+    const obj = await readInput(this.store, req.key);
+    const source = { key: req.key, url: this.blobUrl(req.key), contentType: obj.info.contentType, bytes: obj.info.bytes };
     const results: TransformResult[] = [];
     for (const { name, spec } of wanted) {
-      const out = await this.backend.render(obj.data, spec);
+      const out = await this.backend.render(obj.input, spec);
       const sk = specKey(spec);
       const key = `${this.derivedPrefix}/${sk}/${req.key}.${extOf(out.format)}`;
       await this.store.put(key, out.data, `image/${out.format}`);

@@ -1,9 +1,9 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { assertBlobKey, type BlobStore } from './blobs.js';
+import { assertBlobKey, readInput, type BlobStore } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
-import type { SharpBackend } from './sharp-backend.js';
+import type { ImageFile, SharpBackend } from './sharp-backend.js';
 import { decodeSpec, encodeSpec, mimeOf, resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
 
 /** A URL signing key; the id is part of every signature so keys can rotate. */
@@ -219,7 +219,9 @@ export class OnTheFly {
     assertBlobKey(key);
     this.#o.signer.verify(signature, encodedSpec, key);
     const spec = decodeSpec(encodedSpec);
-    const head = await this.#o.store.head(key);
+    // A store on disk answers the info and the file in one read, so a miss needs no second one.
+    const file = this.#o.store.file === undefined ? undefined : await this.#o.store.file(key);
+    const head = file?.info ?? (await this.#o.store.head(key));
     if (head === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
     const inputFormat = formatOfMime(head.contentType);
     const format = resolveFormat(spec.output.format, inputFormat, accept);
@@ -234,17 +236,17 @@ export class OnTheFly {
     let flight = this.#inflight.get(cacheKey);
     if (flight !== undefined) this.stats.joins++;
     else {
-      flight = this.#render(key, spec, format, cacheKey).finally(() => this.#inflight.delete(cacheKey));
+      const input = file === undefined ? undefined : { path: file.path, bytes: file.info.bytes };
+      flight = this.#render(key, input, spec, format, cacheKey).finally(() => this.#inflight.delete(cacheKey));
       this.#inflight.set(cacheKey, flight);
     }
     return { ...(await flight), varyAccept, cacheControl, hit: false };
   }
 
-  async #render(key: string, spec: TransformSpec, format: ImageFormat, cacheKey: string): Promise<CachedImage> {
-    const obj = await this.#o.store.get(key);
-    if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
+  async #render(key: string, file: ImageFile | undefined, spec: TransformSpec, format: ImageFormat, cacheKey: string): Promise<CachedImage> {
+    const input = file ?? (await readInput(this.#o.store, key)).input;
     this.stats.transforms++;
-    const out = await this.#o.renderer.render(obj.data, { ...spec, output: { ...spec.output, format } });
+    const out = await this.#o.renderer.render(input, { ...spec, output: { ...spec.output, format } });
     const image: CachedImage = {
       data: out.data,
       contentType: mimeOf(out.format),

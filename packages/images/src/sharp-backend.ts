@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import sharp, { type Sharp } from 'sharp';
+import { readHead } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { sniffImage, type SniffedType } from './sniff.js';
 import { resolveFormat, type Gravity, type ImageFormat, type ResizeStep, type Step, type TransformSpec } from './spec.js';
@@ -13,8 +15,15 @@ export interface ImageLimits {
   maxFrames: number;
   /** Largest width × height × frames of an animated input or output. @defaultValue 250_000_000 */
   maxTotalPixels: number;
-  /** Wall time of one transform (all passes), ms; sharp's own timeout is set from it too. @defaultValue 30_000 */
+  /** Wall time of one transform (all passes, and any wait for a slot), ms; sharp's own timeout is set from it too. @defaultValue 30_000 */
   timeoutMs: number;
+  /**
+   * Transforms that run at once; more wait for a slot, in arrival order. Two per core keep every
+   * core busy through the serial parts of a transform (hand-offs, callbacks); beyond that, more
+   * only hold memory (a 50 MP decode is hundreds of MB) and crowd the libuv thread pool that file
+   * reads and writes share with libvips. @defaultValue 2 × os.availableParallelism()
+   */
+  maxConcurrent: number;
 }
 
 export const DEFAULT_IMAGE_LIMITS: Readonly<ImageLimits> = Object.freeze({
@@ -23,6 +32,7 @@ export const DEFAULT_IMAGE_LIMITS: Readonly<ImageLimits> = Object.freeze({
   maxFrames: 200,
   maxTotalPixels: 250_000_000,
   timeoutMs: 30_000,
+  maxConcurrent: 2 * availableParallelism(),
 });
 
 /** Fills in and validates limits, naming the bad field. */
@@ -48,6 +58,18 @@ export interface ImageProbe {
 }
 
 /** An encoded output. */
+/**
+ * What to decode: bytes in memory, or a file that libvips reads itself (no copy through a JS Buffer,
+ * so a busy server does not churn megabytes of external memory per image through V8's GC).
+ */
+export type ImageInput = Buffer | ImageFile;
+
+/** A local file and its size in bytes. */
+export interface ImageFile {
+  path: string;
+  bytes: number;
+}
+
 export interface RenderedImage {
   data: Buffer;
   format: ImageFormat;
@@ -101,25 +123,35 @@ export class SharpBackend {
   readonly kind = 'sharp' as const;
   readonly limits: ImageLimits;
 
+  readonly #slots: Slots;
+
   constructor(limits: Partial<ImageLimits> = {}) {
     this.limits = resolveImageLimits(limits);
+    this.#slots = new Slots(this.limits.maxConcurrent);
+    // libvips caches operations keyed by input file name, and sharp's docs say to turn the cache
+    // off when files change under the same name, as blobs do (a new file renamed over the key's
+    // path). Inputs here are rarely reused anyway, so the (process-wide) cache is off.
+    sharp.cache(false);
   }
 
   /** Sniffs and reads the header only; throws the typed errors of the limits. */
-  async probe(data: Buffer): Promise<ImageProbe> {
+  async probe(input: ImageInput): Promise<ImageProbe> {
     const l = this.limits;
-    if (data.length > l.maxInputBytes) {
-      throw new ImageError(ImageErrorCodes.INPUT_TOO_LARGE, `input is ${data.length} bytes; the limit is ${l.maxInputBytes}`, {
-        details: { limit: 'maxInputBytes', value: data.length, max: l.maxInputBytes },
+    const bytes = Buffer.isBuffer(input) ? input.length : input.bytes;
+    if (bytes > l.maxInputBytes) {
+      throw new ImageError(ImageErrorCodes.INPUT_TOO_LARGE, `input is ${bytes} bytes; the limit is ${l.maxInputBytes}`, {
+        details: { limit: 'maxInputBytes', value: bytes, max: l.maxInputBytes },
       });
     }
-    const format = sniffImage(data.subarray(0, 64));
+    // The magic bytes decide, never a name or a stored content type: libvips must not be handed a
+    // format we did not mean to parse (SVG, PDF…).
+    const format = sniffImage(Buffer.isBuffer(input) ? input.subarray(0, 64) : head(input.path));
     if (format === undefined || !DECODABLE.has(format)) {
       throw new ImageError(ImageErrorCodes.UNSUPPORTED_FORMAT, 'input is not a JPEG, PNG, GIF, WebP, AVIF or TIFF image');
     }
     let meta: sharp.Metadata;
     try {
-      meta = await sharp(data, { failOn: 'error', limitInputPixels: false }).metadata();
+      meta = await sharp(source(input), { failOn: 'error', limitInputPixels: false }).metadata();
     } catch (err) {
       throw mapSharpError(err);
     }
@@ -155,7 +187,7 @@ export class SharpBackend {
   }
 
   /** Applies `spec` to `data`. Throws ImageError (never hangs past `timeoutMs`). */
-  async render(data: Buffer, spec: TransformSpec, options: RenderOptions = {}): Promise<RenderedImage> {
+  async render(input: ImageInput, spec: TransformSpec, options: RenderOptions = {}): Promise<RenderedImage> {
     const deadline = Date.now() + this.limits.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -164,15 +196,19 @@ export class SharpBackend {
         this.limits.timeoutMs,
       );
     });
+    const work = this.#slots.run(() => this.#render(input, spec, options, deadline));
     try {
-      return await Promise.race([this.#render(data, spec, options, deadline), timeout]);
+      return await Promise.race([work, timeout]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async #render(data: Buffer, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage> {
-    const probe = await this.probe(data);
+  async #render(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage> {
+    // Its caller gave up while it waited for a slot: do not spend a core on it.
+    if (Date.now() >= deadline) throw new ImageError(ImageErrorCodes.TIMEOUT, `transform exceeded ${this.limits.timeoutMs} ms`);
+    const first = spec.steps[0];
+    const probe = this.#quickProbe(input, first) ?? (await this.probe(input));
     const inputFormat: ImageFormat = probe.format === 'tiff' ? 'png' : probe.format;
     const format = resolveFormat(spec.output.format, inputFormat, options.accept);
     const animated = probe.pages > 1 && ANIMATABLE.has(format);
@@ -181,11 +217,11 @@ export class SharpBackend {
     // A leading resize of a still image runs inside the decode, so libjpeg/libwebp can shrink while
     // decoding instead of materialising every input pixel: most of the cost of a thumbnail. Later
     // steps still run one raw pass each, and see exactly what this one produced.
-    const first = spec.steps[0];
     const fold = !animated && first?.op === 'resize' ? first : undefined;
     if (fold !== undefined) this.#checkProjected(fold, { frames: [Buffer.alloc(0)], width: probe.width, height: probe.height, channels: 3 });
     try {
-      const img = sharp(data, {
+      // The pixel limit again, at load: a file swapped after the probe cannot slip past it.
+      const img = sharp(source(input), {
         animated,
         autoOrient: true,
         failOn: 'error',
@@ -212,6 +248,35 @@ export class SharpBackend {
       raster = await this.#applyStep(raster, step, deadline);
     }
     return this.#encode(raster, format, spec.output.quality, meta, deadline);
+  }
+
+  /**
+   * The header facts a render needs, read in JavaScript from a still JPEG's SOF marker or a PNG's
+   * IHDR (both within the first bytes), so the common case skips libvips' separate header pass — a
+   * thread-pool round trip that, on a server whose cores are busy transforming, costs about a
+   * millisecond per image. Undefined (use {@link probe}) for other formats, a header not found in
+   * the bytes read, or when the EXIF orientation, which only libvips reads, could matter: a leading
+   * resize whose projected size fits the limits one way but not the other. The same limits are
+   * checked; libvips enforces the pixel limit again at load.
+   */
+  #quickProbe(input: ImageInput, first: Step | undefined): ImageProbe | undefined {
+    const l = this.limits;
+    const bytes = Buffer.isBuffer(input) ? input.length : input.bytes;
+    if (bytes > l.maxInputBytes) return undefined;
+    const headBytes = Buffer.isBuffer(input) ? input.subarray(0, HEADER_BYTES) : head(input.path, HEADER_BYTES);
+    const format = sniffImage(headBytes.subarray(0, 64));
+    const size = format === 'jpeg' ? jpegSize(headBytes) : format === 'png' ? pngSize(headBytes) : undefined;
+    if (format === undefined || size === undefined || size.width <= 0 || size.height <= 0) return undefined;
+    const { width, height } = size;
+    if (width * height > l.maxPixels) return undefined; // probe() says why, with its typed error
+    if (first?.op === 'resize') {
+      const fits = (w: number, h: number): boolean => {
+        const [pw, ph] = projectResize(first, w, h);
+        return pw * ph <= l.maxPixels;
+      };
+      if (fits(width, height) !== fits(height, width)) return undefined;
+    }
+    return { format, width, height, pages: 1, hasAlpha: false };
   }
 
   /** Refuses a step whose output would exceed the pixel limits, before allocating it. */
@@ -264,6 +329,75 @@ export class SharpBackend {
     } catch (err) {
       throw mapSharpError(err);
     }
+  }
+}
+
+/** A counting semaphore: at most `size` tasks run at once, the rest start in arrival order. */
+class Slots {
+  #free: number;
+  readonly #queue: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#queue.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.#queue.shift();
+      if (next !== undefined) next();
+      else this.#free++;
+    }
+  }
+}
+
+/** A JPEG's frame size from its first SOFn marker within `b`; undefined when not there. */
+export function jpegSize(b: Buffer): { width: number; height: number } | undefined {
+  let i = 2; // after SOI
+  while (i + 9 <= b.length) {
+    if (b[i] !== 0xff) return undefined;
+    const m = b[i + 1] as number;
+    if (m === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd8)) {
+      i += 2; // markers without a length
+      continue;
+    }
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      return { height: b.readUInt16BE(i + 5), width: b.readUInt16BE(i + 7) };
+    }
+    if (m === 0xd9 || m === 0xda) return undefined; // end of image or start of scan: no frame header
+    i += 2 + b.readUInt16BE(i + 2);
+  }
+  return undefined;
+}
+
+/** A PNG's size from its IHDR chunk, which the format puts first. */
+export function pngSize(b: Buffer): { width: number; height: number } | undefined {
+  if (b.length < 24 || b.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+}
+
+function source(input: ImageInput): Buffer | string {
+  return Buffer.isBuffer(input) ? input : input.path;
+}
+
+/** Bytes read for a header: a JPEG's SOF follows its EXIF and ICC segments, usually well within. */
+const HEADER_BYTES = 128 * 1024;
+
+/** The first `n` bytes of a file (fewer if it is shorter); a missing file is NOT_FOUND. */
+function head(path: string, n = 64): Buffer {
+  try {
+    return readHead(path, n);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ImageError(ImageErrorCodes.NOT_FOUND, 'the stored object is gone');
+    throw err;
   }
 }
 

@@ -7,6 +7,7 @@ import { MemoryEngine } from '@tributary/engine';
 import sharp from 'sharp';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
+  DiskBlobStore,
   DiskLruCache,
   encodeSpec,
   imageRoutes,
@@ -170,6 +171,22 @@ describe('cache and single flight', () => {
     expect(cache.keys()).toEqual(['c', 'a']);
     expect((await readdir(dir)).sort()).toEqual(['a.bin', 'c.bin']);
     expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(300, 1));
+  });
+
+  test('from a disk store, a source replaced under the same key renders anew (libvips reads the file, never a stale decode)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trib-otf-disk-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const store = new DiskBlobStore(join(dir, 'blobs'));
+    const otf = new OnTheFly({ store, renderer: new SharpBackend(), signer: new UrlSigner([K1]), cache: new DiskLruCache({ dir: join(dir, 'cache'), maxBytes: 1e7 }) });
+    const fit = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 100 }], output: { format: 'png' } });
+    const enc = encodeSpec(fit);
+    const sig = new UrlSigner([K1]).sign(enc, 'uploads/swap');
+    await store.put('uploads/swap', await fx.plainJpeg(400, 200), 'image/jpeg');
+    expect(await otf.get(sig, enc, 'uploads/swap')).toMatchObject({ width: 100, height: 50, hit: false });
+    await store.put('uploads/swap', await fx.plainJpeg(200, 400), 'image/jpeg');
+    const again = await otf.get(sig, enc, 'uploads/swap');
+    expect(again).toMatchObject({ width: 100, height: 200, hit: false });
+    expect(await sharp(again.data).metadata()).toMatchObject({ width: 100, height: 200 });
   });
 
   test('the disk cache is bounded in bytes and evicts least recently used', async () => {

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, test } from 'vitest';
 import { ImageErrorCodes, parseSpec, SharpBackend, type ImageErrorCode } from '../src/index.js';
+import { jpegSize, pngSize } from '../src/sharp-backend.js';
 import * as fx from './fixtures.js';
 
 const backend = new SharpBackend();
@@ -142,5 +143,35 @@ describe('sharp backend: odd and hostile inputs', () => {
     const slow = new SharpBackend({ timeoutMs: 1 });
     const src = await fx.plainJpeg(3000, 3000);
     await failsWith(slow.render(src, spec([{ op: 'blur', sigma: 50 }], { format: 'avif' })), ImageErrorCodes.TIMEOUT);
+  });
+});
+
+describe('sharp backend: reading sizes from headers', () => {
+  test('the JPEG and PNG header readers agree with libvips on every fixture, or step aside', async () => {
+    const big = await sharp({ create: { width: 900, height: 700, channels: 3, background: '#468' } })
+      .withMetadata({ orientation: 6, exif: { IFD0: { Copyright: 'x'.repeat(20_000) } } })
+      .jpeg({ progressive: true })
+      .toBuffer();
+    const inputs = [await fx.plainJpeg(2000, 1000), await fx.cmykJpeg(), await fx.exifRotatedJpeg(), big, await fx.alphaPng(), await fx.png16()];
+    for (const input of inputs) {
+      const m = await sharp(input).metadata();
+      const size = m.format === 'jpeg' ? jpegSize(input) : pngSize(input);
+      expect(size).toEqual({ width: m.width, height: m.height });
+    }
+    expect(jpegSize(fx.corruptJpeg())).toBeUndefined();
+    expect(pngSize(await fx.plainJpeg())).toBeUndefined();
+  });
+
+  test('an EXIF-rotated JPEG under a resize that only fits one way round is sized by libvips (exact limits)', async () => {
+    // 6000 × 2000 displayed as 2000 × 6000: fit to width 6000 makes 6000 × 18000 = 108 MP one way,
+    // 6000 × 2000 = 12 MP the other. Only the EXIF orientation decides, and only libvips reads it.
+    const rotated = await sharp({ create: { width: 6000, height: 2000, channels: 3, background: '#888' } })
+      .withMetadata({ orientation: 6 })
+      .jpeg()
+      .toBuffer();
+    await failsWith(backend.render(rotated, spec([{ op: 'resize', mode: 'fit', width: 6000 }], { format: 'jpeg' })), ImageErrorCodes.INPUT_TOO_LARGE);
+    const upright = await sharp({ create: { width: 6000, height: 2000, channels: 3, background: '#888' } }).jpeg().toBuffer();
+    const out = await backend.render(upright, spec([{ op: 'resize', mode: 'fit', width: 6000 }], { format: 'jpeg' }));
+    expect([out.width, out.height]).toEqual([6000, 2000]);
   });
 });
