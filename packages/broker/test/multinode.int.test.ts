@@ -47,6 +47,21 @@ describe('brokers sharing one Redis', () => {
 });
 
 describe('pipelined publishes on Redis', () => {
+  it('stores one connection’s publishes in send order across channels', async () => {
+    const b = await node(`o${Date.now()}:`);
+    const sub = await socket(b.wsUrl);
+    await sub.request({ type: 'subscribe', channel: 'room.>' });
+    const pub = await socket(b.wsUrl);
+    // e.g. 100 chat lines, then an index update that refers to them; sent without waiting for acks.
+    for (let i = 1; i <= 100; i++) pub.send({ type: 'publish', id: `m${i}`, channel: 'room.chat', data: i });
+    pub.send({ type: 'publish', id: 'idx', channel: 'room.index', data: 'after 100' });
+    await pub.request({ type: 'ping' }); // waits for every publish before it to be stored
+    await sub.next((f) => f.type === 'message' && f.channel === 'room.index');
+    await sub.next((f) => f.type === 'message' && f.channel === 'room.chat' && f.data === 100);
+    const order = sub.frames.filter((f) => f.type === 'message').map((f) => (f.channel === 'room.index' ? 'idx' : f.data));
+    expect(order).toEqual([...Array.from({ length: 100 }, (_, i) => i + 1), 'idx']);
+  });
+
   it('stores a burst sent without waiting for acks in send order, acks each, and a history right after sees all', async () => {
     const prefix = `p${Date.now()}:`;
     const a = await node(prefix);
