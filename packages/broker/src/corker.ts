@@ -90,11 +90,11 @@ export class Corker {
   }
 
   #flush(sockets: Set<Socket>): void {
-    const now = performance.now();
+    const now = this.#coalesceMs > 0 ? performance.now() : 0;
     for (const s of sockets) {
       if (s.destroyed) continue;
       s.uncork();
-      this.#lastWrite.set(s, now);
+      if (this.#coalesceMs > 0) this.#lastWrite.set(s, now);
     }
   }
 }
