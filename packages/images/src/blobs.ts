@@ -226,7 +226,8 @@ function storeError(err: unknown): ImageError {
   return new ImageError(ImageErrorCodes.BACKEND_ERROR, `blob store write failed: ${(err as Error).message}`, { cause: err });
 }
 
-function isMissing(err: unknown): boolean {
+/** True for the errors of a file that is not there. */
+export function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import sharp, { type Sharp } from 'sharp';
-import { readHead } from './blobs.js';
+import { isMissing, readHead } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { sniffImage, type SniffedType } from './sniff.js';
 import { resolveFormat, type Gravity, type ImageFormat, type ResizeStep, type Step, type TransformSpec } from './spec.js';
@@ -137,7 +137,7 @@ export class SharpBackend {
   /** Sniffs and reads the header only; throws the typed errors of the limits. */
   async probe(input: ImageInput): Promise<ImageProbe> {
     const l = this.limits;
-    const bytes = Buffer.isBuffer(input) ? input.length : input.bytes;
+    const bytes = sizeOf(input);
     if (bytes > l.maxInputBytes) {
       throw new ImageError(ImageErrorCodes.INPUT_TOO_LARGE, `input is ${bytes} bytes; the limit is ${l.maxInputBytes}`, {
         details: { limit: 'maxInputBytes', value: bytes, max: l.maxInputBytes },
@@ -192,7 +192,7 @@ export class SharpBackend {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new ImageError(ImageErrorCodes.TIMEOUT, `transform exceeded ${this.limits.timeoutMs} ms`)),
+        () => reject(this.#timeout()),
         this.limits.timeoutMs,
       );
     });
@@ -206,7 +206,7 @@ export class SharpBackend {
 
   async #render(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage> {
     // Its caller gave up while it waited for a slot: do not spend a core on it.
-    if (Date.now() >= deadline) throw new ImageError(ImageErrorCodes.TIMEOUT, `transform exceeded ${this.limits.timeoutMs} ms`);
+    if (Date.now() >= deadline) throw this.#timeout();
     const first = spec.steps[0];
     const probe = this.#quickProbe(input, first) ?? (await this.probe(input));
     const inputFormat: ImageFormat = probe.format === 'tiff' ? 'png' : probe.format;
@@ -250,6 +250,10 @@ export class SharpBackend {
     return this.#encode(raster, format, spec.output.quality, meta, deadline);
   }
 
+  #timeout(): ImageError {
+    return new ImageError(ImageErrorCodes.TIMEOUT, `transform exceeded ${this.limits.timeoutMs} ms`);
+  }
+
   /**
    * The header facts a render needs, read in JavaScript from a still JPEG's SOF marker or a PNG's
    * IHDR (both within the first bytes), so the common case skips libvips' separate header pass — a
@@ -261,7 +265,7 @@ export class SharpBackend {
    */
   #quickProbe(input: ImageInput, first: Step | undefined): ImageProbe | undefined {
     const l = this.limits;
-    const bytes = Buffer.isBuffer(input) ? input.length : input.bytes;
+    const bytes = sizeOf(input);
     if (bytes > l.maxInputBytes) return undefined;
     const headBytes = Buffer.isBuffer(input) ? input.subarray(0, HEADER_BYTES) : head(input.path, HEADER_BYTES);
     const format = sniffImage(headBytes.subarray(0, 64));
@@ -383,6 +387,10 @@ export function pngSize(b: Buffer): { width: number; height: number } | undefine
   return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
 }
 
+function sizeOf(input: ImageInput): number {
+  return Buffer.isBuffer(input) ? input.length : input.bytes;
+}
+
 function source(input: ImageInput): Buffer | string {
   return Buffer.isBuffer(input) ? input : input.path;
 }
@@ -395,8 +403,7 @@ function head(path: string, n = 64): Buffer {
   try {
     return readHead(path, n);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ImageError(ImageErrorCodes.NOT_FOUND, 'the stored object is gone');
+    if (isMissing(err)) throw new ImageError(ImageErrorCodes.NOT_FOUND, 'the stored object is gone');
     throw err;
   }
 }
