@@ -1,6 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisNode, ResolvedRedisEngineOptions } from './options.js';
-import { APPEND_LUA, GROUP_LUA, GROUP_REGISTRY_LUA, INCR_LUA, PRESENCE_LUA, READ_LUA, RESET_LUA } from './scripts.js';
+import { APPEND_LUA, GROUP_LUA, GROUP_REGISTRY_LUA, INCR_LUA, NOTIFY_LUA, PRESENCE_LUA, READ_LUA, RESET_LUA } from './scripts.js';
 import { closedError, deadline, toEngineError } from './errors.js';
 import { unavailable } from '../options.js';
 
@@ -14,6 +14,7 @@ export interface ScriptCommands {
   tribReset(...args: Arg[]): Promise<string>;
   tribPresence(...args: Arg[]): Promise<number | string[]>;
   tribIncr(...args: Arg[]): Promise<number>;
+  tribNotify(...args: Arg[]): Promise<number>;
   tribGroupRegistry(...args: Arg[]): Promise<string | null>;
   tribGroup(...args: Arg[]): Promise<GroupReply>;
 }
@@ -71,6 +72,7 @@ export function createCommandClient(o: ResolvedRedisEngineOptions): CommandClien
   client.defineCommand('tribReset', { numberOfKeys: 2, lua: RESET_LUA });
   client.defineCommand('tribPresence', { numberOfKeys: 1, lua: PRESENCE_LUA });
   client.defineCommand('tribIncr', { numberOfKeys: 1, lua: INCR_LUA });
+  client.defineCommand('tribNotify', { numberOfKeys: 1, lua: NOTIFY_LUA });
   client.defineCommand('tribGroupRegistry', { numberOfKeys: 1, lua: GROUP_REGISTRY_LUA });
   client.defineCommand('tribGroup', { numberOfKeys: 2, lua: GROUP_LUA });
   return client as CommandClient;

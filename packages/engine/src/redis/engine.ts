@@ -156,7 +156,9 @@ export class RedisEngine implements StreamEngine {
 
   async presenceNotify(change: PresenceChange): Promise<void> {
     const topic = presenceTopic(this.#o.keyPrefix, change.channel);
-    await this.#run('presenceNotify', () => this.#client.publish(topic, JSON.stringify(change)));
+    // From the node owning the channel's slot, so one channel's changes arrive in order (Cluster).
+    const key = channelKeys(this.#o.keyPrefix, change.channel).presence;
+    await this.#run('presenceNotify', () => this.#client.tribNotify(key, topic, JSON.stringify(change)));
   }
 
   async followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow> {

@@ -226,6 +226,17 @@ return out
 `;
 
 /**
+ * PUBLISH from the node that owns KEYS[1]'s slot (the key itself is not touched). ARGV: topic,
+ * message. In a Cluster a keyless PUBLISH goes to any node, and two sent one after the other to
+ * different nodes can reach a subscriber in either order over the cluster bus; sent from one node,
+ * they arrive in order. Presence uses it so a member's join and leave are never seen reversed.
+ */
+export const NOTIFY_LUA = `
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 0
+`;
+
+/**
  * Counter. KEYS: key. ARGV: by, ttlMs (0 = none). Like the memory engine, the TTL is set when the
  * counter is created, not on every bump.
  */
