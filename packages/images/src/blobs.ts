@@ -117,7 +117,7 @@ export class DiskBlobStore implements BlobStore {
 
   async head(key: string): Promise<BlobInfo | undefined> {
     try {
-      return JSON.parse(readHead(this.#paths(key)[1], META_MAX_BYTES).toString('utf8')) as BlobInfo;
+      return JSON.parse(readHead(this.#paths(key)[1], META_MAX_BYTES, metaScratch).toString('utf8')) as BlobInfo;
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -202,6 +202,8 @@ export class MemoryBlobStore implements BlobStore {
 
 /** A meta file is at most this big (a key is ≤ 512 characters). */
 const META_MAX_BYTES = 4096;
+/** Every meta read goes through this one buffer: it is parsed before the next read can start. */
+const metaScratch = Buffer.allocUnsafeSlow(META_MAX_BYTES);
 
 /**
  * Up to `max` bytes from the start of a small local file, read synchronously. These reads (a blob's
@@ -209,12 +211,14 @@ const META_MAX_BYTES = 4096;
  * transforming, each thread-pool round trip of an async read waits for a core: measured, readFile's
  * four round trips cost about 1.3 ms per request under load, a synchronous read from the page cache
  * a few microseconds. Object data is never read this way. (On a network file system this would
- * block the event loop for a round trip per call: keep the blob store on local disk.)
+ * block the event loop for a round trip per call: keep the blob store on local disk.) With `into`
+ * (at least `max` bytes), the bytes land there and the result is a view of it, valid until the next
+ * read into the same buffer.
  */
-export function readHead(path: string, max: number): Buffer {
+export function readHead(path: string, max: number, into?: Buffer): Buffer {
   const fd = openSync(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(max);
+    const buffer = into !== undefined && into.length >= max ? into : Buffer.allocUnsafe(max);
     return buffer.subarray(0, readSync(fd, buffer, 0, max, 0));
   } finally {
     closeSync(fd);
