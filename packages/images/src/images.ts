@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { StreamEngine } from '@tributary/engine';
-import { DiskBlobStore, type BlobStore } from './blobs.js';
+import { DiskBlobStore, resolveSyncWriteMaxBytes, type BlobStore, type DiskBlobStoreOptions } from './blobs.js';
 import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './cloudinary-backend.js';
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
 import { DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
@@ -37,6 +37,12 @@ export interface ImagesOptions {
   secret?: string;
   /** Bytes of the on-the-fly cache. @defaultValue 268_435_456 (256 MiB) */
   cacheBytes?: number;
+  /**
+   * Files up to this size (derived images, cached renditions) are written to `dataDir` with
+   * synchronous calls; see {@link DiskBlobStoreOptions.syncWriteMaxBytes}. Set 0 when `dataDir` is
+   * on a network file system. @defaultValue 65_536
+   */
+  syncWriteMaxBytes?: number;
   /** Base of URLs in results and events. @defaultValue '' (root-relative) */
   publicUrl?: string;
   /** Who may request upload tokens: pass the broker's `can`. @defaultValue admins only */
@@ -63,7 +69,8 @@ export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 /** Builds the images capability from options (see {@link ImagesOptions}). */
 export function createImages(o: ImagesOptions): Images {
   const dataDir = o.dataDir ?? DEFAULT_DATA_DIR;
-  const store = o.store ?? new DiskBlobStore(dataDir);
+  const syncWriteMaxBytes = resolveSyncWriteMaxBytes(o.syncWriteMaxBytes);
+  const store = o.store ?? new DiskBlobStore(dataDir, { syncWriteMaxBytes });
   const renderer = new SharpBackend(o.limits);
   const backend =
     o.cloudinary === undefined ? renderer : new CloudinaryBackend(typeof o.cloudinary === 'string' ? parseCloudinaryUrl(o.cloudinary) : o.cloudinary);
@@ -79,7 +86,7 @@ export function createImages(o: ImagesOptions): Images {
     keys = [{ id: 'd1', secret: createHash('sha256').update(`tributary image urls\n${o.secret}`).digest('hex') }];
   } else throw new TypeError('images: pass signingKeys or secret to sign on-the-fly URLs');
   const signer = new UrlSigner(keys);
-  const cache = new DiskLruCache({ dir: join(dataDir, 'cache'), maxBytes: o.cacheBytes ?? DEFAULT_CACHE_BYTES });
+  const cache = new DiskLruCache({ dir: join(dataDir, 'cache'), maxBytes: o.cacheBytes ?? DEFAULT_CACHE_BYTES, syncWriteMaxBytes });
   const otf = new OnTheFly({ store, renderer, signer, cache });
   const routeOptions: Parameters<typeof imageRoutes>[0] = { store, tokens, engine: o.engine, otf };
   if (o.can !== undefined) routeOptions.can = o.can;

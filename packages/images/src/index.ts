@@ -43,8 +43,8 @@ export { SharpBackend, DEFAULT_IMAGE_LIMITS, resolveImageLimits, mapSharpError, 
 export type { ImageFile, ImageInput, ImageLimits, ImageProbe, RenderedImage, RenderOptions } from './sharp-backend.js';
 export { CloudinaryBackend, parseCloudinaryUrl, mapCloudinaryError } from './cloudinary-backend.js';
 export type { CloudinaryConfig, CloudinaryResult } from './cloudinary-backend.js';
-export { DiskBlobStore, MemoryBlobStore, BLOB_KEY, isValidBlobKey, assertBlobKey, etagOf } from './blobs.js';
-export type { BlobStore, BlobInfo } from './blobs.js';
+export { DiskBlobStore, MemoryBlobStore, BLOB_KEY, DEFAULT_SYNC_WRITE_MAX_BYTES, isValidBlobKey, assertBlobKey, etagOf } from './blobs.js';
+export type { BlobStore, BlobInfo, DiskBlobStoreOptions } from './blobs.js';
 export {
   UploadTokens,
   checkUpload,

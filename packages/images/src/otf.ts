@@ -1,7 +1,8 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { assertBlobKey, readInput, type BlobStore } from './blobs.js';
+import { assertBlobKey, readInput, resolveSyncWriteMaxBytes, type BlobStore } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import type { ImageFile, SharpBackend } from './sharp-backend.js';
 import { decodeSpec, encodeSpec, mimeOf, resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
@@ -88,16 +89,19 @@ type CacheEntry = Omit<CachedImage, 'data'> & { bytes: number };
 export class DiskLruCache {
   readonly dir: string;
   readonly maxBytes: number;
+  /** Entries up to this size are written synchronously (see DiskBlobStoreOptions.syncWriteMaxBytes). */
+  readonly syncWriteMaxBytes: number;
   readonly #index = new Map<string, CacheEntry>();
   /** Entries whose file is being written, and the write. */
   readonly #writing = new Map<string, { value: CachedImage; done: Promise<void> }>();
   #bytes = 0;
   #ready: Promise<void> | undefined;
 
-  constructor(options: { dir: string; maxBytes: number }) {
+  constructor(options: { dir: string; maxBytes: number; syncWriteMaxBytes?: number }) {
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes <= 0) throw new TypeError(`cache maxBytes must be a positive integer, got ${options.maxBytes}`);
     this.dir = resolve(options.dir);
     this.maxBytes = options.maxBytes;
+    this.syncWriteMaxBytes = resolveSyncWriteMaxBytes(options.syncWriteMaxBytes);
   }
 
   /** Bytes held now. */
@@ -147,7 +151,8 @@ export class DiskLruCache {
     const done = (async () => {
       await this.#init();
       await previous; // two writes of one key land in order
-      await writeFile(this.#file(key), data);
+      if (data.length <= this.syncWriteMaxBytes) writeFileSync(this.#file(key), data);
+      else await writeFile(this.#file(key), data);
       // An evicted file is removed once any write of it in flight has landed, so none is orphaned.
       await Promise.all(evicted.map(async (k) => {
         await this.#writing.get(k)?.done.catch(() => {});

@@ -47,10 +47,42 @@ describe('DiskBlobStore', () => {
     }
   });
 
-  test('a key that collides with a directory fails as BACKEND_ERROR, not a crash', async () => {
-    const store = new DiskBlobStore(await tempDir());
+  // A thumbnail is written synchronously (up to syncWriteMaxBytes, 64 KiB by default), an upload
+  // through the thread pool: both paths must store, refuse and clean up alike.
+  const SMALL = Buffer.from('small object');
+  const LARGE = Buffer.alloc(100 * 1024, 7);
+
+  test.each([['small', SMALL], ['large', LARGE]])('a %s object round-trips, remakes a removed tmp dir and leaves no temp files', async (_, data) => {
+    const root = await tempDir();
+    const store = new DiskBlobStore(root);
+    await store.put('uploads/first', data, 'image/png');
+    await rm(join(root, 'tmp'), { recursive: true, force: true }); // e.g. cleaned by an operator
+    const info = await store.put('derived/x/uploads/second', data, 'image/png');
+    expect(info).toMatchObject({ bytes: data.length, etag: etagOf(data) });
+    expect((await store.get('derived/x/uploads/second'))?.data.equals(data)).toBe(true);
+    expect(await store.head('derived/x/uploads/second')).toEqual(info);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  test.each([['small', SMALL], ['large', LARGE]])('a %s object whose key collides with a directory fails as BACKEND_ERROR, not a crash, leaving no temp files', async (_, data) => {
+    const root = await tempDir();
+    const store = new DiskBlobStore(root);
     await store.put('a/b', Buffer.from('x'), 'image/png');
-    await expect(store.put('a/b/c', Buffer.from('y'), 'image/png')).rejects.toMatchObject({ code: 'BACKEND_ERROR' });
+    await expect(store.put('a/b/c', data, 'image/png')).rejects.toMatchObject({ code: 'BACKEND_ERROR' });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    expect((await store.get('a/b'))?.data.toString()).toBe('x');
+  });
+
+  test('syncWriteMaxBytes 0 writes even a thumbnail through the thread pool, with the same result', async () => {
+    const store = new DiskBlobStore(await tempDir(), { syncWriteMaxBytes: 0 });
+    expect(store.syncWriteMaxBytes).toBe(0);
+    await store.put('uploads/t', SMALL, 'image/png');
+    expect((await store.get('uploads/t'))?.data.equals(SMALL)).toBe(true);
+  });
+
+  test('a bad syncWriteMaxBytes is refused by name', async () => {
+    const root = await tempDir();
+    for (const v of [-1, 1.5, Number.NaN]) expect(() => new DiskBlobStore(root, { syncWriteMaxBytes: v })).toThrow(/syncWriteMaxBytes/);
   });
 
   test('MemoryBlobStore validates keys too', async () => {

@@ -156,10 +156,11 @@ describe('cache and single flight', () => {
     expect(otf.stats.transforms).toBe(2);
   });
 
-  test('the disk cache serves an entry from the moment it is set, and leaves no evicted file behind', async () => {
+  // 64 KiB (the default): these entries are written synchronously; 0: through the thread pool.
+  test.each([65_536, 0])('the disk cache serves an entry from the moment it is set, and leaves no evicted file behind (syncWriteMaxBytes %d)', async (syncWriteMaxBytes) => {
     const dir = await mkdtemp(join(tmpdir(), 'trib-lru-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const cache = new DiskLruCache({ dir, maxBytes: 1000 });
+    const cache = new DiskLruCache({ dir, maxBytes: 1000, syncWriteMaxBytes });
     const entry = (n: number, fill: number) => ({ data: Buffer.alloc(n, fill), contentType: 'image/png', format: 'png' as const, width: 1, height: 1, etag: '"x"' });
     const written = cache.set('a', entry(400, 7)); // not awaited: the answer does not wait for the disk
     expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(400, 7));
@@ -187,6 +188,10 @@ describe('cache and single flight', () => {
     const again = await otf.get(sig, enc, 'uploads/swap');
     expect(again).toMatchObject({ width: 100, height: 200, hit: false });
     expect(await sharp(again.data).metadata()).toMatchObject({ width: 100, height: 200 });
+  });
+
+  test('the disk cache refuses a bad syncWriteMaxBytes by name', () => {
+    expect(() => new DiskLruCache({ dir: tmpdir(), maxBytes: 1000, syncWriteMaxBytes: -1 })).toThrow(/syncWriteMaxBytes/);
   });
 
   test('the disk cache is bounded in bytes and evicts least recently used', async () => {
