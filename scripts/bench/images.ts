@@ -328,7 +328,6 @@ async function blockFixture(input: Buffer, dir: string, split: number[]): Promis
     const runner = new BlockRunner({
       engine,
       consumer,
-      pollMs: 5,
       modules: {
         images: {
           ...images.module,
