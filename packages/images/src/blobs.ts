@@ -135,10 +135,10 @@ export class DiskBlobStore implements BlobStore {
     const dataTmp = this.#tempName();
     const metaTmp = this.#tempName();
     try {
-      writeNewSync(dataTmp, data);
-      writeNewSync(metaTmp, meta);
-      placeSync(dataTmp, dataPath);
-      placeSync(metaTmp, metaPath);
+      inParentDirSync(dataTmp, () => writeFileSync(dataTmp, data));
+      inParentDirSync(metaTmp, () => writeFileSync(metaTmp, meta));
+      inParentDirSync(dataPath, () => renameSync(dataTmp, dataPath));
+      inParentDirSync(metaPath, () => renameSync(metaTmp, metaPath));
     } catch (err) {
       rmSync(dataTmp, { force: true });
       rmSync(metaTmp, { force: true });
@@ -200,14 +200,8 @@ export class DiskBlobStore implements BlobStore {
   async #temp(data: Buffer): Promise<string> {
     const tmp = this.#tempName();
     try {
-      try {
-        await writeFile(tmp, data);
-      } catch (err) {
-        // The first write into a new store, or after someone removed tmp/: make it and try again.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await mkdir(dirname(tmp), { recursive: true });
-        await writeFile(tmp, data);
-      }
+      // The first write into a new store, or after someone removed tmp/, makes the directory.
+      await inParentDir(tmp, () => writeFile(tmp, data));
       return tmp;
     } catch (err) {
       await rm(tmp, { force: true });
@@ -217,35 +211,32 @@ export class DiskBlobStore implements BlobStore {
 
   /** Renames a temp file into place, making the parent directories only when they are missing. */
   async #place(tmp: string, path: string): Promise<void> {
-    try {
-      await rename(tmp, path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await mkdir(dirname(path), { recursive: true });
-      await rename(tmp, path);
-    }
+    await inParentDir(path, () => rename(tmp, path));
   }
 }
 
-/** Writes a new file, making its directory when that is missing (as #temp does). */
-function writeNewSync(path: string, data: Buffer): void {
+/**
+ * Runs a file operation that creates `path`; when its directory is missing (ENOENT), makes it and
+ * runs the operation once more. Directories are made only when needed, not checked on every write.
+ */
+async function inParentDir<T>(path: string, op: () => Promise<T>): Promise<T> {
   try {
-    writeFileSync(path, data);
+    return await op();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, data);
+    await mkdir(dirname(path), { recursive: true });
+    return op();
   }
 }
 
-/** Renames into place, making the parent directories only when they are missing. */
-function placeSync(tmp: string, path: string): void {
+/** {@link inParentDir} with synchronous calls. */
+function inParentDirSync<T>(path: string, op: () => T): T {
   try {
-    renameSync(tmp, path);
+    return op();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     mkdirSync(dirname(path), { recursive: true });
-    renameSync(tmp, path);
+    return op();
   }
 }
 
