@@ -6,7 +6,7 @@ import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
 import { DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
 import { imageRoutes, type ImageRoute, type RoutePrincipal } from './routes.js';
-import { SharpBackend, type ImageLimits } from './sharp-backend.js';
+import { SharpBackend, type ImageLimits, type SharpBackendOptions } from './sharp-backend.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
 
 /** Options of {@link createImages}: everything the images capability of a node needs. */
@@ -43,6 +43,12 @@ export interface ImagesOptions {
    * on a network file system. @defaultValue 65_536
    */
   syncWriteMaxBytes?: number;
+  /**
+   * Stored sources up to this size are read into a reused buffer with one synchronous read before
+   * sharp decodes them; see {@link SharpBackendOptions.syncReadMaxBytes}. Set 0 when `dataDir` is on a
+   * network file system. @defaultValue 8_388_608 (8 MiB)
+   */
+  syncReadMaxBytes?: number;
   /** Base of URLs in results and events. @defaultValue '' (root-relative) */
   publicUrl?: string;
   /** Who may request upload tokens: pass the broker's `can`. @defaultValue admins only */
@@ -71,7 +77,7 @@ export function createImages(o: ImagesOptions): Images {
   const dataDir = o.dataDir ?? DEFAULT_DATA_DIR;
   const syncWriteMaxBytes = resolveSyncWriteMaxBytes(o.syncWriteMaxBytes);
   const store = o.store ?? new DiskBlobStore(dataDir, { syncWriteMaxBytes });
-  const renderer = new SharpBackend(o.limits);
+  const renderer = new SharpBackend(o.limits, o.syncReadMaxBytes === undefined ? {} : { syncReadMaxBytes: o.syncReadMaxBytes });
   const backend =
     o.cloudinary === undefined ? renderer : new CloudinaryBackend(typeof o.cloudinary === 'string' ? parseCloudinaryUrl(o.cloudinary) : o.cloudinary);
   const serviceOptions: ConstructorParameters<typeof ImageService>[0] = { store, backend, presets: o.presets ?? {} };

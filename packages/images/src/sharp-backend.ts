@@ -3,6 +3,7 @@ import sharp, { type Sharp } from 'sharp';
 import { isMissing, readHead } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { sniffImage, type SniffedType } from './sniff.js';
+import { resolveSyncReadMaxBytes, SourceReader } from './source-reader.js';
 import { resolveFormat, type Gravity, type ImageFormat, type ResizeStep, type Step, type TransformSpec } from './spec.js';
 
 /** Limits applied to every input, checked from the header before any pixel is decoded. */
@@ -57,7 +58,19 @@ export interface ImageProbe {
   orientation?: number;
 }
 
-/** An encoded output. */
+/** Options of {@link SharpBackend} besides its limits. */
+export interface SharpBackendOptions {
+  /**
+   * Stored sources (files) up to this many bytes are read into a reused buffer with one synchronous
+   * read before decoding; larger ones libvips reads from the file itself. Reading blocks the event
+   * loop for page-cache time (~0.1 ms per megabyte), and saves about 2 % of a thumbnail's CPU (see
+   * {@link SourceReader}). Set 0 when the blob store is on a network file system. Up to
+   * `maxConcurrent` such buffers are kept for reuse.
+   * @defaultValue 8_388_608 (8 MiB)
+   */
+  syncReadMaxBytes: number;
+}
+
 /**
  * What to decode: bytes in memory, or a file that libvips reads itself (no copy through a JS Buffer,
  * so a busy server does not churn megabytes of external memory per image through V8's GC).
@@ -124,10 +137,12 @@ export class SharpBackend {
   readonly limits: ImageLimits;
 
   readonly #slots: Slots;
+  readonly #reader: SourceReader;
 
-  constructor(limits: Partial<ImageLimits> = {}) {
+  constructor(limits: Partial<ImageLimits> = {}, options: Partial<SharpBackendOptions> = {}) {
     this.limits = resolveImageLimits(limits);
     this.#slots = new Slots(this.limits.maxConcurrent);
+    this.#reader = new SourceReader(resolveSyncReadMaxBytes(options.syncReadMaxBytes), this.limits.maxConcurrent);
     // libvips caches operations keyed by input file name, and sharp's docs say to turn the cache
     // off when files change under the same name, as blobs do (a new file renamed over the key's
     // path). Inputs here are rarely reused anyway, so the (process-wide) cache is off.
@@ -207,6 +222,16 @@ export class SharpBackend {
   async #render(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage> {
     // Its caller gave up while it waited for a slot: do not spend a core on it.
     if (Date.now() >= deadline) throw this.#timeout();
+    const pooled = Buffer.isBuffer(input) ? undefined : this.#reader.read(input.path, input.bytes);
+    try {
+      return await this.#renderInput(pooled?.data ?? input, spec, options, deadline);
+    } finally {
+      // Only now is libvips done with the bytes (a render that timed out above is still running here).
+      pooled?.release();
+    }
+  }
+
+  async #renderInput(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage> {
     const first = spec.steps[0];
     const probe = this.#quickProbe(input, first) ?? (await this.probe(input));
     const inputFormat: ImageFormat = probe.format === 'tiff' ? 'png' : probe.format;
