@@ -12,7 +12,8 @@
  *     pipelines use it), plus the same with the `-define jpeg:size=` decode hint, for reference.
  * Paths run in interleaved rounds (so drifting load from other processes hits each path alike); the
  * median round is reported, and ratios are medians of per-round ratios. Files live on tmpfs when there
- * is one (see benchDir). BENCH_IMAGES_CONCURRENCY and BENCH_IMAGES_DIR override the defaults.
+ * is one (see benchDir). BENCH_IMAGES_CONCURRENCY and BENCH_IMAGES_DIR override the defaults;
+ * BENCH_IMAGES_PATHS=block,url (say) runs only those paths besides raw sharp, e.g. under --cpu-prof.
  *
  * Run alone: node --import tsx scripts/bench/images.ts [--write]
  *   --write replaces (or appends) the images section of BENCHMARKS.md and writes
@@ -502,6 +503,15 @@ export async function runImages(log: (s: string) => void = console.log): Promise
       url,
       ...(im === undefined ? {} : { imagemagick: await imagemagickFixture(tmp, false), imagemagickHint: await imagemagickFixture(tmp, true) }),
     } as Record<string, Fixture>;
+    const only = process.env.BENCH_IMAGES_PATHS?.split(',');
+    if (only !== undefined) {
+      for (const name of Object.keys(paths)) {
+        if (name !== 'sharp' && !only.includes(name)) {
+          await paths[name]?.close();
+          delete paths[name];
+        }
+      }
+    }
     fixtures.push(...Object.values(paths));
     const sizeOf = (name: string): number => (name.startsWith('imagemagick') ? IMAGES.nImageMagick : IMAGES.n);
 
@@ -656,6 +666,9 @@ export function writeImagesSection(section: string, file = fileURLToPath(new URL
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv.includes('--write') && process.env.BENCH_IMAGES_PATHS !== undefined) {
+    throw new Error('--write needs every path: unset BENCH_IMAGES_PATHS');
+  }
   const r = await runImages();
   const section = renderImagesSection(r);
   console.log(`\n${section}`);
