@@ -1,40 +1,57 @@
 /**
- * Script run in every block isolate before the block's bundle. It turns the one host Reference into
- * the `ctx` object blocks see and exposes `__describe`, `__invokeSync` and `__await` to the host. Everything crosses
- * the boundary as JSON strings (copied), so no host object is ever reachable from block code.
+ * Script run in every block isolate before the block's bundle. It builds the `ctx` object blocks see
+ * and defines the bridge functions the host takes references to before the bundle runs (and then
+ * deletes from the global): `__describe`, `__invoke`, `__reply` and `__drain`. The isolate holds no
+ * reference to anything in the host: a host call is queued in an outbox here, the host collects the
+ * outbox with `__drain` after each call it makes into the isolate, and answers with `__reply`. So
+ * block code runs only inside the host's synchronous calls, each bounded by a CPU timeout, and on the
+ * host's thread (no hand-off to another thread and back per call). Everything crosses as JSON
+ * strings, so no host object is ever reachable from block code.
  */
 export const BOOTSTRAP = String.raw`
 (function () {
   'use strict';
-  const hostRef = globalThis.__host;
-  delete globalThis.__host;
   const JSONparse = JSON.parse, JSONstringify = JSON.stringify;
-  // Captured before block code runs: the block may replace Promise, its prototype or Reflect.
+  // Captured before block code runs: the block may replace Promise, its prototype, Reflect, Map or
+  // Array methods. The bridge below uses only these, string concatenation and index assignments; a
+  // block that tampers with what those reach can only break its own invocations.
   const PromiseCtor = Promise, promiseThen = Promise.prototype.then, apply = Reflect.apply, allSettled = Promise.allSettled;
-  const opts = { arguments: { copy: true }, result: { promise: true, copy: true } };
+  const MapCtor = Map, mapGet = Map.prototype.get, mapSet = Map.prototype.set, mapDelete = Map.prototype.delete;
   function fail(reply) {
     const e = new Error(reply.message);
     e.code = reply.code;
     return e;
   }
+  // What __drain hands over next, as JSON text built by concatenating primitives, which no prototype
+  // the block may tamper with (Array.prototype.toJSON, an index setter) can reach. Host calls:
+  // [invocation id, call id, op, args JSON] each; settled invocations: [invocation id, reply JSON].
+  let outbox = '';
+  let finished = '';
+  // Call id → resolve function of the promise that call is waiting on.
+  const waiting = new MapCtor();
+  let nextCall = 1;
   // Host calls each invocation has made, so a handler that returns synchronously but fired calls
   // (a log line, an unawaited publish) is only finished once those calls were answered.
-  const issued = new Map();
+  const issued = new MapCtor();
   function call(id, op, args) {
-    const p = hostRef.apply(undefined, [id, op, JSONstringify(args === undefined ? null : args)], opts).then(function (text) {
+    const argsJson = JSONstringify(args === undefined ? null : args);
+    const callId = nextCall++;
+    const answered = new PromiseCtor(function (resolve) { apply(mapSet, waiting, [callId, resolve]); });
+    outbox += (outbox === '' ? '[' : ',[') + id + ',' + callId + ',' + JSONstringify(op) + ',' + JSONstringify(argsJson) + ']';
+    const p = apply(promiseThen, answered, [function (text) {
       const reply = JSONparse(text);
       if (!reply.ok) throw fail(reply);
       return reply.value;
-    });
-    const list = issued.get(id);
-    if (list !== undefined) list.push(p);
+    }]);
+    const list = apply(mapGet, issued, [id]);
+    if (list !== undefined) list[list.length] = p;
     return p;
   }
   function logFn(id, level) {
     return function (message, fields) {
       try {
         // Fire and forget: logging must not make a handler wait or fail.
-        call(id, 'log', { level: level, message: String(message), fields: fields === undefined ? null : fields }).catch(function () {});
+        apply(promiseThen, call(id, 'log', { level: level, message: String(message), fields: fields === undefined ? null : fields }), [undefined, function () {}]);
       } catch (e) {}
     };
   }
@@ -96,59 +113,59 @@ export const BOOTSTRAP = String.raw`
       return failure(err);
     }
   };
-  // Called synchronously by the host. A handler that returns a plain value without touching the host
-  // is answered in this same call, with no hop through a promise (the warm path of a transform).
-  // Otherwise the reply is parked under the invocation id for __await and '' is returned.
-  const parked = new Map();
-  globalThis.__invokeSync = function (id, inputJson, infoJson) {
+  // Called by the host to start an invocation. Its outcome is reported through __drain once the
+  // handler has settled and every call it made was answered.
+  globalThis.__invoke = function (id, inputJson, infoJson) {
     const calls = [];
-    issued.set(id, calls);
+    apply(mapSet, issued, [id, calls]);
+    function settle(reply) {
+      // Wait for the calls the handler fired (even unawaited ones) before declaring it done.
+      const all = apply(mapGet, issued, [id]) || [];
+      apply(mapDelete, issued, [id]);
+      const done = function () { finished += (finished === '' ? '[' : ',[') + id + ',' + JSONstringify(reply) + ']'; };
+      if (all.length === 0) done();
+      else apply(promiseThen, apply(allSettled, PromiseCtor, [all]), [done, done]);
+    }
+    function ok(result) {
+      try {
+        settle(JSONstringify({ ok: true, value: result === undefined ? null : result }));
+      } catch (err) {
+        settle(failure(err));
+      }
+    }
     let out;
     try {
       out = definition().handle(JSONparse(inputJson), makeCtx(id, JSONparse(infoJson)));
     } catch (err) {
-      issued.delete(id);
-      return failure(err);
+      settle(failure(err));
+      return;
     }
     let thenable = false;
     try {
       thenable = out !== null && (typeof out === 'object' || typeof out === 'function') && typeof out.then === 'function';
     } catch (err) {
-      issued.delete(id);
-      return failure(err);
+      settle(failure(err));
+      return;
     }
-    if (!thenable && calls.length === 0) {
-      issued.delete(id);
-      try {
-        return JSONstringify({ ok: true, value: out === undefined ? null : out });
-      } catch (err) {
-        return failure(err);
-      }
-    }
-    parked.set(id, new PromiseCtor(function (resolve) {
-      function settle(reply) {
-        // Wait for the calls the handler fired (even unawaited ones) before declaring it done.
-        const all = issued.get(id) || [];
-        issued.delete(id);
-        const done = function () { resolve(reply); };
-        apply(promiseThen, apply(allSettled, PromiseCtor, [all]), [done, done]);
-      }
-      function ok(result) {
-        try {
-          settle(JSONstringify({ ok: true, value: result === undefined ? null : result }));
-        } catch (err) {
-          settle(failure(err));
-        }
-      }
-      function bad(err) { settle(failure(err)); }
-      apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, bad]);
-    }));
-    return '';
+    // A plain value settles now: the host reads it with the __drain that follows this call.
+    if (!thenable) ok(out);
+    else apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, function (err) { settle(failure(err)); }]);
   };
-  globalThis.__await = function (id) {
-    const p = parked.get(id);
-    parked.delete(id);
-    return p === undefined ? failure(new Error('no parked invocation')) : p;
+  // The host's answer to a call (a JSON reply); unknown ids (a call of a disposed generation) are ignored.
+  globalThis.__reply = function (callId, text) {
+    const resolve = apply(mapGet, waiting, [callId]);
+    if (resolve === undefined) return;
+    apply(mapDelete, waiting, [callId]);
+    resolve(text);
+  };
+  // What happened since the last drain, as one JSON string ('' for nothing): [calls, finished].
+  // Microtasks have run by now: the host calls this right after the call that queued them.
+  globalThis.__drain = function () {
+    if (outbox === '' && finished === '') return '';
+    const text = '[[' + outbox + '],[' + finished + ']]';
+    outbox = '';
+    finished = '';
+    return text;
   };
 })();
 `;

@@ -43,32 +43,55 @@ export const MAX_LOG_LINES = 100;
 
 const MEMORY_MESSAGE = /memory limit|disposed/i;
 
-/** What the bootstrap's __describe, __invokeSync and __await return (as JSON), so no block value crosses over. */
+/** What the bootstrap's __describe returns and an invocation settles with (as JSON), so no block value crosses over. */
 type Reply = { ok: true; value: unknown } | { ok: false; message: string };
 
-/** Less CPU than this between two idle-watchdog polls counts as idle. */
-const IDLE_CPU_NS = 1_000_000n;
+/** One entry of a __drain: the host calls queued, and the invocations settled, since the last one. */
+type Drained = [calls: Array<[invocation: number, call: number, op: string, argsJson: string]>, finished: Array<[invocation: number, replyJson: string]>];
+
+/** The bridge functions the bootstrap defines, taken before the block's bundle runs. */
+interface Bridge {
+  invoke: ivm.Reference;
+  reply: ivm.Reference;
+  drain: ivm.Reference;
+}
+
+/** A live invocation's host-side handle: how its outcome reaches the awaiting {@link BlockSandbox.invoke}. */
+interface Pending {
+  inv: Invocation;
+  cpuBefore: bigint;
+  /** Called with the reply and the isolate CPU the invocation used, when the handler has settled. */
+  settle(outcome: { replyJson: string; cpuNs: bigint }): void;
+  fail(err: unknown): void;
+}
 
 /**
- * One block's V8 isolate: its own heap (memory limit), a CPU timeout on every synchronous slice, a
+ * One block's V8 isolate: its own heap (memory limit), a CPU timeout on every slice of block code, a
  * wall-time bound on the whole invocation, and a host-call budget. Any limit breach fails the
  * invocation with a BlockError and disposes the isolate; the next invocation gets a fresh one
  * (re-running the bundle: a cold start). Invocations run one at a time.
+ *
+ * Block code runs only inside the host's own synchronous calls into the isolate (`applySync`, on the
+ * host's thread): the call that starts an invocation and one per host-call reply, each followed by a
+ * `__drain` that collects the calls and outcomes those slices produced (see the bootstrap). The
+ * isolate holds no reference into the host, so nothing of the block's can run outside such a slice,
+ * and every slice is bounded by the invocation's remaining CPU time: a loop resumed after an await is
+ * stopped like any other. This keeps every hop on one thread: isolated-vm's asynchronous calls hand
+ * each one to a pool thread and back (about 50 µs of CPU per hop, measured), several per invocation.
  */
 export class BlockSandbox {
   readonly code: string;
   readonly limits: ResolvedLimits;
   readonly #host: HostHandler;
   #isolate: ivm.Isolate | undefined;
-  #invoke: ivm.Reference | undefined;
-  #await: ivm.Reference | undefined;
+  #bridge: Bridge | undefined;
   /** JSON of each InvocationInfo, stringified once: it is the same for every invocation of a version. */
   #infoJson = new WeakMap<InvocationInfo, string>();
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
-  #live = new Map<number, Invocation>();
-  /** The isolate the idle watchdog is polling, while it is armed. */
-  #watched: ivm.Isolate | undefined;
+  #live = new Map<number, Pending>();
+  /** Isolate CPU time when the last invocation ended: code running after it is charged against cpuMs from here. */
+  #idleSince = 0n;
   /** Isolates created so far (1 + restarts after limit breaches). */
   coldStarts = 0;
 
@@ -81,14 +104,16 @@ export class BlockSandbox {
   /** Loads a bundle in a fresh isolate and reads its definition. */
   static async load(code: string, limits: ResolvedLimits, host: HostHandler): Promise<{ sandbox: BlockSandbox; description: BlockDescription }> {
     const sandbox = new BlockSandbox(code, limits, host);
-    const context = await sandbox.#start();
+    const describe = await sandbox.#start();
     let reply: Reply;
     try {
-      const json = (await sandbox.#deadline(context.eval('__describe()', { timeout: limits.cpuMs, copy: true }))) as string;
+      const json = (await sandbox.#deadline(describe.apply(undefined, [], { timeout: limits.cpuMs, result: { copy: true } }))) as string;
       reply = JSON.parse(json) as Reply;
     } catch (err) {
       sandbox.dispose();
       throw new BlockError(BlockErrorCodes.INVALID_BLOCK, errorText(err), { cause: err });
+    } finally {
+      describe.release();
     }
     if (!reply.ok) {
       sandbox.dispose();
@@ -105,9 +130,8 @@ export class BlockSandbox {
   }
 
   /**
-   * Heap used by the current isolate (undefined when none is running). Asynchronous on purpose:
-   * getHeapStatisticsSync waits for the isolate's thread, so on a block stuck in a loop it would
-   * freeze the host's event loop, and with it the very timers that would stop the block.
+   * Heap used by the current isolate (undefined when none is running). Asynchronous on purpose: it
+   * must not wait on the isolate from inside a slice.
    */
   async heapUsedBytes(): Promise<number | undefined> {
     if (this.#isolate === undefined || this.#isolate.isDisposed) return undefined;
@@ -121,29 +145,34 @@ export class BlockSandbox {
   }
 
   dispose(): void {
-    for (const inv of this.#live.values()) inv.done = true;
+    for (const p of this.#live.values()) p.inv.done = true;
     this.#live.clear();
     if (this.#isolate !== undefined && !this.#isolate.isDisposed) this.#isolate.dispose();
     this.#isolate = undefined;
-    this.#invoke?.release();
-    this.#invoke = undefined;
-    this.#await?.release();
-    this.#await = undefined;
+    if (this.#bridge !== undefined) for (const ref of Object.values(this.#bridge)) ref.release();
+    this.#bridge = undefined;
   }
 
-  async #start(): Promise<ivm.Context> {
+  /** Creates the isolate, runs the bootstrap and the bundle; returns a reference to __describe. */
+  async #start(): Promise<ivm.Reference> {
     this.coldStarts++;
     const isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryMb });
     this.#isolate = isolate;
     try {
       const context = await isolate.createContext();
-      const hostRef = new ivm.Reference(async (id: number, op: string, argsJson: string) => this.#onHostCall(id, op, argsJson));
-      await context.global.set('__host', hostRef);
       await context.eval(BOOTSTRAP, { timeout: 1000 });
+      // Taken (and removed from the global) before the block's code runs, which can then neither
+      // replace nor call them.
+      const take = async (name: string): Promise<ivm.Reference> => {
+        const ref = (await context.global.get(name, { reference: true })) as ivm.Reference;
+        await context.global.delete(name);
+        return ref;
+      };
+      const describe = await take('__describe');
+      this.#bridge = { invoke: await take('__invoke'), reply: await take('__reply'), drain: await take('__drain') };
       await this.#deadline(context.eval(this.code, { timeout: Math.max(this.limits.cpuMs, 1000), filename: 'block.js' }));
-      this.#invoke = (await context.global.get('__invokeSync', { reference: true })) as ivm.Reference;
-      this.#await = (await context.global.get('__await', { reference: true })) as ivm.Reference;
-      return context;
+      this.#idleSince = isolate.cpuTime;
+      return describe;
     } catch (err) {
       this.dispose();
       throw new BlockError(BlockErrorCodes.INVALID_BLOCK, `the block failed to load: ${errorText(err)}`, { cause: err });
@@ -151,42 +180,28 @@ export class BlockSandbox {
   }
 
   async #run(input: unknown, info: InvocationInfo, hops: number): Promise<unknown> {
-    if (this.#isolate === undefined || this.#isolate.isDisposed) await this.#start();
+    if (this.#isolate === undefined || this.#isolate.isDisposed) (await this.#start()).release();
     const isolate = this.#isolate as ivm.Isolate;
-    const invoke = this.#invoke as ivm.Reference;
-    const awaitRef = this.#await as ivm.Reference;
+    const bridge = this.#bridge as Bridge;
     const inv: Invocation = { id: this.#nextId++, hops, calls: 0, logs: 0, done: false };
-    this.#live.set(inv.id, inv);
-    const cpuBefore = isolate.cpuTime;
-    let timer: NodeJS.Timeout | undefined;
-    let breach: BlockErrorCode | undefined;
     let infoJson = this.#infoJson.get(info);
     if (infoJson === undefined) this.#infoJson.set(info, (infoJson = JSON.stringify(info)));
+    let timer: NodeJS.Timeout | undefined;
+    let breach: BlockErrorCode | undefined;
+    const outcome = new Promise<{ replyJson: string; cpuNs: bigint }>((resolve, reject) => {
+      this.#live.set(inv.id, { inv, cpuBefore: isolate.cpuTime, settle: resolve, fail: reject });
+      timer = setTimeout(() => {
+        breach = BlockErrorCodes.WALL_LIMIT;
+        this.dispose();
+        reject(new BlockError(BlockErrorCodes.WALL_LIMIT, `invocation exceeded ${this.limits.wallMs} ms of wall time`));
+      }, this.limits.wallMs);
+    });
     try {
-      // Synchronous first: a plain transform answers here, without a promise round trip to the
-      // isolate's thread (the bulk of a warm invocation's cost). The CPU timeout bounds this slice.
-      let text = invoke.applySync(undefined, [inv.id, JSON.stringify(input), infoJson], {
-        timeout: this.limits.cpuMs,
-        arguments: { copy: true },
-        result: { copy: true },
-      }) as string;
-      if (text === '') {
-        const call = awaitRef.apply(undefined, [inv.id], {
-          timeout: this.limits.cpuMs,
-          arguments: { copy: true },
-          result: { promise: true, copy: true },
-        }) as Promise<string>;
-        const wall = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            breach = BlockErrorCodes.WALL_LIMIT;
-            // Disposing terminates whatever the isolate is running, even a loop resumed after an await.
-            this.dispose();
-            reject(new BlockError(BlockErrorCodes.WALL_LIMIT, `invocation exceeded ${this.limits.wallMs} ms of wall time`));
-          }, this.limits.wallMs);
-        });
-        text = await Promise.race([call, wall]);
-      }
-      const cpuMs = Number(isolate.cpuTime - cpuBefore) / 1e6;
+      this.#slice(isolate, bridge, (timeout) => {
+        bridge.invoke.applySync(undefined, [inv.id, JSON.stringify(input), infoJson], { timeout, arguments: { copy: true } });
+      });
+      const { replyJson: text, cpuNs } = await outcome;
+      const cpuMs = Number(cpuNs) / 1e6;
       if (cpuMs > this.limits.cpuMs) {
         this.dispose();
         throw new BlockError(BlockErrorCodes.CPU_LIMIT, `invocation used ${cpuMs.toFixed(1)} ms of CPU (limit ${this.limits.cpuMs})`);
@@ -201,9 +216,69 @@ export class BlockSandbox {
       clearTimeout(timer);
       inv.done = true;
       this.#live.delete(inv.id);
-      // Host replies already on their way may still wake code the handler did not await.
-      this.#watchIdle();
     }
+  }
+
+  /**
+   * Runs one slice of block code (`enter`, given the CPU it may use), then drains what it produced:
+   * starts the host calls it queued and settles the invocations it finished. A slice that fails (CPU
+   * timeout, heap exhausted) fails every live invocation, since it may have been running any of them.
+   */
+  #slice(isolate: ivm.Isolate, bridge: Bridge, enter: (timeout: number) => void): void {
+    let drained: Drained | undefined;
+    // Taken first: classifying a breach disposes the isolate, which forgets the live invocations.
+    const live = [...this.#live.values()];
+    try {
+      const timeout = this.#budget(isolate);
+      if (timeout === undefined) {
+        // Code outliving its invocation has used up cpuMs since: it must not keep the isolate.
+        this.dispose();
+        return;
+      }
+      enter(timeout);
+      const text = bridge.drain.applySync(undefined, [], { timeout, result: { copy: true } }) as string;
+      if (text !== '') drained = JSON.parse(text) as Drained;
+    } catch (err) {
+      const failure = this.#classify(err, isolate, undefined, undefined);
+      // Code outliving its invocation: nobody to blame, but it must not keep the isolate.
+      if (live.length === 0) this.dispose();
+      for (const p of live) p.fail(failure);
+      return;
+    }
+    if (drained === undefined) return;
+    // Finished ones first: a call in the same drain as its invocation's end came from code that ran
+    // after the end (the end waits for every call made before it), and is refused.
+    for (const [id, replyJson] of drained[1]) {
+      const p = this.#live.get(id);
+      if (p === undefined) continue;
+      p.inv.done = true;
+      this.#live.delete(id);
+      // From here on, code still running is charged to no invocation (see #budget).
+      if (this.#live.size === 0) this.#idleSince = isolate.cpuTime;
+      p.settle({ replyJson, cpuNs: isolate.cpuTime - p.cpuBefore });
+    }
+    for (const [id, callId, op, argsJson] of drained[0]) {
+      void this.#onHostCall(id, op, argsJson).then((replyJson) => {
+        // A reply for an isolate since disposed (a breach, a wall timeout) has no one to wake.
+        if (this.#isolate !== isolate || isolate.isDisposed) return;
+        this.#slice(isolate, bridge, (timeout) => {
+          bridge.reply.applySync(undefined, [callId, replyJson], { timeout, arguments: { copy: true } });
+        });
+      });
+    }
+  }
+
+  /**
+   * CPU ms the next slice may use: what is left of the live invocation's `cpuMs` (at least 1: its
+   * total is checked when it ends); or, when none is live (a reply waking code whose invocation
+   * already ended), what is left of `cpuMs` since the last one ended, undefined once none is.
+   */
+  #budget(isolate: ivm.Isolate): number | undefined {
+    const live = this.#live.values().next();
+    const since = live.done === true ? this.#idleSince : live.value.cpuBefore;
+    const left = this.limits.cpuMs - Number(isolate.cpuTime - since) / 1e6;
+    if (live.done === true && left <= 0) return undefined;
+    return Math.max(1, Math.ceil(left));
   }
 
   /**
@@ -227,7 +302,7 @@ export class BlockSandbox {
     }
   }
 
-  #classify(err: unknown, isolate: ivm.Isolate, breach: BlockErrorCode | undefined, inv: Invocation): BlockError {
+  #classify(err: unknown, isolate: ivm.Isolate, breach: BlockErrorCode | undefined, inv: Invocation | undefined): BlockError {
     if (err instanceof BlockError) return err;
     const text = errorText(err);
     if (breach !== undefined) return new BlockError(breach, text, { cause: err });
@@ -240,12 +315,12 @@ export class BlockSandbox {
       return new BlockError(BlockErrorCodes.CPU_LIMIT, `invocation exceeded ${this.limits.cpuMs} ms of CPU`, { cause: err });
     }
     // Codes set by block code are not trusted; a refusal the host recorded is.
-    if (inv.refused !== undefined) return new BlockError(inv.refused, text, { cause: err });
+    if (inv?.refused !== undefined) return new BlockError(inv.refused, text, { cause: err });
     return new BlockError(BlockErrorCodes.HANDLER_ERROR, text, { cause: err });
   }
 
   async #onHostCall(id: number, op: string, argsJson: string): Promise<string> {
-    const inv = this.#live.get(id);
+    const inv = this.#live.get(id)?.inv;
     try {
       if (inv === undefined || inv.done) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished');
       // Logging is fire-and-forget and exempt from the call budget, but bounded, so a block cannot
@@ -260,48 +335,7 @@ export class BlockSandbox {
       const code = err instanceof BlockError ? err.code : BlockErrorCodes.HOST_REFUSED;
       if (inv !== undefined) inv.refused = code;
       return JSON.stringify({ ok: false, code, message: errorText(err) });
-    } finally {
-      // This reply wakes block code whose invocation has already ended (or the call itself came from
-      // such code), possibly long after the invocation (a slow fetch): watch what that code does.
-      if (inv === undefined || inv.done) this.#watchIdle();
     }
-  }
-
-  /**
-   * Block code can outlive its invocation: a continuation woken by a host reply that arrives after
-   * the handler answered (`void ctx.kv.get(k).then(() => { for (;;) {} })`) runs outside any
-   * invocation, so neither the call's CPU timeout nor the wall timer covers it, and it would spin
-   * until the next invocation (which would then be blamed with WALL_LIMIT). While no invocation is
-   * live, the isolate may therefore use at most `cpuMs` of CPU; past that it is disposed and the next
-   * invocation cold-starts. The watchdog polls every `cpuMs` and stops at the first idle poll, so a
-   * well-behaved block costs one timer per invocation. `cpuTime` includes the running slice.
-   */
-  #watchIdle(): void {
-    const isolate = this.#isolate;
-    if (isolate === undefined || isolate.isDisposed || this.#watched === isolate) return;
-    this.#watched = isolate;
-    const start = isolate.cpuTime;
-    let last = start;
-    const poll = (): void => {
-      // A live invocation's own CPU and wall limits cover the isolate from here on.
-      if (this.#isolate !== isolate || isolate.isDisposed || this.#live.size > 0) {
-        this.#watched = undefined;
-        return;
-      }
-      const now = isolate.cpuTime;
-      if (Number(now - start) / 1e6 > this.limits.cpuMs) {
-        this.#watched = undefined;
-        this.dispose();
-        return;
-      }
-      if (now - last < IDLE_CPU_NS) {
-        this.#watched = undefined;
-        return;
-      }
-      last = now;
-      setTimeout(poll, this.limits.cpuMs).unref();
-    };
-    setTimeout(poll, this.limits.cpuMs).unref();
   }
 }
 
