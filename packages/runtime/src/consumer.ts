@@ -50,8 +50,19 @@ export class GroupConsumer {
   readonly #group: string;
   #follows: Follow[] = [];
   #stopped = false;
+  /** Ends the idle wait of the lanes (a notification, or stop). */
   #wake: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
+  /** Set by a notification: the next idle wait is skipped, as the entry may have landed after the read. */
+  #notified = false;
+  /** Entries read and not yet taken by a lane. */
+  #buffer: GroupEntry[] = [];
+  /** The read (claim + read, or the idle wait after an empty one) every idle lane waits on. */
+  #refilling: Promise<void> | undefined;
+  #lanes = new Set<Promise<void>>();
+  /** Indices of the running lanes: lane i runs while i < the block's concurrency. */
+  #laneIndices = new Set<number>();
+  /** Timers of retry backoffs in progress, so stop() does not wait them out. */
+  #backoffs = new Set<() => void>();
   #lastClaim = 0;
 
   constructor(block: DeployedBlock, deps: ConsumerDeps) {
@@ -60,53 +71,93 @@ export class GroupConsumer {
     this.#group = groupName(block.name);
   }
 
-  /** Swaps in a new version; the loop picks it up with the next entry. */
+  /** Swaps in a new version; the lanes pick it up with the next entry (more lanes if it declares more concurrency). */
   set block(block: DeployedBlock) {
     this.#block = block;
+    if (this.#lanes.size > 0) this.#startLanes();
   }
 
   async start(): Promise<void> {
     const patterns = this.#block.def.trigger.kind === 'afterPublish' ? this.#block.def.trigger.patterns : [];
     await this.#deps.groups.register(this.#group, patterns);
-    for (const p of patterns) this.#follows.push(await this.#deps.engine.followPattern(p, () => this.#wake?.()));
-    this.#loop = this.#run();
+    for (const p of patterns) {
+      this.#follows.push(await this.#deps.engine.followPattern(p, () => {
+        this.#notified = true;
+        this.#wake?.();
+      }));
+    }
+    this.#startLanes();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
+    for (const cut of this.#backoffs) cut();
     await Promise.allSettled(this.#follows.map((f) => f.close()));
-    await this.#loop;
+    while (this.#lanes.size > 0) await Promise.all(this.#lanes);
   }
 
-  async #run(): Promise<void> {
-    const { groups, consumer, batch, claimIdleMs } = this.#deps;
-    while (!this.#stopped) {
+  /**
+   * Runs as many lanes as the block's concurrency. One lane handles a channel's messages in order; a
+   * block that declared concurrency N trades that order for N invocations at once (each in its own
+   * isolate). Lanes take entries from one buffer, and a lane that finds it empty starts the next read
+   * while the others finish theirs, so no lane idles until the slowest one ends its batch.
+   */
+  #startLanes(): void {
+    const want = Math.max(1, this.#block.def.concurrency);
+    for (let index = 0; index < want && !this.#stopped; index++) {
+      if (this.#laneIndices.has(index)) continue;
+      this.#laneIndices.add(index);
+      const lane: Promise<void> = this.#lane(index).finally(() => {
+        this.#lanes.delete(lane);
+        this.#laneIndices.delete(index);
+      });
+      this.#lanes.add(lane);
+    }
+  }
+
+  async #lane(index: number): Promise<void> {
+    // A lane beyond the current version's concurrency (after a redeploy that lowered it) ends.
+    while (!this.#stopped && index < Math.max(1, this.#block.def.concurrency)) {
+      const entry = this.#buffer.shift();
+      if (entry === undefined) {
+        await this.#refill();
+        continue;
+      }
       try {
+        await this.#handle(entry);
+      } catch (err) {
+        // Acking or dead-lettering failed (the store is unreachable): the entry stays pending, and
+        // a claim hands it out again after claimIdleMs. Back off, never spin.
+        this.#deps.log?.warn({ err, block: this.#block.name }, 'consumer loop error');
+        await this.#backoff(this.#deps.retry.maxMs);
+      }
+    }
+  }
+
+  /** One read for every lane that found the buffer empty: stale entries first, then new ones; or an idle wait. */
+  #refill(): Promise<void> {
+    this.#refilling ??= (async () => {
+      const { groups, consumer, batch, claimIdleMs } = this.#deps;
+      try {
+        this.#notified = false;
         let work: GroupEntry[] = [];
         if (Date.now() - this.#lastClaim >= claimIdleMs / 2) {
           this.#lastClaim = Date.now();
           work = await groups.claim(this.#group, consumer, claimIdleMs, batch);
         }
         if (work.length < batch) work = work.concat(await groups.read(this.#group, consumer, batch - work.length));
-        if (work.length === 0) {
-          await this.#sleep(this.#deps.pollMs);
-          continue;
-        }
-        // One at a time keeps a channel's messages in order; a block that declared concurrency N
-        // trades that order for N invocations at once (each in its own isolate).
-        let next = 0;
-        const lanes = Math.max(1, Math.min(this.#block.def.concurrency, work.length));
-        await Promise.all(Array.from({ length: lanes }, async () => {
-          while (next < work.length && !this.#stopped) await this.#handle(work[next++] as GroupEntry);
-        }));
-        if (this.#stopped) return;
+        this.#buffer.push(...work);
+        if (work.length === 0 && !this.#notified) await this.#idle(this.#deps.pollMs);
       } catch (err) {
         // The store is unreachable or the group vanished: back off and try again, never spin.
         this.#deps.log?.warn({ err, block: this.#block.name }, 'consumer loop error');
-        await this.#sleep(this.#deps.retry.maxMs);
+        await this.#idle(this.#deps.retry.maxMs);
+      } finally {
+        this.#refilling = undefined;
       }
-    }
+    })();
+    return this.#refilling;
   }
 
   async #handle(entry: GroupEntry): Promise<void> {
@@ -127,20 +178,36 @@ export class GroupConsumer {
           return;
         }
         const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
-        await this.#sleep(backoff / 2 + Math.random() * (backoff / 2));
+        await this.#backoff(backoff / 2 + Math.random() * (backoff / 2));
         attempt++;
       }
     }
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Waits `ms`, or until a notification or stop() wakes the consumer. */
+  #idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  /** A backoff after a failure: only stop() cuts it short (a notification is no reason to retry sooner). */
+  #backoff(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
+      const backoffs = this.#backoffs;
       function done(): void {
         clearTimeout(t);
+        backoffs.delete(done);
         resolve();
       }
-      this.#wake = done;
+      backoffs.add(done);
     });
   }
 }

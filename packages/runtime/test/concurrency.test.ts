@@ -38,6 +38,37 @@ describe('block concurrency', () => {
     await engine.close();
   });
 
+  it('keeps its other lanes busy with newer messages while one invocation is slow', async () => {
+    // The first call is held until the test lets it go; every later one answers at once. A lane
+    // that finds nothing left to take reads the next messages itself, instead of waiting for the
+    // batch the held message came in to finish.
+    let release = (): void => {};
+    const held = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const module = {
+      hold: async () => {
+        if (++calls === 1) await held;
+        return null;
+      },
+    };
+    const engine = new MemoryEngine();
+    const { runner: r } = runner({ engine, modules: { probe: module } });
+    await r.deploy(await compileBlock(fixture('parallel.ts')));
+    const done = async (n: number) => eventually(async () => {
+      const d = (await engine.read('par-done', { limit: 100, after: 0 })).entries;
+      return d.length >= n ? d : undefined;
+    });
+    await engine.append({ channel: 'par.slow', payload: '0' });
+    await eventually(() => calls === 1);
+    for (let i = 1; i <= 8; i++) await engine.append({ channel: `par.c${i % 3}`, payload: String(i) });
+    const fast = await done(8);
+    expect(fast.map((e) => (JSON.parse(e.payload) as { channel: string }).channel)).not.toContain('par.slow');
+    release();
+    const all = await done(9);
+    expect(all.map((e) => (JSON.parse(e.payload) as { channel: string }).channel)).toContain('par.slow');
+    await engine.close();
+  });
+
   it('refuses a concurrency outside 1–16', async () => {
     const { runner: r } = runner();
     const { code } = await compileBlock(fixture('parallel.ts'));
