@@ -272,6 +272,8 @@ export class BlockSandbox {
    * CPU ms the next slice may use: what is left of the live invocation's `cpuMs` (at least 1: its
    * total is checked when it ends); or, when none is live (a reply waking code whose invocation
    * already ended), what is left of `cpuMs` since the last one ended, undefined once none is.
+   * isolated-vm's `cpuTime` counts all time spent inside the isolate, so a block that holds the
+   * thread without using CPU (Atomics.wait) spends its budget too.
    */
   #budget(isolate: ivm.Isolate): number | undefined {
     const live = this.#live.values().next();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BlockError } from '../src/index.js';
-import { deployFixture, echoStillWorks, payloads, requestBody, requestFailure, runner } from './helpers.js';
+import { BlockError, compileBlock, resolveLimits } from '../src/index.js';
+import { BlockSandbox } from '../src/sandbox.js';
+import { blockRequest, deployFixture, echoStillWorks, fixture, payloads, requestBody, requestFailure, runner } from './helpers.js';
 
 /**
  * One test per sandbox-escape fixture (test/fixtures/hostile). Each fixture tries the escape and
@@ -122,6 +123,30 @@ describe('hostile blocks: escape attempts', () => {
     const { r, engine, name } = await setup('shared-memory.ts');
     const err = await requestFailure(r, name, { mode: 'wait' });
     expect(['CPU_LIMIT', 'WALL_LIMIT']).toContain(err.code);
+    await echoStillWorks(engine);
+    expect(await requestBody(r, name)).toEqual({ ok: true });
+  });
+
+  it('charges time a block holds the runner\'s thread without using CPU (Atomics.wait between host calls) to its CPU budget', async () => {
+    // 40 waits of 20 ms, each in its own slice after a host call: 800 ms of a blocked thread, little
+    // CPU. Every slice is bounded by what is left of cpuMs (50), so the block is stopped within a few
+    // waits, not after all 40 (or at wallMs, 400).
+    const limits = resolveLimits({ cpuMs: 50, wallMs: 400 }, false);
+    const { code } = await compileBlock(fixture('hostile/shared-memory.ts'));
+    let calls = 0;
+    const { sandbox } = await BlockSandbox.load(code, limits, async () => {
+      calls++;
+      return null;
+    });
+    try {
+      const info = { name: 'hostile-shared-memory', version: 'v', config: {}, secrets: {} };
+      await expect(sandbox.invoke(blockRequest({ mode: 'wait-each' }), info)).rejects.toMatchObject({ code: 'CPU_LIMIT' });
+      expect(calls).toBeLessThan(10);
+    } finally {
+      sandbox.dispose();
+    }
+    const { r, engine, name } = await setup('shared-memory.ts');
+    expect((await requestFailure(r, name, { mode: 'wait-each' })).code).toBe('CPU_LIMIT');
     await echoStillWorks(engine);
     expect(await requestBody(r, name)).toEqual({ ok: true });
   });
