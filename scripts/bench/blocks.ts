@@ -131,8 +131,9 @@ interface Ivm {
 
 /**
  * What one call into an isolate costs with no runtime around it: synchronously (applySync, runs on
- * this thread) and the way BlockSandbox calls (apply with a promise result: a hop to the isolate's
- * thread and back). Shows how much of the warm overhead is the async crossing itself.
+ * this thread, as BlockSandbox calls) and asynchronously (apply with a promise result: a hop to
+ * isolated-vm's thread pool and back, which BlockSandbox no longer makes). Shows what the runtime
+ * saves per hop by staying on one thread.
  */
 async function isolateFloor(): Promise<{ ivmApplySync: { meanUs: number }; ivmApplyPromise: { meanUs: number } }> {
   // isolated-vm is the runtime's dependency, not this package's: resolve it from there.

@@ -177,8 +177,8 @@ export function renderReport(res: BenchResults): string {
     L.push(`| plain function + JSON round trip of input and result (what any copy across a boundary costs) | ${f2(w.plainJson.meanUs)} | | |`);
     L.push(`| **BlockSandbox.invoke** (isolate, limits, JSON in/out) | **${f1(w.sandbox.meanUs)}** | ${f1(w.sandbox.p50Us)} | ${f1(w.sandbox.p99Us)} |`);
     L.push(`| BlockRunner before-publish interceptor (the broker's publish hook: matching, stats, result check) | ${f1(w.interceptor.meanUs)} | ${f1(w.interceptor.p50Us)} | ${f1(w.interceptor.p99Us)} |`);
-    L.push(`| diagnostic: isolated-vm \`applySync\` of the same transform, no runtime | ${f1(w.ivmApplySync.meanUs)} | | |`);
-    L.push(`| diagnostic: isolated-vm \`apply\` with a promise result (how BlockSandbox calls), no runtime | ${f1(w.ivmApplyPromise.meanUs)} | | |`);
+    L.push(`| diagnostic: isolated-vm \`applySync\` of the same transform, no runtime (how BlockSandbox calls) | ${f1(w.ivmApplySync.meanUs)} | | |`);
+    L.push(`| diagnostic: isolated-vm \`apply\` with a promise result, no runtime (a hop to its thread pool and back, which BlockSandbox no longer makes) | ${f1(w.ivmApplyPromise.meanUs)} | | |`);
     L.push('', `Overhead of the sandbox over the plain call: **${f1(overhead)} µs** mean, ${f1(overheadP50)} µs median ` +
       `(target ≤ ${TARGETS.warmOverheadUs} µs: ${verdict(overhead === undefined ? undefined : overhead <= TARGETS.warmOverheadUs)}).`, '');
     L.push('### (b) Cold start', '');
@@ -245,11 +245,13 @@ export function renderReport(res: BenchResults): string {
     'jump (`gapBefore` on the first entry after it); the runner counts it in the block\'s stats and writes an error line to ' +
     '`$logs.<block>` (packages/runtime/src/runner.ts `#trimmed`). `retention.maxLength` bounds an after-publish backlog: raise it ' +
     'for bursty inputs, as this benchmark does.');
-  L.push('5. **Warm block invocations no longer pay an async thread hop.** The runtime now calls the isolate with `applySync` ' +
-    'first (bounded by the CPU timeout); a handler that returns a plain value without host calls answers in that call, and only ' +
-    'handlers that await host calls take the promise path. ' +
+  L.push('5. **Block code never hops threads.** The runtime calls into the isolate only with `applySync`, on its own thread, each ' +
+    'call bounded by the invocation\'s remaining CPU: one call starts an invocation, one hands it each host-call reply, and a ' +
+    '`__drain` after each collects the host calls the block queued and the invocations that settled (packages/runtime/src/sandbox.ts). ' +
+    'Before, an awaiting handler took isolated-vm\'s promise path, and every host call crossed to the host\'s thread and back. ' +
     (blocks === undefined ? '' : `Bare isolated-vm: ${f1(blocks.warm.ivmApplyPromise.meanUs)} µs per call with a promise result against ` +
       `${f1(blocks.warm.ivmApplySync.meanUs)} µs with \`applySync\`. `) +
+    'The end-to-end row (c) awaits a publish per message: it ran at 8,268 msgs/s in the run before this change. ' +
     '`InvocationInfo` is stringified once per deployed version.');
   L.push('6. **`BlockRunner.deploy` loads every bundle twice** (a probe isolate with default limits to read the definition, then ' +
     'the real one: packages/runtime/src/runner.ts `deploy`), so a deploy costs two cold starts. Minor; the probe could be kept ' +
