@@ -24,7 +24,9 @@ export const BOOTSTRAP = String.raw`
   }
   // What __drain hands over next, as JSON text built by concatenating primitives, which no prototype
   // the block may tamper with (Array.prototype.toJSON, an index setter) can reach. Host calls:
-  // [invocation id, call id, op, args JSON] each; settled invocations: [invocation id, reply JSON].
+  // [invocation id, call id, op, args] each; settled invocations: [invocation id, reply]. Args and
+  // replies are JSON texts from JSON.stringify, embedded as they are: each is one JSON value (or, if
+  // the block broke JSON.stringify, not JSON at all, which fails its invocation on the host).
   let outbox = '';
   let finished = '';
   // Call id → resolve function of the promise that call is waiting on.
@@ -37,7 +39,7 @@ export const BOOTSTRAP = String.raw`
     const argsJson = JSONstringify(args === undefined ? null : args);
     const callId = nextCall++;
     const answered = new PromiseCtor(function (resolve) { apply(mapSet, waiting, [callId, resolve]); });
-    outbox += (outbox === '' ? '[' : ',[') + id + ',' + callId + ',' + JSONstringify(op) + ',' + JSONstringify(argsJson) + ']';
+    outbox += (outbox === '' ? '[' : ',[') + id + ',' + callId + ',' + JSONstringify(op) + ',' + argsJson + ']';
     const p = apply(promiseThen, answered, [function (text) {
       const reply = JSONparse(text);
       if (!reply.ok) throw fail(reply);
@@ -113,7 +115,7 @@ export const BOOTSTRAP = String.raw`
       return failure(err);
     }
   };
-  // Called by the host to start an invocation. Its outcome is reported through __drain once the
+  // Called by the host to start an invocation. Its outcome is reported through a drain once the
   // handler has settled and every call it made was answered.
   globalThis.__invoke = function (id, inputJson, infoJson) {
     const calls = [];
@@ -122,7 +124,7 @@ export const BOOTSTRAP = String.raw`
       // Wait for the calls the handler fired (even unawaited ones) before declaring it done.
       const all = apply(mapGet, issued, [id]) || [];
       apply(mapDelete, issued, [id]);
-      const done = function () { finished += (finished === '' ? '[' : ',[') + id + ',' + JSONstringify(reply) + ']'; };
+      const done = function () { finished += (finished === '' ? '[' : ',[') + id + ',' + reply + ']'; };
       if (all.length === 0) done();
       else apply(promiseThen, apply(allSettled, PromiseCtor, [all]), [done, done]);
     }
@@ -150,6 +152,9 @@ export const BOOTSTRAP = String.raw`
     // A plain value settles now: the host reads it with the __drain that follows this call.
     if (!thenable) ok(out);
     else apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, function (err) { settle(failure(err)); }]);
+    // What the synchronous part produced: a plain handler's outcome is answered in this one call
+    // (the warm path of a transform); the host drains again for what microtasks add.
+    return drain();
   };
   // The host's answer to a call (a JSON reply); unknown ids (a call of a disposed generation) are ignored.
   globalThis.__reply = function (callId, text) {
@@ -160,12 +165,13 @@ export const BOOTSTRAP = String.raw`
   };
   // What happened since the last drain, as one JSON string ('' for nothing): [calls, finished].
   // Microtasks have run by now: the host calls this right after the call that queued them.
-  globalThis.__drain = function () {
+  function drain() {
     if (outbox === '' && finished === '') return '';
     const text = '[[' + outbox + '],[' + finished + ']]';
     outbox = '';
     finished = '';
     return text;
-  };
+  }
+  globalThis.__drain = drain;
 })();
 `;

@@ -47,7 +47,7 @@ const MEMORY_MESSAGE = /memory limit|disposed/i;
 type Reply = { ok: true; value: unknown } | { ok: false; message: string };
 
 /** One entry of a __drain: the host calls queued, and the invocations settled, since the last one. */
-type Drained = [calls: Array<[invocation: number, call: number, op: string, argsJson: string]>, finished: Array<[invocation: number, replyJson: string]>];
+type Drained = [calls: Array<[invocation: number, call: number, op: string, args: unknown]>, finished: Array<[invocation: number, reply: Reply]>];
 
 /** The bridge functions the bootstrap defines, taken before the block's bundle runs. */
 interface Bridge {
@@ -56,13 +56,19 @@ interface Bridge {
   drain: ivm.Reference;
 }
 
-/** A live invocation's host-side handle: how its outcome reaches the awaiting {@link BlockSandbox.invoke}. */
+/** How an invocation ended, and how to wake its {@link BlockSandbox.invoke} if it is waiting. */
+interface End {
+  /** The reply and the isolate CPU the invocation used, once the handler has settled. */
+  ok?: { reply: Reply; cpuNs: bigint };
+  failed?: { error: unknown };
+  wake?: () => void;
+}
+
+/** A live invocation's host-side state. */
 interface Pending {
   inv: Invocation;
   cpuBefore: bigint;
-  /** Called with the reply and the isolate CPU the invocation used, when the handler has settled. */
-  settle(outcome: { replyJson: string; cpuNs: bigint }): void;
-  fail(err: unknown): void;
+  end: End;
 }
 
 /**
@@ -188,25 +194,30 @@ export class BlockSandbox {
     if (infoJson === undefined) this.#infoJson.set(info, (infoJson = JSON.stringify(info)));
     let timer: NodeJS.Timeout | undefined;
     let breach: BlockErrorCode | undefined;
-    const outcome = new Promise<{ replyJson: string; cpuNs: bigint }>((resolve, reject) => {
-      this.#live.set(inv.id, { inv, cpuBefore: isolate.cpuTime, settle: resolve, fail: reject });
-      timer = setTimeout(() => {
-        breach = BlockErrorCodes.WALL_LIMIT;
-        this.dispose();
-        reject(new BlockError(BlockErrorCodes.WALL_LIMIT, `invocation exceeded ${this.limits.wallMs} ms of wall time`));
-      }, this.limits.wallMs);
-    });
+    // A plain handler ends within its first slice, with no promise or timer.
+    const end: End = {};
+    this.#live.set(inv.id, { inv, cpuBefore: isolate.cpuTime, end });
     try {
-      this.#slice(isolate, bridge, (timeout) => {
-        bridge.invoke.applySync(undefined, [inv.id, JSON.stringify(input), infoJson], { timeout, arguments: { copy: true } });
-      });
-      const { replyJson: text, cpuNs } = await outcome;
+      this.#slice(isolate, bridge, bridge.invoke, [inv.id, JSON.stringify(input), infoJson]);
+      if (end.ok === undefined && end.failed === undefined) {
+        // Still running: it waits on host calls. Its slices are bounded by CPU, the whole by wall time.
+        await new Promise<void>((resolve) => {
+          end.wake = resolve;
+          timer = setTimeout(() => {
+            breach = BlockErrorCodes.WALL_LIMIT;
+            this.dispose();
+            end.failed ??= { error: new BlockError(BlockErrorCodes.WALL_LIMIT, `invocation exceeded ${this.limits.wallMs} ms of wall time`) };
+            resolve();
+          }, this.limits.wallMs);
+        });
+      }
+      if (end.failed !== undefined) throw end.failed.error;
+      const { reply, cpuNs } = end.ok as { reply: Reply; cpuNs: bigint };
       const cpuMs = Number(cpuNs) / 1e6;
       if (cpuMs > this.limits.cpuMs) {
         this.dispose();
         throw new BlockError(BlockErrorCodes.CPU_LIMIT, `invocation used ${cpuMs.toFixed(1)} ms of CPU (limit ${this.limits.cpuMs})`);
       }
-      const reply = JSON.parse(text) as Reply;
       // Codes set by block code are not trusted; a refusal the host recorded is.
       if (!reply.ok) throw new BlockError(inv.refused ?? BlockErrorCodes.HANDLER_ERROR, reply.message);
       return reply.value;
@@ -220,12 +231,15 @@ export class BlockSandbox {
   }
 
   /**
-   * Runs one slice of block code (`enter`, given the CPU it may use), then drains what it produced:
-   * starts the host calls it queued and settles the invocations it finished. A slice that fails (CPU
-   * timeout, heap exhausted) fails every live invocation, since it may have been running any of them.
+   * Runs one slice of block code (a call of `enter`, __invoke or __reply, given the CPU left), then
+   * takes what it produced: starts the host calls it queued and settles the invocations it finished.
+   * __invoke answers with what its synchronous part produced; a `__drain` then collects what
+   * microtasks added, unless that answer already settled every invocation the slice could be running
+   * (a plain handler: one call into the isolate in all; later leftovers go with the next drain). A
+   * slice that fails (CPU timeout, heap exhausted) fails every live invocation, since it may have
+   * been running any of them.
    */
-  #slice(isolate: ivm.Isolate, bridge: Bridge, enter: (timeout: number) => void): void {
-    let drained: Drained | undefined;
+  #slice(isolate: ivm.Isolate, bridge: Bridge, enter: ivm.Reference, args: unknown[]): void {
     // Taken first: classifying a breach disposes the isolate, which forgets the live invocations.
     const live = [...this.#live.values()];
     try {
@@ -235,35 +249,42 @@ export class BlockSandbox {
         this.dispose();
         return;
       }
-      enter(timeout);
+      const first = enter.applySync(undefined, args, { timeout, arguments: { copy: true }, result: { copy: true } }) as unknown;
+      if (typeof first === 'string' && first !== '') this.#take(isolate, bridge, JSON.parse(first) as Drained);
+      if (enter === bridge.invoke && live.length > 0 && live.every((p) => !this.#live.has(p.inv.id))) return;
       const text = bridge.drain.applySync(undefined, [], { timeout, result: { copy: true } }) as string;
-      if (text !== '') drained = JSON.parse(text) as Drained;
+      if (text !== '') this.#take(isolate, bridge, JSON.parse(text) as Drained);
     } catch (err) {
       const failure = this.#classify(err, isolate, undefined, undefined);
       // Code outliving its invocation: nobody to blame, but it must not keep the isolate.
       if (live.length === 0) this.dispose();
-      for (const p of live) p.fail(failure);
-      return;
+      for (const p of live) {
+        p.end.failed ??= { error: failure };
+        p.end.wake?.();
+      }
     }
-    if (drained === undefined) return;
+  }
+
+  /** Settles the invocations a drain reports finished, then starts the host calls it carries. */
+  #take(isolate: ivm.Isolate, bridge: Bridge, drained: Drained): void {
     // Finished ones first: a call in the same drain as its invocation's end came from code that ran
     // after the end (the end waits for every call made before it), and is refused.
-    for (const [id, replyJson] of drained[1]) {
+    for (const [id, reply] of drained[1]) {
       const p = this.#live.get(id);
       if (p === undefined) continue;
       p.inv.done = true;
       this.#live.delete(id);
+      const cpu = isolate.cpuTime;
       // From here on, code still running is charged to no invocation (see #budget).
-      if (this.#live.size === 0) this.#idleSince = isolate.cpuTime;
-      p.settle({ replyJson, cpuNs: isolate.cpuTime - p.cpuBefore });
+      if (this.#live.size === 0) this.#idleSince = cpu;
+      p.end.ok ??= { reply, cpuNs: cpu - p.cpuBefore };
+      p.end.wake?.();
     }
-    for (const [id, callId, op, argsJson] of drained[0]) {
-      void this.#onHostCall(id, op, argsJson).then((replyJson) => {
+    for (const [id, callId, op, args] of drained[0]) {
+      void this.#onHostCall(id, op, args).then((replyJson) => {
         // A reply for an isolate since disposed (a breach, a wall timeout) has no one to wake.
         if (this.#isolate !== isolate || isolate.isDisposed) return;
-        this.#slice(isolate, bridge, (timeout) => {
-          bridge.reply.applySync(undefined, [callId, replyJson], { timeout, arguments: { copy: true } });
-        });
+        this.#slice(isolate, bridge, bridge.reply, [callId, replyJson]);
       });
     }
   }
@@ -321,7 +342,7 @@ export class BlockSandbox {
     return new BlockError(BlockErrorCodes.HANDLER_ERROR, text, { cause: err });
   }
 
-  async #onHostCall(id: number, op: string, argsJson: string): Promise<string> {
+  async #onHostCall(id: number, op: string, args: unknown): Promise<string> {
     const inv = this.#live.get(id)?.inv;
     try {
       if (inv === undefined || inv.done) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished');
@@ -331,7 +352,7 @@ export class BlockSandbox {
       if (op !== 'log' && ++inv.calls > this.limits.callsPerInvocation) {
         throw new BlockError(BlockErrorCodes.CALL_LIMIT, `more than ${this.limits.callsPerInvocation} host calls in one invocation`);
       }
-      const value = await this.#host(inv, op, JSON.parse(argsJson) as unknown);
+      const value = await this.#host(inv, op, args);
       return JSON.stringify({ ok: true, value: value === undefined ? null : value });
     } catch (err) {
       const code = err instanceof BlockError ? err.code : BlockErrorCodes.HOST_REFUSED;
