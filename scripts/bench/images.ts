@@ -17,7 +17,8 @@
  * sharp twice per round; each run is compared with raw sharp interpolated to its moment (limitAt), and
  * ratios are medians over runs. Files live on tmpfs when there
  * is one (see benchDir). BENCH_IMAGES_CONCURRENCY and BENCH_IMAGES_DIR override the defaults;
- * BENCH_IMAGES_PATHS=block,url (say) runs only those paths besides raw sharp, e.g. under --cpu-prof.
+ * BENCH_IMAGES_PATHS=block,url (say) runs only those paths besides raw sharp, e.g. under --cpu-prof
+ * or `perf record`; BENCH_IMAGES_ROUNDS=4 (say) shortens such a run (the report states the count).
  *
  * Run alone: node --import tsx scripts/bench/images.ts [--write]
  *   --write replaces (or appends) the images section of BENCHMARKS.md and writes
@@ -59,7 +60,7 @@ export const IMAGES = {
   /** Transforms per round for ImageMagick (each one is a process and ~10× slower). */
   nImageMagick: 24,
   /** Every path runs once per round, raw sharp twice (see ROUND_ORDER). */
-  rounds: 15,
+  rounds: Number(process.env.BENCH_IMAGES_ROUNDS ?? 15),
   /** Untimed transforms per path before the first round (JIT, libvips caches, isolate warm-up). */
   warmup: 8,
   blockTimeoutMs: 120_000,
