@@ -116,4 +116,14 @@ describe('images through a node', () => {
     expect((await fetch(`${base}/v1/blobs/..%2F..%2Fetc%2Fpasswd`)).status).toBe(400);
     expect((await fetch(`${base}/v1/blobs/uploads/nothing-here`)).status).toBe(404);
   });
+
+  it('a key with broken percent-encoding is 400 INVALID_KEY on blobs and image URLs, and the node keeps serving', async () => {
+    const base = node.broker.url;
+    for (const path of ['/v1/blobs/uploads/%E0%A4%A', '/v1/blobs/%', '/v1/images/sig/spec/uploads/%ZZ']) {
+      const res = await fetch(base + path);
+      expect(res.status, path).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code, path).toBe('INVALID_KEY');
+    }
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
 });

@@ -142,7 +142,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
     allowAnonymous: true,
     handle: guarded(async (req, res, _principal, url) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
-      const key = decodeURIComponent(url.pathname.slice('/v1/blobs/'.length));
+      const key = decodeKey(url.pathname.slice('/v1/blobs/'.length));
       if (!isValidBlobKey(key)) throw new ImageError(ImageErrorCodes.INVALID_KEY, 'invalid blob key');
       const info = await o.store.head(key);
       if (info === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
@@ -165,7 +165,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
         throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
       }
       const accept = req.headers.accept;
-      const r = await o.otf.get(m[1] as string, m[2] as string, decodeURIComponent(m[3] as string), accept);
+      const r = await o.otf.get(m[1] as string, m[2] as string, decodeKey(m[3] as string), accept);
       const headers: Record<string, string | number> = {
         etag: r.etag,
         'cache-control': r.cacheControl,
@@ -184,6 +184,15 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
 }
 
 type Handler = ImageRoute['handle'];
+
+/** A key from its URL segment; bad percent-encoding is the client's INVALID_KEY, not our URIError. */
+function decodeKey(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ImageError(ImageErrorCodes.INVALID_KEY, 'invalid blob key: bad percent-encoding');
+  }
+}
 
 /** Answers ImageErrors itself; anything else goes to the broker, which answers INTERNAL. */
 function guarded(fn: Handler): Handler {
