@@ -68,7 +68,7 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
       const anonymous = route.allowAnonymous === true && !ctx.options.auth.insecure && req.headers.authorization === undefined;
       return await route.handle(req, res, anonymous ? ANONYMOUS_PRINCIPAL : await principalOf(ctx, req), url);
     }
-    const channel = decodeURIComponent(m[1] as string);
+    const channel = channelOf(m[1] as string);
     const principal = await principalOf(ctx, req);
     if (m[2] === 'presence' && req.method === 'GET') {
       authorize(principal, 'presence', channel);
@@ -130,6 +130,15 @@ async function principalOf(ctx: BrokerContext, req: IncomingMessage): Promise<Pr
   const header = req.headers.authorization;
   const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
   return authenticate(token, ctx.options.auth.secret);
+}
+
+/** The channel in a URL; broken percent-encoding is the client's INVALID_CHANNEL, not a URIError (500). */
+function channelOf(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new TributaryError(ErrorCodes.INVALID_CHANNEL, 'channel in the URL has broken percent-encoding');
+  }
 }
 
 function intParam(url: URL, name: string, min: number, max: number): number | undefined {

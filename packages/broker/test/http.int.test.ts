@@ -45,6 +45,8 @@ describe('HTTP API', () => {
       status: 413,
     });
     expect(await call(`${b.url}/v1/channels/a/messages?limit=abc`)).toMatchObject({ status: 400 });
+    expect(await post('/v1/channels/%E0%A4%A/messages', '{"data":1}')).toMatchObject({ status: 400, body: { error: { code: 'INVALID_CHANNEL' } } });
+    expect(await call(`${b.url}/v1/channels/%ZZ/messages`)).toMatchObject({ status: 400, body: { error: { code: 'INVALID_CHANNEL' } } });
     expect(await call(`${b.url}/nope`)).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
     expect(await call(`${b.url}/v1/channels/a/messages`)).toMatchObject({ status: 200, body: { last: 0, messages: [] } });
   });

@@ -126,6 +126,12 @@ describe('admin API', () => {
 
     expect((await call(n.url, 'POST', '/v1/admin/blocks', { token: SECRET, body: '{nope' })).status).toBe(400);
     expect((await call(n.url, 'POST', '/v1/admin/blocks', { token: SECRET, body: {} })).status).toBe(400);
+    const garbled = await call(n.url, 'GET', '/v1/admin/blocks/%E0%A4%A/dlq', { token: SECRET });
+    expect(garbled.status).toBe(404);
+    expect(garbled.body.error.code).toBe('NOT_FOUND');
+    const call404 = await call(n.url, 'POST', '/v1/blocks/%ZZ/x', { token: SECRET, body: {} });
+    expect(call404.status).toBe(404);
+    expect(call404.body.error.code).toBe('NOT_FOUND');
   });
 });
 

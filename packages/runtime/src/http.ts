@@ -27,7 +27,7 @@ export function adminRoute(node: BlockNode, readBody: BodyReader) {
     prefix: '/v1/admin/blocks',
     async handle(req: IncomingMessage, res: ServerResponse, caller: Caller, url: URL): Promise<void> {
       if (!caller.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, 'the admin API needs the broker secret');
-      const name = decodeURIComponent(url.pathname.slice('/v1/admin/blocks'.length).replace(/^\//, ''));
+      const name = blockPath(url.pathname.slice('/v1/admin/blocks'.length).replace(/^\//, ''));
       if (req.method === 'GET' && name === '') return send(res, 200, { blocks: node.runner.list() });
       const dlq = DLQ_ROUTE.exec(name);
       if (dlq !== null) return await deadLetterRoute(node, req, res, dlq[1] as string, dlq[2], dlq[3], url);
@@ -75,6 +75,15 @@ async function deadLetterRoute(node: BlockNode, req: IncomingMessage, res: Serve
   }
 }
 
+/** A block name (or admin path) from the URL; broken percent-encoding names no block, so it is NOT_FOUND, not a URIError (500). */
+function blockPath(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new TributaryError(ErrorCodes.NOT_FOUND, 'no block by that name: the URL has broken percent-encoding');
+  }
+}
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -93,7 +102,7 @@ export function requestRoute(node: BlockNode, readBody: BodyReader, mayCall: (ca
     async handle(req: IncomingMessage, res: ServerResponse, caller: Caller, url: URL): Promise<void> {
       const rest = url.pathname.slice('/v1/blocks/'.length);
       const slash = rest.indexOf('/');
-      const name = decodeURIComponent(slash === -1 ? rest : rest.slice(0, slash));
+      const name = blockPath(slash === -1 ? rest : rest.slice(0, slash));
       if (!mayCall(caller, name)) {
         throw new TributaryError(ErrorCodes.FORBIDDEN, `calling block ${name} needs a request grant on $blocks.${name}`);
       }
