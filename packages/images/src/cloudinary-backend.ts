@@ -36,7 +36,12 @@ export function parseCloudinaryUrl(text: string): CloudinaryConfig {
   if (u.protocol !== 'cloudinary:' || u.username === '' || u.password === '' || u.hostname === '') {
     throw new TypeError('CLOUDINARY_URL must look like cloudinary://<api_key>:<api_secret>@<cloud_name>');
   }
-  const c: CloudinaryConfig = { cloudName: u.hostname, apiKey: decodeURIComponent(u.username), apiSecret: decodeURIComponent(u.password) };
+  let c: CloudinaryConfig;
+  try {
+    c = { cloudName: u.hostname, apiKey: decodeURIComponent(u.username), apiSecret: decodeURIComponent(u.password) };
+  } catch {
+    throw new TypeError('CLOUDINARY_URL: the api key or secret has broken percent-encoding');
+  }
   const prefix = u.searchParams.get('upload_prefix');
   if (prefix !== null) c.uploadPrefix = prefix;
   const algo = u.searchParams.get('signature_algorithm');

@@ -26,6 +26,7 @@ describe('Cloudinary backend (against the fake)', () => {
       cloudName: 'demo', apiKey: '123', apiSecret: 'abc', uploadPrefix: 'http://127.0.0.1:9', signatureAlgorithm: 'sha256',
     });
     expect(() => parseCloudinaryUrl('https://demo')).toThrow(/cloudinary:\/\//);
+    expect(() => parseCloudinaryUrl('cloudinary://123:ab%E0%A4@demo')).toThrow(/CLOUDINARY_URL: .*percent-encoding/);
   });
 
   test('signed upload with eager transformations maps to results with real sizes', async () => {
