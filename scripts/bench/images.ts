@@ -40,7 +40,7 @@ import { BlockRunner, compileBlock, type BlockManifest, type PublishFn } from '@
 // @tributary/images is not a dependency of this package (nor sharp): both are reached in the images
 // package's source and node_modules, as blocks.ts reaches isolated-vm in the runtime's.
 import { createImages, parseSpec, type Images } from '../../packages/images/src/index.js';
-import { median } from './lib/hist.js';
+import { median, medianInterval } from './lib/hist.js';
 
 const run = promisify(execFile);
 
@@ -59,8 +59,12 @@ export const IMAGES = {
   n: 128,
   /** Transforms per round for ImageMagick (each one is a process and ~10× slower). */
   nImageMagick: 24,
-  /** Every path runs once per round, raw sharp twice (see ROUND_ORDER). */
-  rounds: Number(process.env.BENCH_IMAGES_ROUNDS ?? 15),
+  /**
+   * Every path runs once per round, raw sharp twice (see ROUND_ORDER). 25, not fewer: a run's ratio
+   * to raw sharp varies by ±10 % on this shared machine, and with 15 rounds the 95 % interval of
+   * the median spanned about 6 points, wider than the margin the targets are judged by.
+   */
+  rounds: Number(process.env.BENCH_IMAGES_ROUNDS ?? 25),
   /** Untimed transforms per path before the first round (JIT, libvips caches, isolate warm-up). */
   warmup: 8,
   blockTimeoutMs: 120_000,
@@ -533,9 +537,20 @@ function limitAt(limit: readonly PathRound[], at: number): number {
   return before.perSec + ((after.perSec - before.perSec) * (at - before.at)) / (after.at - before.at);
 }
 
+/** Each of `p`'s runs' rate divided by the limit's rate at that moment. */
+function pairedRatios(p: PathResult, limit: PathResult): number[] {
+  return p.rounds.map((x) => x.perSec / limitAt(limit.rounds, x.at));
+}
+
 /** Median over `p`'s runs of each run's rate divided by the limit's rate at that moment. */
 function relative(p: PathResult, limit: PathResult): number {
-  return median(p.rounds.map((x) => x.perSec / limitAt(limit.rounds, x.at)));
+  return median(pairedRatios(p, limit));
+}
+
+/** ` (95 % CI a–b %)` for the median of `p`'s paired ratios, or '' with too few runs. */
+function interval(p: PathResult, limit: PathResult): string {
+  const ci = medianInterval(pairedRatios(p, limit));
+  return ci === undefined ? '' : ` (${Math.round(ci.level * 100)} % CI ${Math.round(ci.low * 100)}–${pct(ci.high)})`;
 }
 
 function summarize(label: string, rounds: PathRound[], note?: string): PathResult {
@@ -685,15 +700,16 @@ export function renderImagesSection(r: ImagesBenchResult): string {
     if (p === undefined) continue;
     const cpu = p.rounds[0]?.cpuMs === undefined ? '— (other processes)' : `${fmt(median(p.rounds.map((x) => x.cpuMs ?? 0)), 2)} (${fmt(median(p.rounds.map((x) => x.mainMs ?? 0)), 2)})`;
     const vs = relative(p, r.paths.sharp);
+    const ci = p === r.paths.sharp ? '' : interval(p, r.paths.sharp);
     const rates = p.rounds.map((x) => x.perSec);
-    L.push(`| ${p.label} | **${fmt(p.perSec)}** | ${fmt(Math.min(...rates))} – ${fmt(Math.max(...rates))} (${rates.length} runs of ${p.n}) | ${pct(vs)} | ${cpu} | ` +
+    L.push(`| ${p.label} | **${fmt(p.perSec)}** | ${fmt(Math.min(...rates))} – ${fmt(Math.max(...rates))} (${rates.length} runs of ${p.n}) | ${pct(vs)}${ci} | ${cpu} | ` +
       `${im === undefined ? '—' : `${fmt(p.perSec / im, 2)}×`} | ${p.note ?? ''} |`);
   }
   L.push('');
   L.push('| target | measured | result |', '|---|---|---|');
   const verdict = (ok: boolean): string => (ok ? '**met**' : '**missed**');
-  L.push(`| block ≥ ${pct(IMAGE_TARGETS.ofSharp)} of raw sharp | ${pct(r.ratios.blockOfSharp)} | ${verdict(r.ratios.blockOfSharp >= IMAGE_TARGETS.ofSharp)} |`);
-  L.push(`| on-the-fly URL ≥ ${pct(IMAGE_TARGETS.ofSharp)} of raw sharp | ${pct(r.ratios.urlOfSharp)} | ${verdict(r.ratios.urlOfSharp >= IMAGE_TARGETS.ofSharp)} |`);
+  L.push(`| block ≥ ${pct(IMAGE_TARGETS.ofSharp)} of raw sharp | ${pct(r.ratios.blockOfSharp)}${interval(r.paths.block, r.paths.sharp)} | ${verdict(r.ratios.blockOfSharp >= IMAGE_TARGETS.ofSharp)} |`);
+  L.push(`| on-the-fly URL ≥ ${pct(IMAGE_TARGETS.ofSharp)} of raw sharp | ${pct(r.ratios.urlOfSharp)}${interval(r.paths.url, r.paths.sharp)} | ${verdict(r.ratios.urlOfSharp >= IMAGE_TARGETS.ofSharp)} |`);
   L.push(`| (reference, not the limit) block / URL against raw sharp on one reused Buffer (c⁰) | ${pct(r.ratios.blockOfSharpHot)} / ${pct(r.ratios.urlOfSharpHot)} | — |`);
   L.push(`| (context) block / URL against raw sharp file → file (c′) | ${pct(r.ratios.blockOfSharpFiles)} / ${pct(r.ratios.urlOfSharpFiles)} | — |`);
   if (r.ratios.sharpOverIm !== undefined && r.ratios.blockOverIm !== undefined && r.ratios.urlOverIm !== undefined) {
@@ -712,7 +728,8 @@ export function renderImagesSection(r: ImagesBenchResult): string {
   L.push('How to read it: "vs raw sharp" is the median over a path\'s runs of each run\'s rate divided by raw sharp\'s (c) rate at that moment, ' +
     'interpolated in time between the raw sharp runs just before and just after it: this machine\'s speed drifts by several percent within ' +
     'seconds (other tenants of the host), more than the differences measured here, so neither the median rows nor a ratio against a raw sharp ' +
-    'run half a minute away would do. The CPU column is this process\'s CPU time (user + system, every thread, from `process.cpuUsage` and ' +
+    'run half a minute away would do. Beside it, the 95 % confidence interval of that median (distribution-free: the order statistics ' +
+    'a binomial table gives for the number of runs), which says how far another run of this benchmark could plausibly land. The CPU column is this process\'s CPU time (user + system, every thread, from `process.cpuUsage` and ' +
     '/proc) per transform in the timed section, median over runs: on a machine whose cores are all busy, throughput follows it. ' +
     `Files live in ${r.dir.path} (${r.dir.fs}) for every path: on this machine's ext4, every file created within a minute of the benchmark's own ` +
     'deletes (each round deletes its 256 sources) scans the recently freed inodes, up to a millisecond per file, which would be charged to whichever ' +

@@ -53,3 +53,28 @@ export function median(xs: readonly number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
+
+/**
+ * A distribution-free confidence interval for the median of `xs`: the order statistics
+ * x(k) and x(n+1−k), with k the largest rank whose binomial tail P(Bin(n, ½) < k) stays within
+ * (1 − level) / 2 on each side. It assumes only that the runs are independent draws, which is why the
+ * benchmarks pair each run with its own reference instead of pooling them. Undefined when `xs` is
+ * too short for the level (fewer than 6 values at 95 %).
+ */
+export function medianInterval(xs: readonly number[], level = 0.95): { low: number; high: number; level: number } | undefined {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const alpha = (1 - level) / 2;
+  // P(Bin(n, ½) ≤ j), accumulated in log space so large n does not overflow.
+  let k = 0;
+  let cdf = 0;
+  let logC = 0; // log C(n, j)
+  for (let j = 0; j < n; j++) {
+    if (j > 0) logC += Math.log(n - j + 1) - Math.log(j);
+    cdf += Math.exp(logC - n * Math.LN2);
+    if (cdf > alpha) break;
+    k = j + 1;
+  }
+  if (k === 0) return undefined;
+  return { low: s[k - 1] as number, high: s[n - k] as number, level };
+}
