@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import sharp, { type Sharp } from 'sharp';
 import { isMissing, readHead } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
-import { sniffImage, type SniffedType } from './sniff.js';
+import { gifTruncated, sniffImage, type SniffedType } from './sniff.js';
 import { resolveSyncReadMaxBytes, SourceReader } from './source-reader.js';
 import { resolveFormat, type Gravity, type ImageFormat, type ResizeStep, type Step, type TransformSpec } from './spec.js';
 
@@ -14,7 +15,12 @@ export interface ImageLimits {
   maxPixels: number;
   /** Most frames of an animated input. @defaultValue 200 */
   maxFrames: number;
-  /** Largest width × height × frames of an animated input or output. @defaultValue 250_000_000 */
+  /**
+   * Largest width × height × frames of an animated input or output. An animation kept animated is
+   * decoded to raw RGBA frames and each step makes a new set, so a transform holds about 12 bytes
+   * per pixel at its peak: 50 MP is about 600 MB, the same order as one still image at `maxPixels`.
+   * (250 MP let a 391 KB GIF of 200 frames of 1118×1118 take 3 GB.) @defaultValue 50_000_000
+   */
   maxTotalPixels: number;
   /** Wall time of one transform (all passes, and any wait for a slot), ms; sharp's own timeout is set from it too. @defaultValue 30_000 */
   timeoutMs: number;
@@ -31,7 +37,7 @@ export const DEFAULT_IMAGE_LIMITS: Readonly<ImageLimits> = Object.freeze({
   maxInputBytes: 25 * 1024 * 1024,
   maxPixels: 50_000_000,
   maxFrames: 200,
-  maxTotalPixels: 250_000_000,
+  maxTotalPixels: 50_000_000,
   timeoutMs: 30_000,
   maxConcurrent: 2 * availableParallelism(),
 });
@@ -149,6 +155,14 @@ export class SharpBackend {
     sharp.cache(false);
   }
 
+  /**
+   * Transforms holding a slot now (started and not yet stopped; a transform that timed out counts
+   * until its work has stopped, at the next frame or step at the latest).
+   */
+  get running(): number {
+    return this.#slots.busy;
+  }
+
   /** Sniffs and reads the header only; throws the typed errors of the limits. */
   async probe(input: ImageInput): Promise<ImageProbe> {
     const l = this.limits;
@@ -163,6 +177,9 @@ export class SharpBackend {
     const format = sniffImage(Buffer.isBuffer(input) ? input.subarray(0, 64) : head(input.path));
     if (format === undefined || !DECODABLE.has(format)) {
       throw new ImageError(ImageErrorCodes.UNSUPPORTED_FORMAT, 'input is not a JPEG, PNG, GIF, WebP, AVIF or TIFF image');
+    }
+    if (format === 'gif' && gifTruncated(Buffer.isBuffer(input) ? input : readWhole(input.path))) {
+      throw new ImageError(ImageErrorCodes.CORRUPT_INPUT, 'the GIF is truncated: its data ends inside a block');
     }
     let meta: sharp.Metadata;
     try {
@@ -330,9 +347,12 @@ export class SharpBackend {
     // Frame by frame: every libvips operation then sees one still image, so vertical flips, rotations
     // and masks never mix up the frames of an animation.
     for (const frame of r.frames) {
-      let p = sharp(frame, { raw: { width: r.width, height: r.height, channels: r.channels } }).timeout({ seconds: secondsLeft(deadline) });
-      p = await stepPipeline(p, step, r, r.frames.length > 1);
+      // render() has answered TIMEOUT at the deadline; stop here too, so the work does not go on
+      // holding its frames and its slot (sharp's own timeout is whole seconds, at least one).
+      if (Date.now() >= deadline) throw this.#timeout();
       try {
+        let p = sharp(frame, { raw: { width: r.width, height: r.height, channels: r.channels } }).timeout({ seconds: secondsLeft(deadline) });
+        p = await stepPipeline(p, step, r, r.frames.length > 1);
         const { data, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
         out.push(data);
         width = info.width;
@@ -346,6 +366,7 @@ export class SharpBackend {
   }
 
   async #encode(r: Raster, format: ImageFormat, quality: number | undefined, meta: sharp.Metadata, deadline: number): Promise<RenderedImage> {
+    if (Date.now() >= deadline) throw this.#timeout();
     const pages = r.frames.length;
     const strip = pages === 1 ? (r.frames[0] as Buffer) : Buffer.concat(r.frames);
     let p = sharp(strip, {
@@ -364,11 +385,18 @@ export class SharpBackend {
 
 /** A counting semaphore: at most `size` tasks run at once, the rest start in arrival order. */
 class Slots {
+  readonly #size: number;
   #free: number;
   readonly #queue: Array<() => void> = [];
 
   constructor(size: number) {
+    this.#size = size;
     this.#free = size;
+  }
+
+  /** Slots taken now. */
+  get busy(): number {
+    return this.#size - this.#free;
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
@@ -425,6 +453,16 @@ function source(input: ImageInput): Buffer | string {
 const HEADER_BYTES = 128 * 1024;
 /** Reused by every quick probe instead of a fresh 128 KiB per image for the GC to collect. */
 const headScratch = Buffer.allocUnsafeSlow(HEADER_BYTES);
+
+/** A whole file (a GIF too large for the pooled read, checked for truncation); a missing file is NOT_FOUND. */
+function readWhole(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    if (isMissing(err)) throw new ImageError(ImageErrorCodes.NOT_FOUND, 'the stored object is gone');
+    throw err;
+  }
+}
 
 /** The first `n` bytes of a file (fewer if it is shorter); a missing file is NOT_FOUND. */
 function head(path: string, n = 64, into?: Buffer): Buffer {

@@ -34,3 +34,50 @@ export function sniffImage(head: Uint8Array): SniffedType | undefined {
   }
   return undefined;
 }
+
+/**
+ * True when a GIF's data ends inside a block: the file was cut short. libvips (libnsgif) decodes
+ * such a file without complaint, as the frames before the cut, even with `failOn: 'warning'`, so a
+ * truncated upload would silently become a shorter animation. Walks the block structure (GIF89a
+ * spec §§ 17–27): header, logical screen descriptor and global colour table, then extensions and
+ * images, each a run of length-prefixed sub-blocks ended by a zero byte, up to the trailer (0x3B).
+ * Data that ends after a complete block without the trailer is accepted (browsers show it, and some
+ * encoders omit it); bytes after the trailer are ignored.
+ */
+export function gifTruncated(b: Uint8Array): boolean {
+  if (b.length < 13) return true;
+  let i = 13;
+  const flags = b[10] as number;
+  if (flags & 0x80) i += 3 * 2 ** ((flags & 0x07) + 1); // global colour table
+  /** Skips sub-blocks from `i`; the index after their zero terminator, or -1 past the end. */
+  const subBlocks = (at: number): number => {
+    let j = at;
+    for (;;) {
+      if (j >= b.length) return -1;
+      const n = b[j] as number;
+      j += 1 + n;
+      if (n === 0) return j;
+    }
+  };
+  for (;;) {
+    if (i > b.length) return true; // the colour table itself was cut
+    if (i === b.length) return false; // complete blocks, no trailer
+    const introducer = b[i];
+    if (introducer === 0x3b) return false;
+    if (introducer === 0x21) {
+      // Extension: label, then sub-blocks.
+      i = subBlocks(i + 2);
+    } else if (introducer === 0x2c) {
+      // Image descriptor (10 bytes), optional local colour table, LZW minimum code size, sub-blocks.
+      if (i + 10 > b.length) return true;
+      const local = b[i + 9] as number;
+      i += 10;
+      if (local & 0x80) i += 3 * 2 ** ((local & 0x07) + 1);
+      i = subBlocks(i + 1);
+    } else {
+      // Not a block introducer: not a structure this check understands; libvips decides.
+      return false;
+    }
+    if (i === -1) return true;
+  }
+}

@@ -96,6 +96,29 @@ export function pixelBombPng(width = 100_000, height = 100_000): Buffer {
   ]);
 }
 
+/**
+ * An animation bomb: a GIF of a few KB whose `frames` frames each fill a `side`×`side` canvas (1 px
+ * of data each; the decoder paints the rest from the background). Decoded as an animation it is
+ * side² × frames pixels: 250 MP at the defaults here, about 1 GB of RGBA.
+ */
+export function animationBombGif(frames = 200, side = 1118): Buffer {
+  const u16 = (n: number): number[] => [n & 0xff, n >> 8];
+  const parts: number[] = [
+    ...Buffer.from('GIF89a', 'ascii'),
+    ...u16(side), ...u16(side), 0x80, 0, 0, // logical screen, global colour table of 2
+    0, 0, 0, 255, 255, 255,
+    0x21, 0xff, 11, ...Buffer.from('NETSCAPE2.0', 'ascii'), 3, 1, 0, 0, 0, // loop forever
+  ];
+  for (let f = 0; f < frames; f++) {
+    parts.push(0x21, 0xf9, 4, 0x04, ...u16(10), 0, 0); // 100 ms, keep the previous frame
+    parts.push(0x2c, ...u16(0), ...u16(0), ...u16(1), ...u16(1), 0); // a 1×1 image at the origin
+    // LZW, minimum code size 2: clear (4), index 0 (or 1), end (5), in 3-bit codes, LSB first.
+    parts.push(2, 2, f % 2 === 0 ? 0x44 : 0x4c, 0x01, 0);
+  }
+  parts.push(0x3b);
+  return Buffer.from(parts);
+}
+
 /** Random bytes that start like a JPEG. */
 export function corruptJpeg(): Buffer {
   const b = Buffer.alloc(2048, 0x5a);

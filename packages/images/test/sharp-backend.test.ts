@@ -1,7 +1,8 @@
 import sharp from 'sharp';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { ImageErrorCodes, parseSpec, SharpBackend, type ImageErrorCode } from '../src/index.js';
 import { jpegSize, pngSize } from '../src/sharp-backend.js';
+import { gifTruncated } from '../src/sniff.js';
 import * as fx from './fixtures.js';
 
 const backend = new SharpBackend();
@@ -113,6 +114,28 @@ describe('sharp backend: odd and hostile inputs', () => {
     await failsWith(backend.render(await fx.truncatedJpeg(), spec([])), ImageErrorCodes.CORRUPT_INPUT);
   });
 
+  test('a GIF cut short is CORRUPT_INPUT, not a shorter animation', async () => {
+    const full = await fx.animatedGif(3);
+    // libvips alone decodes these as 2 or 3 frames without an error.
+    for (const fraction of [0.9, 0.75, 0.6, 0.45]) {
+      const cut = full.subarray(0, Math.floor(full.length * fraction));
+      await failsWith(backend.render(cut, spec([{ op: 'resize', mode: 'fit', width: 30 }], { format: 'gif' })), ImageErrorCodes.CORRUPT_INPUT);
+    }
+    // Bytes after the trailer are not a truncation.
+    const padded = await backend.render(Buffer.concat([full, Buffer.from('trailing bytes')]), spec([], { format: 'gif' }));
+    expect(padded.pages).toBe(3);
+  });
+
+  test('the GIF block walk flags every cut that ends inside a block', async () => {
+    const full = await fx.animatedGif(3);
+    expect(gifTruncated(full)).toBe(false);
+    let flagged = 0;
+    for (let n = 0; n < full.length; n++) if (gifTruncated(full.subarray(0, n))) flagged++;
+    // A cut that happens to fall between two blocks is a complete (shorter) file; every other is caught.
+    expect(flagged).toBeGreaterThan(full.length * 0.9);
+    expect(gifTruncated(fx.animationBombGif())).toBe(false);
+  });
+
   test('garbage after a JPEG signature is CORRUPT_INPUT', async () => {
     await failsWith(backend.render(fx.corruptJpeg(), spec([])), ImageErrorCodes.CORRUPT_INPUT);
   });
@@ -120,8 +143,20 @@ describe('sharp backend: odd and hostile inputs', () => {
   test('pixel bomb is INPUT_TOO_LARGE from the header, before decoding', async () => {
     const bomb = fx.pixelBombPng();
     expect(bomb.length).toBeLessThan(1024);
-    await failsWith(backend.probe(bomb), ImageErrorCodes.INPUT_TOO_LARGE);
-    await failsWith(backend.render(bomb, spec([])), ImageErrorCodes.INPUT_TOO_LARGE);
+    // The header check names the limit and the claimed size; libvips' own pixel limit would not.
+    const fromHeader = { name: 'ImageError', code: ImageErrorCodes.INPUT_TOO_LARGE, details: { limit: 'maxPixels', value: 100_000 * 100_000 } };
+    await expect(backend.probe(bomb)).rejects.toMatchObject(fromHeader);
+    await expect(backend.render(bomb, spec([]))).rejects.toMatchObject(fromHeader);
+  });
+
+  test('an animation bomb (a 5 KB GIF of 200 frames of 1118×1118) is refused from its header at the defaults', async () => {
+    const bomb = fx.animationBombGif();
+    expect(bomb.length).toBeLessThan(8192);
+    const fromHeader = { code: ImageErrorCodes.INPUT_TOO_LARGE, details: { limit: 'maxTotalPixels', value: 1118 * 1118 * 200 } };
+    await expect(backend.render(bomb, spec([{ op: 'resize', mode: 'fit', width: 320 }], { format: 'webp' }))).rejects.toMatchObject(fromHeader);
+    // The same structure, small enough, is an ordinary animation.
+    const out = await backend.render(fx.animationBombGif(4, 50), spec([{ op: 'resize', mode: 'fit', width: 25 }], { format: 'gif' }));
+    expect([out.width, out.height, out.pages]).toEqual([25, 25, 4]);
   });
 
   test('byte, frame and output-size limits', async () => {
@@ -143,6 +178,19 @@ describe('sharp backend: odd and hostile inputs', () => {
     const slow = new SharpBackend({ timeoutMs: 1 });
     const src = await fx.plainJpeg(3000, 3000);
     await failsWith(slow.render(src, spec([{ op: 'blur', sigma: 50 }], { format: 'avif' })), ImageErrorCodes.TIMEOUT);
+  });
+
+  test('a timed-out animation stops working and frees its slot, instead of finishing every frame', async () => {
+    const slow = new SharpBackend({ timeoutMs: 30, maxConcurrent: 1 });
+    // 190 frames of 500×500 × 3 blurs of sigma 100: a minute of work, one frame at a time.
+    const src = fx.animationBombGif(190, 500);
+    const blur = { op: 'blur', sigma: 100 } as const;
+    await failsWith(slow.render(src, spec([blur, blur, blur], { format: 'gif' })), ImageErrorCodes.TIMEOUT);
+    expect(slow.running).toBeLessThanOrEqual(1);
+    // The pass under way when the deadline passed finishes; the next frame is not started.
+    await vi.waitFor(() => expect(slow.running).toBe(0), { timeout: 5_000, interval: 20 });
+    const next = await slow.render(await fx.plainJpeg(64, 64), spec([{ op: 'resize', mode: 'fit', width: 32 }]));
+    expect(next.width).toBe(32);
   });
 });
 
