@@ -93,6 +93,13 @@ describe('image-transform block (real sandbox, real images module)', () => {
       ]);
       expect(results[0]?.url.startsWith(`${fake.url}/${fake.cloudName}/image/upload/c_fill,g_auto,h_320,w_320/f_jpg,q_80/`)).toBe(true);
       expect(fake.uploads).toHaveLength(1);
+      // A source the limits refuse is an error event, and is never sent to Cloudinary.
+      await images.store.put('uploads/c2', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'), 'image/png');
+      await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'uploads/c2', contentType: 'image/png' }) });
+      const [failed] = await waitFor<ImageFailed>(engine, 'images.errors');
+      expect([failed?.key, failed?.error.code]).toEqual(['uploads/c2', 'UNSUPPORTED_FORMAT']);
+      expect(fake.uploads).toHaveLength(1);
+      expect(fake.rejected).toEqual([]);
     } finally {
       await fake.stop();
     }

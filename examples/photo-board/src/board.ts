@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createToken, json, type Grants, type HttpRoute } from '@tributary/broker';
-// @tributary/cli's package entry exports nothing yet; startNode is imported from its source (as iot-sensors does).
 import { startNode, type TributaryNode } from '@tributary/cli';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import type { Logger } from 'pino';

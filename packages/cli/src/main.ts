@@ -2,6 +2,7 @@ import { isTributaryError } from '@tributary/protocol';
 import { UsageError } from './args.js';
 import { deploy, deployHelp } from './deploy.js';
 import { history, historyHelp } from './history.js';
+import { imageUrl, imageUrlHelp } from './image-url.js';
 import { init, initHelp } from './init.js';
 import { logs, logsHelp } from './logs.js';
 import { pub, pubHelp } from './pub.js';
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   sub: { run: sub, help: subHelp },
   history: { run: history, help: historyHelp },
   token: { run: token, help: tokenHelp },
+  'image-url': { run: imageUrl, help: imageUrlHelp },
   deploy: { run: deploy, help: deployHelp },
   logs: { run: logs, help: logsHelp },
   init: { run: init, help: initHelp },
@@ -30,6 +32,7 @@ Commands:
   sub       print messages from channels or patterns, one JSON line each
   history   print stored messages of a channel
   token     sign a token with grants
+  image-url sign an on-the-fly image URL (resize, format …) for a stored object
   deploy    bundle a block and hot-deploy it to a running broker
   logs      tail a block's logs
   init      scaffold a block: init block <name>

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { can, INSECURE_PRINCIPAL, Publisher, readBody, startBroker, type AuthOptions, type Broker, type BrokerMetrics, type HttpRoute, type Principal } from '@tributary/broker';
 import { consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
+import { INSECURE_IMAGE_SECRET } from './image-keys.js';
 import { adminRoute, BlockNode, requestRoute, type HostModule, type PublishFn } from '@tributary/runtime';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -65,9 +65,9 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   let metrics: BrokerMetrics | undefined;
   let images: Images | undefined;
   if (o.images !== undefined) {
-    // Insecure mode has no secret to derive the image-URL key from: a random one per process (signed
-    // URLs then stop verifying after a restart, which is acceptable for local development).
-    const secret = o.auth.insecure === true ? randomBytes(32).toString('hex') : o.auth.secret;
+    // Insecure mode has no secret: image URLs are signed with the fixed development key, which
+    // `tributary image-url --insecure` signs with too.
+    const secret = o.auth.insecure === true ? INSECURE_IMAGE_SECRET : o.auth.secret;
     images = createImages({
       secret,
       can: (p, action, channel) => can(p as Principal, action, channel),

@@ -1,8 +1,8 @@
 import type { AuthOptions } from '@tributary/broker';
 import { MemoryEngine, RedisEngine, type StreamEngine } from '@tributary/engine';
-import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { intOption, parse, UsageError } from './args.js';
+import { imageSigningKeys } from './image-keys.js';
 import { startNode } from './node.js';
 
 export const startHelp = `tributary start [options]
@@ -19,8 +19,9 @@ Starts a broker (WebSocket + HTTP on one port).
   --data DIR        blob store (uploads, derived images, image cache) (default ./.tributary/blobs)
   --cloudinary URL  transform images on Cloudinary: cloudinary://key:secret@cloud (env CLOUDINARY_URL);
                     default: sharp in-process
-                    image URL signing key: env TRIBUTARY_IMAGE_KEY (≥ 32 bytes); default: derived
-                    from the secret (random per process with --insecure)
+                    image URL signing keys: env TRIBUTARY_IMAGE_KEY, one secret (≥ 32 bytes) or
+                    'id:secret,id:secret' newest first (rotation); default: derived from the secret,
+                    or a fixed development key with --insecure ('tributary image-url' signs URLs)
   --write-coalesce-ms N
                     adaptive write coalescing, ms (default 0: off; see the broker's writeCoalesceMs)
   --log-level L     trace|debug|info|warn|error (default info)`;
@@ -50,12 +51,10 @@ export async function start(argv: string[]): Promise<number> {
   const port = intOption('port', values.port ?? process.env.TRIBUTARY_PORT) ?? 7700;
   const blockDirs = values.blocks ?? ['blocks'];
   const cloudinary = values.cloudinary ?? process.env.CLOUDINARY_URL;
-  const imageKey = process.env.TRIBUTARY_IMAGE_KEY;
   const images = {
     dataDir: values.data ?? './.tributary/blobs',
     ...(cloudinary ? { cloudinary } : {}),
-    // Without a key or a secret, signed image URLs last as long as the process.
-    ...(imageKey ? { signingKeys: imageKey } : auth.insecure === true ? { signingKeys: randomBytes(32).toString('hex') } : {}),
+    signingKeys: imageSigningKeys({ secret, insecure: auth.insecure }),
   };
   const writeCoalesceMs = intOption('write-coalesce-ms', values['write-coalesce-ms']);
   const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs, images,

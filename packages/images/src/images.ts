@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { StreamEngine } from '@tributary/engine';
 import { DiskBlobStore, resolveSyncWriteMaxBytes, type BlobStore, type DiskBlobStoreOptions } from './blobs.js';
 import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './cloudinary-backend.js';
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
-import { DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
+import { deriveSigningKey, DiskLruCache, OnTheFly, parseSigningKeys, UrlSigner, type SigningKey } from './otf.js';
 import { imageRoutes, type ImageRoute, type RoutePrincipal } from './routes.js';
 import { SharpBackend, type ImageLimits, type SharpBackendOptions } from './sharp-backend.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
@@ -29,8 +28,9 @@ export interface ImagesOptions {
   /** Upload token settings. */
   uploads?: UploadTokenOptions;
   /**
-   * Keys signing on-the-fly URLs, newest first; or one secret (used as key id `k1`).
-   * Without either, a key is derived from `secret` and on-the-fly URLs still work.
+   * Keys signing on-the-fly URLs, newest first; or their text form `id:secret,id:secret…`, or one
+   * bare secret (key id `k1`; see {@link parseSigningKeys}). Without either, a key is derived from
+   * `secret` ({@link deriveSigningKey}) and on-the-fly URLs still work.
    */
   signingKeys?: SigningKey[] | string;
   /** A secret to derive a signing key from when `signingKeys` is not given (e.g. the broker secret). */
@@ -80,17 +80,15 @@ export function createImages(o: ImagesOptions): Images {
   const renderer = new SharpBackend(o.limits, o.syncReadMaxBytes === undefined ? {} : { syncReadMaxBytes: o.syncReadMaxBytes });
   const backend =
     o.cloudinary === undefined ? renderer : new CloudinaryBackend(typeof o.cloudinary === 'string' ? parseCloudinaryUrl(o.cloudinary) : o.cloudinary);
-  const serviceOptions: ConstructorParameters<typeof ImageService>[0] = { store, backend, presets: o.presets ?? {} };
+  const serviceOptions: ConstructorParameters<typeof ImageService>[0] = { store, backend, presets: o.presets ?? {}, inspector: renderer };
   if (o.publicUrl !== undefined) serviceOptions.publicUrl = o.publicUrl;
   const service = new ImageService(serviceOptions);
   const tokens = new UploadTokens(o.engine.kv, o.uploads);
   let keys: SigningKey[];
   if (Array.isArray(o.signingKeys)) keys = o.signingKeys;
-  else if (typeof o.signingKeys === 'string') keys = [{ id: 'k1', secret: o.signingKeys }];
-  else if (o.secret !== undefined) {
-    // Derived, not the secret itself: an image URL key must not double as the broker's admin credential.
-    keys = [{ id: 'd1', secret: createHash('sha256').update(`tributary image urls\n${o.secret}`).digest('hex') }];
-  } else throw new TypeError('images: pass signingKeys or secret to sign on-the-fly URLs');
+  else if (typeof o.signingKeys === 'string') keys = parseSigningKeys(o.signingKeys);
+  else if (o.secret !== undefined) keys = [deriveSigningKey(o.secret)];
+  else throw new TypeError('images: pass signingKeys or secret to sign on-the-fly URLs');
   const signer = new UrlSigner(keys);
   const cache = new DiskLruCache({ dir: join(dataDir, 'cache'), maxBytes: o.cacheBytes ?? DEFAULT_CACHE_BYTES, syncWriteMaxBytes });
   const otf = new OnTheFly({ store, renderer, signer, cache });

@@ -54,7 +54,7 @@ export {
   DEFAULT_UPLOAD_CONTENT_TYPES,
 } from './uploads.js';
 export type { UploadTokenOptions, UploadGrant, IssuedUpload } from './uploads.js';
-export { UrlSigner, DiskLruCache, OnTheFly, formatOfMime } from './otf.js';
+export { UrlSigner, DiskLruCache, OnTheFly, formatOfMime, deriveSigningKey, parseSigningKeys } from './otf.js';
 export type { SigningKey, CachedImage, OnTheFlyOptions, OnTheFlyResponse } from './otf.js';
 export { ImageService, imagesModule } from './module.js';
 export type { TransformResult, TransformOutcome, ImageServiceOptions, TransformRequest, ImagesHostModule } from './module.js';

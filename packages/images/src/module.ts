@@ -45,6 +45,12 @@ export interface ImageServiceOptions {
    * @defaultValue 'derived'
    */
   derivedPrefix?: string;
+  /**
+   * Checks a source against the image limits (format, bytes, pixels, frames) before it is uploaded to
+   * Cloudinary, so a pixel bomb or a non-image is refused here with the same typed error the sharp
+   * backend gives, not sent out. {@link createImages} passes its SharpBackend. Unused with sharp.
+   */
+  inspector?: Pick<SharpBackend, 'probe'>;
 }
 
 /** One request: which specs to make of which stored object. */
@@ -67,9 +73,11 @@ export class ImageService {
   readonly presets: ReadonlyMap<string, TransformSpec>;
   readonly publicUrl: string;
   readonly derivedPrefix: string;
+  readonly #inspector: Pick<SharpBackend, 'probe'> | undefined;
 
   constructor(o: ImageServiceOptions) {
     this.store = o.store;
+    this.#inspector = o.inspector;
     this.backend = o.backend;
     this.publicUrl = (o.publicUrl ?? '').replace(/\/+$/, '');
     this.derivedPrefix = o.derivedPrefix ?? 'derived';
@@ -106,6 +114,7 @@ export class ImageService {
       const obj = await this.store.get(req.key);
       if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${req.key}`);
       const source = { key: req.key, url: this.blobUrl(req.key), contentType: obj.info.contentType, bytes: obj.info.bytes };
+      await this.#inspector?.probe(obj.data);
       const out = await this.backend.upload(obj.data, req.key, wanted.map((w) => w.spec));
       return {
         ok: true,

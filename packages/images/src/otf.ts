@@ -18,6 +18,30 @@ export interface SigningKey {
 const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
 
 /**
+ * The URL signing key derived from a broker secret (id `d1`). Derived, not the secret itself: an image
+ * URL key must not double as the broker's admin credential. The CLI derives the same key to sign URLs
+ * offline, as `tributary token` signs tokens.
+ */
+export function deriveSigningKey(secret: string): SigningKey {
+  return { id: 'd1', secret: createHash('sha256').update(`tributary image urls\n${secret}`).digest('hex') };
+}
+
+/**
+ * Signing keys from their text form: `id:secret,id:secret…` (newest first; the first signs, all
+ * verify), or one bare secret, which gets the id `k1`. Throws TypeError naming what is wrong.
+ */
+export function parseSigningKeys(text: string): SigningKey[] {
+  if (!text.includes(':')) return [{ id: 'k1', secret: text }];
+  const keys = text.split(',').map((part) => {
+    const i = part.indexOf(':');
+    if (i <= 0) throw new TypeError(`signing key ${JSON.stringify(part.slice(0, 20))} must be id:secret`);
+    return { id: part.slice(0, i).trim(), secret: part.slice(i + 1).trim() };
+  });
+  new UrlSigner(keys); // validates ids, lengths and duplicates, naming the key
+  return keys;
+}
+
+/**
  * Signs and verifies on-the-fly image URLs: `/v1/images/<kid>.<mac>/<spec>/<key>`, where `mac` is
  * base64url HMAC-SHA256 over `v1/<spec>/<key>`. New URLs are signed with the first key; any listed key
  * verifies, so rotation is: add the new key first, keep the old one until its URLs are no longer

@@ -269,10 +269,34 @@ export function resolveFormat(format: OutputFormat, inputFormat: ImageFormat, ac
   if (format === 'original') return inputFormat;
   if (format !== 'auto') return format;
   if (accept === undefined) return 'webp';
-  const a = accept.toLowerCase();
-  if (a.includes('image/avif')) return 'avif';
-  if (a.includes('image/webp')) return 'webp';
+  const avif = acceptQuality(accept, 'image/avif');
+  const webp = acceptQuality(accept, 'image/webp');
+  // Named types only: a bare */* (curl, most libraries) gets the universally decodable format.
+  if (avif > 0 && avif >= webp) return 'avif';
+  if (webp > 0) return 'webp';
   return inputFormat === 'png' || inputFormat === 'gif' ? 'png' : 'jpeg';
+}
+
+/**
+ * The q-value an Accept header gives a media type it names (RFC 9110 § 12.5.1), 0 when it does not
+ * name it: `image/avif;q=0` means "not AVIF", so it must not be picked just for being mentioned.
+ */
+function acceptQuality(accept: string, type: string): number {
+  let best = 0;
+  for (const range of accept.toLowerCase().split(',')) {
+    const [name, ...params] = range.split(';');
+    if (name?.trim() !== type) continue;
+    let q = 1;
+    for (const p of params) {
+      const [k, v] = p.split('=');
+      if (k?.trim() === 'q') {
+        const n = Number(v?.trim());
+        q = Number.isFinite(n) ? Math.min(Math.max(n, 0), 1) : 0;
+      }
+    }
+    best = Math.max(best, q);
+  }
+  return best;
 }
 
 /** MIME type of a concrete format. */

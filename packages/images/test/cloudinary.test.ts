@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startFakeCloudinary, stringToSign, type FakeCloudinary } from '@tributary/testkit';
-import { CloudinaryBackend, ImageService, MemoryBlobStore, parseCloudinaryUrl, parseSpec } from '../src/index.js';
+import { CloudinaryBackend, ImageService, MemoryBlobStore, parseCloudinaryUrl, parseSpec, SharpBackend } from '../src/index.js';
 import * as fx from './fixtures.js';
 
 // Everything here runs against the test kit's fake Cloudinary (no network): the official SDK signs
@@ -41,9 +41,13 @@ describe('Cloudinary backend (against the fake)', () => {
     const upload = fake.uploads[before];
     expect(upload?.publicId).toBe('uploads/abc');
     expect(upload?.eager).toEqual(['c_fill,g_center,h_320,w_320/f_jpg,q_80', 'c_limit,w_1280/f_webp']);
-    // The signature the SDK sent is the documented one: SHA-1 over sorted params + secret.
+    // The signature the SDK sent is the documented one, computed here independently of the fake:
+    // every param but file/cloud_name/resource_type/api_key, sorted, k=v joined by &, secret appended, SHA-1.
     const { signature, api_key: _k, ...signed } = upload!.params;
-    expect(signature).toBe(createHash('sha1').update(stringToSign(signed) + fake.apiSecret).digest('hex'));
+    const documented = Object.keys(signed).sort().map((k) => `${k}=${String(signed[k])}`).join('&');
+    expect(documented).toContain('&public_id=uploads/abc&');
+    expect(signature).toBe(createHash('sha1').update(documented + fake.apiSecret).digest('hex'));
+    expect(stringToSign(signed)).toBe(documented); // and the fake's verifier agrees with it
     expect(Object.keys(signed)).toEqual(expect.arrayContaining(['timestamp', 'public_id', 'eager']));
     // The URLs serve the transformed images.
     for (const r of results) {
@@ -95,5 +99,23 @@ describe('Cloudinary backend (against the fake)', () => {
       { name: 'original', w: 80, h: 120, f: 'jpeg', b: 'cloudinary' },
     ]);
     expect(out.results[0]?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+  });
+
+  test('sources over the image limits, or not images at all, are refused before anything is uploaded', async () => {
+    const store = new MemoryBlobStore();
+    await store.put('uploads/bomb', fx.pixelBombPng(), 'image/png');
+    await store.put('uploads/anim-bomb', fx.animationBombGif(), 'image/gif');
+    await store.put('uploads/svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'), 'image/svg+xml');
+    const service = new ImageService({
+      store,
+      backend: new CloudinaryBackend(parseCloudinaryUrl(fake.cloudinaryUrl)),
+      presets: { thumb },
+      inspector: new SharpBackend(),
+    });
+    const before = fake.uploads.length + fake.rejected.length;
+    expect(await service.outcome({ key: 'uploads/bomb', presets: ['thumb'] })).toMatchObject({ ok: false, error: { code: 'INPUT_TOO_LARGE' } });
+    expect(await service.outcome({ key: 'uploads/anim-bomb', presets: ['thumb'] })).toMatchObject({ ok: false, error: { code: 'INPUT_TOO_LARGE' } });
+    expect(await service.outcome({ key: 'uploads/svg', presets: ['thumb'] })).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED_FORMAT' } });
+    expect(fake.uploads.length + fake.rejected.length).toBe(before);
   });
 });

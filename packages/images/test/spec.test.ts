@@ -85,6 +85,11 @@ describe('canonical form', () => {
     expect(resolveFormat('auto', 'jpeg', 'image/avif,image/webp,*/*')).toBe('avif');
     expect(resolveFormat('auto', 'jpeg', 'image/webp,*/*')).toBe('webp');
     expect(resolveFormat('auto', 'jpeg', '*/*')).toBe('jpeg');
+    // q=0 is a refusal, not a mention; the higher q-value wins between AVIF and WebP.
+    expect(resolveFormat('auto', 'jpeg', 'image/avif;q=0,image/webp,*/*')).toBe('webp');
+    expect(resolveFormat('auto', 'jpeg', 'image/avif; q=0, image/webp;q=0, */*')).toBe('jpeg');
+    expect(resolveFormat('auto', 'jpeg', 'image/avif;q=0.5,image/webp;q=0.9')).toBe('webp');
+    expect(resolveFormat('auto', 'jpeg', 'IMAGE/AVIF;Q=0.8,image/webp;q=0.8')).toBe('avif');
     expect(resolveFormat('auto', 'png', 'image/*')).toBe('png');
     expect(resolveFormat('original', 'gif')).toBe('gif');
   });
