@@ -14,7 +14,8 @@
  * (d) ImageMagick `convert in.jpg -resize 320x -quality 80 out.jpg`, one subprocess per image (as
  *     pipelines use it), plus the same with the `-define jpeg:size=` decode hint, for reference.
  * Paths run in interleaved rounds (so drifting load from other processes hits each path alike), raw
- * sharp twice per round; each run is compared with raw sharp interpolated to its moment (limitAt), and
+ * sharp three times per round, right before and after each target path; each run is compared with raw
+ * sharp interpolated to its moment (limitAt), and
  * ratios are medians over runs. Files live on tmpfs when there
  * is one (see benchDir). BENCH_IMAGES_CONCURRENCY and BENCH_IMAGES_DIR override the defaults;
  * BENCH_IMAGES_PATHS=block,url (say) runs only those paths besides raw sharp, e.g. under --cpu-prof
@@ -60,7 +61,7 @@ export const IMAGES = {
   /** Transforms per round for ImageMagick (each one is a process and ~10× slower). */
   nImageMagick: 24,
   /**
-   * Every path runs once per round, raw sharp twice (see ROUND_ORDER). 25, not fewer: a run's ratio
+   * Every path runs once per round, raw sharp three times (see ROUND_ORDER). 25, not fewer: a run's ratio
    * to raw sharp varies by ±10 % on this shared machine, and with 15 rounds the 95 % interval of
    * the median spanned about 6 points, wider than the margin the targets are judged by.
    */
@@ -515,10 +516,13 @@ function imagemagickVersion(): string | undefined {
 }
 
 /**
- * The order of one round. Raw sharp, the limit, runs twice, and the two target paths right after it,
- * so each run has a raw sharp run close before and after it (see {@link relative}).
+ * The order of one round. Raw sharp, the limit, runs right before and right after each of the two
+ * target paths, so each of their runs is compared with the limit measured within a second or two of
+ * it (see {@link relative}); the attribution rows follow, bracketed by this round's last raw sharp
+ * run and the next round's first. (With raw sharp only twice per round, the URL path's nearest run
+ * after it was three paths, about five seconds, away: the machine drifts by more than that.)
  */
-const ROUND_ORDER = ['sharp', 'block', 'url', 'service', 'sharp', 'sharpHot', 'sharpFiles', 'backend', 'imagemagick', 'imagemagickHint'] as const;
+const ROUND_ORDER = ['sharp', 'block', 'sharp', 'url', 'sharp', 'service', 'sharpHot', 'sharpFiles', 'backend', 'imagemagick', 'imagemagickHint'] as const;
 
 /**
  * The limit's rate at time `at`: linear between the `limit` runs just before and just after it. The
@@ -687,7 +691,7 @@ export function renderImagesSection(r: ImagesBenchResult): string {
     `output ${r.output.width}×${r.output.height} JPEG q80 (~${fmt(r.output.bytes / 1024, 1)} KiB) on every path, checked. ` +
     `**Concurrency ${r.concurrency} on every path** (the machine has ${r.cpus} cores); library threading left at defaults on every path ` +
     `(sharp.concurrency() = ${r.sharp.threadsPerImage} libvips thread(s) per image — sharp's default on glibc Linux without jemalloc is 1; ImageMagick's OpenMP at its default). ` +
-    `${IMAGES.rounds} interleaved rounds of ${IMAGES.n} transforms per path (${IMAGES.nImageMagick} for ImageMagick), raw sharp twice per round ` +
+    `${IMAGES.rounds} interleaved rounds of ${IMAGES.n} transforms per path (${IMAGES.nImageMagick} for ImageMagick), raw sharp three times per round ` +
     `(order: ${ROUND_ORDER.join(', ')}), and once more at the end; the median run is shown. ` +
     `Files on ${r.dir.fs} (${r.dir.path}). ` +
     `sharp ${r.sharp.version} / libvips ${r.sharp.libvips}; ${r.imagemagick}.`, '');
