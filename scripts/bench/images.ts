@@ -747,7 +747,16 @@ export function renderImagesSection(r: ImagesBenchResult): string {
     'renditions) are written with synchronous calls, since each of an async put\'s eight file operations waits for a thread-pool thread that ' +
     'libvips is holding (measured: about 4 % of throughput on tmpfs). The benchmark itself now runs every path at its saturation point ' +
     '(2 transforms in flight per core; at 1 per core raw sharp left its cores idle between calls), pairs each round with raw sharp, and ' +
-    'shows CPU per transform.');
+    'shows CPU per transform.', '');
+  L.push('Where the block\'s remaining overhead goes (measured 2026-12-07 with the images module replaced by one that answers after 18 ms, ' +
+    'as a transform does, so only the runtime is measured): about 0.4–0.6 ms of CPU per message when messages arrive one at a time, ' +
+    'against 0.13–0.2 ms when they arrive back to back (and 10–20 µs per warm invocation in the blocks benchmark). A message that arrives ' +
+    'alone finds the runtime\'s code and the isolate\'s heap out of the CPU caches, which the libvips threads have just filled; a plain ' +
+    'setTimeout wake-up with no block costs about 0.1 ms the same way. About a tenth of the rest is isolated-vm\'s timer thread, woken ' +
+    'twice per call into the isolate (five calls per message: invoke, then reply and drain for each of the two host calls), since every ' +
+    'call carries the CPU timeout that bounds untrusted code; calling without it saved about 0.05 ms per message, and the limit is not ' +
+    'negotiable. Cutting the rest means fewer calls into the isolate per message (a reply whose continuation is collected in the same call), ' +
+    'which isolated-vm does not offer: microtasks run after a call\'s result is taken.');
   L.push(IMAGES_SECTION_END);
   return L.join('\n');
 }
