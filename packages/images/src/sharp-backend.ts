@@ -31,6 +31,14 @@ export interface ImageLimits {
    * reads and writes share with libvips. @defaultValue 2 × os.availableParallelism()
    */
   maxConcurrent: number;
+  /**
+   * Animations kept animated that are decoded and transformed at once; more wait for their turn
+   * (holding their slot of `maxConcurrent`). Each holds up to about 12 bytes per pixel of
+   * `maxTotalPixels` at its peak, so this bounds what a burst of hostile animated uploads can take:
+   * about 600 MB at the defaults, not `maxConcurrent` times that. Still images do not wait for it.
+   * @defaultValue 1
+   */
+  maxConcurrentAnimations: number;
 }
 
 export const DEFAULT_IMAGE_LIMITS: Readonly<ImageLimits> = Object.freeze({
@@ -40,6 +48,7 @@ export const DEFAULT_IMAGE_LIMITS: Readonly<ImageLimits> = Object.freeze({
   maxTotalPixels: 50_000_000,
   timeoutMs: 30_000,
   maxConcurrent: 2 * availableParallelism(),
+  maxConcurrentAnimations: 1,
 });
 
 /** Fills in and validates limits, naming the bad field. */
@@ -143,11 +152,13 @@ export class SharpBackend {
   readonly limits: ImageLimits;
 
   readonly #slots: Slots;
+  readonly #animations: Slots;
   readonly #reader: SourceReader;
 
   constructor(limits: Partial<ImageLimits> = {}, options: Partial<SharpBackendOptions> = {}) {
     this.limits = resolveImageLimits(limits);
     this.#slots = new Slots(this.limits.maxConcurrent);
+    this.#animations = new Slots(this.limits.maxConcurrentAnimations);
     this.#reader = new SourceReader(resolveSyncReadMaxBytes(options.syncReadMaxBytes), this.limits.maxConcurrent);
     // libvips caches operations keyed by input file name, and sharp's docs say to turn the cache
     // off when files change under the same name, as blobs do (a new file renamed over the key's
@@ -161,6 +172,11 @@ export class SharpBackend {
    */
   get running(): number {
     return this.#slots.busy;
+  }
+
+  /** Animations being decoded and transformed now (at most `maxConcurrentAnimations`). */
+  get animating(): number {
+    return this.#animations.busy;
   }
 
   /** Sniffs and reads the header only; throws the typed errors of the limits. */
@@ -254,6 +270,17 @@ export class SharpBackend {
     const inputFormat: ImageFormat = probe.format === 'tiff' ? 'png' : probe.format;
     const format = resolveFormat(spec.output.format, inputFormat, options.accept);
     const animated = probe.pages > 1 && ANIMATABLE.has(format);
+    if (!animated) return this.#renderDecoded(input, spec, probe, format, false, deadline);
+    return this.#animations.run(async () => {
+      // It may have waited for its turn past its deadline: render() has answered TIMEOUT already.
+      if (Date.now() >= deadline) throw this.#timeout();
+      return this.#renderDecoded(input, spec, probe, format, true, deadline);
+    });
+  }
+
+  /** Decodes (an animation as all its frames), runs the steps and encodes. */
+  async #renderDecoded(input: ImageInput, spec: TransformSpec, probe: ImageProbe, format: ImageFormat, animated: boolean, deadline: number): Promise<RenderedImage> {
+    const first = spec.steps[0];
     let raster: Raster;
     let meta: sharp.Metadata = {} as sharp.Metadata;
     // A leading resize of a still image runs inside the decode, so libjpeg/libwebp can shrink while

@@ -180,6 +180,25 @@ describe('sharp backend: odd and hostile inputs', () => {
     await failsWith(slow.render(src, spec([{ op: 'blur', sigma: 50 }], { format: 'avif' })), ImageErrorCodes.TIMEOUT);
   });
 
+  test('animations take turns (maxConcurrentAnimations), still images do not wait for them', async () => {
+    const b = new SharpBackend({ maxConcurrent: 4, maxConcurrentAnimations: 1 });
+    const done: string[] = [];
+    const blur = { op: 'blur', sigma: 60 } as const;
+    // A: an animation that takes a while (60 frames of 300×300, two heavy blurs each).
+    const a = b.render(fx.animationBombGif(60, 300), spec([blur, blur], { format: 'gif' })).then(() => done.push('A'));
+    await vi.waitFor(() => expect(b.animating).toBe(1), { timeout: 5_000, interval: 5 });
+    // B: a small animation, queued behind A; C: a still image, which goes straight through.
+    const bAnim = b.render(await fx.animatedGif(4), spec([{ op: 'resize', mode: 'fit', width: 30 }], { format: 'webp' })).then((r) => {
+      done.push('B');
+      return r;
+    });
+    const c = b.render(await fx.plainJpeg(64, 64), spec([{ op: 'resize', mode: 'fit', width: 32 }])).then(() => done.push('C'));
+    await Promise.all([a, bAnim, c]);
+    expect(done).toEqual(['C', 'A', 'B']);
+    expect((await bAnim).pages).toBe(4);
+    expect([b.animating, b.running]).toEqual([0, 0]);
+  });
+
   test('a timed-out animation stops working and frees its slot, instead of finishing every frame', async () => {
     const slow = new SharpBackend({ timeoutMs: 30, maxConcurrent: 1 });
     // 190 frames of 500×500 × 3 blurs of sigma 100: a minute of work, one frame at a time.
