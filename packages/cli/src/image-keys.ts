@@ -1,4 +1,4 @@
-import { deriveSigningKey, parseSigningKeys, type SigningKey } from '@tributary/images';
+import { deriveSigningKey, parseSigningKeys, UrlSigner, type SigningKey } from '@tributary/images';
 import { UsageError } from './args.js';
 
 /**
@@ -9,17 +9,31 @@ import { UsageError } from './args.js';
 export const INSECURE_IMAGE_SECRET = 'tributary insecure development mode: no auth';
 
 /**
- * The keys that sign image URLs, newest first: TRIBUTARY_IMAGE_KEY (`id:secret,…` for rotation, or
- * one bare secret), else derived from the broker secret, else the development key in insecure mode.
+ * The keys that sign image URLs, newest first: TRIBUTARY_IMAGE_KEYS (`id:secret,…`, for rotation),
+ * else TRIBUTARY_IMAGE_KEY (one secret, key id `k1`), else derived from the broker secret, else the
+ * development key in insecure mode. Errors name the variable, never a secret.
  */
 export function imageSigningKeys(o: { secret?: string | undefined; insecure?: boolean | undefined }): SigningKey[] {
-  const env = process.env.TRIBUTARY_IMAGE_KEY;
+  const list = process.env.TRIBUTARY_IMAGE_KEYS;
+  const one = process.env.TRIBUTARY_IMAGE_KEY;
+  if (list !== undefined && list !== '' && one !== undefined && one !== '') {
+    throw new UsageError('set TRIBUTARY_IMAGE_KEYS or TRIBUTARY_IMAGE_KEY, not both');
+  }
   try {
-    if (env !== undefined && env !== '') return parseSigningKeys(env);
+    if (list !== undefined && list !== '') return parseSigningKeys(list);
   } catch (err) {
-    throw new UsageError(`TRIBUTARY_IMAGE_KEY: ${(err as Error).message}`);
+    throw new UsageError(`TRIBUTARY_IMAGE_KEYS: ${(err as Error).message}`);
+  }
+  if (one !== undefined && one !== '') {
+    const keys = [{ id: 'k1', secret: one }];
+    try {
+      new UrlSigner(keys);
+    } catch (err) {
+      throw new UsageError(`TRIBUTARY_IMAGE_KEY: ${(err as Error).message}`);
+    }
+    return keys;
   }
   if (o.secret !== undefined && o.secret !== '') return [deriveSigningKey(o.secret)];
   if (o.insecure === true) return [deriveSigningKey(INSECURE_IMAGE_SECRET)];
-  throw new UsageError('no image signing key: set TRIBUTARY_IMAGE_KEY, pass --secret (or TRIBUTARY_SECRET), or --insecure');
+  throw new UsageError('no image signing key: set TRIBUTARY_IMAGE_KEY(S), pass --secret (or TRIBUTARY_SECRET), or --insecure');
 }

@@ -19,9 +19,10 @@ Starts a broker (WebSocket + HTTP on one port).
   --data DIR        blob store (uploads, derived images, image cache) (default ./.tributary/blobs)
   --cloudinary URL  transform images on Cloudinary: cloudinary://key:secret@cloud (env CLOUDINARY_URL);
                     default: sharp in-process
-                    image URL signing keys: env TRIBUTARY_IMAGE_KEY, one secret (≥ 32 bytes) or
-                    'id:secret,id:secret' newest first (rotation); default: derived from the secret,
-                    or a fixed development key with --insecure ('tributary image-url' signs URLs)
+                    image URL signing keys: env TRIBUTARY_IMAGE_KEY (one secret, ≥ 32 bytes) or
+                    TRIBUTARY_IMAGE_KEYS ('id:secret,id:secret', newest first: rotation); default:
+                    derived from the secret, or a fixed development key with --insecure
+                    ('tributary image-url' signs URLs)
   --write-coalesce-ms N
                     adaptive write coalescing, ms (default 0: off; see the broker's writeCoalesceMs)
   --log-level L     trace|debug|info|warn|error (default info)`;

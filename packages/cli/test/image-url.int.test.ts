@@ -67,7 +67,7 @@ describe('tributary image-url', () => {
     expect([avif.status, avif.headers.get('content-type'), avif.headers.get('vary')]).toEqual([200, 'image/avif', 'Accept']);
   });
 
-  it('uses the broker secret, or TRIBUTARY_IMAGE_KEY with rotation: old URLs keep working, unknown keys do not', async () => {
+  it('uses the broker secret, or TRIBUTARY_IMAGE_KEY(S) with rotation: old URLs keep working, unknown keys do not', async () => {
     const secret = 'image-url-test-secret-at-least-32-bytes-long';
     const k1 = `k1:${'1'.repeat(40)}`;
     const k2 = `k2:${'2'.repeat(40)}`;
@@ -78,23 +78,33 @@ describe('tributary image-url', () => {
     expect((await fetch(await sign([adminKey, '--width', '50', '--secret', `${secret}-other`, '--url', derived]))).status).toBe(403);
 
     // Rotated keys, newest first: the broker verifies both; a URL from before the rotation still works.
-    const rotated = await broker(['--secret', secret], { TRIBUTARY_IMAGE_KEY: `${k2},${k1}` });
+    const rotated = await broker(['--secret', secret], { TRIBUTARY_IMAGE_KEYS: `${k2},${k1}` });
     const key = await upload(rotated, secret);
-    const before = await sign([key, '--width', '60', '--url', rotated], { TRIBUTARY_IMAGE_KEY: k1 });
-    const after = await sign([key, '--width', '60', '--url', rotated], { TRIBUTARY_IMAGE_KEY: `${k2},${k1}` });
+    // A URL from before the rotation, signed with the one key that was TRIBUTARY_IMAGE_KEY (id k1).
+    const before = await sign([key, '--width', '60', '--url', rotated], { TRIBUTARY_IMAGE_KEY: '1'.repeat(40) });
+    const after = await sign([key, '--width', '60', '--url', rotated], { TRIBUTARY_IMAGE_KEYS: `${k2},${k1}` });
     expect(after).toContain('/v1/images/k2.');
     expect((await fetch(before)).status).toBe(200);
     expect((await fetch(after)).status).toBe(200);
-    const stranger = await sign([key, '--width', '60', '--url', rotated], { TRIBUTARY_IMAGE_KEY: `k3:${'3'.repeat(40)}` });
+    const stranger = await sign([key, '--width', '60', '--url', rotated], { TRIBUTARY_IMAGE_KEYS: `k3:${'3'.repeat(40)}` });
     expect((await fetch(stranger)).status).toBe(403);
   });
 
   it('refuses bad usage with exit code 2 and says what is wrong', async () => {
-    const clean = { TRIBUTARY_IMAGE_KEY: '', TRIBUTARY_SECRET: '' };
+    const clean = { TRIBUTARY_IMAGE_KEY: '', TRIBUTARY_IMAGE_KEYS: '', TRIBUTARY_SECRET: '' };
     expect(await run(['image-url', 'uploads/a'], clean)).toMatchObject({ code: 2, stderr: expect.stringContaining('no image signing key') });
     expect(await run(['image-url', 'uploads/a', '--insecure', '--mode', 'stretch'], clean)).toMatchObject({ code: 2, stderr: expect.stringContaining('--mode') });
     expect(await run(['image-url', '../etc/passwd', '--insecure'], clean)).toMatchObject({ code: 2, stderr: expect.stringContaining('invalid blob key') });
     expect(await run(['image-url', 'uploads/a', '--insecure', '--spec', '{"v":1,"steps":[{"op":"explode"}]}'], clean)).toMatchObject({ code: 2 });
-    expect(await run(['image-url', 'uploads/a'], { TRIBUTARY_IMAGE_KEY: 'k1:short' })).toMatchObject({ code: 2, stderr: expect.stringContaining('TRIBUTARY_IMAGE_KEY') });
+    // A bad key is a usage error that names the variable and the entry's position, never its text.
+    const short = await run(['image-url', 'uploads/a'], { ...clean, TRIBUTARY_IMAGE_KEY: 'short-secret-text' });
+    expect(short).toMatchObject({ code: 2, stderr: expect.stringContaining('TRIBUTARY_IMAGE_KEY') });
+    expect(short.stderr).not.toContain('short-secret-text');
+    const list = await run(['image-url', 'uploads/a'], { ...clean, TRIBUTARY_IMAGE_KEYS: `k2:${'2'.repeat(40)},SUPERSECRETVALUE0123456789` });
+    expect(list).toMatchObject({ code: 2, stderr: expect.stringContaining('signing key #2') });
+    expect(list.stderr).not.toContain('SUPERSECRET');
+    // A single secret may contain ':' and ',': it is one secret, not a list.
+    const colon = await run(['image-url', 'uploads/a'], { ...clean, TRIBUTARY_IMAGE_KEY: `prod:${'x'.repeat(40)},more` });
+    expect(colon).toMatchObject({ code: 0, stdout: expect.stringContaining('/v1/images/k1.') });
   });
 });

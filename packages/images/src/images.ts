@@ -3,7 +3,7 @@ import type { StreamEngine } from '@tributary/engine';
 import { DiskBlobStore, resolveSyncWriteMaxBytes, type BlobStore, type DiskBlobStoreOptions } from './blobs.js';
 import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './cloudinary-backend.js';
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
-import { deriveSigningKey, DiskLruCache, OnTheFly, parseSigningKeys, UrlSigner, type SigningKey } from './otf.js';
+import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
 import { imageRoutes, type ImageRoute, type RoutePrincipal } from './routes.js';
 import { SharpBackend, type ImageLimits, type SharpBackendOptions } from './sharp-backend.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
@@ -28,9 +28,9 @@ export interface ImagesOptions {
   /** Upload token settings. */
   uploads?: UploadTokenOptions;
   /**
-   * Keys signing on-the-fly URLs, newest first; or their text form `id:secret,id:secret…`, or one
-   * bare secret (key id `k1`; see {@link parseSigningKeys}). Without either, a key is derived from
-   * `secret` ({@link deriveSigningKey}) and on-the-fly URLs still work.
+   * Keys signing on-the-fly URLs, newest first (see {@link parseSigningKeys} for their text form);
+   * or one secret (used as key id `k1`). Without either, a key is derived from `secret`
+   * ({@link deriveSigningKey}) and on-the-fly URLs still work.
    */
   signingKeys?: SigningKey[] | string;
   /** A secret to derive a signing key from when `signingKeys` is not given (e.g. the broker secret). */
@@ -86,7 +86,7 @@ export function createImages(o: ImagesOptions): Images {
   const tokens = new UploadTokens(o.engine.kv, o.uploads);
   let keys: SigningKey[];
   if (Array.isArray(o.signingKeys)) keys = o.signingKeys;
-  else if (typeof o.signingKeys === 'string') keys = parseSigningKeys(o.signingKeys);
+  else if (typeof o.signingKeys === 'string') keys = [{ id: 'k1', secret: o.signingKeys }];
   else if (o.secret !== undefined) keys = [deriveSigningKey(o.secret)];
   else throw new TypeError('images: pass signingKeys or secret to sign on-the-fly URLs');
   const signer = new UrlSigner(keys);

@@ -114,7 +114,9 @@ export class ImageService {
       const obj = await this.store.get(req.key);
       if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${req.key}`);
       const source = { key: req.key, url: this.blobUrl(req.key), contentType: obj.info.contentType, bytes: obj.info.bytes };
-      await this.#inspector?.probe(obj.data);
+      // Cloudinary keeps an animation for every output but JPEG and PNG: then all frames count.
+      const stillOnly = wanted.every((w) => w.spec.output.format === 'jpeg' || w.spec.output.format === 'png');
+      await this.#inspector?.probe(obj.data, { frames: stillOnly ? 'first' : 'all' });
       const out = await this.backend.upload(obj.data, req.key, wanted.map((w) => w.spec));
       return {
         ok: true,

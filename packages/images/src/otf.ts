@@ -27,17 +27,18 @@ export function deriveSigningKey(secret: string): SigningKey {
 }
 
 /**
- * Signing keys from their text form: `id:secret,id:secret…` (newest first; the first signs, all
- * verify), or one bare secret, which gets the id `k1`. Throws TypeError naming what is wrong.
+ * Signing keys from their list form `id:secret,id:secret…`, newest first (the first signs, all
+ * verify). Throws TypeError naming the bad entry by its position, never by its content: these
+ * messages reach logs, and an entry's text may be all or part of a secret.
  */
 export function parseSigningKeys(text: string): SigningKey[] {
-  if (!text.includes(':')) return [{ id: 'k1', secret: text }];
-  const keys = text.split(',').map((part) => {
-    const i = part.indexOf(':');
-    if (i <= 0) throw new TypeError(`signing key ${JSON.stringify(part.slice(0, 20))} must be id:secret`);
-    return { id: part.slice(0, i).trim(), secret: part.slice(i + 1).trim() };
+  const keys = text.split(',').map((part, i) => {
+    const colon = part.indexOf(':');
+    const id = part.slice(0, colon).trim();
+    if (colon <= 0 || !KEY_ID.test(id)) throw new TypeError(`signing key #${i + 1} must be id:secret, with an id of 1–16 of A-Z a-z 0-9 _ -`);
+    return { id, secret: part.slice(colon + 1).trim() };
   });
-  new UrlSigner(keys); // validates ids, lengths and duplicates, naming the key
+  new UrlSigner(keys); // checks lengths and duplicates, naming only the (validated) ids
   return keys;
 }
 

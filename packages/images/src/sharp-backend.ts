@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import sharp, { type Sharp } from 'sharp';
 import { isMissing, readHead } from './blobs.js';
@@ -19,7 +19,8 @@ export interface ImageLimits {
    * Largest width × height × frames of an animated input or output. An animation kept animated is
    * decoded to raw RGBA frames and each step makes a new set, so a transform holds about 12 bytes
    * per pixel at its peak: 50 MP is about 600 MB, the same order as one still image at `maxPixels`.
-   * (250 MP let a 391 KB GIF of 200 frames of 1118×1118 take 3 GB.) @defaultValue 50_000_000
+   * (At 250 MP, a 391 KB GIF of 200 frames of 1118×1118 took 3 GB.) Checked only for an animation that
+   * is kept animated; a transform to a still format decodes the first frame alone. @defaultValue 50_000_000
    */
   maxTotalPixels: number;
   /** Wall time of one transform (all passes, and any wait for a slot), ms; sharp's own timeout is set from it too. @defaultValue 30_000 */
@@ -33,7 +34,7 @@ export interface ImageLimits {
   maxConcurrent: number;
   /**
    * Animations kept animated that are decoded and transformed at once; more wait for their turn
-   * (holding their slot of `maxConcurrent`). Each holds up to about 12 bytes per pixel of
+   * without holding a slot of `maxConcurrent`. Each holds up to about 12 bytes per pixel of
    * `maxTotalPixels` at its peak, so this bounds what a burst of hostile animated uploads can take:
    * about 600 MB at the defaults, not `maxConcurrent` times that. Still images do not wait for it.
    * @defaultValue 1
@@ -119,6 +120,12 @@ export interface RenderOptions {
 const DECODABLE: ReadonlySet<SniffedType> = new Set(['jpeg', 'png', 'gif', 'webp', 'avif', 'tiff']);
 const ANIMATABLE: ReadonlySet<ImageFormat> = new Set(['gif', 'webp']);
 
+/** An input to be transformed as an animation: what its probe found, and the output format. */
+interface Animation {
+  probe: ImageProbe;
+  format: ImageFormat;
+}
+
 /** A decoded image: raw 8-bit frames of equal size. */
 interface Raster {
   frames: Buffer[];
@@ -179,8 +186,12 @@ export class SharpBackend {
     return this.#animations.busy;
   }
 
-  /** Sniffs and reads the header only; throws the typed errors of the limits. */
-  async probe(input: ImageInput): Promise<ImageProbe> {
+  /**
+   * Sniffs and reads the header only; throws the typed errors of the limits. `maxTotalPixels` (all
+   * frames) is checked unless `frames` is `'first'`: a transform that keeps only the first frame
+   * decodes only that one.
+   */
+  async probe(input: ImageInput, options: { frames?: 'all' | 'first' } = {}): Promise<ImageProbe> {
     const l = this.limits;
     const bytes = sizeOf(input);
     if (bytes > l.maxInputBytes) {
@@ -194,7 +205,7 @@ export class SharpBackend {
     if (format === undefined || !DECODABLE.has(format)) {
       throw new ImageError(ImageErrorCodes.UNSUPPORTED_FORMAT, 'input is not a JPEG, PNG, GIF, WebP, AVIF or TIFF image');
     }
-    if (format === 'gif' && gifTruncated(Buffer.isBuffer(input) ? input : readWhole(input.path))) {
+    if (format === 'gif' && gifTruncated(Buffer.isBuffer(input) ? input : await readWhole(input.path))) {
       throw new ImageError(ImageErrorCodes.CORRUPT_INPUT, 'the GIF is truncated: its data ends inside a block');
     }
     let meta: sharp.Metadata;
@@ -217,11 +228,7 @@ export class SharpBackend {
         details: { limit: 'maxFrames', value: pages, max: l.maxFrames },
       });
     }
-    if (width * frameHeight * pages > l.maxTotalPixels) {
-      throw new ImageError(ImageErrorCodes.INPUT_TOO_LARGE, `input has ${width * frameHeight * pages} px over all frames; the limit is ${l.maxTotalPixels}`, {
-        details: { limit: 'maxTotalPixels', value: width * frameHeight * pages, max: l.maxTotalPixels },
-      });
-    }
+    if (options.frames !== 'first') this.#checkTotal(width * frameHeight * pages);
     const swap = (meta.orientation ?? 1) >= 5;
     const probe: ImageProbe = {
       format,
@@ -234,6 +241,16 @@ export class SharpBackend {
     return probe;
   }
 
+  /** Refuses an animation whose frames hold more than `maxTotalPixels` together. */
+  #checkTotal(total: number): void {
+    const max = this.limits.maxTotalPixels;
+    if (total > max) {
+      throw new ImageError(ImageErrorCodes.INPUT_TOO_LARGE, `input has ${total} px over all frames; the limit is ${max}`, {
+        details: { limit: 'maxTotalPixels', value: total, max },
+      });
+    }
+  }
+
   /** Applies `spec` to `data`. Throws ImageError (never hangs past `timeoutMs`). */
   async render(input: ImageInput, spec: TransformSpec, options: RenderOptions = {}): Promise<RenderedImage> {
     const deadline = Date.now() + this.limits.timeoutMs;
@@ -244,7 +261,15 @@ export class SharpBackend {
         this.limits.timeoutMs,
       );
     });
-    const work = this.#slots.run(() => this.#render(input, spec, options, deadline));
+    const work = this.#slots.run(() => this.#withSource(input, deadline, (src) => this.#renderStill(src, spec, options, deadline))).then((r) =>
+      // An animation: its slot was given back; its turn at the gate first, then a slot again. Gate
+      // before slot, always, and a still image never waits for the gate: no cycle, and a burst of
+      // animations cannot hold every slot while one of them works.
+      'animation' in r
+        ? this.#animations.run(() => this.#slots.run(() =>
+          this.#withSource(input, deadline, (src) => this.#renderDecoded(src, spec, r.animation.probe, r.animation.format, true, deadline))))
+        : r,
+    );
     try {
       return await Promise.race([work, timeout]);
     } finally {
@@ -252,30 +277,30 @@ export class SharpBackend {
     }
   }
 
-  async #render(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage> {
-    // Its caller gave up while it waited for a slot: do not spend a core on it.
+  /** Runs `use` on the input's bytes (a stored file read into a pooled buffer when small enough). */
+  async #withSource<T>(input: ImageInput, deadline: number, use: (src: ImageInput) => Promise<T>): Promise<T> {
+    // Its caller gave up while it waited for a slot or its turn: do not spend a core on it.
     if (Date.now() >= deadline) throw this.#timeout();
     const pooled = Buffer.isBuffer(input) ? undefined : this.#reader.read(input.path, input.bytes);
     try {
-      return await this.#renderInput(pooled?.data ?? input, spec, options, deadline);
+      return await use(pooled?.data ?? input);
     } finally {
       // Only now is libvips done with the bytes (a render that timed out above is still running here).
       pooled?.release();
     }
   }
 
-  async #renderInput(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage> {
+  /** Probes and renders a still image; an animation to keep comes back as its probe, for {@link render} to queue. */
+  async #renderStill(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage | { animation: Animation }> {
     const first = spec.steps[0];
-    const probe = this.#quickProbe(input, first) ?? (await this.probe(input));
+    const probe = this.#quickProbe(input, first) ?? (await this.probe(input, { frames: 'first' }));
     const inputFormat: ImageFormat = probe.format === 'tiff' ? 'png' : probe.format;
     const format = resolveFormat(spec.output.format, inputFormat, options.accept);
-    const animated = probe.pages > 1 && ANIMATABLE.has(format);
-    if (!animated) return this.#renderDecoded(input, spec, probe, format, false, deadline);
-    return this.#animations.run(async () => {
-      // It may have waited for its turn past its deadline: render() has answered TIMEOUT already.
-      if (Date.now() >= deadline) throw this.#timeout();
-      return this.#renderDecoded(input, spec, probe, format, true, deadline);
-    });
+    if (probe.pages > 1 && ANIMATABLE.has(format)) {
+      this.#checkTotal(probe.width * probe.height * probe.pages);
+      return { animation: { probe, format } };
+    }
+    return this.#renderDecoded(input, spec, probe, format, false, deadline);
   }
 
   /** Decodes (an animation as all its frames), runs the steps and encodes. */
@@ -481,10 +506,13 @@ const HEADER_BYTES = 128 * 1024;
 /** Reused by every quick probe instead of a fresh 128 KiB per image for the GC to collect. */
 const headScratch = Buffer.allocUnsafeSlow(HEADER_BYTES);
 
-/** A whole file (a GIF too large for the pooled read, checked for truncation); a missing file is NOT_FOUND. */
-function readWhole(path: string): Buffer {
+/**
+ * A whole file (a GIF too large for the pooled read, checked for truncation), read on the thread
+ * pool: it may be up to maxInputBytes, or on a network file system. A missing file is NOT_FOUND.
+ */
+async function readWhole(path: string): Promise<Buffer> {
   try {
-    return readFileSync(path);
+    return await readFile(path);
   } catch (err) {
     if (isMissing(err)) throw new ImageError(ImageErrorCodes.NOT_FOUND, 'the stored object is gone');
     throw err;
