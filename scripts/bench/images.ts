@@ -756,7 +756,9 @@ export function renderImagesSection(r: ImagesBenchResult): string {
     'twice per call into the isolate (five calls per message: invoke, then reply and drain for each of the two host calls), since every ' +
     'call carries the CPU timeout that bounds untrusted code; calling without it saved about 0.05 ms per message, and the limit is not ' +
     'negotiable. Cutting the rest means fewer calls into the isolate per message (a reply whose continuation is collected in the same call), ' +
-    'which isolated-vm does not offer: microtasks run after a call\'s result is taken.');
+    'which isolated-vm does not offer: microtasks run after a call\'s result is taken. Because that work is cache-bound, it grows when ' +
+    'the host is busy: a full run earlier on 2026-12-07, with other tenants loading the host (raw sharp ranged 81–115/s instead of ' +
+    '105–122/s), measured the block at 88 % (95 % CI 86–90 %) and the URL at 90 % (84–92 %) of raw sharp on the same hot path.');
   L.push(IMAGES_SECTION_END);
   return L.join('\n');
 }
