@@ -7,8 +7,7 @@ export const imageUrlHelp = `tributary image-url KEY [options]
 Prints a signed on-the-fly image URL for the stored object KEY (e.g. uploads/ab12…): opening it
 transforms, caches and serves the image. Signs offline, as 'tributary token' does, with the key the
 broker uses: env TRIBUTARY_IMAGE_KEYS or TRIBUTARY_IMAGE_KEY, else derived from --secret /
-TRIBUTARY_SECRET, else (--insecure)
-the development key of 'tributary start --insecure'.
+TRIBUTARY_SECRET, else (--insecure) the development key of 'tributary start --insecure'.
 
   --width N, --height N   resize (default mode fit: inside the box, aspect kept)
   --mode M                scale | fit | limit | fill | pad

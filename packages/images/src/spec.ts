@@ -269,8 +269,7 @@ export function resolveFormat(format: OutputFormat, inputFormat: ImageFormat, ac
   if (format === 'original') return inputFormat;
   if (format !== 'auto') return format;
   if (accept === undefined) return 'webp';
-  const avif = acceptQuality(accept, 'image/avif');
-  const webp = acceptQuality(accept, 'image/webp');
+  const { avif, webp } = acceptedImageQualities(accept);
   // Named types only: a bare */* (curl, most libraries) gets the universally decodable format.
   if (avif > 0 && avif >= webp) return 'avif';
   if (webp > 0) return 'webp';
@@ -278,25 +277,28 @@ export function resolveFormat(format: OutputFormat, inputFormat: ImageFormat, ac
 }
 
 /**
- * The q-value an Accept header gives a media type it names (RFC 9110 § 12.5.1), 0 when it does not
- * name it: `image/avif;q=0` means "not AVIF", so it must not be picked just for being mentioned.
+ * The q-values an Accept header gives AVIF and WebP where it names them (RFC 9110 § 12.5.1), 0 where
+ * it does not: `image/avif;q=0` means "not AVIF", so it must not be picked just for being mentioned.
+ * One pass over the header, which every `auto` request on an on-the-fly URL parses.
  */
-function acceptQuality(accept: string, type: string): number {
-  let best = 0;
+function acceptedImageQualities(accept: string): { avif: number; webp: number } {
+  const q = { avif: 0, webp: 0 };
   for (const range of accept.toLowerCase().split(',')) {
     const [name, ...params] = range.split(';');
-    if (name?.trim() !== type) continue;
-    let q = 1;
+    const type = name?.trim();
+    const key = type === 'image/avif' ? 'avif' : type === 'image/webp' ? 'webp' : undefined;
+    if (key === undefined) continue;
+    let value = 1;
     for (const p of params) {
       const [k, v] = p.split('=');
       if (k?.trim() === 'q') {
         const n = Number(v?.trim());
-        q = Number.isFinite(n) ? Math.min(Math.max(n, 0), 1) : 0;
+        value = Number.isFinite(n) ? Math.min(Math.max(n, 0), 1) : 0;
       }
     }
-    best = Math.max(best, q);
+    q[key] = Math.max(q[key], value);
   }
-  return best;
+  return q;
 }
 
 /** MIME type of a concrete format. */
