@@ -1,10 +1,15 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { channelProblem } from './channels.js';
+import { channelProblem, MAX_CHANNEL_LENGTH } from './channels.js';
 import { ErrorCodes, type ErrorCode } from './codes.js';
 import type { ClientFrame, ClientFrameType, RequestId } from './frames.js';
 
-const requestId = { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'integer' }] };
-const channel = { type: 'string', minLength: 1, maxLength: 200 };
+// Integers a client sends are bounded to what a JS number holds exactly: past 2^53 two offsets
+// compare equal, and Redis would refuse them with an error that is not the client's to read.
+const safeInteger = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+const requestId = { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }] };
+// Only the type here: the naming rules (length included) are checked after the schema, so every
+// bad name is INVALID_CHANNEL whichever door it came through.
+const channel = { type: 'string' };
 
 /** JSON Schemas (draft-07) of every client frame, keyed by `type`. Published in docs/PROTOCOL.md. */
 export const clientFrameSchemas: Readonly<Record<ClientFrameType, object>> = {
@@ -21,7 +26,7 @@ export const clientFrameSchemas: Readonly<Record<ClientFrameType, object>> = {
         required: ['offset', 'epoch'],
         additionalProperties: false,
         properties: {
-          offset: { type: 'integer', minimum: 0 },
+          offset: safeInteger,
           epoch: { type: 'string', maxLength: 64 },
         },
       },
@@ -54,7 +59,7 @@ export const clientFrameSchemas: Readonly<Record<ClientFrameType, object>> = {
       type: { const: 'history' },
       id: requestId,
       channel,
-      since: { type: 'integer', minimum: 0 },
+      since: safeInteger,
       limit: { type: 'integer', minimum: 1, maximum: 1000 },
     },
   },
@@ -107,13 +112,18 @@ export function parseClientFrame(text: string, maxDepth = DEFAULT_MAX_DEPTH): Pa
   }
   const obj = value as Record<string, unknown>;
   const id = readId(obj.id);
+  // Before anything recurses into the frame (schema validation, error messages, JSON.stringify):
+  // JSON.parse builds any depth iteratively, but recursive walkers overflow the stack on it. `data`
+  // sits one level below the frame, so the frame may be one level deeper than `data` may.
+  if (depthExceeds(obj, maxDepth + 1)) {
+    const message = `frame is nested deeper than ${maxDepth} levels`;
+    const channel = typeof obj.channel === 'string' && obj.channel.length <= MAX_CHANNEL_LENGTH ? obj.channel : undefined;
+    return withId(channel === undefined ? { ok: false, code: ErrorCodes.INVALID_FRAME, message } : { ok: false, code: ErrorCodes.INVALID_FRAME, message, channel }, id);
+  }
   const type = obj.type;
   const validate = typeof type === 'string' ? validators.get(type) : undefined;
   if (validate === undefined || !Object.hasOwn(clientFrameSchemas, type as string)) {
-    return withId(
-      { ok: false, code: ErrorCodes.UNKNOWN_TYPE, message: `unknown frame type ${JSON.stringify(type)}` },
-      id,
-    );
+    return withId({ ok: false, code: ErrorCodes.UNKNOWN_TYPE, message: `unknown frame type ${describe(type)}` }, id);
   }
   if (!validate(obj)) {
     const e = validate.errors?.[0];
@@ -142,8 +152,16 @@ export function parseClientFrame(text: string, maxDepth = DEFAULT_MAX_DEPTH): Pa
 
 function readId(v: unknown): RequestId | undefined {
   if (typeof v === 'string' && v.length <= 64) return v;
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   return undefined;
+}
+
+/** A client value named in an error message: short, and never serialised whole (it may be huge or deep). */
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v);
+  if (v === undefined) return '(missing)';
+  if (v === null) return 'null';
+  return `(a${Array.isArray(v) ? 'n array' : typeof v === 'object' ? 'n object' : ` ${typeof v}`})`;
 }
 
 function withId<T extends object>(r: T, id: RequestId | undefined): T & { id?: RequestId } {
