@@ -54,6 +54,11 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
         connections: ctx.sessions.size,
       });
     }
+    if (url.pathname === '/readyz' && req.method === 'GET') {
+      await ctx.engine.ready();
+      const r = ctx.options.readiness();
+      return json(res, r.ready ? 200 : 503, r.ready ? { ready: true, node: ctx.options.nodeId } : { ready: false, node: ctx.options.nodeId, reason: r.reason ?? 'starting' });
+    }
     if (url.pathname === '/metrics' && req.method === 'GET') {
       const principal = await principalOf(ctx, req);
       if (!principal.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, '/metrics needs the broker secret');

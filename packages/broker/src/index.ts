@@ -15,7 +15,7 @@ export {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_HOPS,
 } from './options.js';
-export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions, HttpRoute } from './options.js';
+export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions, HttpRoute, Readiness } from './options.js';
 export { json, readBody } from './http.js';
 export { INSECURE_PRINCIPAL } from './auth.js';
 export { Publisher } from './publisher.js';

@@ -97,6 +97,20 @@ export interface BrokerOptions {
    * @defaultValue a new Registry
    */
   metrics?: Registry;
+  /**
+   * Whether the node is ready for traffic beyond the broker itself (blocks loaded, …), served at
+   * `GET /readyz`: 200 when it returns `{ ready: true }`, 503 with its `reason` otherwise. `/healthz`
+   * stays about liveness (the engine answers).
+   * @defaultValue always ready
+   */
+  readiness?: () => Readiness;
+}
+
+/** What {@link BrokerOptions.readiness} reports. */
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, shown in the 503 reply. */
+  reason?: string;
 }
 
 /**
@@ -136,6 +150,7 @@ export interface ResolvedBrokerOptions {
   interceptors: PublishInterceptor[];
   routes: HttpRoute[];
   metrics: Registry;
+  readiness: () => Readiness;
 }
 
 export const DEFAULT_PORT = 7700;
@@ -186,6 +201,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     interceptors: o.interceptors ?? [],
     routes: o.routes ?? [],
     metrics: o.metrics ?? new Registry(),
+    readiness: o.readiness ?? (() => ({ ready: true })),
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new TypeError(`port must be 0–65535, got ${r.port}`);
   if ('writeDelayMs' in o) throw new TypeError('writeDelayMs was replaced by writeCoalesceMs (adaptive: quiet sockets never wait)');
