@@ -20,7 +20,14 @@ export interface ValidBlock {
   concurrency: number;
 }
 
-const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+/** What a block name must match: it is part of channel names (`$dlq.<name>`), URLs and kv namespaces. */
+export const BLOCK_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const NAME = BLOCK_NAME;
+
+/** True when `name` is a valid block name ({@link BLOCK_NAME}). */
+export function isBlockName(name: unknown): name is string {
+  return typeof name === 'string' && BLOCK_NAME.test(name);
+}
 /** Most isolates one block may run at once on one runner. */
 export const MAX_CONCURRENCY = 16;
 

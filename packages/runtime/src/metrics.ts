@@ -6,6 +6,7 @@ export class RuntimeMetrics {
   readonly invocations: Counter<'block'>;
   readonly errors: Counter<'block' | 'code'>;
   readonly duration: Histogram<'block'>;
+  readonly badNotices: Counter<'channel'>;
 
   constructor(registry: Registry, engine: StreamEngine, blocks: () => string[]) {
     this.invocations = new Counter({
@@ -25,6 +26,12 @@ export class RuntimeMetrics {
       help: 'Block invocation wall time, including host calls',
       labelNames: ['block'],
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    });
+    this.badNotices = new Counter({
+      name: 'tributary_block_bad_notices_total',
+      help: 'Entries of system channels the runtime reads ($blocks.deployed, $dlq.*) that were not what the runtime writes there, ignored',
+      labelNames: ['channel'],
       registers: [registry],
     });
     new Gauge({

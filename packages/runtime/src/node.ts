@@ -8,7 +8,7 @@ import { compileBlock, type CompiledBlock } from './compile.js';
 import type { BlockInfo } from './deployed.js';
 import { DeadLetters } from './dlq.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
-import { BlockRegistry } from './registry.js';
+import { BlockRegistry, DEPLOY_CHANNEL } from './registry.js';
 import { BlockRunner, type RunnerOptions } from './runner.js';
 
 /** A block folder's manifest, `block.json`. */
@@ -47,7 +47,8 @@ export class BlockNode {
   /** Loads the registry's blocks, then the folders' (a folder's version replaces the stored one). */
   static async start(options: BlockNodeOptions): Promise<BlockNode> {
     const node = new BlockNode(options);
-    node.#watch = await node.registry.watch((name) => void node.#sync(name));
+    node.#watch = await node.registry.watch((name) => void node.#sync(name),
+      (problem, entry) => node.runner.reportBadEntry(DEPLOY_CHANNEL, problem, entry));
     for (const stored of await node.registry.all()) {
       await node.runner.deploy({ code: stored.code, version: stored.version }, { config: stored.config }).catch((err: unknown) =>
         node.#log?.error({ err, block: stored.name }, 'stored block failed to load'));

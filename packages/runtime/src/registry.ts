@@ -1,6 +1,7 @@
-import type { Follow, StreamEngine } from '@tributary/engine';
+import type { Entry, Follow, StreamEngine } from '@tributary/engine';
 import type { JsonValue } from '@tributary/protocol';
 import type { CompiledBlock } from './compile.js';
+import { BLOCK_NAME } from './describe.js';
 
 /** A deployed version as stored for every runner to load. */
 export interface StoredBlock {
@@ -65,11 +66,46 @@ export class BlockRegistry {
     return out;
   }
 
-  /** Calls `onChange(name)` whenever any runner deploys or removes a block. */
-  watch(onChange: (name: string) => void): Promise<Follow> {
+  /**
+   * Calls `onChange(name)` whenever any runner deploys or removes a block. An entry that is not a
+   * notice (see {@link parseDeployNotice}) goes to `onBad` and changes nothing: whoever can append to
+   * the channel must not be able to stop every node that follows it.
+   */
+  watch(onChange: (name: string) => void, onBad: (problem: string, entry: Entry) => void = () => {}): Promise<Follow> {
     return this.#engine.follow(DEPLOY_CHANNEL, (e) => {
-      const notice = JSON.parse(e.payload) as { name?: unknown };
-      if (typeof notice.name === 'string') onChange(notice.name);
+      const notice = parseDeployNotice(e.payload);
+      if (typeof notice === 'string') onBad(notice, e);
+      else onChange(notice.name);
     });
   }
+}
+
+/** A `$blocks.deployed` entry as {@link BlockRegistry} writes it. */
+export interface DeployNotice {
+  name: string;
+  version?: string;
+  removed?: true;
+}
+
+/**
+ * Reads a `$blocks.deployed` payload: a JSON object whose `name` is a block name ({@link BLOCK_NAME}),
+ * with an optional string `version` or `removed: true`. Returns the problem as a string otherwise.
+ * Only the name is acted on (the registry's kv holds the truth), so extra fields are ignored.
+ */
+export function parseDeployNotice(payload: string): DeployNotice | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `not an object (${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`;
+  const o = v as Record<string, unknown>;
+  if (typeof o.name !== 'string' || !BLOCK_NAME.test(o.name)) return `name is not a block name (${BLOCK_NAME})`;
+  if (o.version !== undefined && typeof o.version !== 'string') return 'version is not a string';
+  if (o.removed !== undefined && o.removed !== true) return 'removed is not true';
+  const notice: DeployNotice = { name: o.name };
+  if (typeof o.version === 'string') notice.version = o.version;
+  if (o.removed === true) notice.removed = true;
+  return notice;
 }

@@ -1,5 +1,5 @@
 import type { BlockRequest, BlockResponse } from '@tributary/block';
-import type { GroupEntry, StreamEngine } from '@tributary/engine';
+import type { Entry, GroupEntry, StreamEngine } from '@tributary/engine';
 import { compilePattern, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
@@ -222,6 +222,18 @@ export class BlockRunner {
   }
 
   /**
+   * Notes an entry of a system channel the runtime reads (`$blocks.deployed`, `$dlq.<block>`) that
+   * is not what the runtime writes there: logged with its position and a bounded excerpt, and counted
+   * in `tributary_block_bad_notices_total{channel}` (`metricChannel` keeps the label bounded, e.g.
+   * `$dlq.*`). The entry is then ignored by the caller.
+   */
+  reportBadEntry(metricChannel: string, problem: string, entry: Pick<Entry, 'channel' | 'offset' | 'epoch' | 'payload'>): void {
+    this.#metrics?.badNotices.inc({ channel: metricChannel });
+    this.#o.logger?.warn({ channel: entry.channel, offset: entry.offset, epoch: entry.epoch, problem,
+      payload: entry.payload.slice(0, 200) }, 'ignored a malformed system-channel entry');
+  }
+
+  /**
    * Stops every block. In-flight invocations are cut off (their isolates disposed) and their
    * messages left unacked, for another runner to reclaim — the same as if this process had died.
    */
@@ -306,7 +318,7 @@ export class BlockRunner {
       offset: entry.offset,
       epoch: entry.epoch,
       time: entry.time,
-      data: JSON.parse(entry.payload) as JsonValue,
+      data: parseOr(entry.payload),
       error,
       attempts,
       failedAt: Date.now(),
@@ -335,5 +347,18 @@ export class BlockRunner {
   #log(line: BlockLogLine): void {
     this.#o.logger?.[line.level]({ block: line.block, version: line.version, fields: line.fields }, line.message);
     void this.#o.publish(`$logs.${line.block}`, line as unknown as JsonValue, { hops: 0, block: line.block }).catch(() => {});
+  }
+}
+
+/**
+ * A stored payload as JSON, or the text itself when it is not JSON (only an engine client bypassing
+ * the broker can store that): the dead letter must still be written, or the entry would be retried
+ * forever.
+ */
+function parseOr(payload: string): JsonValue {
+  try {
+    return JSON.parse(payload) as JsonValue;
+  } catch {
+    return payload;
   }
 }
