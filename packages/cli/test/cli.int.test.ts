@@ -94,6 +94,13 @@ describe('tributary CLI', () => {
     expect(JSON.parse(h.stdout.trim())).toMatchObject({ data: 'HEY!' });
     const logs = await run(['logs', 'shout', '--no-follow', '--url', url]);
     expect(logs.stdout).toMatch(/INFO .*shouting \{"offset":0\}/);
+    // Whoever may write $logs.shout can put anything there: such lines print as JSON, the rest as before.
+    for (const junk of ['null', '42', '{"level":5,"time":"soon"}']) await run(['pub', '$logs.shout', junk, '--url', url]);
+    const mixed = await run(['logs', 'shout', '--no-follow', '--url', url]);
+    expect(mixed.code).toBe(0);
+    expect(mixed.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/INFO .*shouting \{"offset":0\}/), 'null', '42', '{"level":5,"time":"soon"}',
+    ]);
 
     const bad = join(dir, 'bad.ts');
     await writeFile(bad, 'export default {\n  name: ,\n};\n');
