@@ -100,6 +100,8 @@ export function requestRoute(node: BlockNode, readBody: BodyReader, mayCall: (ca
   return {
     prefix: '/v1/blocks/',
     async handle(req: IncomingMessage, res: ServerResponse, caller: Caller, url: URL): Promise<void> {
+      // On every answer of the route, errors included (the broker's own writeHead keeps them).
+      for (const [k, v] of Object.entries(BLOCK_RESPONSE_HEADERS)) res.setHeader(k, v);
       const rest = url.pathname.slice('/v1/blocks/'.length);
       const slash = rest.indexOf('/');
       const name = blockPath(slash === -1 ? rest : rest.slice(0, slash));
@@ -127,27 +129,102 @@ export function requestRoute(node: BlockNode, readBody: BodyReader, mayCall: (ca
         headers,
         body,
       };
-      let response;
+      let out: CheckedResponse | undefined;
       try {
-        response = await node.runner.handleRequest(name, request);
+        const response = await node.runner.handleRequest(name, request);
+        out = response === undefined ? undefined : checkBlockResponse(name, response);
       } catch (err) {
         const code = err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR;
         return send(res, 502, { error: { code, message: `block ${name} failed: ${(err as Error).message}` } });
       }
-      if (response === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, `no request block ${name}`);
-      const status = Number.isInteger(response.status) && (response.status as number) >= 100 && (response.status as number) < 600
-        ? (response.status as number) : 200;
-      const outHeaders: Record<string, string> = {};
-      for (const [k, v] of Object.entries(response.headers ?? {})) if (typeof v === 'string') outHeaders[k.toLowerCase()] = v;
-      if (typeof response.body === 'string') {
-        outHeaders['content-type'] ??= 'text/plain; charset=utf-8';
-        res.writeHead(status, outHeaders).end(response.body);
-      } else {
-        outHeaders['content-type'] ??= 'application/json; charset=utf-8';
-        res.writeHead(status, outHeaders).end(response.body === undefined ? '' : JSON.stringify(response.body));
-      }
+      if (out === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, `no request block ${name}`);
+      // The framing is the broker's: its own Content-Length for the body it writes, nothing else
+      // (204 and 304 have no body, so neither).
+      const bodyless = out.status === 204 || out.status === 304;
+      if (!bodyless) out.headers['content-length'] = String(out.body.length);
+      const csp = out.headers['content-security-policy'];
+      res.writeHead(out.status, { ...out.headers, 'content-security-policy': csp === undefined ? BLOCK_CSP : [BLOCK_CSP, csp] });
+      res.end(bodyless ? undefined : out.body);
     },
   };
+}
+
+/**
+ * What every answer under /v1/blocks/ carries. Request blocks answer on the broker's origin, the
+ * console's: `sandbox` makes a page a block serves run in a unique origin without scripts, and
+ * nosniff stops a browser from reading a text answer as HTML or script.
+ */
+export const BLOCK_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "sandbox; default-src 'none'",
+};
+const BLOCK_CSP = BLOCK_RESPONSE_HEADERS['content-security-policy'] as string;
+
+/**
+ * Headers a request block may not set, refused as BAD_RESULT: the message framing and hop-by-hop
+ * headers (a block's own Content-Length or Transfer-Encoding would let its body become a second
+ * response on a keep-alive connection), cookies on the broker's origin, and nosniff, which the broker
+ * sets. A block's Content-Security-Policy is sent next to the broker's, so it can only restrict more.
+ */
+export const BLOCK_FORBIDDEN_HEADERS: readonly string[] = ['content-length', 'transfer-encoding', 'connection', 'keep-alive',
+  'upgrade', 'te', 'trailer', 'proxy-*', 'set-cookie', 'set-cookie2', 'x-content-type-options'];
+
+/** RFC 9110 token: what a field name may consist of. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Field values: visible ASCII, space, tab and obs-text; never CR, LF or NUL. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const MAX_HEADERS = 64;
+const MAX_HEADER_BYTES = 8192;
+
+/** A request block's response once checked: what the broker writes. */
+export interface CheckedResponse {
+  status: number;
+  /** Lower-cased names. */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/**
+ * Checks what a request block returned and turns it into the response the broker writes, or throws
+ * BlockError(BAD_RESULT) naming the problem: `status` absent (200) or an integer 200–599 (an interim
+ * 1xx would make the body read as a second response); `headers` absent or an object of at most 64
+ * field names (tokens, not in {@link BLOCK_FORBIDDEN_HEADERS}) to string values without CR, LF or NUL;
+ * `body` a string (sent as text/plain unless the block set a Content-Type) or any other JSON value
+ * (sent as JSON).
+ */
+export function checkBlockResponse(block: string, r: unknown): CheckedResponse {
+  const bad = (why: string): never => {
+    throw new BlockError(BlockErrorCodes.BAD_RESULT, `block ${block} returned ${why}`, { block });
+  };
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) bad('no { status?, headers?, body? } object');
+  const { status = 200, headers = {}, body } = r as { status?: unknown; headers?: unknown; body?: unknown };
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+    bad(`status ${JSON.stringify(status)}: it must be an integer from 200 to 599`);
+  }
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) bad('headers that are not an object of name → string');
+  const entries = Object.entries(headers as Record<string, unknown>);
+  if (entries.length > MAX_HEADERS) bad(`${entries.length} headers; at most ${MAX_HEADERS} are allowed`);
+  const out: Record<string, string> = {};
+  let bytes = 0;
+  for (const [rawName, value] of entries) {
+    const name = rawName.toLowerCase();
+    if (!TOKEN.test(name)) bad(`a header name that is not an HTTP token: ${JSON.stringify(rawName)}`);
+    if (BLOCK_FORBIDDEN_HEADERS.includes(name) || name.startsWith('proxy-')) {
+      bad(`a ${name} header, which a request block may not set (the broker frames the response and owns its origin's cookies)`);
+    }
+    if (typeof value !== 'string') bad(`header ${name} with a ${typeof value} value; values are strings`);
+    if (!FIELD_VALUE.test(value as string)) bad(`header ${name} with a control character (CR, LF, NUL …) in its value`);
+    if (name in out) bad(`header ${name} twice (names are case-insensitive)`);
+    bytes += name.length + (value as string).length;
+    out[name] = value as string;
+  }
+  if (bytes > MAX_HEADER_BYTES) bad(`${bytes} bytes of headers; at most ${MAX_HEADER_BYTES} are allowed`);
+  if (typeof body === 'string') {
+    out['content-type'] ??= 'text/plain; charset=utf-8';
+    return { status: status as number, headers: out, body: Buffer.from(body, 'utf8') };
+  }
+  out['content-type'] ??= 'application/json; charset=utf-8';
+  return { status: status as number, headers: out, body: Buffer.from(body === undefined ? '' : JSON.stringify(body), 'utf8') };
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
