@@ -28,7 +28,7 @@ async function broker(args: string[], env: Record<string, string> = {}): Promise
 
 /** Uploads a 400×300 JPEG the way a photo app does; returns its blob key. */
 async function upload(url: string, token?: string): Promise<string> {
-  const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const auth: Record<string, string> = token === undefined ? { 'content-type': 'application/json' } : { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const grant = await fetch(`${url}/v1/uploads`, { method: 'POST', headers: auth, body: '{}' });
   expect(grant.status).toBe(201);
   const { uploadUrl, key } = (await grant.json()) as { uploadUrl: string; key: string };

@@ -49,7 +49,7 @@ describe('images through a node', () => {
       const subscribed = await sub.request({ type: 'subscribe', channel: 'images.results' });
       expect(subscribed.type).toBe('subscribed');
 
-      const tokRes = await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${appToken}` }, body: '{}' });
+      const tokRes = await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${appToken}`, 'content-type': 'application/json' }, body: '{}' });
       expect(tokRes.status).toBe(201);
       const upload = (await tokRes.json()) as { token: string; key: string; uploadUrl: string; maxBytes: number };
       expect(upload.uploadUrl).toBe(`/v1/uploads/${upload.token}`);
@@ -101,12 +101,12 @@ describe('images through a node', () => {
   it('upload tokens need a $uploads publish grant; uploads are checked', async () => {
     const base = node.broker.url;
     const noGrant = await createToken({ secret: SECRET, grants: { 'images.>': ['subscribe', 'publish'] } });
-    const forbidden = await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${noGrant}` } });
+    const forbidden = await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${noGrant}`, 'content-type': 'application/json' } });
     expect(forbidden.status).toBe(403);
-    expect((await fetch(`${base}/v1/uploads`, { method: 'POST' })).status).toBe(403);
+    expect((await fetch(`${base}/v1/uploads`, { method: 'POST' })).status).toBe(401);
     expect((await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: 'Bearer forged' } })).status).toBe(401);
 
-    const admin = { authorization: `Bearer ${SECRET}` };
+    const admin = { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' };
     const small = (await (await fetch(`${base}/v1/uploads`, { method: 'POST', headers: admin, body: JSON.stringify({ maxBytes: 100 }) })).json()) as { uploadUrl: string };
     const tooBig = await fetch(base + small.uploadUrl, { method: 'PUT', body: await photo(200, 200) });
     expect(tooBig.status).toBe(413);

@@ -26,6 +26,8 @@ export const ImageErrorCodes = {
   INVALID_KEY: 'INVALID_KEY',
   /** The caller's credentials carry no grant for this (e.g. requesting an upload token). */
   FORBIDDEN: 'FORBIDDEN',
+  /** The request carries no credentials where some are needed (e.g. requesting an upload token). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
 } as const;
 
 export type ImageErrorCode = (typeof ImageErrorCodes)[keyof typeof ImageErrorCodes];
@@ -45,6 +47,7 @@ export const imageHttpStatus: Readonly<Record<ImageErrorCode, number>> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   INVALID_KEY: 400,
   FORBIDDEN: 403,
+  UNAUTHORIZED: 401,
 };
 
 /** The one error type of @tributary/images: a literal `code`, a human `message`, the `cause`. */

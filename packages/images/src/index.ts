@@ -58,7 +58,7 @@ export { UrlSigner, DiskLruCache, OnTheFly, formatOfMime, deriveSigningKey, pars
 export type { SigningKey, CachedImage, OnTheFlyOptions, OnTheFlyResponse } from './otf.js';
 export { ImageService, imagesModule } from './module.js';
 export type { TransformResult, TransformOutcome, ImageServiceOptions, TransformRequest, ImagesHostModule } from './module.js';
-export { imageRoutes, DEFAULT_OBJECTS_CHANNEL, DEFAULT_UPLOAD_GRANT_CHANNEL } from './routes.js';
+export { imageRoutes, DEFAULT_OBJECTS_CHANNEL, DEFAULT_UPLOAD_GRANT_CHANNEL, REFUSED_BODY_DRAIN_BYTES, REFUSED_BODY_LINGER_MS } from './routes.js';
 export type { ImageRoute, RoutePrincipal, ObjectCreatedEvent, ImageRoutesOptions } from './routes.js';
 export { createImages } from './images.js';
 export type { ImagesOptions, Images } from './images.js';

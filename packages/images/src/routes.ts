@@ -86,6 +86,10 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
     handle: guarded(async (req, res, principal, url) => {
       if (url.pathname === '/v1/uploads' && req.method === 'POST') {
         if (!can(principal, 'publish', grantChannel)) {
+          // No credentials at all is the caller's to fix by sending some, as on every other route.
+          if (req.headers.authorization === undefined && !principal.admin) {
+            throw new ImageError(ImageErrorCodes.UNAUTHORIZED, `requesting an upload token needs credentials (Authorization: Bearer <token>) with a publish grant on ${grantChannel}`);
+          }
           throw new ImageError(ImageErrorCodes.FORBIDDEN, `requesting an upload token needs a publish grant on ${grantChannel}`);
         }
         const body = await readRaw(req, 4096, ImageErrorCodes.INVALID_SPEC);
@@ -116,6 +120,8 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
       }
       const m = /^\/v1\/uploads\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
       if (m !== null && (req.method === 'PUT' || req.method === 'POST')) {
+        // A declared length no token could allow is refused before the token is spent.
+        refuseDeclaredOver(req, o.tokens.maxBytes);
         const grant = await o.tokens.redeem(m[1] as string);
         const data = await readRaw(req, grant.maxBytes, ImageErrorCodes.TOO_LARGE);
         const contentType = checkUpload(grant, data, req.headers['content-type']);
@@ -194,22 +200,70 @@ function decodeKey(segment: string): string {
   }
 }
 
-/** Answers ImageErrors itself; anything else goes to the broker, which answers INTERNAL. */
+/**
+ * Answers ImageErrors itself; anything else goes to the broker, which answers INTERNAL. An error
+ * answered before the request body was read in full is sent with `Connection: close` while the rest
+ * of the body is read and dropped (see {@link answerEarly}).
+ */
 function guarded(fn: Handler): Handler {
   return async (req, res, principal, url) => {
     try {
       await fn(req, res, principal, url);
     } catch (err) {
       if (!isImageError(err)) throw err;
-      sendJson(res, imageHttpStatus[err.code], { error: err.toJSON() });
+      const status = imageHttpStatus[err.code];
+      const extra: Record<string, string> = err.code === ImageErrorCodes.UNAUTHORIZED ? { 'www-authenticate': 'Bearer' } : {};
+      if (req.complete || req.method === 'GET' || req.method === 'HEAD') sendJson(res, status, { error: err.toJSON() }, extra);
+      else answerEarly(req, res, status, { error: err.toJSON() }, extra);
     }
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/**
+ * How much of a refused body is still read and dropped after the answer, and for how long at most.
+ * A client is usually still sending when it is refused; closing the connection on unread data makes
+ * the kernel send a reset, which many clients report instead of the answer they already received.
+ */
+export const REFUSED_BODY_DRAIN_BYTES = 8 * 1024 * 1024;
+/** See {@link REFUSED_BODY_DRAIN_BYTES}. */
+export const REFUSED_BODY_LINGER_MS = 5000;
+
+/**
+ * Sends a complete error answer (with its Content-Length and `Connection: close`) while the request
+ * body is still arriving, then reads and drops the body until it ends, {@link REFUSED_BODY_DRAIN_BYTES}
+ * pass or {@link REFUSED_BODY_LINGER_MS} elapse; only then is the response ended, which closes the
+ * connection. So the client reads the answer first, and a reset (if any) comes after it.
+ */
+function answerEarly(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, extra: Record<string, string>): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  res.write(text);
+  let drained = 0;
+  let done = false;
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    req.off('data', onData);
+    res.end();
+  };
+  const onData = (c: Buffer): void => {
+    drained += c.length;
+    if (drained > REFUSED_BODY_DRAIN_BYTES) finish();
+  };
+  const timer = setTimeout(finish, REFUSED_BODY_LINGER_MS);
+  timer.unref();
+  req.on('data', onData);
+  req.once('end', finish);
+  req.once('close', finish);
+  req.resume();
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -218,30 +272,57 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   return ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*');
 }
 
+/** Refuses a request whose declared Content-Length is over `max`, before anything is read. */
+function refuseDeclaredOver(req: IncomingMessage, max: number): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) {
+    throw new ImageError(ImageErrorCodes.TOO_LARGE, `body is ${declared} bytes; the limit is ${max}`);
+  }
+}
+
 /**
- * Reads a body of at most `max` bytes. Past it, the rest is read and dropped up to a hard cap so the
- * client, still sending, gets a clean 413 rather than a reset; beyond the cap the socket is destroyed.
+ * Reads a body of at most `max` bytes. A declared Content-Length over `max` is refused before
+ * reading; a body (chunked, or longer than declared) that passes `max` is refused the moment it does,
+ * leaving the rest unread for {@link guarded} to answer early and drain.
  */
 function readRaw(req: IncomingMessage, max: number, code: typeof ImageErrorCodes.TOO_LARGE | typeof ImageErrorCodes.INVALID_SPEC): Promise<Buffer> {
+  const tooLarge = (what: string): ImageError => new ImageError(code, `body is ${what} bytes; the limit is ${max}`);
   const declared = Number(req.headers['content-length']);
-  const hardCap = max + 8 * 1024 * 1024;
+  if (Number.isFinite(declared) && declared > max) return Promise.reject(tooLarge(String(declared)));
   return new Promise((resolve, reject) => {
-    const tooLarge = (n: number): ImageError =>
-      new ImageError(code === ImageErrorCodes.TOO_LARGE ? ImageErrorCodes.TOO_LARGE : ImageErrorCodes.INVALID_SPEC, `body is ${n} bytes; the limit is ${max}`);
-    if (Number.isFinite(declared) && declared > hardCap) {
-      req.destroy();
-      reject(tooLarge(declared));
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const stop = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      req.pause();
+    };
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > hardCap) req.destroy();
-      else if (size <= max) chunks.push(c);
-    });
-    req.on('end', () => (size > max ? reject(tooLarge(size)) : resolve(Buffer.concat(chunks))));
-    req.on('error', reject);
-    req.on('close', () => reject(new ImageError(ImageErrorCodes.BACKEND_ERROR, 'request aborted')));
+      if (size <= max) {
+        chunks.push(c);
+        return;
+      }
+      stop();
+      reject(tooLarge(`more than ${max}`));
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(err);
+    };
+    const onClose = (): void => {
+      stop();
+      reject(new ImageError(ImageErrorCodes.BACKEND_ERROR, 'request aborted'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
   });
 }
