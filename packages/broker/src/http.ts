@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { nanoid } from 'nanoid';
-import { ErrorCodes, httpStatusOf, TributaryError, type JsonValue } from '@tributary/protocol';
+import { channelProblem, ErrorCodes, httpStatusOf, TributaryError, type JsonValue } from '@tributary/protocol';
 import { handleAdmin, isBrokerAdminPath } from './admin.js';
 import { authenticate, authorize, INSECURE_PRINCIPAL, type Principal } from './auth.js';
 import type { BrokerContext } from './context.js';
+import { originProblem } from './origin.js';
 import { toHistoryMessage, toTributaryError } from './session.js';
 
 /** Who a request without credentials acts as on routes that allow it: nothing granted. */
@@ -44,7 +45,15 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
   try {
     const url = requestUrl(req.url);
     if (url === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, 'malformed request target');
-    if (isBrokerAdminPath(url.pathname)) return await handleAdmin(ctx, req, res, url, await principalOf(ctx, req));
+    if (ctx.options.auth.insecure) {
+      const problem = originProblem(req.headers, { insecure: true, allowedOrigins: ctx.options.allowedOrigins });
+      if (problem !== undefined) throw new TributaryError(ErrorCodes.FORBIDDEN_ORIGIN, problem);
+    }
+    if (isBrokerAdminPath(url.pathname)) {
+      const principal = await principalOf(ctx, req);
+      assertJsonBody(req, url);
+      return await handleAdmin(ctx, req, res, url, principal);
+    }
     if (url.pathname === '/healthz' && req.method === 'GET') {
       await ctx.engine.ready();
       return json(res, 200, {
@@ -71,10 +80,14 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
       const route = ctx.options.routes.find((r) => url.pathname.startsWith(r.prefix));
       if (route === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
       const anonymous = route.allowAnonymous === true && !ctx.options.auth.insecure && req.headers.authorization === undefined;
-      return await route.handle(req, res, anonymous ? ANONYMOUS_PRINCIPAL : await principalOf(ctx, req), url);
+      const principal = anonymous ? ANONYMOUS_PRINCIPAL : await principalOf(ctx, req);
+      // Credentials first: a request without any learns that, whatever its body.
+      if (!anonymous) assertJsonBody(req, url);
+      return await route.handle(req, res, principal, url);
     }
     const channel = channelOf(m[1] as string);
     const principal = await principalOf(ctx, req);
+    assertJsonBody(req, url);
     if (m[2] === 'presence' && req.method === 'GET') {
       authorize(principal, 'presence', channel);
       return json(res, 200, { channel, members: await ctx.engine.presenceList(channel) });
@@ -97,7 +110,12 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
   } catch (err) {
     const e = toTributaryError(err);
     ctx.prom.errors.inc({ code: e.code });
-    if (e.code === ErrorCodes.INTERNAL) log?.error({ err, method: req.method, path: (req.url ?? '/').split('?')[0] }, 'http request failed');
+    if (e.code === ErrorCodes.INTERNAL) {
+      ctx.prom.internalErrors.inc({ where: 'http' });
+      log?.error({ err, method: req.method, path: (req.url ?? '/').split('?')[0] }, 'http request failed');
+    }
+    // A body refused before it was read leaves the connection mid-request: it cannot be reused.
+    if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
     json(res, httpStatusOf[e.code], { error: { code: e.code, message: e.message } });
   }
 }
@@ -130,20 +148,52 @@ async function publish(
   json(res, r.duplicate ? 200 : 201, { channel, offset: r.offset, epoch: r.epoch, time: r.time, duplicate: r.duplicate });
 }
 
-async function principalOf(ctx: BrokerContext, req: IncomingMessage): Promise<Principal> {
-  if (ctx.options.auth.insecure) return INSECURE_PRINCIPAL;
-  const header = req.headers.authorization;
-  const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-  return authenticate(token, ctx.options.auth.secret);
+/** Routes whose state-changing requests carry JSON (or nothing) and so must say `application/json`. */
+function isJsonApi(path: string): boolean {
+  return path.startsWith('/v1/channels/') || path.startsWith('/v1/admin/') || path === '/v1/uploads';
 }
 
-/** The channel in a URL; broken percent-encoding is the client's INVALID_CHANNEL, not a URIError (500). */
+/**
+ * A page on any site can send a POST that needs no CORS preflight, if its Content-Type is one a
+ * form could send (`text/plain`, form encodings) or absent. Requiring `application/json` on the JSON
+ * API's state-changing routes takes those requests away from other sites, whatever the auth mode;
+ * webhooks into request blocks (`/v1/blocks/…`) keep any body type, and need a `request` grant.
+ */
+function assertJsonBody(req: IncomingMessage, url: URL): void {
+  if (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') return;
+  if (!isJsonApi(url.pathname)) return;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new TributaryError(ErrorCodes.UNSUPPORTED_MEDIA_TYPE, `${req.method} ${url.pathname} needs Content-Type: application/json`);
+  }
+}
+
+async function principalOf(ctx: BrokerContext, req: IncomingMessage): Promise<Principal> {
+  if (ctx.options.auth.insecure) return INSECURE_PRINCIPAL;
+  return authenticate(bearerOf(req.headers.authorization), ctx.options.auth.secret);
+}
+
+/** The credential of an `Authorization: Bearer …` header; the scheme is case-insensitive (RFC 9110 §11.1). */
+export function bearerOf(header: string | undefined): string | undefined {
+  const m = header === undefined ? null : /^bearer[ \t]+(\S.*)$/i.exec(header.trim());
+  return m === null ? undefined : (m[1] as string).trim();
+}
+
+/**
+ * The channel in a URL, checked against the naming rules before any route uses it (a name with `{`
+ * would reach Redis as a broken hash tag). Broken percent-encoding is INVALID_CHANNEL too, not a
+ * URIError (500).
+ */
 function channelOf(segment: string): string {
+  let channel: string;
   try {
-    return decodeURIComponent(segment);
+    channel = decodeURIComponent(segment);
   } catch {
     throw new TributaryError(ErrorCodes.INVALID_CHANNEL, 'channel in the URL has broken percent-encoding');
   }
+  const problem = channelProblem(channel, false);
+  if (problem !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `channel ${problem}`, { channel: channel.slice(0, 200) });
+  return channel;
 }
 
 function intParam(url: URL, name: string, min: number, max: number): number | undefined {
@@ -157,24 +207,33 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
 }
 
 /**
- * Reads a body up to `max` bytes. Past it, the rest is read and dropped (up to a hard cap) so the
- * client, still sending, gets a clean 413 instead of a reset connection.
+ * Reads a body up to `max` bytes. A body declared larger (Content-Length) is refused before a byte
+ * of it is read, and an undeclared one (chunked) as soon as it passes `max`: the caller's 413 goes
+ * out at once, with `Connection: close`, while the rest is read and dropped (up to a hard cap) so
+ * a client still sending sees the reply rather than a reset.
  */
 export function readBody(req: IncomingMessage, max: number): Promise<string> {
   const hardCap = Math.max(max * 16, 1 << 20);
   return new Promise((resolve, reject) => {
+    const tooLarge = (what: string): void => {
+      reject(new TributaryError(ErrorCodes.PAYLOAD_TOO_LARGE, `body is ${what}; the limit is ${max}`));
+    };
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
     const chunks: Buffer[] = [];
     let size = 0;
+    if (declared > max) {
+      tooLarge(`${declared} bytes`);
+      size = max + 1;
+    }
     req.on('data', (c: Buffer) => {
+      const before = size;
       size += c.length;
       if (size > hardCap) req.destroy();
       else if (size <= max) chunks.push(c);
+      else if (before <= max) tooLarge(`over ${max} bytes`);
     });
     req.on('end', () => {
-      if (size > max) {
-        reject(new TributaryError(ErrorCodes.PAYLOAD_TOO_LARGE, `body is ${size} bytes; the limit is ${max}`));
-        return;
-      }
+      if (size > max) return;
       try {
         resolve(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)));
       } catch {

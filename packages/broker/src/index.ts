@@ -14,11 +14,14 @@ export {
   DEFAULT_PRESENCE_TTL_MS,
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_HOPS,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_PONG_TIMEOUT_MS,
+  DEFAULT_FRAME_TIMEOUT_MS,
 } from './options.js';
 export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions, HttpRoute, Readiness } from './options.js';
 export { json, readBody } from './http.js';
 export { INSECURE_PRINCIPAL } from './auth.js';
-export { Publisher } from './publisher.js';
+export { Publisher, PLATFORM_CHANNEL_PREFIXES } from './publisher.js';
 export type { PublishInterceptor, PublishRequest, InterceptResult, PublisherLimits } from './publisher.js';
 export type { BrokerContext, BrokerCounters } from './context.js';
 export { BrokerMetrics } from './metrics.js';

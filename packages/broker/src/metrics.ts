@@ -13,6 +13,8 @@ export class BrokerMetrics {
   readonly slowConsumers: Counter;
   readonly errors: Counter<'code'>;
   readonly engineLatency: Histogram<'op'>;
+  readonly internalErrors: Counter<'where'>;
+  readonly deadPeers: Counter<'reason'>;
 
   constructor(registry: Registry = new Registry(), onCollect?: () => { connections: number; deliveries: number }) {
     this.registry = registry;
@@ -57,6 +59,18 @@ export class BrokerMetrics {
       name: 'tributary_request_errors_total',
       help: 'Requests answered with an error, by error code',
       labelNames: ['code'],
+      registers: [registry],
+    });
+    this.internalErrors = new Counter({
+      name: 'tributary_internal_errors_total',
+      help: 'Unexpected failures contained to one request or connection (each is logged), by where they happened',
+      labelNames: ['where'],
+      registers: [registry],
+    });
+    this.deadPeers = new Counter({
+      name: 'tributary_dead_peer_disconnects_total',
+      help: 'Connections cut because the peer stopped answering pings or stalled mid-frame, by reason',
+      labelNames: ['reason'],
       registers: [registry],
     });
     this.engineLatency = new Histogram({

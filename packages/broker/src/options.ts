@@ -69,6 +69,33 @@ export interface BrokerOptions {
   maxConnections?: number;
   maxConnectionsPerIp?: number;
   /**
+   * A WebSocket ping is sent to every connection this often, ms; see `pongTimeoutMs`.
+   * @defaultValue 25_000 (Centrifugo's default)
+   */
+  pingIntervalMs?: number;
+  /**
+   * A connection that does not answer a ping with a pong within this long is cut (its presence
+   * leaves with it), ms. A vanished peer is noticed within `pingIntervalMs + pongTimeoutMs`.
+   * @defaultValue 8_000 (Centrifugo's default)
+   */
+  pongTimeoutMs?: number;
+  /**
+   * A WebSocket frame whose first bytes arrived must be complete within this long, ms; a peer that
+   * dribbles or holds a partial frame is cut.
+   * @defaultValue 30_000
+   */
+  frameTimeoutMs?: number;
+  /**
+   * Web origins (`https://app.example.com`, scheme + host + port as browsers send them in `Origin`)
+   * whose pages may open WebSockets and, in insecure mode, call the HTTP API. A request from the
+   * broker's own origin (the `Host` it was sent to) is always allowed, and so is one without an
+   * `Origin` header (not from a browser). `'*'` allows every origin. In insecure mode, pages served
+   * from a loopback origin (`http://localhost:5173`, `http://127.0.0.1:*`) are allowed too, and
+   * requests whose `Host` is not a loopback name are refused (DNS rebinding).
+   * @defaultValue []
+   */
+  allowedOrigins?: string[];
+  /**
    * How long a presence entry lives without a refresh; a crashed node's members vanish after it.
    * @defaultValue 30_000
    */
@@ -143,6 +170,10 @@ export interface ResolvedBrokerOptions {
   maxConnections: number;
   maxConnectionsPerIp: number;
   presenceTtlMs: number;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  frameTimeoutMs: number;
+  allowedOrigins: string[];
   maxDepth: number;
   maxHops: number;
   nodeId: string;
@@ -162,6 +193,9 @@ export const DEFAULT_MAX_CONNECTIONS = 100_000;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 10_000;
 export const DEFAULT_PRESENCE_TTL_MS = 30_000;
 export const DEFAULT_MAX_DEPTH = 32;
+export const DEFAULT_PING_INTERVAL_MS = 25_000;
+export const DEFAULT_PONG_TIMEOUT_MS = 8_000;
+export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_HOPS = 8;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -194,6 +228,10 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     maxConnections: o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerIp: o.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
     presenceTtlMs: o.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS,
+    pingIntervalMs: o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+    pongTimeoutMs: o.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS,
+    frameTimeoutMs: o.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS,
+    allowedOrigins: o.allowedOrigins ?? [],
     maxDepth: o.maxDepth ?? DEFAULT_MAX_DEPTH,
     maxHops: o.maxHops ?? DEFAULT_MAX_HOPS,
     nodeId: o.nodeId ?? nanoid(8),
@@ -209,9 +247,22 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     throw new TypeError(`writeCoalesceMs must be an integer from 0 to 100, got ${String(r.writeCoalesceMs)}`);
   }
   for (const f of ['maxPayloadBytes', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp',
-    'presenceTtlMs', 'maxDepth', 'maxHops'] as const) {
+    'presenceTtlMs', 'pingIntervalMs', 'pongTimeoutMs', 'frameTimeoutMs', 'maxDepth', 'maxHops'] as const) {
     const v = r[f];
     if (!Number.isSafeInteger(v) || v <= 0) throw new TypeError(`${f} must be a positive integer, got ${String(v)}`);
   }
+  if (!Array.isArray(r.allowedOrigins) || !r.allowedOrigins.every((x) => typeof x === 'string' && (x === '*' || isOrigin(x)))) {
+    throw new TypeError("allowedOrigins must be a list of origins such as 'https://app.example.com', or '*'");
+  }
   return r;
+}
+
+/** True for a serialised origin: scheme, host and optional port, nothing else (as browsers send it). */
+function isOrigin(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === s;
+  } catch {
+    return false;
+  }
 }

@@ -10,7 +10,18 @@ export interface PublishRequest {
   /** Block composition hops so far (0 for clients). */
   hops?: number;
   principal: Principal;
+  /**
+   * Set only by the platform's own writers: {@link PLATFORM_CHANNEL_PREFIXES} are refused otherwise,
+   * whatever the principal's grants (insecure mode and the broker secret included).
+   */
+  platform?: boolean;
 }
+
+/**
+ * System channels that only the platform writes and that nodes act on (deploy notices, upload
+ * events): a forged entry there would be read by every node as the platform's word.
+ */
+export const PLATFORM_CHANNEL_PREFIXES: readonly string[] = ['$blocks.', '$objects.'];
 
 /** What an interceptor decides: keep, replace the data, or refuse the publish. */
 export type InterceptResult = undefined | { data: JsonValue } | { reject: string };
@@ -57,6 +68,9 @@ export class Publisher {
     const { channel } = req;
     const problem = channelProblem(channel, false);
     if (problem !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `channel ${problem}`, { channel });
+    if (req.platform !== true && PLATFORM_CHANNEL_PREFIXES.some((p) => channel.startsWith(p))) {
+      throw new TributaryError(ErrorCodes.FORBIDDEN, `${channel} is written by the platform only`, { channel });
+    }
     authorize(req.principal, 'publish', channel);
     const hops = req.hops ?? 0;
     if (hops > this.limits.maxHops) {

@@ -6,14 +6,16 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, INSECURE_PRINCIPAL, type Principal } from './auth.js';
 import { ChannelStats } from './channel-stats.js';
 import type { BrokerContext } from './context.js';
-import { handleHttp, requestUrl } from './http.js';
+import { bearerOf, handleHttp, requestUrl } from './http.js';
+import { watchLiveness } from './liveness.js';
+import { originProblem } from './origin.js';
 import { Corker } from './corker.js';
 import { Hub } from './hub.js';
 import { BrokerMetrics } from './metrics.js';
 import { resolveBrokerOptions, type BrokerOptions } from './options.js';
 import { PresenceManager } from './presence.js';
 import { Publisher } from './publisher.js';
-import { Session, toTributaryError } from './session.js';
+import { MAX_PENDING_FRAMES, Session, toTributaryError } from './session.js';
 
 /** WebSocket endpoint path. */
 export const WS_PATH = '/v1/ws';
@@ -60,7 +62,15 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   };
   await opts.engine.ready();
 
-  const server = createServer((req, res) => void handleHttp(ctx, req, res));
+  const server = createServer((req, res) => {
+    handleHttp(ctx, req, res).catch((err: unknown) => {
+      // handleHttp answers every error itself; reaching here is a bug, contained to this request.
+      prom.internalErrors.inc({ where: 'http' });
+      log?.error({ err }, 'http handler failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+      res.end();
+    });
+  });
   // Frames over maxPayload cannot even be read (ws closes with 1009); leave room so a payload a
   // little over the data limit still gets a typed PAYLOAD_TOO_LARGE error on a live connection.
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes * 4 + 4096, perMessageDeflate: false,
@@ -74,7 +84,20 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => void accept(ws, req, url));
+    const problem = originProblem(req.headers, { insecure: opts.auth.insecure, allowedOrigins: opts.allowedOrigins });
+    if (problem !== undefined) {
+      ctx.prom.errors.inc({ code: ErrorCodes.FORBIDDEN_ORIGIN });
+      const body = JSON.stringify({ error: { code: ErrorCodes.FORBIDDEN_ORIGIN, message: problem } });
+      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      accept(ws, req, url).catch((err: unknown) => {
+        prom.internalErrors.inc({ where: 'accept' });
+        log?.error({ err }, 'accepting a connection failed');
+        ws.terminate();
+      });
+    });
   });
 
   async function accept(ws: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
@@ -91,6 +114,18 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       if (n <= 0) perIp.delete(ip);
       else perIp.set(ip, n);
     });
+    watchLiveness(ws, opts, (reason) => {
+      prom.deadPeers.inc({ reason });
+      log?.debug({ ip, reason }, 'dead peer cut');
+    });
+    // Frames sent right after the socket opened arrive while the token is checked: keep them (and
+    // stop reading past a bound) for the session, which handles them first.
+    const early: Array<[Buffer, boolean]> = [];
+    const onEarly = (data: Buffer, isBinary: boolean): void => {
+      early.push([data, isBinary]);
+      if (early.length === MAX_PENDING_FRAMES) ws.pause();
+    };
+    ws.on('message', onEarly);
     let principal: Principal;
     try {
       principal = opts.auth.insecure ? INSECURE_PRINCIPAL : await authenticate(credentialOf(req, url), opts.auth.secret);
@@ -98,8 +133,14 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       const e = toTributaryError(err);
       refuse(ws, e.code, e.message, CloseCodes.UNAUTHORIZED);
       return;
+    } finally {
+      ws.off('message', onEarly);
     }
-    const session = new Session(nanoid(12), ws, principal, ctx);
+    // Closed while its token was checked: its 'close' has fired already, so a session made now
+    // would never be removed (and would count against maxConnections for ever).
+    if (ws.readyState !== ws.OPEN) return;
+    const session = new Session(nanoid(12), ws, principal, ctx, early);
+    if (early.length >= MAX_PENDING_FRAMES) ws.resume();
     ctx.sessions.add(session);
     // Same `conn` id as the session's own child logger, so one connection's lines can be followed.
     log?.debug({ conn: session.id, ip, sub: principal.sub, admin: principal.admin }, 'connection open');
@@ -145,8 +186,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 function credentialOf(req: IncomingMessage, url: URL): string | undefined {
   const q = url.searchParams.get('token');
   if (q !== null) return q;
-  const h = req.headers.authorization;
-  return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+  return bearerOf(req.headers.authorization);
 }
 
 /** Tells the client why in an error frame, then closes with `closeCode` (reason = the error code). */

@@ -22,15 +22,25 @@ import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { authenticate, authorize, can, type Principal } from './auth.js';
+import { socketOf } from './liveness.js';
 import { encodeMessage } from './hub.js';
 import type { BrokerContext } from './context.js';
 import { Subscription } from './subscription.js';
 
 /** Frames a session may have waiting to be handled before it stops reading its socket. */
-const MAX_PENDING_FRAMES = 256;
+export const MAX_PENDING_FRAMES = 256;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Entries fetched per round trip while replaying history for a resume. */
 const REPLAY_PAGE = 1000;
+/**
+ * Engine failures a client retries. After one, the publishes queued behind the failed one are failed
+ * too, unstored, so that retrying them in order stores them in order.
+ */
+const RETRIABLE: ReadonlySet<string> = new Set([ErrorCodes.UNAVAILABLE, ErrorCodes.TIMEOUT]);
+/** How long a slow consumer being closed may take to read its backlog and the close frame, ms. */
+const SLOW_CLOSE_MAX_MS = 30_000;
+/** A slow consumer being closed that reads nothing for this long is cut off (the client sees 1006), ms. */
+const SLOW_CLOSE_STALL_MS = 2_000;
 
 /**
  * One WebSocket connection. Frames are handled one at a time in arrival order. A publish's turn ends
@@ -56,11 +66,23 @@ export class Session {
   #inflightChannel = '';
   /** Frames waiting or in flight. */
   #pending = 0;
+  /** Frames received so far; a frame's number is its place in this count. */
+  #received = 0;
+  /**
+   * After a retriable publish failure: frames numbered below this were received before the failure
+   * was answered, so a publish among them is failed unstored (see {@link RETRIABLE}).
+   */
+  #fenceBelow = 0;
+  #fenceError: TributaryError | undefined;
   #paused = false;
   #closed = false;
   #expiry: NodeJS.Timeout | undefined;
 
-  constructor(id: string, ws: WebSocket, principal: Principal, ctx: BrokerContext) {
+  /**
+   * `early`: frames that arrived while the credentials were being checked, handled first, in order
+   * (a client may send right after the socket opens, before `welcome`).
+   */
+  constructor(id: string, ws: WebSocket, principal: Principal, ctx: BrokerContext, early: ReadonlyArray<[Buffer, boolean]> = []) {
     this.id = id;
     this.#ws = ws;
     this.#ctx = ctx;
@@ -80,6 +102,7 @@ export class Session {
     // Lets a client refresh its token (auth frame) before it expires, without decoding it.
     if (principal.expiresAt !== undefined) welcome.expiresAt = principal.expiresAt;
     this.send(welcome);
+    for (const [data, isBinary] of early) this.#enqueue(data, isBinary);
   }
 
   /** Sends a frame object. */
@@ -108,18 +131,21 @@ export class Session {
     socket.write(wire);
   }
 
-  /** The socket, if open and `bytes` more stay within the queue bound; else closes a slow consumer. */
-  #writable(bytes: number): Socket | undefined {
+  /**
+   * The socket, if open and its queue is within the bound; else closes a slow consumer. The queue is
+   * checked before the write, not with it: a reply larger than the bound (a long history page) is
+   * written whole to a reader that keeps up; replies and replays wait for room first ({@link #room}).
+   */
+  #writable(_bytes: number): Socket | undefined {
     if (this.#closed || this.#ws.readyState !== 1) return undefined;
-    if (this.#ws.bufferedAmount + bytes > this.#ctx.options.maxQueueBytes) {
+    if (this.#ws.bufferedAmount > this.#ctx.options.maxQueueBytes) {
       this.#ctx.metrics.slowConsumers++;
       this.#ctx.prom.slowConsumers.inc();
       this.#log?.warn({ queued: this.#ws.bufferedAmount }, 'closing slow consumer');
-      this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: outgoing queue full');
+      this.#closeSlow();
       return undefined;
     }
-    // ws keeps its net.Socket private.
-    return (this.#ws as unknown as { _socket?: Socket })._socket;
+    return socketOf(this.#ws);
   }
 
   /** Closes the connection with `code`; a peer that does not finish the handshake is cut after 2 s. */
@@ -128,6 +154,55 @@ export class Session {
     const kill = setTimeout(() => this.#ws.terminate(), 2000);
     kill.unref();
     void this.dispose();
+  }
+
+  /**
+   * Closes a slow consumer with 4008. The close frame queues behind the backlog, so a reader that is
+   * slow but alive is given time to reach it (as long as it keeps reading, up to
+   * {@link SLOW_CLOSE_MAX_MS}); one that reads nothing for {@link SLOW_CLOSE_STALL_MS} is cut off,
+   * and sees 1006 instead.
+   */
+  #closeSlow(): void {
+    if (this.#ws.readyState === 1) this.#ws.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: outgoing queue full');
+    void this.dispose();
+    const started = Date.now();
+    let queued = this.#ws.bufferedAmount;
+    const check = setInterval(() => {
+      const now = this.#ws.bufferedAmount;
+      if (this.#ws.readyState === 3) return clearInterval(check);
+      if (now >= queued || Date.now() - started > SLOW_CLOSE_MAX_MS) {
+        clearInterval(check);
+        this.#ws.terminate();
+      }
+      queued = now;
+    }, SLOW_CLOSE_STALL_MS);
+    check.unref();
+  }
+
+  /**
+   * Waits until the outgoing queue is at most half the bound, so a long reply or replay is paced by
+   * the reader instead of tripping the slow-consumer limit. Resolves at once when closed.
+   */
+  async #room(): Promise<void> {
+    const low = this.#ctx.options.maxQueueBytes / 2;
+    while (!this.#closed && this.#ws.readyState === 1 && this.#ws.bufferedAmount > low) {
+      // Corked bytes are not on their way yet: release them before waiting on the reader.
+      this.#ctx.corker.flush();
+      const socket = socketOf(this.#ws);
+      if (socket === undefined) return;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(t);
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        // 'drain' fires only after a write that returned false; the timer covers the rest.
+        const t = setTimeout(done, 50);
+        socket.once('drain', done);
+        socket.once('close', done);
+      });
+    }
   }
 
   /** Releases subscriptions and presence; idempotent. */
@@ -148,17 +223,30 @@ export class Session {
   #enqueue(data: Buffer, isBinary: boolean): void {
     if (this.#closed) return;
     this.#pending++;
+    const seq = ++this.#received;
     if (this.#pending >= MAX_PENDING_FRAMES && !this.#paused) {
       this.#paused = true;
       this.#ws.pause();
     }
-    this.#chain = this.#chain.then(async () => {
-      try {
-        await this.#handle(data, isBinary);
-      } finally {
-        this.#settled();
-      }
-    });
+    this.#chain = this.#chain
+      .then(async () => {
+        try {
+          await this.#handle(data, isBinary, seq);
+        } finally {
+          this.#settled();
+        }
+      })
+      .catch((err: unknown) => this.#crashed(err));
+  }
+
+  /**
+   * A bug on this connection's path (every expected failure is answered as a typed error before it
+   * gets here): it ends this connection with 1011, logged and counted, never the process.
+   */
+  #crashed(err: unknown): void {
+    this.#ctx.prom.internalErrors.inc({ where: 'session' });
+    this.#log?.error({ err }, 'session failed; closing the connection');
+    this.close(CloseCodes.INTERNAL_ERROR, 'internal error');
   }
 
   /** One frame is done (handled, or its publish stored). */
@@ -170,7 +258,7 @@ export class Session {
     }
   }
 
-  async #handle(data: Buffer, isBinary: boolean): Promise<void> {
+  async #handle(data: Buffer, isBinary: boolean, seq: number): Promise<void> {
     if (isBinary) {
       await this.#drain();
       return this.#error(undefined, ErrorCodes.INVALID_FRAME, 'frames must be JSON text');
@@ -192,6 +280,11 @@ export class Session {
       return this.#error(parsed.id, parsed.code, parsed.message, parsed.channel);
     }
     const frame = parsed.frame;
+    if (frame.type === 'publish' && seq < this.#fenceBelow && this.#fenceError !== undefined) {
+      await this.#drain();
+      const e = this.#fenceError;
+      return this.#error(frame.id, e.code, `not stored: an earlier publish on this connection failed (${e.code}); retry it and this one in order`, frame.channel);
+    }
     try {
       if (frame.type !== 'publish' || frame.channel !== this.#inflightChannel) await this.#drain();
       await this.#dispatch(frame);
@@ -208,7 +301,16 @@ export class Session {
 
   #failed(frame: ClientFrame, err: unknown): void {
     const e = toTributaryError(err);
-    if (e.code === ErrorCodes.INTERNAL) this.#log?.error({ err }, 'request failed');
+    if (e.code === ErrorCodes.INTERNAL) {
+      this.#ctx.prom.internalErrors.inc({ where: frame.type });
+      this.#log?.error({ err }, 'request failed');
+    }
+    if (frame.type === 'publish' && RETRIABLE.has(e.code)) {
+      // Every frame already received was sent before the client could see this error: a publish
+      // among them stored now would land before the retry of this one.
+      this.#fenceBelow = this.#received + 1;
+      this.#fenceError = e;
+    }
     this.#error(frame.id, e.code, e.message, e.channel ?? ('channel' in frame ? frame.channel : undefined));
   }
 
@@ -228,9 +330,11 @@ export class Session {
         return this.send(withId({ type: 'pong', time: Date.now() }, frame.id));
       case 'auth': {
         if (this.#ctx.options.auth.insecure) return this.send(withId({ type: 'authed' }, frame.id));
+        const before = this.#principal.sub;
         this.#principal = await authenticate(frame.token, this.#ctx.options.auth.secret);
         this.#armExpiry();
         await this.#dropRevoked();
+        if (this.#principal.sub !== before) await this.#reannounce();
         const reply = withId({ type: 'authed' as const }, frame.id);
         return this.send(this.#principal.expiresAt === undefined ? reply : { ...reply, expiresAt: this.#principal.expiresAt });
       }
@@ -255,6 +359,21 @@ export class Session {
       this.#error(undefined, ErrorCodes.FORBIDDEN, `the new credentials have no subscribe grant for ${sub.key}`, sub.key);
       this.send({ type: 'unsubscribed', channel: sub.key });
     }
+  }
+
+  /** Presence shows who a connection is: after an `auth` as another subject, its members say so. */
+  async #reannounce(): Promise<void> {
+    for (const sub of this.#subs.values()) {
+      if (!sub.presence) continue;
+      await this.#ctx.presence.leave(sub.key, this.id);
+      await this.#ctx.presence.join(sub.key, this.#member());
+    }
+  }
+
+  #member(): PresenceMember {
+    const member: PresenceMember = { clientId: this.id, node: this.#ctx.options.nodeId, since: Date.now() };
+    if (this.#principal.sub !== undefined) member.user = this.#principal.sub;
+    return member;
   }
 
   async #publish(frame: PublishFrame): Promise<void> {
@@ -336,6 +455,8 @@ export class Session {
     for (;;) {
       let last = since.offset;
       for (const e of page.entries) {
+        await this.#room();
+        if (this.#closed) return;
         sub.replay(e, encodeMessage(e));
         last = e.offset;
       }
@@ -346,8 +467,7 @@ export class Session {
   }
 
   async #joinPresence(channel: string): Promise<void> {
-    const member: PresenceMember = { clientId: this.id, node: this.#ctx.options.nodeId, since: Date.now() };
-    if (this.#principal.sub !== undefined) member.user = this.#principal.sub;
+    const member = this.#member();
     const stop = await this.#ctx.presence.listen(channel, (c) => this.send({ type: c.kind, channel: c.channel, member: c.member }));
     this.#presenceStops.set(channel, stop);
     await this.#ctx.presence.join(channel, member);
@@ -373,6 +493,7 @@ export class Session {
     const opts: { limit: number; after?: number } = { limit: frame.limit ?? 100 };
     if (frame.since !== undefined) opts.after = frame.since;
     const r = await this.#ctx.engine.read(frame.channel, opts);
+    await this.#room();
     this.send(
       withId(
         {

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createToken } from '../src/index.js';
 import { broker, SECRET, socket } from './helpers.js';
 
+const JSON_TYPE = { 'content-type': 'application/json' };
+
 async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
   const res = await fetch(url, init);
   return { status: res.status, body: await res.json() };
@@ -30,7 +32,7 @@ describe('HTTP API', () => {
 
   it('answers bad requests with typed errors and the right status', async () => {
     const b = await broker({ maxPayloadBytes: 100 });
-    const post = (path: string, body: string) => call(`${b.url}${path}`, { method: 'POST', body });
+    const post = (path: string, body: string) => call(`${b.url}${path}`, { method: 'POST', body, headers: JSON_TYPE });
     expect(await post('/v1/channels/a/messages', '{"data":')).toMatchObject({ status: 400, body: { error: { code: 'BAD_JSON' } } });
     expect(await post('/v1/channels/a/messages', '{"x":1}')).toMatchObject({ status: 400, body: { error: { code: 'INVALID_FRAME' } } });
     expect(await post('/v1/channels/a..b/messages', '{"data":1}')).toMatchObject({
@@ -57,12 +59,12 @@ describe('HTTP API', () => {
     const body = JSON.stringify({ data: 'hi' });
     expect(await call(url, { method: 'POST', body })).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHORIZED' } } });
     expect(await call(url, { method: 'POST', body, headers: { authorization: 'Bearer wrong' } })).toMatchObject({ status: 401 });
-    expect(await call(url, { method: 'POST', body, headers: { authorization: `Bearer ${SECRET}` } })).toMatchObject({
+    expect(await call(url, { method: 'POST', body, headers: { authorization: `Bearer ${SECRET}`, ...JSON_TYPE } })).toMatchObject({
       status: 201,
     });
     const readOnly = await createToken({ secret: SECRET, grants: { alerts: ['history'] } });
     const auth = { authorization: `Bearer ${readOnly}` };
-    expect(await call(url, { method: 'POST', body, headers: auth })).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+    expect(await call(url, { method: 'POST', body, headers: { ...auth, ...JSON_TYPE } })).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
     expect(await call(url, { headers: auth })).toMatchObject({ status: 200, body: { last: 1 } });
     expect(await call(`${b.url}/v1/channels/alerts/presence`, { headers: auth })).toMatchObject({ status: 403 });
   });

@@ -4,7 +4,8 @@ import { TributaryError, ErrorCodes, type ErrorCode } from '@tributary/protocol'
 export async function api<T>(base: string, path: string, token: string | undefined, init: RequestInit = {}): Promise<T> {
   const headers = new Headers(init.headers);
   if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
-  if (init.body !== undefined) headers.set('content-type', 'application/json');
+  // The broker refuses state-changing requests not declared JSON, body or not.
+  if (init.body !== undefined || (init.method ?? 'GET') !== 'GET') headers.set('content-type', 'application/json');
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, { ...init, headers });

@@ -35,7 +35,8 @@ export async function api(method, path, body) {
   const headers = {};
   const s = secret();
   if (s !== '') headers.authorization = `Bearer ${s}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // The broker refuses state-changing requests not declared JSON, body or not (a form could send them).
+  if (method !== 'GET') headers['content-type'] = 'application/json';
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   /** @type {any} */

@@ -39,6 +39,10 @@ export const ErrorCodes = {
   TIMEOUT: 'TIMEOUT',
   /** The client or connection was closed before the request completed. */
   CLOSED: 'CLOSED',
+  /** A state-changing HTTP request whose body is not declared `application/json`. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** The request came from a web page whose origin (or a Host) this broker does not serve. */
+  FORBIDDEN_ORIGIN: 'FORBIDDEN_ORIGIN',
   /** A bug on the server; details are in the server log. */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -57,6 +61,8 @@ export const CloseCodes = {
   GOING_AWAY: 1001,
   /** A frame was larger than the hard frame cap and could not even be read. */
   MESSAGE_TOO_BIG: 1009,
+  /** A bug on the broker ended this connection (logged and counted); reconnect and resume. */
+  INTERNAL_ERROR: 1011,
   /** Authentication failed or the token expired; reconnect with a fresh token. */
   UNAUTHORIZED: 4001,
   /** The client did not read fast enough and its outgoing queue overflowed; reconnect and resume. */
@@ -88,5 +94,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   UNAVAILABLE: 503,
   TIMEOUT: 504,
   CLOSED: 503,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  FORBIDDEN_ORIGIN: 403,
   INTERNAL: 500,
 };
