@@ -1,8 +1,10 @@
-import { compilePattern } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
-import { clampLimit, resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './options.js';
+import { unwrittenEpoch } from './epoch.js';
+import { callListener } from './listeners.js';
+import { clampLimit, patternLimit, resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from './options.js';
 import { MemoryGroups } from './memory-groups.js';
 import { MemoryKeyValue } from './memory-kv.js';
+import { SegmentIndex } from './segment-index.js';
 import type {
   AppendInput,
   AppendResult,
@@ -45,10 +47,12 @@ export class MemoryEngine implements StreamEngine {
   readonly #opts: ResolvedEngineOptions;
   readonly #logs = new Map<string, ChannelLog>();
   readonly #followers = new Map<string, Set<EntryListener>>();
-  readonly #patternFollowers = new Set<{ match: (c: string) => boolean; listener: EntryListener }>();
+  #patternFollowers = new SegmentIndex<EntryListener>();
   readonly #presence = new Map<string, Map<string, { record: PresenceRecord; expiresAt: number }>>();
   readonly #presenceFollowers = new Map<string, Set<(c: PresenceChange) => void>>();
   readonly #sweeper: NodeJS.Timeout;
+  /** Makes this process's unwritten epochs differ from an earlier process's (see unwrittenEpoch). */
+  readonly #salt = nanoid(10);
   #closed = false;
 
   constructor(options: MemoryEngineOptions = {}) {
@@ -63,6 +67,19 @@ export class MemoryEngine implements StreamEngine {
     });
     this.#sweeper = setInterval(() => this.#sweep(Date.now()), SWEEP_INTERVAL_MS);
     this.#sweeper.unref();
+  }
+
+  /**
+   * How many channels this engine holds anything for (a log, followers, presence): for metrics and
+   * tests. Reads never make it grow.
+   */
+  get channelCount(): number {
+    return new Set([...this.#logs.keys(), ...this.#followers.keys(), ...this.#presence.keys(), ...this.#presenceFollowers.keys()]).size;
+  }
+
+  /** How many distinct patterns are followed now. */
+  get patternCount(): number {
+    return this.#patternFollowers.size;
   }
 
   async ready(): Promise<void> {}
@@ -90,7 +107,8 @@ export class MemoryEngine implements StreamEngine {
 
   async read(channel: string, options: ReadOptions): Promise<ReadResult> {
     const now = Date.now();
-    const log = this.#log(channel, now);
+    const log = this.#existing(channel, now);
+    if (log === undefined) return { ...this.#unwritten(channel, now), entries: [] };
     this.#trim(log, now);
     const limit = clampLimit(options.limit);
     const live = log.entries.length - log.head;
@@ -105,14 +123,16 @@ export class MemoryEngine implements StreamEngine {
 
   async state(channel: string): Promise<ChannelState> {
     const now = Date.now();
-    const log = this.#log(channel, now);
+    const log = this.#existing(channel, now);
+    if (log === undefined) return this.#unwritten(channel, now);
     this.#trim(log, now);
     return { epoch: log.epoch, first: log.last - (log.entries.length - log.head) + 1, last: log.last };
   }
 
   async reset(channel: string): Promise<ChannelState> {
-    this.#logs.delete(channel);
-    return this.state(channel);
+    // A random epoch, not the unwritten one: that may be the very epoch being reset.
+    const log = this.#create(channel, Date.now(), nanoid(10));
+    return { epoch: log.epoch, first: 1, last: 0 };
   }
 
   async follow(channel: string, listener: EntryListener): Promise<Follow> {
@@ -131,9 +151,12 @@ export class MemoryEngine implements StreamEngine {
   }
 
   async followPattern(pattern: string, listener: EntryListener): Promise<Follow> {
-    const item = { match: compilePattern(pattern), listener };
-    this.#patternFollowers.add(item);
-    return { close: async () => void this.#patternFollowers.delete(item) };
+    const index = this.#patternFollowers;
+    if (!index.has(pattern) && index.size >= this.#opts.maxPatterns) throw patternLimit(pattern, this.#opts.maxPatterns);
+    // Wrap so the same function can follow twice and close independently.
+    const own: EntryListener = (e) => listener(e);
+    index.add(pattern, own);
+    return { close: async () => void index.delete(pattern, own) };
   }
 
   async presenceAdd(channel: string, member: PresenceRecord, ttlMs: number): Promise<boolean> {
@@ -162,7 +185,8 @@ export class MemoryEngine implements StreamEngine {
   }
 
   async presenceNotify(change: PresenceChange): Promise<void> {
-    for (const l of this.#presenceFollowers.get(change.channel) ?? []) safeCall(l, change);
+    const report = this.#opts.onListenerError;
+    for (const l of this.#presenceFollowers.get(change.channel) ?? []) callListener(l, change, change.channel, report);
   }
 
   async followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow> {
@@ -184,24 +208,37 @@ export class MemoryEngine implements StreamEngine {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#followers.clear();
-    this.#patternFollowers.clear();
+    this.#patternFollowers = new SegmentIndex();
     this.#presenceFollowers.clear();
     this.kv.close();
   }
 
+  /** The channel's log for an append, created in the unwritten epoch readers were told about. */
   #log(channel: string, now: number): ChannelLog {
-    let log = this.#logs.get(channel);
+    return this.#existing(channel, now) ?? this.#create(channel, now, this.#unwritten(channel, now).epoch);
+  }
+
+  #create(channel: string, now: number, epoch: string): ChannelLog {
+    const log: ChannelLog = { epoch, entries: [], head: 0, last: 0, lastAppendAt: now, dedup: new Map() };
+    this.#logs.set(channel, log);
+    return log;
+  }
+
+  /** The channel's log, if it has one. Reads never create one: a read must not cost memory. */
+  #existing(channel: string, now: number): ChannelLog | undefined {
+    const log = this.#logs.get(channel);
     // An idle channel's history expires as a whole after maxAge, as Redis keys do; the next use
     // starts a new epoch so a client resuming from the old one is told it was not recovered.
     if (log !== undefined && now - log.lastAppendAt > this.#opts.maxAgeMs) {
       this.#logs.delete(channel);
-      log = undefined;
-    }
-    if (log === undefined) {
-      log = { epoch: nanoid(10), entries: [], head: 0, last: 0, lastAppendAt: now, dedup: new Map() };
-      this.#logs.set(channel, log);
+      return undefined;
     }
     return log;
+  }
+
+  /** What a channel without a log looks like; the bucket is maxAge so an expiry changes the epoch. */
+  #unwritten(channel: string, now: number): ChannelState {
+    return { epoch: unwrittenEpoch(this.#salt, channel, now, this.#opts.maxAgeMs), first: 1, last: 0 };
   }
 
   #trim(log: ChannelLog, now: number): void {
@@ -217,8 +254,9 @@ export class MemoryEngine implements StreamEngine {
   }
 
   #emit(entry: Entry): void {
-    for (const l of this.#followers.get(entry.channel) ?? []) safeCall(l, entry);
-    for (const p of this.#patternFollowers) if (p.match(entry.channel)) safeCall(p.listener, entry);
+    const report = this.#opts.onListenerError;
+    for (const l of this.#followers.get(entry.channel) ?? []) callListener(l, entry, entry.channel, report);
+    this.#patternFollowers.match(entry.channel, (l) => callListener(l, entry, entry.channel, report));
   }
 
   #sweep(now: number): void {
@@ -234,16 +272,5 @@ export class MemoryEngine implements StreamEngine {
       if (members.size === 0) this.#presence.delete(channel);
     }
     this.kv.sweep(now);
-  }
-}
-
-/** A listener's exception must not stop delivery to the others; it is the listener's bug. */
-function safeCall<T>(fn: (v: T) => void, v: T): void {
-  try {
-    fn(v);
-  } catch (err) {
-    queueMicrotask(() => {
-      throw err;
-    });
   }
 }

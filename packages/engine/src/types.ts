@@ -81,7 +81,9 @@ export interface RetentionOptions {
 
 /**
  * Receives entries from {@link StreamEngine.follow}. Called in offset order per channel, once per
- * entry, never concurrently for the same channel.
+ * entry, never concurrently for the same channel. An exception it throws, or a rejection of a
+ * promise it returns (which is not awaited), goes to the engine's `onListenerError`; it never
+ * stops delivery to other listeners or of later entries, and never becomes an uncaught exception.
  */
 export type EntryListener = (entry: Entry) => void;
 
@@ -165,10 +167,15 @@ export interface StreamEngine {
    */
   append(input: AppendInput): Promise<AppendResult>;
 
-  /** Reads a slice of a channel's log together with its state. */
+  /**
+   * Reads a slice of a channel's log together with its state. Reads store nothing: a channel never
+   * written (or whose history expired) answers `first` 1, `last` 0 and its unwritten epoch, a
+   * value that stays the same across reads and that the channel's first append adopts, so a
+   * subscriber that started before the first message resumes in the same epoch.
+   */
   read(channel: string, options: ReadOptions): Promise<ReadResult>;
 
-  /** The channel's state without reading entries. */
+  /** The channel's state without reading entries; stores nothing (see {@link read}). */
   state(channel: string): Promise<ChannelState>;
 
   /** Deletes a channel's history and starts a new epoch; returns the new state. */
@@ -185,7 +192,8 @@ export interface StreamEngine {
 
   /**
    * Like {@link follow} for every channel matching a pattern (see @tributary/protocol's pattern
-   * syntax). Ordered and gap-free per channel from the first entry this follow sees on it.
+   * syntax). Ordered and gap-free per channel from the first entry this follow sees on it. Rejects
+   * with a TributaryError(LIMIT_EXCEEDED) when `maxPatterns` distinct patterns are followed already.
    */
   followPattern(pattern: string, listener: EntryListener): Promise<Follow>;
 

@@ -3,5 +3,5 @@ import { describeEngineContract } from './contract.js';
 
 describeEngineContract('memory', async (options) => {
   const engine = new MemoryEngine(options);
-  return { engine, cleanup: () => engine.close() };
+  return { engine, cleanup: () => engine.close(), storedRecords: async () => engine.channelCount + engine.patternCount };
 });

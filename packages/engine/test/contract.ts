@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineOptions, StreamEngine } from '../src/index.js';
 import { describeGroupContract } from './contract-groups.js';
+import { describeHardeningContract } from './contract-hardening.js';
 import { describeLiveContract } from './contract-live.js';
 import { range, uniqueChannel, until } from './helpers.js';
 
@@ -8,6 +9,11 @@ import { range, uniqueChannel, until } from './helpers.js';
 export interface EngineFixture {
   engine: StreamEngine;
   cleanup(): Promise<void>;
+  /**
+   * How many records the backend holds right now: Redis keys under the test's prefix, or the memory
+   * engine's per-channel and per-pattern entries. Reads must not make it grow.
+   */
+  storedRecords(): Promise<number>;
 }
 
 /**
@@ -204,5 +210,6 @@ export function describeEngineContract(name: string, make: MakeEngine, caps: Eng
 
     describeLiveContract(using, caps);
     describeGroupContract(using, caps);
+    describeHardeningContract(using);
   });
 }

@@ -19,6 +19,8 @@ describe('resolveRedisEngineOptions', () => {
     [{ cluster: { nodes: [{ host: 'h', port: 0 }] } }, /cluster.nodes\[0\].port/],
     [{ commandTimeoutMs: -1 }, /commandTimeoutMs/],
     [{ retention: { maxLength: 0 } }, /retention.maxLength/],
+    [{ maxPatterns: 0 }, /maxPatterns/],
+    [{ onListenerError: 'log' }, /onListenerError/],
   ])('names the bad field: %j', (opts, field) => {
     expect(() => resolveRedisEngineOptions(opts as never)).toThrow(field);
   });

@@ -281,3 +281,41 @@ describe('RedisEngine across a redis-server outage', () => {
     await f.close();
   });
 });
+
+describe('RedisEngine epochs of unwritten channels', () => {
+  let redis: RedisServer;
+  let raw: Redis;
+  beforeAll(async () => {
+    redis = await startRedis({ honourEnv: false }); // no persistence: a restart loses every key
+    raw = new Redis(redis.url);
+    raw.on('error', () => {}); // the restart below drops it; it reconnects by itself
+  });
+  afterAll(async () => {
+    raw?.disconnect();
+    await redis?.stop();
+  });
+
+  it('are read without a key, kept by the first append, and new once the server lost its data', async () => {
+    const ch = uniqueChannel('unwritten');
+    const k = channelKeys(keyPrefix, ch);
+    const a = engine(redis.url, { commandTimeoutMs: 1_000, maxReconnectDelayMs: 100 });
+    const seen = await a.state(ch);
+    expect(await raw.exists(k.meta, k.stream)).toBe(0);
+    const first = await a.append({ channel: ch, payload: '1' });
+    expect(first).toMatchObject({ offset: 1, epoch: seen.epoch });
+    await redis.restart();
+    // Within the same time bucket, so only the server's new run_id can tell the lives apart.
+    let after = seen;
+    await until(async () => {
+      try {
+        after = await a.state(ch);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'the engine to reconnect', 10_000);
+    expect(after).toMatchObject({ first: 1, last: 0 });
+    expect(after.epoch).not.toBe(first.epoch);
+    expect((await a.append({ channel: ch, payload: '2' })).epoch).toBe(after.epoch);
+  });
+});

@@ -72,7 +72,7 @@ export class RedisEngine implements StreamEngine {
     this.#follows = new Follows(this.#o.keyPrefix, this.#pubsub, {
       readAfter: (channel, after) => this.read(channel, { after, limit: FILL_PAGE }),
       state: (channel) => this.state(channel),
-    });
+    }, this.#o);
     const run = <T>(what: string, op: () => Promise<T>): Promise<T> => this.#run(what, op);
     this.kv = new RedisKeyValue(this.#client, this.#o.keyPrefix, run);
     this.#registry = new GroupRegistry(this.#client, this.#o.keyPrefix, run, this.#pubsub);
@@ -93,7 +93,7 @@ export class RedisEngine implements StreamEngine {
     const k = channelKeys(o.keyPrefix, channel);
     const groups = await this.#registry.forAppend(channel);
     const keys = [k.stream, k.meta];
-    const args: Array<string | number> = [nanoid(10), o.maxLength, o.maxAgeMs, o.dedupWindowMs, o.metaTtlMs,
+    const args: Array<string | number> = [channel, o.maxLength, o.maxAgeMs, o.dedupWindowMs, o.metaTtlMs,
       messageTopic(o.keyPrefix, channel), batch.length];
     for (const e of batch) {
       keys.push(dedupKey(o.keyPrefix, channel, e.msgId ?? ''));
@@ -183,7 +183,7 @@ export class RedisEngine implements StreamEngine {
     const k = channelKeys(this.#o.keyPrefix, channel);
     const o = this.#o;
     return this.#run(mode === 'state' ? 'state' : 'read', () =>
-      this.#client.tribRead(k.stream, k.meta, nanoid(10), o.maxAgeMs, o.metaTtlMs, mode, after, Math.min(limit, MAX_READ_LIMIT)),
+      this.#client.tribRead(k.stream, k.meta, channel, o.maxAgeMs, mode, after, Math.min(limit, MAX_READ_LIMIT)),
     );
   }
 

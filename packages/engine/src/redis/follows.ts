@@ -1,4 +1,6 @@
-import { compilePattern } from '@tributary/protocol';
+import { callListener } from '../listeners.js';
+import { patternLimit, type ListenerErrorHandler } from '../options.js';
+import { SegmentIndex } from '../segment-index.js';
 import type { ChannelState, Entry, EntryListener, Follow, PresenceChange, ReadResult } from '../types.js';
 import { Cursor } from './cursor.js';
 import { decodeNotification } from './codec.js';
@@ -11,6 +13,12 @@ export interface FollowStore {
   state(channel: string): Promise<ChannelState>;
 }
 
+/** The engine options follows obey. */
+export interface FollowLimits {
+  maxPatterns: number;
+  onListenerError: ListenerErrorHandler;
+}
+
 interface Group<L> {
   listeners: Set<L>;
   /** Settles when the group's subscription (and starting point) is established. */
@@ -21,7 +29,6 @@ interface ChannelGroup extends Group<EntryListener> {
 }
 interface PatternGroup extends Group<EntryListener> {
   glob: string;
-  match: (channel: string) => boolean;
   /** One cursor per channel this pattern has seen, for per-channel order. */
   cursors: Map<string, Cursor>;
 }
@@ -37,19 +44,23 @@ export class Follows {
   readonly #store: FollowStore;
   readonly #channels = new Map<string, ChannelGroup>();
   readonly #patterns = new Map<string, PatternGroup>();
+  /** The same groups as #patterns, by segment: a notification costs nothing per non-matching pattern. */
+  readonly #patternIndex = new SegmentIndex<PatternGroup>();
   readonly #presence = new Map<string, Group<(c: PresenceChange) => void>>();
+  readonly #limits: FollowLimits;
 
-  constructor(prefix: string, pubsub: PubSub, store: FollowStore) {
+  constructor(prefix: string, pubsub: PubSub, store: FollowStore, limits: FollowLimits) {
     this.#prefix = prefix;
     this.#pubsub = pubsub;
     this.#store = store;
+    this.#limits = limits;
   }
 
   async follow(channel: string, listener: EntryListener): Promise<Follow> {
     let g = this.#channels.get(channel);
     if (g === undefined) {
       const listeners = new Set<EntryListener>();
-      const cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => fanOut(listeners, e));
+      const cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => this.#fanOut(listeners, e, channel));
       const topic = messageTopic(this.#prefix, channel);
       // Subscribe first, then read the state: whatever is appended after the read is notified.
       const ready = this.#pubsub.acquire('subscribe', topic).then(async () => {
@@ -71,24 +82,16 @@ export class Follows {
   async followPattern(pattern: string, listener: EntryListener): Promise<Follow> {
     let g = this.#patterns.get(pattern);
     if (g === undefined) {
+      const max = this.#limits.maxPatterns;
+      if (this.#patterns.size >= max) throw patternLimit(pattern, max);
       const glob = patternGlob(this.#prefix, pattern);
-      const group: PatternGroup = {
-        listeners: new Set(),
-        ready: this.#pubsub.acquire('psubscribe', glob),
-        glob,
-        match: compilePattern(pattern),
-        cursors: new Map(),
-      };
+      const group: PatternGroup = { listeners: new Set(), ready: this.#pubsub.acquire('psubscribe', glob), glob, cursors: new Map() };
       this.#patterns.set(pattern, (g = group));
-      group.ready.catch(() => this.#patterns.get(pattern) === group && this.#patterns.delete(pattern));
+      this.#patternIndex.add(pattern, group);
+      group.ready.catch(() => this.#dropPattern(pattern, group, false));
     }
     const group = g;
-    return this.#join(group, listener, () => {
-      if (this.#patterns.get(pattern) !== group) return;
-      this.#patterns.delete(pattern);
-      for (const c of group.cursors.values()) c.close();
-      this.#pubsub.release('psubscribe', group.glob);
-    });
+    return this.#join(group, listener, () => this.#dropPattern(pattern, group, true));
   }
 
   async followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow> {
@@ -125,27 +128,28 @@ export class Follows {
     } catch {
       return;
     }
-    fanOut(p.listeners, change);
+    this.#fanOut(p.listeners, change, topic.slice(head.length));
   }
 
   /** A PUBLISH matching a glob this node subscribed to. */
   onPatternMessage(glob: string, topic: string, raw: string): void {
     const channel = channelOfMessageTopic(this.#prefix, topic);
     if (channel === undefined) return;
-    let entry: Entry | undefined;
-    for (const g of this.#patterns.values()) {
-      if (g.glob !== glob || !g.match(channel)) continue;
-      entry ??= decodeNotification(channel, raw);
-      if (entry === undefined) return;
+    let entry: Entry | undefined | null;
+    // A channel matching several globs arrives once per glob: each delivery serves that glob's groups.
+    this.#patternIndex.match(channel, (g) => {
+      if (g.glob !== glob) return;
+      if (entry === undefined) entry = decodeNotification(channel, raw) ?? null;
+      if (entry === null) return;
       let cursor = g.cursors.get(channel);
       if (cursor === undefined) {
         const listeners = g.listeners;
-        cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => fanOut(listeners, e));
+        cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => this.#fanOut(listeners, e, channel));
         cursor.startAtFirstSeen();
         g.cursors.set(channel, cursor);
       }
       cursor.push(entry);
-    }
+    });
   }
 
   /** After the subscriber reconnected: every followed channel re-reads what it may have missed. */
@@ -158,6 +162,7 @@ export class Follows {
     for (const g of this.#channels.values()) g.cursor.close();
     for (const g of this.#patterns.values()) for (const c of g.cursors.values()) c.close();
     this.#channels.clear();
+    for (const [pattern, g] of this.#patterns) this.#patternIndex.delete(pattern, g);
     this.#patterns.clear();
     this.#presence.clear();
   }
@@ -183,23 +188,23 @@ export class Follows {
     };
   }
 
+  #dropPattern(pattern: string, g: PatternGroup, release: boolean): void {
+    if (this.#patterns.get(pattern) !== g) return;
+    this.#patterns.delete(pattern);
+    this.#patternIndex.delete(pattern, g);
+    for (const c of g.cursors.values()) c.close();
+    if (release) this.#pubsub.release('psubscribe', g.glob);
+  }
+
+  /** Every listener gets the value, whatever the others do (see callListener). */
+  #fanOut<T>(listeners: Set<(v: T) => void>, value: T, channel: string): void {
+    for (const l of listeners) callListener(l, value, channel, this.#limits.onListenerError);
+  }
+
   #drop(channel: string, g: ChannelGroup, release: boolean): void {
     if (this.#channels.get(channel) !== g) return;
     this.#channels.delete(channel);
     g.cursor.close();
     if (release) this.#pubsub.release('subscribe', messageTopic(this.#prefix, channel));
-  }
-}
-
-/** A listener's exception must not stop delivery to the others; it is the listener's bug. */
-function fanOut<T>(listeners: Set<(v: T) => void>, value: T): void {
-  for (const l of listeners) {
-    try {
-      l(value);
-    } catch (err) {
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
   }
 }

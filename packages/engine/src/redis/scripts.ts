@@ -22,15 +22,27 @@ local function offset_of(id)
   return tonumber(string.match(id, '^(%d+)'))
 end
 
--- A missing meta hash means the history is gone (never written, reset, or expired): start a new
--- epoch, and drop any orphan stream whose ids would collide with offsets restarting at 1.
-local function ensure_meta(stream, meta, new_epoch, meta_ttl)
+-- The epoch of a channel without a meta hash (never written, or expired): reads report it without
+-- storing anything, and the first append adopts it, so a subscriber told it before the first
+-- message resumes without a false gap. It must differ from the channel's earlier epochs: the
+-- server's run_id changes when its data may be lost (a restart, a failover to a replica), and the
+-- time bucket (maxAgeMs, at most the meta's lifetime) has moved on by the time a meta expires.
+local function unwritten_epoch(channel, now, bucket)
+  local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  local b = string.format('%.0f', math.floor(now / bucket))
+  return string.sub(redis.sha1hex(run_id .. ' ' .. b .. ' ' .. channel), 1, 10)
+end
+
+-- A missing meta hash means the history is gone (never written, reset, or expired): start the
+-- unwritten epoch, and drop any orphan stream whose ids would collide with offsets restarting at 1.
+local function ensure_meta(stream, meta, channel, now, bucket, meta_ttl)
   local m = redis.call('HMGET', meta, 'epoch', 'last')
   if m[1] then return m[1], tonumber(m[2]) end
+  local epoch = unwritten_epoch(channel, now, bucket)
   redis.call('DEL', stream)
-  redis.call('HSET', meta, 'epoch', new_epoch, 'last', 0)
+  redis.call('HSET', meta, 'epoch', epoch, 'last', 0)
   redis.call('PEXPIRE', meta, meta_ttl)
-  return new_epoch, 0
+  return epoch, 0
 end
 
 -- Creates the consumer groups named in ARGV[from..] that the stream lacks, positioned right before
@@ -78,7 +90,7 @@ end
 
 /**
  * Append a batch of entries to one channel (group commit: see appender.ts).
- * KEYS: stream, meta, then one dedup key per entry. ARGV: newEpoch, maxLength, maxAgeMs,
+ * KEYS: stream, meta, then one dedup key per entry. ARGV: channel, maxLength, maxAgeMs,
  * dedupWindowMs, metaTtlMs, topic, n (entries), then per entry payload, hasMsgId ('1'|'0'), msgId,
  * hops ('' = none); then the stream-group names of the consumer groups matching the channel (zero or
  * more). Returns one {offset, epoch, time, duplicate (0|1)} or {'!', error} per entry, in order.
@@ -91,7 +103,7 @@ end
  */
 export const APPEND_LUA = `${COMMON}
 local stream, meta = KEYS[1], KEYS[2]
-local new_epoch, max_len, max_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local channel, max_len, max_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local dedup_ms, meta_ttl, topic, n = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local groups_from = 8 + 4 * n
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -106,7 +118,7 @@ local function err_text(e)
 end
 
 local function store(payload, has_id, msg_id, hops, dkey)
-  epoch = ensure_meta(stream, meta, new_epoch, meta_ttl)
+  epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl)
   local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
   local fields = {'payload', payload, 'time', t}
   local header = {e = epoch, o = offset, t = t}
@@ -160,31 +172,44 @@ return out
 `;
 
 /**
- * Read or state. KEYS: stream, meta. ARGV: newEpoch, maxAgeMs, metaTtlMs, mode ('state' | 'after'
- * | 'latest'), after, limit. Returns {epoch, first, last, entries (XRANGE replies)}. Creates the
- * meta hash when missing so the epoch a subscriber is told stays stable until it really changes.
+ * Read or state. KEYS: stream, meta. ARGV: channel, maxAgeMs, mode ('state' | 'after' | 'latest'),
+ * after, limit. Returns {epoch, first, last, entries (XRANGE replies)}. Never creates a key: a
+ * channel without a meta hash answers with its unwritten epoch, which its first append adopts, so
+ * reading any number of unused names costs Redis nothing.
  */
 export const READ_LUA = `${COMMON}
 local stream, meta = KEYS[1], KEYS[2]
-local epoch, last = ensure_meta(stream, meta, ARGV[1], tonumber(ARGV[3]))
-trim_age(stream, now_ms() - tonumber(ARGV[2]))
+local max_age = tonumber(ARGV[2])
+local now = now_ms()
+local m = redis.call('HMGET', meta, 'epoch', 'last')
+if not m[1] then
+  -- An orphan stream (its meta lost) is not history of this epoch; the first append drops it.
+  return {unwritten_epoch(ARGV[1], now, max_age), '1', '0', {}}
+end
+local epoch, last = m[1], tonumber(m[2])
+trim_age(stream, now - max_age)
 local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
 local first = last + 1
 if head then first = offset_of(head[1]) end
-local mode, limit = ARGV[4], tonumber(ARGV[6])
+local mode, limit = ARGV[3], tonumber(ARGV[5])
 local entries = {}
 if mode == 'after' then
-  entries = redis.call('XRANGE', stream, string.format('%.0f-0', tonumber(ARGV[5]) + 1), '+', 'COUNT', limit)
+  entries = redis.call('XRANGE', stream, string.format('%.0f-0', tonumber(ARGV[4]) + 1), '+', 'COUNT', limit)
 elseif mode == 'latest' then
   entries = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
 end
 return {epoch, string.format('%.0f', first), string.format('%.0f', last), entries}
 `;
 
-/** Reset. KEYS: stream, meta. ARGV: newEpoch, metaTtlMs. Returns the new epoch. */
-export const RESET_LUA = `${COMMON}
+/**
+ * Reset. KEYS: stream, meta. ARGV: newEpoch (random: the unwritten epoch may be the one being
+ * reset), metaTtlMs. Returns the new epoch.
+ */
+export const RESET_LUA = `
 redis.call('DEL', KEYS[1], KEYS[2])
-return ensure_meta(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
+redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'last', 0)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return ARGV[1]
 `;
 
 /**
