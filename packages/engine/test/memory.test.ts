@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemoryEngine } from '../src/index.js';
+import { MemoryEngine, SegmentIndex } from '../src/index.js';
 import { uniqueChannel, until } from './helpers.js';
 
 const engines: MemoryEngine[] = [];
@@ -29,6 +29,29 @@ describe('MemoryEngine epochs of unwritten channels', () => {
     expect(next).toMatchObject({ offset: 1 });
     expect(next.epoch).not.toBe(old.epoch);
     expect(e.channelCount).toBe(1);
+  });
+});
+
+describe('MemoryEngine pattern follows', () => {
+  it('match an append through the index: the work does not grow with non-matching patterns', async () => {
+    const work: number[] = [];
+    const match = SegmentIndex.prototype.match;
+    vi.spyOn(SegmentIndex.prototype, 'match').mockImplementation(function (this: SegmentIndex<unknown>, channel, visit) {
+      const visited = match.call(this, channel, visit);
+      work.push(visited);
+      return visited;
+    });
+    const e = engine();
+    const root = uniqueChannel('m.pat');
+    const got: string[] = [];
+    await e.followPattern(`${root}.*`, (x) => void got.push(x.channel));
+    await e.append({ channel: `${root}.a`, payload: '1' });
+    for (let i = 0; i < 2_000; i++) await e.followPattern(`${root}.x${i}.*`, () => {});
+    await e.followPattern(`*.nothing`, () => {});
+    await e.append({ channel: `${root}.a`, payload: '2' });
+    expect(got).toEqual([`${root}.a`, `${root}.a`]);
+    expect(work).toHaveLength(2);
+    expect(work[1]).toBe(work[0] as number + 1); // the root's `*` branch, one node, for `*.nothing`
   });
 });
 

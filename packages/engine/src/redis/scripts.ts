@@ -27,8 +27,10 @@ end
 -- message resumes without a false gap. It must differ from the channel's earlier epochs: the
 -- server's run_id changes when its data may be lost (a restart, a failover to a replica), and the
 -- time bucket (maxAgeMs, at most the meta's lifetime) has moved on by the time a meta expires.
+-- (pcall: where a provider disables INFO, reads still work, without the run_id's protection.)
 local function unwritten_epoch(channel, now, bucket)
-  local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  local info = redis.pcall('INFO', 'server')
+  local run_id = type(info) == 'string' and string.match(info, 'run_id:(%x+)') or ''
   local b = string.format('%.0f', math.floor(now / bucket))
   return string.sub(redis.sha1hex(run_id .. ' ' .. b .. ' ' .. channel), 1, 10)
 end
