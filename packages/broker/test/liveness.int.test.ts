@@ -1,43 +1,7 @@
-import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Broker } from '../src/index.js';
-import { broker, defer, socket } from './helpers.js';
-
-/** A WebSocket handshake on a raw TCP socket, so a test can send partial and dribbled frames. */
-async function rawUpgrade(b: Broker): Promise<{ sock: Socket; closed: Promise<void> }> {
-  const sock = connect(b.port, '127.0.0.1');
-  defer(async () => void sock.destroy());
-  const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
-  sock.on('error', () => {});
-  sock.write(`GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:${b.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-  await new Promise<void>((resolve, reject) => {
-    let head = '';
-    const onData = (d: Buffer): void => {
-      head += d.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      sock.off('data', onData);
-      if (head.startsWith('HTTP/1.1 101')) resolve();
-      else reject(new Error(head));
-    };
-    sock.on('data', onData);
-  });
-  return { sock, closed };
-}
-
-/** A masked client text frame (RFC 6455 §5.3) of `payload`, `fin` false for a first fragment. */
-function clientFrame(payload: string, fin = true): Buffer {
-  const data = Buffer.from(payload);
-  if (data.length >= 126) throw new Error('short frames only');
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const out = Buffer.alloc(6 + data.length);
-  out[0] = (fin ? 0x80 : 0) | 0x1;
-  out[1] = 0x80 | data.length;
-  mask.copy(out, 2);
-  for (let i = 0; i < data.length; i++) out[6 + i] = (data[i] as number) ^ (mask[i % 4] as number);
-  return out;
-}
+import { broker, clientFrame, defer, rawUpgrade, socket } from './helpers.js';
 
 async function deadPeers(b: Broker, reason: string): Promise<number> {
   const m = await b.context.prom.deadPeers.get();
