@@ -47,6 +47,31 @@ describe('hostile frames do not end the broker', () => {
   });
 });
 
+describe('a bug on one connection', () => {
+  it('closes that connection with 1011, counted, and the broker serves everyone else', async () => {
+    const b = await broker();
+    const other = await socket(b.wsUrl);
+    const victim = await socket(b.wsUrl);
+    // Simulates a bug on the error path: the first error counted throws.
+    const errors = b.context.prom.errors;
+    const inc = errors.inc.bind(errors);
+    let armed = true;
+    errors.inc = ((...args: Parameters<typeof inc>) => {
+      if (armed) {
+        armed = false;
+        throw new Error('simulated bug');
+      }
+      return inc(...args);
+    }) as typeof errors.inc;
+    victim.sendRaw('{"type":"nope"}');
+    expect((await victim.closed).code).toBe(1011);
+    const m = await b.context.prom.internalErrors.get();
+    expect(m.values.find((v) => v.labels.where === 'session')?.value).toBe(1);
+    expect(await other.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
+    await ping(b);
+  });
+});
+
 describe('connections', () => {
   it('leaves no session behind for connections that close while their token is checked', async () => {
     const b = await broker({ auth: { secret: SECRET } });
@@ -102,6 +127,21 @@ describe('connections', () => {
     expect(await s.request({ type: 'auth', token: bob })).toMatchObject({ type: 'authed' });
     const r = await s.request({ type: 'presence', channel: 'room' });
     expect((r.members as Array<{ user?: string }>).map((m) => m.user)).toEqual(['bob']);
+  });
+});
+
+describe('grants', () => {
+  it('a subscribe grant alone replays the retained log through since (history grant or not)', async () => {
+    const b = await broker({ auth: { secret: SECRET } });
+    const admin = await socket(`${b.wsUrl}?token=${SECRET}`);
+    for (let i = 1; i <= 3; i++) await admin.request({ type: 'publish', channel: 'news', data: i });
+    const token = await createToken({ secret: SECRET, grants: { news: ['subscribe'] } });
+    const s = await socket(`${b.wsUrl}?token=${token}`);
+    expect(await s.request({ type: 'history', channel: 'news' })).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    const { epoch } = await b.context.engine.state('news');
+    expect(await s.request({ type: 'subscribe', channel: 'news', since: { offset: 0, epoch } })).toMatchObject({ recovered: true });
+    await s.next((f) => f.type === 'message' && f.offset === 3);
+    expect(s.frames.filter((f) => f.type === 'message').map((f) => f.data)).toEqual([1, 2, 3]);
   });
 });
 
