@@ -130,6 +130,21 @@ describe('connections', () => {
   });
 });
 
+describe('patterns', () => {
+  it('refuses a distinct pattern past the node cap with LIMIT_EXCEEDED, and frees a slot on unsubscribe', async () => {
+    const b = await broker({}, { maxPatterns: 2 });
+    const s = await socket(b.wsUrl);
+    const other = await socket(b.wsUrl);
+    await s.request({ type: 'subscribe', channel: 'a.*' });
+    await other.request({ type: 'subscribe', channel: 'b.>' });
+    // The same pattern again shares the follow: not a new one.
+    expect(await other.request({ type: 'subscribe', channel: 'a.*' })).toMatchObject({ type: 'subscribed' });
+    expect(await s.request({ type: 'subscribe', channel: 'c.*' })).toMatchObject({ type: 'error', code: 'LIMIT_EXCEEDED', channel: 'c.*' });
+    await other.request({ type: 'unsubscribe', channel: 'b.>' });
+    expect(await s.request({ type: 'subscribe', channel: 'c.*' })).toMatchObject({ type: 'subscribed' });
+  });
+});
+
 describe('grants', () => {
   it('a subscribe grant alone replays the retained log through since (history grant or not)', async () => {
     const b = await broker({ auth: { secret: SECRET } });

@@ -1,7 +1,9 @@
 import { RedisEngine } from '@tributary/engine';
 import { startRedis, type RedisServer } from '@tributary/testkit';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { broker, socket } from './helpers.js';
+import { createToken } from '../src/index.js';
+import { broker, SECRET, socket } from './helpers.js';
 
 let redis: RedisServer;
 const engines: RedisEngine[] = [];
@@ -86,4 +88,36 @@ describe('pipelined publishes on Redis', () => {
 
 function evens(n: number): number[] {
   return Array.from({ length: n / 2 }, (_, i) => 2 * (i + 1));
+}
+
+describe('reads on Redis', () => {
+  it('create no key for channels nobody wrote (history, subscribe, presence, by a read-only token)', async () => {
+    const engine = new RedisEngine({ url: redis.url, keyPrefix: `r${Date.now()}:` });
+    engines.push(engine);
+    const b = await broker({ engine, auth: { secret: SECRET } });
+    const token = await createToken({ secret: SECRET, grants: { '>': ['subscribe', 'history', 'presence'] } });
+    const s = await socket(`${b.wsUrl}?token=${token}`);
+    const before = await dbsize();
+    for (let i = 0; i < 200; i++) {
+      const channel = `never.${i}`;
+      await s.request({ type: 'history', channel });
+      await s.request({ type: 'presence', channel });
+      await s.request({ type: 'subscribe', channel });
+      await s.request({ type: 'unsubscribe', channel });
+      await fetch(`${b.url}/v1/channels/${channel}/messages`, { headers: { authorization: `Bearer ${token}` } });
+    }
+    expect(await dbsize()).toBe(before);
+  });
+});
+
+/** DBSIZE over a raw connection (tests of this file run one at a time on its own Redis). */
+function dbsize(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const c = connect(redis.port, '127.0.0.1', () => c.write('DBSIZE\r\n'));
+    c.on('data', (d) => {
+      c.destroy();
+      resolve(Number(/^:(\d+)/.exec(d.toString())?.[1] ?? Number.NaN));
+    });
+    c.on('error', reject);
+  });
 }
