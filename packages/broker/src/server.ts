@@ -140,7 +140,6 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     // would never be removed (and would count against maxConnections for ever).
     if (ws.readyState !== ws.OPEN) return;
     const session = new Session(nanoid(12), ws, principal, ctx, early);
-    if (early.length >= MAX_PENDING_FRAMES) ws.resume();
     ctx.sessions.add(session);
     // Same `conn` id as the session's own child logger, so one connection's lines can be followed.
     log?.debug({ conn: session.id, ip, sub: principal.sub, admin: principal.admin }, 'connection open');

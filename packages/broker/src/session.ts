@@ -105,6 +105,8 @@ export class Session {
     if (principal.expiresAt !== undefined) welcome.expiresAt = principal.expiresAt;
     this.send(welcome);
     for (const [data, isBinary] of early) this.#enqueue(data, isBinary);
+    // Reading stopped while the early frames piled up; from here the session's own bound decides.
+    if (!this.#paused && ws.isPaused) ws.resume();
   }
 
   /** Sends a frame object. */
@@ -114,7 +116,7 @@ export class Session {
 
   /** Sends pre-encoded JSON frame bytes. */
   sendRaw(frame: Buffer): void {
-    const socket = this.#writable(frame.length);
+    const socket = this.#writable();
     if (socket === undefined) return;
     // Corked until after this turn: a turn's frames leave in one writev.
     this.#ctx.corker.hold(socket, false);
@@ -127,7 +129,7 @@ export class Session {
    * permessage-deflate off, ws writes synchronously and never queues, so order is kept.
    */
   sendMessage(wire: Buffer): void {
-    const socket = this.#writable(wire.length);
+    const socket = this.#writable();
     if (socket === undefined) return;
     this.#ctx.corker.hold(socket, true);
     socket.write(wire);
@@ -138,7 +140,7 @@ export class Session {
    * checked before the write, not with it: a reply larger than the bound (a long history page) is
    * written whole to a reader that keeps up; replies and replays wait for room first ({@link #room}).
    */
-  #writable(_bytes: number): Socket | undefined {
+  #writable(): Socket | undefined {
     if (this.#closed || this.#ws.readyState !== 1) return undefined;
     if (this.#ws.bufferedAmount > this.#ctx.options.maxQueueBytes) {
       this.#ctx.metrics.slowConsumers++;

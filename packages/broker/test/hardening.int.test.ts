@@ -99,13 +99,15 @@ describe('connections', () => {
     ws.on('message', (d) => frames.push(JSON.parse(d.toString()) as { type: string; id?: number }));
     await new Promise<void>((resolve) => ws.once('open', () => resolve()));
     // Sent in the same turn as 'open': the broker is still verifying the token.
-    for (let i = 1; i <= 50; i++) ws.send(JSON.stringify({ type: 'publish', id: i, channel: 'early', data: i }));
-    await until(() => frames.filter((f) => f.type === 'ack').length === 50, `acks: ${frames.length} frames`);
+    // More than the 256 frames a session buffers before it stops reading the socket.
+    const n = 600;
+    for (let i = 1; i <= n; i++) ws.send(JSON.stringify({ type: 'publish', id: i, channel: 'early', data: i }));
+    await until(() => frames.filter((f) => f.type === 'ack').length === n, `acks: ${frames.length} frames`);
     ws.close();
     expect(frames[0]?.type).toBe('welcome');
-    expect(frames.slice(1).map((f) => f.id)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    const stored = await b.context.engine.read('early', { limit: 100 });
-    expect(stored.entries.map((e) => JSON.parse(e.payload))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(frames.slice(1).map((f) => f.id)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    const stored = await b.context.engine.read('early', { limit: 1000 });
+    expect(stored.entries.map((e) => JSON.parse(e.payload))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
   });
 
   it('takes the Bearer scheme in any case (RFC 9110), on WebSocket and HTTP', async () => {
