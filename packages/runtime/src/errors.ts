@@ -18,6 +18,8 @@ export const BlockErrorCodes = {
   HOST_REFUSED: 'HOST_REFUSED',
   /** The handler returned something that is not valid for its trigger. */
   BAD_RESULT: 'BAD_RESULT',
+  /** The runner stopped (closed, or the block was removed) while the invocation ran; it was cut off. */
+  STOPPED: 'STOPPED',
 } as const;
 
 export type BlockErrorCode = (typeof BlockErrorCodes)[keyof typeof BlockErrorCodes];

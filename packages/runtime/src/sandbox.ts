@@ -150,7 +150,21 @@ export class BlockSandbox {
     return this.#isolate !== undefined && !this.#isolate.isDisposed;
   }
 
+  /**
+   * Disposes the isolate from outside (the runner closing, a version removed): an invocation still
+   * running is failed at once with STOPPED rather than left to its wall time.
+   */
   dispose(): void {
+    const live = [...this.#live.values()];
+    this.#teardown();
+    for (const p of live) {
+      p.end.failed ??= { error: new BlockError(BlockErrorCodes.STOPPED, 'the runner stopped while the invocation ran') };
+      p.end.wake?.();
+    }
+  }
+
+  /** Disposes the isolate; each caller settles the invocations it cut off with its own error. */
+  #teardown(): void {
     for (const p of this.#live.values()) p.inv.done = true;
     this.#live.clear();
     if (this.#isolate !== undefined && !this.#isolate.isDisposed) this.#isolate.dispose();
@@ -180,7 +194,7 @@ export class BlockSandbox {
       this.#idleSince = isolate.cpuTime;
       return describe;
     } catch (err) {
-      this.dispose();
+      this.#teardown();
       throw new BlockError(BlockErrorCodes.INVALID_BLOCK, `the block failed to load: ${errorText(err)}`, { cause: err });
     }
   }
@@ -205,7 +219,7 @@ export class BlockSandbox {
           end.wake = resolve;
           timer = setTimeout(() => {
             breach = BlockErrorCodes.WALL_LIMIT;
-            this.dispose();
+            this.#teardown();
             end.failed ??= { error: new BlockError(BlockErrorCodes.WALL_LIMIT, `invocation exceeded ${this.limits.wallMs} ms of wall time`) };
             resolve();
           }, this.limits.wallMs);
@@ -215,7 +229,7 @@ export class BlockSandbox {
       const { reply, cpuNs } = end.ok as { reply: Reply; cpuNs: bigint };
       const cpuMs = Number(cpuNs) / 1e6;
       if (cpuMs > this.limits.cpuMs) {
-        this.dispose();
+        this.#teardown();
         throw new BlockError(BlockErrorCodes.CPU_LIMIT, `invocation used ${cpuMs.toFixed(1)} ms of CPU (limit ${this.limits.cpuMs})`);
       }
       // Codes set by block code are not trusted; a refusal the host recorded is.
@@ -246,7 +260,7 @@ export class BlockSandbox {
       const timeout = this.#budget(isolate);
       if (timeout === undefined) {
         // Code outliving its invocation has used up cpuMs since: it must not keep the isolate.
-        this.dispose();
+        this.#teardown();
         return;
       }
       const first = enter.applySync(undefined, args, { timeout, arguments: { copy: true }, result: { copy: true } }) as unknown;
@@ -257,7 +271,7 @@ export class BlockSandbox {
     } catch (err) {
       const failure = this.#classify(err, isolate, undefined, undefined);
       // Code outliving its invocation: nobody to blame, but it must not keep the isolate.
-      if (live.length === 0) this.dispose();
+      if (live.length === 0) this.#teardown();
       for (const p of live) {
         p.end.failed ??= { error: failure };
         p.end.wake?.();
@@ -314,7 +328,7 @@ export class BlockSandbox {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        this.dispose();
+        this.#teardown();
         reject(new BlockError(BlockErrorCodes.INVALID_BLOCK, `loading the block took longer than ${ms} ms`));
       }, ms);
     });
@@ -330,11 +344,11 @@ export class BlockSandbox {
     const text = errorText(err);
     if (breach !== undefined) return new BlockError(breach, text, { cause: err });
     if (isolate.isDisposed && MEMORY_MESSAGE.test(text)) {
-      this.dispose();
+      this.#teardown();
       return new BlockError(BlockErrorCodes.MEMORY_LIMIT, `block exceeded its ${this.limits.memoryMb} MiB heap`, { cause: err });
     }
     if (/timed out/i.test(text)) {
-      this.dispose();
+      this.#teardown();
       return new BlockError(BlockErrorCodes.CPU_LIMIT, `invocation exceeded ${this.limits.cpuMs} ms of CPU`, { cause: err });
     }
     // Codes set by block code are not trusted; a refusal the host recorded is.
