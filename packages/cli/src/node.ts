@@ -4,7 +4,7 @@ import { consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
 import { INSECURE_IMAGE_SECRET } from './image-keys.js';
-import { adminRoute, BlockNode, requestRoute, type HostModule, type PublishFn } from '@tributary/runtime';
+import { adminRoute, BlockNode, requestRoute, type HostModule, type PreparedBlock, type PublishFn } from '@tributary/runtime';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 
@@ -34,6 +34,12 @@ export interface NodeOptions {
   routes?: HttpRoute[];
   /** Extra options passed to the broker as-is. */
   broker?: { maxPayloadBytes?: number; nodeId?: string; writeCoalesceMs?: number };
+  /**
+   * Called once the broker listens, before the block folders are deployed (`GET /readyz` answers
+   * 503 meanwhile); startNode waits for it. For announcing the node early, or for tests of the
+   * startup window.
+   */
+  onListening?: (broker: Broker) => void | Promise<void>;
 }
 
 /** A running Tributary process. */
@@ -52,11 +58,20 @@ export interface TributaryNode {
  */
 export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   let publisher: Publisher | undefined;
+  // Blocks stored in the engine run as soon as the runtime starts, before the broker does: their
+  // first publishes wait for it instead of failing an attempt.
+  let brokerUp!: (p: Publisher) => void;
+  let brokerFailed!: (err: Error) => void;
+  const started = new Promise<Publisher>((resolve, reject) => {
+    brokerUp = resolve;
+    brokerFailed = reject;
+  });
+  started.catch(() => {});
   const publish: PublishFn = async (channel, data, opts) => {
-    if (publisher === undefined) throw new Error('broker not started');
+    const p = publisher ?? (await started);
     const req: Parameters<Publisher['publish']>[0] = { channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL };
     if (opts.msgId !== undefined) req.msgId = opts.msgId;
-    const r = await publisher.publish(req);
+    const r = await p.publish(req);
     metrics?.messagesIn.inc({ transport: 'block' });
     return r;
   };
@@ -86,9 +101,26 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   if (o.claimIdleMs !== undefined) runnerOptions.claimIdleMs = o.claimIdleMs;
   runnerOptions.metrics = registry;
   const blocks = await BlockNode.start(runnerOptions);
+  // The folders' after-publish groups are registered before the broker listens: a group sees only
+  // what is appended after its registration, and an upload or publish this node accepts while the
+  // blocks still load must wait in the group rather than be missed. A folder that fails to compile
+  // or load fails the start here, before the port is taken.
+  let prepared: PreparedBlock[] = [];
+  try {
+    for (const dir of o.blockDirs ?? []) {
+      if (existsSync(dir)) prepared = prepared.concat(await blocks.prepareDir(dir));
+    }
+  } catch (err) {
+    brokerFailed(new Error('broker not started', { cause: err }));
+    await blocks.close();
+    throw err;
+  }
   const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody, (caller, name) => can(caller as Principal, 'request', `$blocks.${name}`)), ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
     consoleRoute(), ...(o.routes ?? [])];
+  // Ready for traffic once the block folders run: until then the broker answers, but an upload or a
+  // publish is not yet handled by the blocks a deployment expects (/healthz is about liveness only).
+  let ready = false;
   let broker: Broker;
   try {
     broker = await startBroker({
@@ -101,24 +133,27 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
       metrics: registry,
       ...(o.logger === undefined ? {} : { logger: o.logger }),
       ...o.broker,
+      readiness: () => (ready ? { ready: true } : { ready: false, reason: 'loading blocks' }),
     });
   } catch (err) {
+    brokerFailed(new Error('broker not started', { cause: err }));
     await blocks.close();
     throw err;
   }
   publisher = broker.context.publisher;
+  brokerUp(publisher);
   metrics = broker.context.prom;
-  // Folders load after the broker is up: their blocks may publish on deploy-time ticks.
+  // The folders' blocks run once the broker is up, as they publish through it.
   try {
-    for (const dir of o.blockDirs ?? []) {
-      if (existsSync(dir)) await blocks.loadDir(dir);
-    }
+    await o.onListening?.(broker);
+    await blocks.deployPrepared(prepared);
   } catch (err) {
     // The caller gets no node to close: release the port and the runner before failing.
     await blocks.close();
     await broker.close();
     throw err;
   }
+  ready = true;
   return {
     broker,
     blocks,

@@ -11,7 +11,7 @@ export type { PublishFn, HostModule, BlockLogLine, FetchLimits } from './host.js
 export type { RetryOptions } from './consumer.js';
 export type { NormalizedTrigger } from './describe.js';
 export { BlockNode } from './node.js';
-export type { BlockNodeOptions, BlockManifest } from './node.js';
+export type { BlockNodeOptions, BlockManifest, PreparedBlock } from './node.js';
 export { BlockRegistry, DEPLOY_CHANNEL, parseDeployNotice } from './registry.js';
 export type { StoredBlock, DeployNotice } from './registry.js';
 export { adminRoute, requestRoute, checkBlockResponse, BLOCK_FORBIDDEN_HEADERS, BLOCK_RESPONSE_HEADERS } from './http.js';

@@ -19,6 +19,14 @@ export interface BlockManifest {
   config?: Record<string, JsonValue>;
 }
 
+/** A block folder compiled and checked, its consumer group registered, not yet running. */
+export interface PreparedBlock {
+  folder: string;
+  name: string;
+  compiled: CompiledBlock;
+  config: Record<string, JsonValue>;
+}
+
 /** Options of {@link BlockNode.start}. */
 export interface BlockNodeOptions extends RunnerOptions {
   /** Folders whose sub-folders with a block.json are loaded at start. */
@@ -59,20 +67,45 @@ export class BlockNode {
 
   /** Compiles and deploys every block folder (with a block.json) under `dir`. */
   async loadDir(dir: string): Promise<BlockInfo[]> {
-    const out: BlockInfo[] = [];
-    const root = resolve(dir);
-    for (const d of await readdir(root, { withFileTypes: true })) {
-      if (!d.isDirectory() || !existsSync(join(root, d.name, 'block.json'))) continue;
-      out.push(await this.deployFolder(join(root, d.name)));
-    }
-    return out;
+    return this.deployPrepared(await this.prepareDir(dir));
   }
 
   /** Compiles and deploys one block folder. */
   async deployFolder(folder: string): Promise<BlockInfo> {
+    const p = await this.prepareFolder(folder);
+    return this.deploy(p.compiled, p.config);
+  }
+
+  /**
+   * The first half of {@link loadDir}: compiles every block folder under `dir`, checks what each
+   * declares and registers the consumer group of each after-publish block — without running any.
+   * Messages appended from then on wait in the groups; {@link deployPrepared} runs the blocks on
+   * them. A node registers its folders' groups before it accepts traffic, so nothing it accepts
+   * while the blocks load is missed.
+   */
+  async prepareDir(dir: string): Promise<PreparedBlock[]> {
+    const out: PreparedBlock[] = [];
+    const root = resolve(dir);
+    for (const d of await readdir(root, { withFileTypes: true })) {
+      if (!d.isDirectory() || !existsSync(join(root, d.name, 'block.json'))) continue;
+      out.push(await this.prepareFolder(join(root, d.name)));
+    }
+    return out;
+  }
+
+  /** {@link prepareDir} for one block folder. */
+  async prepareFolder(folder: string): Promise<PreparedBlock> {
     const manifest = JSON.parse(await readFile(join(folder, 'block.json'), 'utf8')) as BlockManifest;
     const compiled = await compileBlock(join(folder, manifest.entry ?? 'src/index.ts'));
-    return this.deploy(compiled, manifest.config ?? {});
+    const def = await this.runner.prepare(compiled);
+    return { folder, name: def.name, compiled, config: manifest.config ?? {} };
+  }
+
+  /** Deploys blocks {@link prepareDir} prepared, in order; the first that fails to load throws. */
+  async deployPrepared(prepared: readonly PreparedBlock[]): Promise<BlockInfo[]> {
+    const out: BlockInfo[] = [];
+    for (const p of prepared) out.push(await this.deploy(p.compiled, p.config));
+    return out;
   }
 
   /** Deploys here and records the version for every other runner. */

@@ -6,9 +6,9 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { RuntimeMetrics } from './metrics.js';
 import type { CompiledBlock } from './compile.js';
-import { GroupConsumer, type RetryOptions } from './consumer.js';
+import { GroupConsumer, groupName, type RetryOptions } from './consumer.js';
 import { DeployedBlock, type BlockInfo } from './deployed.js';
-import { validateDescription } from './describe.js';
+import { validateDescription, type ValidBlock } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type FetchLimits, type HostModule, type PublishFn } from './host.js';
 import { resolveLimits } from './limits.js';
@@ -87,17 +87,34 @@ export class BlockRunner {
   }
 
   /**
+   * Loads a bundle once to read and check what it declares, without running it; for an after-publish
+   * block, also registers its consumer group, so every message appended from now on waits in the
+   * group for the block, which may be deployed later (see `BlockNode.prepareDir`). Throws
+   * what {@link deploy} would throw for a bundle that cannot load. Registering is idempotent: a group
+   * that exists keeps its position.
+   */
+  async prepare(compiled: CompiledBlock): Promise<ValidBlock> {
+    const def = await this.#describe(compiled);
+    if (def.trigger.kind === 'afterPublish') await this.#o.engine.groups.register(groupName(def.name), def.trigger.patterns);
+    return def;
+  }
+
+  async #describe(compiled: CompiledBlock): Promise<ValidBlock> {
+    const probe = await BlockSandbox.load(compiled.code, resolveLimits(undefined, false), async () => {
+      throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'no host calls while loading');
+    });
+    probe.sandbox.dispose();
+    return validateDescription(probe.description);
+  }
+
+  /**
    * Loads a compiled block and makes it live, replacing any running version of the same name.
    * Throws a BlockError (INVALID_BLOCK …) and keeps the old version when the new one cannot load.
    */
   async deploy(compiled: CompiledBlock, options: { config?: Record<string, JsonValue> } = {}): Promise<BlockInfo> {
     if (this.#closed) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, 'runner is closed');
     // Load once with default limits to read the definition, then with the block's own limits.
-    const probe = await BlockSandbox.load(compiled.code, resolveLimits(undefined, false), async () => {
-      throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'no host calls while loading');
-    });
-    probe.sandbox.dispose();
-    const def = validateDescription(probe.description);
+    const def = await this.#describe(compiled);
     const limits = resolveLimits(def.limits, def.trigger.kind === 'beforePublish');
     const host: HostHandler = async (inv, op, args) => {
       const h = this.#hosts.get(next);
