@@ -56,7 +56,7 @@ export function parseResponses(buf: Buffer): RawResponse[] {
       (headers[name] ??= []).push(l.slice(i + 1).trim());
     }
     at = headEnd + 4;
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     if (status === 204 || status === 304 || (status >= 100 && status < 200)) {
       // no body
     } else if (headers['transfer-encoding']?.some((v) => /chunked/i.test(v))) {

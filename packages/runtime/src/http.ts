@@ -142,8 +142,9 @@ export function requestRoute(node: BlockNode, readBody: BodyReader, mayCall: (ca
       // (204 and 304 have no body, so neither).
       const bodyless = out.status === 204 || out.status === 304;
       if (!bodyless) out.headers['content-length'] = String(out.body.length);
-      const csp = out.headers['content-security-policy'];
-      res.writeHead(out.status, { ...out.headers, 'content-security-policy': csp === undefined ? BLOCK_CSP : [BLOCK_CSP, csp] });
+      const { 'content-security-policy': csp, ...outHeaders } = out.headers;
+      if (csp !== undefined) res.setHeader('content-security-policy', [BLOCK_CSP, csp]);
+      res.writeHead(out.status, outHeaders);
       res.end(bodyless ? undefined : out.body);
     },
   };
