@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createToken } from '@tributary/broker';
 import { MemoryEngine } from '@tributary/engine';
+import { parseSpec, SharpBackend } from '@tributary/images';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNode, type TributaryNode } from '../src/node.js';
@@ -14,6 +15,7 @@ import { parseResponses, type RawResponse } from './rawhttp.js';
 
 const SECRET = 'uploads-http-test-secret-0123456789abcdef';
 const MAX = 64 * 1024;
+const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC', 'base64');
 
 let node: TributaryNode;
 let engine: MemoryEngine;
@@ -92,9 +94,20 @@ describe('upload size cap over a raw connection', () => {
     const r = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * 1024 * 1024}\r\n\r\n`,
       async (socket) => void socket.write('\xff\xd8\xff\xe0'));
     expectTooLarge(r);
-    // The token is not spent by an upload that could never fit the configured cap.
     const again = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX + 1}\r\n\r\n`, async () => {});
     expectTooLarge(again);
+    // The token is not spent by uploads that could never fit the configured cap.
+    const jpeg = (await new SharpBackend().render(TINY_PNG, parseSpec({ v: 1, steps: [], output: { format: 'jpeg' } }))).data;
+    const ok = await fetch(node.broker.url + path, { method: 'PUT', body: jpeg });
+    expect(ok.status).toBe(201);
+  });
+
+  it('any error answered before the body was read is sent with Connection: close while the client still sends', async () => {
+    const r = await firstResponse(`PUT /v1/uploads/${'x'.repeat(32)} HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n`,
+      (socket, answered) => pump(socket, answered, 64 * 1024, false));
+    expect(r.status).toBe(401);
+    expect(r.headers.connection).toEqual(['close']);
+    expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'TOKEN_INVALID' } });
   });
 
   it('a declared Content-Length over the token\'s own maxBytes is answered 413 before the body is sent', async () => {
