@@ -81,6 +81,9 @@ describe('request block responses', () => {
     ['a NUL in a value', { 'x-a': 'b\u0000' }],
     ['a value that is not a string', { 'x-a': 5 }],
     ['headers that are not an object', ['x-a', 'b']],
+    ['the same name twice', { 'X-A': '1', 'x-a': '2' }],
+    ['65 headers', Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`x-h${i}`, 'v']))],
+    ['more than 8 KiB of headers', { 'x-a': 'v'.repeat(5000), 'x-b': 'v'.repeat(5000) }],
   ])('refuse headers with %s: 502 BAD_RESULT, and nothing escapes as a 500', async (_what, headers) => {
     const [first, second, ...rest] = await mirrorThenHealth({ status: 200, headers, body: 'x' });
     expect(rest).toEqual([]);
@@ -114,6 +117,15 @@ describe('request block responses', () => {
     expect(first?.headers['x-content-type-options']).toEqual(['nosniff']);
     // The broker's policy is always sent; a block's own can only add restrictions (browsers enforce both).
     expect(first?.headers['content-security-policy']).toEqual(["sandbox; default-src 'none'", "img-src 'none'"]);
+    expectHealth(second);
+  });
+
+  it('send a 204 with neither body nor Content-Length, and the connection goes on', async () => {
+    const [first, second, ...rest] = await mirrorThenHealth({ status: 204, body: 'dropped' });
+    expect(rest).toEqual([]);
+    expect(first?.status).toBe(204);
+    expect(first?.body).toBe('');
+    expect(first?.headers['content-length']).toBeUndefined();
     expectHealth(second);
   });
 
