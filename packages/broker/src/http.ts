@@ -51,7 +51,7 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
     }
     if (isBrokerAdminPath(url.pathname)) {
       const principal = await principalOf(ctx, req);
-      assertJsonBody(req, url);
+      assertJsonBody(req, url, principal);
       return await handleAdmin(ctx, req, res, url, principal);
     }
     if (url.pathname === '/healthz' && req.method === 'GET') {
@@ -82,12 +82,12 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
       const anonymous = route.allowAnonymous === true && !ctx.options.auth.insecure && req.headers.authorization === undefined;
       const principal = anonymous ? ANONYMOUS_PRINCIPAL : await principalOf(ctx, req);
       // Credentials first: a request without any learns that, whatever its body.
-      if (!anonymous) assertJsonBody(req, url);
+      if (!anonymous) assertJsonBody(req, url, principal);
       return await route.handle(req, res, principal, url);
     }
     const channel = channelOf(m[1] as string);
     const principal = await principalOf(ctx, req);
-    assertJsonBody(req, url);
+    assertJsonBody(req, url, principal);
     if (m[2] === 'presence' && req.method === 'GET') {
       authorize(principal, 'presence', channel);
       return json(res, 200, { channel, members: await ctx.engine.presenceList(channel) });
@@ -159,9 +159,11 @@ function isJsonApi(path: string): boolean {
  * API's state-changing routes takes those requests away from other sites, whatever the auth mode;
  * webhooks into request blocks (`/v1/blocks/…`) keep any body type, and need a `request` grant.
  */
-function assertJsonBody(req: IncomingMessage, url: URL): void {
+function assertJsonBody(req: IncomingMessage, url: URL, principal: Principal): void {
   if (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') return;
   if (!isJsonApi(url.pathname)) return;
+  // Operator routes refuse everyone else (403) whatever the body: that answer comes first.
+  if (url.pathname.startsWith('/v1/admin/') && !principal.admin) return;
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
     throw new TributaryError(ErrorCodes.UNSUPPORTED_MEDIA_TYPE, `${req.method} ${url.pathname} needs Content-Type: application/json`);

@@ -34,7 +34,8 @@ export async function call(base: string, method: string, path: string, options: 
   Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  // As the console's own api.js: the broker wants JSON declared on every state-changing request.
+  if (method !== 'GET') headers['content-type'] = 'application/json';
   const res = await fetch(base + path, {
     method,
     headers,
