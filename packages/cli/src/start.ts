@@ -48,7 +48,18 @@ export async function start(argv: string[]): Promise<number> {
   else throw new UsageError('pass --secret (or TRIBUTARY_SECRET) for token auth, or --insecure for local development');
   const logger = pino({ level: values['log-level'] ?? 'info', base: { service: 'tributary' } });
   const redisUrl = values.redis ?? process.env.TRIBUTARY_REDIS_URL;
-  const engine: StreamEngine = redisUrl ? new RedisEngine({ url: redisUrl }) : new MemoryEngine();
+  // A bug in one listener or promise chain is logged and counted, never the end of the process: a
+  // broker serves many clients, and one of them must not be able to take it down.
+  let countInternal: (where: string) => void = () => {};
+  const onListenerError = (err: unknown, channel: string): void => {
+    countInternal('listener');
+    logger.error({ err, channel }, 'an engine listener failed');
+  };
+  process.on('unhandledRejection', (err) => {
+    countInternal('unhandled');
+    logger.error({ err }, 'unhandled rejection');
+  });
+  const engine: StreamEngine = redisUrl ? new RedisEngine({ url: redisUrl, onListenerError }) : new MemoryEngine({ onListenerError });
   const port = intOption('port', values.port ?? process.env.TRIBUTARY_PORT) ?? 7700;
   const blockDirs = values.blocks ?? ['blocks'];
   const cloudinary = values.cloudinary ?? process.env.CLOUDINARY_URL;
@@ -61,6 +72,7 @@ export async function start(argv: string[]): Promise<number> {
   const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs, images,
     ...(writeCoalesceMs === undefined ? {} : { broker: { writeCoalesceMs } }) });
   const { broker } = node;
+  countInternal = (where) => broker.context.prom.internalErrors.inc({ where });
   const names = node.blocks.runner.list().map((b) => `${b.name}@${b.version}`);
   const mode = auth.insecure === true ? 'INSECURE: no auth, local development only' : 'token auth';
   process.stdout.write(
