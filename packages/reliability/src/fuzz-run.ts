@@ -502,16 +502,19 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
     return set;
   };
 
-  const crashed = async (where: string): Promise<boolean> => {
+  const crashed = async (where: string, batchFrames: FuzzFrame[]): Promise<boolean> => {
     report.crashes++;
     const info = cluster.exitInfo();
-    const unanswered = conns.flatMap((c) => c.unanswered(8));
+    // Replies are held for a moment before they are written (write coalescing), so the frame that
+    // killed the process can be tens of frames past the first unanswered one on its connection.
+    const unanswered = conns.flatMap((c) => c.unanswered(64));
     const recent = conns.flatMap((c) => c.recent.slice().reverse());
     dropAll();
     log(`fuzz ${cluster.name}: a node exited ${where}; finding the frame…`);
-    const culprit = (await minimize(unanswered)) ?? (await minimize(recent));
+    // In flight first, then just answered (a crash after the reply: a notice reader), then the whole batch.
+    const culprit = (await minimize(unanswered)) ?? (await minimize(recent)) ?? (await minimize(batchFrames));
     if (culprit === undefined) {
-      findings.add('exit', cluster.name, `unreproduced|${where}`, `${info} ${where}; not reproduced by replaying the ${unanswered.length + recent.length} frames in flight or just answered, one connection at a time. First unanswered: ${unanswered.slice(0, 3).map((f) => describeFrame(f)).join(' ; ')}`);
+      findings.add('exit', cluster.name, `unreproduced|${where}`, `${info} ${where}; not reproduced by replaying the batch's frames on one connection. First unanswered: ${unanswered.slice(0, 3).map((f) => describeFrame(f)).join(' ; ')}`);
     } else {
       const kinds = [...new Set(culprit.map((f) => f.kind))];
       for (const k of kinds) quarantine.add(k);
@@ -530,11 +533,13 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
   {
     const early = framesChunk(frameArbitrary(['valid', 'mutated', 'broken-json', 'junk']), o.seed, 1_000_000, 64);
     const pre: FuzzConn[] = [];
+    // A dropped frame also shifts the replies after it (wrong-id): the pre-welcome finding says it once.
+    const preFindings = new Findings();
     for (let i = 0; i < 4; i++) {
       const frames = early.slice(i * 16, i * 16 + 16);
-      if (i % 2 === 0) pre.push(await FuzzConn.open(cluster, findings, tally, cluster.wsUrl(i, 0), frames));
+      if (i % 2 === 0) pre.push(await FuzzConn.open(cluster, preFindings, tally, cluster.wsUrl(i, 0), frames));
       else {
-        const c = await FuzzConn.open(cluster, findings, tally, cluster.wsUrl(i, 0));
+        const c = await FuzzConn.open(cluster, preFindings, tally, cluster.wsUrl(i, 0));
         for (const f of frames) c.send(f);
         pre.push(c);
       }
@@ -549,6 +554,7 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
       }
       c.ws.destroy();
     });
+    for (const f of preFindings.list) if (f.check !== 'wrong-id') findings.add(f.check, f.cluster, `pre-welcome|${f.detail.slice(0, 60)}`, `(before welcome) ${f.detail}`);
     if (!cluster.alive()) {
       findings.add('exit', cluster.name, 'pre-welcome', `${cluster.exitInfo()} while answering frames sent before welcome`);
       await cluster.restart();
@@ -577,7 +583,7 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
     if (sc !== undefined) held.push(sc);
     report.side.set(sideCaseName, (report.side.get(sideCaseName) ?? 0) + 1);
     if (!cluster.alive()) {
-      stopped = !(await crashed(`in batch ${k} (frames ${k * per}–${k * per + frames.length})`));
+      stopped = !(await crashed(`in batch ${k} (frames ${k * per}–${k * per + frames.length})`, frames));
       continue;
     }
     let replaced = false;
@@ -711,11 +717,12 @@ export async function fuzzHttp(cluster: Cluster, findings: Findings, seed: numbe
     const node = cluster.nodes[(i / 64) % cluster.nodes.length] as NodeProc;
     const base = new URL(node.url);
     const group = requests.slice(i, i + 64);
+    const resets: string[] = [];
     await Promise.all(group.map(async (r) => {
       const res = await httpSend(agent, base, r).catch((err: unknown) => ({ status: -1, body: String(err) }));
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       if (res.status === -1) {
-        if (cluster.alive()) findings.add('http', cluster.name, 'reset', `${describeRequest(r)} → connection error ${res.body}`);
+        resets.push(`${describeRequest(r)} → connection error ${res.body}`);
         return;
       }
       if (res.status < 400 || r.method === 'HEAD') return;
@@ -731,6 +738,9 @@ export async function fuzzHttp(cluster: Cluster, findings: Findings, seed: numbe
         findings.add('http', cluster.name, `untyped|${res.status}`, `${describeRequest(r)} → ${res.status} without a documented code: ${res.body.slice(0, 160)}`);
       }
     }));
+    await sleep(50);
+    // Requests cut by a crash are the crash's finding (below), not their own.
+    if (cluster.alive()) for (const r of resets) findings.add('http', cluster.name, 'reset', r);
     if (!cluster.alive()) {
       // Replayed one at a time on a fresh process, to name the request.
       const info = cluster.exitInfo();
