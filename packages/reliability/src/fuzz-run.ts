@@ -788,17 +788,23 @@ export async function fuzzCampaign(o: CampaignOptions): Promise<{ summaries: str
   const summaries: string[] = [];
   for (const engine of o.engines) {
     for (const mode of ['insecure', 'token'] as const) {
-      const cluster = await Cluster.start({ engine, mode, nodes: engine === 'redis' && mode === 'insecure' ? 2 : 1,
-        ...(o.redis === undefined ? {} : { redis: o.redis }), maxPayloadBytes: FUZZ_MAX_PAYLOAD, maxConnectionsPerIp: 400 });
+      let cluster: Cluster | undefined;
       try {
+        cluster = await Cluster.start({ engine, mode, nodes: engine === 'redis' && mode === 'insecure' ? 2 : 1,
+          ...(o.redis === undefined ? {} : { redis: o.redis }), maxPayloadBytes: FUZZ_MAX_PAYLOAD, maxConnectionsPerIp: 400 });
         const r = await fuzzFrames(cluster, findings, { seed: o.seed, frames: Math.ceil(o.framesPerEngine / 2), rss: engine === 'memory',
           ...(o.families === undefined ? {} : { families: o.families }), log });
         summaries.push(summarize(o.seed, r));
+        log(summaries.at(-1) as string);
         await checkPlatform(cluster, findings);
         const statuses = await fuzzHttp(cluster, findings, o.seed, o.httpRequests);
         summaries.push(`fuzz http ${cluster.name}: ${o.httpRequests} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
+        log(summaries.at(-1) as string);
+      } catch (err) {
+        // A cluster that cannot start (or a harness error) ends that cluster's run, not the campaign.
+        findings.add('gave-up', `${engine}/${mode}`, 'error', `the run stopped: ${String(err).slice(0, 600)}`);
       } finally {
-        await cluster.stop();
+        await cluster?.stop();
       }
     }
   }
