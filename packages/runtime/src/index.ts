@@ -16,7 +16,8 @@ export { BlockRegistry, DEPLOY_CHANNEL, parseDeployNotice } from './registry.js'
 export type { StoredBlock, DeployNotice } from './registry.js';
 export { adminRoute, requestRoute, checkBlockResponse, BLOCK_FORBIDDEN_HEADERS, BLOCK_RESPONSE_HEADERS } from './http.js';
 export type { Caller, BodyReader, CheckedResponse } from './http.js';
-export { compileSource, MAX_SOURCE_BYTES } from './compile.js';
+export { compileSource, MAX_SOURCE_BYTES, MAX_SOURCE_NESTING, COMPILE_TIMEOUT_MS } from './compile.js';
+export type { CompileOptions } from './compile.js';
 export type { ReplayMessage } from './runner.js';
 export { DeadLetters, DLQ_NAMESPACE, DLQ_SCAN_LIMIT, parseDeadLetterRecord } from './dlq.js';
 export type { DeadLetter, DeadLetterRecord } from './dlq.js';
