@@ -63,7 +63,13 @@ export interface BlockKv {
   setJson(key: string, value: JsonValue, options?: { ttlSeconds?: number }): Promise<void>;
 }
 
-/** Logs land on the block's log channel (`tributary logs <name>`). */
+/**
+ * Logs land on the block's log channel `$logs.<name>` (`tributary logs <name>`), one hop after the
+ * invocation. Bounded (docs/BLOCKS.md, Limits): 100 lines and 64 KiB characters per invocation, a
+ * message or fields' JSON over 8 KiB characters is cut (`…[cut: N chars]`), and a per-second budget
+ * per block; dropped lines are counted in one "N log lines dropped" line. Secrets' exact values are
+ * replaced by `[secret]`; nothing derived from them is.
+ */
 export interface BlockLog {
   debug(message: string, fields?: Record<string, JsonValue>): void;
   info(message: string, fields?: Record<string, JsonValue>): void;
@@ -76,13 +82,21 @@ export interface BlockContext {
   block: { name: string; version: string };
   /** The block's configuration (from its block.json `config`, or the deploy). */
   config: Readonly<Record<string, JsonValue>>;
-  /** Publishes to a channel the block's `publishes` patterns cover; the message's hop count is +1. */
+  /**
+   * Publishes to a channel the block's `publishes` patterns cover; the message's hop count is +1.
+   * Rejects with an error whose `code` is `HOP_LIMIT` past the broker's hop limit, `HOST_REFUSED`
+   * for other refusals.
+   */
   publish(channel: string, data: JsonValue, options?: { msgId?: string }): Promise<{ offset: number }>;
   kv: BlockKv;
   /** HTTP(S) to allow-listed hosts only, with a timeout and a response size cap. */
   fetch(url: string, init?: { method?: string; headers?: Record<string, string>; body?: string }): Promise<FetchResponse>;
   log: BlockLog;
-  /** Secrets from configuration; never logged. */
+  /**
+   * Secrets from configuration. Log lines and error messages have each secret's exact value (4 or
+   * more characters) replaced by `[secret]`; a value changed in any way (reversed, spaced,
+   * encoded, in parts) is not recognised, and publishes, kv and fetches are not redacted.
+   */
   secrets: { get(name: string): string | undefined };
   /** Further capabilities the host grants (e.g. `images`), called by name. */
   call<T = JsonValue>(module: string, method: string, args: JsonValue): Promise<T>;
@@ -90,9 +104,15 @@ export interface BlockContext {
 
 /** When a block runs. */
 export type Trigger =
-  /** On the publish path, before storing: may rewrite (return `{ data }`) or reject (`{ reject }`). */
+  /**
+   * On the publish path, before storing: may rewrite (return `{ data }`) or reject (`{ reject }`).
+   * Not on system channels (`$…`): the platform writes those, and deploy refuses such a pattern.
+   */
   | { beforePublish: string | string[] }
-  /** After a message is stored, at least once, via a consumer group. */
+  /**
+   * After a message is stored, at least once, via a consumer group. A pattern matching the block's
+   * own `$logs.<name>` or `$dlq.<name>` is refused at deploy (a loop).
+   */
   | { afterPublish: string | string[] }
   /** Every N seconds, once across all runners. */
   | { interval: number }

@@ -17,6 +17,10 @@ export const BOOTSTRAP = String.raw`
   // block that tampers with what those reach can only break its own invocations.
   const PromiseCtor = Promise, promiseThen = Promise.prototype.then, apply = Reflect.apply, allSettled = Promise.allSettled;
   const MapCtor = Map, mapGet = Map.prototype.get, mapSet = Map.prototype.set, mapDelete = Map.prototype.delete;
+  const StringCtor = String, strSlice = String.prototype.slice;
+  // Cuts text longer than max to max characters; slice and length cannot be tampered with through a
+  // primitive string's own properties, and strSlice was captured above.
+  function cut(text, max) { return text.length > max ? apply(strSlice, text, [0, max]) : text; }
   function fail(reply) {
     const e = new Error(reply.message);
     e.code = reply.code;
@@ -24,7 +28,8 @@ export const BOOTSTRAP = String.raw`
   }
   // What __drain hands over next, as JSON text built by concatenating primitives, which no prototype
   // the block may tamper with (Array.prototype.toJSON, an index setter) can reach. Host calls:
-  // [invocation id, call id, op, args] each; settled invocations: [invocation id, reply]. Args and
+  // [invocation id, call id, op, args] each; settled invocations: [invocation id, reply, log lines
+  // dropped]. Args and
   // replies are JSON texts from JSON.stringify, embedded as they are: each is one JSON value (or, if
   // the block broke JSON.stringify, not JSON at all, which fails its invocation on the host).
   let outbox = '';
@@ -49,15 +54,38 @@ export const BOOTSTRAP = String.raw`
     if (list !== undefined) list[list.length] = p;
     return p;
   }
-  function logFn(id, level) {
+  // Log lines are bounded here, before anything is copied to the host (a 20 MB line copied out on
+  // every call once took the whole process down): per invocation, caps.lines lines and caps.chars
+  // characters; past either, lines are dropped and counted (the count goes out with the
+  // invocation's outcome). A message or the fields' JSON is cut to caps.lineChars + caps.slack: the
+  // host cuts to caps.lineChars after redacting secrets, and the slack (the longest secret) keeps a
+  // secret that straddles the cut whole for the redaction. The full length goes along for the
+  // host's "cut" marker.
+  function logFn(id, level, caps, budget) {
     return function (message, fields) {
       try {
+        if (budget.lines >= caps.lines || budget.chars >= caps.chars) { budget.dropped++; return; }
+        const text = StringCtor(message);
+        if (typeof text !== 'string') return;
+        let json = null;
+        if (fields !== undefined && fields !== null) {
+          json = JSONstringify(fields);
+          if (typeof json !== 'string') json = null;
+        }
+        const jsonLength = json === null ? 0 : json.length;
+        const size = (text.length > caps.lineChars ? caps.lineChars : text.length) + (jsonLength > caps.lineChars ? caps.lineChars : jsonLength);
+        if (budget.chars + size > caps.chars) { budget.dropped++; return; }
+        budget.lines++;
+        budget.chars += size;
+        const keep = caps.lineChars + caps.slack;
         // Fire and forget: logging must not make a handler wait or fail.
-        apply(promiseThen, call(id, 'log', { level: level, message: String(message), fields: fields === undefined ? null : fields }), [undefined, function () {}]);
+        apply(promiseThen, call(id, 'log', { level: level, message: cut(text, keep), length: text.length,
+          fields: json === null ? null : cut(json, keep), fieldsLength: jsonLength }), [undefined, function () {}]);
       } catch (e) {}
     };
   }
-  function makeCtx(id, info) {
+  function makeCtx(id, info, budget) {
+    const caps = info.caps;
     const secrets = info.secrets || {};
     const kv = {
       // JSON has no undefined: the host answers a missing key with null; the API promises undefined.
@@ -78,7 +106,8 @@ export const BOOTSTRAP = String.raw`
           return { status: r.status, headers: r.headers, text: r.text, json: function () { return JSONparse(r.text); } };
         });
       },
-      log: Object.freeze({ debug: logFn(id, 'debug'), info: logFn(id, 'info'), warn: logFn(id, 'warn'), error: logFn(id, 'error') }),
+      log: Object.freeze({ debug: logFn(id, 'debug', caps, budget), info: logFn(id, 'info', caps, budget),
+        warn: logFn(id, 'warn', caps, budget), error: logFn(id, 'error', caps, budget) }),
       secrets: Object.freeze({ get: function (name) { return Object.prototype.hasOwnProperty.call(secrets, name) ? secrets[name] : undefined; } }),
       call: function (module, method, args) { return call(id, 'call', { module: String(module), method: String(method), args: args === undefined ? null : args }); },
     });
@@ -97,12 +126,16 @@ export const BOOTSTRAP = String.raw`
   // reads its stack, which runs the block's Error.prepareStackTrace: a block making that spin froze
   // the whole host, timers included. Reading the message below runs block code too, but as an
   // ordinary microtask, which the CPU and wall limits cover.
-  function failure(err) {
+  // The message is cut here (caps.error + caps.slack, as for log lines), with its full length, so a
+  // 90 MB error message is not copied out either.
+  function failure(err, caps) {
     let message = 'the handler failed';
     try {
-      message = err instanceof Error ? String(err.message) : String(err);
+      message = err instanceof Error ? StringCtor(err.message) : StringCtor(err);
+      if (typeof message !== 'string') message = 'the handler failed';
     } catch (e) {}
-    return JSONstringify({ ok: false, message: message });
+    const keep = caps === undefined ? 4096 : caps.error + caps.slack;
+    return '{"ok":false,"message":' + JSONstringify(cut(message, keep)) + ',"length":' + message.length + '}';
   }
   globalThis.__describe = function () {
     try {
@@ -120,38 +153,48 @@ export const BOOTSTRAP = String.raw`
   globalThis.__invoke = function (id, inputJson, infoJson) {
     const calls = [];
     apply(mapSet, issued, [id, calls]);
+    const info = JSONparse(infoJson);
+    const caps = info.caps;
+    // Log lines this invocation wrote, their characters, and the lines it dropped (see logFn).
+    const budget = { lines: 0, chars: 0, dropped: 0 };
     function settle(reply) {
       // Wait for the calls the handler fired (even unawaited ones) before declaring it done.
       const all = apply(mapGet, issued, [id]) || [];
       apply(mapDelete, issued, [id]);
-      const done = function () { finished += (finished === '' ? '[' : ',[') + id + ',' + reply + ']'; };
+      const done = function () { finished += (finished === '' ? '[' : ',[') + id + ',' + reply + ',' + budget.dropped + ']'; };
       if (all.length === 0) done();
       else apply(promiseThen, apply(allSettled, PromiseCtor, [all]), [done, done]);
     }
+    // The result's JSON is measured here, before anything is copied out: over caps.result, only its
+    // size goes to the host (RESULT_TOO_LARGE). The reply is built by concatenation, so a toJSON the
+    // block put on Object.prototype cannot reshape it.
     function ok(result) {
       try {
-        settle(JSONstringify({ ok: true, value: result === undefined ? null : result }));
+        let json = result === undefined ? 'null' : JSONstringify(result);
+        if (typeof json !== 'string') json = 'null';
+        if (json.length > caps.result) settle('{"ok":false,"tooLarge":' + json.length + '}');
+        else settle('{"ok":true,"value":' + json + '}');
       } catch (err) {
-        settle(failure(err));
+        settle(failure(err, caps));
       }
     }
     let out;
     try {
-      out = definition().handle(JSONparse(inputJson), makeCtx(id, JSONparse(infoJson)));
+      out = definition().handle(JSONparse(inputJson), makeCtx(id, info, budget));
     } catch (err) {
-      settle(failure(err));
+      settle(failure(err, caps));
       return;
     }
     let thenable = false;
     try {
       thenable = out !== null && (typeof out === 'object' || typeof out === 'function') && typeof out.then === 'function';
     } catch (err) {
-      settle(failure(err));
+      settle(failure(err, caps));
       return;
     }
     // A plain value settles now: the host reads it with the __drain that follows this call.
     if (!thenable) ok(out);
-    else apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, function (err) { settle(failure(err)); }]);
+    else apply(promiseThen, new PromiseCtor(function (r) { r(out); }), [ok, function (err) { settle(failure(err, caps)); }]);
     // What the synchronous part produced: a plain handler's outcome is answered in this one call
     // (the warm path of a transform); the host drains again for what microtasks add.
     return drain();

@@ -15,6 +15,13 @@ export interface BlockStats {
   coldStarts: number;
   /** Messages retention trimmed before this block read them (after-publish). */
   skipped: number;
+  /** Log lines dropped: past the per-invocation limits or the per-second budget (docs/BLOCKS.md, Limits). */
+  logLinesDropped: number;
+  /**
+   * Dead letters not written because they would have passed the hop limit: failures of messages that
+   * came from a system channel (`$logs`, `$dlq`), at the end of a loop through them.
+   */
+  deadLettersDropped: number;
   lastError?: { code: string; message: string; time: number };
 }
 
@@ -45,6 +52,8 @@ export class DeployedBlock {
   #invocations = 0;
   #errors = 0;
   #skipped = 0;
+  #logLinesDropped = 0;
+  #deadLettersDropped = 0;
   #durations: number[] = [];
   #lastError: BlockStats['lastError'];
 
@@ -98,6 +107,16 @@ export class DeployedBlock {
     this.#skipped += n;
   }
 
+  /** Counts log lines dropped. */
+  noteLogsDropped(n: number): void {
+    this.#logLinesDropped += n;
+  }
+
+  /** Counts a dead letter dropped at the hop limit. */
+  noteDeadLetterDropped(): void {
+    this.#deadLettersDropped++;
+  }
+
   /** Resolves once no invocation is running (all sandboxes idle). */
   async whenIdle(): Promise<void> {
     const held: BlockSandbox[] = [];
@@ -131,6 +150,8 @@ export class DeployedBlock {
       p99Ms: Math.round(p99 * 1000) / 1000,
       coldStarts: this.sandboxes.reduce((n, s) => n + s.coldStarts, 0),
       skipped: this.#skipped,
+      logLinesDropped: this.#logLinesDropped,
+      deadLettersDropped: this.#deadLettersDropped,
     };
     if (this.#lastError !== undefined) stats.lastError = this.#lastError;
     return { name: this.name, version: this.version, trigger: this.def.trigger, publishes: this.def.publishes,

@@ -16,6 +16,16 @@ export const BlockErrorCodes = {
   CALL_LIMIT: 'CALL_LIMIT',
   /** A host call was refused (no grant, host not allow-listed, bad arguments). */
   HOST_REFUSED: 'HOST_REFUSED',
+  /**
+   * A publish was refused because the message passed through too many blocks (the broker's hop
+   * limit, docs/PROTOCOL.md): a loop of blocks, or a chain longer than the limit.
+   */
+  HOP_LIMIT: 'HOP_LIMIT',
+  /**
+   * The handler's result (its JSON) is over the cap for its trigger; checked inside the isolate, so
+   * the oversized value is never copied out.
+   */
+  RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   /** The handler returned something that is not valid for its trigger. */
   BAD_RESULT: 'BAD_RESULT',
   /** The runner stopped (closed, or the block was removed) while the invocation ran; it was cut off. */

@@ -1,7 +1,11 @@
 import type { KeyValueStore } from '@tributary/engine';
-import { compilePattern, isValidChannel, type JsonValue } from '@tributary/protocol';
+import { compilePattern, ErrorCodes, isValidChannel, type JsonValue } from '@tributary/protocol';
 import { BlockError, BlockErrorCodes } from './errors.js';
+import { LOG_LIMITS } from './limits.js';
+import { redact, redactCut } from './redact.js';
 import type { HostHandler } from './sandbox.js';
+
+export { redact } from './redact.js';
 
 /** Publishes on behalf of a block; `hops` is the triggering message's hop count + 1. */
 export type PublishFn = (channel: string, data: JsonValue, options: { msgId?: string; hops: number; block: string }) =>
@@ -39,13 +43,15 @@ export interface HostServices {
   /** Hosts `ctx.fetch` may reach (exact host names, or `*.example.com`). */
   fetchAllow: readonly string[];
   fetchLimits: FetchLimits;
-  log: (line: BlockLogLine) => void;
+  /** Writes a line; `hops` is the invocation's hop count + 1, carried into `$logs.<block>`. */
+  log: (line: BlockLogLine, hops: number) => void;
+  /** Told how many log lines an invocation dropped (past its per-invocation limits). */
+  logsDropped?: (dropped: number, hops: number) => void;
   /** Values never written to logs. */
   secrets: Readonly<Record<string, string>>;
   modules: Readonly<Record<string, HostModule>>;
 }
 
-const MAX_LOG_LINE = 4096;
 const MAX_KV_VALUE = 64 * 1024;
 
 /** Builds the host side of a block's modules. Every argument is validated: it came from untrusted code. */
@@ -66,6 +72,11 @@ export function createHostHandler(s: HostServices): HostHandler {
         try {
           return await s.publish(channel, args.data as JsonValue, opts);
         } catch (err) {
+          // The broker's hop limit keeps its own code (docs/PROTOCOL.md): the handler and the dead
+          // letter see HOP_LIMIT, which names the loop, not a generic refusal.
+          if ((err as { code?: unknown }).code === ErrorCodes.HOP_LIMIT) {
+            throw new BlockError(BlockErrorCodes.HOP_LIMIT, `publish to ${channel} refused: ${(err as Error).message}`, { cause: err });
+          }
           throw refused(`publish to ${channel} failed: ${(err as Error).message}`, err);
         }
       }
@@ -87,20 +98,32 @@ export function createHostHandler(s: HostServices): HostHandler {
       case 'log': {
         const level = args.level;
         if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') return null;
+        // The isolate already cut the message and the fields' JSON (with slack for a secret across
+        // the cut, and their full lengths): redact, then cut to the cap with a marker. The host cuts
+        // again whatever the isolate sent, in case it did not.
+        const cap = LOG_LIMITS.lineChars;
         const line: BlockLogLine = {
           block: s.block,
           version: s.version,
           level,
-          // Redact before cutting: a cut through a secret would leave its head unredacted.
-          message: redact(String(args.message), s.secrets).slice(0, MAX_LOG_LINE),
+          message: redactCut(String(args.message).slice(0, cap * 2), Number(args.length), cap, s.secrets, false),
           time: Date.now(),
         };
-        if (args.fields !== null && args.fields !== undefined) {
-          // Redact before cutting (see above); cut JSON does not parse, so oversized fields become text.
-          const json = redact(JSON.stringify(args.fields), s.secrets, true);
-          line.fields = json.length <= MAX_LOG_LINE * 4 ? (JSON.parse(json) as JsonValue) : json.slice(0, MAX_LOG_LINE * 4);
+        if (typeof args.fields === 'string') {
+          const json = args.fields.slice(0, cap * 2);
+          const full = Number(args.fieldsLength);
+          const redacted = redact(json, s.secrets, true);
+          // Whole JSON stays JSON; a cut one does not parse, so it is kept as text.
+          line.fields = !(full > json.length) && json.length <= cap && redacted.length <= cap ? parseOr(redacted)
+            : redactCut(json, full, cap, s.secrets, true);
         }
-        s.log(line);
+        s.log(line, inv.hops + 1);
+        return null;
+      }
+      case 'log.dropped': {
+        // From the sandbox, not the block: the lines an invocation dropped, written as one line.
+        const dropped = Number(args.dropped);
+        if (Number.isSafeInteger(dropped) && dropped > 0) s.logsDropped?.(dropped, inv.hops + 1);
         return null;
       }
       case 'fetch':
@@ -193,16 +216,12 @@ function ttl(args: Record<string, unknown>): number | undefined {
   return Math.ceil(t * 1000);
 }
 
-/** Replaces every secret value in `text`; inside JSON text, the JSON-escaped form is replaced too. */
-/** Replaces every secret value in `text` with `[secret]` (also JSON-escaped forms when `json`). */
-export function redact(text: string, secrets: Readonly<Record<string, string>>, json = false): string {
-  let out = text;
-  for (const v of Object.values(secrets)) {
-    if (v.length < 4) continue;
-    out = out.split(v).join('[secret]');
-    if (json) out = out.split(JSON.stringify(v).slice(1, -1)).join('[secret]');
+function parseOr(json: string): JsonValue {
+  try {
+    return JSON.parse(json) as JsonValue;
+  } catch {
+    return json;
   }
-  return out;
 }
 
 function refused(message: string, cause?: unknown): BlockError {

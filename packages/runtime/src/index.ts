@@ -4,8 +4,12 @@ export { compileBlock, versionOf } from './compile.js';
 export type { CompiledBlock } from './compile.js';
 export { BlockError, BlockErrorCodes } from './errors.js';
 export type { BlockErrorCode } from './errors.js';
-export { DEFAULT_LIMITS, DEFAULT_BEFORE_PUBLISH_WALL_MS, MAX_LIMITS, resolveLimits } from './limits.js';
-export type { ResolvedLimits } from './limits.js';
+export {
+  DEFAULT_LIMITS, DEFAULT_BEFORE_PUBLISH_WALL_MS, MAX_LIMITS, resolveLimits, LOG_LIMITS, DEFAULT_LOG_BUDGET, MAX_RESULT_CHARS,
+  MAX_REQUEST_RESULT_CHARS, MAX_ERROR_CHARS,
+} from './limits.js';
+export type { ResolvedLimits, LogBudget } from './limits.js';
+export { redact, MIN_REDACTED_SECRET } from './redact.js';
 export type { BlockInfo, BlockStats } from './deployed.js';
 export type { PublishFn, HostModule, BlockLogLine, FetchLimits } from './host.js';
 export type { RetryOptions } from './consumer.js';

@@ -45,3 +45,39 @@ export function resolveLimits(requested: BlockLimits | undefined, beforePublish:
   out.memoryMb = Math.max(8, out.memoryMb);
   return out;
 }
+
+/**
+ * What one invocation may log, enforced inside the isolate (so an oversized string is cut before it
+ * is copied out): lines past `linesPerInvocation`, or past `charsPerInvocation` characters of
+ * messages and fields in all, are dropped and counted; a message, or the JSON of a line's fields,
+ * longer than `lineChars` characters is cut and marked `…[cut: N chars]`.
+ */
+export const LOG_LIMITS = Object.freeze({
+  linesPerInvocation: 100,
+  charsPerInvocation: 64 * 1024,
+  lineChars: 8 * 1024,
+});
+
+/** What one block may log per second on one runner, across its invocations and lanes. */
+export interface LogBudget {
+  /** @defaultValue 200 */
+  linesPerSecond: number;
+  /** Characters of messages and fields. @defaultValue 262_144 */
+  charsPerSecond: number;
+}
+
+/** Defaults of {@link LogBudget}. */
+export const DEFAULT_LOG_BUDGET: Readonly<LogBudget> = Object.freeze({ linesPerSecond: 200, charsPerSecond: 256 * 1024 });
+
+/**
+ * Largest result (characters of its JSON) a handler may return, checked inside the isolate: the
+ * broker's default payload limit (64 KiB), as a before-publish result becomes the stored message.
+ * Over it, the invocation fails with RESULT_TOO_LARGE.
+ */
+export const MAX_RESULT_CHARS = 64 * 1024;
+
+/** Largest result of a request block (its whole `{ status, headers, body }` as JSON): 1 MiB, as a request body. */
+export const MAX_REQUEST_RESULT_CHARS = 1024 * 1024;
+
+/** Longest error message a failed invocation reports; the rest is cut inside the isolate. */
+export const MAX_ERROR_CHARS = 4096;

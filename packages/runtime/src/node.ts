@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Follow } from '@tributary/engine';
+import type { Follow, StreamEngine } from '@tributary/engine';
 import type { JsonValue } from '@tributary/protocol';
 import type { Logger } from 'pino';
 import { compileBlock, type CompiledBlock } from './compile.js';
+import { groupName } from './consumer.js';
 import type { BlockInfo } from './deployed.js';
 import { DeadLetters } from './dlq.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
@@ -43,6 +44,7 @@ export class BlockNode {
   /** The blocks' dead-letter channels: list, replay, drop (admin API). */
   readonly deadLetters: DeadLetters;
   readonly #log: Logger | undefined;
+  readonly #engine: StreamEngine;
   #watch: Follow | undefined;
 
   private constructor(options: BlockNodeOptions) {
@@ -50,6 +52,7 @@ export class BlockNode {
     this.registry = new BlockRegistry(options.engine);
     this.deadLetters = new DeadLetters(options.engine, this.runner);
     this.#log = options.logger;
+    this.#engine = options.engine;
   }
 
   /** Loads the registry's blocks, then the folders' (a folder's version replaces the stored one). */
@@ -115,9 +118,18 @@ export class BlockNode {
     return info;
   }
 
+  /**
+   * Removes a block everywhere: stops it here at once (an invocation in flight is cut off), forgets
+   * its stored version (other runners stop it on the notice) and drops its consumer group with the
+   * backlog in it, so no runner hands out another message of it and a later deploy of the same name
+   * starts a new group.
+   */
   async remove(name: string): Promise<boolean> {
     const removed = await this.runner.remove(name);
-    if (removed) await this.registry.remove(name);
+    if (removed) {
+      await this.registry.remove(name);
+      await this.#engine.groups.unregister(groupName(name));
+    }
     return removed;
   }
 

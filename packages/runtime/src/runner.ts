@@ -1,6 +1,6 @@
 import type { BlockRequest, BlockResponse } from '@tributary/block';
 import type { Entry, GroupEntry, StreamEngine } from '@tributary/engine';
-import { compilePattern, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
+import { compilePattern, ErrorCodes, isSystemChannel, TributaryError, type JsonValue } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -11,7 +11,8 @@ import { DeployedBlock, type BlockInfo } from './deployed.js';
 import { validateDescription, type ValidBlock } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type FetchLimits, type HostModule, type PublishFn } from './host.js';
-import { resolveLimits } from './limits.js';
+import { DEFAULT_LOG_BUDGET, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits, type LogBudget } from './limits.js';
+import { LogRate } from './log-rate.js';
 import { BlockSandbox, type HostHandler } from './sandbox.js';
 
 /** Options of {@link BlockRunner}. */
@@ -37,6 +38,8 @@ export interface RunnerOptions {
   logger?: Logger;
   /** Prometheus registry for block metrics (invocations, errors, duration, DLQ depth). */
   metrics?: Registry;
+  /** What one block may log per second on this runner. @defaultValue {@link DEFAULT_LOG_BUDGET} */
+  logBudget?: Partial<LogBudget>;
 }
 
 /** A stored message handed to {@link BlockRunner.replay} (the fields a dead letter keeps). */
@@ -61,11 +64,14 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseMs: 100, maxMs: 2000 };
  */
 export class BlockRunner {
   readonly consumer: string;
-  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics'>> & { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined };
+  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics' | 'logBudget'>> &
+    { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined; logBudget: LogBudget };
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #blocks = new Map<string, DeployedBlock>();
   readonly #consumers = new Map<string, GroupConsumer>();
   readonly #intervals = new Map<string, NodeJS.Timeout>();
+  /** Each block's log budget per second, by name (it outlives a redeploy). */
+  readonly #logRates = new Map<string, LogRate>();
   #closed = false;
 
   constructor(options: RunnerOptions) {
@@ -80,6 +86,7 @@ export class BlockRunner {
       pollMs: options.pollMs ?? 250,
       fetch: { timeoutMs: 5000, maxBytes: 1_048_576, ...options.fetch },
       logger: options.logger,
+      logBudget: { ...DEFAULT_LOG_BUDGET, ...options.logBudget },
     };
     this.consumer = this.#o.consumer;
     this.#metrics = options.metrics === undefined ? undefined
@@ -122,8 +129,10 @@ export class BlockRunner {
       return h(inv, op, args);
     };
     const sandboxes: BlockSandbox[] = [];
+    // A request block's result is an HTTP response; every other result is at most a message.
+    const resultChars = def.trigger.kind === 'request' ? MAX_REQUEST_RESULT_CHARS : MAX_RESULT_CHARS;
     try {
-      for (let i = 0; i < def.concurrency; i++) sandboxes.push((await BlockSandbox.load(compiled.code, limits, host)).sandbox);
+      for (let i = 0; i < def.concurrency; i++) sandboxes.push((await BlockSandbox.load(compiled.code, limits, host, { resultChars })).sandbox);
     } catch (err) {
       for (const sb of sandboxes) sb.dispose();
       throw err;
@@ -138,7 +147,8 @@ export class BlockRunner {
       kv: this.#o.engine.kv,
       fetchAllow: def.fetchAllow,
       fetchLimits: this.#o.fetch,
-      log: (line) => this.#log(line),
+      log: (line, hops) => this.#log(line, hops),
+      logsDropped: (dropped, hops) => this.#logsDropped(def.name, dropped, hops),
       secrets: next.info.secrets,
       modules: this.#o.modules,
     }));
@@ -157,13 +167,21 @@ export class BlockRunner {
 
   readonly #hosts = new WeakMap<DeployedBlock, ReturnType<typeof createHostHandler>>();
 
-  /** Stops and forgets a block. */
+  /**
+   * Stops and forgets a block at once: an invocation in flight is cut off (STOPPED; its message stays
+   * pending, not acked) rather than waited for, and its consumer takes no further message.
+   */
   async remove(name: string): Promise<boolean> {
     const b = this.#blocks.get(name);
     if (b === undefined) return false;
     this.#blocks.delete(name);
-    await this.#unwire(b);
+    // Unwired first (the consumer marks itself stopped before its first await), then disposed: a
+    // lane whose invocation is cut off sees the stop and leaves the message alone.
+    const stopping = this.#unwire(b);
     b.dispose();
+    await stopping;
+    this.#logRates.get(name)?.close();
+    this.#logRates.delete(name);
     return true;
   }
 
@@ -260,9 +278,14 @@ export class BlockRunner {
     for (const b of this.#blocks.values()) b.dispose();
     await Promise.allSettled(stopping);
     this.#blocks.clear();
+    for (const r of this.#logRates.values()) r.close();
+    this.#logRates.clear();
   }
 
   #beforeBlocks(channel: string): DeployedBlock[] {
+    // The platform writes system channels ($logs, $dlq, …): no block may rewrite or refuse those
+    // writes. Deploys refuse such triggers; this holds even for a block loaded some other way.
+    if (isSystemChannel(channel)) return [];
     const out: DeployedBlock[] = [];
     for (const b of this.#blocks.values()) {
       const t = b.def.trigger;
@@ -343,7 +366,28 @@ export class BlockRunner {
     if (entry.msgId !== undefined) record.msgId = entry.msgId;
     if (entry.hops !== undefined && entry.hops > 0) record.hops = entry.hops;
     // The msgId makes a dead-letter write retried after a crash land once.
-    await this.#o.publish(`$dlq.${b.name}`, record, { hops: 0, block: b.name, msgId: `dlq:${entry.channel}:${entry.epoch}:${entry.offset}` });
+    const msgId = `dlq:${entry.channel}:${entry.epoch}:${entry.offset}`;
+    const hops = entry.hops ?? 0;
+    try {
+      // The failed invocation's hops + 1, like its publishes: a block triggered by dead letters is
+      // one more hop, so a loop through $dlq channels ends at the hop limit.
+      await this.#o.publish(`$dlq.${b.name}`, record, { hops: hops + 1, block: b.name, msgId });
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== ErrorCodes.HOP_LIMIT) throw err;
+      if (isSystemChannel(entry.channel)) {
+        // The message came from a $logs or $dlq channel and is at the hop limit: the end of a loop
+        // through system channels. Another dead letter would only go round again.
+        b.noteDeadLetterDropped();
+        this.#o.logger?.error({ block: b.name, channel: entry.channel, offset: entry.offset, hops, error },
+          'dead letter dropped: a message from a system channel failed at the hop limit (a loop through $logs/$dlq)');
+        return;
+      }
+      // An ordinary message at the end of a chain as long as the hop limit (its publish was refused
+      // with HOP_LIMIT): written at its own hop count, which the broker took once, so the failure
+      // still ends in the dead-letter channel. A block on that channel runs at the limit, and its
+      // own failure is then dropped above.
+      await this.#o.publish(`$dlq.${b.name}`, record, { hops, block: b.name, msgId });
+    }
     this.#o.logger?.warn({ block: b.name, channel: entry.channel, offset: entry.offset, error }, 'message dead-lettered');
   }
 
@@ -351,19 +395,62 @@ export class BlockRunner {
   #trimmed(b: DeployedBlock, entry: GroupEntry): void {
     const n = entry.gapBefore ?? 0;
     b.noteSkipped(n);
-    this.#log({
+    // The platform's own line: not held to the block's log budget.
+    this.#writeLog({
       block: b.name,
       version: b.version,
       level: 'error',
       message: `${n} message(s) on ${entry.channel} (offsets ${entry.offset - n}–${entry.offset - 1}) were trimmed by retention before this block read them`,
       fields: { channel: entry.channel, epoch: entry.epoch, from: entry.offset - n, to: entry.offset - 1 },
       time: Date.now(),
-    });
+    }, (entry.hops ?? 0) + 1);
   }
 
-  #log(line: BlockLogLine): void {
+  /** A block's log line, held to its budget per second (see {@link LogRate}). */
+  #log(line: BlockLogLine, hops: number): void {
+    const chars = line.message.length + (line.fields === undefined ? 0 : typeof line.fields === 'string' ? line.fields.length : JSON.stringify(line.fields).length);
+    if (!this.#logRate(line.block).admit(chars, hops)) {
+      this.#blocks.get(line.block)?.noteLogsDropped(1);
+      return;
+    }
+    this.#writeLog(line, hops);
+  }
+
+  /** An invocation dropped `dropped` lines (past its own limits): one line says so, if the budget has room. */
+  #logsDropped(block: string, dropped: number, hops: number): void {
+    this.#blocks.get(block)?.noteLogsDropped(dropped);
+    const line = this.#droppedLine(block, dropped, 'invocation');
+    // Counted into the per-second report instead when this second's budget is spent.
+    if (this.#logRate(block).admit(line.message.length + 40, hops, false)) this.#writeLog(line, hops);
+    else this.#logRate(block).drop(dropped, hops);
+  }
+
+  #droppedLine(block: string, dropped: number, reason: 'invocation' | 'rate'): BlockLogLine {
+    const b = this.#blocks.get(block);
+    const why = reason === 'invocation'
+      ? `over an invocation's ${LOG_LIMITS.linesPerInvocation} lines / ${LOG_LIMITS.charsPerInvocation} characters`
+      : `over the block's ${this.#o.logBudget.linesPerSecond} lines / ${this.#o.logBudget.charsPerSecond} characters per second`;
+    return { block, version: b?.version ?? '', level: 'warn', message: `${dropped} log lines dropped: ${why}`,
+      fields: { dropped, reason }, time: Date.now() };
+  }
+
+  #logRate(block: string): LogRate {
+    let r = this.#logRates.get(block);
+    if (r === undefined) {
+      r = new LogRate(this.#o.logBudget, (dropped, hops) => this.#writeLog(this.#droppedLine(block, dropped, 'rate'), hops));
+      this.#logRates.set(block, r);
+    }
+    return r;
+  }
+
+  /**
+   * Writes a line to the runner's logger and to `$logs.<block>`, with `hops` (the invocation's + 1):
+   * a block triggered by log lines is one more hop, so a loop through log channels ends at the hop
+   * limit. A line the hop limit refuses is in the runner's log only.
+   */
+  #writeLog(line: BlockLogLine, hops: number): void {
     this.#o.logger?.[line.level]({ block: line.block, version: line.version, fields: line.fields }, line.message);
-    void this.#o.publish(`$logs.${line.block}`, line as unknown as JsonValue, { hops: 0, block: line.block }).catch(() => {});
+    void this.#o.publish(`$logs.${line.block}`, line as unknown as JsonValue, { hops, block: line.block }).catch(() => {});
   }
 }
 

@@ -1,7 +1,8 @@
 import ivm from 'isolated-vm';
 import { BOOTSTRAP } from './bootstrap.js';
 import { BlockError, BlockErrorCodes, type BlockErrorCode } from './errors.js';
-import type { ResolvedLimits } from './limits.js';
+import { LOG_LIMITS, MAX_ERROR_CHARS, MAX_RESULT_CHARS, type ResolvedLimits } from './limits.js';
+import { redactCut } from './redact.js';
 
 /** The JSON-able part of a block's definition, read out of its isolate. */
 export interface BlockDescription {
@@ -21,6 +22,8 @@ export interface Invocation {
   calls: number;
   /** Log lines written; past MAX_LOG_LINES the rest of the invocation's lines are dropped. */
   logs: number;
+  /** Log lines the host dropped (past MAX_LOG_LINES); the isolate counts those it dropped itself. */
+  logsDropped: number;
   /** Set once the invocation ended; host calls after that are refused. */
   done: boolean;
   /** The code of the last host call the host refused, to explain a handler that then failed. */
@@ -38,16 +41,36 @@ export interface InvocationInfo {
   secrets: Record<string, string>;
 }
 
-/** Log lines one invocation may write. */
-export const MAX_LOG_LINES = 100;
+/** Log lines one invocation may write (enforced in the isolate; the host checks again). */
+export const MAX_LOG_LINES = LOG_LIMITS.linesPerInvocation;
+
+/** Options of {@link BlockSandbox.load}. */
+export interface SandboxOptions {
+  /** Largest result (characters of its JSON). @defaultValue {@link MAX_RESULT_CHARS} */
+  resultChars?: number;
+}
+
+/**
+ * The largest text copied out of any isolate in one call so far: what crossed to the host, for
+ * tests that check an oversized value stayed inside (isolated-vm's own methods cannot be wrapped).
+ */
+export const copiedOut = { largest: 0 };
 
 const MEMORY_MESSAGE = /memory limit|disposed/i;
 
-/** What the bootstrap's __describe returns and an invocation settles with (as JSON), so no block value crosses over. */
-type Reply = { ok: true; value: unknown } | { ok: false; message: string };
+/**
+ * What the bootstrap's __describe returns and an invocation settles with (as JSON), so no block value
+ * crosses over: a value, a failure (its message cut, with its full length), or the size of a result
+ * too large to copy out.
+ */
+type Reply = { ok: true; value: unknown } | { ok: false; message?: string; length?: number; tooLarge?: number };
 
-/** One entry of a __drain: the host calls queued, and the invocations settled, since the last one. */
-type Drained = [calls: Array<[invocation: number, call: number, op: string, args: unknown]>, finished: Array<[invocation: number, reply: Reply]>];
+/**
+ * One entry of a __drain: the host calls queued, and the invocations settled (with the log lines
+ * they dropped), since the last one.
+ */
+type Drained = [calls: Array<[invocation: number, call: number, op: string, args: unknown]>,
+  finished: Array<[invocation: number, reply: Reply, logsDropped: number]>];
 
 /** The bridge functions the bootstrap defines, taken before the block's bundle runs. */
 interface Bridge {
@@ -58,8 +81,8 @@ interface Bridge {
 
 /** How an invocation ended, and how to wake its {@link BlockSandbox.invoke} if it is waiting. */
 interface End {
-  /** The reply and the isolate CPU the invocation used, once the handler has settled. */
-  ok?: { reply: Reply; cpuNs: bigint };
+  /** The reply, the isolate CPU the invocation used and the log lines it dropped, once the handler has settled. */
+  ok?: { reply: Reply; cpuNs: bigint; logsDropped: number };
   failed?: { error: unknown };
   wake?: () => void;
 }
@@ -89,6 +112,7 @@ export class BlockSandbox {
   readonly code: string;
   readonly limits: ResolvedLimits;
   readonly #host: HostHandler;
+  readonly #resultChars: number;
   #isolate: ivm.Isolate | undefined;
   #bridge: Bridge | undefined;
   /** JSON of each InvocationInfo, stringified once: it is the same for every invocation of a version. */
@@ -101,19 +125,22 @@ export class BlockSandbox {
   /** Isolates created so far (1 + restarts after limit breaches). */
   coldStarts = 0;
 
-  private constructor(code: string, limits: ResolvedLimits, host: HostHandler) {
+  private constructor(code: string, limits: ResolvedLimits, host: HostHandler, options: SandboxOptions) {
     this.code = code;
     this.limits = limits;
     this.#host = host;
+    this.#resultChars = options.resultChars ?? MAX_RESULT_CHARS;
   }
 
   /** Loads a bundle in a fresh isolate and reads its definition. */
-  static async load(code: string, limits: ResolvedLimits, host: HostHandler): Promise<{ sandbox: BlockSandbox; description: BlockDescription }> {
-    const sandbox = new BlockSandbox(code, limits, host);
+  static async load(code: string, limits: ResolvedLimits, host: HostHandler, options: SandboxOptions = {}):
+    Promise<{ sandbox: BlockSandbox; description: BlockDescription }> {
+    const sandbox = new BlockSandbox(code, limits, host, options);
     const describe = await sandbox.#start();
     let reply: Reply;
     try {
       const json = (await sandbox.#deadline(describe.apply(undefined, [], { timeout: limits.cpuMs, result: { copy: true } }))) as string;
+      copiedOut.largest = Math.max(copiedOut.largest, json.length);
       reply = JSON.parse(json) as Reply;
     } catch (err) {
       sandbox.dispose();
@@ -123,7 +150,7 @@ export class BlockSandbox {
     }
     if (!reply.ok) {
       sandbox.dispose();
-      throw new BlockError(BlockErrorCodes.INVALID_BLOCK, reply.message);
+      throw new BlockError(BlockErrorCodes.INVALID_BLOCK, reply.message ?? 'the block failed to describe itself');
     }
     return { sandbox, description: reply.value as BlockDescription };
   }
@@ -203,9 +230,9 @@ export class BlockSandbox {
     if (this.#isolate === undefined || this.#isolate.isDisposed) (await this.#start()).release();
     const isolate = this.#isolate as ivm.Isolate;
     const bridge = this.#bridge as Bridge;
-    const inv: Invocation = { id: this.#nextId++, hops, calls: 0, logs: 0, done: false };
+    const inv: Invocation = { id: this.#nextId++, hops, calls: 0, logs: 0, logsDropped: 0, done: false };
     let infoJson = this.#infoJson.get(info);
-    if (infoJson === undefined) this.#infoJson.set(info, (infoJson = JSON.stringify(info)));
+    if (infoJson === undefined) this.#infoJson.set(info, (infoJson = JSON.stringify({ ...info, caps: this.#caps(info) })));
     let timer: NodeJS.Timeout | undefined;
     let breach: BlockErrorCode | undefined;
     // A plain handler ends within its first slice, with no promise or timer.
@@ -226,14 +253,26 @@ export class BlockSandbox {
         });
       }
       if (end.failed !== undefined) throw end.failed.error;
-      const { reply, cpuNs } = end.ok as { reply: Reply; cpuNs: bigint };
+      const { reply, cpuNs, logsDropped } = end.ok as NonNullable<End['ok']>;
+      // Told to the host once, as one "N lines dropped" line, not per line.
+      const dropped = logsDropped + inv.logsDropped;
+      if (dropped > 0) void this.#host(inv, 'log.dropped', { dropped }).catch(() => {});
       const cpuMs = Number(cpuNs) / 1e6;
       if (cpuMs > this.limits.cpuMs) {
         this.#teardown();
         throw new BlockError(BlockErrorCodes.CPU_LIMIT, `invocation used ${cpuMs.toFixed(1)} ms of CPU (limit ${this.limits.cpuMs})`);
       }
       // Codes set by block code are not trusted; a refusal the host recorded is.
-      if (!reply.ok) throw new BlockError(inv.refused ?? BlockErrorCodes.HANDLER_ERROR, reply.message);
+      if (!reply.ok) {
+        // The isolate reports only the size of an oversized result. Block code could forge this
+        // reply, but only to fail its own invocation with another code.
+        if (typeof reply.tooLarge === 'number') {
+          throw new BlockError(BlockErrorCodes.RESULT_TOO_LARGE,
+            `the result is ${reply.tooLarge} characters of JSON (limit ${this.#resultChars}); it was not copied out of the isolate`);
+        }
+        const message = redactCut(String(reply.message), Number(reply.length), MAX_ERROR_CHARS, info.secrets, false);
+        throw new BlockError(inv.refused ?? BlockErrorCodes.HANDLER_ERROR, message);
+      }
       return reply.value;
     } catch (err) {
       throw this.#classify(err, isolate, breach, inv);
@@ -264,9 +303,11 @@ export class BlockSandbox {
         return;
       }
       const first = enter.applySync(undefined, args, { timeout, arguments: { copy: true }, result: { copy: true } }) as unknown;
+      if (typeof first === 'string' && first.length > copiedOut.largest) copiedOut.largest = first.length;
       if (typeof first === 'string' && first !== '') this.#take(isolate, bridge, JSON.parse(first) as Drained);
       if (enter === bridge.invoke && live.length > 0 && live.every((p) => !this.#live.has(p.inv.id))) return;
       const text = bridge.drain.applySync(undefined, [], { timeout, result: { copy: true } }) as string;
+      if (text.length > copiedOut.largest) copiedOut.largest = text.length;
       if (text !== '') this.#take(isolate, bridge, JSON.parse(text) as Drained);
     } catch (err) {
       const failure = this.#classify(err, isolate, undefined, undefined);
@@ -283,7 +324,7 @@ export class BlockSandbox {
   #take(isolate: ivm.Isolate, bridge: Bridge, drained: Drained): void {
     // Finished ones first: a call in the same drain as its invocation's end came from code that ran
     // after the end (the end waits for every call made before it), and is refused.
-    for (const [id, reply] of drained[1]) {
+    for (const [id, reply, logsDropped] of drained[1]) {
       const p = this.#live.get(id);
       if (p === undefined) continue;
       p.inv.done = true;
@@ -291,7 +332,7 @@ export class BlockSandbox {
       const cpu = isolate.cpuTime;
       // From here on, code still running is charged to no invocation (see #budget).
       if (this.#live.size === 0) this.#idleSince = cpu;
-      p.end.ok ??= { reply, cpuNs: cpu - p.cpuBefore };
+      p.end.ok ??= { reply, cpuNs: cpu - p.cpuBefore, logsDropped: typeof logsDropped === 'number' ? logsDropped : 0 };
       p.end.wake?.();
     }
     for (const [id, callId, op, args] of drained[0]) {
@@ -356,13 +397,25 @@ export class BlockSandbox {
     return new BlockError(BlockErrorCodes.HANDLER_ERROR, text, { cause: err });
   }
 
+  /** The bounds the bootstrap enforces inside the isolate, handed over with each invocation's info. */
+  #caps(info: InvocationInfo): Record<string, number> {
+    // The slack keeps the longest secret whole across a cut, for the host's redaction.
+    const slack = Object.values(info.secrets).reduce((n, v) => Math.max(n, v.length), 0);
+    return { lines: LOG_LIMITS.linesPerInvocation, chars: LOG_LIMITS.charsPerInvocation, lineChars: LOG_LIMITS.lineChars,
+      slack, result: this.#resultChars, error: MAX_ERROR_CHARS };
+  }
+
   async #onHostCall(id: number, op: string, args: unknown): Promise<string> {
     const inv = this.#live.get(id)?.inv;
     try {
       if (inv === undefined || inv.done) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished');
-      // Logging is fire-and-forget and exempt from the call budget, but bounded, so a block cannot
-      // flood its log channel within its CPU time; the excess is dropped silently.
-      if (op === 'log' && ++inv.logs > MAX_LOG_LINES) return JSON.stringify({ ok: true, value: null });
+      // Logging is fire-and-forget and exempt from the call budget, but bounded (in the isolate, and
+      // here again), so a block cannot flood its log channel within its CPU time; the excess is
+      // dropped and counted.
+      if (op === 'log' && ++inv.logs > MAX_LOG_LINES) {
+        inv.logsDropped++;
+        return JSON.stringify({ ok: true, value: null });
+      }
       if (op !== 'log' && ++inv.calls > this.limits.callsPerInvocation) {
         throw new BlockError(BlockErrorCodes.CALL_LIMIT, `more than ${this.limits.callsPerInvocation} host calls in one invocation`);
       }

@@ -4,7 +4,7 @@ import { compileBlock } from './compile.js';
 import { validateDescription, type NormalizedTrigger } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type HostModule } from './host.js';
-import { resolveLimits, type ResolvedLimits } from './limits.js';
+import { LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits, type ResolvedLimits } from './limits.js';
 import { BlockSandbox } from './sandbox.js';
 
 /** A canned answer for `ctx.fetch` in tests. */
@@ -89,6 +89,9 @@ export async function testBlock(entry: string, options: TestBlockOptions = {}): 
     log: (line) => current?.logs.push(line.fields === undefined
       ? { level: line.level, message: line.message }
       : { level: line.level, message: line.message, fields: line.fields }),
+    // As the runner writes it (docs/BLOCKS.md, Limits): one line for what an invocation dropped.
+    logsDropped: (dropped) => current?.logs.push({ level: 'warn', message: `${dropped} log lines dropped: over an invocation's ${
+      LOG_LIMITS.linesPerInvocation} lines / ${LOG_LIMITS.charsPerInvocation} characters`, fields: { dropped, reason: 'invocation' } }),
     secrets: options.secrets ?? {},
     modules: options.modules ?? {},
   });
@@ -105,7 +108,7 @@ export async function testBlock(entry: string, options: TestBlockOptions = {}): 
     const r = await options.fetch(url, init);
     const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? null);
     return { status: r.status ?? 200, headers: r.headers ?? {}, text };
-  });
+  }, { resultChars: def.trigger.kind === 'request' ? MAX_REQUEST_RESULT_CHARS : MAX_RESULT_CHARS });
   const info = { name: def.name, version: compiled.version, config: options.config ?? {}, secrets: options.secrets ?? {} };
   const plain = def.trigger.kind === 'afterPublish' || def.trigger.kind === 'beforePublish'
     ? def.trigger.patterns.find((p) => compilePattern(p)(p)) : undefined;

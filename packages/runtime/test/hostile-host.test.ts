@@ -117,8 +117,26 @@ describe('hostile blocks: host modules', () => {
       fields: { key: '[secret]', '[secret]': 'as a key', nested: { list: ['[secret]'] } },
     });
     expect(lines[1]).toMatchObject({ level: 'error', message: '[secret]' });
-    expect(String((lines[2] as { message: string }).message)).toHaveLength(4096);
+    expect(String((lines[2] as { message: string }).message)).toMatch(/^\.{8186}\[secre…\[cut: 8204 chars\]$/);
     await echoStillWorks(engine);
+  });
+
+  // docs/BLOCKS.md says exactly this: the exact value (and its JSON-escaped form) of every secret of
+  // 4 or more characters is replaced; a value changed in any way, or a shorter secret, is not.
+  it('redacts exactly what docs/BLOCKS.md says: exact values of secrets of 4+ characters, nothing derived from them', async () => {
+    const secret = 'sk-live-4f9a2c7e1b';
+    const { r, engine, name } = await setup('secret-logger.ts', { secrets: { 'hostile-secret-logger': { API_KEY: secret, PIN: '417' } } });
+    expect(await requestBody(r, name, { mode: 'transformed' })).toEqual({ logged: true });
+    const lines = await eventually(async () => {
+      const got = await payloads(engine, `$logs.${name}`);
+      return got.length >= 4 ? (got as Array<{ message: string }>).map((l) => l.message) : undefined;
+    });
+    expect(lines).toEqual([
+      `reversed ${secret.split('').reverse().join('')}`,
+      `spaced ${secret.split('').join(' ')}`,
+      `upper ${secret.toUpperCase()}`,
+      'short 417',
+    ]);
   });
 
   it('writes "[secret]" instead of a secret a block puts in the error it throws', async () => {

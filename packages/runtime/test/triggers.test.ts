@@ -83,7 +83,7 @@ describe('after-publish delivery', () => {
     // The client message plus one republish per allowed hop (1..8); the 9th is refused.
     expect(pings).toHaveLength(9);
     const dead = (await payloads(engine as MemoryEngine, '$dlq.loop'))[0];
-    expect(dead?.error).toMatchObject({ code: 'HOST_REFUSED', message: expect.stringContaining('hop limit') });
+    expect(dead?.error).toMatchObject({ code: 'HOP_LIMIT', message: expect.stringContaining('hop limit') });
   });
 });
 
