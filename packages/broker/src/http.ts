@@ -114,8 +114,10 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
       ctx.prom.internalErrors.inc({ where: 'http' });
       log?.error({ err, method: req.method, path: (req.url ?? '/').split('?')[0] }, 'http request failed');
     }
-    // A body refused before it was read leaves the connection mid-request: it cannot be reused.
-    if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+    // A body too large to read ends the connection after the reply. Any other refusal before the
+    // body was read lets Node read and drop the rest (keep-alive), so a client still sending sees
+    // the reply rather than a broken pipe.
+    if (e.code === ErrorCodes.PAYLOAD_TOO_LARGE && !req.complete && !res.headersSent) res.setHeader('connection', 'close');
     json(res, httpStatusOf[e.code], { error: { code: e.code, message: e.message } });
   }
 }

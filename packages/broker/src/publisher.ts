@@ -15,6 +15,8 @@ export interface PublishRequest {
    * whatever the principal's grants (insecure mode and the broker secret included).
    */
   platform?: boolean;
+  /** Called right before the append is issued, after interceptors; throwing refuses the publish. */
+  admit?: () => void;
 }
 
 /**
@@ -96,6 +98,7 @@ export class Publisher {
       data = verdict.data;
       payload = this.#encode(channel, data);
     }
+    req.admit?.();
     const input: Parameters<StreamEngine['append']>[0] = { channel, payload };
     if (req.msgId !== undefined) input.msgId = req.msgId;
     if (hops > 0) input.hops = hops;

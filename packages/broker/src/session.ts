@@ -152,6 +152,14 @@ export class Session {
     return socketOf(this.#ws);
   }
 
+  /** A subscription's live buffer overflowed during its replay: this reader is a slow consumer. */
+  overflow(): void {
+    this.#ctx.metrics.slowConsumers++;
+    this.#ctx.prom.slowConsumers.inc();
+    this.#log?.warn('closing slow consumer: live messages overflowed during a replay');
+    this.#closeSlow();
+  }
+
   /** Closes the connection with `code`; a peer that does not finish the handshake is cut after 2 s. */
   close(code: number, reason: string): void {
     if (this.#ws.readyState === 1) this.#ws.close(code, reason);
@@ -277,14 +285,14 @@ export class Session {
       return this.#error(parsed.id, parsed.code, parsed.message, parsed.channel);
     }
     const frame = parsed.frame;
-    if (frame.type === 'publish' && seq < this.#fenceBelow && this.#fenceError !== undefined) {
+    const fenced = frame.type === 'publish' ? this.#fenced(seq) : undefined;
+    if (fenced !== undefined) {
       await this.#drain();
-      const e = this.#fenceError;
-      return this.#error(frame.id, e.code, `not stored: an earlier publish on this connection failed (${e.code}); retry it and this one in order`, frame.channel);
+      return this.#error(frame.id, fenced.code, fenced.message, frame.type === 'publish' ? frame.channel : undefined);
     }
     try {
       if (frame.type !== 'publish' || frame.channel !== this.#inflightChannel) await this.#drain();
-      await this.#dispatch(frame);
+      await this.#dispatch(frame, seq);
     } catch (err) {
       await this.#drain(); // replies stay in request order
       this.#failed(frame, err);
@@ -294,6 +302,13 @@ export class Session {
   /** Waits for the publishes in flight to be stored (acked or failed). */
   async #drain(): Promise<void> {
     if (this.#inflight.size > 0) await Promise.all(this.#inflight);
+  }
+
+  /** The error for frame `seq`, a publish, when a retriable failure was answered after it was received. */
+  #fenced(seq: number): TributaryError | undefined {
+    const e = this.#fenceError;
+    if (e === undefined || seq >= this.#fenceBelow) return undefined;
+    return new TributaryError(e.code, `not stored: an earlier publish on this connection failed (${e.code}); retry it and this one in order`);
   }
 
   #failed(frame: ClientFrame, err: unknown): void {
@@ -311,10 +326,10 @@ export class Session {
     this.#error(frame.id, e.code, e.message, e.channel ?? ('channel' in frame ? frame.channel : undefined));
   }
 
-  async #dispatch(frame: ClientFrame): Promise<void> {
+  async #dispatch(frame: ClientFrame, seq: number): Promise<void> {
     switch (frame.type) {
       case 'publish':
-        return this.#publish(frame);
+        return this.#publish(frame, seq);
       case 'subscribe':
         return this.#subscribe(frame);
       case 'unsubscribe':
@@ -360,10 +375,11 @@ export class Session {
 
   /** Presence shows who a connection is: after an `auth` as another subject, its members say so. */
   async #reannounce(): Promise<void> {
-    for (const sub of this.#subs.values()) {
-      if (!sub.presence) continue;
+    for (const sub of [...this.#subs.values()]) {
+      if (!sub.presence || this.#closed) continue;
       await this.#ctx.presence.leave(sub.key, this.id);
       await this.#ctx.presence.join(sub.key, this.#member());
+      if (this.#closed) await this.#ctx.presence.leave(sub.key, this.id);
     }
   }
 
@@ -373,11 +389,17 @@ export class Session {
     return member;
   }
 
-  async #publish(frame: PublishFrame): Promise<void> {
+  async #publish(frame: PublishFrame, seq: number): Promise<void> {
     const req: Parameters<BrokerContext['publisher']['publish']>[0] = {
       channel: frame.channel,
       data: frame.data,
       principal: this.#principal,
+      // Checked again right before the append: a failure may have come back while this publish was
+      // in a before-publish block.
+      admit: () => {
+        const e = this.#fenced(seq);
+        if (e !== undefined) throw e;
+      },
     };
     if (frame.msgId !== undefined) req.msgId = frame.msgId;
     const { result } = await this.#ctx.publisher.submit(req);
@@ -410,7 +432,7 @@ export class Session {
     if (pattern && frame.since !== undefined) {
       throw new TributaryError(ErrorCodes.INVALID_FRAME, 'since is not supported for patterns (they are live-only)', { channel });
     }
-    const sub = new Subscription(channel, pattern, frame.presence === true, this);
+    const sub = new Subscription(channel, pattern, frame.presence === true, this, this.#ctx.options.maxQueueBytes);
     this.#subs.set(channel, sub);
     try {
       await this.#ctx.hub.join(channel, pattern, sub);
@@ -420,6 +442,8 @@ export class Session {
       } else {
         await this.#startChannel(sub, frame);
       }
+      // Closed meanwhile: dispose has already released `sub`; joining presence now would outlive it.
+      if (this.#closed) return;
       if (sub.presence) await this.#joinPresence(channel);
       sub.goLive();
     } catch (err) {
@@ -463,11 +487,14 @@ export class Session {
     }
   }
 
+  /** Announces this connection on `channel`; each await may see it closed, and undoes what it did. */
   async #joinPresence(channel: string): Promise<void> {
-    const member = this.#member();
     const stop = await this.#ctx.presence.listen(channel, (c) => this.send({ type: c.kind, channel: c.channel, member: c.member }));
+    if (this.#closed) return void (await stop());
     this.#presenceStops.set(channel, stop);
-    await this.#ctx.presence.join(channel, member);
+    await this.#ctx.presence.join(channel, this.#member());
+    // dispose's leave ran before this join landed: a member left behind would be refreshed for ever.
+    if (this.#closed) await this.#ctx.presence.leave(channel, this.id);
   }
 
   async #unsubscribe(frame: UnsubscribeFrame): Promise<void> {
@@ -490,6 +517,7 @@ export class Session {
     const opts: { limit: number; after?: number } = { limit: frame.limit ?? 100 };
     if (frame.since !== undefined) opts.after = frame.since;
     const r = await this.#ctx.engine.read(frame.channel, opts);
+    const entries = fitted(r.entries, this.#ctx.options.maxQueueBytes, frame.since === undefined);
     await this.#room();
     this.send(
       withId(
@@ -499,7 +527,7 @@ export class Session {
           epoch: r.epoch,
           first: r.first,
           last: r.last,
-          messages: r.entries.map(toHistoryMessage),
+          messages: entries.map(toHistoryMessage),
         },
         frame.id,
       ),
@@ -548,6 +576,23 @@ export function toHistoryMessage(e: Entry): { offset: number; time: number; data
   };
   if (e.msgId !== undefined) m.msgId = e.msgId;
   return m;
+}
+
+/**
+ * The entries of one history reply: as many as fit in `maxBytes` of payload (at least one), so a
+ * reply is never more than the queue bound a slow reader is allowed. From the newest back when the
+ * request asked for the latest ones, from the oldest on when it paged with `since`.
+ */
+function fitted(entries: Entry[], maxBytes: number, newest: boolean): Entry[] {
+  let bytes = 0;
+  let n = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[newest ? entries.length - 1 - i : i] as Entry;
+    bytes += e.payload.length + 128;
+    if (n > 0 && bytes > maxBytes) break;
+    n++;
+  }
+  return n === entries.length ? entries : newest ? entries.slice(entries.length - n) : entries.slice(0, n);
 }
 
 function withId<T extends object>(frame: T, id: RequestId | undefined): T & { id?: RequestId } {

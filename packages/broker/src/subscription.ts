@@ -5,6 +5,8 @@ import type { HubTarget } from './hub.js';
 export interface FrameSink {
   /** Writes a `message` frame's WebSocket wire bytes (it may wait for the write-coalescing window). */
   sendMessage(wire: Buffer): void;
+  /** Live messages waiting for a replay to end passed the bound: the reader is too slow for the channel. */
+  overflow(): void;
 }
 
 /**
@@ -18,19 +20,31 @@ export class Subscription implements HubTarget {
   readonly presence: boolean;
   #sink: FrameSink;
   #buffer: Array<[Entry, Buffer]> | undefined = [];
+  #buffered = 0;
+  readonly #maxBuffered: number;
   #epoch = '';
   #last = 0;
 
-  constructor(key: string, pattern: boolean, presence: boolean, sink: FrameSink) {
+  /** `maxBuffered`: bytes of live messages kept while a replay runs (the queue bound). */
+  constructor(key: string, pattern: boolean, presence: boolean, sink: FrameSink, maxBuffered = Number.POSITIVE_INFINITY) {
     this.key = key;
     this.pattern = pattern;
     this.presence = presence;
     this.#sink = sink;
+    this.#maxBuffered = maxBuffered;
   }
 
   push(entry: Entry, frame: Buffer): void {
-    if (this.#buffer !== undefined) this.#buffer.push([entry, frame]);
-    else this.#deliver(entry, frame);
+    if (this.#buffer === undefined) return this.#deliver(entry, frame);
+    this.#buffered += frame.length;
+    // A replay paced by a reader slower than the channel's live rate would buffer without end.
+    if (this.#buffered > this.#maxBuffered) {
+      this.#buffer = [];
+      this.#buffered = Number.NEGATIVE_INFINITY;
+      this.#sink.overflow();
+      return;
+    }
+    this.#buffer.push([entry, frame]);
   }
 
   /** Sets the position after which entries are new to the client. */
