@@ -122,12 +122,44 @@ export type Trigger =
 /** What a before-publish handler may return. */
 export type BeforePublishResult = void | undefined | { data: JsonValue } | { reject: string };
 
-/** Per-block limits; the runtime documents defaults and caps. */
+/**
+ * Per-block limits (docs/BLOCKS.md, Limits): each may lower its default or raise it up to its cap;
+ * a value of the wrong type, or a `memoryMb` that cannot give every lane 8 MiB, fails the deploy
+ * with `INVALID_BLOCK` naming the field.
+ */
 export interface BlockLimits {
+  /**
+   * V8 heap, MiB, for **all the block's lanes together**: with `concurrency: N`, each lane's isolate
+   * gets `memoryMb / N`, and needs at least 8 MiB of it. Top-level code runs in every lane's isolate
+   * and counts toward it. Over it: `MEMORY_LIMIT`.
+   * @defaultValue 32 (max 256)
+   */
   memoryMb?: number;
+  /**
+   * CPU time per invocation, ms; also what the bundle's top-level code may use when a lane's
+   * isolate loads it (at deploy and at each cold start). Over it: `CPU_LIMIT`.
+   * @defaultValue 100 (max 5000)
+   */
   cpuMs?: number;
+  /** Wall time per invocation, ms. Over it: `WALL_LIMIT`. @defaultValue 5000; beforePublish 100 (max 60000) */
   wallMs?: number;
+  /** Host calls (publish, kv, fetch, call) per invocation. Over it: `CALL_LIMIT`. @defaultValue 50 (max 1000) */
   callsPerInvocation?: number;
+  /**
+   * Publishes per second of the block on one runner, across its invocations and lanes: a token
+   * bucket holding one second's worth. A `ctx.publish` past it rejects with an error whose `code`
+   * is `RATE_LIMITED` (unhandled, the invocation fails with it; an after-publish message is
+   * retried).
+   * @defaultValue 1000 (max 10000)
+   */
+  publishesPerSecond?: number;
+  /**
+   * Opts in to `WebAssembly`, which is otherwise not defined in the block's isolate. WebAssembly
+   * memory lives outside the V8 heap and is **not** counted by `memoryMb`: opting in trusts the
+   * block with the host's memory.
+   * @defaultValue false
+   */
+  wasm?: boolean;
 }
 
 interface BaseDefinition {
@@ -139,7 +171,8 @@ interface BaseDefinition {
   fetchAllow?: string[];
   limits?: BlockLimits;
   /**
-   * Invocations this block may run at once on one runner, each in its own isolate (1–16). With 1,
+   * Invocations this block may run at once on one runner, each in its own isolate (1–16), sharing
+   * `limits.memoryMb` (each lane gets `memoryMb / concurrency`, at least 8 MiB). With 1,
    * an after-publish block handles a channel's messages one at a time, in order; more trades that
    * order for throughput (e.g. for host-bound work such as image transforms).
    * @defaultValue 1

@@ -1,5 +1,6 @@
 import { channelProblem, compilePattern } from '@tributary/protocol';
 import { BlockError, BlockErrorCodes } from './errors.js';
+import { resolveLimits } from './limits.js';
 import type { BlockDescription } from './sandbox.js';
 
 /** A block's trigger, normalised. */
@@ -15,7 +16,8 @@ export interface ValidBlock {
   trigger: NormalizedTrigger;
   publishes: string[];
   fetchAllow: string[];
-  limits: Record<string, number> | undefined;
+  /** As declared; {@link resolveLimits} (already checked here) fills in the defaults. */
+  limits: Record<string, unknown> | undefined;
   /** Invocations at once per runner, each in its own isolate (1: one at a time, in order). */
   concurrency: number;
 }
@@ -86,6 +88,12 @@ export function validateDescription(d: BlockDescription): ValidBlock {
   const concurrency = d.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
     bad(`concurrency must be an integer from 1 to ${MAX_CONCURRENCY}`);
+  }
+  try {
+    // Types, and a memoryMb that gives each lane its minimum (INVALID_BLOCK naming the field).
+    resolveLimits(d.limits, trigger.kind === 'beforePublish', concurrency);
+  } catch (err) {
+    bad((err as Error).message);
   }
   return { name: d.name, trigger, publishes, fetchAllow, limits: d.limits, concurrency };
 }

@@ -22,6 +22,11 @@ export const BlockErrorCodes = {
    */
   HOP_LIMIT: 'HOP_LIMIT',
   /**
+   * A publish past the block's `publishesPerSecond` (a token bucket per block on one runner): the
+   * handler's `ctx.publish` rejects with this code; unhandled, the invocation fails with it.
+   */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /**
    * The handler's result (its JSON) is over the cap for its trigger; checked inside the isolate, so
    * the oversized value is never copied out.
    */

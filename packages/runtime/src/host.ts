@@ -47,6 +47,8 @@ export interface HostServices {
   log: (line: BlockLogLine, hops: number) => void;
   /** Told how many log lines an invocation dropped (past its per-invocation limits). */
   logsDropped?: (dropped: number, hops: number) => void;
+  /** Takes one publish from the block's per-second budget; false refuses it (RATE_LIMITED). */
+  admitPublish?: () => boolean;
   /** Values never written to logs. */
   secrets: Readonly<Record<string, string>>;
   modules: Readonly<Record<string, HostModule>>;
@@ -66,6 +68,10 @@ export function createHostHandler(s: HostServices): HostHandler {
         if (!isValidChannel(channel)) throw refused(`invalid channel ${JSON.stringify(channel)}`);
         if (!mayPublish.some((m) => m(channel))) {
           throw refused(`block ${s.block} has no grant to publish to ${channel} (publishes: ${s.publishes.join(', ') || 'none'})`);
+        }
+        // After the grant check: a refused publish spends no token.
+        if (s.admitPublish?.() === false) {
+          throw new BlockError(BlockErrorCodes.RATE_LIMITED, `block ${s.block} is over its publishes per second; publish to ${channel} refused`);
         }
         const opts: { msgId?: string; hops: number; block: string } = { hops: inv.hops + 1, block: s.block };
         if (typeof args.msgId === 'string') opts.msgId = args.msgId;

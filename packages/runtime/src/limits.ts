@@ -1,16 +1,29 @@
-import type { BlockLimits } from '@tributary/block';
+import { BlockError, BlockErrorCodes } from './errors.js';
 
 /** Limits of one block, with every default filled in. */
 export interface ResolvedLimits {
-  /** V8 heap of the block's isolate, MiB. */
+  /**
+   * V8 heap, MiB: the block's budget for all its concurrency lanes together. Each lane's isolate gets
+   * `memoryMb / concurrency` (see {@link laneLimits}); in a sandbox's own limits, that lane's share.
+   */
   memoryMb: number;
-  /** CPU time one invocation may use, ms. */
+  /** CPU time one invocation may use, ms; also the bound of top-level code in each lane's isolate. */
   cpuMs: number;
   /** Wall time one invocation may take, including awaited host calls, ms. */
   wallMs: number;
   /** Host calls (publish, kv, fetch, …) one invocation may make. */
   callsPerInvocation: number;
+  /** Publishes per second, per block on one runner (a token bucket holding one second's worth). */
+  publishesPerSecond: number;
+  /**
+   * Whether block code may use `WebAssembly`. Off by default: WebAssembly memory lives outside the
+   * V8 heap, and isolated-vm's memory limit does not count it.
+   */
+  wasm: boolean;
 }
+
+type NumericLimit = 'memoryMb' | 'cpuMs' | 'wallMs' | 'callsPerInvocation' | 'publishesPerSecond';
+const NUMERIC: readonly NumericLimit[] = ['memoryMb', 'cpuMs', 'wallMs', 'callsPerInvocation', 'publishesPerSecond'];
 
 /** Defaults for every block; a block's `limits` may lower them or raise them up to the caps. */
 export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
@@ -18,32 +31,66 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   cpuMs: 100,
   wallMs: 5_000,
   callsPerInvocation: 50,
+  publishesPerSecond: 1_000,
+  wasm: false,
 });
 
 /** Before-publish blocks sit on the publish path: their wall time defaults much tighter. */
 export const DEFAULT_BEFORE_PUBLISH_WALL_MS = 100;
 
 /** The most a block may ask for. */
-export const MAX_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
+export const MAX_LIMITS: Readonly<Omit<ResolvedLimits, 'wasm'>> = Object.freeze({
   memoryMb: 256,
   cpuMs: 5_000,
   wallMs: 60_000,
   callsPerInvocation: 1_000,
+  publishesPerSecond: 10_000,
 });
 
-/** Merges a block's requested limits over the defaults, clamped to the caps. */
-export function resolveLimits(requested: BlockLimits | undefined, beforePublish: boolean): ResolvedLimits {
-  const base = { ...DEFAULT_LIMITS, wallMs: beforePublish ? DEFAULT_BEFORE_PUBLISH_WALL_MS : DEFAULT_LIMITS.wallMs };
-  const out = { ...base };
-  for (const k of Object.keys(base) as Array<keyof ResolvedLimits>) {
-    const v = requested?.[k];
-    if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new TypeError(`limits.${k} must be a positive number`);
-    out[k] = Math.min(Math.floor(v), MAX_LIMITS[k]);
+/** The smallest heap isolated-vm accepts, MiB: each concurrency lane needs at least this much of `memoryMb`. */
+export const MIN_LANE_MEMORY_MB = 8;
+
+/**
+ * Limits of the load that reads a bundle's definition before its own limits are known (the deploy's
+ * first look, and `prepare`): the default heap, and 1 s for its top-level code. The block's lanes
+ * then run that top level again under its own limits.
+ */
+export const LOAD_LIMITS: Readonly<ResolvedLimits> = Object.freeze({ ...DEFAULT_LIMITS, cpuMs: 1_000, wallMs: 1_000 });
+
+/**
+ * Merges a block's requested limits over the defaults, clamped to the caps. A limit of the wrong
+ * type is an INVALID_BLOCK naming the field, and so is a `memoryMb` too small to give each of
+ * `concurrency` lanes {@link MIN_LANE_MEMORY_MB}.
+ */
+export function resolveLimits(requested: unknown, beforePublish: boolean, concurrency = 1): ResolvedLimits {
+  const bad = (msg: string): never => {
+    throw new BlockError(BlockErrorCodes.INVALID_BLOCK, msg);
+  };
+  if (requested !== undefined && (typeof requested !== 'object' || requested === null || Array.isArray(requested))) {
+    bad('limits must be an object');
   }
+  const req = (requested ?? {}) as Record<string, unknown>;
+  const out: ResolvedLimits = { ...DEFAULT_LIMITS, wallMs: beforePublish ? DEFAULT_BEFORE_PUBLISH_WALL_MS : DEFAULT_LIMITS.wallMs };
+  for (const k of NUMERIC) {
+    const v = req[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) bad(`limits.${k} must be a positive number`);
+    out[k] = Math.max(1, Math.min(Math.floor(v as number), MAX_LIMITS[k]));
+  }
+  if (req.wasm !== undefined && typeof req.wasm !== 'boolean') bad('limits.wasm must be true or false');
+  out.wasm = req.wasm === true;
   // isolated-vm refuses heaps under 8 MiB.
-  out.memoryMb = Math.max(8, out.memoryMb);
+  out.memoryMb = Math.max(MIN_LANE_MEMORY_MB, out.memoryMb);
+  if (Math.floor(out.memoryMb / concurrency) < MIN_LANE_MEMORY_MB) {
+    bad(`limits.memoryMb is the budget of all the block's lanes together: concurrency ${concurrency} needs limits.memoryMb ≥ ${
+      concurrency * MIN_LANE_MEMORY_MB} (${MIN_LANE_MEMORY_MB} MiB per lane; got ${out.memoryMb})`);
+  }
   return out;
+}
+
+/** The limits of one of `concurrency` lanes: an equal share of the block's `memoryMb`, the rest as they are. */
+export function laneLimits(limits: ResolvedLimits, concurrency: number): ResolvedLimits {
+  return { ...limits, memoryMb: Math.floor(limits.memoryMb / Math.max(1, concurrency)) };
 }
 
 /**

@@ -11,8 +11,10 @@ import { DeployedBlock, type BlockInfo } from './deployed.js';
 import { validateDescription, type ValidBlock } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type FetchLimits, type HostModule, type PublishFn } from './host.js';
-import { DEFAULT_LOG_BUDGET, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits, type LogBudget } from './limits.js';
+import { DEFAULT_LOG_BUDGET, laneLimits, LOAD_LIMITS, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits,
+  type LogBudget } from './limits.js';
 import { LogRate } from './log-rate.js';
+import { PublishRate } from './publish-rate.js';
 import { BlockSandbox, type HostHandler } from './sandbox.js';
 
 /** Options of {@link BlockRunner}. */
@@ -72,6 +74,8 @@ export class BlockRunner {
   readonly #intervals = new Map<string, NodeJS.Timeout>();
   /** Each block's log budget per second, by name (it outlives a redeploy). */
   readonly #logRates = new Map<string, LogRate>();
+  /** Each block's publishes-per-second bucket, by name (it outlives a redeploy). */
+  readonly #publishRates = new Map<string, PublishRate>();
   #closed = false;
 
   constructor(options: RunnerOptions) {
@@ -107,7 +111,8 @@ export class BlockRunner {
   }
 
   async #describe(compiled: CompiledBlock): Promise<ValidBlock> {
-    const probe = await BlockSandbox.load(compiled.code, resolveLimits(undefined, false), async () => {
+    // Before the block's own limits are known: LOAD_LIMITS. Its lanes then load under its own.
+    const probe = await BlockSandbox.load(compiled.code, LOAD_LIMITS, async () => {
       throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'no host calls while loading');
     });
     probe.sandbox.dispose();
@@ -122,7 +127,8 @@ export class BlockRunner {
     if (this.#closed) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, 'runner is closed');
     // Load once with default limits to read the definition, then with the block's own limits.
     const def = await this.#describe(compiled);
-    const limits = resolveLimits(def.limits, def.trigger.kind === 'beforePublish');
+    // memoryMb is the budget of all the lanes together: each lane's isolate gets its share.
+    const limits = laneLimits(resolveLimits(def.limits, def.trigger.kind === 'beforePublish', def.concurrency), def.concurrency);
     const host: HostHandler = async (inv, op, args) => {
       const h = this.#hosts.get(next);
       if (h === undefined) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'block version was replaced');
@@ -137,6 +143,10 @@ export class BlockRunner {
       for (const sb of sandboxes) sb.dispose();
       throw err;
     }
+    // The block's publish bucket outlives a redeploy (a new version does not get a fresh burst).
+    let rate = this.#publishRates.get(def.name);
+    if (rate === undefined) this.#publishRates.set(def.name, (rate = new PublishRate(limits.publishesPerSecond)));
+    else rate.perSecond = limits.publishesPerSecond;
     const next = new DeployedBlock(def, compiled, sandboxes, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) },
       this.#metrics);
     this.#hosts.set(next, createHostHandler({
@@ -149,6 +159,7 @@ export class BlockRunner {
       fetchLimits: this.#o.fetch,
       log: (line, hops) => this.#log(line, hops),
       logsDropped: (dropped, hops) => this.#logsDropped(def.name, dropped, hops),
+      admitPublish: () => rate.take(),
       secrets: next.info.secrets,
       modules: this.#o.modules,
     }));
@@ -182,6 +193,7 @@ export class BlockRunner {
     await stopping;
     this.#logRates.get(name)?.close();
     this.#logRates.delete(name);
+    this.#publishRates.delete(name);
     return true;
   }
 

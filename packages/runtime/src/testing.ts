@@ -4,7 +4,8 @@ import { compileBlock } from './compile.js';
 import { validateDescription, type NormalizedTrigger } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type HostModule } from './host.js';
-import { LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits, type ResolvedLimits } from './limits.js';
+import { laneLimits, LOAD_LIMITS, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits, type ResolvedLimits } from './limits.js';
+import { PublishRate } from './publish-rate.js';
 import { BlockSandbox } from './sandbox.js';
 
 /** A canned answer for `ctx.fetch` in tests. */
@@ -62,10 +63,12 @@ export interface BlockHarness {
  */
 export async function testBlock(entry: string, options: TestBlockOptions = {}): Promise<BlockHarness> {
   const compiled = await compileBlock(entry);
-  const probe = await BlockSandbox.load(compiled.code, resolveLimits(undefined, false), async () => null);
+  const probe = await BlockSandbox.load(compiled.code, LOAD_LIMITS, async () => null);
   probe.sandbox.dispose();
   const def = validateDescription(probe.description);
-  const limits = resolveLimits(def.limits, def.trigger.kind === 'beforePublish');
+  // One isolate: the share of memoryMb one lane gets in production, and the same publish bucket.
+  const limits = laneLimits(resolveLimits(def.limits, def.trigger.kind === 'beforePublish', def.concurrency), def.concurrency);
+  const rate = new PublishRate(limits.publishesPerSecond);
   const engine = new MemoryEngine();
   const ns = `block:${def.name}`;
   for (const [k, v] of Object.entries(options.kv ?? {})) await engine.kv.set(ns, k, v);
@@ -92,6 +95,7 @@ export async function testBlock(entry: string, options: TestBlockOptions = {}): 
     // As the runner writes it (docs/BLOCKS.md, Limits): one line for what an invocation dropped.
     logsDropped: (dropped) => current?.logs.push({ level: 'warn', message: `${dropped} log lines dropped: over an invocation's ${
       LOG_LIMITS.linesPerInvocation} lines / ${LOG_LIMITS.charsPerInvocation} characters`, fields: { dropped, reason: 'invocation' } }),
+    admitPublish: () => rate.take(),
     secrets: options.secrets ?? {},
     modules: options.modules ?? {},
   });
