@@ -132,6 +132,7 @@ export class GroupConsumer {
         this.#deps.log?.warn({ err, block: this.#block.name }, 'consumer loop error');
         await this.#backoff(this.#deps.retry.maxMs);
       }
+      await nextTurn();
     }
   }
 
@@ -210,6 +211,17 @@ export class GroupConsumer {
       backoffs.add(done);
     });
   }
+}
+
+/**
+ * Gives the event loop a turn between two messages of a lane. On an engine whose reads and acks
+ * settle without I/O (the memory engine), a lane with a backlog otherwise runs message after
+ * message in microtasks, and no timer, socket or other block's lane ran until the backlog was gone.
+ * setImmediate callbacks run in the order they were queued, so the lanes of every block with work
+ * take turns, one message each (round-robin), with timers and I/O in between.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The message as the block's handler receives it. */
