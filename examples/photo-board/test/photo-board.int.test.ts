@@ -125,11 +125,11 @@ describe('photo-board in headless Chromium', () => {
     const b = await board(SECRET);
 
     // The refused WebSocket handshake and the refused upload request are logged by the browser.
-    const anonymous = await openPage(b.url, /status of 403|WebSocket/);
+    const anonymous = await openPage(b.url, /status of 40[13]|WebSocket/);
     await anonymous.waitForSelector('body[data-state="refused"]');
     expect(await anonymous.locator('#file').isDisabled()).toBe(true);
-    // Uploads are refused too (no token for POST /v1/uploads).
-    expect((await anonymous.evaluate(async () => (await fetch('/v1/uploads', { method: 'POST', body: '{}' })).status))).toBe(403);
+    // Uploads are refused too (no credentials for POST /v1/uploads: 401).
+    expect((await anonymous.evaluate(async () => (await fetch('/v1/uploads', { method: 'POST', body: '{}' })).status))).toBe(401);
 
     const token = await b.pageToken();
     const page = await openPage(`${b.url}#token=${token}`);

@@ -21,7 +21,9 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     const pair = { client, upstream, subscriber: false, frozen: false };
     pairs.add(pair);
     client.on('data', (d: Buffer) => {
-      if (/p?subscribe/i.test(d.toString('latin1'))) pair.subscriber = true;
+      // The command itself (a RESP bulk string), not the word anywhere: a Lua script's comment
+      // may say "subscriber".
+      if (/\$(9|10)\r\np?subscribe\r\n/i.test(d.toString('latin1'))) pair.subscriber = true;
       if (!pair.frozen) upstream.write(d);
     });
     upstream.on('data', (d: Buffer) => {
