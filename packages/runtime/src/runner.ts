@@ -125,6 +125,12 @@ export class BlockRunner {
    */
   async deploy(compiled: CompiledBlock, options: { config?: Record<string, JsonValue> } = {}): Promise<BlockInfo> {
     if (this.#closed) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, 'runner is closed');
+    // The same bundle with the same config already runs (a starting node loads its stored blocks,
+    // then its folders: usually the same versions). Replacing it would cut an invocation in flight
+    // short for nothing, and its message would be handled again.
+    const config = JSON.stringify(options.config ?? {});
+    const same = [...this.#blocks.values()].find((b) => b.compiled.version === compiled.version && JSON.stringify(b.info.config) === config);
+    if (same !== undefined) return same.describe();
     // Load once with default limits to read the definition, then with the block's own limits.
     const def = await this.#describe(compiled);
     // memoryMb is the budget of all the lanes together: each lane's isolate gets its share.
