@@ -248,6 +248,14 @@ describe('cross-site requests', () => {
     }
   });
 
+  it("allowedOrigins: '*' serves every origin; an entry that is not an origin is refused at start", async () => {
+    const b = await broker({ auth: { secret: SECRET }, allowedOrigins: ['*'] });
+    const any = await connectWs(`${b.wsUrl}?token=${SECRET}`, { headers: { origin: 'https://anything.example' } });
+    expect(any.frames[0]).toMatchObject({ type: 'welcome' });
+    await any.close();
+    await expect(broker({ allowedOrigins: ['https://app.example.com/path'] })).rejects.toThrow(/allowedOrigins/);
+  });
+
   it('in token mode refuses WebSockets from foreign origins unless allowedOrigins names them', async () => {
     const b = await broker({ auth: { secret: SECRET }, allowedOrigins: ['https://app.example.com'] });
     const evil = new WebSocket(`${b.wsUrl}?token=${SECRET}`, { headers: { origin: 'https://evil.example' } });
