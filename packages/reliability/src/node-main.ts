@@ -12,9 +12,13 @@ const o = JSON.parse(process.env.TRIBUTARY_RELIABILITY_NODE ?? '{}') as NodeProc
 const engine: StreamEngine = o.redis !== undefined
   ? new RedisEngine({ url: o.redis, ...(o.keyPrefix === undefined ? {} : { keyPrefix: o.keyPrefix }), ...o.engine })
   : new MemoryEngine();
-let publisher: Publisher | undefined;
+// Blocks stored in the engine start consuming before the broker listens (a restarted runner may
+// reclaim a message at once): their publishes wait for it, as startNode's do, instead of failing
+// an attempt and being retried (which a test counting starts would see).
+let publisherReady: (p: Publisher) => void = () => {};
+const publisherP = new Promise<Publisher>((resolve) => (publisherReady = resolve));
 const publish: PublishFn = async (channel, data, opts) => {
-  if (publisher === undefined) throw new Error('broker not started');
+  const publisher = await publisherP;
   return publisher.publish({ channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL, ...(opts.msgId === undefined ? {} : { msgId: opts.msgId }) });
 };
 const blocks = await BlockNode.start({
@@ -33,7 +37,7 @@ const broker: Broker = await startBroker({
   routes: [adminRoute(blocks, readBody), requestRoute(blocks, readBody)],
   ...o.broker,
 });
-publisher = broker.context.publisher;
+publisherReady(broker.context.publisher);
 for (const dir of o.blockDirs ?? []) await blocks.loadDir(dir);
 process.stdout.write(`listening ${broker.url}\n`);
 
