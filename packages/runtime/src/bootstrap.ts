@@ -40,8 +40,14 @@ export const BOOTSTRAP = String.raw`
   // Host calls each invocation has made, so a handler that returns synchronously but fired calls
   // (a log line, an unawaited publish) is only finished once those calls were answered.
   const issued = new MapCtor();
-  function call(id, op, args) {
-    const argsJson = JSONstringify(args === undefined ? null : args);
+  // A host call's arguments are measured here, as their JSON, before anything is copied out (a
+  // 90 MB publish was once copied whole to the host before the broker refused it): over caps.args,
+  // the call goes out as a 'tooLarge' call carrying only the size, which the host refuses with
+  // PAYLOAD_TOO_LARGE (so the code, and the invocation's failure, are the host's, not the block's).
+  // argsJson, when given, is the arguments' JSON already built by the caller.
+  function call(id, op, args, caps, argsJson) {
+    if (argsJson === undefined) argsJson = JSONstringify(args === undefined ? null : args);
+    if (typeof argsJson === 'string' && argsJson.length > caps.args) return tooLarge(id, 'args', argsJson.length, caps, op);
     const callId = nextCall++;
     const answered = new PromiseCtor(function (resolve) { apply(mapSet, waiting, [callId, resolve]); });
     outbox += (outbox === '' ? '[' : ',[') + id + ',' + callId + ',' + JSONstringify(op) + ',' + argsJson + ']';
@@ -53,6 +59,11 @@ export const BOOTSTRAP = String.raw`
     const list = apply(mapGet, issued, [id]);
     if (list !== undefined) list[list.length] = p;
     return p;
+  }
+  // Asks the host to refuse an oversized argument: what it was ('publish' data, 'kv' value, 'fetch'
+  // body, or a call's 'args'), its size, and the operation.
+  function tooLarge(id, what, size, caps, op) {
+    return call(id, 'tooLarge', null, caps, '{"what":' + JSONstringify(what) + ',"size":' + size + ',"op":' + JSONstringify(op) + '}');
   }
   // Log lines are bounded here, before anything is copied to the host (a 20 MB line copied out on
   // every call once took the whole process down): per invocation, caps.lines lines and caps.chars
@@ -80,36 +91,52 @@ export const BOOTSTRAP = String.raw`
         const keep = caps.lineChars + caps.slack;
         // Fire and forget: logging must not make a handler wait or fail.
         apply(promiseThen, call(id, 'log', { level: level, message: cut(text, keep), length: text.length,
-          fields: json === null ? null : cut(json, keep), fieldsLength: jsonLength }), [undefined, function () {}]);
+          fields: json === null ? null : cut(json, keep), fieldsLength: jsonLength }, caps), [undefined, function () {}]);
       } catch (e) {}
     };
   }
   function makeCtx(id, info, budget) {
     const caps = info.caps;
     const secrets = info.secrets || {};
+    const host = function (op, args, json) { return call(id, op, args, caps, json); };
     const kv = {
       // JSON has no undefined: the host answers a missing key with null; the API promises undefined.
-      get: function (key) { return call(id, 'kv.get', { key: key }).then(function (v) { return v === null ? undefined : v; }); },
-      set: function (key, value, o) { return call(id, 'kv.set', { key: key, value: value, ttlSeconds: o && o.ttlSeconds }); },
-      incr: function (key, by, o) { return call(id, 'kv.incr', { key: key, by: by === undefined ? 1 : by, ttlSeconds: o && o.ttlSeconds }); },
-      del: function (key) { return call(id, 'kv.del', { key: key }); },
+      get: function (key) { return host('kv.get', { key: key }).then(function (v) { return v === null ? undefined : v; }); },
+      set: function (key, value, o) {
+        if (typeof value === 'string' && value.length > caps.kv) return tooLarge(id, 'kv', value.length, caps, 'kv.set');
+        return host('kv.set', { key: key, value: value, ttlSeconds: o && o.ttlSeconds });
+      },
+      incr: function (key, by, o) { return host('kv.incr', { key: key, by: by === undefined ? 1 : by, ttlSeconds: o && o.ttlSeconds }); },
+      del: function (key) { return host('kv.del', { key: key }); },
       getJson: function (key) { return kv.get(key).then(function (v) { return v === undefined || v === null ? undefined : JSONparse(v); }); },
       setJson: function (key, value, o) { return kv.set(key, JSONstringify(value), o); },
     };
     return Object.freeze({
       block: Object.freeze({ name: info.name, version: info.version }),
       config: Object.freeze(info.config || {}),
-      publish: function (channel, data, o) { return call(id, 'publish', { channel: channel, data: data, msgId: o && o.msgId }); },
+      // The data's JSON is measured on its own (against the broker's max payload) and then embedded
+      // in the arguments as it is, so a message is stringified once.
+      publish: function (channel, data, o) {
+        const dataJson = data === undefined ? undefined : JSONstringify(data);
+        if (typeof dataJson === 'string' && dataJson.length > caps.payload) return tooLarge(id, 'publish', dataJson.length, caps, 'publish');
+        const channelJson = JSONstringify(channel === undefined ? null : channel);
+        const msgId = o && o.msgId;
+        return host('publish', null, '{"channel":' + (typeof channelJson === 'string' ? channelJson : 'null') +
+          (typeof dataJson === 'string' ? ',"data":' + dataJson : '') +
+          (typeof msgId === 'string' ? ',"msgId":' + JSONstringify(msgId) : '') + '}');
+      },
       kv: Object.freeze(kv),
       fetch: function (url, init) {
-        return call(id, 'fetch', { url: String(url), init: init || {} }).then(function (r) {
+        const body = init && init.body;
+        if (typeof body === 'string' && body.length > caps.fetchBody) return tooLarge(id, 'fetch', body.length, caps, 'fetch');
+        return host('fetch', { url: String(url), init: init || {} }).then(function (r) {
           return { status: r.status, headers: r.headers, text: r.text, json: function () { return JSONparse(r.text); } };
         });
       },
       log: Object.freeze({ debug: logFn(id, 'debug', caps, budget), info: logFn(id, 'info', caps, budget),
         warn: logFn(id, 'warn', caps, budget), error: logFn(id, 'error', caps, budget) }),
       secrets: Object.freeze({ get: function (name) { return Object.prototype.hasOwnProperty.call(secrets, name) ? secrets[name] : undefined; } }),
-      call: function (module, method, args) { return call(id, 'call', { module: String(module), method: String(method), args: args === undefined ? null : args }); },
+      call: function (module, method, args) { return host('call', { module: String(module), method: String(method), args: args === undefined ? null : args }); },
     });
   }
   function definition() {

@@ -31,6 +31,13 @@ export const BlockErrorCodes = {
    * the oversized value is never copied out.
    */
   RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
+  /**
+   * An argument of a host call is over its cap: a publish's data (the runner's `maxPayloadBytes`,
+   * as JSON characters; or the broker's own byte check), a kv value, a fetch body, or any call's
+   * arguments as JSON. Measured inside the isolate, so the oversized value is never copied out; the
+   * call rejects with this code and, unhandled, the invocation fails with it.
+   */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** The handler returned something that is not valid for its trigger. */
   BAD_RESULT: 'BAD_RESULT',
   /** The runner stopped (closed, or the block was removed) while the invocation ran; it was cut off. */

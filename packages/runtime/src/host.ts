@@ -1,7 +1,7 @@
 import type { KeyValueStore } from '@tributary/engine';
 import { compilePattern, ErrorCodes, isValidChannel, type JsonValue } from '@tributary/protocol';
 import { BlockError, BlockErrorCodes } from './errors.js';
-import { LOG_LIMITS } from './limits.js';
+import { LOG_LIMITS, MAX_FETCH_BODY_CHARS, MAX_KV_VALUE_CHARS } from './limits.js';
 import { redact, redactCut } from './redact.js';
 import type { HostHandler } from './sandbox.js';
 
@@ -54,7 +54,7 @@ export interface HostServices {
   modules: Readonly<Record<string, HostModule>>;
 }
 
-const MAX_KV_VALUE = 64 * 1024;
+const MAX_KV_VALUE = MAX_KV_VALUE_CHARS;
 
 /** Builds the host side of a block's modules. Every argument is validated: it came from untrusted code. */
 export function createHostHandler(s: HostServices): HostHandler {
@@ -83,6 +83,11 @@ export function createHostHandler(s: HostServices): HostHandler {
           if ((err as { code?: unknown }).code === ErrorCodes.HOP_LIMIT) {
             throw new BlockError(BlockErrorCodes.HOP_LIMIT, `publish to ${channel} refused: ${(err as Error).message}`, { cause: err });
           }
+          // So is the broker's size check (bytes of UTF-8, which the isolate's count of characters
+          // cannot see past): the same code as a refusal inside the isolate.
+          if ((err as { code?: unknown }).code === ErrorCodes.PAYLOAD_TOO_LARGE) {
+            throw new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE, `publish to ${channel} refused: ${(err as Error).message}`, { cause: err });
+          }
           throw refused(`publish to ${channel} failed: ${(err as Error).message}`, err);
         }
       }
@@ -90,7 +95,10 @@ export function createHostHandler(s: HostServices): HostHandler {
         return (await s.kv.get(ns, key(args))) ?? null;
       case 'kv.set': {
         const value = args.value;
-        if (typeof value !== 'string' || value.length > MAX_KV_VALUE) throw refused(`kv values are strings up to ${MAX_KV_VALUE} chars`);
+        if (typeof value !== 'string') throw refused(`kv values are strings up to ${MAX_KV_VALUE} chars`);
+        if (value.length > MAX_KV_VALUE) {
+          throw new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE, `kv value is ${value.length} characters (limit ${MAX_KV_VALUE})`);
+        }
         await s.kv.set(ns, key(args), value, ttl(args));
         return null;
       }
@@ -160,6 +168,10 @@ async function blockFetch(args: Record<string, unknown>, s: HostServices): Promi
     throw refused(`host ${url.hostname} is not on block ${s.block}'s fetch allow-list`);
   }
   const init = (args.init ?? {}) as { method?: unknown; headers?: unknown; body?: unknown };
+  // The isolate refuses a longer body before copying it out; checked again here.
+  if (typeof init.body === 'string' && init.body.length > MAX_FETCH_BODY_CHARS) {
+    throw new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE, `fetch body is ${init.body.length} characters (limit ${MAX_FETCH_BODY_CHARS})`);
+  }
   const headers: Record<string, string> = {};
   if (typeof init.headers === 'object' && init.headers !== null) {
     for (const [k, v] of Object.entries(init.headers)) if (typeof v === 'string') headers[k] = v;

@@ -119,12 +119,33 @@ export const DEFAULT_LOG_BUDGET: Readonly<LogBudget> = Object.freeze({ linesPerS
 /**
  * Largest result (characters of its JSON) a handler may return, checked inside the isolate: the
  * broker's default payload limit (64 KiB), as a before-publish result becomes the stored message.
- * Over it, the invocation fails with RESULT_TOO_LARGE.
+ * Over it, the invocation fails with RESULT_TOO_LARGE. Also the default of the runner's
+ * `maxPayloadBytes`, which bounds `ctx.publish` data (and replaces this cap for results).
  */
 export const MAX_RESULT_CHARS = 64 * 1024;
 
 /** Largest result of a request block (its whole `{ status, headers, body }` as JSON): 1 MiB, as a request body. */
 export const MAX_REQUEST_RESULT_CHARS = 1024 * 1024;
+
+/**
+ * Largest `ctx.kv` value (a string, characters), checked inside the isolate before the value is
+ * copied out, and again by the host. Over it, the call rejects with PAYLOAD_TOO_LARGE.
+ */
+export const MAX_KV_VALUE_CHARS = 64 * 1024;
+
+/**
+ * Largest `ctx.fetch` request body (a string, characters): 1 MiB, as the response cap. Checked
+ * inside the isolate before the body is copied out; over it, the call rejects with PAYLOAD_TOO_LARGE.
+ */
+export const MAX_FETCH_BODY_CHARS = 1024 * 1024;
+
+/**
+ * Largest arguments of any one host call (their JSON, characters): the largest field a call may
+ * carry (a fetch body) and 64 KiB for the rest (URL, headers, channel, key, module arguments). A
+ * runner whose `maxPayloadBytes` is larger raises it to that + 64 KiB. Checked inside the isolate;
+ * over it, the call rejects with PAYLOAD_TOO_LARGE and nothing of it is copied out.
+ */
+export const MAX_HOST_ARGS_CHARS = MAX_FETCH_BODY_CHARS + 64 * 1024;
 
 /** Longest error message a failed invocation reports; the rest is cut inside the isolate. */
 export const MAX_ERROR_CHARS = 4096;

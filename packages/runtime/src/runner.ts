@@ -42,6 +42,13 @@ export interface RunnerOptions {
   metrics?: Registry;
   /** What one block may log per second on this runner. @defaultValue {@link DEFAULT_LOG_BUDGET} */
   logBudget?: Partial<LogBudget>;
+  /**
+   * The broker's max payload: the most a block's `ctx.publish` data (as JSON) and a non-request
+   * block's result may be, checked inside the isolate in characters (never more than the bytes the
+   * broker counts, so nothing the broker would take is refused; it still checks the bytes). Pass the
+   * broker's `maxPayloadBytes`. @defaultValue {@link MAX_RESULT_CHARS} (the broker's default, 64 KiB)
+   */
+  maxPayloadBytes?: number;
 }
 
 /** A stored message handed to {@link BlockRunner.replay} (the fields a dead letter keeps). */
@@ -66,8 +73,8 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseMs: 100, maxMs: 2000 };
  */
 export class BlockRunner {
   readonly consumer: string;
-  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics' | 'logBudget'>> &
-    { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined; logBudget: LogBudget };
+  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics' | 'logBudget' | 'maxPayloadBytes'>> &
+    { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined; logBudget: LogBudget; maxPayloadBytes: number };
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #blocks = new Map<string, DeployedBlock>();
   readonly #consumers = new Map<string, GroupConsumer>();
@@ -91,6 +98,7 @@ export class BlockRunner {
       fetch: { timeoutMs: 5000, maxBytes: 1_048_576, ...options.fetch },
       logger: options.logger,
       logBudget: { ...DEFAULT_LOG_BUDGET, ...options.logBudget },
+      maxPayloadBytes: options.maxPayloadBytes ?? MAX_RESULT_CHARS,
     };
     this.consumer = this.#o.consumer;
     this.#metrics = options.metrics === undefined ? undefined
@@ -142,9 +150,12 @@ export class BlockRunner {
     };
     const sandboxes: BlockSandbox[] = [];
     // A request block's result is an HTTP response; every other result is at most a message.
-    const resultChars = def.trigger.kind === 'request' ? MAX_REQUEST_RESULT_CHARS : MAX_RESULT_CHARS;
+    const payloadChars = this.#o.maxPayloadBytes;
+    const resultChars = def.trigger.kind === 'request' ? MAX_REQUEST_RESULT_CHARS : payloadChars;
     try {
-      for (let i = 0; i < def.concurrency; i++) sandboxes.push((await BlockSandbox.load(compiled.code, limits, host, { resultChars })).sandbox);
+      for (let i = 0; i < def.concurrency; i++) {
+        sandboxes.push((await BlockSandbox.load(compiled.code, limits, host, { resultChars, payloadChars })).sandbox);
+      }
     } catch (err) {
       for (const sb of sandboxes) sb.dispose();
       throw err;

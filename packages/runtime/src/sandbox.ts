@@ -1,7 +1,8 @@
 import ivm from 'isolated-vm';
 import { BOOTSTRAP } from './bootstrap.js';
 import { BlockError, BlockErrorCodes, type BlockErrorCode } from './errors.js';
-import { LOG_LIMITS, MAX_ERROR_CHARS, MAX_RESULT_CHARS, type ResolvedLimits } from './limits.js';
+import { LOG_LIMITS, MAX_ERROR_CHARS, MAX_FETCH_BODY_CHARS, MAX_HOST_ARGS_CHARS, MAX_KV_VALUE_CHARS, MAX_RESULT_CHARS,
+  type ResolvedLimits } from './limits.js';
 import { redactCut } from './redact.js';
 
 /** The JSON-able part of a block's definition, read out of its isolate. */
@@ -48,6 +49,11 @@ export const MAX_LOG_LINES = LOG_LIMITS.linesPerInvocation;
 export interface SandboxOptions {
   /** Largest result (characters of its JSON). @defaultValue {@link MAX_RESULT_CHARS} */
   resultChars?: number;
+  /**
+   * Largest `ctx.publish` data (characters of its JSON), checked inside the isolate: the broker's
+   * max payload. @defaultValue {@link MAX_RESULT_CHARS} (the broker's default, 64 KiB)
+   */
+  payloadChars?: number;
 }
 
 /**
@@ -113,6 +119,8 @@ export class BlockSandbox {
   readonly limits: ResolvedLimits;
   readonly #host: HostHandler;
   readonly #resultChars: number;
+  /** Caps on host-call arguments, measured in the isolate (see {@link BlockSandbox.#caps}). */
+  readonly #argCaps: { payload: number; kv: number; fetchBody: number; args: number };
   #isolate: ivm.Isolate | undefined;
   #bridge: Bridge | undefined;
   /** JSON of each InvocationInfo, stringified once: it is the same for every invocation of a version. */
@@ -130,6 +138,9 @@ export class BlockSandbox {
     this.limits = limits;
     this.#host = host;
     this.#resultChars = options.resultChars ?? MAX_RESULT_CHARS;
+    const payload = options.payloadChars ?? MAX_RESULT_CHARS;
+    this.#argCaps = { payload, kv: MAX_KV_VALUE_CHARS, fetchBody: MAX_FETCH_BODY_CHARS,
+      args: Math.max(MAX_HOST_ARGS_CHARS, payload + 64 * 1024) };
   }
 
   /** Loads a bundle in a fresh isolate and reads its definition. */
@@ -426,7 +437,22 @@ export class BlockSandbox {
     // The slack keeps the longest secret whole across a cut, for the host's redaction.
     const slack = Object.values(info.secrets).reduce((n, v) => Math.max(n, v.length), 0);
     return { lines: LOG_LIMITS.linesPerInvocation, chars: LOG_LIMITS.charsPerInvocation, lineChars: LOG_LIMITS.lineChars,
-      slack, result: this.#resultChars, error: MAX_ERROR_CHARS };
+      slack, result: this.#resultChars, error: MAX_ERROR_CHARS, ...this.#argCaps };
+  }
+
+  /**
+   * The refusal of an argument the isolate measured over its cap (only its size crossed): which cap
+   * is the host's own, so the limit named is the one enforced.
+   */
+  #tooLarge(args: unknown): BlockError {
+    const a = (args ?? {}) as { what?: unknown; size?: unknown; op?: unknown };
+    const what = typeof a.what === 'string' && Object.hasOwn(TOO_LARGE_WHAT, a.what) ? a.what as keyof typeof TOO_LARGE_WHAT : 'args';
+    const limit = what === 'publish' ? this.#argCaps.payload : what === 'kv' ? this.#argCaps.kv
+      : what === 'fetch' ? this.#argCaps.fetchBody : this.#argCaps.args;
+    const unit = what === 'publish' || what === 'args' ? 'characters of JSON' : 'characters';
+    const name = what === 'args' ? `the arguments of ${String(a.op).slice(0, 40)}` : TOO_LARGE_WHAT[what];
+    return new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE,
+      `${name} is ${Number(a.size)} ${unit} (limit ${limit}); refused inside the isolate, it was not copied out`);
   }
 
   async #onHostCall(id: number, op: string, args: unknown): Promise<string> {
@@ -443,6 +469,7 @@ export class BlockSandbox {
       if (op !== 'log' && ++inv.calls > this.limits.callsPerInvocation) {
         throw new BlockError(BlockErrorCodes.CALL_LIMIT, `more than ${this.limits.callsPerInvocation} host calls in one invocation`);
       }
+      if (op === 'tooLarge') throw this.#tooLarge(args);
       const value = await this.#host(inv, op, args);
       return JSON.stringify({ ok: true, value: value === undefined ? null : value });
     } catch (err) {
@@ -452,6 +479,8 @@ export class BlockSandbox {
     }
   }
 }
+
+const TOO_LARGE_WHAT = { publish: 'publish data', kv: 'kv value', fetch: 'fetch body', args: 'arguments' } as const;
 
 function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
