@@ -84,12 +84,18 @@ export interface BlockContext {
   config: Readonly<Record<string, JsonValue>>;
   /**
    * Publishes to a channel the block's `publishes` patterns cover; the message's hop count is +1.
-   * Rejects with an error whose `code` is `HOP_LIMIT` past the broker's hop limit, `HOST_REFUSED`
-   * for other refusals.
+   * Rejects with an error whose `code` is `HOP_LIMIT` past the broker's hop limit,
+   * `PAYLOAD_TOO_LARGE` when `data`'s JSON is over the broker's max payload (64 KiB by default;
+   * measured before anything leaves the sandbox), `RATE_LIMITED` past `publishesPerSecond`,
+   * `HOST_REFUSED` for other refusals.
    */
   publish(channel: string, data: JsonValue, options?: { msgId?: string }): Promise<{ offset: number }>;
+  /** Values are strings of at most 64 KiB characters (longer: `PAYLOAD_TOO_LARGE`). */
   kv: BlockKv;
-  /** HTTP(S) to allow-listed hosts only, with a timeout and a response size cap. */
+  /**
+   * HTTP(S) to allow-listed hosts only, with a timeout and a response size cap; a request body
+   * over 1 MiB characters rejects with `PAYLOAD_TOO_LARGE`.
+   */
   fetch(url: string, init?: { method?: string; headers?: Record<string, string>; body?: string }): Promise<FetchResponse>;
   log: BlockLog;
   /**
