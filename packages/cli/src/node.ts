@@ -99,6 +99,8 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   };
   if (o.logger !== undefined) runnerOptions.logger = o.logger;
   if (o.claimIdleMs !== undefined) runnerOptions.claimIdleMs = o.claimIdleMs;
+  // Blocks' publishes and results are measured against the broker's own limit, not the default.
+  if (o.broker?.maxPayloadBytes !== undefined) runnerOptions.maxPayloadBytes = o.broker.maxPayloadBytes;
   runnerOptions.metrics = registry;
   const blocks = await BlockNode.start(runnerOptions);
   // The folders' after-publish groups are registered before the broker listens: a group sees only

@@ -180,6 +180,9 @@ export class GroupConsumer {
         }
         const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
         await this.#backoff(backoff / 2 + Math.random() * (backoff / 2));
+        // stop() cuts a backoff short: the block was removed or the runner closed, so the entry
+        // stays pending for whoever runs the block next, and is not run here again.
+        if (this.#stopped) return;
         attempt++;
       }
     }

@@ -47,6 +47,7 @@ export class DeployedBlock {
   readonly sandboxes: readonly BlockSandbox[];
   #idle: BlockSandbox[];
   #waiting: Array<(s: BlockSandbox) => void> = [];
+  #disposed = false;
   readonly info: InvocationInfo;
   readonly deployedAt = Date.now();
   #invocations = 0;
@@ -124,18 +125,25 @@ export class DeployedBlock {
     for (const s of held) this.#release(s);
   }
 
-  /** Disposes every isolate of this version. */
+  /**
+   * Disposes every isolate of this version. Invocations waiting for a lane get one at once and fail
+   * with STOPPED (a disposed sandbox never starts again), as do any that come later.
+   */
   dispose(): void {
+    this.#disposed = true;
     for (const s of this.sandboxes) s.dispose();
+    const lane = this.sandboxes[0];
+    if (lane !== undefined) for (const w of this.#waiting.splice(0)) w(lane);
   }
 
   #acquire(): Promise<BlockSandbox> {
-    const s = this.#idle.pop();
+    const s = this.#disposed ? this.sandboxes[0] : this.#idle.pop();
     if (s !== undefined) return Promise.resolve(s);
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   #release(s: BlockSandbox): void {
+    if (this.#disposed) return;
     const next = this.#waiting.shift();
     if (next !== undefined) next(s);
     else this.#idle.push(s);

@@ -168,7 +168,12 @@ const BLOCK_CSP = BLOCK_RESPONSE_HEADERS['content-security-policy'] as string;
  * sets. A block's Content-Security-Policy is sent next to the broker's, so it can only restrict more.
  */
 export const BLOCK_FORBIDDEN_HEADERS: readonly string[] = ['content-length', 'transfer-encoding', 'connection', 'keep-alive',
-  'upgrade', 'te', 'trailer', 'proxy-*', 'set-cookie', 'set-cookie2', 'x-content-type-options'];
+  'upgrade', 'te', 'trailer', 'proxy-*', 'set-cookie', 'set-cookie2', 'x-content-type-options',
+  // Headers a browser applies to the whole origin (the console's), not to this one response: they
+  // would let one block wipe the console's storage, pin HSTS, prompt for credentials on the
+  // broker's name, move its traffic elsewhere, or collect its reports.
+  'clear-site-data', 'strict-transport-security', 'www-authenticate', 'alt-svc', 'refresh', 'nel', 'report-to',
+  'reporting-endpoints', 'service-worker-allowed'];
 
 /** RFC 9110 token: what a field name may consist of. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -205,17 +210,17 @@ export function checkBlockResponse(block: string, r: unknown): CheckedResponse {
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) bad('headers that are not an object of name → string');
   const entries = Object.entries(headers as Record<string, unknown>);
   if (entries.length > MAX_HEADERS) bad(`${entries.length} headers; at most ${MAX_HEADERS} are allowed`);
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   let bytes = 0;
   for (const [rawName, value] of entries) {
     const name = rawName.toLowerCase();
     if (!TOKEN.test(name)) bad(`a header name that is not an HTTP token: ${JSON.stringify(rawName)}`);
     if (BLOCK_FORBIDDEN_HEADERS.includes(name) || name.startsWith('proxy-')) {
-      bad(`a ${name} header, which a request block may not set (the broker frames the response and owns its origin's cookies)`);
+      bad(`a ${name} header, which a request block may not set (the broker frames the response, and headers that act on its whole origin are its own)`);
     }
     if (typeof value !== 'string') bad(`header ${name} with a ${typeof value} value; values are strings`);
     if (!FIELD_VALUE.test(value as string)) bad(`header ${name} with a control character (CR, LF, NUL …) in its value`);
-    if (name in out) bad(`header ${name} twice (names are case-insensitive)`);
+    if (Object.hasOwn(out, name)) bad(`header ${name} twice (names are case-insensitive)`);
     bytes += name.length + (value as string).length;
     out[name] = value as string;
   }

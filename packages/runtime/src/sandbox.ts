@@ -128,6 +128,8 @@ export class BlockSandbox {
   #nextId = 1;
   #queue: Promise<unknown> = Promise.resolve();
   #live = new Map<number, Pending>();
+  /** Set by {@link dispose}: the sandbox is finished for good. */
+  #disposed = false;
   /** Isolate CPU time when the last invocation ended: code running after it is charged against cpuMs from here. */
   #idleSince = 0n;
   /** Isolates created so far (1 + restarts after limit breaches). */
@@ -194,6 +196,7 @@ export class BlockSandbox {
    * running is failed at once with STOPPED rather than left to its wall time.
    */
   dispose(): void {
+    this.#disposed = true;
     const live = [...this.#live.values()];
     this.#teardown();
     for (const p of live) {
@@ -261,6 +264,9 @@ export class BlockSandbox {
   }
 
   async #run(input: unknown, info: InvocationInfo, hops: number): Promise<unknown> {
+    // Disposed from outside (removed, replaced, closed): never again a fresh isolate for it. A
+    // breach tears the isolate down without this, and the next invocation starts a new one.
+    if (this.#disposed) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
     if (this.#isolate === undefined || this.#isolate.isDisposed) (await this.#start()).release();
     const isolate = this.#isolate as ivm.Isolate;
     const bridge = this.#bridge as Bridge;
