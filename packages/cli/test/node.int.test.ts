@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { MemoryEngine } from '@tributary/engine';
 import { freePort } from '@tributary/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { compileSource } from '@tributary/runtime';
 import { startNode } from '../src/node.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -42,5 +43,27 @@ describe('startNode', () => {
     expect(err).toMatchObject({ code: 'COMPILE_ERROR' });
     // The broker was already listening when the folder failed: a failed start must not leave it running.
     expect(await portIsFree(port)).toBe(true);
+  });
+
+  it("measures a block's publishes against the broker's maxPayloadBytes, not the runtime's default", async () => {
+    const engine = new MemoryEngine();
+    cleanups.push(() => engine.close());
+    const node = await startNode({ engine, auth: { insecure: true }, port: 0, broker: { maxPayloadBytes: 256 * 1024 } });
+    cleanups.push(() => node.close());
+    // 100 KB: over the runtime's 64 KiB default, within this broker's 256 KiB.
+    await node.blocks.deploy(await compileSource(`import { defineBlock } from '@tributary/block';
+export default defineBlock({
+  name: 'big',
+  trigger: { afterPublish: 'big.in' },
+  publishes: ['big.out'],
+  async handle(_msg, ctx) {
+    await ctx.publish('big.out', { pad: 'x'.repeat(100_000) });
+  },
+});`), {});
+    await engine.append({ channel: 'big.in', payload: '{}' });
+    const end = Date.now() + 10_000;
+    while ((await engine.state('big.out')).last === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect((await engine.state('big.out')).last).toBe(1);
+    expect(node.blocks.runner.list()[0]?.stats.errors).toBe(0);
   });
 });
