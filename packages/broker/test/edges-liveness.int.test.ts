@@ -2,23 +2,9 @@
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { broker, clientFrame, defer, rawUpgrade, socket } from './helpers.js';
+import { broker, clientFrame, defer, rawUpgrade, sleep, socket, wrapEngine } from './helpers.js';
 
 const KIB = 1024;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A memory engine with some methods replaced (models a store with latency). */
-function wrapEngine(inner: MemoryEngine, overrides: Partial<Record<keyof StreamEngine, (...a: never[]) => unknown>>): StreamEngine {
-  defer(() => inner.close());
-  return new Proxy(inner, {
-    get(t, p) {
-      if (typeof p === 'string' && p in overrides) return overrides[p as keyof StreamEngine];
-      const v = Reflect.get(t, p, t) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  }) as unknown as StreamEngine;
-}
-
 /** A masked pong frame (opcode 0xA), unsolicited: RFC 6455 §5.5.3 allows it. */
 function pongFrame(): Buffer {
   return Buffer.from([0x8a, 0x80, 1, 2, 3, 4]);

@@ -4,20 +4,7 @@ import { ErrorCodes, TributaryError } from '@tributary/protocol';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { PublishInterceptor } from '../src/index.js';
-import { broker, defer, socket } from './helpers.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function wrapEngine(inner: MemoryEngine, overrides: Partial<Record<keyof StreamEngine, (...a: never[]) => unknown>>): StreamEngine {
-  defer(() => inner.close());
-  return new Proxy(inner, {
-    get(t, p) {
-      if (typeof p === 'string' && p in overrides) return overrides[p as keyof StreamEngine];
-      const v = Reflect.get(t, p, t) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  }) as unknown as StreamEngine;
-}
+import { broker, sleep, socket, wrapEngine } from './helpers.js';
 
 async function until(f: () => boolean | Promise<boolean>, what: () => string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

@@ -1,4 +1,4 @@
-import { MemoryEngine, type MemoryEngineOptions } from '@tributary/engine';
+import { MemoryEngine, type MemoryEngineOptions, type StreamEngine } from '@tributary/engine';
 import { connectWs, type TestSocket } from '@tributary/testkit';
 import { connect, type Socket } from 'node:net';
 import { afterEach } from 'vitest';
@@ -70,3 +70,17 @@ export function clientFrame(payload: string, fin = true): Buffer {
   for (let i = 0; i < data.length; i++) out[6 + i] = (data[i] as number) ^ (mask[i % 4] as number);
   return out;
 }
+
+/** A memory engine with some methods replaced (a store with latency, or one that fails once); closed after the test. */
+export function wrapEngine(inner: MemoryEngine, overrides: Partial<Record<keyof StreamEngine, (...a: never[]) => unknown>>): StreamEngine {
+  defer(() => inner.close());
+  return new Proxy(inner, {
+    get(t, p) {
+      if (typeof p === 'string' && p in overrides) return overrides[p as keyof StreamEngine];
+      const v = Reflect.get(t, p, t) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  }) as unknown as StreamEngine;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

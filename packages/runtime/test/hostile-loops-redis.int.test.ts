@@ -1,11 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { RedisEngine, type StreamEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adminRoute, BlockNode } from '../src/index.js';
-import { echoStillWorks, enginePublish, eventually, fixture, payloads } from './helpers.js';
+import { kvNumber, startAdminNode, type AdminNode } from './admin-node.js';
+import { echoStillWorks, eventually, payloads } from './helpers.js';
 
 /**
  * The loops through system channels of hostile-loops.test.ts, on Redis: log lines and dead letters
@@ -21,54 +18,23 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const open: Array<{ server: Server; node: BlockNode; engine: StreamEngine }> = [];
+const open: AdminNode[] = [];
 afterEach(async () => {
-  for (const { server, node, engine } of open.splice(0)) {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await node.close();
-    await engine.close();
-  }
+  for (const n of open.splice(0)) await n.close();
 });
 
-async function readAll(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function adminNode() {
-  const engine = new RedisEngine({ url: redis.url, keyPrefix: `l${Math.random().toString(36).slice(2, 8)}:` });
-  const node = await BlockNode.start({ engine, publish: enginePublish(engine), pollMs: 20, retry: { attempts: 1, baseMs: 1, maxMs: 2 } });
-  const route = adminRoute(node, (req) => readAll(req));
-  const server = createServer((req, res) => {
-    route.handle(req, res, { admin: true }, new URL(req.url ?? '/', 'http://x')).catch((err: unknown) => {
-      res.statusCode = 500;
-      res.end(String(err));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  open.push({ server, node, engine });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/admin/blocks`;
-  const deploy = async (name: string): Promise<number> => {
-    const source = await readFile(fixture(name), 'utf8');
-    const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ source }) });
-    await res.text();
-    return res.status;
-  };
-  const remove = async (name: string): Promise<number> => (await fetch(`${base}/${name}`, { method: 'DELETE' })).status;
-  return { engine, node, deploy, remove };
-}
-
-async function kvNumber(engine: StreamEngine, block: string, key: string): Promise<number> {
-  return Number((await engine.kv.get(`block:${block}`, key)) ?? 0);
+async function adminNode(): Promise<AdminNode> {
+  const n = await startAdminNode(new RedisEngine({ url: redis.url, keyPrefix: `l${Math.random().toString(36).slice(2, 8)}:` }));
+  open.push(n);
+  return n;
 }
 
 describe('hostile blocks on Redis: loops through system channels', () => {
   it('ends a loop of two blocks through each other\'s log lines at the hop limit', async () => {
     const { engine, deploy } = await adminNode();
-    expect(await deploy('echo.ts')).toBe(201);
-    expect(await deploy('hostile/loop-logs-a.ts')).toBe(201);
-    expect(await deploy('hostile/loop-logs-b.ts')).toBe(201);
+    expect((await deploy('echo.ts')).status).toBe(201);
+    expect((await deploy('hostile/loop-logs-a.ts')).status).toBe(201);
+    expect((await deploy('hostile/loop-logs-b.ts')).status).toBe(201);
     await engine.append({ channel: 'loop-logs.start', payload: '{}' });
     await eventually(async () => (await kvNumber(engine, 'hostile-loop-logs-a', 'runs')) === 5 &&
       (await kvNumber(engine, 'hostile-loop-logs-b', 'runs')) === 4, 10_000);
@@ -83,9 +49,9 @@ describe('hostile blocks on Redis: loops through system channels', () => {
 
   it('ends a loop of two blocks through each other\'s dead letters at the hop limit', async () => {
     const { engine, deploy } = await adminNode();
-    expect(await deploy('echo.ts')).toBe(201);
-    expect(await deploy('hostile/loop-dlq-a.ts')).toBe(201);
-    expect(await deploy('hostile/loop-dlq-b.ts')).toBe(201);
+    expect((await deploy('echo.ts')).status).toBe(201);
+    expect((await deploy('hostile/loop-dlq-a.ts')).status).toBe(201);
+    expect((await deploy('hostile/loop-dlq-b.ts')).status).toBe(201);
     await engine.append({ channel: 'loop-dlq.start', payload: '{}' });
     await eventually(async () => (await kvNumber(engine, 'hostile-loop-dlq-a', 'runs')) === 5 &&
       (await kvNumber(engine, 'hostile-loop-dlq-b', 'runs')) === 4, 10_000);
@@ -100,13 +66,13 @@ describe('hostile blocks on Redis: loops through system channels', () => {
 
   it('stops a deleted block at once: its stream group goes with the backlog, and a redeploy starts a new one', async () => {
     const { engine, deploy, remove, node } = await adminNode();
-    expect(await deploy('hang.ts')).toBe(201);
+    expect((await deploy('hang.ts')).status).toBe(201);
     for (let i = 0; i < 20; i++) await engine.append({ channel: 'hang.in', payload: JSON.stringify({ i }) });
     await eventually(async () => (await kvNumber(engine, 'hang', 'started')) === 1);
     expect(await remove('hang')).toBe(200);
     expect(node.runner.list()).toEqual([]);
     expect(await engine.groups.pending('block.hang')).toBe(0);
-    expect(await deploy('hang.ts')).toBe(201);
+    expect((await deploy('hang.ts')).status).toBe(201);
     await engine.append({ channel: 'hang.in', payload: JSON.stringify({ fresh: true }) });
     await eventually(async () => (await kvNumber(engine, 'hang', 'started')) === 2);
     expect(await engine.groups.pending('block.hang')).toBe(1);

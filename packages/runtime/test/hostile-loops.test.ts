@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { MemoryEngine, type StreamEngine } from '@tributary/engine';
+import { MemoryEngine } from '@tributary/engine';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adminRoute, BlockError, BlockNode, compileBlock } from '../src/index.js';
-import { deployFixture, echoStillWorks, enginePublish, eventually, fixture, payloads, runner } from './helpers.js';
+import { BlockError, compileBlock } from '../src/index.js';
+import { kvNumber, startAdminNode, type AdminNode } from './admin-node.js';
+import { deployFixture, echoStillWorks, eventually, fixture, payloads, runner } from './helpers.js';
 
 /**
  * Loops through the channels the platform writes ($logs.<block>, $dlq.<block>), the hop limit as a
@@ -12,46 +10,15 @@ import { deployFixture, echoStillWorks, enginePublish, eventually, fixture, payl
  * the admin API's POST /v1/admin/blocks with the fixture's source, on a BlockNode over a memory
  * engine, which answers a refused block with a typed 4xx.
  */
-const open: Array<{ server: Server; node: BlockNode; engine: StreamEngine }> = [];
+const open: AdminNode[] = [];
 afterEach(async () => {
-  for (const { server, node, engine } of open.splice(0)) {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await node.close();
-    await engine.close();
-  }
+  for (const n of open.splice(0)) await n.close();
 });
 
-async function readAll(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A BlockNode on a memory engine behind the admin route, as the broker mounts it. */
-async function adminNode() {
-  const engine = new MemoryEngine();
-  const node = await BlockNode.start({ engine, publish: enginePublish(engine), pollMs: 20, retry: { attempts: 1, baseMs: 1, maxMs: 2 } });
-  const route = adminRoute(node, (req) => readAll(req));
-  const server = createServer((req, res) => {
-    route.handle(req, res, { admin: true }, new URL(req.url ?? '/', 'http://x')).catch((err: unknown) => {
-      res.statusCode = 500;
-      res.end(String(err));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  open.push({ server, node, engine });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/admin/blocks`;
-  const deploy = async (name: string): Promise<{ status: number; body: { error?: { code: string; message: string }; name?: string } }> => {
-    const source = await readFile(fixture(name), 'utf8');
-    const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ source }) });
-    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } };
-  };
-  const remove = async (name: string): Promise<number> => (await fetch(`${base}/${name}`, { method: 'DELETE' })).status;
-  return { engine, node, deploy, remove };
-}
-
-async function kvNumber(engine: StreamEngine, block: string, key: string): Promise<number> {
-  return Number((await engine.kv.get(`block:${block}`, key)) ?? 0);
+async function adminNode(): Promise<AdminNode> {
+  const n = await startAdminNode(new MemoryEngine());
+  open.push(n);
+  return n;
 }
 
 describe('hostile blocks: loops through system channels', () => {
