@@ -8,6 +8,15 @@
  * host's thread (no hand-off to another thread and back per call). Everything crosses as JSON
  * strings, so no host object is ever reachable from block code.
  */
+import { MAX_LIMITS } from './limits.js';
+
+/**
+ * Host calls one invocation may hand the host when its caps carry no `calls` (the sandbox's own
+ * `callsPerInvocation`): the most any block may ask for, so the isolate never refuses a call the host
+ * would allow.
+ */
+export const CALL_CEILING = MAX_LIMITS.callsPerInvocation;
+
 export const BOOTSTRAP = String.raw`
 (function () {
   'use strict';
@@ -15,7 +24,7 @@ export const BOOTSTRAP = String.raw`
   // Captured before block code runs: the block may replace Promise, its prototype, Reflect, Map or
   // Array methods. The bridge below uses only these, string concatenation and index assignments; a
   // block that tampers with what those reach can only break its own invocations.
-  const PromiseCtor = Promise, promiseThen = Promise.prototype.then, apply = Reflect.apply, allSettled = Promise.allSettled;
+  const PromiseCtor = Promise, promiseThen = Promise.prototype.then, promiseReject = Promise.reject, apply = Reflect.apply, allSettled = Promise.allSettled;
   const MapCtor = Map, mapGet = Map.prototype.get, mapSet = Map.prototype.set, mapDelete = Map.prototype.delete;
   const StringCtor = String, strSlice = String.prototype.slice;
   // Cuts text longer than max to max characters; slice and length cannot be tampered with through a
@@ -40,14 +49,46 @@ export const BOOTSTRAP = String.raw`
   // Host calls each invocation has made, so a handler that returns synchronously but fired calls
   // (a log line, an unawaited publish) is only finished once those calls were answered.
   const issued = new MapCtor();
+  // Calls (all but log lines, as the host counts them) each live invocation has handed the host.
+  // callsPerInvocation bounds what the host sees, not only what it answers: past caps.calls + 1 a
+  // call is refused here with CALL_LIMIT and never reaches the outbox (200k calls fired in one slice
+  // once went out in one 6.3 MB drain, each refusal a reply round into the isolate). The call just
+  // past the cap still goes out: the host refuses it with CALL_LIMIT itself, and records that
+  // refusal, which is what a handler failing afterwards is classified by.
+  // One rejected promise per invocation serves every refused call: a fresh rejection costs ~65 µs
+  // in isolated-vm (its unhandled-rejection hook), 13 s for 200k calls.
+  const counted = new MapCtor();
+  function overCap(id, caps) {
+    const c = apply(mapGet, counted, [id]);
+    if (c === undefined) return false;
+    const cap = typeof caps.calls === 'number' ? caps.calls : ${CALL_CEILING};
+    if (c.n > cap) {
+      if (c.refusal === undefined) {
+        const e = new Error('more than ' + cap + ' host calls in one invocation (refused inside the isolate)');
+        e.code = 'CALL_LIMIT';
+        c.refusal = apply(promiseReject, PromiseCtor, [e]);
+        apply(promiseThen, c.refusal, [undefined, function () {}]);
+      }
+      return c.refusal;
+    }
+    c.n++;
+    return false;
+  }
   // A host call's arguments are measured here, as their JSON, before anything is copied out (a
   // 90 MB publish was once copied whole to the host before the broker refused it): over caps.args,
   // the call goes out as a 'tooLarge' call carrying only the size, which the host refuses with
   // PAYLOAD_TOO_LARGE (so the code, and the invocation's failure, are the host's, not the block's).
   // argsJson, when given, is the arguments' JSON already built by the caller.
   function call(id, op, args, caps, argsJson) {
+    if (op !== 'log') {
+      const refused = overCap(id, caps);
+      if (refused !== false) return refused;
+    }
+    return send(id, op, args, caps, argsJson);
+  }
+  function send(id, op, args, caps, argsJson) {
     if (argsJson === undefined) argsJson = JSONstringify(args === undefined ? null : args);
-    if (typeof argsJson === 'string' && argsJson.length > caps.args) return tooLarge(id, 'args', argsJson.length, caps, op);
+    if (typeof argsJson === 'string' && argsJson.length > caps.args) return tooLargeCall(id, 'args', argsJson.length, caps, op);
     const callId = nextCall++;
     const answered = new PromiseCtor(function (resolve) { apply(mapSet, waiting, [callId, resolve]); });
     outbox += (outbox === '' ? '[' : ',[') + id + ',' + callId + ',' + JSONstringify(op) + ',' + argsJson + ']';
@@ -62,8 +103,14 @@ export const BOOTSTRAP = String.raw`
   }
   // Asks the host to refuse an oversized argument: what it was ('publish' data, 'kv' value, 'fetch'
   // body, or a call's 'args'), its size, and the operation.
+  // Counts against the call cap, as the host counts it (tooLargeCall: already counted by call).
   function tooLarge(id, what, size, caps, op) {
-    return call(id, 'tooLarge', null, caps, '{"what":' + JSONstringify(what) + ',"size":' + size + ',"op":' + JSONstringify(op) + '}');
+    const refused = overCap(id, caps);
+    if (refused !== false) return refused;
+    return tooLargeCall(id, what, size, caps, op);
+  }
+  function tooLargeCall(id, what, size, caps, op) {
+    return send(id, 'tooLarge', null, caps, '{"what":' + JSONstringify(what) + ',"size":' + size + ',"op":' + JSONstringify(op) + '}');
   }
   // Log lines are bounded here, before anything is copied to the host (a 20 MB line copied out on
   // every call once took the whole process down): per invocation, caps.lines lines and caps.chars
@@ -180,6 +227,7 @@ export const BOOTSTRAP = String.raw`
   globalThis.__invoke = function (id, inputJson, infoJson) {
     const calls = [];
     apply(mapSet, issued, [id, calls]);
+    apply(mapSet, counted, [id, { n: 0, refusal: undefined }]);
     const info = JSONparse(infoJson);
     const caps = info.caps;
     // Log lines this invocation wrote, their characters, and the lines it dropped (see logFn).
@@ -188,6 +236,7 @@ export const BOOTSTRAP = String.raw`
       // Wait for the calls the handler fired (even unawaited ones) before declaring it done.
       const all = apply(mapGet, issued, [id]) || [];
       apply(mapDelete, issued, [id]);
+      apply(mapDelete, counted, [id]);
       const done = function () { finished += (finished === '' ? '[' : ',[') + id + ',' + reply + ',' + budget.dropped + ']'; };
       if (all.length === 0) done();
       else apply(promiseThen, apply(allSettled, PromiseCtor, [all]), [done, done]);
