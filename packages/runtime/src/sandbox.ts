@@ -443,7 +443,7 @@ export class BlockSandbox {
     // The slack keeps the longest secret whole across a cut, for the host's redaction.
     const slack = Object.values(info.secrets).reduce((n, v) => Math.max(n, v.length), 0);
     return { lines: LOG_LIMITS.linesPerInvocation, chars: LOG_LIMITS.charsPerInvocation, lineChars: LOG_LIMITS.lineChars,
-      slack, result: this.#resultChars, error: MAX_ERROR_CHARS, ...this.#argCaps };
+      slack, result: this.#resultChars, error: MAX_ERROR_CHARS, calls: this.limits.callsPerInvocation, ...this.#argCaps };
   }
 
   /**
