@@ -224,6 +224,19 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
     if (frames.length - 1 > maxNesting) return 'nesting';
     return total > maxChain ? 'chain' : undefined;
   };
+  /** Reads a template's text from `from`: into its next `${` (nesting like a bracket) or past its end. */
+  const templateText = (from: number): ScanRefusal => {
+    const t = template(from);
+    i = t.at;
+    if (t.open) {
+      exprEnd = false;
+      prev = '${';
+      return push(36, false, false);
+    }
+    exprEnd = true;
+    prev = 'id';
+    return undefined;
+  };
   const pop = (): Frame => {
     const f = top;
     frames.pop();
@@ -295,17 +308,8 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
     // Templates: their `${` nests like a bracket.
     if (c === 96) {
       startToken(undefined, true);
-      const t = template(i + 1);
-      i = t.at;
-      if (t.open) {
-        const why = push(36, false, false);
-        if (why !== undefined) return why;
-        exprEnd = false;
-        prev = '${';
-      } else {
-        exprEnd = true;
-        prev = 'id';
-      }
+      const why = templateText(i + 1);
+      if (why !== undefined) return why;
       afterDot = false;
       continue;
     }
@@ -400,17 +404,8 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
       if (c === 125 && top.open === 36) {
         // The end of a template's `${…}`: back to its text.
         pop();
-        const t = template(i);
-        i = t.at;
-        if (t.open) {
-          const why = push(36, false, false);
-          if (why !== undefined) return why;
-          exprEnd = false;
-          prev = '${';
-        } else {
-          exprEnd = true;
-          prev = 'id';
-        }
+        const why = templateText(i);
+        if (why !== undefined) return why;
         continue;
       }
       // An unmatched closer is a syntax error esbuild reports; it closes nothing here.

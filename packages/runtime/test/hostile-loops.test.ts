@@ -1,7 +1,8 @@
 import { MemoryEngine } from '@tributary/engine';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BlockError, compileBlock } from '../src/index.js';
-import { kvNumber, startAdminNode, type AdminNode } from './admin-node.js';
+import { startAdminNode, type AdminNode } from './admin-node.js';
+import { loopsContract } from './loops-contract.js';
 import { deployFixture, echoStillWorks, eventually, fixture, payloads, runner } from './helpers.js';
 
 /**
@@ -21,6 +22,8 @@ async function adminNode(): Promise<AdminNode> {
   return n;
 }
 
+loopsContract('memory engine', () => new MemoryEngine());
+
 describe('hostile blocks: loops through system channels', () => {
   it('refuses at deploy a block triggered by its own $logs or $dlq channel (422 INVALID_BLOCK)', async () => {
     const { deploy, node } = await adminNode();
@@ -33,59 +36,6 @@ describe('hostile blocks: loops through system channels', () => {
     expect(node.runner.list()).toEqual([]);
     // Folder deploys (and `prepare`, which registers groups before a node listens) refuse it too.
     await expect(node.runner.prepare(await compileBlock(fixture('hostile/logs-self.ts')))).rejects.toMatchObject({ code: 'INVALID_BLOCK' });
-  });
-
-  it('ends a loop of two blocks through each other\'s log lines at the hop limit', async () => {
-    const { engine, deploy } = await adminNode();
-    expect((await deploy('echo.ts')).status).toBe(201);
-    expect((await deploy('hostile/loop-logs-a.ts')).status).toBe(201);
-    expect((await deploy('hostile/loop-logs-b.ts')).status).toBe(201);
-    await engine.append({ channel: 'loop-logs.start', payload: '{}' });
-    // Hops 0 … 8: a runs at 0, 2, 4, 6, 8 and b at 1, 3, 5, 7; the line written at hop 8 would be
-    // hop 9, which the hop limit refuses.
-    await eventually(async () => (await kvNumber(engine, 'hostile-loop-logs-a', 'runs')) === 5 &&
-      (await kvNumber(engine, 'hostile-loop-logs-b', 'runs')) === 4);
-    const lines = [...await payloads(engine, '$logs.hostile-loop-logs-a'), ...await payloads(engine, '$logs.hostile-loop-logs-b')];
-    expect(lines.map((l) => (l as { fields: { hops: number } }).fields.hops).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    // Several round trips of another block later, the loop has not gone on.
-    for (let i = 0; i < 3; i++) await echoStillWorks(engine);
-    expect(await kvNumber(engine, 'hostile-loop-logs-a', 'runs')).toBe(5);
-    expect(await kvNumber(engine, 'hostile-loop-logs-b', 'runs')).toBe(4);
-  });
-
-  it('ends a loop of two blocks through each other\'s dead letters at the hop limit', async () => {
-    const { engine, deploy } = await adminNode();
-    expect((await deploy('echo.ts')).status).toBe(201);
-    expect((await deploy('hostile/loop-dlq-a.ts')).status).toBe(201);
-    expect((await deploy('hostile/loop-dlq-b.ts')).status).toBe(201);
-    await engine.append({ channel: 'loop-dlq.start', payload: '{}' });
-    await eventually(async () => (await kvNumber(engine, 'hostile-loop-dlq-a', 'runs')) === 5 &&
-      (await kvNumber(engine, 'hostile-loop-dlq-b', 'runs')) === 4);
-    // Each dead letter carries the failed invocation's hops + 1 (its `hops` field keeps the hops of
-    // the message that failed, for a replay).
-    const dead = [...await payloads(engine, '$dlq.hostile-loop-dlq-a'), ...await payloads(engine, '$dlq.hostile-loop-dlq-b')];
-    expect(dead.map((d) => (d as { hops?: number }).hops ?? 0).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    const entries = (await engine.read('$dlq.hostile-loop-dlq-b', { after: 0, limit: 10 })).entries;
-    expect(entries.map((e) => e.hops)).toEqual([2, 4, 6, 8]);
-    for (let i = 0; i < 3; i++) await echoStillWorks(engine);
-    expect(await kvNumber(engine, 'hostile-loop-dlq-a', 'runs')).toBe(5);
-    expect(await kvNumber(engine, 'hostile-loop-dlq-b', 'runs')).toBe(4);
-  });
-
-  it('stops a deleted block at once: an invocation in flight is cut off and its backlog is never handled', async () => {
-    const { engine, deploy, remove, node } = await adminNode();
-    expect((await deploy('hang.ts')).status).toBe(201);
-    for (let i = 0; i < 20; i++) await engine.append({ channel: 'hang.in', payload: JSON.stringify({ i }) });
-    await eventually(async () => (await kvNumber(engine, 'hang', 'started')) === 1);
-    // hang.ts waits forever with a 60 s wall time: a delete that waited for it would time the test out.
-    expect(await remove('hang')).toBe(200);
-    expect(node.runner.list()).toEqual([]);
-    expect(await engine.groups.pending('block.hang')).toBe(0);
-    // Redeployed, the block starts a new group: the deleted one's backlog is not handed to it.
-    expect((await deploy('hang.ts')).status).toBe(201);
-    await engine.append({ channel: 'hang.in', payload: JSON.stringify({ fresh: true }) });
-    await eventually(async () => (await kvNumber(engine, 'hang', 'started')) === 2);
-    expect(await engine.groups.pending('block.hang')).toBe(1);
   });
 });
 
