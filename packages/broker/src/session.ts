@@ -143,10 +143,7 @@ export class Session {
   #writable(): Socket | undefined {
     if (this.#closed || this.#ws.readyState !== 1) return undefined;
     if (this.#ws.bufferedAmount > this.#ctx.options.maxQueueBytes) {
-      this.#ctx.metrics.slowConsumers++;
-      this.#ctx.prom.slowConsumers.inc();
-      this.#log?.warn({ queued: this.#ws.bufferedAmount }, 'closing slow consumer');
-      this.#closeSlow();
+      this.#closeSlow('outgoing queue full');
       return undefined;
     }
     return socketOf(this.#ws);
@@ -154,10 +151,7 @@ export class Session {
 
   /** A subscription's live buffer overflowed during its replay: this reader is a slow consumer. */
   overflow(): void {
-    this.#ctx.metrics.slowConsumers++;
-    this.#ctx.prom.slowConsumers.inc();
-    this.#log?.warn('closing slow consumer: live messages overflowed during a replay');
-    this.#closeSlow();
+    this.#closeSlow('live messages overflowed during a replay');
   }
 
   /** Closes the connection with `code`; a peer that does not finish the handshake is cut after 2 s. */
@@ -174,7 +168,10 @@ export class Session {
    * off, and sees 1006 instead. Nothing more is written to it meanwhile, so what it holds stays
    * within the queue bound.
    */
-  #closeSlow(): void {
+  #closeSlow(why: string): void {
+    this.#ctx.metrics.slowConsumers++;
+    this.#ctx.prom.slowConsumers.inc();
+    this.#log?.warn({ queued: this.#ws.bufferedAmount, why }, 'closing slow consumer');
     if (this.#ws.readyState === 1) this.#ws.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: outgoing queue full');
     void this.dispose();
     const cut = setTimeout(() => {
@@ -288,7 +285,7 @@ export class Session {
     const fenced = frame.type === 'publish' ? this.#fenced(seq) : undefined;
     if (fenced !== undefined) {
       await this.#drain();
-      return this.#error(frame.id, fenced.code, fenced.message, frame.type === 'publish' ? frame.channel : undefined);
+      return this.#error(frame.id, fenced.code, fenced.message, (frame as PublishFrame).channel);
     }
     try {
       if (frame.type !== 'publish' || frame.channel !== this.#inflightChannel) await this.#drain();
