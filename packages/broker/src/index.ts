@@ -21,7 +21,7 @@ export {
 export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions, HttpRoute, Readiness } from './options.js';
 export { json, readBody } from './http.js';
 export { INSECURE_PRINCIPAL } from './auth.js';
-export { Publisher, PLATFORM_CHANNEL_PREFIXES } from './publisher.js';
+export { Publisher } from './publisher.js';
 export type { PublishInterceptor, PublishRequest, InterceptResult, PublisherLimits } from './publisher.js';
 export type { BrokerContext, BrokerCounters } from './context.js';
 export { BrokerMetrics } from './metrics.js';

@@ -10,18 +10,15 @@ export interface PublishRequest {
   /** Block composition hops so far (0 for clients). */
   hops?: number;
   principal: Principal;
-  /**
-   * Set only by the platform's own writers: {@link PLATFORM_CHANNEL_PREFIXES} are refused otherwise,
-   * whatever the principal's grants (insecure mode and the broker secret included).
-   */
-  platform?: boolean;
   /** Called right before the append is issued, after interceptors; throwing refuses the publish. */
   admit?: () => void;
 }
 
 /**
  * System channels that only the platform writes and that nodes act on (deploy notices, upload
- * events): a forged entry there would be read by every node as the platform's word.
+ * events): a forged entry there would be read by every node as the platform's word. The platform
+ * appends to them through the engine, so this path refuses them to everyone, whatever the grants
+ * (insecure mode and the broker secret included).
  */
 export const PLATFORM_CHANNEL_PREFIXES: readonly string[] = ['$blocks.', '$objects.'];
 
@@ -70,7 +67,7 @@ export class Publisher {
     const { channel } = req;
     const problem = channelProblem(channel, false);
     if (problem !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `channel ${problem}`, { channel });
-    if (req.platform !== true && PLATFORM_CHANNEL_PREFIXES.some((p) => channel.startsWith(p))) {
+    if (PLATFORM_CHANNEL_PREFIXES.some((p) => channel.startsWith(p))) {
       throw new TributaryError(ErrorCodes.FORBIDDEN, `${channel} is written by the platform only`, { channel });
     }
     authorize(req.principal, 'publish', channel);
