@@ -4,7 +4,7 @@ import type { ValidBlock } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { redact } from './host.js';
 import type { RuntimeMetrics } from './metrics.js';
-import type { BlockSandbox, InvocationInfo } from './sandbox.js';
+import type { InvocationInfo, Lane } from './sandbox.js';
 
 /** Counters of one deployed block, for `list()`, the console and metrics. */
 export interface BlockStats {
@@ -44,9 +44,9 @@ const WINDOW = 1000;
 export class DeployedBlock {
   readonly def: ValidBlock;
   readonly compiled: CompiledBlock;
-  readonly sandboxes: readonly BlockSandbox[];
-  #idle: BlockSandbox[];
-  #waiting: Array<(s: BlockSandbox) => void> = [];
+  readonly sandboxes: readonly Lane[];
+  #idle: Lane[];
+  #waiting: Array<(s: Lane) => void> = [];
   #disposed = false;
   readonly info: InvocationInfo;
   readonly deployedAt = Date.now();
@@ -60,7 +60,7 @@ export class DeployedBlock {
 
   readonly #metrics: RuntimeMetrics | undefined;
 
-  constructor(def: ValidBlock, compiled: CompiledBlock, sandboxes: BlockSandbox[], config: Record<string, JsonValue>,
+  constructor(def: ValidBlock, compiled: CompiledBlock, sandboxes: Lane[], config: Record<string, JsonValue>,
     secrets: Record<string, string>, metrics?: RuntimeMetrics) {
     this.#metrics = metrics;
     this.def = def;
@@ -120,7 +120,7 @@ export class DeployedBlock {
 
   /** Resolves once no invocation is running (all sandboxes idle). */
   async whenIdle(): Promise<void> {
-    const held: BlockSandbox[] = [];
+    const held: Lane[] = [];
     while (held.length < this.sandboxes.length) held.push(await this.#acquire());
     for (const s of held) this.#release(s);
   }
@@ -136,13 +136,13 @@ export class DeployedBlock {
     if (lane !== undefined) for (const w of this.#waiting.splice(0)) w(lane);
   }
 
-  #acquire(): Promise<BlockSandbox> {
+  #acquire(): Promise<Lane> {
     const s = this.#disposed ? this.sandboxes[0] : this.#idle.pop();
     if (s !== undefined) return Promise.resolve(s);
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  #release(s: BlockSandbox): void {
+  #release(s: Lane): void {
     if (this.#disposed) return;
     const next = this.#waiting.shift();
     if (next !== undefined) next(s);

@@ -42,6 +42,18 @@ export const BlockErrorCodes = {
   BAD_RESULT: 'BAD_RESULT',
   /** The runner stopped (closed, or the block was removed) while the invocation ran; it was cut off. */
   STOPPED: 'STOPPED',
+  /**
+   * The runner process hosting the block's isolate exited while the invocation ran (a V8 fatal error
+   * such as an out-of-memory abort, a kill, or a restart for using more memory than its blocks
+   * declared). Only that process's invocations are lost; an after-publish message is retried, then
+   * dead-lettered, like any failure.
+   */
+  RUNNER_EXITED: 'RUNNER_EXITED',
+  /**
+   * No runner process could take the invocation within its wall time (its process was restarting).
+   * A before-publish block fails closed with it: the publish is rejected.
+   */
+  RUNNER_UNAVAILABLE: 'RUNNER_UNAVAILABLE',
 } as const;
 
 export type BlockErrorCode = (typeof BlockErrorCodes)[keyof typeof BlockErrorCodes];

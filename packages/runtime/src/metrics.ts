@@ -1,5 +1,6 @@
 import type { StreamEngine } from '@tributary/engine';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { RunnerExitReason, RunnerPool } from './process/pool.js';
 
 /** Prometheus metrics of the blocks runtime. The `block` label is bounded by the deployed blocks. */
 export class RuntimeMetrics {
@@ -7,8 +8,18 @@ export class RuntimeMetrics {
   readonly errors: Counter<'block' | 'code'>;
   readonly duration: Histogram<'block'>;
   readonly badNotices: Counter<'channel'>;
+  readonly runnerExits: Counter<'reason'>;
+  readonly #registry: Registry;
 
   constructor(registry: Registry, engine: StreamEngine, blocks: () => string[]) {
+    this.#registry = registry;
+    this.runnerExits = new Counter({
+      name: 'tributary_block_runner_exits_total',
+      help: 'Block runner processes that ended and were restarted, by reason (crashed: a V8 fatal error or a kill; memory; unresponsive)',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    for (const reason of ['crashed', 'memory', 'unresponsive'] satisfies RunnerExitReason[]) this.runnerExits.inc({ reason }, 0);
     this.invocations = new Counter({
       name: 'tributary_block_invocations_total',
       help: 'Block handler invocations on this runner',
@@ -45,6 +56,20 @@ export class RuntimeMetrics {
           const s = await engine.state(`$dlq.${name}`);
           this.set({ block: name }, Math.max(0, s.last - s.first + 1));
         }
+      },
+    });
+  }
+
+  /** Gauges of the runner processes: resident memory of each, from its last heartbeat. */
+  watchRunners(pool: RunnerPool): void {
+    new Gauge({
+      name: 'tributary_block_runner_resident_bytes',
+      help: 'Resident memory of each block runner process (bytes, at its last heartbeat)',
+      labelNames: ['runner'],
+      registers: [this.#registry],
+      collect() {
+        this.reset();
+        pool.processes.forEach((p, i) => this.set({ runner: String(i) }, p.rss));
       },
     });
   }

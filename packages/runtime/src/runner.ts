@@ -15,7 +15,9 @@ import { DEFAULT_LOG_BUDGET, laneLimits, LOAD_LIMITS, LOG_LIMITS, MAX_REQUEST_RE
   type LogBudget } from './limits.js';
 import { LogRate } from './log-rate.js';
 import { PublishRate } from './publish-rate.js';
-import { BlockSandbox, type HostHandler } from './sandbox.js';
+import { RemoteLane } from './process/lane.js';
+import { RunnerPool, type RunnerPoolOptions, type RunnerProcess } from './process/pool.js';
+import { copiedOut, type HostHandler } from './sandbox.js';
 
 /** Options of {@link BlockRunner}. */
 export interface RunnerOptions {
@@ -49,6 +51,11 @@ export interface RunnerOptions {
    * broker's `maxPayloadBytes`. @defaultValue {@link MAX_RESULT_CHARS} (the broker's default, 64 KiB)
    */
   maxPayloadBytes?: number;
+  /**
+   * The runner processes block isolates live in (docs/BLOCKS.md, Isolation): how many, and the
+   * memory and liveness bounds they are restarted at. @defaultValue {} (see {@link RunnerPoolOptions})
+   */
+  runners?: RunnerPoolOptions;
 }
 
 /** A stored message handed to {@link BlockRunner.replay} (the fields a dead letter keeps). */
@@ -73,7 +80,7 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseMs: 100, maxMs: 2000 };
  */
 export class BlockRunner {
   readonly consumer: string;
-  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics' | 'logBudget' | 'maxPayloadBytes'>> &
+  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics' | 'logBudget' | 'maxPayloadBytes' | 'runners'>> &
     { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined; logBudget: LogBudget; maxPayloadBytes: number };
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #blocks = new Map<string, DeployedBlock>();
@@ -84,6 +91,8 @@ export class BlockRunner {
   /** Each block's publishes-per-second bucket, by name (it outlives a redeploy). */
   readonly #publishRates = new Map<string, PublishRate>();
   #closed = false;
+  /** The processes block code runs in: never this one. */
+  readonly pool: RunnerPool;
 
   constructor(options: RunnerOptions) {
     this.#o = {
@@ -103,6 +112,13 @@ export class BlockRunner {
     this.consumer = this.#o.consumer;
     this.#metrics = options.metrics === undefined ? undefined
       : new RuntimeMetrics(options.metrics, options.engine, () => [...this.#blocks.keys()]);
+    this.pool = new RunnerPool(options.runners, {
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      onExit: (reason) => this.#metrics?.runnerExits.inc({ reason }),
+      // What crossed out of an isolate, for the tests that check an oversized value stayed inside.
+      onCopied: (chars) => { copiedOut.largest = Math.max(copiedOut.largest, chars); },
+    });
+    this.#metrics?.watchRunners(this.pool);
   }
 
   /**
@@ -120,7 +136,7 @@ export class BlockRunner {
 
   async #describe(compiled: CompiledBlock): Promise<ValidBlock> {
     // Before the block's own limits are known: LOAD_LIMITS. Its lanes then load under its own.
-    const probe = await BlockSandbox.load(compiled.code, LOAD_LIMITS, async () => {
+    const probe = await RemoteLane.load(this.pool, compiled.code, LOAD_LIMITS, async () => {
       throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'no host calls while loading');
     });
     probe.sandbox.dispose();
@@ -148,13 +164,13 @@ export class BlockRunner {
       if (h === undefined) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'block version was replaced');
       return h(inv, op, args);
     };
-    const sandboxes: BlockSandbox[] = [];
+    const sandboxes: RemoteLane[] = [];
     // A request block's result is an HTTP response; every other result is at most a message.
     const payloadChars = this.#o.maxPayloadBytes;
     const resultChars = def.trigger.kind === 'request' ? MAX_REQUEST_RESULT_CHARS : payloadChars;
     try {
       for (let i = 0; i < def.concurrency; i++) {
-        sandboxes.push((await BlockSandbox.load(compiled.code, limits, host, { resultChars, payloadChars })).sandbox);
+        sandboxes.push((await RemoteLane.load(this.pool, compiled.code, limits, host, { resultChars, payloadChars })).sandbox);
       }
     } catch (err) {
       for (const sb of sandboxes) sb.dispose();
@@ -212,6 +228,12 @@ export class BlockRunner {
     this.#logRates.delete(name);
     this.#publishRates.delete(name);
     return true;
+  }
+
+  /** The runner processes hosting `name`'s lanes (one per lane; lanes spread over the pool). */
+  processesOf(name: string): RunnerProcess[] {
+    const b = this.#blocks.get(name);
+    return b === undefined ? [] : b.sandboxes.map((s) => (s as RemoteLane).runner);
   }
 
   /** Every deployed block with its version and counters. */
@@ -309,6 +331,7 @@ export class BlockRunner {
     this.#blocks.clear();
     for (const r of this.#logRates.values()) r.close();
     this.#logRates.clear();
+    await this.pool.close();
   }
 
   #beforeBlocks(channel: string): DeployedBlock[] {

@@ -42,6 +42,19 @@ export interface InvocationInfo {
   secrets: Record<string, string>;
 }
 
+/**
+ * One concurrency lane of a deployed block: an isolate that runs one invocation at a time. In a
+ * node it is a {@link RemoteLane} (the isolate in a runner process); `testBlock` and benchmarks use
+ * a {@link BlockSandbox} directly.
+ */
+export interface Lane {
+  invoke(input: unknown, info: InvocationInfo, hops?: number): Promise<unknown>;
+  /** Stops the lane for good; an invocation in flight fails with STOPPED. */
+  dispose(): void;
+  /** Isolates created so far (1 + restarts after limit breaches or runner restarts). */
+  readonly coldStarts: number;
+}
+
 /** Log lines one invocation may write (enforced in the isolate; the host checks again). */
 export const MAX_LOG_LINES = LOG_LIMITS.linesPerInvocation;
 
@@ -114,7 +127,7 @@ interface Pending {
  * stopped like any other. This keeps every hop on one thread: isolated-vm's asynchronous calls hand
  * each one to a pool thread and back (about 50 µs of CPU per hop, measured), several per invocation.
  */
-export class BlockSandbox {
+export class BlockSandbox implements Lane {
   readonly code: string;
   readonly limits: ResolvedLimits;
   readonly #host: HostHandler;
@@ -171,6 +184,11 @@ export class BlockSandbox {
 
   /** Runs the block's handler on `input`; resolves with its (JSON) result. */
   invoke(input: unknown, info: InvocationInfo, hops = 0): Promise<unknown> {
+    return this.invokeJson(JSON.stringify(input), info, hops);
+  }
+
+  /** {@link invoke} with the input already as JSON text (as a runner process receives it). */
+  invokeJson(input: string, info: InvocationInfo, hops = 0): Promise<unknown> {
     const run = this.#queue.then(() => this.#run(input, info, hops));
     this.#queue = run.catch(() => {});
     return run;
@@ -263,7 +281,7 @@ export class BlockSandbox {
     return new BlockError(BlockErrorCodes.INVALID_BLOCK, `${what}: ${text}`, { cause: err });
   }
 
-  async #run(input: unknown, info: InvocationInfo, hops: number): Promise<unknown> {
+  async #run(input: string, info: InvocationInfo, hops: number): Promise<unknown> {
     // Disposed from outside (removed, replaced, closed): never again a fresh isolate for it. A
     // breach tears the isolate down without this, and the next invocation starts a new one.
     if (this.#disposed) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
@@ -279,7 +297,7 @@ export class BlockSandbox {
     const end: End = {};
     this.#live.set(inv.id, { inv, cpuBefore: isolate.cpuTime, end });
     try {
-      this.#slice(isolate, bridge, bridge.invoke, [inv.id, JSON.stringify(input), infoJson]);
+      this.#slice(isolate, bridge, bridge.invoke, [inv.id, input, infoJson]);
       if (end.ok === undefined && end.failed === undefined) {
         // Still running: it waits on host calls. Its slices are bounded by CPU, the whole by wall time.
         await new Promise<void>((resolve) => {

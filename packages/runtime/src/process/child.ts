@@ -1,0 +1,116 @@
+import { BlockError, BlockErrorCodes } from '../errors.js';
+import { BlockSandbox, copiedOut, type HostHandler, type InvocationInfo } from '../sandbox.js';
+import { Outbox, type FromRunner, type ToRunner, type WireError } from './messages.js';
+
+/**
+ * The main of a runner process: hosts the isolates of the sandboxes its node placed here and
+ * forwards their host calls to the node. Block code runs only in this process, so a V8 fatal error,
+ * a runaway loop or memory outside an isolate's heap costs this process, never the node's sockets.
+ * The runner holds no engine, no secrets store and no network access of its own: every effect of a
+ * block is a host call the node checks and performs.
+ */
+
+if (process.send === undefined) throw new Error('the runner process must be started by its node (over IPC)');
+
+const outbox = new Outbox<FromRunner>({ send: (batch) => process.send?.(batch) });
+const sandboxes = new Map<number, BlockSandbox>();
+/** Each sandbox's InvocationInfo: the node sends it with a version's first invocation here. */
+const infos = new Map<number, InvocationInfo>();
+/**
+ * The node's id of the invocation each sandbox runs. A sandbox runs one invocation at a time (its
+ * node holds a lane per invocation) and the sandbox refuses host calls of finished ones, so a host
+ * call belongs to the sandbox's current invocation.
+ */
+const running = new Map<number, number>();
+const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+let nextCall = 1;
+
+function wire(err: unknown): WireError {
+  if (err instanceof BlockError) return { code: err.code, message: err.message };
+  return { code: BlockErrorCodes.HANDLER_ERROR, message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Takes the largest copy-out since the last report, for the node's `copiedOut`. */
+function copied(): number {
+  const n = copiedOut.largest;
+  copiedOut.largest = 0;
+  return n;
+}
+
+function hostFor(sb: number): HostHandler {
+  return (_inv, op, args) => new Promise((resolve, reject) => {
+    const inv = running.get(sb);
+    if (inv === undefined) {
+      reject(new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished'));
+      return;
+    }
+    const call = nextCall++;
+    calls.set(call, { resolve, reject });
+    outbox.push({ t: 'call', inv, call, op, args });
+  });
+}
+
+async function load(m: Extract<ToRunner, { t: 'load' }>): Promise<void> {
+  try {
+    const { sandbox, description } = await BlockSandbox.load(m.code, m.limits, hostFor(m.sb), m.options);
+    sandboxes.set(m.sb, sandbox);
+    outbox.push({ t: 'loaded', sb: m.sb, ok: true, description, copied: copied() });
+  } catch (err) {
+    outbox.push({ t: 'loaded', sb: m.sb, ok: false, error: wire(err), copied: copied() });
+  }
+}
+
+async function invoke(m: Extract<ToRunner, { t: 'invoke' }>): Promise<void> {
+  const sandbox = sandboxes.get(m.sb);
+  if (m.info !== undefined) infos.set(m.sb, m.info);
+  const info = infos.get(m.sb);
+  if (sandbox === undefined || info === undefined) {
+    outbox.push({ t: 'result', inv: m.inv, ok: false, error: { code: BlockErrorCodes.STOPPED, message: 'the block was stopped' },
+      copied: copied(), coldStarts: 0 });
+    return;
+  }
+  running.set(m.sb, m.inv);
+  try {
+    const value = await sandbox.invokeJson(m.input, info, m.hops);
+    outbox.push({ t: 'result', inv: m.inv, ok: true, value, copied: copied(), coldStarts: sandbox.coldStarts });
+  } catch (err) {
+    outbox.push({ t: 'result', inv: m.inv, ok: false, error: wire(err), copied: copied(), coldStarts: sandbox.coldStarts });
+  } finally {
+    if (running.get(m.sb) === m.inv) running.delete(m.sb);
+  }
+}
+
+function handle(m: ToRunner): void {
+  switch (m.t) {
+    case 'load':
+      void load(m);
+      return;
+    case 'invoke':
+      void invoke(m);
+      return;
+    case 'reply': {
+      const c = calls.get(m.call);
+      if (c === undefined) return;
+      calls.delete(m.call);
+      if (m.ok) c.resolve(m.value);
+      else c.reject(new BlockError(m.error.code as BlockError['code'], m.error.message));
+      return;
+    }
+    case 'dispose':
+      sandboxes.get(m.sb)?.dispose();
+      sandboxes.delete(m.sb);
+      infos.delete(m.sb);
+      running.delete(m.sb);
+      return;
+  }
+}
+
+process.on('message', (batch: ToRunner[]) => {
+  for (const m of batch) handle(m);
+});
+// The node is gone (it exited or closed the channel): so is every reason to run.
+process.on('disconnect', () => process.exit(0));
+
+const beat = (): void => outbox.push({ t: 'beat', rss: process.memoryUsage.rss() });
+setInterval(beat, 1000);
+outbox.push({ t: 'ready', pid: process.pid });

@@ -1,0 +1,282 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { BlockError, BlockErrorCodes } from '../errors.js';
+import { Outbox, type FromRunner, type ToRunner } from './messages.js';
+
+/** Why a runner process ended (the `reason` label of `tributary_block_runner_exits_total`). */
+export type RunnerExitReason =
+  /** It exited by itself: a V8 fatal error (SIGABRT) or any other death the node did not cause. */
+  | 'crashed'
+  /** Its resident memory passed its budget: its blocks' declared heaps plus `overheadMb`. */
+  | 'memory'
+  /** It sent nothing (not even its heartbeat) for `unresponsiveMs`. */
+  | 'unresponsive';
+
+/** Options of the runner processes, under {@link RunnerOptions.runners}. */
+export interface RunnerPoolOptions {
+  /** Runner processes at most; started as blocks are placed. @defaultValue os.availableParallelism() */
+  size?: number;
+  /**
+   * What a runner may use besides its blocks' declared heaps (Node itself, isolate overheads,
+   * compiled code), MiB. A runner whose resident memory passes the sum is restarted.
+   * @defaultValue 256
+   */
+  overheadMb?: number;
+  /** A runner silent (no heartbeat, no answer) this long is killed and restarted. @defaultValue 15_000 */
+  unresponsiveMs?: number;
+}
+
+/** Something a runner process routes to: a lane of a block placed on it. */
+export interface PlacedLane {
+  /** Heap the lane's isolate may use, MiB (counted into its runner's memory budget). */
+  readonly memoryMb: number;
+  onResult(m: Extract<FromRunner, { t: 'result' }>): void;
+  onCall(m: Extract<FromRunner, { t: 'call' }>): void;
+  /** Its runner exited: fail what was in flight (`inv`, if any) with RUNNER_EXITED. */
+  onExit(error: BlockError): void;
+}
+
+const ENTRY = fileURLToPath(new URL('../../bin/runner.js', import.meta.url));
+const BEAT_CHECK_MS = 1000;
+/** A runner that lived this long before dying is restarted at once; one dying sooner, after a doubling backoff. */
+const STABLE_MS = 10_000;
+const MAX_BACKOFF_MS = 5_000;
+
+/**
+ * One runner process and its supervision: started, watched (heartbeat and memory budget), and
+ * restarted with backoff when it exits. Lanes placed on it survive restarts: each reloads its
+ * isolate in the new process on its next invocation.
+ */
+export class RunnerProcess {
+  readonly lanes = new Set<PlacedLane>();
+  /** Increments with each start: a lane loaded in an older generation must load again. */
+  generation = 0;
+  #child: ChildProcess | undefined;
+  #outbox: Outbox<ToRunner> | undefined;
+  #readyNow = false;
+  /** Callers of {@link ready} waiting for a process (any generation) to take messages. */
+  #waiters = new Set<() => void>();
+  readonly #loads = new Map<number, { resolve: (m: Extract<FromRunner, { t: 'loaded' }>) => void; reject: (e: BlockError) => void }>();
+  /** Live invocations by id, with the lane that sent each. */
+  readonly invocations = new Map<number, PlacedLane>();
+  #lastHeard = 0;
+  #rss = 0;
+  #startedAt = 0;
+  #backoffMs = 0;
+  #killedFor: RunnerExitReason | undefined;
+  #closed = false;
+  readonly #watch: NodeJS.Timeout;
+  readonly #pool: RunnerPool;
+
+  constructor(pool: RunnerPool) {
+    this.#pool = pool;
+    this.#start();
+    this.#watch = setInterval(() => this.#check(), BEAT_CHECK_MS);
+    this.#watch.unref();
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Resident memory at the last heartbeat, bytes. */
+  get rss(): number {
+    return this.#rss;
+  }
+
+  /** Resolves once this generation's process takes messages; RUNNER_UNAVAILABLE after `waitMs`. */
+  async ready(waitMs: number): Promise<void> {
+    if (this.#readyNow) return;
+    if (this.#closed) throw new BlockError(BlockErrorCodes.STOPPED, 'the runner pool is closed');
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(done);
+        reject(new BlockError(BlockErrorCodes.RUNNER_UNAVAILABLE, `no runner process took the invocation within ${waitMs} ms (it is restarting)`));
+      }, waitMs);
+      this.#waiters.add(done);
+    });
+  }
+
+  send(message: ToRunner): void {
+    this.#outbox?.push(message);
+  }
+
+  /** Loads a bundle in sandbox `sb` of this process; resolves with the runner's answer. */
+  load(message: Extract<ToRunner, { t: 'load' }>): Promise<Extract<FromRunner, { t: 'loaded' }>> {
+    return new Promise((resolve, reject) => {
+      this.#loads.set(message.sb, { resolve, reject });
+      this.send(message);
+    });
+  }
+
+  /** Kills the process (a test, or the watchdog): it is restarted like after a crash. */
+  kill(reason: RunnerExitReason = 'crashed'): void {
+    this.#killedFor ??= reason;
+    this.#child?.kill('SIGKILL');
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#watch);
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  #start(): void {
+    this.generation++;
+    this.#readyNow = false;
+    this.#killedFor = undefined;
+    // No inherited execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
+    const child = fork(ENTRY, [], { execArgv: [], serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.#child = child;
+    this.#outbox = new Outbox<ToRunner>({ send: (batch) => {
+      // A write to a process that is exiting fails; its exit handler settles what was in flight.
+      if (child.connected) child.send(batch, (err) => { if (err !== null && err !== undefined) child.kill('SIGKILL'); });
+    } });
+    this.#startedAt = Date.now();
+    this.#lastHeard = Date.now();
+    child.on('message', (batch: FromRunner[]) => {
+      this.#lastHeard = Date.now();
+      for (const m of batch) this.#dispatch(m);
+    });
+    child.on('error', () => child.kill('SIGKILL'));
+    child.once('exit', (code, signal) => this.#exited(child, code, signal));
+  }
+
+  #dispatch(m: FromRunner): void {
+    switch (m.t) {
+      case 'ready':
+        this.#readyNow = true;
+        for (const w of [...this.#waiters]) w();
+        return;
+      case 'beat':
+        this.#rss = m.rss;
+        return;
+      case 'loaded': {
+        this.#pool.noteCopied(m.copied);
+        const l = this.#loads.get(m.sb);
+        this.#loads.delete(m.sb);
+        l?.resolve(m);
+        return;
+      }
+      case 'result': {
+        this.#pool.noteCopied(m.copied);
+        const lane = this.invocations.get(m.inv);
+        this.invocations.delete(m.inv);
+        lane?.onResult(m);
+        return;
+      }
+      case 'call':
+        this.invocations.get(m.inv)?.onCall(m);
+        if (!this.invocations.has(m.inv)) this.send({ t: 'reply', call: m.call, ok: false,
+          error: { code: BlockErrorCodes.HOST_REFUSED, message: 'the invocation has finished' } });
+        return;
+    }
+  }
+
+  #exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child !== this.#child) return;
+    this.#outbox?.clear();
+    this.#outbox = undefined;
+    this.#child = undefined;
+    this.#readyNow = false;
+    const reason = this.#killedFor ?? 'crashed';
+    const error = new BlockError(BlockErrorCodes.RUNNER_EXITED, `the block's runner process exited (${
+      reason === 'crashed' ? `code ${code ?? '-'}, signal ${signal ?? '-'}` : reason}) while the invocation ran`);
+    for (const l of this.#loads.values()) l.reject(error);
+    this.#loads.clear();
+    const lanes = new Set(this.invocations.values());
+    this.invocations.clear();
+    for (const lane of lanes) lane.onExit(error);
+    if (this.#closed) return;
+    this.#pool.noteExit(this, reason, code, signal);
+    // A process that dies soon after starting is restarted after a doubling backoff, so a block that
+    // kills its runner on load cannot keep the node forking.
+    this.#backoffMs = Date.now() - this.#startedAt >= STABLE_MS ? 0 : Math.min(MAX_BACKOFF_MS, Math.max(100, this.#backoffMs * 2));
+    const restart = (): void => {
+      if (!this.#closed) this.#start();
+    };
+    if (this.#backoffMs === 0) restart();
+    else setTimeout(restart, this.#backoffMs).unref();
+  }
+
+  #check(): void {
+    if (this.#child === undefined || !this.#readyNow) return;
+    if (Date.now() - this.#lastHeard > this.#pool.unresponsiveMs) {
+      this.kill('unresponsive');
+      return;
+    }
+    let budgetMb = this.#pool.overheadMb;
+    for (const lane of this.lanes) budgetMb += lane.memoryMb;
+    if (this.#rss > budgetMb * 1024 * 1024) this.kill('memory');
+  }
+}
+
+/**
+ * The node's runner processes: block isolates are placed on them, each lane on the process with the
+ * fewest lanes (a new process while fewer than `size` run), so one block's lanes spread and the
+ * blocks share the node's cores.
+ */
+export class RunnerPool {
+  readonly size: number;
+  readonly overheadMb: number;
+  readonly unresponsiveMs: number;
+  readonly processes: RunnerProcess[] = [];
+  #nextId = 1;
+  #closed = false;
+  readonly #log: Logger | undefined;
+  readonly #onExit: ((reason: RunnerExitReason) => void) | undefined;
+  readonly #onCopied: ((chars: number) => void) | undefined;
+
+  constructor(options: RunnerPoolOptions = {}, hooks: { logger?: Logger; onExit?: (reason: RunnerExitReason) => void;
+    onCopied?: (chars: number) => void } = {}) {
+    this.size = Math.max(1, Math.floor(options.size ?? availableParallelism()));
+    this.overheadMb = options.overheadMb ?? 256;
+    this.unresponsiveMs = options.unresponsiveMs ?? 15_000;
+    this.#log = hooks.logger;
+    this.#onExit = hooks.onExit;
+    this.#onCopied = hooks.onCopied;
+  }
+
+  /** A fresh id for a sandbox or an invocation (unique across this pool's processes). */
+  nextId(): number {
+    return this.#nextId++;
+  }
+
+  /** The process a new lane goes to. */
+  place(): RunnerProcess {
+    if (this.#closed) throw new BlockError(BlockErrorCodes.STOPPED, 'the runner pool is closed');
+    let best: RunnerProcess | undefined;
+    for (const p of this.processes) if (best === undefined || p.lanes.size < best.lanes.size) best = p;
+    if (best === undefined || (best.lanes.size > 0 && this.processes.length < this.size)) {
+      best = new RunnerProcess(this);
+      this.processes.push(best);
+    }
+    return best;
+  }
+
+  noteExit(p: RunnerProcess, reason: RunnerExitReason, code: number | null, signal: NodeJS.Signals | null): void {
+    this.#log?.error({ runner: this.processes.indexOf(p), reason, code, signal, lanes: p.lanes.size },
+      'a block runner process exited; its in-flight invocations failed with RUNNER_EXITED, and it is restarting');
+    this.#onExit?.(reason);
+  }
+
+  noteCopied(chars: number): void {
+    if (chars > 0) this.#onCopied?.(chars);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(this.processes.map((p) => p.close()));
+  }
+}

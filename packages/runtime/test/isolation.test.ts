@@ -1,0 +1,143 @@
+import { MemoryEngine } from '@tributary/engine';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { BlockError } from '../src/index.js';
+import { blockRequest, deployFixture, echoStillWorks, eventually, payloads, requestBody, runner } from './helpers.js';
+
+/**
+ * Block code runs in runner processes, never in the node's (#19). Each test attacks that boundary
+ * with a hostile block or a dying runner and asserts what a user of the node would notice: the
+ * node's own event loop keeps turning, no accepted message is lost, and a dead runner comes back.
+ * No timing assertions: orders of events and counts.
+ */
+
+async function exits(registry: Registry, reason: string): Promise<number> {
+  const m = (await registry.getSingleMetric('tributary_block_runner_exits_total')?.get())?.values ?? [];
+  return m.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+const settled = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, err }));
+
+describe('blocks run outside the node process', () => {
+  it("a block burning its whole CPU limit does not stop the node's event loop", async () => {
+    const { runner: r } = runner();
+    await deployFixture(r, 'hostile/spin.ts');
+    // Warm: the isolate is loaded, so the next call spends its time in the loop.
+    await requestBody(r, 'hostile-spin', { ms: 1 });
+    const order: string[] = [];
+    const spin = r.handleRequest('hostile-spin', blockRequest({ ms: 2000 })).then(() => order.push('block finished'));
+    // Timers and immediates of this process run while the block spins in its runner.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    order.push('timer fired');
+    await new Promise((resolve) => setImmediate(resolve));
+    order.push('immediate ran');
+    await spin;
+    expect(order).toEqual(['timer fired', 'immediate ran', 'block finished']);
+    expect(r.processesOf('hostile-spin')[0]?.pid).not.toBe(process.pid);
+  });
+
+  it("one block's runaway invocation does not hold up another block on another runner", async () => {
+    const { runner: r, engine } = runner({ runners: { size: 2 } });
+    await deployFixture(r, 'hostile/spin.ts');
+    await deployFixture(r, 'echo.ts');
+    // Each block on its own process (lanes go to the process with the fewest).
+    expect(r.processesOf('hostile-spin')[0]).not.toBe(r.processesOf('echo')[0]);
+    let spinning = true;
+    const spin = r.handleRequest('hostile-spin', blockRequest({ ms: 3000 })).finally(() => { spinning = false; });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(spinning).toBe(true);
+    await echoStillWorks(engine);
+    expect(spinning).toBe(true);
+    await spin;
+  });
+
+  for (const signal of ['SIGKILL', 'SIGABRT'] as const) {
+    it(`a runner killed with ${signal} mid-message costs only that invocation: it is retried, counted, and the runner restarts`, async () => {
+      const registry = new Registry();
+      const { runner: r, engine } = runner({ metrics: registry, retry: { attempts: 5, baseMs: 10, maxMs: 50 } });
+      await deployFixture(r, 'slow.ts');
+      await deployFixture(r, 'echo.ts');
+      const [proc] = r.processesOf('slow');
+      const pid = proc?.pid as number;
+      await engine.append({ channel: 'work', payload: JSON.stringify({ hang: true, id: 1 }) });
+      await eventually(async () => engine.kv.get('block:slow', 'starts:1'));
+      // What a V8 fatal error does (SIGABRT), or an operator's kill -9.
+      process.kill(pid, signal);
+      // The message is handled again in the restarted runner: not lost, not dead-lettered.
+      expect(await eventually(async () => (await payloads(engine, 'finished'))[0], 15_000)).toEqual({ id: 1, starts: 2 });
+      expect(await payloads(engine, '$dlq.slow')).toEqual([]);
+      expect(proc?.pid).not.toBe(pid);
+      expect(await exits(registry, 'crashed')).toBe(1);
+      const stats = r.list().find((b) => b.name === 'slow')?.stats;
+      expect(stats?.lastError?.code).toBe('RUNNER_EXITED');
+      // Every block placed on that process works again (reloaded: a cold start).
+      await echoStillWorks(engine);
+      expect(stats?.coldStarts).toBeGreaterThanOrEqual(2);
+    });
+  }
+
+  it('a before-publish block whose runner is down fails closed: the publish is rejected with a typed error', async () => {
+    const { runner: r } = runner();
+    await deployFixture(r, 'stamp.ts');
+    const publish = (data: number) => r.interceptor.intercept({ channel: 'stamped.a', data });
+    expect(await publish(1)).toEqual({ data: { stamped: true, original: 1 } });
+    const [proc] = r.processesOf('stamp');
+    proc?.kill();
+    const refused = await settled(publish(2));
+    expect(refused.ok).toBe(false);
+    const err = (refused as { err: { code: string; message: string } }).err;
+    expect(err.code).toBe('REJECTED');
+    expect(err.message).toMatch(/RUNNER_(EXITED|UNAVAILABLE)/);
+    // Back once the runner has restarted.
+    expect(await eventually(async () => (await settled(publish(3))).ok && publish(3), 10_000)).toEqual({ data: { stamped: true, original: 3 } });
+  });
+
+  it('a runner whose memory passes its blocks\' declared heaps plus its overhead is restarted; the node does not grow', async () => {
+    const registry = new Registry();
+    const { runner: r } = runner({ metrics: registry, runners: { size: 1, overheadMb: 160 } });
+    await deployFixture(r, 'hostile/wasm-touch.ts');
+    const before = process.memoryUsage.rss();
+    // 128 MiB of touched WebAssembly memory per call, outside the isolate's 32 MiB heap.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 20 && (await exits(registry, 'memory')) === 0; i++) {
+      const out = await settled(r.handleRequest('hostile-wasm-touch', blockRequest()));
+      outcomes.push(out.ok ? 'ok' : (out.err as BlockError).code);
+      // The budget is checked at each heartbeat (every second).
+      await new Promise((resolve) => setTimeout(resolve, 600));
+    }
+    expect(await exits(registry, 'memory'), outcomes.join()).toBe(1);
+    // Growing past 160 MiB + 32 MiB took a few calls, each of them answered until the restart.
+    expect(outcomes.slice(0, 2)).toEqual(['ok', 'ok']);
+    expect(process.memoryUsage.rss() - before).toBeLessThan(100 * 1024 * 1024);
+    // The block runs again, from a fresh isolate in the new process.
+    expect(await eventually(async () => {
+      const out = await settled(r.handleRequest('hostile-wasm-touch', blockRequest()));
+      return out.ok ? out.value : undefined;
+    }, 10_000)).toMatchObject({ body: { kept: 1 } });
+  });
+
+  it('a runner that stops answering is killed and restarted', async () => {
+    const registry = new Registry();
+    const { runner: r, engine } = runner({ metrics: registry, runners: { size: 1, unresponsiveMs: 1500 } });
+    await deployFixture(r, 'echo.ts');
+    await echoStillWorks(engine);
+    const [proc] = r.processesOf('echo');
+    const pid = proc?.pid as number;
+    // Frozen: no heartbeat, no answers (a runner stuck in native code looks the same).
+    process.kill(pid, 'SIGSTOP');
+    expect(await eventually(async () => (await exits(registry, 'unresponsive')) === 1, 10_000)).toBe(true);
+    expect(proc?.pid).not.toBe(pid);
+    await echoStillWorks(engine);
+  });
+
+  it('closing the runner ends its processes', async () => {
+    const engine = new MemoryEngine();
+    const { runner: r } = runner({ engine });
+    await deployFixture(r, 'echo.ts');
+    const pid = r.processesOf('echo')[0]?.pid as number;
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    await r.close();
+    expect(() => process.kill(pid, 0)).toThrow();
+    await engine.close();
+  });
+});
