@@ -4,7 +4,7 @@ import { consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
 import { INSECURE_IMAGE_SECRET } from './image-keys.js';
-import { adminRoute, BlockNode, requestRoute, type HostModule, type PreparedBlock, type PublishFn } from '@tributary/runtime';
+import { adminRoute, BlockNode, requestRoute, type HostModule, type PreparedBlock, type PublishFn, type RunnerPoolOptions } from '@tributary/runtime';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 
@@ -23,6 +23,8 @@ export interface NodeOptions {
   modules?: Record<string, HostModule>;
   /** Consumer-group claim time for after-publish blocks, ms. */
   claimIdleMs?: number;
+  /** The runner processes block isolates live in (docs/BLOCKS.md, Isolation). */
+  runners?: RunnerPoolOptions;
   /**
    * The images capability (blob store, upload tokens, transforms, on-the-fly URLs): adds the
    * `images` host module for blocks and the /v1/uploads, /v1/blobs and /v1/images routes. `engine`
@@ -99,6 +101,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   };
   if (o.logger !== undefined) runnerOptions.logger = o.logger;
   if (o.claimIdleMs !== undefined) runnerOptions.claimIdleMs = o.claimIdleMs;
+  if (o.runners !== undefined) runnerOptions.runners = o.runners;
   // Blocks' publishes and results are measured against the broker's own limit, not the default.
   if (o.broker?.maxPayloadBytes !== undefined) runnerOptions.maxPayloadBytes = o.broker.maxPayloadBytes;
   runnerOptions.metrics = registry;

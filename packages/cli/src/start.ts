@@ -23,6 +23,8 @@ Starts a broker (WebSocket + HTTP on one port).
                     TRIBUTARY_IMAGE_KEYS ('id:secret,id:secret', newest first: rotation); default:
                     derived from the secret, or a fixed development key with --insecure
                     ('tributary image-url' signs URLs)
+  --runners N       block runner processes at most (default: the number of cores); block code
+                    runs in them, never in the broker's process
   --write-coalesce-ms N
                     adaptive write coalescing, ms (default 0: off; see the broker's writeCoalesceMs)
   --log-level L     trace|debug|info|warn|error (default info)`;
@@ -38,6 +40,7 @@ export async function start(argv: string[]): Promise<number> {
     blocks: { type: 'string', multiple: true },
     'log-level': { type: 'string' },
     'write-coalesce-ms': { type: 'string' },
+    runners: { type: 'string' },
     data: { type: 'string' },
     cloudinary: { type: 'string' },
   }, false);
@@ -69,7 +72,10 @@ export async function start(argv: string[]): Promise<number> {
     signingKeys: imageSigningKeys({ secret, insecure: auth.insecure }),
   };
   const writeCoalesceMs = intOption('write-coalesce-ms', values['write-coalesce-ms']);
+  const runners = intOption('runners', values.runners);
+  if (runners !== undefined && runners < 1) throw new UsageError('--runners must be at least 1');
   const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs, images,
+    ...(runners === undefined ? {} : { runners: { size: runners } }),
     ...(writeCoalesceMs === undefined ? {} : { broker: { writeCoalesceMs } }) });
   const { broker } = node;
   countInternal = (where) => broker.context.prom.internalErrors.inc({ where });

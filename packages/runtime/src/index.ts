@@ -1,4 +1,6 @@
 export { BlockRunner } from './runner.js';
+export { RunnerPool, RunnerProcess } from './process/pool.js';
+export type { RunnerPoolOptions, RunnerExitReason } from './process/pool.js';
 export type { RunnerOptions } from './runner.js';
 export { compileBlock, versionOf } from './compile.js';
 export type { CompiledBlock } from './compile.js';

@@ -81,6 +81,11 @@ export class RunnerProcess {
     return this.#child?.pid;
   }
 
+  /** Whether a process of this runner takes messages now (false while it restarts). */
+  get up(): boolean {
+    return this.#readyNow;
+  }
+
   /** Resident memory at the last heartbeat, bytes. */
   get rss(): number {
     return this.#rss;

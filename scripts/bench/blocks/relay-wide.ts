@@ -1,0 +1,14 @@
+import { defineBlock } from '@tributary/block';
+
+/** bench-relay with two lanes: on two runner processes, two invocations at once. */
+export default defineBlock({
+  name: 'bench-relay-wide',
+  trigger: { afterPublish: 'bench.e2e.in' },
+  publishes: ['bench.e2e.out'],
+  concurrency: 2,
+  limits: { memoryMb: 64 },
+  async handle(msg, ctx) {
+    const d = msg.data as { text: string; n: number };
+    await ctx.publish('bench.e2e.out', { text: d.text.toUpperCase(), n: d.n * 2, ok: true });
+  },
+});
