@@ -176,7 +176,7 @@ export function renderReport(res: BenchResults): string {
     L.push(`| plain in-process function (the limit) | ${f2(w.plain.meanUs)} | | |`);
     L.push(`| plain function + JSON round trip of input and result (what any copy across a boundary costs) | ${f2(w.plainJson.meanUs)} | | |`);
     L.push(`| **BlockSandbox.invoke** (isolate, limits, JSON in/out) | **${f1(w.sandbox.meanUs)}** | ${f1(w.sandbox.p50Us)} | ${f1(w.sandbox.p99Us)} |`);
-    L.push(`| BlockRunner before-publish interceptor (the broker's publish hook: matching, stats, result check) | ${f1(w.interceptor.meanUs)} | ${f1(w.interceptor.p50Us)} | ${f1(w.interceptor.p99Us)} |`);
+    L.push(`| BlockRunner before-publish interceptor (the broker's publish hook: matching, stats, result check; through the runner process since #19) | ${f1(w.interceptor.meanUs)} | ${f1(w.interceptor.p50Us)} | ${f1(w.interceptor.p99Us)} |`);
     L.push(`| diagnostic: isolated-vm \`applySync\` of the same transform, no runtime (how BlockSandbox calls) | ${f1(w.ivmApplySync.meanUs)} | | |`);
     L.push(`| diagnostic: isolated-vm \`apply\` with a promise result, no runtime (a hop to its thread pool and back, which BlockSandbox no longer makes) | ${f1(w.ivmApplyPromise.meanUs)} | | |`);
     L.push('', `Overhead of the sandbox over the plain call: **${f1(overhead)} µs** mean, ${f1(overheadP50)} µs median ` +

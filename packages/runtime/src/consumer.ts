@@ -119,16 +119,18 @@ export class GroupConsumer {
   async #lane(index: number): Promise<void> {
     // A lane beyond the current version's concurrency (after a redeploy that lowered it) ends.
     while (!this.#stopped && index < Math.max(1, this.#block.def.concurrency)) {
-      const entry = this.#buffer.shift();
-      if (entry === undefined) {
+      if (this.#buffer.length === 0) {
         await this.#refill();
         continue;
       }
+      // A lane takes its share of what is buffered, in order (all of it with one lane) and hands it
+      // to its runner process as one run: one crossing for the run, not one per message.
+      const run = this.#buffer.splice(0, Math.ceil(this.#buffer.length / Math.max(1, this.#block.def.concurrency)));
       try {
-        await this.#handle(entry);
+        await this.#handleRun(run);
       } catch (err) {
-        // Acking or dead-lettering failed (the store is unreachable): the entry stays pending, and
-        // a claim hands it out again after claimIdleMs. Back off, never spin.
+        // Acking or dead-lettering failed (the store is unreachable): the entries stay pending, and
+        // a claim hands them out again after claimIdleMs. Back off, never spin.
         this.#deps.log?.warn({ err, block: this.#block.name }, 'consumer loop error');
         await this.#backoff(this.#deps.retry.maxMs);
       }
@@ -161,31 +163,87 @@ export class GroupConsumer {
     return this.#refilling;
   }
 
-  async #handle(entry: GroupEntry): Promise<void> {
-    const { retry, groups } = this.#deps;
-    if (entry.gapBefore !== undefined && entry.gapBefore > 0) this.#deps.trimmed(this.#block, entry);
-    let attempt = entry.deliveries;
-    for (;;) {
-      const block = this.#block;
-      try {
-        await block.run(toInput(entry), entry.hops ?? 0);
-        await groups.ack(this.#group, entry.channel, [entry.offset]);
-        return;
-      } catch (err) {
-        if (this.#stopped) return; // left pending: another runner (or this one, restarted) reclaims it
-        if (attempt >= retry.attempts) {
-          await this.#deps.deadLetter(block, entry, err as Error, attempt);
-          await groups.ack(this.#group, entry.channel, [entry.offset]);
-          return;
+  /**
+   * Handles entries in order: runs them on one lane, acks those that succeeded, and takes the first
+   * that failed through its retries (and the dead-letter channel) before the ones after it run, so a
+   * failure holds back the messages behind it exactly as one-at-a-time handling would.
+   */
+  async #handleRun(entries: GroupEntry[]): Promise<void> {
+    for (const e of entries) if (e.gapBefore !== undefined && e.gapBefore > 0) this.#deps.trimmed(this.#block, e);
+    let rest = entries;
+    while (rest.length > 0) {
+      // A payload that is not JSON fails where it stands (and is dead-lettered after its retries).
+      const items: Array<{ input: unknown; hops: number }> = [];
+      let unreadable: Error | undefined;
+      for (const e of rest) {
+        try {
+          items.push({ input: toInput(e), hops: e.hops ?? 0 });
+        } catch (err) {
+          unreadable = err as Error;
+          break;
         }
-        const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
-        await this.#backoff(backoff / 2 + Math.random() * (backoff / 2));
-        // stop() cuts a backoff short: the block was removed or the runner closed, so the entry
-        // stays pending for whoever runs the block next, and is not run here again.
-        if (this.#stopped) return;
-        attempt++;
+      }
+      let failedAt = items.length;
+      let failure: unknown = unreadable;
+      if (items.length > 0) {
+        try {
+          const outcomes = await this.#block.runMany(items);
+          const first = outcomes.findIndex((o) => !('ok' in o) || !o.ok);
+          if (first !== -1) {
+            failedAt = first;
+            const o = outcomes[first];
+            failure = o !== undefined && 'ok' in o && !o.ok ? o.error : new BlockError('STOPPED', 'the run was cut short');
+          }
+        } catch (err) {
+          // The lane could not start the run (stopped, its runner unavailable): the first one failed.
+          failedAt = 0;
+          failure = err;
+        }
+      }
+      await this.#ack(rest.slice(0, failedAt));
+      if (failedAt >= rest.length || this.#stopped) return;
+      await this.#retry(rest[failedAt] as GroupEntry, failure as Error);
+      rest = rest.slice(failedAt + 1);
+    }
+  }
+
+  /** Retries an entry whose delivery failed with `error`, with backoff; dead-letters it after `retry.attempts`. */
+  async #retry(entry: GroupEntry, error: Error): Promise<void> {
+    const { retry } = this.#deps;
+    let attempt = entry.deliveries;
+    let err = error;
+    for (;;) {
+      if (this.#stopped) return; // left pending: another runner (or this one, restarted) reclaims it
+      if (attempt >= retry.attempts) {
+        await this.#deps.deadLetter(this.#block, entry, err, attempt);
+        await this.#ack([entry]);
+        return;
+      }
+      const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
+      await this.#backoff(backoff / 2 + Math.random() * (backoff / 2));
+      // stop() cuts a backoff short: the block was removed or the runner closed, so the entry
+      // stays pending for whoever runs the block next, and is not run here again.
+      if (this.#stopped) return;
+      attempt++;
+      try {
+        await this.#block.run(toInput(entry), entry.hops ?? 0);
+        await this.#ack([entry]);
+        return;
+      } catch (e) {
+        err = e as Error;
       }
     }
+  }
+
+  /** Acks entries, one call per channel. */
+  async #ack(entries: readonly GroupEntry[]): Promise<void> {
+    const byChannel = new Map<string, number[]>();
+    for (const e of entries) {
+      const offsets = byChannel.get(e.channel);
+      if (offsets === undefined) byChannel.set(e.channel, [e.offset]);
+      else offsets.push(e.offset);
+    }
+    for (const [channel, offsets] of byChannel) await this.#deps.groups.ack(this.#group, channel, offsets);
   }
 
   /** Waits `ms`, or until a notification or stop() wakes the consumer. */

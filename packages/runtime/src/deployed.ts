@@ -4,7 +4,7 @@ import type { ValidBlock } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { redact } from './host.js';
 import type { RuntimeMetrics } from './metrics.js';
-import type { InvocationInfo, Lane } from './sandbox.js';
+import type { InvocationInfo, Lane, RunOutcome } from './sandbox.js';
 
 /** Counters of one deployed block, for `list()`, the console and metrics. */
 export interface BlockStats {
@@ -87,20 +87,63 @@ export class DeployedBlock {
     try {
       return await sandbox.invoke(input, this.info, hops);
     } catch (err) {
-      this.#errors++;
-      // A block may put a secret in what it throws: the message reaches stats, dead letters and logs.
-      const message = redact((err as Error).message, this.info.secrets);
-      const code = err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR;
-      this.#lastError = { code, message, time: Date.now() };
-      this.#metrics?.errors.inc({ block: this.name, code });
-      throw message === (err as Error).message ? err : new BlockError(code, message, { block: this.name });
+      throw this.#failed(err);
     } finally {
       this.#release(sandbox);
       const ms = performance.now() - t0;
       this.#metrics?.duration.observe({ block: this.name }, ms / 1000);
-      this.#durations.push(ms);
-      if (this.#durations.length > WINDOW) this.#durations.splice(0, this.#durations.length - WINDOW);
+      this.#record(ms);
     }
+  }
+
+  /**
+   * Runs the handler on `items` in order on one lane, each after the previous one succeeded (see
+   * {@link Lane.invokeRun}); counts and times each invocation that ran. Failures are outcomes, not
+   * throws; after the first, the rest are `skipped`.
+   */
+  async runMany(items: ReadonlyArray<{ input: unknown; hops: number }>): Promise<RunOutcome[]> {
+    // Counted as started now (stats show an invocation in flight); those the run skipped are taken back.
+    this.#invocations += items.length;
+    const sandbox = await this.#acquire();
+    const t0 = performance.now();
+    let outcomes: RunOutcome[];
+    try {
+      outcomes = await sandbox.invokeRun(items, this.info);
+    } catch (err) {
+      this.#invocations -= items.length - 1;
+      this.#metrics?.invocations.inc({ block: this.name });
+      throw this.#failed(err);
+    } finally {
+      this.#release(sandbox);
+    }
+    // Each invocation's share of the run's time: the run is one round trip, not one per message.
+    const ran = outcomes.findIndex((o) => !('ok' in o) || !o.ok);
+    const count = ran === -1 ? outcomes.length : ran + 1;
+    const ms = (performance.now() - t0) / Math.max(1, count);
+    this.#invocations -= outcomes.length - count;
+    return outcomes.map((o, i) => {
+      if (i >= count) return { skipped: true };
+      this.#metrics?.invocations.inc({ block: this.name });
+      this.#metrics?.duration.observe({ block: this.name }, ms / 1000);
+      this.#record(ms);
+      return 'ok' in o && !o.ok ? { ok: false, error: this.#failed(o.error) } : o;
+    });
+  }
+
+  /** Counts a failed invocation; the error with secrets redacted from its message. */
+  #failed(err: unknown): Error {
+    this.#errors++;
+    // A block may put a secret in what it throws: the message reaches stats, dead letters and logs.
+    const message = redact((err as Error).message, this.info.secrets);
+    const code = err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR;
+    this.#lastError = { code, message, time: Date.now() };
+    this.#metrics?.errors.inc({ block: this.name, code });
+    return message === (err as Error).message ? err as Error : new BlockError(code, message, { block: this.name });
+  }
+
+  #record(ms: number): void {
+    this.#durations.push(ms);
+    if (this.#durations.length > WINDOW) this.#durations.splice(0, this.#durations.length - WINDOW);
   }
 
   /** Counts messages retention trimmed before this block read them. */

@@ -49,11 +49,19 @@ export interface InvocationInfo {
  */
 export interface Lane {
   invoke(input: unknown, info: InvocationInfo, hops?: number): Promise<unknown>;
+  /**
+   * Runs `items` in order, each after the previous one succeeded; at the first failure the rest are
+   * not started (`skipped`). An after-publish lane hands over what it has buffered this way.
+   */
+  invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<RunOutcome[]>;
   /** Stops the lane for good; an invocation in flight fails with STOPPED. */
   dispose(): void;
   /** Isolates created so far (1 + restarts after limit breaches or runner restarts). */
   readonly coldStarts: number;
 }
+
+/** How one invocation of a run ended. */
+export type RunOutcome = { ok: true; value: unknown } | { ok: false; error: unknown } | { skipped: true };
 
 /** Log lines one invocation may write (enforced in the isolate; the host checks again). */
 export const MAX_LOG_LINES = LOG_LIMITS.linesPerInvocation;
@@ -185,6 +193,24 @@ export class BlockSandbox implements Lane {
   /** Runs the block's handler on `input`; resolves with its (JSON) result. */
   invoke(input: unknown, info: InvocationInfo, hops = 0): Promise<unknown> {
     return this.invokeJson(JSON.stringify(input), info, hops);
+  }
+
+  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<RunOutcome[]> {
+    const out: RunOutcome[] = [];
+    let failed = false;
+    for (const item of items) {
+      if (failed) {
+        out.push({ skipped: true });
+        continue;
+      }
+      try {
+        out.push({ ok: true, value: await this.invoke(item.input, info, item.hops) });
+      } catch (error) {
+        failed = true;
+        out.push({ ok: false, error });
+      }
+    }
+    return out;
   }
 
   /** {@link invoke} with the input already as JSON text (as a runner process receives it). */

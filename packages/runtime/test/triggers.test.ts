@@ -15,6 +15,29 @@ describe('after-publish delivery', () => {
     expect(await engine.groups?.pending('block.flaky')).toBe(0);
   });
 
+  it('handles a backlog in order: a failing message holds back the ones behind it until it succeeds or is dead-lettered', async () => {
+    const { runner: r, engine } = runner({ retry: { attempts: 3, baseMs: 5, maxMs: 20 } });
+    // Appended before the block runs, so its lane takes them as one run in its runner process.
+    await engine.groups.register('block.flaky', ['jobs.*']);
+    const jobs = [{ id: 'a', failUntil: 0 }, { id: 'b', failUntil: 2 }, { id: 'c', failUntil: 0 }, { id: 'd', failUntil: 99 }, { id: 'e', failUntil: 0 }];
+    for (const j of jobs) await engine.append({ channel: 'jobs.x', payload: JSON.stringify(j) });
+    await deployFixture(r, 'flaky.ts');
+    const done = await eventually(async () => {
+      const d = await payloads(engine as MemoryEngine, 'done');
+      return d.length === 4 ? d : undefined;
+    });
+    // b succeeded on its third attempt before c ran; d was dead-lettered before e ran.
+    expect(done).toEqual([{ id: 'a', attempt: 1 }, { id: 'b', attempt: 3 }, { id: 'c', attempt: 1 }, { id: 'e', attempt: 1 }]);
+    expect(await payloads(engine as MemoryEngine, '$dlq.flaky')).toMatchObject([{ data: { id: 'd' }, attempts: 3 }]);
+    const dead = (await engine.read('$dlq.flaky', { after: 0, limit: 10 })).entries[0];
+    const e = (await engine.read('done', { after: 0, limit: 10 })).entries[3];
+    expect(dead?.time).toBeLessThanOrEqual(e?.time as number);
+    expect(await engine.kv.get('block:flaky', 'attempts:c')).toBe('1');
+    expect(await engine.groups.pending('block.flaky')).toBe(0);
+    // a, c, e once; b and d three times each.
+    expect(r.list()[0]?.stats).toMatchObject({ invocations: 3 + 3 + 3, errors: 2 + 3 });
+  });
+
   it('dead-letters a message after N failed attempts with the error, and acks it', async () => {
     const { runner: r, engine } = runner({ retry: { attempts: 3, baseMs: 5, maxMs: 20 } });
     await deployFixture(r, 'flaky.ts');

@@ -60,23 +60,33 @@ async function load(m: Extract<ToRunner, { t: 'load' }>): Promise<void> {
   }
 }
 
-async function invoke(m: Extract<ToRunner, { t: 'invoke' }>): Promise<void> {
-  const sandbox = sandboxes.get(m.sb);
-  if (m.info !== undefined) infos.set(m.sb, m.info);
-  const info = infos.get(m.sb);
+/** Runs one invocation of sandbox `sb` and reports it; resolves whether it succeeded. */
+async function invoke(sb: number, inv: number, input: string, hops: number): Promise<boolean> {
+  const sandbox = sandboxes.get(sb);
+  const info = infos.get(sb);
   if (sandbox === undefined || info === undefined) {
-    outbox.push({ t: 'result', inv: m.inv, ok: false, error: { code: BlockErrorCodes.STOPPED, message: 'the block was stopped' },
+    outbox.push({ t: 'result', inv, ok: false, error: { code: BlockErrorCodes.STOPPED, message: 'the block was stopped' },
       copied: copied(), coldStarts: 0 });
-    return;
+    return false;
   }
-  running.set(m.sb, m.inv);
+  running.set(sb, inv);
   try {
-    const value = await sandbox.invokeJson(m.input, info, m.hops);
-    outbox.push({ t: 'result', inv: m.inv, ok: true, value, copied: copied(), coldStarts: sandbox.coldStarts });
+    const value = await sandbox.invokeJson(input, info, hops);
+    outbox.push({ t: 'result', inv, ok: true, value, copied: copied(), coldStarts: sandbox.coldStarts });
+    return true;
   } catch (err) {
-    outbox.push({ t: 'result', inv: m.inv, ok: false, error: wire(err), copied: copied(), coldStarts: sandbox.coldStarts });
+    outbox.push({ t: 'result', inv, ok: false, error: wire(err), copied: copied(), coldStarts: sandbox.coldStarts });
+    return false;
   } finally {
-    if (running.get(m.sb) === m.inv) running.delete(m.sb);
+    if (running.get(sb) === inv) running.delete(sb);
+  }
+}
+
+async function run(m: Extract<ToRunner, { t: 'run' }>): Promise<void> {
+  let failed = false;
+  for (const item of m.items) {
+    if (failed) outbox.push({ t: 'skipped', inv: item.inv });
+    else failed = !(await invoke(m.sb, item.inv, item.input, item.hops));
   }
 }
 
@@ -86,7 +96,12 @@ function handle(m: ToRunner): void {
       void load(m);
       return;
     case 'invoke':
-      void invoke(m);
+      if (m.info !== undefined) infos.set(m.sb, m.info);
+      void invoke(m.sb, m.inv, m.input, m.hops);
+      return;
+    case 'run':
+      if (m.info !== undefined) infos.set(m.sb, m.info);
+      void run(m);
       return;
     case 'reply': {
       const c = calls.get(m.call);

@@ -1,6 +1,6 @@
 import { BlockError, BlockErrorCodes, type BlockErrorCode } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
-import type { BlockDescription, HostHandler, Invocation, InvocationInfo, Lane, SandboxOptions } from '../sandbox.js';
+import type { BlockDescription, HostHandler, Invocation, InvocationInfo, Lane, RunOutcome, SandboxOptions } from '../sandbox.js';
 import type { FromRunner, WireError } from './messages.js';
 import type { PlacedLane, RunnerPool, RunnerProcess } from './pool.js';
 
@@ -8,7 +8,12 @@ interface Live {
   inv: Invocation;
   resolve: (value: unknown) => void;
   reject: (err: BlockError) => void;
+  /** Set for an invocation of a run: told it was not started. */
+  skip?: () => void;
 }
+
+/** Thrown to the waiter of an invocation of a run that the runner did not start. */
+const SKIPPED = Symbol('skipped');
 
 function fromWire(e: WireError): BlockError {
   return new BlockError(e.code as BlockErrorCode, e.message);
@@ -92,6 +97,39 @@ export class RemoteLane implements Lane, PlacedLane {
   }
 
   async invoke(input: unknown, info: InvocationInfo, hops = 0): Promise<unknown> {
+    const [outcome] = await this.invokeRun([{ input, hops }], info);
+    if (outcome === undefined || 'skipped' in outcome) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  }
+
+  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<RunOutcome[]> {
+    await this.#loaded();
+    const sendInfo = this.#infoSent !== info;
+    this.#infoSent = info;
+    const wire: Array<{ inv: number; input: string; hops: number }> = [];
+    const outcomes: Array<Promise<RunOutcome>> = [];
+    for (const item of items) {
+      const id = this.#pool.nextId();
+      const inv: Invocation = { id, hops: item.hops, calls: 0, logs: 0, logsDropped: 0, done: false };
+      wire.push({ inv: id, input: JSON.stringify(item.input), hops: item.hops });
+      outcomes.push(new Promise<unknown>((resolve, reject) => {
+        this.#live.set(id, { inv, resolve, reject, skip: () => reject(SKIPPED) });
+        this.#runner.invocations.set(id, this);
+      }).then((value) => ({ ok: true as const, value }),
+        (error: unknown) => (error === SKIPPED ? { skipped: true as const } : { ok: false as const, error })));
+    }
+    const first = wire[0];
+    if (first !== undefined && wire.length === 1) {
+      this.#runner.send(sendInfo ? { t: 'invoke', sb: this.#sb, ...first, info } : { t: 'invoke', sb: this.#sb, ...first });
+    } else if (first !== undefined) {
+      this.#runner.send(sendInfo ? { t: 'run', sb: this.#sb, items: wire, info } : { t: 'run', sb: this.#sb, items: wire });
+    }
+    return Promise.all(outcomes);
+  }
+
+  /** Makes sure the bundle is loaded in the runner's current process; throws STOPPED once disposed. */
+  async #loaded(): Promise<void> {
     if (this.#disposed) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
     // Loaded in a runner process that has since exited: load again in its successor.
     if (this.#generation !== this.#runner.generation || this.#runner.pid === undefined) {
@@ -99,24 +137,17 @@ export class RemoteLane implements Lane, PlacedLane {
       if (this.#generation !== this.#runner.generation) await this.#load();
     }
     if (this.#disposed) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
-    const id = this.#pool.nextId();
-    const inv: Invocation = { id, hops, calls: 0, logs: 0, logsDropped: 0, done: false };
-    const sendInfo = this.#infoSent !== info;
-    this.#infoSent = info;
-    return new Promise((resolve, reject) => {
-      this.#live.set(id, { inv, resolve, reject });
-      this.#runner.invocations.set(id, this);
-      this.#runner.send(sendInfo
-        ? { t: 'invoke', sb: this.#sb, inv: id, input: JSON.stringify(input), hops, info }
-        : { t: 'invoke', sb: this.#sb, inv: id, input: JSON.stringify(input), hops });
-    });
   }
 
-  onResult(m: Extract<FromRunner, { t: 'result' }>): void {
+  onResult(m: Extract<FromRunner, { t: 'result' }> | Extract<FromRunner, { t: 'skipped' }>): void {
     const live = this.#live.get(m.inv);
     if (live === undefined) return;
     this.#live.delete(m.inv);
     live.inv.done = true;
+    if (m.t === 'skipped') {
+      live.skip?.();
+      return;
+    }
     if (m.coldStarts > 0) this.#coldNow = m.coldStarts;
     if (m.ok) live.resolve(m.value);
     else live.reject(fromWire(m.error));

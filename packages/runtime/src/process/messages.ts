@@ -21,6 +21,12 @@ export type ToRunner =
    * `info` comes with the first invocation of a version on this runner and is kept per sandbox.
    */
   | { t: 'invoke'; sb: number; inv: number; input: string; hops: number; info?: InvocationInfo }
+  /**
+   * Run a lane's next messages in order, each after the previous one succeeded: one message for the
+   * whole run instead of one per invocation, and the runner goes from one to the next without a
+   * round trip. At the first failure it stops; the rest are answered `skipped`.
+   */
+  | { t: 'run'; sb: number; items: Array<{ inv: number; input: string; hops: number }>; info?: InvocationInfo }
   /** The answer to a host call. */
   | { t: 'reply'; call: number; ok: true; value: unknown }
   | { t: 'reply'; call: number; ok: false; error: WireError }
@@ -39,6 +45,8 @@ export type FromRunner =
    */
   | { t: 'result'; inv: number; ok: true; value: unknown; copied: number; coldStarts: number }
   | { t: 'result'; inv: number; ok: false; error: WireError; copied: number; coldStarts: number }
+  /** An invocation of a run that was not started, because an earlier one failed. */
+  | { t: 'skipped'; inv: number }
   /** A host call of invocation `inv` (publish, kv, fetch, log …), answered by a `reply`. */
   | { t: 'call'; inv: number; call: number; op: string; args: unknown }
   /** Sent every second: the runner's resident memory, and proof that its event loop turns. */
@@ -69,7 +77,7 @@ export class Outbox<T> {
     this.#scheduled = true;
     // setImmediate, not a microtask: it runs after the other callbacks of this turn's I/O phase
     // (every message of an incoming batch), so their replies leave together.
-    setImmediate(() => this.flush());
+    process.nextTick(() => this.flush());
   }
 
   flush(): void {

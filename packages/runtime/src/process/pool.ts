@@ -32,7 +32,7 @@ export interface RunnerPoolOptions {
 export interface PlacedLane {
   /** Heap the lane's isolate may use, MiB (counted into its runner's memory budget). */
   readonly memoryMb: number;
-  onResult(m: Extract<FromRunner, { t: 'result' }>): void;
+  onResult(m: Extract<FromRunner, { t: 'result' }> | Extract<FromRunner, { t: 'skipped' }>): void;
   onCall(m: Extract<FromRunner, { t: 'call' }>): void;
   /** Its runner exited: fail what was in flight (`inv`, if any) with RUNNER_EXITED. */
   onExit(error: BlockError): void;
@@ -174,8 +174,9 @@ export class RunnerProcess {
         l?.resolve(m);
         return;
       }
+      case 'skipped':
       case 'result': {
-        this.#pool.noteCopied(m.copied);
+        if (m.t === 'result') this.#pool.noteCopied(m.copied);
         const lane = this.invocations.get(m.inv);
         this.invocations.delete(m.inv);
         lane?.onResult(m);
