@@ -86,7 +86,10 @@ export function renderReport(res: BenchResults): string {
   L.push(`| blocks: warm invocation overhead ≤ ${TARGETS.warmOverheadUs} µs | ${f1(overhead)} µs mean (${f1(overheadP50)} µs median) over a plain call | ` +
     `${verdict(overhead === undefined ? undefined : overhead <= TARGETS.warmOverheadUs)} |`);
   L.push(`| blocks: cold start ≤ ${TARGETS.coldStartMs} ms | ${f2(cold)} ms median BlockSandbox.load | ` +
-    `${verdict(cold === undefined ? undefined : cold <= TARGETS.coldStartMs)} |`, '');
+    `${verdict(cold === undefined ? undefined : cold <= TARGETS.coldStartMs)} |`, '',
+    'Since issue #19, block isolates run in runner processes: the two block rows above measure the',
+    'isolate itself (`BlockSandbox`), which is unchanged; what the process boundary adds, and the',
+    'isolation targets, are in [Block isolation](#block-isolation-what-a-block-can-do-to-its-node) below.', '');
 
   // ---------------------------------------------------------------- fan-out
   L.push('## 1. Fan-out: 1000 subscribers, 10 channels, 200-byte messages', '');
@@ -264,6 +267,7 @@ export function renderReport(res: BenchResults): string {
   L.push('node --import tsx scripts/bench/fanout.ts   # BENCH_ONLY=rawws,tributary-memory,tributary-redis,socketio,rawws-cork');
   L.push('node --import tsx scripts/bench/rss.ts');
   L.push('node --import tsx scripts/bench/blocks.ts');
+  L.push('node --import tsx scripts/bench/isolation.ts --write   # block isolation; --write replaces only its section');
   L.push('```', '');
   L.push('Knobs: `BENCH_WINDOW` (closed-loop window per channel, default 8), `BENCH_NODE_ARGS` (extra node flags for server ' +
     'processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). Needs `redis-server` on PATH (7.x); every server listens on ' +

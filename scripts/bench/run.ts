@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { runBlocks } from './blocks.js';
 import { runFanout } from './fanout.js';
 import { renderImagesSection, runImages, type ImagesBenchResult } from './images.js';
+import { renderIsolationSection, runIsolation, type IsolationResult } from './isolation.js';
 import { machineInfo } from './lib/machine.js';
 import { renderReport, type BenchResults } from './report.js';
 import { runRss } from './rss.js';
@@ -32,14 +33,22 @@ try {
   log(`images failed: ${(err as Error).stack ?? String(err)}`);
   images = { skipped: `failed: ${(err as Error).message}` };
 }
+let isolation: IsolationResult | { skipped: string };
+try {
+  isolation = await runIsolation(log);
+} catch (err) {
+  log(`isolation failed: ${(err as Error).stack ?? String(err)}`);
+  isolation = { skipped: `failed: ${(err as Error).message}` };
+}
 
 const results: BenchResults = { machine, totalSeconds: (performance.now() - t0) / 1000, fanout, rss, blocks };
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(`${resultsDir}latest.json`, `${JSON.stringify({ ...results, images }, null, 2)}\n`);
+writeFileSync(`${resultsDir}latest.json`, `${JSON.stringify({ ...results, images, isolation }, null, 2)}\n`);
 const report = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
 const imagesSection = 'skipped' in images ? `## Images\n\nskipped: ${images.skipped}` : renderImagesSection(images);
-writeFileSync(report, `${renderReport(results)}\n\n${imagesSection}\n`);
+const isolationSection = 'skipped' in isolation ? `## Block isolation\n\nskipped: ${isolation.skipped}` : renderIsolationSection(isolation);
+writeFileSync(report, `${renderReport(results)}\n\n${imagesSection}\n\n${isolationSection}\n`);
 log(`wrote ${report} in ${Math.round(results.totalSeconds)} s`);
 // Sockets the load generator closed may still be finishing their close handshakes.
 process.exit(0);
