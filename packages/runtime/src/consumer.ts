@@ -2,6 +2,7 @@ import type { ConsumerGroups, Follow, GroupEntry, StreamEngine } from '@tributar
 import type { Logger } from 'pino';
 import type { DeployedBlock } from './deployed.js';
 import { BlockError } from './errors.js';
+import { RunnerExitedError } from './process/pool.js';
 
 /** Retry policy of after-publish blocks. */
 export interface RetryOptions {
@@ -188,19 +189,26 @@ export class GroupConsumer {
       if (items.length > 0) {
         try {
           const outcomes = await this.#block.runMany(items);
-          const first = outcomes.findIndex((o) => !('ok' in o) || !o.ok);
-          if (first !== -1) {
-            failedAt = first;
-            const o = outcomes[first];
-            failure = o !== undefined && 'ok' in o && !o.ok ? o.error : new BlockError('STOPPED', 'the run was cut short');
+          // Each success is acked as it comes in, while the runner goes on with the next: a crash
+          // of this node mid-run leaves at most the one in flight to be handled again.
+          for (let i = 0; i < outcomes.length; i++) {
+            const o = await outcomes[i];
+            if (o !== undefined && 'ok' in o && o.ok) {
+              await this.#ack([rest[i] as GroupEntry]);
+              continue;
+            }
+            failedAt = i;
+            failure = o !== undefined && 'ok' in o ? o.error : new BlockError('STOPPED', 'the run was cut short');
+            break;
           }
         } catch (err) {
           // The lane could not start the run (stopped, its runner unavailable): the first one failed.
           failedAt = 0;
           failure = err;
         }
+      } else {
+        failedAt = 0;
       }
-      await this.#ack(rest.slice(0, failedAt));
       if (failedAt >= rest.length || this.#stopped) return;
       await this.#retry(rest[failedAt] as GroupEntry, failure as Error);
       rest = rest.slice(failedAt + 1);
@@ -212,14 +220,22 @@ export class GroupConsumer {
     const { retry } = this.#deps;
     let attempt = entry.deliveries;
     let err = error;
+    let spared = 0;
     for (;;) {
       if (this.#stopped) return; // left pending: another runner (or this one, restarted) reclaims it
+      // A runner crash that took other invocations with it may have been any of theirs: up to
+      // `attempts` such crashes are not held against this message (a poison message among busy
+      // neighbours is still dead-lettered, after at most twice its attempts).
+      if (err instanceof RunnerExitedError && spared < retry.attempts) {
+        spared++;
+        attempt--;
+      }
       if (attempt >= retry.attempts) {
         await this.#deps.deadLetter(this.#block, entry, err, attempt);
         await this.#ack([entry]);
         return;
       }
-      const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
+      const backoff = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.max(0, attempt - 1));
       await this.#backoff(backoff / 2 + Math.random() * (backoff / 2));
       // stop() cuts a backoff short: the block was removed or the runner closed, so the entry
       // stays pending for whoever runs the block next, and is not run here again.

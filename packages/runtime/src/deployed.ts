@@ -98,36 +98,45 @@ export class DeployedBlock {
 
   /**
    * Runs the handler on `items` in order on one lane, each after the previous one succeeded (see
-   * {@link Lane.invokeRun}); counts and times each invocation that ran. Failures are outcomes, not
-   * throws; after the first, the rest are `skipped`.
+   * {@link Lane.invokeRun}): one promise per item, settling as it ends, counted and timed as it does.
+   * Failures are outcomes, not rejections; after the first, the rest are `skipped`. Throws when the
+   * run cannot start (the lane stopped, its runner unavailable): a failure of the first item.
    */
-  async runMany(items: ReadonlyArray<{ input: unknown; hops: number }>): Promise<RunOutcome[]> {
-    // Counted as started now (stats show an invocation in flight); those the run skipped are taken back.
-    this.#invocations += items.length;
+  async runMany(items: ReadonlyArray<{ input: unknown; hops: number }>): Promise<Array<Promise<RunOutcome>>> {
     const sandbox = await this.#acquire();
-    const t0 = performance.now();
-    let outcomes: RunOutcome[];
+    let started: Array<Promise<RunOutcome>>;
     try {
-      outcomes = await sandbox.invokeRun(items, this.info);
+      started = await sandbox.invokeRun(items, this.info);
     } catch (err) {
-      this.#invocations -= items.length - 1;
+      this.#release(sandbox);
+      this.#invocations++;
       this.#metrics?.invocations.inc({ block: this.name });
       throw this.#failed(err);
-    } finally {
-      this.#release(sandbox);
     }
-    // Each invocation's share of the run's time: the run is one round trip, not one per message.
-    const ran = outcomes.findIndex((o) => !('ok' in o) || !o.ok);
-    const count = ran === -1 ? outcomes.length : ran + 1;
-    const ms = (performance.now() - t0) / Math.max(1, count);
-    this.#invocations -= outcomes.length - count;
-    return outcomes.map((o, i) => {
-      if (i >= count) return { skipped: true };
+    // Counted as each starts, as far as the node can tell: the first now, each next one when the one
+    // before it succeeded (stats show an invocation in flight).
+    const started_ = (): void => {
+      this.#invocations++;
       this.#metrics?.invocations.inc({ block: this.name });
-      this.#metrics?.duration.observe({ block: this.name }, ms / 1000);
-      this.#record(ms);
-      return 'ok' in o && !o.ok ? { ok: false, error: this.#failed(o.error) } : o;
-    });
+    };
+    if (started.length > 0) started_();
+    let last = performance.now();
+    let stop = false;
+    const outcomes = started.map((p, i) => p.then((o): RunOutcome => {
+      if (stop || 'skipped' in o) return { skipped: true };
+      const now = performance.now();
+      this.#metrics?.duration.observe({ block: this.name }, (now - last) / 1000);
+      this.#record(now - last);
+      last = now;
+      if (!o.ok) {
+        stop = true;
+        return { ok: false, error: this.#failed(o.error) };
+      }
+      if (i + 1 < started.length) started_();
+      return o;
+    }));
+    void Promise.all(outcomes).finally(() => this.#release(sandbox));
+    return outcomes;
   }
 
   /** Counts a failed invocation; the error with secrets redacted from its message. */

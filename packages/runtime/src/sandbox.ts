@@ -51,9 +51,11 @@ export interface Lane {
   invoke(input: unknown, info: InvocationInfo, hops?: number): Promise<unknown>;
   /**
    * Runs `items` in order, each after the previous one succeeded; at the first failure the rest are
-   * not started (`skipped`). An after-publish lane hands over what it has buffered this way.
+   * not started (`skipped`). Resolves once the run is under way, with one promise per item that
+   * settles as that item ends (they never reject). An after-publish lane hands over what it has
+   * buffered this way.
    */
-  invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<RunOutcome[]>;
+  invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>>;
   /** Stops the lane for good; an invocation in flight fails with STOPPED. */
   dispose(): void;
   /** Isolates created so far (1 + restarts after limit breaches or runner restarts). */
@@ -195,22 +197,11 @@ export class BlockSandbox implements Lane {
     return this.invokeJson(JSON.stringify(input), info, hops);
   }
 
-  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<RunOutcome[]> {
-    const out: RunOutcome[] = [];
-    let failed = false;
-    for (const item of items) {
-      if (failed) {
-        out.push({ skipped: true });
-        continue;
-      }
-      try {
-        out.push({ ok: true, value: await this.invoke(item.input, info, item.hops) });
-      } catch (error) {
-        failed = true;
-        out.push({ ok: false, error });
-      }
-    }
-    return out;
+  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>> {
+    let previous: Promise<RunOutcome> = Promise.resolve({ ok: true, value: null });
+    return items.map((item) => (previous = previous.then((before): Promise<RunOutcome> | RunOutcome => ('ok' in before && before.ok
+      ? this.invoke(item.input, info, item.hops).then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
+      : { skipped: true as const }))));
   }
 
   /** {@link invoke} with the input already as JSON text (as a runner process receives it). */

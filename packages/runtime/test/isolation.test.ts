@@ -1,7 +1,7 @@
 import { MemoryEngine } from '@tributary/engine';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { BlockError } from '../src/index.js';
+import { BlockError, compileSource, type BlockRunner } from '../src/index.js';
 import { blockRequest, deployFixture, echoStillWorks, eventually, payloads, requestBody, runner } from './helpers.js';
 
 /**
@@ -106,6 +106,9 @@ describe('blocks run outside the node process', () => {
       await new Promise((resolve) => setTimeout(resolve, 600));
     }
     expect(await exits(registry, 'memory'), outcomes.join()).toBe(1);
+    // The new process is judged on its own memory, not its predecessor's last heartbeat.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(await exits(registry, 'memory')).toBe(1);
     // Growing past 160 MiB + 32 MiB took a few calls, each of them answered until the restart.
     expect(outcomes.slice(0, 2)).toEqual(['ok', 'ok']);
     expect(process.memoryUsage.rss() - before).toBeLessThan(100 * 1024 * 1024);
@@ -140,4 +143,152 @@ describe('blocks run outside the node process', () => {
     expect(() => process.kill(pid, 0)).toThrow();
     await engine.close();
   });
+
+  it('answers a host call only to the process that made it: a reply outliving its runner reaches no other block', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let releaseB!: () => void;
+    const heldB = new Promise<void>((resolve) => { releaseB = resolve; });
+    let bCalled!: () => void;
+    const bCalling = new Promise<void>((resolve) => { bCalled = resolve; });
+    const { runner: r } = runner({ runners: { size: 1 }, modules: { slow: {
+      // A's call is held until its runner is gone and B has made a call of its own; B's is
+      // answered after A's.
+      wait: async (args) => {
+        const { tag } = args as { tag: string };
+        if (tag === 'B-own') bCalled();
+        await (tag === 'A-private' ? held : heldB);
+        return tag;
+      },
+    } } });
+    await deployCaller(r, 'caller-a', 'A-private');
+    await deployCaller(r, 'caller-b', 'B-own');
+    const a = settled(r.handleRequest('caller-a', blockRequest()));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    r.processesOf('caller-a')[0]?.kill();
+    expect((await a).ok).toBe(false);
+    // B's first call in the new process has the same per-process call id A's had.
+    const b = r.handleRequest('caller-b', blockRequest());
+    await bCalling;
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    releaseB();
+    expect(await b).toMatchObject({ body: { got: 'B-own' } });
+  });
+
+  it('lets invocations of several lanes run back to back on one runner without taking it for hung', async () => {
+    const registry = new Registry();
+    const { runner: r } = runner({ metrics: registry, runners: { size: 1, unresponsiveMs: 2500 } });
+    await r.deploy(await compileSource(SPIN_LANES));
+    // Four 1.5 s spins queued at once: 6 s of block code, more than unresponsiveMs, in one turn.
+    const out = await Promise.all(Array.from({ length: 4 }, () => settled(r.handleRequest('spin-lanes', blockRequest({ ms: 1500 })))));
+    expect(out.map((o) => o.ok)).toEqual([true, true, true, true]);
+    expect(await exits(registry, 'unresponsive')).toBe(0);
+  });
+
+  it('does not take a stall of the node itself for a silent runner', async () => {
+    const registry = new Registry();
+    const { runner: r, engine } = runner({ metrics: registry, runners: { size: 1, unresponsiveMs: 1500 } });
+    await deployFixture(r, 'echo.ts');
+    await echoStillWorks(engine);
+    const until = Date.now() + 3000;
+    while (Date.now() < until) { /* the node's own thread is busy: heartbeats wait unread */ }
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await exits(registry, 'unresponsive')).toBe(0);
+    await echoStillWorks(engine);
+  });
+
+  it('restarts a runner that hangs before it is ready', async () => {
+    const registry = new Registry();
+    const { runner: r, engine } = runner({ metrics: registry, runners: { size: 1, unresponsiveMs: 1500 } });
+    await deployFixture(r, 'echo.ts');
+    const proc = r.processesOf('echo')[0];
+    const first = proc?.pid;
+    proc?.kill();
+    // Freeze the successor as soon as it exists, before it says ready.
+    let frozen: number | undefined;
+    while (frozen === undefined) {
+      const pid = proc?.pid;
+      if (pid !== undefined && pid !== first) {
+        process.kill(pid, 'SIGSTOP');
+        frozen = pid;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(proc?.up).toBe(false);
+    expect(await eventually(async () => (await exits(registry, 'unresponsive')) >= 1, 10_000)).toBe(true);
+    await echoStillWorks(engine);
+    expect(proc?.pid).not.toBe(frozen);
+  });
+
+  it("does not dead-letter a healthy block's message for crashes of a neighbour on its runner", async () => {
+    const { runner: r, engine } = runner({ runners: { size: 1 }, retry: { attempts: 3, baseMs: 10, maxMs: 50 }, modules: { chaos: {
+      // The poison block's call takes its runner down, like a V8 fatal error in its isolate would.
+      crash: async () => {
+        r.processesOf('poison')[0]?.kill();
+        await new Promise(() => {});
+        return null;
+      },
+    } } });
+    await r.deploy(await compileSource(POISON));
+    await deployFixture(r, 'slow.ts');
+    await engine.append({ channel: 'work', payload: JSON.stringify({ hang: true, id: 7 }) });
+    await eventually(async () => engine.kv.get('block:slow', 'starts:7'));
+    await engine.append({ channel: 'poison.in', payload: '{}' });
+    // The poison message ends in its dead-letter channel; the healthy one is handled.
+    await eventually(async () => (await payloads(engine, '$dlq.poison')).length === 1, 20_000);
+    expect(await eventually(async () => (await payloads(engine, 'finished'))[0], 20_000)).toMatchObject({ id: 7 });
+    expect(await payloads(engine, '$dlq.slow')).toEqual([]);
+  });
+
+  it('a runner pool closed while an invocation waits for a restarting runner settles it with STOPPED', async () => {
+    const { runner: r } = runner({ runners: { size: 1 } });
+    await deployFixture(r, 'stamp.ts');
+    const proc = r.processesOf('stamp')[0];
+    proc?.kill();
+    await eventually(() => proc?.up === false);
+    const waiting = settled(r.interceptor.intercept({ channel: 'stamped.x', data: 1 }));
+    await r.pool.close();
+    const out = await waiting;
+    expect(out.ok).toBe(false);
+    expect(String((out as { err: Error }).err.message)).toMatch(/STOPPED/);
+  });
 });
+
+/** A request block calling the test's `slow.wait` host module with `tag`. */
+async function deployCaller(r: BlockRunner, name: string, tag: string): Promise<void> {
+  await r.deploy(await compileSource(`
+import { defineBlock } from '@tributary/block';
+export default defineBlock({
+  name: '${name}',
+  trigger: { request: true },
+  limits: { wallMs: 10000 },
+  async handle(_req, ctx) {
+    return { body: { got: await ctx.call('slow', 'wait', { tag: '${tag}' }) } };
+  },
+});`));
+}
+
+const SPIN_LANES = `
+import { defineBlock } from '@tributary/block';
+export default defineBlock({
+  name: 'spin-lanes',
+  trigger: { request: true },
+  concurrency: 4,
+  limits: { cpuMs: 2000, wallMs: 20000, memoryMb: 64 },
+  handle(req) {
+    const until = Date.now() + Number((req.body as { ms: number }).ms);
+    while (Date.now() < until) {}
+    return { body: { ok: true } };
+  },
+});`;
+
+const POISON = `
+import { defineBlock } from '@tributary/block';
+export default defineBlock({
+  name: 'poison',
+  trigger: { afterPublish: 'poison.in' },
+  async handle(_msg, ctx) {
+    await ctx.call('chaos', 'crash', {});
+  },
+});`;

@@ -80,6 +80,7 @@ export class RemoteLane implements Lane, PlacedLane {
 
   async #load(): Promise<BlockDescription> {
     await this.#runner.ready(Math.max(this.limits.wallMs, 1000));
+    if (this.#disposed) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
     const sb = this.#pool.nextId();
     const generation = this.#runner.generation;
     const m = await this.#runner.load({ t: 'load', sb, code: this.code, limits: this.limits, options: this.#options });
@@ -97,13 +98,13 @@ export class RemoteLane implements Lane, PlacedLane {
   }
 
   async invoke(input: unknown, info: InvocationInfo, hops = 0): Promise<unknown> {
-    const [outcome] = await this.invokeRun([{ input, hops }], info);
+    const outcome = await (await this.invokeRun([{ input, hops }], info))[0];
     if (outcome === undefined || 'skipped' in outcome) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
     if (!outcome.ok) throw outcome.error;
     return outcome.value;
   }
 
-  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<RunOutcome[]> {
+  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>> {
     await this.#loaded();
     const sendInfo = this.#infoSent !== info;
     this.#infoSent = info;
@@ -125,7 +126,7 @@ export class RemoteLane implements Lane, PlacedLane {
     } else if (first !== undefined) {
       this.#runner.send(sendInfo ? { t: 'run', sb: this.#sb, items: wire, info } : { t: 'run', sb: this.#sb, items: wire });
     }
-    return Promise.all(outcomes);
+    return outcomes;
   }
 
   /** Makes sure the bundle is loaded in the runner's current process; throws STOPPED once disposed. */
@@ -155,14 +156,17 @@ export class RemoteLane implements Lane, PlacedLane {
 
   onCall(m: Extract<FromRunner, { t: 'call' }>): void {
     const inv = this.#live.get(m.inv)?.inv;
+    // The answer goes to the process that asked, or nowhere: call ids are per process.
+    const generation = this.#runner.generation;
     const answer = async (): Promise<void> => {
       if (inv === undefined || inv.done) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished');
       const value = await this.#host(inv, m.op, m.args);
-      this.#runner.send({ t: 'reply', call: m.call, ok: true, value: value === undefined ? null : value });
+      this.#runner.answer(generation, { t: 'reply', call: m.call, ok: true, value: value === undefined ? null : value });
     };
     answer().catch((err: unknown) => {
       const code = err instanceof BlockError ? err.code : BlockErrorCodes.HOST_REFUSED;
-      this.#runner.send({ t: 'reply', call: m.call, ok: false, error: { code, message: err instanceof Error ? err.message : String(err) } });
+      this.#runner.answer(generation, { t: 'reply', call: m.call, ok: false,
+        error: { code, message: err instanceof Error ? err.message : String(err) } });
     });
   }
 

@@ -38,6 +38,20 @@ export interface PlacedLane {
   onExit(error: BlockError): void;
 }
 
+/**
+ * RUNNER_EXITED for an invocation whose runner took `others` more invocations down with it: the
+ * crash may have been any of theirs (the consumer does not count it against this message's
+ * attempts at first; see consumer.ts).
+ */
+export class RunnerExitedError extends BlockError {
+  readonly others: number;
+
+  constructor(message: string, others: number) {
+    super(BlockErrorCodes.RUNNER_EXITED, `${message} (with ${others} other invocation(s) in flight on it)`);
+    this.others = others;
+  }
+}
+
 const ENTRY = fileURLToPath(new URL('../../bin/runner.js', import.meta.url));
 const BEAT_CHECK_MS = 1000;
 /** A runner that lived this long before dying is restarted at once; one dying sooner, after a doubling backoff. */
@@ -57,7 +71,7 @@ export class RunnerProcess {
   #outbox: Outbox<ToRunner> | undefined;
   #readyNow = false;
   /** Callers of {@link ready} waiting for a process (any generation) to take messages. */
-  #waiters = new Set<() => void>();
+  #waiters = new Map<() => void, (err: BlockError) => void>();
   readonly #loads = new Map<number, { resolve: (m: Extract<FromRunner, { t: 'loaded' }>) => void; reject: (e: BlockError) => void }>();
   /** Live invocations by id, with the lane that sent each. */
   readonly invocations = new Map<number, PlacedLane>();
@@ -105,12 +119,25 @@ export class RunnerProcess {
         this.#waiters.delete(done);
         reject(new BlockError(BlockErrorCodes.RUNNER_UNAVAILABLE, `no runner process took the invocation within ${waitMs} ms (it is restarting)`));
       }, waitMs);
-      this.#waiters.add(done);
+      this.#waiters.set(done, (err) => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        reject(err);
+      });
     });
   }
 
   send(message: ToRunner): void {
     this.#outbox?.push(message);
+  }
+
+  /**
+   * Sends a message that answers something process `generation` asked (a host-call reply): dropped
+   * if that process has since exited, since ids like a call's are its own and a successor would
+   * take the answer for one of its calls.
+   */
+  answer(generation: number, message: ToRunner): void {
+    if (generation === this.generation && this.#child !== undefined) this.#outbox?.push(message);
   }
 
   /** Loads a bundle in sandbox `sb` of this process; resolves with the runner's answer. */
@@ -130,6 +157,7 @@ export class RunnerProcess {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watch);
+    for (const fail of [...this.#waiters.values()]) fail(new BlockError(BlockErrorCodes.STOPPED, 'the runner pool is closed'));
     const child = this.#child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -141,6 +169,8 @@ export class RunnerProcess {
     this.generation++;
     this.#readyNow = false;
     this.#killedFor = undefined;
+    // Memory is judged on this process's own heartbeats, never on its predecessor's last one.
+    this.#rss = 0;
     // No inherited execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
     const child = fork(ENTRY, [], { execArgv: [], serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#child = child;
@@ -162,7 +192,7 @@ export class RunnerProcess {
     switch (m.t) {
       case 'ready':
         this.#readyNow = true;
-        for (const w of [...this.#waiters]) w();
+        for (const w of [...this.#waiters.keys()]) w();
         return;
       case 'beat':
         this.#rss = m.rss;
@@ -201,9 +231,12 @@ export class RunnerProcess {
       reason === 'crashed' ? `code ${code ?? '-'}, signal ${signal ?? '-'}` : reason}) while the invocation ran`);
     for (const l of this.#loads.values()) l.reject(error);
     this.#loads.clear();
+    // Every invocation in flight fails; each is told how many others the same exit took, since a
+    // retry policy should not blame a message for a crash it may only have witnessed.
     const lanes = new Set(this.invocations.values());
+    const others = this.invocations.size - 1;
     this.invocations.clear();
-    for (const lane of lanes) lane.onExit(error);
+    for (const lane of lanes) lane.onExit(others > 0 ? new RunnerExitedError(error.message, others) : error);
     if (this.#closed) return;
     this.#pool.noteExit(this, reason, code, signal);
     // A process that dies soon after starting is restarted after a doubling backoff, so a block that
@@ -217,8 +250,14 @@ export class RunnerProcess {
   }
 
   #check(): void {
-    if (this.#child === undefined || !this.#readyNow) return;
-    if (Date.now() - this.#lastHeard > this.#pool.unresponsiveMs) {
+    const now = Date.now();
+    // This check itself ran late: the node's own loop stalled, and the runner's heartbeats wait
+    // unread in the pipe. Silence is judged only against a node that was listening.
+    if (now - this.#lastCheck > 2 * BEAT_CHECK_MS) this.#lastHeard = Math.max(this.#lastHeard, now - BEAT_CHECK_MS);
+    this.#lastCheck = now;
+    if (this.#child === undefined) return;
+    // Silent since its start (it never said ready) or since its last message.
+    if (now - (this.#readyNow ? this.#lastHeard : this.#startedAt) > this.#pool.unresponsiveMs) {
       this.kill('unresponsive');
       return;
     }
@@ -226,6 +265,8 @@ export class RunnerProcess {
     for (const lane of this.lanes) budgetMb += lane.memoryMb;
     if (this.#rss > budgetMb * 1024 * 1024) this.kill('memory');
   }
+
+  #lastCheck = Date.now();
 }
 
 /**
@@ -259,11 +300,13 @@ export class RunnerPool {
     return this.#nextId++;
   }
 
-  /** The process a new lane goes to. */
+  /** The process a new lane goes to: one that is up, with the fewest lanes. */
   place(): RunnerProcess {
     if (this.#closed) throw new BlockError(BlockErrorCodes.STOPPED, 'the runner pool is closed');
     let best: RunnerProcess | undefined;
-    for (const p of this.processes) if (best === undefined || p.lanes.size < best.lanes.size) best = p;
+    const better = (p: RunnerProcess, than: RunnerProcess): boolean =>
+      p.up !== than.up ? p.up : p.lanes.size < than.lanes.size;
+    for (const p of this.processes) if (best === undefined || better(p, best)) best = p;
     if (best === undefined || (best.lanes.size > 0 && this.processes.length < this.size)) {
       best = new RunnerProcess(this);
       this.processes.push(best);
