@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ImageError, ImageErrorCodes } from './errors.js';
-import type { ImageInput } from './sharp-backend.js';
+import { isMissing, readHead } from './local-files.js';
 
 /**
  * Blob keys: `/`-separated segments of `A-Z a-z 0-9 . _ -`, each starting with a letter or digit (so
@@ -51,17 +51,6 @@ export interface BlobStore {
   file?(key: string): Promise<{ info: BlobInfo; path: string } | undefined>;
   /** True when something was deleted. */
   delete(key: string): Promise<boolean>;
-}
-
-/**
- * A stored object as decoder input: its file when the store is on local disk (libvips reads it
- * directly), else its bytes. NOT_FOUND when it does not exist.
- */
-export async function readInput(store: BlobStore, key: string): Promise<{ info: BlobInfo; input: ImageInput }> {
-  const f = store.file === undefined ? await store.get(key).then((o) => o && { info: o.info, input: o.data as ImageInput })
-    : await store.file(key).then((o) => o && { info: o.info, input: { path: o.path, bytes: o.info.bytes } });
-  if (f === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
-  return f;
 }
 
 /** The ETag of some content. */
@@ -272,33 +261,7 @@ const META_MAX_BYTES = 4096;
 /** Every meta read goes through this one buffer: it is parsed before the next read can start. */
 const metaScratch = Buffer.allocUnsafeSlow(META_MAX_BYTES);
 
-/**
- * Up to `max` bytes from the start of a small local file, read synchronously. These reads (a blob's
- * meta, an image's magic bytes) sit on every transform's path, and on a server whose cores are busy
- * transforming, each thread-pool round trip of an async read waits for a core: measured, readFile's
- * four round trips cost about 1.3 ms per request under load, a synchronous read from the page cache
- * a few microseconds. Object data is never read this way. (On a network file system this would
- * block the event loop for a round trip per call: keep the blob store on local disk.) With `into`
- * (at least `max` bytes), the bytes land there and the result is a view of it, valid until the next
- * read into the same buffer.
- */
-export function readHead(path: string, max: number, into?: Buffer): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const buffer = into !== undefined && into.length >= max ? into : Buffer.allocUnsafe(max);
-    return buffer.subarray(0, readSync(fd, buffer, 0, max, 0));
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function storeError(err: unknown): ImageError {
   if (err instanceof ImageError) return err;
   return new ImageError(ImageErrorCodes.BACKEND_ERROR, `blob store write failed: ${(err as Error).message}`, { cause: err });
-}
-
-/** True for the errors of a file that is not there. */
-export function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
 }

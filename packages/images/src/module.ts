@@ -1,7 +1,8 @@
 import type { JsonValue } from '@tributary/protocol';
-import { assertBlobKey, readInput, type BlobStore } from './blobs.js';
+import { assertBlobKey, type BlobStore } from './blobs.js';
 import type { CloudinaryBackend } from './cloudinary-backend.js';
 import { ImageError, ImageErrorCodes, isImageError, type ImageErrorCode } from './errors.js';
+import { readInput } from './input.js';
 import type { SharpBackend } from './sharp-backend.js';
 import { extOf, parseSpec, specKey, type ImageFormat, type TransformSpec } from './spec.js';
 

@@ -2,9 +2,10 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { assertBlobKey, readInput, resolveSyncWriteMaxBytes, type BlobStore } from './blobs.js';
+import { assertBlobKey, resolveSyncWriteMaxBytes, type BlobStore } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
-import type { ImageFile, SharpBackend } from './sharp-backend.js';
+import { readInput, type ImageFile } from './input.js';
+import type { SharpBackend } from './sharp-backend.js';
 import { decodeSpec, encodeSpec, mimeOf, resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
 
 /** A URL signing key; the id is part of every signature so keys can rotate. */

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import sharp, { type Sharp } from 'sharp';
-import { isMissing, readHead } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
+import type { ImageInput } from './input.js';
+import { isMissing, readHead } from './local-files.js';
 import { gifTruncated, sniffImage, type SniffedType } from './sniff.js';
 import { resolveSyncReadMaxBytes, SourceReader } from './source-reader.js';
 import { resolveFormat, type Gravity, type ImageFormat, type ResizeStep, type Step, type TransformSpec } from './spec.js';
@@ -85,18 +86,6 @@ export interface SharpBackendOptions {
    * @defaultValue 8_388_608 (8 MiB)
    */
   syncReadMaxBytes: number;
-}
-
-/**
- * What to decode: bytes in memory, or a file that libvips reads itself (no copy through a JS Buffer,
- * so a busy server does not churn megabytes of external memory per image through V8's GC).
- */
-export type ImageInput = Buffer | ImageFile;
-
-/** A local file and its size in bytes. */
-export interface ImageFile {
-  path: string;
-  bytes: number;
 }
 
 export interface RenderedImage {

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { isMissing } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
+import { isMissing } from './local-files.js';
 
 /** A stored source's bytes in a reused buffer; `release` hands the buffer back once libvips is done. */
 export interface PooledSource {
