@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import type { StreamEngine } from '@tributary/engine';
 import { DiskBlobStore, resolveSyncWriteMaxBytes, type BlobStore, type DiskBlobStoreOptions } from './blobs.js';
 import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './cloudinary-backend.js';
+import type { ImageLimits } from './limits.js';
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
 import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
 import { imageRoutes, type ImageRoute, type RoutePrincipal } from './routes.js';
-import { SharpBackend, type ImageLimits, type SharpBackendOptions } from './sharp-backend.js';
+import { SharpBackend, type SharpBackendOptions } from './sharp-backend.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
 
 /** Options of {@link createImages}: everything the images capability of a node needs. */

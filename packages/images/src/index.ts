@@ -39,9 +39,15 @@ export { toCloudinaryTransformation, toCloudinaryEager, cloudinaryFormat, fromCl
 export type { CloudinaryMapOptions } from './cloudinary-map.js';
 export { sniffImage, SNIFFED_MIME } from './sniff.js';
 export type { SniffedType } from './sniff.js';
-export { SharpBackend, DEFAULT_IMAGE_LIMITS, resolveImageLimits, mapSharpError, projectResize } from './sharp-backend.js';
+export { SharpBackend } from './sharp-backend.js';
+export type { RenderOptions, SharpBackendOptions } from './sharp-backend.js';
+export { DEFAULT_IMAGE_LIMITS, resolveImageLimits } from './limits.js';
+export type { ImageLimits } from './limits.js';
+export { mapSharpError } from './sharp-errors.js';
+export { projectResize } from './limit-checks.js';
+export type { ImageProbe } from './probe.js';
+export type { RenderedImage } from './pipeline.js';
 export { DEFAULT_SYNC_READ_MAX_BYTES } from './source-reader.js';
-export type { ImageLimits, ImageProbe, RenderedImage, RenderOptions, SharpBackendOptions } from './sharp-backend.js';
 export type { ImageFile, ImageInput } from './input.js';
 export { CloudinaryBackend, parseCloudinaryUrl, mapCloudinaryError } from './cloudinary-backend.js';
 export type { CloudinaryConfig, CloudinaryResult } from './cloudinary-backend.js';
