@@ -1,8 +1,9 @@
 import { Agent as HttpAgent } from 'node:http';
 import { v2 as cloudinary, type UploadApiErrorResponse, type UploadApiOptions, type UploadApiResponse } from 'cloudinary';
+import type { ImageBackend, Versions, VersionsRequest } from './backend.js';
 import { fromCloudinaryFormat, toCloudinaryTransformation } from './cloudinary-map.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
-import type { ImageFormat, TransformSpec } from './spec.js';
+import { specKey, type ImageFormat, type TransformSpec } from './spec.js';
 
 /** Credentials and endpoint of a Cloudinary account. */
 export interface CloudinaryConfig {
@@ -67,7 +68,7 @@ export interface CloudinaryResult {
  * specs as eager transformations (computed synchronously, so the response carries their sizes).
  * Configured per instance — nothing global — so several accounts (or a fake) can coexist.
  */
-export class CloudinaryBackend {
+export class CloudinaryBackend implements ImageBackend {
   readonly kind = 'cloudinary' as const;
   readonly config: Readonly<CloudinaryConfig>;
   readonly #agent: HttpAgent | undefined;
@@ -80,6 +81,33 @@ export class CloudinaryBackend {
     // The SDK picks http or https once, at load, from the global CLOUDINARY_URL. An http.Agent passed
     // per request makes plain-http endpoints (the test kit's fake) work without touching globals.
     this.#agent = config.uploadPrefix?.startsWith('http:') === true ? new HttpAgent({ keepAlive: false }) : undefined;
+  }
+
+  /**
+   * Uploads the stored object once with every wanted spec as an eager transformation; the results
+   * are Cloudinary's URLs (nothing is stored here). The source is checked by `req.inspector` first.
+   */
+  async makeVersions(req: VersionsRequest): Promise<Versions> {
+    const obj = await req.store.get(req.key);
+    if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${req.key}`);
+    // Cloudinary keeps an animation for every output but JPEG and PNG: then all frames count.
+    const stillOnly = req.wanted.every((w) => w.spec.output.format === 'jpeg' || w.spec.output.format === 'png');
+    await req.inspector?.probe(obj.data, { frames: stillOnly ? 'first' : 'all' });
+    const out = await this.upload(obj.data, req.key, req.wanted.map((w) => w.spec));
+    return {
+      source: obj.info,
+      results: out.map((r, i) => ({
+        name: req.wanted[i]!.name,
+        key: r.publicId,
+        url: r.url,
+        width: r.width,
+        height: r.height,
+        format: r.format,
+        bytes: r.bytes,
+        spec: specKey(req.wanted[i]!.spec),
+        backend: 'cloudinary' as const,
+      })),
+    };
   }
 
   /** Uploads `data` as `publicId` with one eager transformation per spec; results in spec order. */

@@ -64,7 +64,8 @@ export type { UploadTokenOptions, UploadGrant, IssuedUpload } from './uploads.js
 export { UrlSigner, DiskLruCache, OnTheFly, formatOfMime, deriveSigningKey, parseSigningKeys } from './otf.js';
 export type { SigningKey, CachedImage, OnTheFlyOptions, OnTheFlyResponse } from './otf.js';
 export { ImageService, imagesModule } from './module.js';
-export type { TransformResult, TransformOutcome, ImageServiceOptions, TransformRequest, ImagesHostModule } from './module.js';
+export type { TransformOutcome, ImageServiceOptions, TransformRequest, ImagesHostModule } from './module.js';
+export type { ImageBackend, TransformResult, Versions, VersionsRequest, WantedVersion, SourceInspector } from './backend.js';
 export { imageRoutes, DEFAULT_OBJECTS_CHANNEL, DEFAULT_UPLOAD_GRANT_CHANNEL, REFUSED_BODY_DRAIN_BYTES, REFUSED_BODY_LINGER_MS } from './routes.js';
 export type { ImageRoute, RoutePrincipal, ObjectCreatedEvent, ImageRoutesOptions } from './routes.js';
 export { createImages } from './images.js';

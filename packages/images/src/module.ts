@@ -1,27 +1,8 @@
 import type { JsonValue } from '@tributary/protocol';
+import type { ImageBackend, SourceInspector, TransformResult, WantedVersion } from './backend.js';
 import { assertBlobKey, type BlobStore } from './blobs.js';
-import type { CloudinaryBackend } from './cloudinary-backend.js';
 import { ImageError, ImageErrorCodes, isImageError, type ImageErrorCode } from './errors.js';
-import { readInput } from './input.js';
-import type { SharpBackend } from './sharp-backend.js';
-import { extOf, parseSpec, specKey, type ImageFormat, type TransformSpec } from './spec.js';
-
-/** A transform result: what the image-transform block publishes for each output. */
-export interface TransformResult {
-  /** The preset's name, or `custom` for an inline spec. */
-  name: string;
-  /** Derived blob key (sharp backend) or Cloudinary public id. */
-  key: string;
-  /** Where to fetch it: `<publicUrl>/v1/blobs/<key>` (sharp) or Cloudinary's secure_url. */
-  url: string;
-  width: number;
-  height: number;
-  format: ImageFormat;
-  bytes: number;
-  /** Short stable key of the canonical spec. */
-  spec: string;
-  backend: 'sharp' | 'cloudinary';
-}
+import { extOf, parseSpec, type TransformSpec } from './spec.js';
 
 /** What `ctx.call('images', …)` returns: results, or a typed error (never a throw for image problems). */
 export type TransformOutcome =
@@ -31,8 +12,8 @@ export type TransformOutcome =
 /** Options of {@link ImageService}. */
 export interface ImageServiceOptions {
   store: BlobStore;
-  /** Which backend transforms. */
-  backend: SharpBackend | CloudinaryBackend;
+  /** Which backend transforms: a SharpBackend, a CloudinaryBackend, or any other {@link ImageBackend}. */
+  backend: ImageBackend;
   /** Named specs blocks may ask for by name. Validated at construction. */
   presets?: Record<string, unknown>;
   /**
@@ -47,11 +28,12 @@ export interface ImageServiceOptions {
    */
   derivedPrefix?: string;
   /**
-   * Checks a source against the image limits (format, bytes, pixels, frames) before it is uploaded to
-   * Cloudinary, so a pixel bomb or a non-image is refused here with the same typed error the sharp
-   * backend gives, not sent out. {@link createImages} passes its SharpBackend. Unused with sharp.
+   * Checks a source against the image limits (format, bytes, pixels, frames) before a backend sends
+   * it out of the process (Cloudinary), so a pixel bomb or a non-image is refused here with the same
+   * typed error the sharp backend gives, not sent out. {@link createImages} passes its SharpBackend.
+   * Unused by sharp, which checks every input itself.
    */
-  inspector?: Pick<SharpBackend, 'probe'>;
+  inspector?: SourceInspector;
 }
 
 /** One request: which specs to make of which stored object. */
@@ -65,16 +47,18 @@ export interface TransformRequest {
 
 /**
  * Makes transformed versions of stored objects with the configured backend and returns result
- * messages. With sharp, outputs are written to the blob store under derived keys; with Cloudinary, the
- * source is uploaded once with every spec as an eager transformation and Cloudinary's URLs are returned.
+ * messages. It resolves presets and specs and names derived keys and URLs; how the versions are made
+ * is the backend's ({@link ImageBackend}): with sharp, outputs are written to the blob store under
+ * derived keys; with Cloudinary, the source is uploaded once with every spec as an eager
+ * transformation and Cloudinary's URLs are returned.
  */
 export class ImageService {
   readonly store: BlobStore;
-  readonly backend: SharpBackend | CloudinaryBackend;
+  readonly backend: ImageBackend;
   readonly presets: ReadonlyMap<string, TransformSpec>;
   readonly publicUrl: string;
   readonly derivedPrefix: string;
-  readonly #inspector: Pick<SharpBackend, 'probe'> | undefined;
+  readonly #inspector: SourceInspector | undefined;
 
   constructor(o: ImageServiceOptions) {
     this.store = o.store;
@@ -103,7 +87,7 @@ export class ImageService {
   /** Runs a request; throws ImageError. */
   async transform(req: TransformRequest): Promise<Extract<TransformOutcome, { ok: true }>> {
     assertBlobKey(req.key);
-    const wanted: Array<{ name: string; spec: TransformSpec }> = [];
+    const wanted: WantedVersion[] = [];
     for (const name of req.presets ?? []) {
       const spec = this.presets.get(name);
       if (spec === undefined) throw new ImageError(ImageErrorCodes.INVALID_SPEC, `no preset ${JSON.stringify(name)} (known: ${[...this.presets.keys()].join(', ') || 'none'})`);
@@ -111,41 +95,15 @@ export class ImageService {
     }
     for (const [name, spec] of Object.entries(req.specs ?? {})) wanted.push({ name, spec: parseSpec(spec) });
     if (wanted.length === 0) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'name at least one preset or spec');
-    if (this.backend.kind === 'cloudinary') {
-      const obj = await this.store.get(req.key);
-      if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${req.key}`);
-      const source = { key: req.key, url: this.blobUrl(req.key), contentType: obj.info.contentType, bytes: obj.info.bytes };
-      // Cloudinary keeps an animation for every output but JPEG and PNG: then all frames count.
-      const stillOnly = wanted.every((w) => w.spec.output.format === 'jpeg' || w.spec.output.format === 'png');
-      await this.#inspector?.probe(obj.data, { frames: stillOnly ? 'first' : 'all' });
-      const out = await this.backend.upload(obj.data, req.key, wanted.map((w) => w.spec));
-      return {
-        ok: true,
-        source,
-        results: out.map((r, i) => ({
-          name: wanted[i]!.name,
-          key: r.publicId,
-          url: r.url,
-          width: r.width,
-          height: r.height,
-          format: r.format,
-          bytes: r.bytes,
-          spec: specKey(wanted[i]!.spec),
-          backend: 'cloudinary' as const,
-        })),
-      };
-    }
-    const obj = await readInput(this.store, req.key);
-    const source = { key: req.key, url: this.blobUrl(req.key), contentType: obj.info.contentType, bytes: obj.info.bytes };
-    const results: TransformResult[] = [];
-    for (const { name, spec } of wanted) {
-      const out = await this.backend.render(obj.input, spec);
-      const sk = specKey(spec);
-      const key = `${this.derivedPrefix}/${sk}/${req.key}.${extOf(out.format)}`;
-      await this.store.put(key, out.data, `image/${out.format}`);
-      results.push({ name, key, url: this.blobUrl(key), width: out.width, height: out.height, format: out.format, bytes: out.bytes, spec: sk, backend: 'sharp' });
-    }
-    return { ok: true, source, results };
+    const { source: info, results } = await this.backend.makeVersions({
+      store: this.store,
+      key: req.key,
+      wanted,
+      derivedKey: (sk, format) => `${this.derivedPrefix}/${sk}/${req.key}.${extOf(format)}`,
+      blobUrl: (key) => this.blobUrl(key),
+      inspector: this.#inspector,
+    });
+    return { ok: true, source: { key: req.key, url: this.blobUrl(req.key), contentType: info.contentType, bytes: info.bytes }, results };
   }
 
   /** Like {@link transform} but image failures come back as `{ ok: false, error }`. */

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { keepsAnimation, type Animation } from './animation.js';
-import type { ImageInput } from './input.js';
+import type { ImageBackend, TransformResult, Versions, VersionsRequest } from './backend.js';
+import { readInput, type ImageInput } from './input.js';
 import { checkTotalPixels } from './limit-checks.js';
 import { resolveImageLimits, type ImageLimits } from './limits.js';
 import { runPipeline, type RenderedImage } from './pipeline.js';
@@ -8,7 +9,7 @@ import { probeImage, quickProbe, type ImageProbe } from './probe.js';
 import { transformTimeout } from './sharp-errors.js';
 import { Slots } from './slots.js';
 import { resolveSyncReadMaxBytes, SourceReader } from './source-reader.js';
-import { resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
+import { resolveFormat, specKey, type ImageFormat, type TransformSpec } from './spec.js';
 
 /** Options of {@link SharpBackend} besides its limits. */
 export interface SharpBackendOptions {
@@ -38,7 +39,7 @@ export interface RenderOptions {
  * image is folded into the decode (shrink-on-load). This class schedules: slots, the animation gate,
  * the deadline and pooled source reads.
  */
-export class SharpBackend {
+export class SharpBackend implements ImageBackend {
   readonly kind = 'sharp' as const;
   readonly limits: ImageLimits;
 
@@ -104,6 +105,20 @@ export class SharpBackend {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Renders each wanted version of a stored object and puts it in the store under its derived key. */
+  async makeVersions(req: VersionsRequest): Promise<Versions> {
+    const obj = await readInput(req.store, req.key);
+    const results: TransformResult[] = [];
+    for (const { name, spec } of req.wanted) {
+      const out = await this.render(obj.input, spec);
+      const sk = specKey(spec);
+      const key = req.derivedKey(sk, out.format);
+      await req.store.put(key, out.data, `image/${out.format}`);
+      results.push({ name, key, url: req.blobUrl(key), width: out.width, height: out.height, format: out.format, bytes: out.bytes, spec: sk, backend: 'sharp' });
+    }
+    return { source: obj.info, results };
   }
 
   /** Runs `use` on the input's bytes (a stored file read into a pooled buffer when small enough). */
