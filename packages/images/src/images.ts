@@ -5,14 +5,22 @@ import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './
 import type { ImageLimits } from './limits.js';
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
 import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
-import { imageRoutes, type ImageRoute, type RoutePrincipal } from './routes.js';
+import { imageRoutes, type ImageRoute, type PublishUploadEvent, type RoutePrincipal } from './routes.js';
 import { SharpBackend, type SharpBackendOptions } from './sharp-backend.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
 
 /** Options of {@link createImages}: everything the images capability of a node needs. */
 export interface ImagesOptions {
-  /** The node's engine: upload tokens live in its kv store, object.created events are appended to it. */
+  /**
+   * The node's engine: upload tokens live in its kv store; object.created events are appended to it
+   * unless `publish` is given.
+   */
   engine: Pick<StreamEngine, 'append' | 'kv'>;
+  /**
+   * How upload events are published; the node passes the broker's Publisher (platform path).
+   * @defaultValue appended to `engine` directly
+   */
+  publish?: PublishUploadEvent;
   /**
    * Directory of the disk blob store (`data/`, `meta/`, `tmp/`) and the on-the-fly cache (`cache/`).
    * @defaultValue './.tributary/blobs'
@@ -94,6 +102,7 @@ export function createImages(o: ImagesOptions): Images {
   const cache = new DiskLruCache({ dir: join(dataDir, 'cache'), maxBytes: o.cacheBytes ?? DEFAULT_CACHE_BYTES, syncWriteMaxBytes });
   const otf = new OnTheFly({ store, renderer, signer, cache });
   const routeOptions: Parameters<typeof imageRoutes>[0] = { store, tokens, engine: o.engine, otf };
+  if (o.publish !== undefined) routeOptions.publish = o.publish;
   if (o.can !== undefined) routeOptions.can = o.can;
   if (o.publicUrl !== undefined) routeOptions.publicUrl = o.publicUrl;
   if (o.objectsChannel !== undefined) routeOptions.objectsChannel = o.objectsChannel;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StreamEngine } from '@tributary/engine';
+import type { JsonValue } from '@tributary/protocol';
 import { isValidBlobKey, type BlobStore } from './blobs.js';
 import { ImageError, ImageErrorCodes, imageHttpStatus, isImageError } from './errors.js';
 import type { OnTheFly } from './otf.js';
@@ -39,12 +40,24 @@ export const DEFAULT_OBJECTS_CHANNEL = '$objects.created';
 /** The channel a caller needs a `publish` grant on to request upload tokens. */
 export const DEFAULT_UPLOAD_GRANT_CHANNEL = '$uploads';
 
+/**
+ * Publishes one upload event to `channel`, with `msgId` so a retried publish is stored once. The
+ * node passes the broker's Publisher, so the event takes the platform path (validated, sized,
+ * counted) like every other message instead of going straight to the engine.
+ */
+export type PublishUploadEvent = (channel: string, data: JsonValue, options: { msgId: string }) => Promise<unknown>;
+
 /** Options of {@link imageRoutes}. */
 export interface ImageRoutesOptions {
   store: BlobStore;
   tokens: UploadTokens;
-  /** Where object.created events are appended. */
-  engine: Pick<StreamEngine, 'append'>;
+  /**
+   * How upload events are published; the node passes the broker's Publisher (platform path). When
+   * absent, events are appended to `engine` directly.
+   */
+  publish?: PublishUploadEvent;
+  /** Where object.created events are appended when `publish` is not given (one of the two is required). */
+  engine?: Pick<StreamEngine, 'append'>;
   /** Serves /v1/images/…; without it that route answers 404. */
   otf?: OnTheFly;
   /**
@@ -79,6 +92,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
   const grantChannel = o.uploadGrantChannel ?? DEFAULT_UPLOAD_GRANT_CHANNEL;
   const can = o.can ?? ((p: RoutePrincipal) => p.admin);
   const blobCache = o.blobCacheControl ?? 'public, max-age=31536000, immutable';
+  const publish = uploadEventPublisher(o);
 
   const uploads: ImageRoute = {
     prefix: '/v1/uploads',
@@ -136,7 +150,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
           time: info.createdAt,
         };
         if (grant.sub !== undefined) event.sub = grant.sub;
-        await o.engine.append({ channel: objectsChannel, payload: JSON.stringify(event), msgId: `object:${info.key}` });
+        await publish(objectsChannel, event as unknown as JsonValue, { msgId: `object:${info.key}` });
         return sendJson(res, 201, { key: info.key, contentType, bytes: info.bytes, etag: info.etag, url: event.url });
       }
       throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
@@ -190,6 +204,14 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
 }
 
 type Handler = ImageRoute['handle'];
+
+/** `publish` when given; else an append of the event's JSON to `engine`, as before `publish` existed. */
+function uploadEventPublisher(o: Pick<ImageRoutesOptions, 'publish' | 'engine'>): PublishUploadEvent {
+  if (o.publish !== undefined) return o.publish;
+  const engine = o.engine;
+  if (engine === undefined) throw new TypeError('imageRoutes: pass publish (or engine) to publish upload events');
+  return (channel, data, { msgId }) => engine.append({ channel, payload: JSON.stringify(data), msgId });
+}
 
 /** A key from its URL segment; bad percent-encoding is the client's INVALID_KEY, not our URIError. */
 function decodeKey(segment: string): string {
