@@ -2,7 +2,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { DiskBlobStore, etagOf, isValidBlobKey, MemoryBlobStore } from '../src/index.js';
+import { DiskBlobStore, isValidBlobKey, MemoryBlobStore } from '../src/index.js';
+import { etagOf } from '../src/internal.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -17,8 +17,8 @@ import {
   SharpBackend,
   UploadTokens,
   UrlSigner,
-  type ImageRoute,
 } from '../src/index.js';
+import type { ImageRoute } from '../src/internal.js';
 import * as fx from './fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];

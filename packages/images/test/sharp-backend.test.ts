@@ -1,8 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, test, vi } from 'vitest';
 import { ImageErrorCodes, parseSpec, SharpBackend, type ImageErrorCode } from '../src/index.js';
-import { jpegSize, pngSize } from '../src/header-size.js';
-import { gifTruncated } from '../src/sniff.js';
+import { gifTruncated, jpegSize, pngSize } from '../src/internal.js';
 import * as fx from './fixtures.js';
 
 const backend = new SharpBackend();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ImageErrorCodes, parseSpec, SharpBackend } from '../src/index.js';
-import { SourceReader } from '../src/source-reader.js';
+import { SourceReader } from '../src/internal.js';
 
 let dir: string;
 beforeAll(async () => {

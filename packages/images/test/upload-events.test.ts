@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { MemoryEngine } from '@tributary/engine';
 import type { JsonValue } from '@tributary/protocol';
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { createImages, type ImageRoute } from '../src/index.js';
+import { createImages } from '../src/index.js';
+import type { ImageRoute, PublishUploadEvent } from '../src/internal.js';
 import * as fx from './fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -28,7 +29,7 @@ async function serve(routes: ImageRoute[]): Promise<string> {
 }
 
 /** createImages on a fresh engine and data dir; the engine's append is watched. */
-async function images(publish?: (channel: string, data: JsonValue, options: { msgId: string }) => Promise<unknown>) {
+async function images(publish?: PublishUploadEvent) {
   const engine = new MemoryEngine();
   const dataDir = await mkdtemp(join(tmpdir(), 'images-events-'));
   cleanups.push(async () => {
