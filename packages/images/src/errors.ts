@@ -1,3 +1,5 @@
+import { CodedError } from '@tributary/protocol/wire';
+
 /** Codes of image failures; callers branch on these, never on message text. */
 export const ImageErrorCodes = {
   /** The transform spec (or preset name) does not validate; the message names the field. */
@@ -50,10 +52,13 @@ export const imageHttpStatus: Readonly<Record<ImageErrorCode, number>> = {
   UNAUTHORIZED: 401,
 };
 
-/** The one error type of @tributary/images: a literal `code`, a human `message`, the `cause`. */
-export class ImageError extends Error {
+/**
+ * The one error type of @tributary/images: a literal `code`, a human `message`, the `cause`. A
+ * {@link CodedError}, so its codes share the one HTTP status table (`httpStatusOf`, @tributary/server);
+ * where a code is also a protocol code, what each means is in protocol's errors.ts.
+ */
+export class ImageError extends CodedError<ImageErrorCode> {
   override readonly name = 'ImageError';
-  readonly code: ImageErrorCode;
   /** Extra facts for logs and error events (limits, HTTP status of a backend), JSON-able. */
   readonly details: Readonly<Record<string, string | number | boolean>> | undefined;
 
@@ -62,8 +67,7 @@ export class ImageError extends Error {
     message: string,
     options?: { cause?: unknown; details?: Record<string, string | number | boolean> },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.details = options?.details;
   }
 

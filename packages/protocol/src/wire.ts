@@ -5,7 +5,7 @@
  */
 export { ErrorCodes, CloseCodes, httpStatusOf } from './codes.js';
 export type { ErrorCode, CloseCode } from './codes.js';
-export { TributaryError, isTributaryError } from './errors.js';
+export { CodedError, TributaryError, isTributaryError } from './errors.js';
 export {
   MAX_CHANNEL_LENGTH,
   channelProblem,

@@ -1,3 +1,5 @@
+import { CodedError } from '@tributary/protocol/wire';
+
 /** Codes of block failures: what went wrong in an invocation or a deploy. */
 export const BlockErrorCodes = {
   /** The source did not compile (message has file:line). */
@@ -58,15 +60,17 @@ export const BlockErrorCodes = {
 
 export type BlockErrorCode = (typeof BlockErrorCodes)[keyof typeof BlockErrorCodes];
 
-/** A block failure with a code callers branch on. */
-export class BlockError extends Error {
+/**
+ * A block failure with a code callers branch on. A {@link CodedError}, so its codes share the one
+ * HTTP status table (`httpStatusOf`, @tributary/server); where a code is also a protocol code
+ * (HOP_LIMIT, RATE_LIMITED, PAYLOAD_TOO_LARGE), what each means is in protocol's errors.ts.
+ */
+export class BlockError extends CodedError<BlockErrorCode> {
   override readonly name = 'BlockError';
-  readonly code: BlockErrorCode;
   readonly block: string | undefined;
 
   constructor(code: BlockErrorCode, message: string, options?: { block?: string; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.block = options?.block;
   }
 }
