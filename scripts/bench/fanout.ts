@@ -390,7 +390,7 @@ const ms = (us: number): string => `${(us / 1000).toFixed(2)} ms`;
 
 /** Whether @tributary/engine exports RedisEngine (it is being written alongside this benchmark). */
 export async function redisEngineAvailable(): Promise<boolean> {
-  const mod = (await import('@tributary/engine')) as Record<string, unknown>;
+  const mod = (await import('@tributary/engine/redis')) as Record<string, unknown>;
   return typeof mod.RedisEngine === 'function';
 }
 

@@ -1,4 +1,4 @@
-import { RedisEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

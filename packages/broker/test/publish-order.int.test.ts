@@ -1,7 +1,7 @@
 // Fault: Redis is killed (kill -9) in the middle of a connection's pipelined burst and comes back
 // on its AOF. The promise under test (docs/PROTOCOL.md): a client that retries every failed publish
 // in order, with the same msgIds, finds its messages stored in the order it sent them.
-import { RedisEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
 import { nanoid } from 'nanoid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

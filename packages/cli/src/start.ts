@@ -1,5 +1,6 @@
 import type { AuthOptions } from '@tributary/broker';
-import { MemoryEngine, RedisEngine, type StreamEngine } from '@tributary/engine';
+import { MemoryEngine, type StreamEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { pino } from 'pino';
 import { intOption, parse, UsageError } from './args.js';
 import { imageSigningKeys } from './image-keys.js';

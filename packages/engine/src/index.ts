@@ -27,13 +27,3 @@ export type {
   ConsumerGroups,
   GroupEntry,
 } from './types.js';
-export {
-  RedisEngine,
-  resolveRedisEngineOptions,
-  DEFAULT_KEY_PREFIX,
-  DEFAULT_COMMAND_TIMEOUT_MS,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_MAX_RECONNECT_DELAY_MS,
-  DEFAULT_REDIS_URL,
-} from './redis/index.js';
-export type { RedisEngineOptions, ResolvedRedisEngineOptions, RedisNode } from './redis/index.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
 import { startRedisCluster, type RedisCluster } from '@tributary/testkit';
-import { RedisEngine } from '../src/index.js';
+import { RedisEngine } from '../src/redis/index.js';
 import { channelKeys, dedupKey } from '../src/redis/keys.js';
 import { collector, uniqueChannel } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { Cluster } from 'ioredis';
 import { startRedisCluster, type RedisCluster } from '@tributary/testkit';
-import { RedisEngine } from '../src/index.js';
+import { RedisEngine } from '../src/redis/index.js';
 import { describeEngineContract } from './contract.js';
 import { countKeys } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '@tributary/testkit';
-import { RedisEngine } from '../src/index.js';
+import { RedisEngine } from '../src/redis/index.js';
 import { describeEngineContract } from './contract.js';
 import { countKeys } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveRedisEngineOptions, DEFAULT_KEY_PREFIX } from '../src/index.js';
+import { resolveRedisEngineOptions, DEFAULT_KEY_PREFIX } from '../src/redis/index.js';
 import type { Entry, ReadResult } from '../src/index.js';
 import { Cursor } from '../src/redis/cursor.js';
 import { decodeNotification } from '../src/redis/codec.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { isTributaryError } from '@tributary/protocol';
 import { freePort, killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
-import { RedisEngine, type RedisEngineOptions } from '../src/index.js';
+import { RedisEngine, type RedisEngineOptions } from '../src/redis/index.js';
 import { channelKeys, dedupKey, groupChannelsKey, groupRegistryKey } from '../src/redis/keys.js';
 import { REGISTRY_REFRESH_MS } from '../src/redis/registry.js';
 import { collector, range, uniqueChannel, until } from './helpers.js';

@@ -4,7 +4,8 @@
 // publishes through the broker's own Publisher — and prints `listening <http url>` once it serves.
 // Options come as JSON in TRIBUTARY_RELIABILITY_NODE (see NodeProcessOptions).
 import { INSECURE_PRINCIPAL, readBody, startBroker, type Broker, type Publisher } from '@tributary/broker';
-import { MemoryEngine, RedisEngine, type StreamEngine } from '@tributary/engine';
+import { MemoryEngine, type StreamEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { adminRoute, BlockNode, requestRoute, type PublishFn } from '@tributary/runtime';
 import type { NodeProcessOptions } from './procs.js';
 

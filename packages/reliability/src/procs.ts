@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BrokerOptions } from '@tributary/broker';
-import type { RedisEngineOptions } from '@tributary/engine';
+import type { RedisEngineOptions } from '@tributary/engine/redis';
 import type { RetryOptions } from '@tributary/runtime';
 
 /** The real `tributary` command (bin of @tributary/cli). */

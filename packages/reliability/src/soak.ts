@@ -1,4 +1,4 @@
-import { RedisEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { startRedis } from '@tributary/testkit';
 import { fileURLToPath } from 'node:url';
 import { SubscriberLog, sleep, type Acked } from './ledger.js';

@@ -2,7 +2,7 @@
 // open but nothing comes back. Each call fails UNAVAILABLE after commandTimeoutMs (never hangs); after
 // two unanswered calls in a row the engine drops the connection and reconnects, so service resumes
 // within about 2 × commandTimeoutMs instead of when the kernel's keepalive gives up (~11 min).
-import { RedisEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../src/ledger.js';

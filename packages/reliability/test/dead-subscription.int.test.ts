@@ -4,7 +4,8 @@
 // RedisEngine PINGs its subscriber connection every `commandTimeoutMs` and replaces it when a PING
 // is not answered within `commandTimeoutMs`, then re-reads every followed channel: detection within
 // 2 × commandTimeoutMs, and nothing lost.
-import { RedisEngine, type Entry } from '@tributary/engine';
+import type { Entry } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../src/ledger.js';

@@ -2,7 +2,7 @@
 // same Redis takes the message over after `claimIdleMs` and finishes it; a message that fails every
 // attempt ends in the dead-letter channel; no message is processed zero times.
 import type { TributaryClient } from '@tributary/client';
-import { RedisEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

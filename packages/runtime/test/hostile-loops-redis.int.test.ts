@@ -1,4 +1,4 @@
-import { RedisEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { afterAll, beforeAll } from 'vitest';
 import { loopsContract } from './loops-contract.js';

@@ -1,4 +1,5 @@
-import { MemoryEngine, RedisEngine, type StreamEngine } from '@tributary/engine';
+import { MemoryEngine, type StreamEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -4,7 +4,8 @@
  * form a cluster).
  */
 import { startBroker } from '@tributary/broker';
-import { MemoryEngine, RedisEngine, type StreamEngine } from '@tributary/engine';
+import { MemoryEngine, type StreamEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
 import { serveParent } from '../lib/proc.js';
 
 async function makeEngine(): Promise<StreamEngine> {

@@ -1,3 +1,6 @@
+// The `@tributary/engine/redis` entry. It is separate from the root entry so that importing
+// `@tributary/engine` (MemoryEngine, the StreamEngine contract) never loads ioredis; only a process
+// that constructs a RedisEngine pays for it.
 export { RedisEngine } from './engine.js';
 export {
   resolveRedisEngineOptions,
