@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TributaryError } from '@tributary/protocol';
-import type { Principal } from './auth.js';
+import { json, type Principal } from '@tributary/server';
 import type { BrokerContext } from './context.js';
 
 /** The broker's own admin routes; blocks add theirs under /v1/admin/blocks. */
@@ -36,7 +36,7 @@ export async function handleAdmin(ctx: BrokerContext, req: IncomingMessage, res:
   if (!principal.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, 'the admin API needs the broker secret');
   if (req.method !== 'GET') throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
   if (url.pathname === ADMIN_OVERVIEW_PATH) {
-    return send(res, 200, {
+    return json(res, 200, {
       node: ctx.options.nodeId,
       engine: ctx.engine.kind,
       insecure: ctx.options.auth.insecure,
@@ -47,7 +47,7 @@ export async function handleAdmin(ctx: BrokerContext, req: IncomingMessage, res:
       uptimeMs: Date.now() - ctx.startedAt,
     });
   }
-  send(res, 200, { node: ctx.options.nodeId, windowSeconds: 10, ...channelRows(ctx) });
+  json(res, 200, { node: ctx.options.nodeId, windowSeconds: 10, ...channelRows(ctx) });
 }
 
 function channelRows(ctx: BrokerContext): { channels: ChannelRow[]; patterns: { pattern: string; subscribers: number }[] } {
@@ -71,11 +71,4 @@ function channelRows(ctx: BrokerContext): { channels: ChannelRow[]; patterns: { 
 
 function isPattern(key: string): boolean {
   return key.split('.').some((s) => s === '*' || s === '>');
-}
-
-// Not http.ts's json(): http.ts imports this module, and imports stay one-way.
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -1,27 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { ErrorCodes, isSystemChannel, patternCovers, TributaryError, isValidChannelOrPattern } from '@tributary/protocol';
+import { Actions, type Action, type Grants, type Principal } from '@tributary/server';
 
-/**
- * What a grant allows on the channels its pattern covers. `request` is for request blocks: a grant
- * on `$blocks.<name>` (or `$blocks.*`) lets a token call `/v1/blocks/<name>/…`.
- */
-export const Actions = ['subscribe', 'publish', 'history', 'presence', 'request'] as const;
-export type Action = (typeof Actions)[number];
-
-/** Grants carried by a token: channel name or pattern → allowed actions. */
-export type Grants = Readonly<Record<string, readonly Action[]>>;
-
-/** Who a connection or request acts as. */
-export interface Principal {
-  /** The token's subject; undefined for the server secret and insecure mode. */
-  sub?: string;
-  /** Expiry in ms since the Unix epoch, when the credentials expire. */
-  expiresAt?: number;
-  /** Server secret or insecure mode: every action on every channel, including `$` system channels. */
-  admin: boolean;
-  grants: Grants;
-}
+// What a principal is (and the grants and actions it carries) is the server contract's; tokens,
+// their verification and the grant checks are the broker's. Re-exported for the broker's index.
+export { Actions };
+export type { Action, Grants, Principal };
 
 /** The principal every request gets in insecure mode. */
 export const INSECURE_PRINCIPAL: Principal = Object.freeze({ admin: true, grants: Object.freeze({}) });

@@ -1,14 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { nanoid } from 'nanoid';
-import { channelProblem, ErrorCodes, httpStatusOf, TributaryError, type JsonValue } from '@tributary/protocol';
+import { channelProblem, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
+import { bearerOf, httpStatusOf, json, readBody, type Principal } from '@tributary/server';
 import { handleAdmin, isBrokerAdminPath } from './admin.js';
-import { authenticate, authorize, INSECURE_PRINCIPAL, type Principal } from './auth.js';
+import { authenticate, authorize, INSECURE_PRINCIPAL } from './auth.js';
 import type { BrokerContext } from './context.js';
 import { originProblem } from './origin.js';
 import { toHistoryMessage, toTributaryError } from './session.js';
 
 /** Who a request without credentials acts as on routes that allow it: nothing granted. */
 const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ admin: false, grants: Object.freeze({}) });
+
+// server.ts still takes bearerOf from here; @tributary/server has the one parser.
+export { bearerOf };
 
 const CHANNEL_ROUTE = /^\/v1\/channels\/([^/]+)\/(messages|presence)$/;
 
@@ -118,7 +122,7 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
     // body was read lets Node read and drop the rest (keep-alive), so a client still sending sees
     // the reply rather than a broken pipe.
     if (e.code === ErrorCodes.PAYLOAD_TOO_LARGE && !req.complete && !res.headersSent) res.setHeader('connection', 'close');
-    json(res, httpStatusOf[e.code], { error: { code: e.code, message: e.message } });
+    json(res, httpStatusOf(e.code), { error: { code: e.code, message: e.message } });
   }
 }
 
@@ -177,12 +181,6 @@ async function principalOf(ctx: BrokerContext, req: IncomingMessage): Promise<Pr
   return authenticate(bearerOf(req.headers.authorization), ctx.options.auth.secret);
 }
 
-/** The credential of an `Authorization: Bearer …` header; the scheme is case-insensitive (RFC 9110 §11.1). */
-export function bearerOf(header: string | undefined): string | undefined {
-  const m = header === undefined ? null : /^bearer[ \t]+(\S.*)$/i.exec(header.trim());
-  return m === null ? undefined : (m[1] as string).trim();
-}
-
 /**
  * The channel in a URL, checked against the naming rules before any route uses it (a name with `{`
  * would reach Redis as a broken hash tag). Broken percent-encoding is INVALID_CHANNEL too, not a
@@ -208,51 +206,4 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
     throw new TributaryError(ErrorCodes.INVALID_FRAME, `${name} must be an integer from ${min} to ${max}`);
   }
   return n;
-}
-
-/**
- * Reads a body up to `max` bytes. A body declared larger (Content-Length) is refused before a byte
- * of it is read, and an undeclared one (chunked) as soon as it passes `max`: the caller's 413 goes
- * out at once, with `Connection: close`, while the rest is read and dropped (up to a hard cap) so
- * a client still sending sees the reply rather than a reset.
- */
-export function readBody(req: IncomingMessage, max: number): Promise<string> {
-  const hardCap = Math.max(max * 16, 1 << 20);
-  return new Promise((resolve, reject) => {
-    const tooLarge = (what: string): void => {
-      reject(new TributaryError(ErrorCodes.PAYLOAD_TOO_LARGE, `body is ${what}; the limit is ${max}`));
-    };
-    const declared = Number(req.headers['content-length'] ?? Number.NaN);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    if (declared > max) {
-      tooLarge(`${declared} bytes`);
-      size = max + 1;
-    }
-    req.on('data', (c: Buffer) => {
-      const before = size;
-      size += c.length;
-      if (size > hardCap) req.destroy();
-      else if (size <= max) chunks.push(c);
-      else if (before <= max) tooLarge(`over ${max} bytes`);
-    });
-    req.on('end', () => {
-      if (size > max) return;
-      try {
-        resolve(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)));
-      } catch {
-        reject(new TributaryError(ErrorCodes.BAD_JSON, 'body is not valid UTF-8'));
-      }
-    });
-    req.on('error', reject);
-    req.on('close', () => reject(new TributaryError(ErrorCodes.CLOSED, 'request aborted')));
-  });
-}
-
-/** Writes a JSON response (no-op when headers were already sent). */
-export function json(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

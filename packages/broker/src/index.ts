@@ -18,8 +18,11 @@ export {
   DEFAULT_PONG_TIMEOUT_MS,
   DEFAULT_FRAME_TIMEOUT_MS,
 } from './options.js';
-export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions, HttpRoute, Readiness } from './options.js';
-export { json, readBody } from './http.js';
+export type { BrokerOptions, AuthOptions, ResolvedBrokerOptions, Readiness } from './options.js';
+// Compatibility: the node, the reliability suite and examples/photo-board take these from the
+// broker; they are @tributary/server's (the one HTTP contract), and new code imports them there.
+export { json, readBody } from '@tributary/server';
+export type { HttpRoute } from '@tributary/server';
 export { INSECURE_PRINCIPAL } from './auth.js';
 export { Publisher } from './publisher.js';
 export type { PublishInterceptor, PublishRequest, InterceptResult, PublisherLimits } from './publisher.js';

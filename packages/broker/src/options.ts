@@ -2,8 +2,8 @@ import type { StreamEngine } from '@tributary/engine';
 import { nanoid } from 'nanoid';
 import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { assertSecret, type Principal } from './auth.js';
+import type { HttpRoute } from '@tributary/server';
+import { assertSecret } from './auth.js';
 import type { PublishInterceptor } from './publisher.js';
 
 /** Authentication: a secret for signed tokens, or explicit insecure mode for local development. */
@@ -138,23 +138,6 @@ export interface Readiness {
   ready: boolean;
   /** Why not ready, shown in the 503 reply. */
   reason?: string;
-}
-
-/**
- * An extra HTTP route. `handle` is called for requests under `prefix` with the caller's verified
- * principal; it writes the response itself. Errors it throws are answered like the built-in routes'.
- */
-export interface HttpRoute {
-  prefix: string;
-  /**
-   * True: a request without an Authorization header reaches the route with an anonymous principal
-   * (no grants, not admin) instead of being refused — for routes whose URL is the credential
-   * (one-time upload tokens, signed image URLs) or that serve public content. A header that is
-   * present is still verified.
-   * @defaultValue false
-   */
-  allowAnonymous?: boolean;
-  handle(req: IncomingMessage, res: ServerResponse, principal: Principal, url: URL): Promise<void>;
 }
 
 /** Broker options with every default filled in and validated. */

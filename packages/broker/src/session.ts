@@ -21,7 +21,8 @@ import {
 import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { authenticate, authorize, can, type Principal } from './auth.js';
+import type { Principal } from '@tributary/server';
+import { authenticate, authorize, can } from './auth.js';
 import { socketOf } from './liveness.js';
 import { encodeMessage } from './hub.js';
 import type { BrokerContext } from './context.js';
