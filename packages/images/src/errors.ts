@@ -1,4 +1,5 @@
 import { CodedError } from '@tributary/protocol/wire';
+import type { HttpErrorCode } from '@tributary/server';
 
 /** Codes of image failures; callers branch on these, never on message text. */
 export const ImageErrorCodes = {
@@ -30,27 +31,10 @@ export const ImageErrorCodes = {
   FORBIDDEN: 'FORBIDDEN',
   /** The request carries no credentials where some are needed (e.g. requesting an upload token). */
   UNAUTHORIZED: 'UNAUTHORIZED',
-} as const;
+  // Every code has its HTTP status in @tributary/server's one table (httpStatusOf).
+} as const satisfies Readonly<Record<string, HttpErrorCode>>;
 
 export type ImageErrorCode = (typeof ImageErrorCodes)[keyof typeof ImageErrorCodes];
-
-/** HTTP status for each code, used by the image routes. */
-export const imageHttpStatus: Readonly<Record<ImageErrorCode, number>> = {
-  INVALID_SPEC: 400,
-  UNSUPPORTED_FORMAT: 415,
-  INPUT_TOO_LARGE: 422,
-  CORRUPT_INPUT: 422,
-  TIMEOUT: 504,
-  BACKEND_ERROR: 502,
-  NOT_FOUND: 404,
-  BAD_SIGNATURE: 403,
-  TOKEN_INVALID: 401,
-  TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  INVALID_KEY: 400,
-  FORBIDDEN: 403,
-  UNAUTHORIZED: 401,
-};
 
 /**
  * The one error type of @tributary/images: a literal `code`, a human `message`, the `cause`. A

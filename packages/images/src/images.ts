@@ -5,7 +5,8 @@ import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './
 import type { ImageLimits } from './limits.js';
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
 import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
-import { imageRoutes, type ImageRoute, type PublishUploadEvent, type RoutePrincipal } from './routes.js';
+import type { HttpRoute, Principal } from '@tributary/server';
+import { imageRoutes, type PublishUploadEvent } from './routes.js';
 import { SharpBackend, type SharpBackendOptions } from './sharp-backend.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
 
@@ -61,7 +62,7 @@ export interface ImagesOptions {
   /** Base of URLs in results and events. @defaultValue '' (root-relative) */
   publicUrl?: string;
   /** Who may request upload tokens: pass the broker's `can`. @defaultValue admins only */
-  can?: (principal: RoutePrincipal, action: 'publish', channel: string) => boolean;
+  can?: (principal: Principal, action: 'publish', channel: string) => boolean;
   /** @defaultValue '$objects.created' */
   objectsChannel?: string;
 }
@@ -69,7 +70,7 @@ export interface ImagesOptions {
 /** The wired images capability: a host module for blocks, HTTP routes for the broker, and the parts. */
 export interface Images {
   module: ImagesHostModule;
-  routes: ImageRoute[];
+  routes: HttpRoute[];
   service: ImageService;
   store: BlobStore;
   tokens: UploadTokens;

@@ -1,7 +1,7 @@
 // The public API of @tributary/images: what other packages import and what the README documents.
 // Everything else the package's own tests and benchmarks need is in ./internal (internal.ts), which
 // carries no compatibility promise.
-export { ImageError, ImageErrorCodes, imageHttpStatus, isImageError } from './errors.js';
+export { ImageError, ImageErrorCodes, isImageError } from './errors.js';
 export type { ImageErrorCode } from './errors.js';
 export { parseSpec, canonicalSpec, canonicalJson, specKey, encodeSpec, decodeSpec, resolveFormat, transformSpecSchema } from './spec.js';
 export type { TransformSpec, Step } from './spec.js';

@@ -40,4 +40,4 @@ export type { UploadTokenOptions, UploadGrant, IssuedUpload } from './uploads.js
 export { formatOfMime } from './otf.js';
 export type { CachedImage, OnTheFlyOptions, OnTheFlyResponse } from './otf.js';
 export type { ImageServiceOptions, TransformRequest, ImagesHostModule } from './module.js';
-export type { ImageRoute, RoutePrincipal, ImageRoutesOptions, PublishUploadEvent } from './routes.js';
+export type { ImageRoutesOptions, PublishUploadEvent } from './routes.js';

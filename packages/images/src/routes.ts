@@ -1,25 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { StreamEngine } from '@tributary/engine';
-import type { JsonValue } from '@tributary/protocol';
+import { ErrorCodes, isTributaryError, type JsonValue } from '@tributary/protocol';
+import { httpStatusOf, json, readBodyBytes, REFUSED_BODY_DRAIN_BYTES, type HttpRoute, type Principal } from '@tributary/server';
 import { isValidBlobKey, type BlobStore } from './blobs.js';
-import { ImageError, ImageErrorCodes, imageHttpStatus, isImageError } from './errors.js';
+import { ImageError, ImageErrorCodes, isImageError } from './errors.js';
 import type { OnTheFly } from './otf.js';
 import { checkUpload, type UploadTokens } from './uploads.js';
-
-/** The caller as the broker verified it (structurally the broker's Principal). */
-export interface RoutePrincipal {
-  admin: boolean;
-  sub?: string;
-  grants: Readonly<Record<string, readonly string[]>>;
-}
-
-/** An HTTP route as the broker takes it (structurally the broker's HttpRoute). */
-export interface ImageRoute {
-  prefix: string;
-  /** True: requests without credentials reach the route (as an anonymous principal). */
-  allowAnonymous?: boolean;
-  handle(req: IncomingMessage, res: ServerResponse, principal: RoutePrincipal, url: URL): Promise<void>;
-}
 
 /** The `object.created` event published when an upload completes. */
 export interface ObjectCreatedEvent {
@@ -64,7 +50,7 @@ export interface ImageRoutesOptions {
    * Decides who may request upload tokens: pass the broker's `can`. Without it, only admins may.
    * The check made is `can(principal, 'publish', uploadGrantChannel)`.
    */
-  can?: (principal: RoutePrincipal, action: 'publish', channel: string) => boolean;
+  can?: (principal: Principal, action: 'publish', channel: string) => boolean;
   /** @defaultValue '$uploads' */
   uploadGrantChannel?: string;
   /** @defaultValue '$objects.created' */
@@ -84,17 +70,17 @@ export interface ImageRoutesOptions {
  * - `GET|HEAD /v1/blobs/<key>` (public: keys are unguessable): the bytes, with ETag, Cache-Control
  *   and 304 on If-None-Match;
  * - `GET /v1/images/<signature>/<spec>/<key>` (public, HMAC-signed): transformed, cached.
- * Errors are `{ "error": { "code", "message" } }` with the status of {@link imageHttpStatus}.
+ * Errors are `{ "error": { "code", "message" } }` with the status of `httpStatusOf` (@tributary/server).
  */
-export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
+export function imageRoutes(o: ImageRoutesOptions): HttpRoute[] {
   const base = (o.publicUrl ?? '').replace(/\/+$/, '');
   const objectsChannel = o.objectsChannel ?? DEFAULT_OBJECTS_CHANNEL;
   const grantChannel = o.uploadGrantChannel ?? DEFAULT_UPLOAD_GRANT_CHANNEL;
-  const can = o.can ?? ((p: RoutePrincipal) => p.admin);
+  const can = o.can ?? ((p: Principal) => p.admin);
   const blobCache = o.blobCacheControl ?? 'public, max-age=31536000, immutable';
   const publish = uploadEventPublisher(o);
 
-  const uploads: ImageRoute = {
+  const uploads: HttpRoute = {
     prefix: '/v1/uploads',
     allowAnonymous: true,
     handle: guarded(async (req, res, principal, url) => {
@@ -106,7 +92,8 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
           }
           throw new ImageError(ImageErrorCodes.FORBIDDEN, `requesting an upload token needs a publish grant on ${grantChannel}`);
         }
-        const body = await readRaw(req, 4096, ImageErrorCodes.INVALID_SPEC);
+        // Over 4 KiB is the server contract's PAYLOAD_TOO_LARGE (413), answered by the broker.
+        const body = await readBodyBytes(req, 4096);
         let opts: Record<string, unknown> = {};
         if (body.length > 0) {
           try {
@@ -122,7 +109,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
         if (typeof opts.ttlSeconds === 'number') request.ttlSeconds = opts.ttlSeconds;
         if (Array.isArray(opts.contentTypes)) request.contentTypes = opts.contentTypes.filter((t): t is string => typeof t === 'string');
         const t = await o.tokens.issue(request);
-        return sendJson(res, 201, {
+        return json(res, 201, {
           token: t.token,
           key: t.key,
           uploadUrl: `${base}/v1/uploads/${t.token}`,
@@ -137,7 +124,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
         // A declared length no token could allow is refused before the token is spent.
         refuseDeclaredOver(req, o.tokens.maxBytes);
         const grant = await o.tokens.redeem(m[1] as string);
-        const data = await readRaw(req, grant.maxBytes, ImageErrorCodes.TOO_LARGE);
+        const data = await readUpload(req, grant.maxBytes);
         const contentType = checkUpload(grant, data, req.headers['content-type']);
         const info = await o.store.put(grant.key, data, contentType);
         const event: ObjectCreatedEvent = {
@@ -151,13 +138,13 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
         };
         if (grant.sub !== undefined) event.sub = grant.sub;
         await publish(objectsChannel, event as unknown as JsonValue, { msgId: `object:${info.key}` });
-        return sendJson(res, 201, { key: info.key, contentType, bytes: info.bytes, etag: info.etag, url: event.url });
+        return json(res, 201, { key: info.key, contentType, bytes: info.bytes, etag: info.etag, url: event.url });
       }
       throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
     }),
   };
 
-  const blobs: ImageRoute = {
+  const blobs: HttpRoute = {
     prefix: '/v1/blobs/',
     allowAnonymous: true,
     handle: guarded(async (req, res, _principal, url) => {
@@ -176,7 +163,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
     }),
   };
 
-  const images: ImageRoute = {
+  const images: HttpRoute = {
     prefix: '/v1/images/',
     allowAnonymous: true,
     handle: guarded(async (req, res, _principal, url) => {
@@ -203,7 +190,7 @@ export function imageRoutes(o: ImageRoutesOptions): ImageRoute[] {
   return [uploads, blobs, images];
 }
 
-type Handler = ImageRoute['handle'];
+type Handler = HttpRoute['handle'];
 
 /** `publish` when given; else an append of the event's JSON to `engine`, as before `publish` existed. */
 function uploadEventPublisher(o: Pick<ImageRoutesOptions, 'publish' | 'engine'>): PublishUploadEvent {
@@ -233,21 +220,20 @@ function guarded(fn: Handler): Handler {
       await fn(req, res, principal, url);
     } catch (err) {
       if (!isImageError(err)) throw err;
-      const status = imageHttpStatus[err.code];
+      const status = httpStatusOf(err.code);
       const extra: Record<string, string> = err.code === ImageErrorCodes.UNAUTHORIZED ? { 'www-authenticate': 'Bearer' } : {};
-      if (req.complete || req.method === 'GET' || req.method === 'HEAD') sendJson(res, status, { error: err.toJSON() }, extra);
+      if (req.complete || req.method === 'GET' || req.method === 'HEAD') json(res, status, { error: err.toJSON() }, extra);
       else answerEarly(req, res, status, { error: err.toJSON() }, extra);
     }
   };
 }
 
 /**
- * How much of a refused body is still read and dropped after the answer, and for how long at most.
- * A client is usually still sending when it is refused; closing the connection on unread data makes
- * the kernel send a reset, which many clients report instead of the answer they already received.
+ * How much of a refused body is still read and dropped after the answer: the server contract's
+ * bound (@tributary/server), re-exported where it always was.
  */
-export const REFUSED_BODY_DRAIN_BYTES = 8 * 1024 * 1024;
-/** See {@link REFUSED_BODY_DRAIN_BYTES}. */
+export { REFUSED_BODY_DRAIN_BYTES };
+/** For how long at most a refused body is drained after the answer (see {@link REFUSED_BODY_DRAIN_BYTES}). */
 export const REFUSED_BODY_LINGER_MS = 5000;
 
 /**
@@ -256,7 +242,7 @@ export const REFUSED_BODY_LINGER_MS = 5000;
  * pass or {@link REFUSED_BODY_LINGER_MS} elapse; only then is the response ended, which closes the
  * connection. So the client reads the answer first, and a reset (if any) comes after it.
  */
-function answerEarly(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, extra: Record<string, string>): void {
+function answerEarly(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, extra: OutgoingHttpHeaders): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
   res.writeHead(status, { ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
@@ -282,13 +268,6 @@ function answerEarly(req: IncomingMessage, res: ServerResponse, status: number, 
   req.resume();
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function matches(ifNoneMatch: string | undefined, etag: string): boolean {
   if (ifNoneMatch === undefined) return false;
   return ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*');
@@ -303,48 +282,15 @@ function refuseDeclaredOver(req: IncomingMessage, max: number): void {
 }
 
 /**
- * Reads a body of at most `max` bytes. A declared Content-Length over `max` is refused before
- * reading; a body (chunked, or longer than declared) that passes `max` is refused the moment it does,
- * leaving the rest unread for {@link guarded} to answer early and drain.
+ * An upload's bytes, read by the server contract's reader: over `max` (the token's cap) it is
+ * images' TOO_LARGE (413), the code upload clients have always been answered with, and the rest of
+ * the body is drained while {@link guarded} answers early.
  */
-function readRaw(req: IncomingMessage, max: number, code: typeof ImageErrorCodes.TOO_LARGE | typeof ImageErrorCodes.INVALID_SPEC): Promise<Buffer> {
-  const tooLarge = (what: string): ImageError => new ImageError(code, `body is ${what} bytes; the limit is ${max}`);
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) return Promise.reject(tooLarge(String(declared)));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-      req.pause();
-    };
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size <= max) {
-        chunks.push(c);
-        return;
-      }
-      stop();
-      reject(tooLarge(`more than ${max}`));
-    };
-    const onEnd = (): void => {
-      stop();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (err: Error): void => {
-      stop();
-      reject(err);
-    };
-    const onClose = (): void => {
-      stop();
-      reject(new ImageError(ImageErrorCodes.BACKEND_ERROR, 'request aborted'));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-  });
+async function readUpload(req: IncomingMessage, max: number): Promise<Buffer> {
+  try {
+    return await readBodyBytes(req, max);
+  } catch (err) {
+    if (isTributaryError(err, ErrorCodes.PAYLOAD_TOO_LARGE)) throw new ImageError(ImageErrorCodes.TOO_LARGE, err.message, { cause: err });
+    throw err;
+  }
 }

@@ -18,7 +18,7 @@ import {
   UploadTokens,
   UrlSigner,
 } from '../src/index.js';
-import type { ImageRoute } from '../src/internal.js';
+import type { HttpRoute } from '@tributary/server';
 import * as fx from './fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -32,7 +32,7 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const thumbAuto = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width: 50, height: 40 }], output: { format: 'auto' } });
 
 /** A plain HTTP server with the image routes, as the broker would mount them (anonymous caller). */
-async function serve(routes: ImageRoute[]): Promise<string> {
+async function serve(routes: HttpRoute[]): Promise<string> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = routes.find((r) => url.pathname.startsWith(r.prefix));

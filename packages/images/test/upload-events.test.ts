@@ -7,7 +7,8 @@ import { MemoryEngine } from '@tributary/engine';
 import type { JsonValue } from '@tributary/protocol';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { createImages } from '../src/index.js';
-import type { ImageRoute, PublishUploadEvent } from '../src/internal.js';
+import type { HttpRoute } from '@tributary/server';
+import type { PublishUploadEvent } from '../src/internal.js';
 import * as fx from './fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -16,7 +17,7 @@ afterEach(async () => {
 });
 
 /** The image routes on a plain HTTP server, as the broker mounts them (an admin caller). */
-async function serve(routes: ImageRoute[]): Promise<string> {
+async function serve(routes: HttpRoute[]): Promise<string> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = routes.find((r) => url.pathname.startsWith(r.prefix));
