@@ -1,4 +1,5 @@
 import { CodedError } from '@tributary/protocol/wire';
+import type { HttpErrorCode } from '@tributary/server';
 
 /** Codes of block failures: what went wrong in an invocation or a deploy. */
 export const BlockErrorCodes = {
@@ -56,7 +57,8 @@ export const BlockErrorCodes = {
    * A before-publish block fails closed with it: the publish is rejected.
    */
   RUNNER_UNAVAILABLE: 'RUNNER_UNAVAILABLE',
-} as const;
+  // Every code has its HTTP status in @tributary/server's one table (httpStatusOf).
+} as const satisfies Readonly<Record<string, HttpErrorCode>>;
 
 export type BlockErrorCode = (typeof BlockErrorCodes)[keyof typeof BlockErrorCodes];
 

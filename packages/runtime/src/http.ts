@@ -1,17 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
 import type { BlockRequest } from '@tributary/block';
+import { json, readBody as readBodyOf, type HttpRoute, type Principal } from '@tributary/server';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { compileSource, versionOf } from './compile.js';
 import type { BlockNode } from './node.js';
 
-/** The caller as the broker verified it. */
-export interface Caller {
-  admin: boolean;
-}
-
-/** Reads a request body (the broker passes its bounded reader). */
+/**
+ * Reads a request body of at most `max` bytes. The routes use @tributary/server's `readBody` unless
+ * given another (a test's); every reader must refuse a body over `max` with PAYLOAD_TOO_LARGE.
+ */
 export type BodyReader = (req: IncomingMessage, max: number) => Promise<string>;
+
+/**
+ * A block that fails a deploy or a dead-letter replay, whatever its code, is answered 422: the
+ * operator's request was understood, and the block refused it (the typed code says why).
+ */
+const BLOCK_REFUSED_STATUS = 422;
+/**
+ * A request block that fails, whatever its code, is answered 502: the block is the upstream that
+ * failed. Even a code the protocol answers otherwise (a block's own publish hitting RATE_LIMITED or
+ * HOP_LIMIT) is the block's failure here, not the caller's.
+ */
+const BLOCK_FAILED_STATUS = 502;
 
 const MAX_BUNDLE_BYTES = 5 * 1024 * 1024;
 const MAX_REQUEST_BYTES = 1024 * 1024;
@@ -22,13 +33,13 @@ const DLQ_ROUTE = /^([^/]+)\/dlq(?:\/(\d{1,15})\/(replay|drop))?$/;
  * Admin API for blocks (`/v1/admin/blocks`): list, deploy a bundle (or one TypeScript source file),
  * remove, and the dead-letter routes. Admin only (the broker secret, or insecure mode).
  */
-export function adminRoute(node: BlockNode, readBody: BodyReader) {
+export function adminRoute(node: BlockNode, readBody: BodyReader = readBodyOf): HttpRoute {
   return {
     prefix: '/v1/admin/blocks',
-    async handle(req: IncomingMessage, res: ServerResponse, caller: Caller, url: URL): Promise<void> {
+    async handle(req, res, caller, url) {
       if (!caller.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, 'the admin API needs the broker secret');
       const name = blockPath(url.pathname.slice('/v1/admin/blocks'.length).replace(/^\//, ''));
-      if (req.method === 'GET' && name === '') return send(res, 200, { blocks: node.runner.list() });
+      if (req.method === 'GET' && name === '') return json(res, 200, { blocks: node.runner.list() });
       const dlq = DLQ_ROUTE.exec(name);
       if (dlq !== null) return await deadLetterRoute(node, req, res, dlq[1] as string, dlq[2], dlq[3], url);
       if (req.method === 'POST' && name === '') {
@@ -41,15 +52,15 @@ export function adminRoute(node: BlockNode, readBody: BodyReader) {
           const compiled = typeof body.code === 'string' ? { code: body.code, version: versionOf(body.code) }
             : await compileSource(body.source as string);
           const info = await node.deploy(compiled, config);
-          return send(res, 201, info);
+          return json(res, 201, info);
         } catch (err) {
-          if (err instanceof BlockError) return send(res, 422, { error: { code: err.code, message: err.message } });
+          if (err instanceof BlockError) return json(res, BLOCK_REFUSED_STATUS, { error: { code: err.code, message: err.message } });
           throw err;
         }
       }
       if (req.method === 'DELETE' && name !== '') {
         if (!(await node.remove(name))) throw new TributaryError(ErrorCodes.NOT_FOUND, `no block ${name}`);
-        return send(res, 200, { removed: name });
+        return json(res, 200, { removed: name });
       }
       throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
     },
@@ -62,15 +73,15 @@ async function deadLetterRoute(node: BlockNode, req: IncomingMessage, res: Serve
     const raw = url.searchParams.get('limit');
     const limit = raw === null ? 100 : Number(raw);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TributaryError(ErrorCodes.INVALID_FRAME, 'limit must be an integer from 1 to 1000');
-    return send(res, 200, { block, ...(await node.deadLetters.list(block, limit)) });
+    return json(res, 200, { block, ...(await node.deadLetters.list(block, limit)) });
   }
   if (offset === undefined || req.method !== 'POST') throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
-  if (action === 'drop') return send(res, 200, { block, dropped: await node.deadLetters.drop(block, Number(offset)) });
+  if (action === 'drop') return json(res, 200, { block, dropped: await node.deadLetters.drop(block, Number(offset)) });
   try {
-    return send(res, 200, { block, replayed: await node.deadLetters.replay(block, Number(offset)) });
+    return json(res, 200, { block, replayed: await node.deadLetters.replay(block, Number(offset)) });
   } catch (err) {
     // The handler failed again: a typed block error, and the entry stays in the dead-letter list.
-    if (err instanceof BlockError) return send(res, 422, { error: { code: err.code, message: err.message } });
+    if (err instanceof BlockError) return json(res, BLOCK_REFUSED_STATUS, { error: { code: err.code, message: err.message } });
     throw err;
   }
 }
@@ -96,10 +107,11 @@ function parseJson(text: string): unknown {
  * Request-triggered blocks: `/v1/blocks/<name>/<path>` → the block's response. `mayCall` decides
  * who may call which block (the CLI wires the broker's grants: `request` on `$blocks.<name>`).
  */
-export function requestRoute(node: BlockNode, readBody: BodyReader, mayCall: (caller: Caller, block: string) => boolean = (c) => c.admin) {
+export function requestRoute(node: BlockNode, readBody: BodyReader = readBodyOf,
+  mayCall: (caller: Principal, block: string) => boolean = (c) => c.admin): HttpRoute {
   return {
     prefix: '/v1/blocks/',
-    async handle(req: IncomingMessage, res: ServerResponse, caller: Caller, url: URL): Promise<void> {
+    async handle(req, res, caller, url) {
       // On every answer of the route, errors included (the broker's own writeHead keeps them).
       for (const [k, v] of Object.entries(BLOCK_RESPONSE_HEADERS)) res.setHeader(k, v);
       const rest = url.pathname.slice('/v1/blocks/'.length);
@@ -135,7 +147,7 @@ export function requestRoute(node: BlockNode, readBody: BodyReader, mayCall: (ca
         out = response === undefined ? undefined : checkBlockResponse(name, response);
       } catch (err) {
         const code = err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR;
-        return send(res, 502, { error: { code, message: `block ${name} failed: ${(err as Error).message}` } });
+        return json(res, BLOCK_FAILED_STATUS, { error: { code, message: `block ${name} failed: ${(err as Error).message}` } });
       }
       if (out === undefined) throw new TributaryError(ErrorCodes.NOT_FOUND, `no request block ${name}`);
       // The framing is the broker's: its own Content-Length for the body it writes, nothing else
@@ -231,10 +243,4 @@ export function checkBlockResponse(block: string, r: unknown): CheckedResponse {
   }
   out['content-type'] ??= 'application/json; charset=utf-8';
   return { status: status as number, headers: out, body: Buffer.from(body === undefined ? '' : JSON.stringify(body), 'utf8') };
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -21,7 +21,7 @@ export type { BlockNodeOptions, BlockManifest, PreparedBlock } from './node.js';
 export { BlockRegistry, DEPLOY_CHANNEL, parseDeployNotice } from './registry.js';
 export type { StoredBlock, DeployNotice } from './registry.js';
 export { adminRoute, requestRoute, checkBlockResponse, BLOCK_FORBIDDEN_HEADERS, BLOCK_RESPONSE_HEADERS } from './http.js';
-export type { Caller, BodyReader, CheckedResponse } from './http.js';
+export type { BodyReader, CheckedResponse } from './http.js';
 export { compileSource, MAX_SOURCE_BYTES, MAX_SOURCE_NESTING, COMPILE_TIMEOUT_MS } from './compile.js';
 export type { CompileOptions } from './compile.js';
 export type { ReplayMessage } from './runner.js';

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import type { StreamEngine } from '@tributary/engine';
@@ -23,9 +23,9 @@ export interface AdminNode {
  */
 export async function startAdminNode(engine: StreamEngine): Promise<AdminNode> {
   const node = await BlockNode.start({ engine, publish: enginePublish(engine), pollMs: 20, retry: { attempts: 1, baseMs: 1, maxMs: 2 } });
-  const route = adminRoute(node, (req) => readAll(req));
+  const route = adminRoute(node);
   const server: Server = createServer((req, res) => {
-    route.handle(req, res, { admin: true }, new URL(req.url ?? '/', 'http://x')).catch((err: unknown) => {
+    route.handle(req, res, { admin: true, grants: {} }, new URL(req.url ?? '/', 'http://x')).catch((err: unknown) => {
       res.statusCode = 500;
       res.end(String(err));
     });
@@ -52,10 +52,4 @@ export async function startAdminNode(engine: StreamEngine): Promise<AdminNode> {
 /** A block's kv counter as a number (0 when unset). */
 export async function kvNumber(engine: StreamEngine, block: string, key: string): Promise<number> {
   return Number((await engine.kv.get(`block:${block}`, key)) ?? 0);
-}
-
-async function readAll(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
