@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { json, type HttpRoute } from '@tributary/server';
 
 /** Where the console is served. */
 export const CONSOLE_PATH = '/console';
@@ -28,13 +29,6 @@ const HEADERS = {
   'cache-control': 'no-cache',
 } as const;
 
-/** The shape of a broker HttpRoute (structural, so this package needs no broker dependency). */
-export interface ConsoleRoute {
-  prefix: string;
-  allowAnonymous: true;
-  handle(req: IncomingMessage, res: ServerResponse, caller: unknown, url: URL): Promise<void>;
-}
-
 /** Options of {@link consoleRoute}. */
 export interface ConsoleRouteOptions {
   /** Folder to serve. @defaultValue {@link CONSOLE_APP_DIR} */
@@ -46,7 +40,7 @@ export interface ConsoleRouteOptions {
  * hold no data: `allowAnonymous`); the app asks for the broker secret and sends it to the admin API
  * as a bearer token, so every piece of data stays behind the secret.
  */
-export function consoleRoute(options: ConsoleRouteOptions = {}): ConsoleRoute {
+export function consoleRoute(options: ConsoleRouteOptions = {}): HttpRoute {
   const root = resolve(options.dir ?? CONSOLE_APP_DIR);
   return {
     prefix: CONSOLE_PATH,
@@ -83,6 +77,5 @@ function decodeSafe(s: string): string | undefined {
 }
 
 function notFound(res: ServerResponse, status: 404 | 405): void {
-  const text = JSON.stringify({ error: { code: 'NOT_FOUND', message: status === 405 ? 'the console is read with GET' : 'no such console file' } });
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+  json(res, status, { error: { code: 'NOT_FOUND', message: status === 405 ? 'the console is read with GET' : 'no such console file' } });
 }
