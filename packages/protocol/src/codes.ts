@@ -73,28 +73,3 @@ export const CloseCodes = {
 
 /** Union of every close code. */
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
-
-/** HTTP status for each error code, shared by the broker's HTTP API and the docs. */
-export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
-  BAD_JSON: 400,
-  UNKNOWN_TYPE: 400,
-  INVALID_FRAME: 400,
-  PAYLOAD_TOO_LARGE: 413,
-  INVALID_CHANNEL: 400,
-  UNAUTHORIZED: 401,
-  TOKEN_EXPIRED: 401,
-  FORBIDDEN: 403,
-  NOT_SUBSCRIBED: 409,
-  ALREADY_SUBSCRIBED: 409,
-  LIMIT_EXCEEDED: 429,
-  RATE_LIMITED: 429,
-  HOP_LIMIT: 422,
-  REJECTED: 422,
-  NOT_FOUND: 404,
-  UNAVAILABLE: 503,
-  TIMEOUT: 504,
-  CLOSED: 503,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  FORBIDDEN_ORIGIN: 403,
-  INTERNAL: 500,
-};

@@ -3,7 +3,7 @@
  * without the JSON Schemas and their validator, which only servers use — so browser bundles do
  * not carry ajv.
  */
-export { ErrorCodes, CloseCodes, httpStatusOf } from './codes.js';
+export { ErrorCodes, CloseCodes } from './codes.js';
 export type { ErrorCode, CloseCode } from './codes.js';
 export { CodedError, TributaryError, isTributaryError } from './errors.js';
 export {
