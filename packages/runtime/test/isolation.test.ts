@@ -1,7 +1,7 @@
 import { MemoryEngine } from '@tributary/engine';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { BlockError, compileSource, type BlockRunner } from '../src/index.js';
+import { type BlockError, compileSource, type BlockRunner } from '../src/index.js';
 import { blockRequest, deployFixture, echoStillWorks, eventually, payloads, requestBody, runner } from './helpers.js';
 
 /**
@@ -109,8 +109,8 @@ describe('blocks run outside the node process', () => {
     // The new process is judged on its own memory, not its predecessor's last heartbeat.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(await exits(registry, 'memory')).toBe(1);
-    // Growing past 160 MiB + 32 MiB took a few calls, each of them answered until the restart.
-    expect(outcomes.slice(0, 2)).toEqual(['ok', 'ok']);
+    // The first call fits the budget and is answered; the restart comes once a heartbeat shows more.
+    expect(outcomes[0]).toBe('ok');
     expect(process.memoryUsage.rss() - before).toBeLessThan(100 * 1024 * 1024);
     // The block runs again, from a fresh isolate in the new process.
     expect(await eventually(async () => {

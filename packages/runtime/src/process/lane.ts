@@ -79,7 +79,9 @@ export class RemoteLane implements Lane, PlacedLane {
   }
 
   async #load(): Promise<BlockDescription> {
-    await this.#runner.ready(Math.max(this.limits.wallMs, 1000));
+    // A runner process starting (or restarting) may take seconds on a loaded machine: a load waits
+    // as long as the pool lets a process take to say ready before it is restarted.
+    await this.#runner.ready(Math.max(this.limits.wallMs, this.#pool.unresponsiveMs));
     if (this.#disposed) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
     const sb = this.#pool.nextId();
     const generation = this.#runner.generation;

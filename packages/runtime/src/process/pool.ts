@@ -1,8 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { BlockError, BlockErrorCodes } from '../errors.js';
+import { runnerEntry } from './entry.js';
 import { Outbox, type FromRunner, type ToRunner } from './messages.js';
 
 /** Why a runner process ended (the `reason` label of `tributary_block_runner_exits_total`). */
@@ -52,7 +52,6 @@ export class RunnerExitedError extends BlockError {
   }
 }
 
-const ENTRY = fileURLToPath(new URL('../../bin/runner.js', import.meta.url));
 const BEAT_CHECK_MS = 1000;
 /** A runner that lived this long before dying is restarted at once; one dying sooner, after a doubling backoff. */
 const STABLE_MS = 10_000;
@@ -172,7 +171,7 @@ export class RunnerProcess {
     // Memory is judged on this process's own heartbeats, never on its predecessor's last one.
     this.#rss = 0;
     // No inherited execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
-    const child = fork(ENTRY, [], { execArgv: [], serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(runnerEntry(), [], { execArgv: [], serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#child = child;
     this.#outbox = new Outbox<ToRunner>({ send: (batch) => {
       // A write to a process that is exiting fails; its exit handler settles what was in flight.
@@ -229,14 +228,16 @@ export class RunnerProcess {
     const reason = this.#killedFor ?? 'crashed';
     const error = new BlockError(BlockErrorCodes.RUNNER_EXITED, `the block's runner process exited (${
       reason === 'crashed' ? `code ${code ?? '-'}, signal ${signal ?? '-'}` : reason}) while the invocation ran`);
-    for (const l of this.#loads.values()) l.reject(error);
+    // Every load and invocation in flight fails; each is told how many others the same exit took,
+    // since a retry policy should not blame a message for a crash it may only have witnessed (a
+    // lane reloading after an earlier crash included).
+    const others = this.#loads.size + this.invocations.size - 1;
+    const failure = others > 0 ? new RunnerExitedError(error.message, others) : error;
+    for (const l of this.#loads.values()) l.reject(failure);
     this.#loads.clear();
-    // Every invocation in flight fails; each is told how many others the same exit took, since a
-    // retry policy should not blame a message for a crash it may only have witnessed.
     const lanes = new Set(this.invocations.values());
-    const others = this.invocations.size - 1;
     this.invocations.clear();
-    for (const lane of lanes) lane.onExit(others > 0 ? new RunnerExitedError(error.message, others) : error);
+    for (const lane of lanes) lane.onExit(failure);
     if (this.#closed) return;
     this.#pool.noteExit(this, reason, code, signal);
     // A process that dies soon after starting is restarted after a doubling backoff, so a block that
