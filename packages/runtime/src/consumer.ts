@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DeployedBlock } from './deployed.js';
 import { BlockError } from './errors.js';
 import { RunnerExitedError } from './process/pool.js';
+import { messageInput } from './triggers/input.js';
 
 /** Retry policy of after-publish blocks. */
 export interface RetryOptions {
@@ -301,16 +302,7 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** The message as the block's handler receives it. */
-export function toInput(entry: GroupEntry | { channel: string; offset: number; epoch: string; time: number; payload: string; msgId?: string; hops?: number }) {
-  const input: Record<string, unknown> = {
-    channel: entry.channel,
-    offset: entry.offset,
-    epoch: entry.epoch,
-    time: entry.time,
-    data: JSON.parse(entry.payload) as unknown,
-    hops: entry.hops ?? 0,
-  };
-  if (entry.msgId !== undefined) input.msgId = entry.msgId;
-  return input;
+/** The message as the block's handler receives it (its data parsed from the stored JSON). */
+export function toInput(entry: Pick<GroupEntry, 'channel' | 'offset' | 'epoch' | 'time' | 'payload' | 'msgId' | 'hops'>) {
+  return messageInput({ ...entry, data: JSON.parse(entry.payload) as unknown });
 }

@@ -1,6 +1,6 @@
 import type { BlockRequest, BlockResponse } from '@tributary/block';
 import type { Entry, GroupEntry, StreamEngine } from '@tributary/engine';
-import { compilePattern, ErrorCodes, isSystemChannel, TributaryError, type JsonValue } from '@tributary/protocol';
+import { ErrorCodes, isSystemChannel, type JsonValue } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -16,6 +16,9 @@ import { DEFAULT_LOG_BUDGET, laneLimits, LOAD_LIMITS, LOG_LIMITS, MAX_REQUEST_RE
 import { LogRate } from './log-rate.js';
 import { PublishRate } from './publish-rate.js';
 import { RemoteLane } from './process/lane.js';
+import { beforePublishInterceptor } from './triggers/before-publish.js';
+import { messageInput } from './triggers/input.js';
+import { startInterval } from './triggers/interval.js';
 import { RunnerPool, type RunnerPoolOptions, type RunnerProcess } from './process/pool.js';
 import { copiedOut, type HostHandler } from './sandbox.js';
 
@@ -85,7 +88,8 @@ export class BlockRunner {
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #blocks = new Map<string, DeployedBlock>();
   readonly #consumers = new Map<string, GroupConsumer>();
-  readonly #intervals = new Map<string, NodeJS.Timeout>();
+  /** Stop functions of the interval triggers, by block name. */
+  readonly #intervals = new Map<string, () => void>();
   /** Each block's log budget per second, by name (it outlives a redeploy). */
   readonly #logRates = new Map<string, LogRate>();
   /** Each block's publishes-per-second bucket, by name (it outlives a redeploy). */
@@ -241,40 +245,8 @@ export class BlockRunner {
     return [...this.#blocks.values()].map((b) => b.describe()).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /**
-   * The broker's before-publish hook: runs every matching before-publish block, in name order. A
-   * block error, timeout or invalid result rejects the publish — never a silent pass-through.
-   */
-  readonly interceptor = {
-    name: 'blocks',
-    matches: (channel: string): boolean => this.#beforeBlocks(channel).length > 0,
-    intercept: async (req: { channel: string; data: JsonValue; msgId?: string; hops?: number }) => {
-      let data = req.data;
-      let changed = false;
-      for (const b of this.#beforeBlocks(req.channel)) {
-        const input: Record<string, unknown> = { channel: req.channel, offset: 0, epoch: '', time: Date.now(), data, hops: req.hops ?? 0 };
-        if (req.msgId !== undefined) input.msgId = req.msgId;
-        let result: unknown;
-        try {
-          result = await b.run(input, req.hops ?? 0);
-        } catch (err) {
-          const code = err instanceof BlockError ? err.code : 'HANDLER_ERROR';
-          throw new TributaryError(ErrorCodes.REJECTED, `block ${b.name} failed (${code}): ${(err as Error).message}`, { cause: err });
-        }
-        if (result === null) continue;
-        if (typeof result === 'object' && !Array.isArray(result) && 'reject' in result) {
-          return { reject: `${b.name}: ${String((result as { reject: unknown }).reject)}` };
-        }
-        if (typeof result === 'object' && !Array.isArray(result) && 'data' in result) {
-          data = (result as { data: JsonValue }).data;
-          changed = true;
-          continue;
-        }
-        throw new TributaryError(ErrorCodes.REJECTED, `block ${b.name} returned neither undefined, {data} nor {reject}`);
-      }
-      return changed ? { data } : undefined;
-    },
-  };
+  /** The broker's before-publish hook (see {@link beforePublishInterceptor}). */
+  readonly interceptor = beforePublishInterceptor(() => this.#blocks.values());
 
   /** Runs a request block; undefined when no such request block exists. */
   async handleRequest(name: string, req: BlockRequest): Promise<BlockResponse | undefined> {
@@ -295,11 +267,8 @@ export class BlockRunner {
   async replay(name: string, message: ReplayMessage): Promise<boolean> {
     const b = this.#blocks.get(name);
     if (b === undefined || b.def.trigger.kind !== 'afterPublish') return false;
-    const input: Record<string, unknown> = { channel: message.channel, offset: message.offset, epoch: message.epoch,
-      time: message.time, data: message.data, hops: message.hops ?? 0 };
-    if (message.msgId !== undefined) input.msgId = message.msgId;
     try {
-      await b.run(input, message.hops ?? 0);
+      await b.run(messageInput(message), message.hops ?? 0);
     } catch (err) {
       if (err instanceof BlockError) throw err;
       throw new BlockError(BlockErrorCodes.HANDLER_ERROR, (err as Error).message, { block: name, cause: err });
@@ -334,18 +303,6 @@ export class BlockRunner {
     await this.pool.close();
   }
 
-  #beforeBlocks(channel: string): DeployedBlock[] {
-    // The platform writes system channels ($logs, $dlq, …): no block may rewrite or refuse those
-    // writes. Deploys refuse such triggers; this holds even for a block loaded some other way.
-    if (isSystemChannel(channel)) return [];
-    const out: DeployedBlock[] = [];
-    for (const b of this.#blocks.values()) {
-      const t = b.def.trigger;
-      if (t.kind === 'beforePublish' && t.patterns.some((p) => compilePattern(p)(channel))) out.push(b);
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
-  }
-
   async #wire(b: DeployedBlock, prev: DeployedBlock | undefined): Promise<void> {
     const t = b.def.trigger;
     if (t.kind === 'afterPublish') {
@@ -372,22 +329,9 @@ export class BlockRunner {
       this.#consumers.set(b.name, c);
       await c.start();
     } else if (t.kind === 'interval') {
-      clearInterval(this.#intervals.get(b.name));
-      const periodMs = t.seconds * 1000;
-      let lastSlot = -1;
-      const tick = async (): Promise<void> => {
-        const slot = Math.floor(Date.now() / periodMs);
-        if (slot === lastSlot) return;
-        lastSlot = slot;
-        // One runner per slot across every process: whoever takes the lease runs the tick.
-        const won = await this.#o.engine.kv.claim('$interval', `${b.name}:${slot}`, this.consumer, periodMs * 2);
-        const current = this.#blocks.get(b.name);
-        if (won && current !== undefined) await current.run({ time: slot * periodMs }, 0);
-      };
-      const timer = setInterval(() => void tick().catch((err) => this.#o.logger?.warn({ err, block: b.name }, 'interval failed')),
-        Math.min(1000, periodMs / 4));
-      timer.unref();
-      this.#intervals.set(b.name, timer);
+      this.#intervals.get(b.name)?.();
+      this.#intervals.set(b.name, startInterval(b, t.seconds, { kv: this.#o.engine.kv, consumer: this.consumer,
+        current: () => this.#blocks.get(b.name), log: this.#o.logger }));
     }
   }
 
@@ -397,7 +341,7 @@ export class BlockRunner {
       this.#consumers.delete(b.name);
       await c.stop();
     }
-    clearInterval(this.#intervals.get(b.name));
+    this.#intervals.get(b.name)?.();
     this.#intervals.delete(b.name);
   }
 
