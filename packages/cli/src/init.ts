@@ -6,7 +6,7 @@ import { parse, UsageError } from './args.js';
 export const initHelp = `tributary init block <name> [--dir DIR]
 
 Scaffolds a TypeScript block in DIR/<name> (default DIR: ./blocks): block.json, src/index.ts,
-a unit test that runs it in the production sandbox (@tributary/block/testing), and a README.
+a unit test that runs it in the production sandbox (@tributary/runtime/testing), and a README.
 Then: pnpm install && pnpm vitest run --project blocks/<name>; pnpm tributary deploy blocks/<name>.`;
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -47,7 +47,7 @@ export default defineBlock({
 });
 `,
     'test/index.test.ts': `import { fileURLToPath } from 'node:url';
-import { testBlock } from '@tributary/block/testing';
+import { testBlock } from '@tributary/runtime/testing';
 import { describe, expect, it } from 'vitest';
 
 const entry = fileURLToPath(new URL('../src/index.ts', import.meta.url));

@@ -15,7 +15,7 @@ describe('tributary init block', () => {
       expect(existsSync(join(dir, 'hello-world', f))).toBe(true);
     }
     const test = await readFile(join(dir, 'hello-world', 'test/index.test.ts'), 'utf8');
-    expect(test).toContain("from '@tributary/block/testing'");
+    expect(test).toContain("from '@tributary/runtime/testing'");
     const block = await testBlock(join(dir, 'hello-world', 'src/index.ts'), { config: { greeting: 'hi' } });
     try {
       const out = await block.run({ data: { who: 'ada' } });

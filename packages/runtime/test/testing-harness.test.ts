@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testBlock, type BlockHarness } from '../src/testing.js';
 
+// The harness block authors import as `@tributary/runtime/testing`.
+
 const entry = fileURLToPath(new URL('./fixtures/weather.ts', import.meta.url));
 let harness: BlockHarness | undefined;
 afterEach(async () => harness?.close());
