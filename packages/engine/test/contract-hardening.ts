@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTributaryError } from '@tributary/protocol';
 import type { Entry } from '../src/index.js';
-import type { EngineFixture, MakeEngine } from './contract.js';
+import type { EngineFixture, MakeEngine } from './contract-types.js';
 import { collector, range, uniqueChannel, until } from './helpers.js';
 
 type Using = (fn: (get: MakeEngine) => Promise<void>) => Promise<void>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PresenceChange, PresenceRecord, StreamEngine } from '../src/index.js';
-import type { EngineCapabilities, MakeEngine } from './contract.js';
+import type { EngineCapabilities, MakeEngine } from './contract-types.js';
 import { collector, range, uniqueChannel, until } from './helpers.js';
 
 type Using = (fn: (get: MakeEngine) => Promise<void>) => Promise<void>;

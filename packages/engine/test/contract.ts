@@ -1,32 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineOptions, StreamEngine } from '../src/index.js';
+import type { EngineCapabilities, EngineFixture, MakeEngine } from './contract-types.js';
 import { describeGroupContract } from './contract-groups.js';
 import { describeHardeningContract } from './contract-hardening.js';
 import { describeLiveContract } from './contract-live.js';
 import { range, uniqueChannel, until } from './helpers.js';
 
-/** An engine under test and how to dispose of it. */
-export interface EngineFixture {
-  engine: StreamEngine;
-  cleanup(): Promise<void>;
-  /**
-   * How many records the backend holds right now: Redis keys under the test's prefix, or the memory
-   * engine's per-channel and per-pattern entries. Reads must not make it grow.
-   */
-  storedRecords(): Promise<number>;
-}
-
-/**
- * Makes an engine. Every call on a `shared` backend must return an engine on the same store, so
- * that what one instance appends, another sees (that is how several broker nodes share channels).
- */
-export type MakeEngine = (options?: EngineOptions) => Promise<EngineFixture>;
-
-/** What a backend can do beyond the common contract. */
-export interface EngineCapabilities {
-  /** Two engine instances from `make` share one store (Redis: yes; memory: each is its own). */
-  shared: boolean;
-}
+export type { EngineCapabilities, EngineFixture, MakeEngine } from './contract-types.js';
 
 /**
  * The StreamEngine contract: the same tests against every engine. Each test uses fresh channel
