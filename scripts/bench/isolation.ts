@@ -24,11 +24,12 @@ import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { BlockRunner, compileBlock, resolveLimits, type CompiledBlock } from '@tributary/runtime';
 // BlockSandbox is internal to the runtime package: the in-process isolate, measured for comparison.
 import { BlockSandbox } from '../../packages/runtime/src/sandbox.js';
-// The CLI's composition root and the client are not dependencies of this package: reached by path.
-import { startNode, type TributaryNode } from '../../packages/cli/src/node.js';
+// The node's composition root and the client are not dependencies of this package: reached by path.
+import { startNode, type TributaryNode } from '../../packages/node/src/index.js';
 import { TributaryClient } from '../../packages/client/src/index.js';
 import { Histogram } from './lib/hist.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { brokerContext } from '../../packages/broker/src/internal.js';
 
 export const ISOLATION = {
   phaseMs: 12_000,
@@ -166,7 +167,7 @@ async function killPhase(node: TributaryNode, client: TributaryClient): Promise<
     }
   });
   // Every message processed or dead-lettered: wait (bounded) for the relay to drain.
-  const engine = node.broker.context.engine;
+  const engine = brokerContext(node.broker).engine;
   const deadline = Date.now() + 60_000;
   let processed = 0;
   let deadLettered = 0;

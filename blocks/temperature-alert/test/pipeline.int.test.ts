@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryEngine } from '@tributary/engine';
 import { connectWs, type Frame, type TestSocket } from '@tributary/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '@tributary/cli';
+import { startNode, type TributaryNode } from '@tributary/node';
 import { eventually } from './harness.js';
 
 // The repo's blocks/ folder, loaded as `tributary start --blocks blocks` would.

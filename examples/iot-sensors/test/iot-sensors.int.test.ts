@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryEngine } from '@tributary/engine';
 import { TributaryClient } from '@tributary/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '@tributary/cli';
+import { startNode, type TributaryNode } from '@tributary/node';
 import { startDashboard } from '../src/dashboard.js';
 import { runDevices, type Transport } from '../src/devices.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createToken, json, type Grants, type HttpRoute } from '@tributary/broker';
-import { startNode, type TributaryNode } from '@tributary/cli';
+import { startNode, type TributaryNode } from '@tributary/node';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import type { Logger } from 'pino';
 

@@ -7,7 +7,14 @@ import type { BrokerMetrics } from './metrics.js';
 import type { ResolvedBrokerOptions } from './options.js';
 import type { PresenceManager } from './presence.js';
 import type { Publisher } from './publisher.js';
-import type { Session } from './session.js';
+
+/**
+ * What the broker does with its connections from outside them: count them and close them all.
+ * (Sessions read the context; the context does not need to know what a session is.)
+ */
+export interface SessionHandle {
+  close(code: number, reason: string): void;
+}
 
 /** Counters the broker keeps for /healthz, metrics and benchmarks. */
 export interface BrokerCounters {
@@ -24,7 +31,7 @@ export interface BrokerContext {
   hub: Hub;
   presence: PresenceManager;
   publisher: Publisher;
-  sessions: Set<Session>;
+  sessions: Set<SessionHandle>;
   /** Batches socket writes per event-loop turn. */
   corker: Corker;
   metrics: BrokerCounters;

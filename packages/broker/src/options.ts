@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { HttpRoute } from '@tributary/server';
 import { assertSecret } from './auth.js';
-import type { PublishInterceptor } from './publisher.js';
+import type { Publisher, PublishInterceptor } from './publisher.js';
 
 /** Authentication: a secret for signed tokens, or explicit insecure mode for local development. */
 export type AuthOptions =
@@ -116,6 +116,12 @@ export interface BrokerOptions {
   logger?: Logger;
   /** Hooks run on every publish before it is stored (before-publish blocks). */
   interceptors?: PublishInterceptor[];
+  /**
+   * The publish path to store through, when the caller built it first (a node shares one Publisher
+   * between broker, blocks and images). Its limits are its own: build it from this broker's
+   * resolved options. @defaultValue a Publisher of this broker's own
+   */
+  publisher?: Publisher;
   /** Extra HTTP routes (blocks, admin), tried in order after the built-in ones. */
   routes?: HttpRoute[];
   /**
@@ -162,6 +168,7 @@ export interface ResolvedBrokerOptions {
   nodeId: string;
   logger: Logger | undefined;
   interceptors: PublishInterceptor[];
+  publisher: Publisher | undefined;
   routes: HttpRoute[];
   metrics: Registry;
   readiness: () => Readiness;
@@ -220,6 +227,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     nodeId: o.nodeId ?? nanoid(8),
     logger: o.logger,
     interceptors: o.interceptors ?? [],
+    publisher: o.publisher,
     routes: o.routes ?? [],
     metrics: o.metrics ?? new Registry(),
     readiness: o.readiness ?? (() => ({ ready: true })),

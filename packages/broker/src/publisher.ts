@@ -2,6 +2,9 @@ import type { AppendResult, StreamEngine } from '@tributary/engine';
 import { channelProblem, depthExceeds, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
 import { authorize, type Principal } from './auth.js';
 
+/** Who the platform's own messages are from (never checked: see {@link Publisher.publishPlatform}). */
+const PLATFORM_PRINCIPAL: Principal = Object.freeze({ sub: 'tributary', admin: true, grants: Object.freeze({}) });
+
 /** One publish, from whichever door it came in. */
 export interface PublishRequest {
   channel: string;
@@ -10,15 +13,20 @@ export interface PublishRequest {
   /** Block composition hops so far (0 for clients). */
   hops?: number;
   principal: Principal;
+  /** Which door it came in, for metrics. @defaultValue undefined (a client's: counted where it arrived) */
+  transport?: 'block' | 'platform';
   /** Called right before the append is issued, after interceptors; throwing refuses the publish. */
   admit?: () => void;
 }
 
+/** Told of each stored message: the append's duration in seconds, its channel, result and request. */
+export type AppendObserver = (seconds: number, channel: string, result: AppendResult, req: Readonly<PublishRequest>) => void;
+
 /**
  * System channels that only the platform writes and that nodes act on (deploy notices, upload
- * events): a forged entry there would be read by every node as the platform's word. The platform
- * appends to them through the engine, so this path refuses them to everyone, whatever the grants
- * (insecure mode and the broker secret included).
+ * events): a forged entry there would be read by every node as the platform's word. `publish`
+ * refuses them to everyone, whatever the grants (insecure mode and the broker secret included); the
+ * platform writes them through {@link Publisher.publishPlatform}.
  */
 export const PLATFORM_CHANNEL_PREFIXES: readonly string[] = ['$blocks.', '$objects.'];
 
@@ -43,18 +51,63 @@ export interface PublisherLimits {
   maxHops: number;
 }
 
-/** Validates, authorizes, runs interceptors and appends: the one publish path for WS, HTTP and blocks. */
+/**
+ * Validates, authorizes, runs interceptors and appends: the one publish path for WebSocket, HTTP,
+ * blocks and the platform's own messages. A node builds it first and hands it to the broker, the
+ * blocks runtime and images; interceptors (before-publish blocks) and observers (metrics, channel
+ * stats) are added as those parts start.
+ */
 export class Publisher {
-  constructor(
-    private readonly engine: StreamEngine,
-    private readonly limits: PublisherLimits,
-    private readonly interceptors: readonly PublishInterceptor[],
-    /** Observes each engine append: its duration in seconds (metrics), channel and result (channel stats). */
-    private readonly onAppend?: (seconds: number, channel: string, result: AppendResult) => void,
-  ) {}
+  readonly #engine: StreamEngine;
+  readonly #limits: PublisherLimits;
+  readonly #interceptors: PublishInterceptor[];
+  readonly #observers: AppendObserver[] = [];
+
+  constructor(engine: StreamEngine, limits: PublisherLimits, interceptors: readonly PublishInterceptor[] = [], onAppend?: AppendObserver) {
+    this.#engine = engine;
+    this.#limits = { maxPayloadBytes: limits.maxPayloadBytes, maxDepth: limits.maxDepth, maxHops: limits.maxHops };
+    this.#interceptors = [...interceptors];
+    if (onAppend !== undefined) this.#observers.push(onAppend);
+  }
+
+  /** The limits every publish is held to. */
+  get limits(): Readonly<PublisherLimits> {
+    return this.#limits;
+  }
+
+  /** Adds an interceptor, run after those added before it. */
+  use(interceptor: PublishInterceptor): void {
+    this.#interceptors.push(interceptor);
+  }
+
+  /** Adds an observer of stored messages; returns its removal. */
+  observe(observer: AppendObserver): () => void {
+    this.#observers.push(observer);
+    return () => {
+      const i = this.#observers.indexOf(observer);
+      if (i !== -1) this.#observers.splice(i, 1);
+    };
+  }
 
   async publish(req: PublishRequest): Promise<AppendResult> {
     return (await this.submit(req)).result;
+  }
+
+  /**
+   * The platform's own messages on its channels ({@link PLATFORM_CHANNEL_PREFIXES}: deploy notices,
+   * upload events): validated, sized and observed (metrics, channel stats) like any publish, but
+   * neither authorized (nobody else may write there) nor intercepted (no block sees system channels
+   * before they are stored).
+   */
+  async publishPlatform(channel: string, data: JsonValue, msgId?: string): Promise<AppendResult> {
+    if (!PLATFORM_CHANNEL_PREFIXES.some((p) => channel.startsWith(p))) {
+      throw new TributaryError(ErrorCodes.FORBIDDEN, `${channel} is not a platform channel`, { channel });
+    }
+    const problem = channelProblem(channel, false);
+    if (problem !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `channel ${problem}`, { channel });
+    const req: PublishRequest = { channel, data, principal: PLATFORM_PRINCIPAL, transport: 'platform' };
+    if (msgId !== undefined) req.msgId = msgId;
+    return this.#append(req, this.#encode(channel, data), 0);
   }
 
   /**
@@ -72,14 +125,14 @@ export class Publisher {
     }
     authorize(req.principal, 'publish', channel);
     const hops = req.hops ?? 0;
-    if (hops > this.limits.maxHops) {
-      throw new TributaryError(ErrorCodes.HOP_LIMIT, `message passed through ${hops} blocks (limit ${this.limits.maxHops})`, {
+    if (hops > this.#limits.maxHops) {
+      throw new TributaryError(ErrorCodes.HOP_LIMIT, `message passed through ${hops} blocks (limit ${this.#limits.maxHops})`, {
         channel,
       });
     }
     let data = req.data;
     let payload = this.#encode(channel, data);
-    for (const interceptor of this.interceptors) {
+    for (const interceptor of this.#interceptors) {
       if (!interceptor.matches(channel)) continue;
       let verdict: InterceptResult;
       try {
@@ -96,28 +149,32 @@ export class Publisher {
       payload = this.#encode(channel, data);
     }
     req.admit?.();
-    const input: Parameters<StreamEngine['append']>[0] = { channel, payload };
+    return { result: this.#append(req, payload, hops) };
+  }
+
+  #append(req: PublishRequest, payload: string, hops: number): Promise<AppendResult> {
+    const input: Parameters<StreamEngine['append']>[0] = { channel: req.channel, payload };
     if (req.msgId !== undefined) input.msgId = req.msgId;
     if (hops > 0) input.hops = hops;
     const t0 = performance.now();
-    const result = this.engine.append(input).then((r) => {
-      this.onAppend?.((performance.now() - t0) / 1000, channel, r);
+    return this.#engine.append(input).then((r) => {
+      const seconds = (performance.now() - t0) / 1000;
+      for (const o of this.#observers) o(seconds, req.channel, r, req);
       return r;
     });
-    return { result };
   }
 
   /** Checks depth and size and returns the JSON text that will be stored. */
   #encode(channel: string, data: JsonValue): string {
     if (data === undefined) throw new TributaryError(ErrorCodes.INVALID_FRAME, 'data is required', { channel });
-    if (depthExceeds(data, this.limits.maxDepth)) {
-      throw new TributaryError(ErrorCodes.INVALID_FRAME, `data is nested deeper than ${this.limits.maxDepth} levels`, { channel });
+    if (depthExceeds(data, this.#limits.maxDepth)) {
+      throw new TributaryError(ErrorCodes.INVALID_FRAME, `data is nested deeper than ${this.#limits.maxDepth} levels`, { channel });
     }
     const payload = JSON.stringify(data);
     const bytes = Buffer.byteLength(payload);
-    if (bytes > this.limits.maxPayloadBytes) {
+    if (bytes > this.#limits.maxPayloadBytes) {
       throw new TributaryError(ErrorCodes.PAYLOAD_TOO_LARGE,
-        `data is ${bytes} bytes; the limit is ${this.limits.maxPayloadBytes}`, { channel });
+        `data is ${bytes} bytes; the limit is ${this.#limits.maxPayloadBytes}`, { channel });
     }
     return payload;
   }

@@ -6,6 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, INSECURE_PRINCIPAL, type Principal } from './auth.js';
 import { ChannelStats } from './channel-stats.js';
 import type { BrokerContext } from './context.js';
+import { contexts } from './contexts.js';
 import { bearerOf, handleHttp, requestUrl } from './http.js';
 import { watchLiveness } from './liveness.js';
 import { originProblem } from './origin.js';
@@ -28,8 +29,10 @@ export interface Broker {
   readonly wsUrl: string;
   readonly port: number;
   readonly nodeId: string;
-  /** Shared parts, for metrics and tests in this repo; not a stable API. */
-  readonly context: BrokerContext;
+  /** The publish path this broker stores through (shared with the node's blocks and images). */
+  readonly publisher: Publisher;
+  /** Counts a bug contained by its caller in `tributary_internal_errors_total{where}`. */
+  countInternalError(where: string): void;
   /** Stops accepting, closes every connection with 1001 (going away) and releases follows. */
   close(): Promise<void>;
 }
@@ -39,19 +42,27 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const opts = resolveBrokerOptions(options);
   const log = opts.logger?.child({ node: opts.nodeId });
   const sessions = new Set<Session>();
+  // Assigned once, after the metrics it reports to (whose gauge reads it lazily): not a const.
+  // biome-ignore lint/style/useConst: the metrics are built before the hub and read it later.
   let hub: Hub | undefined;
   const prom = new BrokerMetrics(opts.metrics, () => ({ connections: sessions.size, deliveries: hub?.deliveries ?? 0 }));
   hub = new Hub(opts.engine, (entry) => prom.fanoutLatency.observe(Math.max(0, Date.now() - entry.time) / 1000));
   const channelStats = new ChannelStats();
+  // A node builds the Publisher first and shares it with its blocks and images; a broker started
+  // on its own makes one.
+  const publisher = opts.publisher ?? new Publisher(opts.engine, opts, opts.interceptors);
+  if (opts.publisher !== undefined) for (const i of opts.interceptors) publisher.use(i);
+  const unobserve = publisher.observe((s, channel, r, req) => {
+    prom.engineLatency.observe({ op: 'append' }, s);
+    if (!r.duplicate) channelStats.record(channel, r.offset, r.epoch, r.time);
+    if (req.transport === 'block') prom.messagesIn.inc({ transport: 'block' });
+  });
   const ctx: BrokerContext = {
     options: opts,
     engine: opts.engine,
     hub,
     presence: new PresenceManager(opts.engine, opts.presenceTtlMs, log),
-    publisher: new Publisher(opts.engine, opts, opts.interceptors, (s, channel, r) => {
-      prom.engineLatency.observe({ op: 'append' }, s);
-      if (!r.duplicate) channelStats.record(channel, r.offset, r.epoch, r.time);
-    }),
+    publisher,
     sessions,
     corker: new Corker(opts.writeCoalesceMs, Math.min(64 * 1024, Math.floor(opts.maxQueueBytes / 2))),
     metrics: { published: 0, badFrames: 0, slowConsumers: 0, refusedConnections: 0 },
@@ -159,14 +170,16 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   log?.info({ port, host: opts.host, engine: opts.engine.kind, insecure: opts.auth.insecure }, 'broker listening');
 
   let closing: Promise<void> | undefined;
-  return {
+  const broker: Broker = {
     url: `http://${hostForUrl}:${port}`,
     wsUrl: `ws://${hostForUrl}:${port}${WS_PATH}`,
     port,
     nodeId: opts.nodeId,
-    context: ctx,
+    publisher,
+    countInternalError: (where) => prom.internalErrors.inc({ where }),
     close() {
       closing ??= (async () => {
+        unobserve();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const s of [...ctx.sessions]) s.close(CloseCodes.GOING_AWAY, 'broker shutting down');
         // Held frames and the close frames leave before the sockets are cut.
@@ -179,6 +192,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       return closing;
     },
   };
+  // Tests and benchmarks in this repository reach the insides through '@tributary/broker/internal'.
+  contexts.set(broker, ctx);
+  return broker;
 }
 
 /** Token from `?token=` (browsers cannot set headers on WebSocket) or `Authorization: Bearer`. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { broker, socket } from './helpers.js';
+import { brokerContext } from '../src/internal.js';
 
 describe('slow consumers', () => {
   it('closes a subscriber that stops reading with 4008 while the others get every message', async () => {
@@ -17,7 +18,7 @@ describe('slow consumers', () => {
     expect(fast.frames.filter((f) => f.type === 'message')).toHaveLength(total);
     slow.ws.resume();
     expect((await slow.closed).code).toBe(4008);
-    expect(b.context.metrics.slowConsumers).toBe(1);
+    expect(brokerContext(b).metrics.slowConsumers).toBe(1);
   });
 });
 

@@ -3,6 +3,7 @@ import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { broker, clientFrame, defer, rawUpgrade, sleep, socket, wrapEngine } from './helpers.js';
+import { brokerContext } from '../src/internal.js';
 
 const KIB = 1024;
 /** A masked pong frame (opcode 0xA), unsolicited: RFC 6455 §5.5.3 allows it. */
@@ -57,7 +58,7 @@ describe('liveness false positives', () => {
     const pad = 'x'.repeat(16 * KIB);
     for (let i = 1; i <= 1000; i++) pub.send({ type: 'publish', id: i, channel: 'log', data: { i, pad } });
     await pub.next((f) => f.type === 'ack' && f.id === 1000, 30_000);
-    const { epoch } = await b.context.engine.state('log');
+    const { epoch } = await brokerContext(b).engine.state('log');
     // A ws client (answers pings by itself) on a link of ~1.3 MB/s: one 64 KiB read every 50 ms.
     const ws = new WebSocket(b.wsUrl);
     defer(async () => void ws.terminate());
@@ -84,9 +85,9 @@ describe('liveness false positives', () => {
   it('cuts a peer that never reads, even when it sends unsolicited pongs and live messages pile up during its replay', async () => {
     const b = await broker({ maxQueueBytes: 256 * KIB, pingIntervalMs: 100, pongTimeoutMs: 1000, frameTimeoutMs: 300 }, { retention: { maxLength: 100_000 } });
     const pad = 'x'.repeat(16 * KIB);
-    const eng = b.context.engine;
+    const eng = brokerContext(b).engine;
     for (let i = 1; i <= 1000; i++) await eng.append({ channel: 'log', payload: JSON.stringify({ i, pad }) });
-    const { epoch } = await b.context.engine.state('log');
+    const { epoch } = await brokerContext(b).engine.state('log');
     const { sock, closed } = await rawUpgrade(b);
     let isClosed = false;
     void closed.then(() => (isClosed = true));
@@ -112,7 +113,7 @@ describe('what one small frame can pin', () => {
   it('holds no more than about maxQueueBytes per peer that requests history and never reads', async () => {
     const b = await broker({ maxQueueBytes: 256 * KIB, pingIntervalMs: 100, pongTimeoutMs: 1000 });
     const pad = 'x'.repeat(60 * KIB);
-    for (let i = 1; i <= 1000; i++) await b.context.engine.append({ channel: 'big', payload: JSON.stringify({ i, pad }) });
+    for (let i = 1; i <= 1000; i++) await brokerContext(b).engine.append({ channel: 'big', payload: JSON.stringify({ i, pad }) });
     const before = process.memoryUsage().arrayBuffers;
     const socks = [];
     for (let k = 0; k < 4; k++) {

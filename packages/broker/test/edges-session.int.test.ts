@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { PublishInterceptor } from '../src/index.js';
 import { broker, sleep, socket, wrapEngine } from './helpers.js';
+import { brokerContext } from '../src/internal.js';
 
 async function until(f: () => boolean | Promise<boolean>, what: () => string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -27,7 +28,7 @@ describe('a connection closing at an await point of subscribe', () => {
     ws.send(JSON.stringify({ type: 'subscribe', id: 1, channel: 'room', presence: true }));
     await sleep(10);
     ws.terminate();
-    await until(() => b.context.sessions.size === 0, () => 'session not removed');
+    await until(() => brokerContext(b).sessions.size === 0, () => 'session not removed');
     // Three presence TTLs later the member should long be gone.
     await sleep(1000);
     const members = await engine.presenceList('room');
@@ -47,7 +48,7 @@ describe('a connection closing at an await point of subscribe', () => {
     ws.send(JSON.stringify({ type: 'subscribe', id: 1, channel: 'room', presence: true, since: { offset: 0, epoch } }));
     await sleep(10);
     ws.terminate();
-    await until(() => b.context.sessions.size === 0, () => 'session not removed');
+    await until(() => brokerContext(b).sessions.size === 0, () => 'session not removed');
     await sleep(1000);
     const members = await engine.presenceList('room');
     expect(members).toEqual([]);

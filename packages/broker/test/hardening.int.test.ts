@@ -4,6 +4,7 @@ import { connectWs } from '@tributary/testkit';
 import WebSocket from 'ws';
 import { createToken, type Broker } from '../src/index.js';
 import { broker, SECRET, socket } from './helpers.js';
+import { brokerContext } from '../src/internal.js';
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 
@@ -42,7 +43,7 @@ describe('hostile frames do not end the broker', () => {
       expect(await s.request({ type: 'publish', channel, data: null })).toMatchObject({ type: 'error', code: 'FORBIDDEN', channel });
       const res = await fetch(`${b.url}/v1/channels/${encodeURIComponent(channel)}/messages`, { method: 'POST', headers: JSON_TYPE, body: '{"data":null}' });
       expect(res.status).toBe(403);
-      expect((await b.context.engine.state(channel)).last).toBe(0);
+      expect((await brokerContext(b).engine.state(channel)).last).toBe(0);
     }
   });
 });
@@ -53,7 +54,7 @@ describe('a bug on one connection', () => {
     const other = await socket(b.wsUrl);
     const victim = await socket(b.wsUrl);
     // Simulates a bug on the error path: the first error counted throws.
-    const errors = b.context.prom.errors;
+    const errors = brokerContext(b).prom.errors;
     const inc = errors.inc.bind(errors);
     let armed = true;
     errors.inc = ((...args: Parameters<typeof inc>) => {
@@ -65,7 +66,7 @@ describe('a bug on one connection', () => {
     }) as typeof errors.inc;
     victim.sendRaw('{"type":"nope"}');
     expect((await victim.closed).code).toBe(1011);
-    const m = await b.context.prom.internalErrors.get();
+    const m = await brokerContext(b).prom.internalErrors.get();
     expect(m.values.find((v) => v.labels.where === 'session')?.value).toBe(1);
     expect(await other.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
     await ping(b);
@@ -86,7 +87,7 @@ describe('connections', () => {
         ws.on('upgrade', () => ws.terminate());
       })),
     );
-    await until(() => b.context.sessions.size === 0, `${b.context.sessions.size} ghost sessions left`);
+    await until(() => brokerContext(b).sessions.size === 0, `${brokerContext(b).sessions.size} ghost sessions left`);
     // The limit is not eaten by ghosts: a new client still gets in.
     await ping(b, `?token=${token}`);
   });
@@ -106,7 +107,7 @@ describe('connections', () => {
     ws.close();
     expect(frames[0]?.type).toBe('welcome');
     expect(frames.slice(1).map((f) => f.id)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
-    const stored = await b.context.engine.read('early', { limit: 1000 });
+    const stored = await brokerContext(b).engine.read('early', { limit: 1000 });
     expect(stored.entries.map((e) => JSON.parse(e.payload))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
   });
 
@@ -155,7 +156,7 @@ describe('grants', () => {
     const token = await createToken({ secret: SECRET, grants: { news: ['subscribe'] } });
     const s = await socket(`${b.wsUrl}?token=${token}`);
     expect(await s.request({ type: 'history', channel: 'news' })).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
-    const { epoch } = await b.context.engine.state('news');
+    const { epoch } = await brokerContext(b).engine.state('news');
     expect(await s.request({ type: 'subscribe', channel: 'news', since: { offset: 0, epoch } })).toMatchObject({ recovered: true });
     await s.next((f) => f.type === 'message' && f.offset === 3);
     expect(s.frames.filter((f) => f.type === 'message').map((f) => f.data)).toEqual([1, 2, 3]);
@@ -244,7 +245,7 @@ describe('cross-site requests', () => {
         expect(res.status, String(type)).toBe(415);
         expect(await res.json()).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE' } });
       }
-      expect((await b.context.engine.state('a')).last).toBe(0);
+      expect((await brokerContext(b).engine.state('a')).last).toBe(0);
     }
   });
 

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Broker } from '../src/index.js';
 import { broker, clientFrame, defer, rawUpgrade, socket } from './helpers.js';
+import { brokerContext } from '../src/internal.js';
 
 async function deadPeers(b: Broker, reason: string): Promise<number> {
-  const m = await b.context.prom.deadPeers.get();
+  const m = await brokerContext(b).prom.deadPeers.get();
   return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
 }
 

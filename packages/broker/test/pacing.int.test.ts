@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Broker } from '../src/index.js';
 import { broker, clientFrame, rawUpgrade, socket } from './helpers.js';
+import { brokerContext } from '../src/internal.js';
 
 const KIB = 1024;
 
@@ -58,20 +59,20 @@ describe('replies and replays larger than the queue bound', () => {
       since = offsets.at(-1) as number;
     }
     expect(all).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
-    expect(b.context.metrics.slowConsumers).toBe(0);
+    expect(brokerContext(b).metrics.slowConsumers).toBe(0);
   });
 
   it('replays a resume many times maxQueueBytes, paced by the reader, with nothing lost', async () => {
     const b = await broker({ maxQueueBytes: 256 * KIB });
     await fill(b, 'log', 1000, 8 * KIB);
-    const { epoch } = await b.context.engine.state('log');
+    const { epoch } = await brokerContext(b).engine.state('log');
     const s = await socket(b.wsUrl);
     await s.request({ type: 'subscribe', channel: 'log', since: { offset: 0, epoch } }, 30_000);
     const last = await s.next((f) => f.type === 'message' && f.offset === 1000, 30_000);
     expect(last).toMatchObject({ channel: 'log' });
     const offsets = s.frames.filter((f) => f.type === 'message').map((f) => f.offset);
     expect(offsets).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
-    expect(b.context.metrics.slowConsumers).toBe(0);
+    expect(brokerContext(b).metrics.slowConsumers).toBe(0);
   });
 });
 
@@ -85,7 +86,7 @@ describe('slow consumers', () => {
     const pub = await socket(b.wsUrl);
     const pad = 'x'.repeat(16 * KIB);
     let n = 0;
-    while (b.context.metrics.slowConsumers === 0) {
+    while (brokerContext(b).metrics.slowConsumers === 0) {
       for (let i = 0; i < 50; i++) pub.send({ type: 'publish', channel: 'flood', data: { n: ++n, pad } });
       await pub.request({ type: 'ping' }, 30_000);
     }

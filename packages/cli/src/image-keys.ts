@@ -1,12 +1,6 @@
 import { deriveSigningKey, parseSigningKeys, UrlSigner, type SigningKey } from '@tributary/images';
+import { INSECURE_IMAGE_SECRET } from '@tributary/node';
 import { UsageError } from './args.js';
-
-/**
- * Not a secret: what a node in insecure mode derives its image-URL key from, so that `tributary
- * image-url --insecure` signs URLs that `tributary start --insecure` (and the examples) serve, across
- * restarts. Insecure mode has no auth at all and listens on loopback only.
- */
-export const INSECURE_IMAGE_SECRET = 'tributary insecure development mode: no auth';
 
 /**
  * The keys that sign image URLs, newest first: TRIBUTARY_IMAGE_KEYS (`id:secret,…`, for rotation),

@@ -1,7 +1,5 @@
 /**
- * `@tributary/cli`: the `tributary` command, and `startNode` — a broker with the blocks runtime and
- * images wired in, for programs and tests that want a whole Tributary node in-process.
+ * `@tributary/cli`: the `tributary` command. It parses flags and calls `startNode` from
+ * `@tributary/node`, the composition root, which programs and tests use directly.
  */
-export { startNode } from './node.js';
-export type { NodeOptions, TributaryNode } from './node.js';
 export { main } from './main.js';

@@ -4,7 +4,7 @@ import { RedisEngine } from '@tributary/engine/redis';
 import { pino } from 'pino';
 import { intOption, parse, UsageError } from './args.js';
 import { imageSigningKeys } from './image-keys.js';
-import { startNode } from './node.js';
+import { startNode } from '@tributary/node';
 
 export const startHelp = `tributary start [options]
 
@@ -79,7 +79,7 @@ export async function start(argv: string[]): Promise<number> {
     ...(runners === undefined ? {} : { runners: { size: runners } }),
     ...(writeCoalesceMs === undefined ? {} : { broker: { writeCoalesceMs } }) });
   const { broker } = node;
-  countInternal = (where) => broker.context.prom.internalErrors.inc({ where });
+  countInternal = (where) => broker.countInternalError(where);
   const names = node.blocks.runner.list().map((b) => `${b.name}@${b.version}`);
   const mode = auth.insecure === true ? 'INSECURE: no auth, local development only' : 'token auth';
   process.stdout.write(

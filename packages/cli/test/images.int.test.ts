@@ -8,7 +8,7 @@ import { parseSpec, SharpBackend } from '@tributary/images';
 import { connectWs } from '@tributary/testkit';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '../src/node.js';
+import { startNode, type TributaryNode } from '@tributary/node';
 
 // The photo flow end to end, over real HTTP and WebSocket: a token for an upload, the upload, the
 // image-transform block (real sandbox) making the sizes with sharp, a subscriber seeing the results,

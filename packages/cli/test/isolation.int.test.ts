@@ -3,7 +3,7 @@ import { compileSource } from '@tributary/runtime';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startNode, type TributaryNode } from '../src/node.js';
+import { startNode, type TributaryNode } from '@tributary/node';
 
 // The node as a user runs it: a runaway request block and a killed runner process, while a
 // WebSocket client on the same node publishes and receives. Orders and outcomes, not timings.

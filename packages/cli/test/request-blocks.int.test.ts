@@ -2,7 +2,7 @@ import { MemoryEngine } from '@tributary/engine';
 import { compileSource } from '@tributary/runtime';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '../src/node.js';
+import { startNode, type TributaryNode } from '@tributary/node';
 import { exchange, rawRequest, type RawResponse } from './rawhttp.js';
 
 // A request block answers on the broker's own port and origin (the console's). What it returns must

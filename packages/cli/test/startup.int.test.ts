@@ -8,7 +8,7 @@ import { parseSpec, SharpBackend } from '@tributary/images';
 import { startRedis, type RedisServer } from '@tributary/testkit';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '../src/node.js';
+import { startNode, type TributaryNode } from '@tributary/node';
 
 // The window between the broker answering HTTP and its block folders running: an upload made then
 // must still be transformed, and /readyz tells a load balancer to wait for the end of it.
@@ -66,8 +66,7 @@ describe.each(Object.keys(engines))('startup window (%s engine)', (kind) => {
     let key: string | undefined;
     const outcome = await outcomeFor(engine, ['images.results', 'images.errors'], () => key);
     const during: { readyz?: { status: number; body: unknown }; put?: number } = {};
-    let node: TributaryNode | undefined;
-    node = await startNode({
+    const node: TributaryNode | undefined = await startNode({
       engine, auth: { secret: SECRET }, port: 0, logger: pino({ level: 'silent' }), images: { dataDir }, blockDirs: [BLOCKS],
       async onListening(broker) {
         const r = await fetch(`${broker.url}/readyz`);

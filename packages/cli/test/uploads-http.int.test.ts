@@ -7,7 +7,7 @@ import { MemoryEngine } from '@tributary/engine';
 import { parseSpec, SharpBackend } from '@tributary/images';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '../src/node.js';
+import { startNode, type TributaryNode } from '@tributary/node';
 import { parseResponses, type RawResponse } from './rawhttp.js';
 
 // Uploads over the cap, spoken to the broker over a raw socket as a client would: the answer is a

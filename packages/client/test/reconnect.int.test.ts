@@ -3,6 +3,7 @@ import type { PublishInterceptor } from '@tributary/broker';
 import WebSocket from 'ws';
 import type { ClientEvents, RecoveryInfo, WebSocketConstructor } from '../src/index.js';
 import { client, collector, gate, range, TestBroker, waitFor } from './helpers.js';
+import { brokerContext } from '@tributary/broker/internal';
 
 describe('reconnect and resume', () => {
   it('resumes after a broker restart with no gap and no duplicate, under traffic', async () => {
@@ -211,7 +212,7 @@ describe('reconnect and resume', () => {
     sockets[0]?.pause();
     const pad = 'x'.repeat(4000);
     let n = 0;
-    while ((b.running?.context.metrics.slowConsumers ?? 0) === 0) {
+    while (((b.running === undefined ? undefined : brokerContext(b.running))?.metrics.slowConsumers ?? 0) === 0) {
       const batch = [];
       for (let k = 0; k < 100; k++) batch.push(pub.publish('firehose', { i: ++n, pad }));
       await Promise.all(batch);

@@ -38,7 +38,7 @@ const broker: Broker = await startBroker({
   routes: [adminRoute(blocks, readBody), requestRoute(blocks, readBody)],
   ...o.broker,
 });
-publisherReady(broker.context.publisher);
+publisherReady(broker.publisher);
 for (const dir of o.blockDirs ?? []) await blocks.loadDir(dir);
 process.stdout.write(`listening ${broker.url}\n`);
 

@@ -19,7 +19,7 @@ export type { NormalizedTrigger } from './describe.js';
 export { BlockNode } from './node.js';
 export type { BlockNodeOptions, BlockManifest, PreparedBlock } from './node.js';
 export { BlockRegistry, DEPLOY_CHANNEL, parseDeployNotice } from './registry.js';
-export type { StoredBlock, DeployNotice } from './registry.js';
+export type { StoredBlock, DeployNotice, PlatformPublish } from './registry.js';
 export { adminRoute, requestRoute, checkBlockResponse, BLOCK_FORBIDDEN_HEADERS, BLOCK_RESPONSE_HEADERS } from './http.js';
 export type { BodyReader, CheckedResponse } from './http.js';
 export { compileSource, MAX_SOURCE_BYTES, MAX_SOURCE_NESTING, COMPILE_TIMEOUT_MS } from './compile.js';

@@ -9,7 +9,7 @@ import { groupName } from './consumer.js';
 import type { BlockInfo } from './deployed.js';
 import { DeadLetters } from './dlq.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
-import { BlockRegistry, DEPLOY_CHANNEL } from './registry.js';
+import { BlockRegistry, DEPLOY_CHANNEL, type PlatformPublish } from './registry.js';
 import { BlockRunner, type RunnerOptions } from './runner.js';
 
 /** A block folder's manifest, `block.json`. */
@@ -32,6 +32,11 @@ export interface PreparedBlock {
 export interface BlockNodeOptions extends RunnerOptions {
   /** Folders whose sub-folders with a block.json are loaded at start. */
   dirs?: string[];
+  /**
+   * How deploy notices (`$blocks.deployed`) are published: a node passes its Publisher's platform
+   * path. @defaultValue an append to `engine`
+   */
+  announce?: PlatformPublish;
 }
 
 /**
@@ -49,7 +54,7 @@ export class BlockNode {
 
   private constructor(options: BlockNodeOptions) {
     this.runner = new BlockRunner(options);
-    this.registry = new BlockRegistry(options.engine);
+    this.registry = new BlockRegistry(options.engine, options.announce);
     this.deadLetters = new DeadLetters(options.engine, this.runner);
     this.#log = options.logger;
     this.#engine = options.engine;

@@ -14,6 +14,9 @@ export interface StoredBlock {
 
 const NS = '$blocks';
 const INDEX = '$index';
+/** Publishes a platform message (on `$blocks.*`) for the runtime. */
+export type PlatformPublish = (channel: string, data: JsonValue) => Promise<unknown>;
+
 /** System channel announcing deploys and removals to every runner. */
 export const DEPLOY_CHANNEL = '$blocks.deployed';
 
@@ -23,9 +26,15 @@ export const DEPLOY_CHANNEL = '$blocks.deployed';
  */
 export class BlockRegistry {
   readonly #engine: StreamEngine;
+  readonly #announce: PlatformPublish;
 
-  constructor(engine: StreamEngine) {
+  /**
+   * @param announce How deploy notices are published: a node passes its Publisher's platform path
+   *   (validated, counted and observed like every message). @defaultValue an append to `engine`
+   */
+  constructor(engine: StreamEngine, announce?: PlatformPublish) {
     this.#engine = engine;
+    this.#announce = announce ?? ((channel, data) => engine.append({ channel, payload: JSON.stringify(data) }));
   }
 
   async save(name: string, compiled: CompiledBlock, config: Record<string, JsonValue>): Promise<StoredBlock> {
@@ -36,7 +45,7 @@ export class BlockRegistry {
       names.add(name);
       await this.#engine.kv.set(NS, INDEX, JSON.stringify([...names]));
     }
-    await this.#engine.append({ channel: DEPLOY_CHANNEL, payload: JSON.stringify({ name, version: compiled.version }) });
+    await this.#announce(DEPLOY_CHANNEL, { name, version: compiled.version });
     return stored;
   }
 
@@ -44,7 +53,7 @@ export class BlockRegistry {
     await this.#engine.kv.del(NS, name);
     const names = (await this.names()).filter((n) => n !== name);
     await this.#engine.kv.set(NS, INDEX, JSON.stringify(names));
-    await this.#engine.append({ channel: DEPLOY_CHANNEL, payload: JSON.stringify({ name, removed: true }) });
+    await this.#announce(DEPLOY_CHANNEL, { name, removed: true });
   }
 
   async get(name: string): Promise<StoredBlock | undefined> {

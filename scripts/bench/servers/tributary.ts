@@ -7,6 +7,7 @@ import { startBroker } from '@tributary/broker';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine } from '@tributary/engine/redis';
 import { serveParent } from '../lib/proc.js';
+import { brokerContext } from '../../../packages/broker/src/internal.js';
 
 async function makeEngine(): Promise<StreamEngine> {
   const kind = process.env.BENCH_ENGINE ?? 'memory';
@@ -29,7 +30,7 @@ const broker = await startBroker({
   ...(process.env.BENCH_COALESCE_MS === undefined ? {} : { writeCoalesceMs: Number(process.env.BENCH_COALESCE_MS) }),
   ...(process.env.BENCH_NODE_ID === undefined ? {} : { nodeId: process.env.BENCH_NODE_ID }),
 });
-serveParent(broker.port, () => broker.context.hub.deliveries, async () => {
+serveParent(broker.port, () => brokerContext(broker).hub.deliveries, async () => {
   await broker.close();
   await engine.close();
 });

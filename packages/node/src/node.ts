@@ -1,12 +1,19 @@
 import { existsSync } from 'node:fs';
-import { can, INSECURE_PRINCIPAL, Publisher, readBody, startBroker, type AuthOptions, type Broker, type BrokerMetrics, type HttpRoute, type Principal } from '@tributary/broker';
+import { can, INSECURE_PRINCIPAL, Publisher, readBody, resolveBrokerOptions, startBroker, type AuthOptions, type Broker, type HttpRoute,
+  type Principal } from '@tributary/broker';
 import { consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
-import { INSECURE_IMAGE_SECRET } from './image-keys.js';
 import { adminRoute, BlockNode, requestRoute, type HostModule, type PreparedBlock, type PublishFn, type RunnerPoolOptions } from '@tributary/runtime';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+
+/**
+ * Not a secret: what a node in insecure mode derives its image-URL key from, so that `tributary
+ * image-url --insecure` signs URLs that `tributary start --insecure` (and the examples) serve, across
+ * restarts. Insecure mode has no auth at all and listens on loopback only.
+ */
+export const INSECURE_IMAGE_SECRET = 'tributary insecure development mode: no auth';
 
 /** Options of {@link startNode}: a broker plus the blocks runtime on one engine. */
 export interface NodeOptions {
@@ -48,38 +55,39 @@ export interface NodeOptions {
 export interface TributaryNode {
   broker: Broker;
   blocks: BlockNode;
+  /** The one publish path (WebSocket, HTTP, blocks and the platform's own messages). */
+  publisher: Publisher;
   /** The images capability, when `images` was given. */
   images?: Images;
   close(): Promise<void>;
 }
 
 /**
- * Starts a broker with the blocks runtime wired in: before-publish blocks as the broker's
- * interceptor, block publishes through the broker's own publish path (same validation, hop limit),
- * and the block HTTP routes on the broker's port.
+ * Starts a node. The parts every other part uses are built first — the Prometheus registry (one
+ * /metrics page) and the Publisher (the one publish path) — and injected: the blocks runtime
+ * publishes through the Publisher, its before-publish blocks are the Publisher's interceptor, its
+ * deploy notices and images' upload events go through the Publisher's platform path, and the broker
+ * serves WebSockets and HTTP over the same Publisher.
  */
 export async function startNode(o: NodeOptions): Promise<TributaryNode> {
-  let publisher: Publisher | undefined;
-  // Blocks stored in the engine run as soon as the runtime starts, before the broker does: their
-  // first publishes wait for it instead of failing an attempt.
-  let brokerUp!: (p: Publisher) => void;
-  let brokerFailed!: (err: Error) => void;
-  const started = new Promise<Publisher>((resolve, reject) => {
-    brokerUp = resolve;
-    brokerFailed = reject;
-  });
-  started.catch(() => {});
-  const publish: PublishFn = async (channel, data, opts) => {
-    const p = publisher ?? (await started);
-    const req: Parameters<Publisher['publish']>[0] = { channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL };
-    if (opts.msgId !== undefined) req.msgId = opts.msgId;
-    const r = await p.publish(req);
-    metrics?.messagesIn.inc({ transport: 'block' });
-    return r;
-  };
-  // One Prometheus registry for the broker, the blocks runtime and images: one /metrics page.
   const registry = new Registry();
-  let metrics: BrokerMetrics | undefined;
+  // The broker's limits, resolved once: the Publisher holds every publish to them, blocks included.
+  const limits = resolveBrokerOptions({ engine: o.engine, auth: o.auth, ...o.broker });
+  const publisher = new Publisher(o.engine, limits);
+  await o.engine.ready();
+  // Blocks stored in the engine run as soon as the runtime starts: their publishes wait until every
+  // stored block is loaded and the before-publish ones intercept, so none skips a block that loads
+  // a moment later.
+  let runtimeUp!: () => void;
+  const runtimeStarted = new Promise<void>((resolve) => { runtimeUp = resolve; });
+  const publish: PublishFn = async (channel, data, opts) => {
+    await runtimeStarted;
+    const req: Parameters<Publisher['publish']>[0] = { channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL, transport: 'block' };
+    if (opts.msgId !== undefined) req.msgId = opts.msgId;
+    return publisher.publish(req);
+  };
+  const platform = (channel: string, data: Parameters<Publisher['publishPlatform']>[1], msgId?: string) =>
+    publisher.publishPlatform(channel, data, msgId);
   let images: Images | undefined;
   if (o.images !== undefined) {
     // Insecure mode has no secret: image URLs are signed with the fixed development key, which
@@ -88,6 +96,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     images = createImages({
       secret,
       can: (p, action, channel) => can(p as Principal, action, channel),
+      publish: (channel, data, opts) => platform(channel, data, opts.msgId),
       ...o.images,
       engine: o.images.engine ?? o.engine,
     });
@@ -95,17 +104,20 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   const runnerOptions: Parameters<typeof BlockNode.start>[0] = {
     engine: o.engine,
     publish,
+    announce: (channel, data) => platform(channel, data),
     dirs: [],
     secrets: o.secrets ?? {},
     modules: images === undefined ? o.modules ?? {} : { images: images.module, ...o.modules },
+    // Blocks' publishes and results are measured against the broker's own limit, not the default.
+    maxPayloadBytes: limits.maxPayloadBytes,
+    metrics: registry,
   };
   if (o.logger !== undefined) runnerOptions.logger = o.logger;
   if (o.claimIdleMs !== undefined) runnerOptions.claimIdleMs = o.claimIdleMs;
   if (o.runners !== undefined) runnerOptions.runners = o.runners;
-  // Blocks' publishes and results are measured against the broker's own limit, not the default.
-  if (o.broker?.maxPayloadBytes !== undefined) runnerOptions.maxPayloadBytes = o.broker.maxPayloadBytes;
-  runnerOptions.metrics = registry;
   const blocks = await BlockNode.start(runnerOptions);
+  publisher.use(blocks.runner.interceptor);
+  runtimeUp();
   // The folders' after-publish groups are registered before the broker listens: a group sees only
   // what is appended after its registration, and an upload or publish this node accepts while the
   // blocks still load must wait in the group rather than be missed. A folder that fails to compile
@@ -116,11 +128,11 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
       if (existsSync(dir)) prepared = prepared.concat(await blocks.prepareDir(dir));
     }
   } catch (err) {
-    brokerFailed(new Error('broker not started', { cause: err }));
     await blocks.close();
     throw err;
   }
-  const routes: HttpRoute[] = [adminRoute(blocks, readBody), requestRoute(blocks, readBody, (caller, name) => can(caller as Principal, 'request', `$blocks.${name}`)), ...(images?.routes ?? []),
+  const routes: HttpRoute[] = [adminRoute(blocks, readBody),
+    requestRoute(blocks, readBody, (caller, name) => can(caller as Principal, 'request', `$blocks.${name}`)), ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
     consoleRoute(), ...(o.routes ?? [])];
   // Ready for traffic once the block folders run: until then the broker answers, but an upload or a
@@ -133,7 +145,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
       auth: o.auth,
       port: o.port ?? 7700,
       host: o.host ?? '127.0.0.1',
-      interceptors: [blocks.runner.interceptor],
+      publisher,
       routes,
       metrics: registry,
       ...(o.logger === undefined ? {} : { logger: o.logger }),
@@ -141,14 +153,10 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
       readiness: () => (ready ? { ready: true } : { ready: false, reason: 'loading blocks' }),
     });
   } catch (err) {
-    brokerFailed(new Error('broker not started', { cause: err }));
     await blocks.close();
     throw err;
   }
-  publisher = broker.context.publisher;
-  brokerUp(publisher);
-  metrics = broker.context.prom;
-  // The folders' blocks run once the broker is up, as they publish through it.
+  // The folders' blocks run once the broker is up.
   try {
     await o.onListening?.(broker);
     await blocks.deployPrepared(prepared);
@@ -162,6 +170,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   return {
     broker,
     blocks,
+    publisher,
     ...(images === undefined ? {} : { images }),
     async close() {
       await blocks.close();

@@ -1,5 +1,5 @@
 import { MemoryEngine } from '@tributary/engine';
-import { startNode, type TributaryNode } from '@tributary/cli/node';
+import { startNode, type TributaryNode } from '@tributary/node';
 import { compileSource } from '@tributary/runtime';
 import { FAILING_BLOCK } from './fixtures.js';
 
@@ -31,6 +31,7 @@ export async function startConsoleNode(): Promise<ConsoleNode> {
 
 /** An HTTP call to the node; `token` undefined sends no credentials. */
 export async function call(base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}):
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field in the tests.
   Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;

@@ -11,7 +11,7 @@ import { call, SECRET, startConsoleNode, waitFor, type ConsoleNode } from './hel
 
 /** Debian's Chromium; playwright-core downloads no browser (.ci/run installs the package). */
 const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/', import.meta.url));
 
 // The operator's path through the console in a real headless browser against a real node: log in,
 // see a channel appear, watch a stream, deploy a fixed block version, replay its dead letter.

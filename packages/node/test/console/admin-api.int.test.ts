@@ -75,6 +75,7 @@ describe('admin API', () => {
       return r.body.entries?.length === 2 ? r.body : undefined;
     });
     expect(dlq).toMatchObject({ block: 'flaky', channel: '$dlq.flaky', unresolved: 2 });
+    // biome-ignore lint/suspicious/noExplicitAny: dead-letter rows as the API returns them.
     const [a, b] = [...dlq.entries].sort((x: any, y: any) => x.record.channel.localeCompare(y.record.channel));
     expect(a.record).toMatchObject({ block: 'flaky', channel: 'orders.a', data: { item: 'orders.a' },
       error: { code: 'HANDLER_ERROR' }, attempts: 5 });
