@@ -126,6 +126,7 @@ export type Trigger =
   | { request: true };
 
 /** What a before-publish handler may return. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is typed `void` by TypeScript.
 export type BeforePublishResult = void | undefined | { data: JsonValue } | { reject: string };
 
 /**

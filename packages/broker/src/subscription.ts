@@ -35,7 +35,10 @@ export class Subscription implements HubTarget {
   }
 
   push(entry: Entry, frame: Buffer): void {
-    if (this.#buffer === undefined) return this.#deliver(entry, frame);
+    if (this.#buffer === undefined) {
+      this.#deliver(entry, frame);
+      return;
+    }
     this.#buffered += frame.length;
     // A replay paced by a reader slower than the channel's live rate would buffer without end.
     if (this.#buffered > this.#maxBuffered) {

@@ -4,6 +4,7 @@ import { broker, SECRET, socket } from './helpers.js';
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field in the tests.
 async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
   const res = await fetch(url, init);
   return { status: res.status, body: await res.json() };

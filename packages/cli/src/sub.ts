@@ -36,7 +36,7 @@ export async function follow(
   try {
     await client.connect();
     for (const channel of channels) {
-      let since;
+      let since: { offset: number; epoch: string } | undefined;
       if (o.since !== undefined) {
         // --since is an offset in the channel's current epoch; ask for the epoch first.
         const h = await client.history(channel, { limit: 1 });

@@ -94,6 +94,7 @@ export function decodeSegment(segment: string): string | undefined {
   } catch {
     return undefined;
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is one of the characters refused here.
   if (/[/+#\u0000]/.test(decoded)) return undefined;
   // Canonical form only (`=41` is not `A`), so the mapping stays one-to-one.
   return encodeSegment(decoded) === segment ? decoded : undefined;

@@ -107,7 +107,7 @@ export function rawConnect(
     // Set at connect time: the welcome often comes in the same TCP chunk as the handshake reply.
     onFrame: options.onFrame ?? (() => {}),
     write: (bytes) => !closed && socket.write(bytes),
-    send: (data, binary = false, f) => ws.write(encodeMessage(typeof data === 'string' ? Buffer.from(data) : data, binary, f)),
+    send: (data, binary, f) => ws.write(encodeMessage(typeof data === 'string' ? Buffer.from(data) : data, binary ?? false, f)),
     closed: closedP,
     isClosed: () => closed,
     close() {

@@ -90,7 +90,7 @@ async function bundleOnce(options: BuildOptions, timeoutMs: number): Promise<Com
   compilerRuns.count++;
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
-  let result;
+  let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await Promise.race([
       build({ ...BUNDLE_OPTIONS, ...options, write: false }),

@@ -1,6 +1,6 @@
 import { TributaryError } from '@tributary/protocol';
 import { describe, expect, it } from 'vitest';
-import { BlockError, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, type RunnerOptions } from '../src/index.js';
+import { type BlockError, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, type RunnerOptions } from '../src/index.js';
 import { copiedOut } from '../src/sandbox.js';
 import { deployFixture, echoStillWorks, eventually, payloads, requestBody, requestFailure, runner } from './helpers.js';
 
