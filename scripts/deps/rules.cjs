@@ -4,23 +4,7 @@
 // the layers above their package (a test of the broker may start a whole node). No import cycles
 // anywhere, in source or tests.
 
-/** Layer of each workspace package: lower layers know nothing of higher ones. */
-const LAYERS = {
-  protocol: 0,
-  engine: 1,
-  client: 1,
-  block: 1,
-  server: 1,
-  broker: 2,
-  runtime: 2,
-  images: 2,
-  console: 2,
-  'mqtt-bridge': 2,
-  node: 3,
-  testkit: 3,
-  cli: 4,
-  reliability: 5,
-};
+const { LAYERS } = require('./layers.cjs');
 
 const names = Object.keys(LAYERS);
 const layerRules = names.map((pkg) => {
