@@ -87,6 +87,7 @@ async function invoke(sb: number, inv: number, input: string, hops: number): Pro
     return false;
   }
   running.set(sb, inv);
+  if (!sandbox.loaded) outbox.push({ t: 'cold', inv, coldStarts: sandbox.coldStarts + 1 });
   try {
     const value = await sandbox.invokeJson(input, info, hops);
     outbox.push({ t: 'result', inv, ok: true, value, copied: copied(), coldStarts: sandbox.coldStarts });

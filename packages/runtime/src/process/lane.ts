@@ -151,9 +151,13 @@ export class RemoteLane implements Lane, PlacedLane {
       live.skip?.();
       return;
     }
-    if (m.coldStarts > 0) this.#coldNow = m.coldStarts;
+    if (m.coldStarts > 0) this.#coldNow = Math.max(this.#coldNow, m.coldStarts);
     if (m.ok) live.resolve(m.value);
     else live.reject(fromWire(m.error));
+  }
+
+  onCold(coldStarts: number): void {
+    this.#coldNow = Math.max(this.#coldNow, coldStarts);
   }
 
   onCall(m: Extract<FromRunner, { t: 'call' }>): void {

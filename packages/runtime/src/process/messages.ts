@@ -45,6 +45,11 @@ export type FromRunner =
    */
   | { t: 'result'; inv: number; ok: true; value: unknown; copied: number; coldStarts: number }
   | { t: 'result'; inv: number; ok: false; error: WireError; copied: number; coldStarts: number }
+  /**
+   * Invocation `inv` starts in a fresh isolate (the last one was torn down by a limit breach): the
+   * lane's cold starts, told before anything the invocation does reaches the node.
+   */
+  | { t: 'cold'; inv: number; coldStarts: number }
   /** An invocation of a run that was not started, because an earlier one failed. */
   | { t: 'skipped'; inv: number }
   /** A host call of invocation `inv` (publish, kv, fetch, log …), answered by a `reply`. */

@@ -34,6 +34,8 @@ export interface PlacedLane {
   readonly memoryMb: number;
   onResult(m: Extract<FromRunner, { t: 'result' }> | Extract<FromRunner, { t: 'skipped' }>): void;
   onCall(m: Extract<FromRunner, { t: 'call' }>): void;
+  /** The lane's isolate was recreated (its cold starts in the current process so far). */
+  onCold(coldStarts: number): void;
   /** Its runner exited: fail what was in flight (`inv`, if any) with RUNNER_EXITED. */
   onExit(error: BlockError): void;
 }
@@ -203,6 +205,9 @@ export class RunnerProcess {
         l?.resolve(m);
         return;
       }
+      case 'cold':
+        this.invocations.get(m.inv)?.onCold(m.coldStarts);
+        return;
       case 'skipped':
       case 'result': {
         if (m.t === 'result') this.#pool.noteCopied(m.copied);
