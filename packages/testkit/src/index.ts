@@ -7,3 +7,5 @@ export { connectWs } from './ws.js';
 export type { TestSocket, Frame } from './ws.js';
 export { startFakeCloudinary, stringToSign } from './cloudinary.js';
 export type { FakeCloudinary, FakeUpload, StartFakeCloudinaryOptions } from './cloudinary.js';
+export { eventually } from './eventually.js';
+export type { EventuallyOptions, Falsy } from './eventually.js';
