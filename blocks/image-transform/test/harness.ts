@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
 import { BlockRunner, compileBlock, type BlockManifest, type CompiledBlock, type PublishFn } from '@tributary/runtime';
+import { eventually } from '@tributary/testkit';
 import { afterEach } from 'vitest';
 
 // Runs this folder's block in the real sandbox (esbuild bundle, V8 isolate, consumer groups) on a
@@ -66,12 +67,9 @@ export async function messages<T = unknown>(engine: StreamEngine, channel: strin
 }
 
 /** Polls until `channel` holds at least `n` messages; returns them. */
-export async function waitFor<T = Record<string, unknown>>(engine: StreamEngine, channel: string, n = 1, timeoutMs = 15_000): Promise<T[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+export function waitFor<T = Record<string, unknown>>(engine: StreamEngine, channel: string, n = 1, timeoutMs = 15_000): Promise<T[]> {
+  return eventually(async () => {
     const got = await messages<T>(engine, channel);
-    if (got.length >= n) return got;
-    if (Date.now() > deadline) throw new Error(`${n} messages on ${channel}: not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return got.length >= n && got;
+  }, { message: `${n} messages on ${channel}`, timeoutMs });
 }

@@ -1,4 +1,4 @@
-import { startFakeCloudinary } from '@tributary/testkit';
+import { eventually, startFakeCloudinary } from '@tributary/testkit';
 import { parseSpec, SharpBackend } from '@tributary/images';
 import { describe, expect, test } from 'vitest';
 import { jobOf, resolveConfig, type ImageFailed, type ImageTransformed } from '../src/index.js';
@@ -72,8 +72,7 @@ describe('image-transform block (real sandbox, real images module)', () => {
     const { engine, runner } = await deployWithImages();
     await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'derived/x/uploads/p1.jpg', contentType: 'image/jpeg' }) });
     await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'uploads/doc', contentType: 'application/pdf' }) });
-    const deadline = Date.now() + 10_000;
-    while ((runner.list()[0]?.stats.invocations ?? 0) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => (runner.list()[0]?.stats.invocations ?? 0) >= 2, { message: 'two invocations', timeoutMs: 10_000 });
     expect(runner.list()[0]?.stats.invocations).toBe(2);
     expect(await messages(engine, 'images.results')).toEqual([]);
     expect(await messages(engine, 'images.errors')).toEqual([]);

@@ -1,7 +1,8 @@
 import type { Entry, StreamEngine } from '@tributary/engine';
 import type { PublishFn } from '@tributary/runtime';
 import { describe, expect, it } from 'vitest';
-import { deployBlock, drained, eventually, memoryEngine, messages, publish, waitForMessages } from './harness.js';
+import { eventually } from '@tributary/testkit';
+import { deployBlock, drained, memoryEngine, messages, publish, waitForMessages } from './harness.js';
 
 interface Average {
   device: string;
@@ -61,7 +62,7 @@ describe('sensor-average', () => {
     await deployBlock(engine, { config: { windowSeconds: 1 } });
     const first = await publish(engine, 'sensors.d1', { celsius: 10 });
     // Wait for the clock to enter the next 1 s window, so the next reading is stored in it.
-    await eventually('next window', () => Math.floor(Date.now() / 1000) > Math.floor(first.time / 1000));
+    await eventually(() => Math.floor(Date.now() / 1000) > Math.floor(first.time / 1000), { message: 'next window', timeoutMs: 10_000 });
     const second = await publish(engine, 'sensors.d1', { celsius: 30 });
 
     const out = await waitForMessages<Average>(engine, 'averages.d1', 2);
@@ -82,11 +83,11 @@ describe('sensor-average', () => {
     await drained(engine, [runner], invalid.length + 1);
     expect(await messages<Average>(engine, 'averages.d1')).toEqual([expect.objectContaining({ celsius: 25, count: 1 })]);
     // Logging is fire-and-forget, so the lines may land just after the handler returned.
-    const warns = await eventually('a warning per invalid reading', async () => {
+    const warns = await eventually(async () => {
       const logs = await messages<{ level: string; message: string; fields: { offset: number; reason: string } }>(engine, '$logs.sensor-average');
       const w = logs.filter((l) => l.level === 'warn');
       return w.length === invalid.length ? w.sort((a, b) => a.fields.offset - b.fields.offset) : undefined;
-    });
+    }, { message: 'a warning per invalid reading', timeoutMs: 10_000 });
     expect(warns.map((l) => l.fields.offset)).toEqual(invalid.map((_, i) => i + 1));
     expect(warns.map((l) => l.fields.reason)).toEqual([
       'celsius is not a finite number',

@@ -1,9 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { MemoryEngine } from '@tributary/engine';
-import { connectWs, type Frame, type TestSocket } from '@tributary/testkit';
+import { connectWs, eventually, type Frame, type TestSocket } from '@tributary/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startNode, type TributaryNode } from '@tributary/node';
-import { eventually } from './harness.js';
 
 // The repo's blocks/ folder, loaded as `tributary start --blocks blocks` would.
 const BLOCKS_DIR = fileURLToPath(new URL('../..', import.meta.url));
@@ -41,11 +40,11 @@ async function history<T>(s: TestSocket, channel: string): Promise<T[]> {
 
 /** Waits until an after-publish block ran `n` times and has nothing unacked. */
 function drained(n: TributaryNode, engine: MemoryEngine, block: string, invocations: number): Promise<true> {
-  return eventually(`${block} drained ${invocations}`, async () => {
+  return eventually(async () => {
     const info = n.blocks.runner.list().find((b) => b.name === block);
     if (info === undefined || info.stats.invocations < invocations) return false;
     return (await engine.groups?.pending(`block.${block}`)) === 0;
-  });
+  }, { message: `${block} drained ${invocations}`, timeoutMs: 10_000 });
 }
 
 describe('pipeline: sensors → sensor-average → temperature-alert, and chat moderation, over WebSockets', () => {

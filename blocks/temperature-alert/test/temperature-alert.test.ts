@@ -1,7 +1,8 @@
 import type { StreamEngine } from '@tributary/engine';
 import type { PublishFn } from '@tributary/runtime';
 import { describe, expect, it } from 'vitest';
-import { deployBlock, drained, eventually, memoryEngine, messages, publish, waitForMessages } from './harness.js';
+import { eventually } from '@tributary/testkit';
+import { deployBlock, drained, memoryEngine, messages, publish, waitForMessages } from './harness.js';
 
 interface Alert {
   device: string;
@@ -77,8 +78,8 @@ describe('temperature-alert', () => {
     await drained(engine, [runner], invalid.length);
     expect(await messages(engine, 'alerts.temperature')).toEqual([]);
     expect(await messages(engine, '$dlq.temperature-alert')).toEqual([]);
-    await eventually('a warning per invalid message', async () =>
-      (await messages<{ level: string }>(engine, '$logs.temperature-alert')).filter((l) => l.level === 'warn').length === invalid.length);
+    await eventually(async () =>
+      (await messages<{ level: string }>(engine, '$logs.temperature-alert')).filter((l) => l.level === 'warn').length === invalid.length, { message: 'a warning per invalid message', timeoutMs: 10_000 });
   });
 
   it('dead-letters averages when its config is invalid, naming the field', async () => {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { TributaryClient, type Message } from '@tributary/client';
 import { afterEach, describe, expect, it } from 'vitest';
 // The real `tributary` command, spawned as a process (what `pnpm tributary start` runs).
+import { eventually } from '@tributary/testkit';
 import { startCli } from '../../../packages/cli/test/cli.js';
 import { startChatBot, type BotMessage, type ChatMessage } from '../src/bot.js';
 
@@ -35,22 +36,11 @@ async function user(url: string, room: string): Promise<{ client: TributaryClien
   return { client, inbox };
 }
 
-/** Polls until `find` returns something, or fails after the deadline. */
-async function eventually<T>(what: string, find: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 type Inbox = Array<Message<ChatMessage & Partial<BotMessage>>>;
 /** Publishes a command and waits for the bot's reply to it. */
 async function ask(client: TributaryClient, inbox: Inbox, room: string, text: string): Promise<BotMessage & { stats?: Record<string, number> }> {
   const { offset } = await client.publish(`chat.${room}`, { text, user: 'tester' });
-  const reply = await eventually(`reply to ${text}`, () => inbox.find((m) => m.data.bot === true && m.data.replyTo === offset));
+  const reply = await eventually(() => inbox.find((m) => m.data.bot === true && m.data.replyTo === offset), { message: `reply to ${text}`, timeoutMs: 15_000 });
   return reply.data as BotMessage;
 }
 
@@ -63,8 +53,8 @@ describe('chat-bot against `tributary start --insecure --blocks examples/chat-bo
 
     const alice = await user(url, 'lobby');
     // The bot announces alice's arrival in the room, and alice sees the bot there.
-    const joined = await eventually('join announcement', () =>
-      alice.inbox.find((m) => m.data.event === 'join' && m.data.member === alice.client.clientId));
+    const joined = await eventually(() =>
+      alice.inbox.find((m) => m.data.event === 'join' && m.data.member === alice.client.clientId), { message: 'join announcement', timeoutMs: 15_000 });
     expect(joined.data).toMatchObject({ bot: true, user: 'chat-bot', text: `guest-${alice.client.clientId?.slice(0, 6)} joined` });
     expect((await alice.client.presence('chat.lobby')).map((m) => m.clientId)).toEqual(
       expect.arrayContaining([bot.client.clientId, alice.client.clientId]),
@@ -82,10 +72,10 @@ describe('chat-bot against `tributary start --insecure --blocks examples/chat-bo
     // Three messages in the lobby, one in the kitchen; commands and the bot's own messages do not count.
     for (const text of ['hi', 'anyone?', 'hello!']) await alice.client.publish('chat.lobby', { text, user: 'alice' });
     await bob.client.publish('chat.kitchen', { text: 'coffee is ready', user: 'bob' });
-    const stats = await eventually('counts', async () => {
+    const stats = await eventually(async () => {
       const reply = await ask(alice.client, alice.inbox, 'lobby', '/stats');
       return reply.stats?.lobby === 3 && reply.stats.kitchen === 1 ? reply : undefined;
-    });
+    }, { message: 'counts', timeoutMs: 15_000 });
     expect(stats.text).toBe('messages per room: kitchen: 1, lobby: 3');
 
     // Bob walks into the lobby and out again: both are announced.
@@ -94,9 +84,9 @@ describe('chat-bot against `tributary start --insecure --blocks examples/chat-bo
     await bobInLobby.connect();
     await bobInLobby.subscribe('chat.lobby', () => {}, { presence: true });
     const bobId = bobInLobby.clientId;
-    await eventually('bob joined', () => alice.inbox.find((m) => m.data.event === 'join' && m.data.member === bobId));
+    await eventually(() => alice.inbox.find((m) => m.data.event === 'join' && m.data.member === bobId), { message: 'bob joined', timeoutMs: 15_000 });
     await bobInLobby.close();
-    const left = await eventually('bob left', () => alice.inbox.find((m) => m.data.event === 'leave' && m.data.member === bobId));
+    const left = await eventually(() => alice.inbox.find((m) => m.data.event === 'leave' && m.data.member === bobId), { message: 'bob left', timeoutMs: 15_000 });
     expect(left.data.text).toBe(`guest-${bobId?.slice(0, 6)} left`);
 
     // Every answer was published once.

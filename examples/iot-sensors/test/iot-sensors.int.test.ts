@@ -3,6 +3,7 @@ import { MemoryEngine } from '@tributary/engine';
 import { TributaryClient } from '@tributary/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startNode, type TributaryNode } from '@tributary/node';
+import { eventually } from '@tributary/testkit';
 import { startDashboard } from '../src/dashboard.js';
 import { runDevices, type Transport } from '../src/devices.js';
 
@@ -14,23 +15,13 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-async function eventually<T>(what: string, find: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await find();
-    if (found !== undefined && found !== false) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Waits until an after-publish block handled at least `n` messages and has nothing unacked. */
 function drained(node: TributaryNode, engine: MemoryEngine, block: string, n: number): Promise<true> {
-  return eventually(`${block} drained ${n}`, async () => {
+  return eventually(async () => {
     const info = node.blocks.runner.list().find((b) => b.name === block);
     if (info === undefined || info.stats.invocations < n) return false;
     return (await engine.groups?.pending(`block.${block}`)) === 0;
-  });
+  }, { message: `${block} drained ${n}`, timeoutMs: 20_000 });
 }
 
 describe('iot-sensors against a node running the repo blocks (sensor-average → temperature-alert)', () => {
@@ -72,7 +63,7 @@ describe('iot-sensors against a node running the repo blocks (sensor-average →
     expect(stored).toEqual([expect.objectContaining({ device: 'd2', threshold: 30 })]);
 
     // The dashboard printed exactly that alert.
-    await eventually('the alert on the dashboard', () => dashboard.alerts.length >= 1);
+    await eventually(() => dashboard.alerts.length >= 1, { message: 'the alert on the dashboard', timeoutMs: 20_000 });
     expect(dashboard.alerts).toEqual(stored);
     expect(dashboard.alerts[0]?.celsius).toBeGreaterThan(30);
   });

@@ -1,5 +1,6 @@
 // Edge cases found by a hostile review: false positives and holes in the liveness watcher.
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
+import { eventually } from '@tributary/testkit';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { broker, clientFrame, defer, rawUpgrade, sleep, socket, wrapEngine } from './helpers.js';
@@ -75,8 +76,12 @@ describe('liveness false positives', () => {
     raw.on('data', () => raw.pause());
     const t = setInterval(() => raw.resume(), 50);
     defer(async () => clearInterval(t));
-    const end = Date.now() + 25_000;
-    while (code === undefined && messages < 1000 && Date.now() < end) await sleep(100);
+    await eventually(() => messages >= 1000, {
+      message: () => `the whole replay (${messages} of 1000 messages)`,
+      timeoutMs: 25_000,
+      intervalMs: 100,
+      failFast: () => code !== undefined && `a reader that keeps reading was cut (close code ${code})`,
+    });
     clearInterval(t);
     expect(code, 'a reader that keeps reading was cut').toBeUndefined();
     expect(messages).toBe(1000);

@@ -3,17 +3,10 @@ import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { ErrorCodes, TributaryError } from '@tributary/protocol';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { eventually } from '@tributary/testkit';
 import type { PublishInterceptor } from '../src/index.js';
 import { broker, sleep, socket, wrapEngine } from './helpers.js';
 import { brokerContext } from '../src/internal.js';
-
-async function until(f: () => boolean | Promise<boolean>, what: () => string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what()}`);
-    await sleep(20);
-  }
-}
 
 describe('a connection closing at an await point of subscribe', () => {
   it('leaves no presence member behind when it closes while subscribe {presence:true} reads the channel state', async () => {
@@ -28,7 +21,7 @@ describe('a connection closing at an await point of subscribe', () => {
     ws.send(JSON.stringify({ type: 'subscribe', id: 1, channel: 'room', presence: true }));
     await sleep(10);
     ws.terminate();
-    await until(() => brokerContext(b).sessions.size === 0, () => 'session not removed');
+    await eventually(() => brokerContext(b).sessions.size === 0, { message: 'session not removed', timeoutMs: 10_000 });
     // Three presence TTLs later the member should long be gone.
     await sleep(1000);
     const members = await engine.presenceList('room');
@@ -48,7 +41,7 @@ describe('a connection closing at an await point of subscribe', () => {
     ws.send(JSON.stringify({ type: 'subscribe', id: 1, channel: 'room', presence: true, since: { offset: 0, epoch } }));
     await sleep(10);
     ws.terminate();
-    await until(() => brokerContext(b).sessions.size === 0, () => 'session not removed');
+    await eventually(() => brokerContext(b).sessions.size === 0, { message: 'session not removed', timeoutMs: 10_000 });
     await sleep(1000);
     const members = await engine.presenceList('room');
     expect(members).toEqual([]);
@@ -75,7 +68,7 @@ describe('the publish fence after UNAVAILABLE', () => {
     const s = await socket(b.wsUrl);
     const frame = (i: number) => ({ type: 'publish', id: i, channel: 'ord', data: i, msgId: `m${i}` });
     for (let i = 1; i <= 3; i++) s.send(frame(i));
-    await until(() => s.frames.filter((f) => typeof f.id === 'number').length === 3, () => JSON.stringify(s.frames));
+    await eventually(() => s.frames.filter((f) => typeof f.id === 'number').length === 3, { message: () => JSON.stringify(s.frames), timeoutMs: 10_000 });
     // The client's part: retry the failed ones, in order.
     for (const f of s.frames.filter((x) => x.type === 'error').map((x) => x.id as number).sort()) {
       expect(await s.request(frame(f))).toMatchObject({ type: 'ack' });

@@ -1,21 +1,12 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { connectWs } from '@tributary/testkit';
+import { connectWs, eventually } from '@tributary/testkit';
 import WebSocket from 'ws';
 import { createToken, type Broker } from '../src/index.js';
 import { broker, SECRET, socket } from './helpers.js';
 import { brokerContext } from '../src/internal.js';
 
 const JSON_TYPE = { 'content-type': 'application/json' };
-
-/** Polls `f` until it holds (a bounded wait for a state, not a timing assertion). */
-async function until(f: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function ping(b: Broker, query = ''): Promise<void> {
   const s = await socket(b.wsUrl + query);
@@ -87,7 +78,7 @@ describe('connections', () => {
         ws.on('upgrade', () => ws.terminate());
       })),
     );
-    await until(() => brokerContext(b).sessions.size === 0, `${brokerContext(b).sessions.size} ghost sessions left`);
+    await eventually(() => brokerContext(b).sessions.size === 0, { message: () => `${brokerContext(b).sessions.size} ghost sessions left` });
     // The limit is not eaten by ghosts: a new client still gets in.
     await ping(b, `?token=${token}`);
   });
@@ -103,7 +94,7 @@ describe('connections', () => {
     // More than the 256 frames a session buffers before it stops reading the socket.
     const n = 600;
     for (let i = 1; i <= n; i++) ws.send(JSON.stringify({ type: 'publish', id: i, channel: 'early', data: i }));
-    await until(() => frames.filter((f) => f.type === 'ack').length === n, `acks: ${frames.length} frames`);
+    await eventually(() => frames.filter((f) => f.type === 'ack').length === n, { message: () => `acks: ${frames.length} frames` });
     ws.close();
     expect(frames[0]?.type).toBe('welcome');
     expect(frames.slice(1).map((f) => f.id)).toEqual(Array.from({ length: n }, (_, i) => i + 1));

@@ -2,7 +2,7 @@
 // on its AOF. The promise under test (docs/PROTOCOL.md): a client that retries every failed publish
 // in order, with the same msgIds, finds its messages stored in the order it sent them.
 import { RedisEngine } from '@tributary/engine/redis';
-import { killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually, killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
 import { nanoid } from 'nanoid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { broker, socket } from './helpers.js';
@@ -38,7 +38,7 @@ describe('publish order across a store failure', () => {
     await killAndWait(redis.process!);
     await new Promise((r) => setTimeout(r, 400));
     await redis.restart();
-    await until(() => replies.size === N, () => `${replies.size} of ${N} replies`);
+    await eventually(() => replies.size === N, { message: () => `${replies.size} of ${N} replies`, timeoutMs: 30_000 });
     const failed = [...replies.values()].filter((r) => r.type === 'error');
     expect(failed.length).toBeGreaterThan(0);
     for (const r of failed) expect(['UNAVAILABLE', 'TIMEOUT']).toContain(r.code);
@@ -64,11 +64,3 @@ describe('publish order across a store failure', () => {
     await engine.close();
   });
 });
-
-async function until(f: () => boolean, what: () => string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -1,5 +1,5 @@
 import { TributaryClient, type Message } from '@tributary/client';
-import { startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, type Running } from './cli.js';
 
@@ -28,14 +28,6 @@ function client(url: string): TributaryClient {
   return c;
 }
 
-async function until(pred: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('two broker processes on one Redis', () => {
   it('delivers in order across nodes, and a subscriber resumes on node B after node A is killed, losing nothing', async () => {
     const a = await node();
@@ -56,7 +48,7 @@ describe('two broker processes on one Redis', () => {
       }
     })();
 
-    await until(() => got.length >= 50);
+    await eventually(() => got.length >= 50, { timeoutMs: 15_000 });
     a.proc.child.kill('SIGKILL'); // node A dies mid-stream
     const position = sub.position;
     expect(position).toBeDefined();
@@ -72,7 +64,7 @@ describe('two broker processes on one Redis', () => {
     });
     await publishing;
     expect(published).toBe(total);
-    await until(() => (position?.offset ?? 0) + after.length >= total);
+    await eventually(() => (position?.offset ?? 0) + after.length >= total, { timeoutMs: 15_000 });
 
     expect(recovered).toBe(true);
     const beforeKill = got.filter((m) => m.offset <= (position?.offset ?? 0));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { ErrorCodes, TributaryClient, TributaryError, type ClientEvents } from '../src/index.js';
-import { client, collector, createToken, range, SECRET, TestBroker, waitFor } from './helpers.js';
+import { client, collector, createToken, range, SECRET, TestBroker } from './helpers.js';
 
 const secured = { auth: { secret: SECRET } } as const;
 
@@ -47,16 +48,16 @@ describe('credentials', () => {
     const got = collector<number>();
     await c.subscribe<number>('chat.room', got.handler);
     await pub.publish('chat.room', 1);
-    await waitFor(() => got.messages.length === 1, 'first message');
+    await eventually(() => got.messages.length === 1, { message: 'first message' });
     await b.stop();
     await b.restart();
-    await waitFor(() => pub.state === 'connected', 'publisher back');
+    await eventually(() => pub.state === 'connected', { message: 'publisher back' });
     await pub.publish('chat.room', 2);
-    await waitFor(() => c.state === 'connected', 'subscriber back with a good token');
+    await eventually(() => c.state === 'connected', { message: 'subscriber back with a good token' });
     expect(calls).toBe(4);
     expect(errors.map((e) => e.code)).toEqual([ErrorCodes.UNAUTHORIZED, ErrorCodes.UNAUTHORIZED]);
     await pub.publish('chat.room', 3);
-    await waitFor(() => got.messages.length === 3, 'missed and live messages');
+    await eventually(() => got.messages.length === 3, { message: 'missed and live messages' });
     expect(got.data()).toEqual(range(1, 3));
   });
 
@@ -79,15 +80,15 @@ describe('credentials', () => {
     const got = collector<number>();
     await c.subscribe<number>('chat.room', got.handler);
     await pub.publish('chat.room', 1);
-    await waitFor(() => drops.length === 1, 'expiry close', 5000);
+    await eventually(() => drops.length === 1, { message: 'expiry close', timeoutMs: 5000 });
     expect(drops[0]).toMatchObject({ code: 4001, error: { code: ErrorCodes.TOKEN_EXPIRED } });
     expect(errors.map((e) => e.code)).toContain(ErrorCodes.TOKEN_EXPIRED);
     // Published while the subscriber was cut off: delivered after it re-authenticates and resumes.
     await pub.publish('chat.room', 2);
-    await waitFor(() => c.state === 'connected', 'reconnected with a fresh token');
+    await eventually(() => c.state === 'connected', { message: 'reconnected with a fresh token' });
     expect(calls).toBe(2);
     await pub.publish('chat.room', 3);
-    await waitFor(() => got.messages.length === 3, 'all messages');
+    await eventually(() => got.messages.length === 3, { message: 'all messages' });
     expect(got.data()).toEqual(range(1, 3));
   });
 
@@ -107,12 +108,12 @@ describe('credentials', () => {
     failing = true;
     await b.stop();
     await b.restart();
-    await waitFor(() => errors.length >= 3, 'three failed attempts');
+    await eventually(() => errors.length >= 3, { message: 'three failed attempts' });
     expect(c.state).not.toBe('connected');
     expect(errors[0]).toMatchObject({ code: ErrorCodes.UNAUTHORIZED });
     expect((errors[0]?.cause as Error).message).toBe('identity provider down');
     failing = false;
-    await waitFor(() => c.state === 'connected', 'reconnected once the token function works');
+    await eventually(() => c.state === 'connected', { message: 'reconnected once the token function works' });
     expect(calls).toBeGreaterThanOrEqual(5);
   });
 
@@ -136,7 +137,7 @@ describe('credentials', () => {
     grants = { 'other.*': ['subscribe'] };
     await b.stop();
     await b.restart();
-    await waitFor(() => s.closed, 'subscription ended');
+    await eventually(() => s.closed, { message: 'subscription ended' });
     expect(fromOption).toEqual([expect.objectContaining({ code: ErrorCodes.FORBIDDEN, channel: 'chat.x' })]);
     expect(fromEvent.map((e) => e.code)).toEqual([ErrorCodes.FORBIDDEN]);
     expect(c.state).toBe('connected');

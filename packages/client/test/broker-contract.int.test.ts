@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { ErrorCodes, TributaryClient } from '../src/index.js';
-import { createToken, SECRET, TestBroker, waitFor } from './helpers.js';
+import { createToken, SECRET, TestBroker } from './helpers.js';
 
 // Broker behaviour the client relies on, checked through the client. A failure here is a broker bug.
 describe('broker contract', () => {
@@ -34,7 +35,7 @@ describe('broker contract', () => {
       const expired: string[] = [];
       for (const c of clients) c.on('disconnected', (e) => expired.push(e.error?.code ?? `code ${e.code}`));
       // Every token is past its expiry 3 s after the last connection; allow one more second.
-      await waitFor(() => expired.length === clients.length, 'every expired connection to be closed', n * 7 + 4000).catch(() => {});
+      await eventually(() => expired.length === clients.length, { message: 'every expired connection to be closed', timeoutMs: n * 7 + 4000 }).catch(() => {});
       const stillOpen = clients.filter((c) => c.state === 'connected').length;
       expect(stillOpen, `${stillOpen} of ${n} connections still open after their token expired`).toBe(0);
       expect(new Set(expired)).toEqual(new Set([ErrorCodes.TOKEN_EXPIRED]));

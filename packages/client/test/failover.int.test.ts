@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import type { RecoveryInfo } from '../src/index.js';
-import { client, collector, range, TestBroker, waitFor } from './helpers.js';
+import { client, collector, range, TestBroker } from './helpers.js';
 import { startBroker } from '@tributary/broker';
 
 describe('several endpoints', () => {
@@ -18,11 +19,11 @@ describe('several endpoints', () => {
       const recoveries: RecoveryInfo[] = [];
       await sub.subscribe<number>('feed', got.handler, { onRecovery: (r) => recoveries.push(r) });
       for (let i = 1; i <= 5; i++) await pub.publish('feed', i);
-      await waitFor(() => got.messages.length === 5, 'first five');
+      await eventually(() => got.messages.length === 5, { message: 'first five' });
 
       await a.stop(); // node A goes away for good: the client must not keep knocking on it
       for (let i = 6; i <= 20; i++) await pub.publish('feed', i);
-      await waitFor(() => got.messages.length >= 20, 'all twenty');
+      await eventually(() => got.messages.length >= 20, { message: 'all twenty' });
       expect(got.data()).toEqual(range(1, 20));
       expect(nodes).toEqual([b.nodeId]);
       expect(recoveries).toMatchObject([{ channel: 'feed', recovered: true, resubscribed: true }]);

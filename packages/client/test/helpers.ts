@@ -68,16 +68,6 @@ export function client(url: string | string[], options: Partial<ClientOptions> =
   return c;
 }
 
-/** Polls `cond` until it holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** A latch: `wait()` resolves once `open()` was called (and at once while it stays open). */
 export function gate(): { wait(): Promise<void>; open(): void; shut(): void; readonly isOpen: boolean } {
   let opened = true;

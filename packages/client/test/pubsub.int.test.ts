@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { eventually } from '@tributary/testkit';
 import { ErrorCodes, TributaryClient, TributaryError, type PresenceEvent } from '../src/index.js';
-import { client, collector, range, TestBroker, waitFor } from './helpers.js';
+import { client, collector, range, TestBroker } from './helpers.js';
 
 describe('publish and subscribe', () => {
   it('acks a publish with its offset, epoch and generated msgId', async () => {
@@ -40,7 +41,7 @@ describe('publish and subscribe', () => {
     const acks = [];
     for (let i = 1; i <= 50; i++) acks.push(pub.publish('feed', i));
     const last = (await Promise.all(acks)).at(-1);
-    await waitFor(() => got.messages.length === 50, '50 messages');
+    await eventually(() => got.messages.length === 50, { message: '50 messages' });
     expect(got.data()).toEqual(range(1, 50));
     expect(got.offsets()).toEqual(range(1, 50));
     expect(got.messages[0]).toMatchObject({ channel: 'feed', epoch: last?.epoch, msgId: expect.any(String) });
@@ -57,7 +58,7 @@ describe('publish and subscribe', () => {
     const got = collector<number>();
     const recoveries: unknown[] = [];
     await c.subscribe('log', got.handler, { since: { offset: 4, epoch }, onRecovery: (r) => recoveries.push(r) });
-    await waitFor(() => got.messages.length === 6, 'replayed messages');
+    await eventually(() => got.messages.length === 6, { message: 'replayed messages' });
     expect(got.data()).toEqual(range(5, 10));
     expect(recoveries).toEqual([{ channel: 'log', pattern: false, recovered: true, position: { offset: 4, epoch }, resubscribed: false }]);
   });
@@ -73,7 +74,7 @@ describe('publish and subscribe', () => {
     await c.publish('sensors.t1', 1);
     await c.publish('sensors.t1.deep', 2);
     await c.publish('sensors.t2', 3);
-    await waitFor(() => got.messages.length === 2, 'pattern matches');
+    await eventually(() => got.messages.length === 2, { message: 'pattern matches' });
     expect(got.messages.map((m) => [m.channel, m.data, m.pattern])).toEqual([
       ['sensors.t1', 1, 'sensors.*'],
       ['sensors.t2', 3, 'sensors.*'],
@@ -87,14 +88,14 @@ describe('publish and subscribe', () => {
     const got = collector();
     const s = await c.subscribe('news', got.handler);
     await c.publish('news', 1);
-    await waitFor(() => got.messages.length === 1, 'first message');
+    await eventually(() => got.messages.length === 1, { message: 'first message' });
     await s.unsubscribe();
     expect(s.closed).toBe(true);
     await c.publish('news', 2);
     const again = collector();
     await c.subscribe('news', again.handler);
     await c.publish('news', 3);
-    await waitFor(() => again.messages.length === 1, 'message after re-subscribe');
+    await eventually(() => again.messages.length === 1, { message: 'message after re-subscribe' });
     expect(got.data()).toEqual([1]);
     expect(again.data()).toEqual([3]);
   });
@@ -117,10 +118,10 @@ describe('publish and subscribe', () => {
     a.on('presence', (e) => events.push(e));
     await a.subscribe('room', () => {}, { presence: true, onPresence: (e) => fromOption.push(e) });
     const s2 = await other.subscribe('room', () => {}, { presence: true });
-    await waitFor(async () => (await a.presence('room')).length === 2, 'two members');
-    await waitFor(() => events.some((e) => e.type === 'join' && e.member.clientId === other.clientId), 'join event');
+    await eventually(async () => (await a.presence('room')).length === 2, { message: 'two members' });
+    await eventually(() => events.some((e) => e.type === 'join' && e.member.clientId === other.clientId), { message: 'join event' });
     await s2.unsubscribe();
-    await waitFor(() => events.some((e) => e.type === 'leave' && e.member.clientId === other.clientId), 'leave event');
+    await eventually(() => events.some((e) => e.type === 'leave' && e.member.clientId === other.clientId), { message: 'leave event' });
     expect(fromOption.length).toBe(events.length);
     expect(await a.presence('room')).toEqual([expect.objectContaining({ clientId: a.clientId })]);
   });
@@ -138,7 +139,7 @@ describe('publish and subscribe', () => {
     });
     await c.publish('x', 1);
     await c.publish('x', 2);
-    await waitFor(() => seen.length === 2, 'both messages');
+    await eventually(() => seen.length === 2, { message: 'both messages' });
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ code: ErrorCodes.INTERNAL, channel: 'x' });
     expect((errors[0]?.cause as Error).message).toBe('boom');
@@ -191,7 +192,7 @@ describe('request errors', () => {
     const c = client(b.wsUrl, { requestTimeoutMs: 200, waitOnFirstConnect: true });
     await c.connect();
     await b.stop();
-    await waitFor(() => c.state !== 'connected', 'disconnect');
+    await eventually(() => c.state !== 'connected', { message: 'disconnect' });
     const err = await c.publish('c', 1).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: ErrorCodes.TIMEOUT, channel: 'c' });
   });
@@ -201,7 +202,7 @@ describe('request errors', () => {
     const c = client(b.wsUrl);
     await c.connect();
     await b.stop();
-    await waitFor(() => c.state !== 'connected', 'disconnect');
+    await eventually(() => c.state !== 'connected', { message: 'disconnect' });
     const p = c.publish('c', 1);
     const s = c.subscribe('c', () => {});
     await c.close();

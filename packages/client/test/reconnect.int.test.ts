@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { PublishInterceptor } from '@tributary/broker';
 import WebSocket from 'ws';
+import { eventually } from '@tributary/testkit';
 import type { ClientEvents, RecoveryInfo, WebSocketConstructor } from '../src/index.js';
-import { client, collector, gate, range, TestBroker, waitFor } from './helpers.js';
+import { client, collector, gate, range, TestBroker } from './helpers.js';
 import { brokerContext } from '@tributary/broker/internal';
 
 describe('reconnect and resume', () => {
@@ -18,21 +19,21 @@ describe('reconnect and resume', () => {
     const recoveries: RecoveryInfo[] = [];
     const s = await sub.subscribe<number>('feed', got.handler, { onRecovery: (r) => recoveries.push(r) });
     for (let i = 1; i <= 5; i++) await pub.publish('feed', i);
-    await waitFor(() => got.messages.length === 5, 'first five');
+    await eventually(() => got.messages.length === 5, { message: 'first five' });
 
     const disconnects: Array<ClientEvents['disconnected']> = [];
     sub.on('disconnected', (e) => disconnects.push(e));
     door.shut();
     await b.stop();
     await b.restart();
-    await waitFor(() => pub.state === 'connected', 'publisher back');
+    await eventually(() => pub.state === 'connected', { message: 'publisher back' });
     for (let i = 6; i <= 30; i++) await pub.publish('feed', i);
     expect(sub.state).not.toBe('connected');
 
     door.open();
     // Keep publishing while the subscriber resumes, so the replay/live switch happens under traffic.
     for (let i = 31; i <= 60; i++) await pub.publish('feed', i);
-    await waitFor(() => got.messages.length >= 60, 'all sixty');
+    await eventually(() => got.messages.length >= 60, { message: 'all sixty' });
     expect(got.data()).toEqual(range(1, 60));
     expect(s.position?.offset).toBe(60);
     expect(disconnects[0]).toMatchObject({ code: 1001, willReconnect: true });
@@ -51,22 +52,22 @@ describe('reconnect and resume', () => {
     sub.on('recovery', (r) => fromEvent.push(r));
     const s = await sub.subscribe<number>('c', got.handler, { onRecovery: (r) => fromCallback.push(r) });
     for (let i = 1; i <= 3; i++) await pub.publish('c', i);
-    await waitFor(() => got.messages.length === 3, 'first three');
+    await eventually(() => got.messages.length === 3, { message: 'first three' });
 
     door.shut();
     await b.stop();
     await b.restart();
-    await waitFor(() => pub.state === 'connected', 'publisher back');
+    await eventually(() => pub.state === 'connected', { message: 'publisher back' });
     let epoch = '';
     for (let i = 4; i <= 23; i++) epoch = (await pub.publish('c', i)).epoch;
     door.open();
-    await waitFor(() => fromEvent.length === 1, 'recovery event');
+    await eventually(() => fromEvent.length === 1, { message: 'recovery event' });
     const expected = { channel: 'c', pattern: false, recovered: false, position: { offset: 23, epoch }, resubscribed: true };
     expect(fromEvent).toEqual([expected]);
     expect(fromCallback).toEqual([expected]);
 
     await pub.publish('c', 24);
-    await waitFor(() => got.messages.length === 4, 'live message after the gap');
+    await eventually(() => got.messages.length === 4, { message: 'live message after the gap' });
     // Nothing from the lost range is delivered; delivery goes on from the current position.
     expect(got.data()).toEqual([1, 2, 3, 24]);
     expect(s.position).toEqual({ offset: 24, epoch });
@@ -81,14 +82,14 @@ describe('reconnect and resume', () => {
     const recoveries: RecoveryInfo[] = [];
     await c.subscribe<number>('sensors.>', got.handler, { onRecovery: (r) => recoveries.push(r) });
     await pub.publish('sensors.a', 1);
-    await waitFor(() => got.messages.length === 1, 'first');
+    await eventually(() => got.messages.length === 1, { message: 'first' });
     await b.stop();
     await b.restart();
-    await waitFor(() => recoveries.length === 1, 'pattern re-subscribed');
+    await eventually(() => recoveries.length === 1, { message: 'pattern re-subscribed' });
     expect(recoveries[0]).toEqual({ channel: 'sensors.>', pattern: true, recovered: false, position: undefined, resubscribed: true });
-    await waitFor(() => pub.state === 'connected', 'publisher back');
+    await eventually(() => pub.state === 'connected', { message: 'publisher back' });
     await pub.publish('sensors.b.c', 2);
-    await waitFor(() => got.messages.length === 2, 'live after reconnect');
+    await eventually(() => got.messages.length === 2, { message: 'live after reconnect' });
     expect(got.data()).toEqual([1, 2]);
   });
 
@@ -97,7 +98,7 @@ describe('reconnect and resume', () => {
     const c = client(b.wsUrl);
     await c.connect();
     await b.stop();
-    await waitFor(() => c.state !== 'connected', 'disconnect');
+    await eventually(() => c.state !== 'connected', { message: 'disconnect' });
     const pending = c.publish('q', { during: 'outage' });
     await b.restart();
     const ack = await pending;
@@ -125,9 +126,9 @@ describe('reconnect and resume', () => {
     const c = client(b.wsUrl);
     await c.connect();
     const pending = c.publish('once', 'payload', { msgId: 'm-1' });
-    await waitFor(() => intercepted === 1, 'publish reached the broker');
+    await eventually(() => intercepted === 1, { message: 'publish reached the broker' });
     const stopped = b.stop();
-    await waitFor(() => c.state !== 'connected', 'disconnect');
+    await eventually(() => c.state !== 'connected', { message: 'disconnect' });
     hold.open();
     await stopped;
     await b.restart({ interceptors: [] });
@@ -143,7 +144,7 @@ describe('reconnect and resume', () => {
     await b.stop();
     const c = client(url, { waitOnFirstConnect: true, reconnect: { minDelayMs: 60_000, maxDelayMs: 60_000, factor: 1 } });
     const connecting = c.connect();
-    await waitFor(() => c.state === 'disconnected', 'first attempt failed');
+    await eventually(() => c.state === 'disconnected', { message: 'first attempt failed' });
     await b.restart();
     // The backoff is a minute; a second connect() wakes the loop.
     await c.connect();
@@ -188,9 +189,9 @@ describe('reconnect and resume', () => {
       deaf = false;
     });
     deaf = true;
-    await waitFor(() => drops.length === 1, 'ping timeout drop');
+    await eventually(() => drops.length === 1, { message: 'ping timeout drop' });
     expect(drops[0]).toMatchObject({ code: 1006, reason: 'ping timeout' });
-    await waitFor(() => c.state === 'connected', 'reconnected');
+    await eventually(() => c.state === 'connected', { message: 'reconnected' });
     expect(c.clientId).not.toBe(first);
   });
 
@@ -220,7 +221,7 @@ describe('reconnect and resume', () => {
     }
     sockets[0]?.resume();
     for (let k = 0; k < 10; k++) await pub.publish('firehose', { i: ++n, pad });
-    await waitFor(() => got.messages.length >= n, `all ${n} messages`, 10_000);
+    await eventually(() => got.messages.length >= n, { message: `all ${n} messages`, timeoutMs: 10_000 });
     expect(got.messages.map((m) => m.data.i)).toEqual(range(1, n));
     expect(sockets.length).toBeGreaterThanOrEqual(2);
   });
@@ -235,7 +236,7 @@ describe('reconnect and resume', () => {
     await s.unsubscribe();
     await b.stop();
     await b.restart();
-    await waitFor(() => c.state === 'connected' && pub.state === 'connected', 'both back');
+    await eventually(() => c.state === 'connected' && pub.state === 'connected', { message: 'both back' });
     await pub.publish('gone', 1);
     // A round trip on the subscriber's connection orders after any delivery the broker would make.
     await c.ping();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import type { ConsumerGroups, EngineOptions, GroupEntry, StreamEngine } from '../src/index.js';
 import type { EngineCapabilities, MakeEngine } from './contract-types.js';
-import { range, uniqueChannel, until } from './helpers.js';
+import { range, uniqueChannel } from './helpers.js';
 
 type Using = (fn: (get: MakeEngine) => Promise<void>) => Promise<void>;
 
@@ -11,10 +12,10 @@ const uniqueGroup = (base: string): string => `grp.${base}.${Math.random().toStr
 /** Reads until at least `n` entries arrived in total (polling, with a deadline). */
 async function readAtLeast(groups: ConsumerGroups, group: string, consumer: string, n: number, count = 100): Promise<GroupEntry[]> {
   const got: GroupEntry[] = [];
-  await until(async () => {
+  await eventually(async () => {
     got.push(...(await groups.read(group, consumer, count)));
     return got.length >= n;
-  }, `${n} entries of group ${group}`);
+  }, { message: `${n} entries of group ${group}` });
   return got;
 }
 
@@ -68,12 +69,12 @@ export function describeGroupContract(using: Using, caps: EngineCapabilities): v
       await e.groups.register(group, [ch]);
       for (let i = 1; i <= 30; i++) await e.append({ channel: ch, payload: String(i) });
       const byConsumer: Record<'a' | 'b', GroupEntry[]> = { a: [], b: [] };
-      await until(async () => {
+      await eventually(async () => {
         const [a, b] = await Promise.all([e.groups.read(group, 'a', 4), e.groups.read(group, 'b', 4)]);
         byConsumer.a.push(...a);
         byConsumer.b.push(...b);
         return byConsumer.a.length + byConsumer.b.length >= 30;
-      }, '30 entries over two consumers');
+      }, { message: '30 entries over two consumers' });
       const all = [...byConsumer.a, ...byConsumer.b].map((x) => x.offset);
       expect(all.sort((x, y) => x - y)).toEqual(range(1, 30));
       expect(byConsumer.a.length).toBeGreaterThan(0);
@@ -110,13 +111,13 @@ export function describeGroupContract(using: Using, caps: EngineCapabilities): v
       expect(first).toMatchObject({ offset: 1, deliveries: 1 });
       expect(await e.groups.claim(group, 'b', 60_000, 10)).toEqual([]);
       let claimed: GroupEntry[] = [];
-      await until(async () => (claimed = await e.groups.claim(group, 'b', 50, 10)).length > 0, 'the entry to be claimable');
+      await eventually(async () => (claimed = await e.groups.claim(group, 'b', 50, 10)).length > 0, { message: 'the entry to be claimable' });
       expect(claimed).toEqual([{ ...first, deliveries: 2 }]);
       // Claiming resets the idle time: nobody else takes it right away.
       expect(await e.groups.claim(group, 'c', 60_000, 10)).toEqual([]);
       expect(await e.groups.read(group, 'c', 10)).toEqual([]);
       expect(await e.groups.pending(group)).toBe(1);
-      await until(async () => (claimed = await e.groups.claim(group, 'c', 50, 10)).length > 0, 'a second claim');
+      await eventually(async () => (claimed = await e.groups.claim(group, 'c', 50, 10)).length > 0, { message: 'a second claim' });
       expect(claimed[0]?.deliveries).toBe(3);
       await e.groups.ack(group, ch, [1]);
       expect(await e.groups.pending(group)).toBe(0);
@@ -193,12 +194,12 @@ export function describeGroupContract(using: Using, caps: EngineCapabilities): v
       for (let i = 1; i <= 40; i++) for (const ch of channels) await e.append({ channel: ch, payload: String(i) });
       const got: GroupEntry[] = [];
       let turn = 0;
-      await until(async () => {
+      await eventually(async () => {
         const batch = await e.groups.read(group, `c${turn++ % 2}`, 7);
         expect(batch.length).toBeLessThanOrEqual(7);
         got.push(...batch);
         return got.length >= 120;
-      }, '120 entries');
+      }, { message: '120 entries' });
       for (const ch of channels) {
         const mine = got.filter((x) => x.channel === ch);
         expect(mine.map((x) => x.offset)).toEqual(range(1, 40));
@@ -251,11 +252,11 @@ export function describeGroupContract(using: Using, caps: EngineCapabilities): v
           const got: GroupEntry[] = [];
           let i = 0;
           // b learns of the group by the change notice (or the periodic refresh).
-          await until(async () => {
+          await eventually(async () => {
             await b.append({ channel: ch, payload: String(++i) });
             got.push(...(await a.groups.read(group, 'a', 100)));
             return got.length > 0;
-          }, "b's appends to reach the group", 15_000);
+          }, { message: "b's appends to reach the group", timeoutMs: 15_000 });
           const from = got[0]?.offset ?? 0;
           for (let j = 0; j < 5; j++) await b.append({ channel: ch, payload: String(++i) });
           // Either engine's consumers see the group.

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTributaryError } from '@tributary/protocol';
+import { eventually } from '@tributary/testkit';
 import type { Entry } from '../src/index.js';
 import type { EngineFixture, MakeEngine } from './contract-types.js';
-import { collector, range, uniqueChannel, until } from './helpers.js';
+import { collector, range, uniqueChannel } from './helpers.js';
 
 type Using = (fn: (get: MakeEngine) => Promise<void>) => Promise<void>;
 
@@ -121,7 +122,7 @@ export function describeHardeningContract(using: Using): void {
         await goodPattern.waitFor(1);
         expect(uncaught).toEqual([]);
         expect(good.offsets()).toEqual(range(1, 2));
-        await until(() => reported.length === 5, `5 reported listener errors (got ${reported.length})`);
+        await eventually(() => reported.length === 5, { message: () => `5 reported listener errors (got ${reported.length})` });
         expect(reported.map(([, c]) => c).sort()).toEqual([ch, ch, ch, ch, `${root}.x`].sort());
         expect(reported.every(([err]) => err instanceof Error)).toBe(true);
         expect(uncaught).toEqual([]);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import type { PresenceChange, PresenceRecord, StreamEngine } from '../src/index.js';
 import type { EngineCapabilities, MakeEngine } from './contract-types.js';
-import { collector, range, uniqueChannel, until } from './helpers.js';
+import { collector, range, uniqueChannel } from './helpers.js';
 
 type Using = (fn: (get: MakeEngine) => Promise<void>) => Promise<void>;
 
@@ -123,7 +124,7 @@ export function describeLiveContract(using: Using, caps: EngineCapabilities): vo
           const member: PresenceRecord = { clientId: 'c1', node: 'n2', since: 1 };
           expect(await two.presenceAdd(ch, member, 10_000)).toBe(true);
           await two.presenceNotify({ kind: 'join', channel: ch, member });
-          await until(() => got.length === 1, 'the join');
+          await eventually(() => got.length === 1, { message: 'the join' });
           expect(await one.presenceList(ch)).toEqual([member]);
           await f.close();
         }));
@@ -155,7 +156,7 @@ export function describeLiveContract(using: Using, caps: EngineCapabilities): vo
       const ch = uniqueChannel('p.ttl');
       await e.presenceAdd(ch, member('short'), 150);
       await e.presenceAdd(ch, member('long'), 60_000);
-      await until(async () => (await e.presenceList(ch)).length === 1, 'the short member to expire');
+      await eventually(async () => (await e.presenceList(ch)).length === 1, { message: 'the short member to expire' });
       expect(await e.presenceList(ch)).toEqual([member('long')]);
       expect(await e.presenceRemove(ch, 'short')).toBe(false);
       expect(await e.presenceAdd(ch, member('short'), 150)).toBe(true);
@@ -177,7 +178,7 @@ export function describeLiveContract(using: Using, caps: EngineCapabilities): vo
           await e.presenceNotify(change);
         }
       }
-      await until(() => got.length === sent.length, 'every change');
+      await eventually(() => got.length === sent.length, { message: 'every change' });
       expect(got).toEqual(sent);
       expect(other).toEqual([]);
       await f.close();
@@ -214,12 +215,12 @@ export function describeLiveContract(using: Using, caps: EngineCapabilities): vo
       await e.kv.set(ns, 'tmp', 'x', 100);
       expect(await e.kv.incr(ns, 'c', 1, 100)).toBe(1);
       await e.kv.set(ns, 'keep', 'y');
-      await until(async () => (await e.kv.get(ns, 'tmp')) === undefined, 'the key to expire');
-      await until(async () => (await e.kv.get(ns, 'c')) === undefined, 'the counter to expire');
+      await eventually(async () => (await e.kv.get(ns, 'tmp')) === undefined, { message: 'the key to expire' });
+      await eventually(async () => (await e.kv.get(ns, 'c')) === undefined, { message: 'the counter to expire' });
       expect(await e.kv.incr(ns, 'c', 1)).toBe(1);
       expect(await e.kv.get(ns, 'keep')).toBe('y');
       expect(await e.kv.claim(ns, 'lease', 'a', 100)).toBe(true);
-      await until(async () => e.kv.claim(ns, 'lease', 'b', 10_000), 'the lease to lapse');
+      await eventually(async () => e.kv.claim(ns, 'lease', 'b', 10_000), { message: 'the lease to lapse' });
       expect(await e.kv.get(ns, 'lease')).toBe('b');
     }));
   });

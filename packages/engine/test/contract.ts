@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import type { EngineOptions, StreamEngine } from '../src/index.js';
 import type { EngineCapabilities, EngineFixture, MakeEngine } from './contract-types.js';
 import { describeGroupContract } from './contract-groups.js';
 import { describeHardeningContract } from './contract-hardening.js';
 import { describeLiveContract } from './contract-live.js';
-import { range, uniqueChannel, until } from './helpers.js';
+import { range, uniqueChannel } from './helpers.js';
 
 export type { EngineCapabilities, EngineFixture, MakeEngine } from './contract-types.js';
 
@@ -116,9 +117,9 @@ export function describeEngineContract(name: string, make: MakeEngine, caps: Eng
         const old = [];
         for (let i = 0; i < 3; i++) old.push(await e.append({ channel: ch, payload: `"old${i}"` }));
         const t0 = old[0]?.time ?? 0;
-        await until(() => Date.now() >= t0 + 500, 'half the max age');
+        await eventually(() => Date.now() >= t0 + 500, { message: 'half the max age' });
         const mid = await e.append({ channel: ch, payload: '"mid"' });
-        await until(() => Date.now() >= t0 + 1100, 'the old entries to age out');
+        await eventually(() => Date.now() >= t0 + 1100, { message: 'the old entries to age out' });
         const last = await e.append({ channel: ch, payload: '"new"' });
         const r = await e.read(ch, { after: 0, limit: 100 });
         // Assertions follow from the stored times, so a slow machine cannot make this flaky.
@@ -133,7 +134,7 @@ export function describeEngineContract(name: string, make: MakeEngine, caps: Eng
         await e.append({ channel: ch, payload: '1' });
         await e.append({ channel: ch, payload: '2' });
         let r = await e.read(ch, { after: 0, limit: 10 });
-        await until(async () => (r = await e.read(ch, { after: 0, limit: 10 })).entries.length === 0, 'history to expire');
+        await eventually(async () => (r = await e.read(ch, { after: 0, limit: 10 })).entries.length === 0, { message: 'history to expire' });
         expect(r.first).toBe(r.last + 1);
         // Either the epoch survives (same epoch, next offset) or it expired too (new epoch, offset 1).
         const next = await e.append({ channel: ch, payload: '3' });

@@ -1,19 +1,10 @@
+import { eventually } from '@tributary/testkit';
 import type { Redis } from 'ioredis';
 import type { Entry, EntryListener } from '../src/index.js';
 
 /** A channel name no other test uses (tests may share one store). */
 export function uniqueChannel(base: string): string {
   return `${base}.t${Math.random().toString(36).slice(2, 10)}`;
-}
-
-/** Polls `check` until it returns true; fails after `timeoutMs` with `what`. Never a fixed sleep. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Records what a follow delivers. */
@@ -31,7 +22,7 @@ export function collector(): Collector {
     entries,
     listener: (e) => entries.push(e),
     async waitFor(n, timeoutMs) {
-      await until(() => entries.length >= n, `${n} entries (got ${entries.length})`, timeoutMs);
+      await eventually(() => entries.length >= n, { message: () => `${n} entries (got ${entries.length})`, timeoutMs });
       return entries;
     },
     offsets: () => entries.map((e) => e.offset),

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { MemoryEngine, SegmentIndex } from '../src/index.js';
-import { uniqueChannel, until } from './helpers.js';
+import { uniqueChannel } from './helpers.js';
 
 const engines: MemoryEngine[] = [];
 function engine(options?: ConstructorParameters<typeof MemoryEngine>[0]): MemoryEngine {
@@ -24,7 +25,7 @@ describe('MemoryEngine epochs of unwritten channels', () => {
     const e = engine({ retention: { maxAgeMs: 100 } });
     const ch = uniqueChannel('m.expire');
     const old = await e.append({ channel: ch, payload: '1' });
-    await until(async () => (await e.read(ch, { limit: 1 })).epoch !== old.epoch, 'the idle history to expire');
+    await eventually(async () => (await e.read(ch, { limit: 1 })).epoch !== old.epoch, { message: 'the idle history to expire' });
     const next = await e.append({ channel: ch, payload: '2' });
     expect(next).toMatchObject({ offset: 1 });
     expect(next.epoch).not.toBe(old.epoch);

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { isTributaryError } from '@tributary/protocol';
-import { freePort, killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually, freePort, killAndWait, startRedis, type RedisServer } from '@tributary/testkit';
 import { RedisEngine, type RedisEngineOptions } from '../src/redis/index.js';
 import { channelKeys, dedupKey, groupChannelsKey, groupRegistryKey } from '../src/redis/keys.js';
 import { REGISTRY_REFRESH_MS } from '../src/redis/registry.js';
-import { collector, range, uniqueChannel, until } from './helpers.js';
+import { collector, range, uniqueChannel } from './helpers.js';
 
 const keyPrefix = `t${Math.random().toString(36).slice(2, 8)}:`;
 const engines: RedisEngine[] = [];
@@ -62,7 +62,7 @@ describe('RedisEngine on one server', () => {
       for (let i = 1; i <= 5; i++) await e.append({ channel: ch, payload: String(i), msgId: `m${i}` });
       await e.append({ channel: ch, payload: '9', msgId: 'm1' }); // a duplicate costs one round trip too
       await raw.echo('end-of-test');
-      await until(() => seen.some((s) => s.args[1] === 'end-of-test'), 'the marker in MONITOR');
+      await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
       const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
       expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(6).fill('evalsha'));
     } finally {
@@ -88,7 +88,7 @@ describe('RedisEngine on one server', () => {
       ]);
       expect(results.map((r) => r.offset)).toEqual([...range(2, 101), ...range(2, 11)]);
       await raw.echo('end-of-test');
-      await until(() => seen.some((s) => s.args[1] === 'end-of-test'), 'the marker in MONITOR');
+      await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
       const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
       expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(3).fill('evalsha'));
       // EVALSHA sha numkeys stream meta dedup…: entries per script from the key count.
@@ -117,7 +117,7 @@ describe('RedisEngine on one server', () => {
       expect([a.status, b.status, c.status]).toEqual(['fulfilled', 'rejected', 'fulfilled']);
       expect((b as PromiseRejectedResult).reason).toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/WRONGTYPE/) });
       expect((await e.read(ch, { after: 1, limit: 10 })).entries.map((x) => x.payload)).toEqual(['"A"', '"C"']);
-      await until(() => seen.length >= 2, 'the follower to get A and C');
+      await eventually(() => seen.length >= 2, { message: 'the follower to get A and C' });
       expect(seen).toEqual(['"A"', '"C"']);
     } finally {
       await f.close();
@@ -139,7 +139,7 @@ describe('RedisEngine on one server', () => {
       const ch = `${root}.c`;
       for (let i = 1; i <= 6; i++) await e.append({ channel: ch, payload: String(i) });
       await raw.echo('end-of-test');
-      await until(() => seen.some((s) => s.args[1] === 'end-of-test'), 'the marker in MONITOR');
+      await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
       const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
       // The first append to a channel per group announces the channel for discovery (SADD, the one
       // extra command, once per channel and group per engine); after that, one EVALSHA each.
@@ -162,11 +162,11 @@ describe('RedisEngine on one server', () => {
     await raw.hset(groupRegistryKey(keyPrefix), group, `gen1 ${JSON.stringify([ch])}`);
     const consumer = engine(redis.url); // loads the registry on first use
     const got: Array<{ offset: number }> = [];
-    await until(async () => {
+    await eventually(async () => {
       await e.append({ channel: ch, payload: '1' });
       got.push(...(await consumer.groups.read(group, 'c', 100)));
       return got.length > 0;
-    }, 'the periodic refresh', REGISTRY_REFRESH_MS * 3);
+    }, { message: 'the periodic refresh', timeoutMs: REGISTRY_REFRESH_MS * 3 });
     const next = await e.append({ channel: ch, payload: '2' });
     got.push(...(await consumer.groups.read(group, 'c', 100)));
     expect(got.at(-1)?.offset).toBe(next.offset);
@@ -266,14 +266,14 @@ describe('RedisEngine across a redis-server outage', () => {
     await b.append({ channel: ch, payload: '4' });
     await b.append({ channel: ch, payload: '5' });
     // `a` comes back on its own; the msgId makes the retried append idempotent.
-    await until(async () => {
+    await eventually(async () => {
       try {
         await a.append({ channel: ch, payload: '6', msgId: 'six' });
         return true;
       } catch {
         return false;
       }
-    }, 'engine a to reconnect', 10_000);
+    }, { message: 'engine a to reconnect', timeoutMs: 10_000 });
     await c.waitFor(6, 10_000);
     expect(c.offsets()).toEqual(range(1, 6));
     expect(c.entries.map((x) => x.payload)).toEqual(['1', '2', '3', '4', '5', '6']);
@@ -306,14 +306,14 @@ describe('RedisEngine epochs of unwritten channels', () => {
     await redis.restart();
     // Within the same time bucket, so only the server's new run_id can tell the lives apart.
     let after = seen;
-    await until(async () => {
+    await eventually(async () => {
       try {
         after = await a.state(ch);
         return true;
       } catch {
         return false;
       }
-    }, 'the engine to reconnect', 10_000);
+    }, { message: 'the engine to reconnect', timeoutMs: 10_000 });
     expect(after).toMatchObject({ first: 1, last: 0 });
     expect(after.epoch).not.toBe(first.epoch);
     expect((await a.append({ channel: ch, payload: '2' })).epoch).toBe(after.epoch);

@@ -5,6 +5,7 @@ import { TributaryClient, type Message } from '@tributary/client';
 import { MemoryEngine } from '@tributary/engine';
 import { connectAsync, type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { startMqttBridge, type BridgeEvent, type MqttBridge, type StartMqttBridgeOptions } from '../src/index.js';
 import { startMosquitto, type Mosquitto } from './mosquitto.js';
 
@@ -12,16 +13,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
-
-async function eventually<T>(what: string, find: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await find();
-    if (found !== undefined && found !== false) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A Tributary broker that can be restarted on the same port with the same engine (history kept). */
 async function tributaryBroker(): Promise<{ url: string; restart(): Promise<void>; stop(): Promise<void> }> {
@@ -107,7 +98,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     await device.client.publishAsync(`${tp}/notes`, 'hello world', { qos: 1 });
     await device.client.publishAsync(`${tp}/blob`, Buffer.from([0xff, 0, 1]), { qos: 1 });
     await device.client.publishAsync(`${tp}/room 1/ünï`, '"x"', { qos: 1 });
-    await eventually('4 messages in Tributary', () => inTributary.length >= 4);
+    await eventually(() => inTributary.length >= 4, { message: '4 messages in Tributary', timeoutMs: 15_000 });
     expect(inTributary.map((m) => [m.channel, m.data])).toEqual([
       [`${cp}.sensors.d1`, { celsius: 21.5 }],
       [`${cp}.notes`, { text: 'hello world' }],
@@ -120,7 +111,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     await reader.publish(`${cp}.alerts.high`, { level: 3 });
     await reader.publish(`${cp}.room=201.=C3=BCn=C3=AF`, { reply: true });
     const fromBridge = (): IPublishPacket[] => observer.received.filter((p) => p.properties?.userProperties?.['tributary-bridge'] !== undefined);
-    await eventually('2 messages on MQTT from the bridge', () => fromBridge().length >= 2);
+    await eventually(() => fromBridge().length >= 2, { message: '2 messages on MQTT from the bridge', timeoutMs: 15_000 });
     expect(fromBridge().map((p) => [p.topic, JSON.parse(p.payload.toString()) as unknown, p.qos])).toEqual([
       [`${tp}/alerts/high`, { level: 3 }, 1],
       [`${tp}/room 1/ünï`, { reply: true }, 1],
@@ -131,8 +122,8 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     await device.client.publishAsync(`${tp}/${'x'.repeat(250)}`, '1', { qos: 1 });
     await reader.publish(`${cp}.bad=ZZ`, { x: 1 });
     await device.client.publishAsync(`${tp}/after`, '2', { qos: 1 });
-    await eventually('the message after the invalid one', () => inTributary.some((m) => m.channel === `${cp}.after`));
-    await eventually('two drops', () => events.filter((e) => e.type === 'dropped').length >= 2);
+    await eventually(() => inTributary.some((m) => m.channel === `${cp}.after`), { message: 'the message after the invalid one', timeoutMs: 15_000 });
+    await eventually(() => events.filter((e) => e.type === 'dropped').length >= 2, { message: 'two drops', timeoutMs: 15_000 });
     expect(events.filter((e) => e.type === 'dropped').map((e) => e.type === 'dropped' && [e.direction, e.code]).sort()).toEqual([
       ['mqtt-to-tributary', 'INVALID_TOPIC'],
       ['tributary-to-mqtt', 'INVALID_CHANNEL'],
@@ -141,7 +132,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     // No loops: every MQTT-born message came back to the bridge through `${cp}.>` and was skipped,
     // the bridge's own MQTT publishes never came back (no-local), and each message exists once.
     // Acks and fan-out race each other, so wait for the counters rather than assume their order.
-    await eventually('the counters to settle', () => b.stats.loopsSkipped >= 5 && b.stats.fromMqtt >= 5 && b.stats.toMqtt >= 2);
+    await eventually(() => b.stats.loopsSkipped >= 5 && b.stats.fromMqtt >= 5 && b.stats.toMqtt >= 2, { message: 'the counters to settle', timeoutMs: 15_000 });
     expect(b.stats).toMatchObject({ fromMqtt: 5, toMqtt: 2, duplicates: 0, dropped: 2, loopsSkipped: 5 });
     expect(inTributary.filter((m) => m.channel === `${cp}.alerts.high`)).toHaveLength(1);
     expect((await reader.history(`${cp}.sensors.d1`)).messages).toHaveLength(1);
@@ -161,10 +152,10 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     const reader = await tributaryClient(tb.url);
     const device = await mqttClient(mq.url);
     await device.client.publishAsync(`${tp}/orders`, '{"order":42}', { qos: 1 });
-    const stored = await eventually('the message stored', async () => {
+    const stored = await eventually(async () => {
       const h = await reader.history(`${cp}.orders`);
       return h.messages.length > 0 ? h.messages : undefined;
-    });
+    }, { message: 'the message stored', timeoutMs: 15_000 });
     expect(a.bridge.stats.fromMqtt).toBe(0); // stored, but A does not know it: no PUBACK went out
     await a.bridge.close();
 
@@ -175,7 +166,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
       onEvent: (e) => void bEvents.push(e),
     });
     cleanups.push(() => b.close());
-    const redelivered = await eventually('the redelivery', () => bEvents.find((e) => e.type === 'bridged'));
+    const redelivered = await eventually(() => bEvents.find((e) => e.type === 'bridged'), { message: 'the redelivery', timeoutMs: 15_000 });
     expect(redelivered).toMatchObject({ direction: 'mqtt-to-tributary', duplicate: true, offset: stored[0]?.offset, msgId: stored[0]?.msgId });
     expect((await reader.history(`${cp}.orders`)).messages.map((m) => m.data)).toEqual([{ order: 42 }]);
 
@@ -183,7 +174,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     await b.close();
     const c = await bridge({ mqtt: { url: mq.url, clientId }, tributary: { url: tb.url }, topicPrefix: tp, channelPrefix: cp, fromMqtt: [`${tp}/#`] });
     await device.client.publishAsync(`${tp}/orders`, '{"order":43}', { qos: 1 });
-    await eventually('the next order', () => c.bridge.stats.fromMqtt >= 1);
+    await eventually(() => c.bridge.stats.fromMqtt >= 1, { message: 'the next order', timeoutMs: 15_000 });
     expect(c.bridge.stats).toMatchObject({ fromMqtt: 1, duplicates: 0 });
     expect((await reader.history(`${cp}.orders`)).messages.map((m) => m.data)).toEqual([{ order: 42 }, { order: 43 }]);
   });
@@ -208,7 +199,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
 
     // Mosquitto restarts without persistence: the bridge reconnects and subscribes again.
     await mq.restart();
-    await eventually('the bridge back on MQTT', () => connects('mqtt') >= 2);
+    await eventually(() => connects('mqtt') >= 2, { message: 'the bridge back on MQTT', timeoutMs: 15_000 });
     const device = await mqttClient(mq.url);
     // Its re-subscription follows the reconnect: publish until one gets through.
     for (let n = 0; !inTributary.some((m) => m.channel === `${cp}.in.x`); n++) {
@@ -219,7 +210,7 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     const observer = await mqttClient(mq.url);
     await observer.client.subscribeAsync(`${tp}/out`, { qos: 1 });
     await reader.publish(`${cp}.out`, { seq: 1 });
-    await eventually('seq 1 on MQTT', () => observer.received.length >= 1);
+    await eventually(() => observer.received.length >= 1, { message: 'seq 1 on MQTT', timeoutMs: 15_000 });
 
     // The Tributary broker restarts (same engine): messages published before the bridge is back are
     // delivered from its last offset, once; MQTT messages wait for the publish to go through.
@@ -228,8 +219,8 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     await writer.publish(`${cp}.out`, { seq: 2 });
     await writer.publish(`${cp}.out`, { seq: 3 });
     await device.client.publishAsync(`${tp}/in/y`, '{"after":"restart"}', { qos: 1 });
-    await eventually('seq 2 and 3 on MQTT', () => observer.received.length >= 3);
-    await eventually('the MQTT message in Tributary', async () => (await writer.history(`${cp}.in.y`)).messages.length === 1);
+    await eventually(() => observer.received.length >= 3, { message: 'seq 2 and 3 on MQTT', timeoutMs: 15_000 });
+    await eventually(async () => (await writer.history(`${cp}.in.y`)).messages.length === 1, { message: 'the MQTT message in Tributary', timeoutMs: 15_000 });
     expect(observer.received.map((p) => JSON.parse(p.payload.toString()) as unknown)).toEqual([{ seq: 1 }, { seq: 2 }, { seq: 3 }]);
     expect(connects('tributary')).toBeGreaterThanOrEqual(2);
   });

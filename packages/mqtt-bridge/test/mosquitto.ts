@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@tributary/testkit';
+import { eventually, freePort } from '@tributary/testkit';
 
 /** A Mosquitto process of this test on a loopback port; `restart()` keeps the port. */
 export interface Mosquitto {
@@ -48,14 +48,15 @@ export async function startMosquitto(): Promise<Mosquitto> {
     const c = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child = c;
-    const deadline = Date.now() + 10_000;
-    while (!(await accepting(port))) {
-      if (c.exitCode !== null || Date.now() > deadline) {
-        c.kill('SIGKILL');
-        throw new Error(`mosquitto did not start on ${port}: ${stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // A mosquitto that exited (bad config, port taken) will never listen: fail at once, not in 10 s.
+    await eventually(() => accepting(port), {
+      message: `mosquitto accepting on ${port}`,
+      timeoutMs: 10_000,
+      failFast: () => c.exitCode !== null && `mosquitto exited with code ${c.exitCode}`,
+    }).catch((err: unknown) => {
+      c.kill('SIGKILL');
+      throw new Error(`mosquitto did not start on ${port}: ${stderr}`, { cause: err });
+    });
   };
   const down = async (): Promise<void> => {
     const c = child;

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryEngine } from '@tributary/engine';
-import { freePort } from '@tributary/testkit';
+import { eventually, freePort } from '@tributary/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileSource } from '@tributary/runtime';
 import { startNode } from '../src/node.js';
@@ -61,8 +61,7 @@ export default defineBlock({
   },
 });`), {});
     await engine.append({ channel: 'big.in', payload: '{}' });
-    const end = Date.now() + 10_000;
-    while ((await engine.state('big.out')).last === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await eventually(async () => (await engine.state('big.out')).last !== 0, { message: 'the block output on big.out', timeoutMs: 10_000 });
     expect((await engine.state('big.out')).last).toBe(1);
     expect(node.blocks.runner.list()[0]?.stats.errors).toBe(0);
   });

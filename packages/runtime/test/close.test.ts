@@ -1,7 +1,8 @@
 import { MemoryEngine } from '@tributary/engine';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { BlockNode, compileBlock } from '../src/index.js';
-import { enginePublish, eventually, fixture } from './helpers.js';
+import { enginePublish, fixture } from './helpers.js';
 
 // close() is what a node does on SIGTERM: it must not wait out the wall time of an invocation that
 // waits on something that never comes.

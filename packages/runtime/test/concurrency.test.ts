@@ -1,8 +1,9 @@
 import { MemoryEngine } from '@tributary/engine';
 import type { JsonValue } from '@tributary/protocol';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { compileBlock } from '../src/index.js';
-import { eventually, fixture, runner } from './helpers.js';
+import { fixture, runner } from './helpers.js';
 
 /** A host module that holds each call for `ms` and records how many were held at once. */
 function probe() {

@@ -3,6 +3,7 @@ import { TributaryError, type JsonValue } from '@tributary/protocol';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import type { BlockRequest } from '@tributary/block';
+import { eventually } from '@tributary/testkit';
 import { BlockError, BlockRunner, compileBlock, type RunnerOptions } from '../src/index.js';
 import type { PublishFn } from '../src/host.js';
 
@@ -36,17 +37,6 @@ export function runner(options: Partial<RunnerOptions> = {}): { runner: BlockRun
 
 export async function deployFixture(r: BlockRunner, name: string, config?: Record<string, JsonValue>) {
   return r.deploy(await compileBlock(fixture(name)), config === undefined ? {} : { config });
-}
-
-/** Polls `fn` until it returns a truthy value or the deadline passes. */
-export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 // --- Hostile-block helpers -----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import type { RunnerOptions } from '../src/index.js';
-import { deployFixture, echoStillWorks, eventually, payloads, requestBody, requestFailure, runner } from './helpers.js';
+import { deployFixture, echoStillWorks, payloads, requestBody, requestFailure, runner } from './helpers.js';
 
 /**
  * One test per fixture abusing a host module (test/fixtures/hostile): fetch, publish grants, calls

@@ -1,9 +1,10 @@
 import { TributaryError } from '@tributary/protocol';
+import { eventually } from '@tributary/testkit';
 import { describe, expect, it } from 'vitest';
 import { BlockError, compileBlock, resolveLimits, type RunnerOptions } from '../src/index.js';
 import { BlockSandbox } from '../src/sandbox.js';
 import {
-  blockRequest, coldStarts, deployFixture, echoStillWorks, eventually, fixture, payloads, requestBody, requestFailure, runner,
+  blockRequest, coldStarts, deployFixture, echoStillWorks, fixture, payloads, requestBody, requestFailure, runner,
 } from './helpers.js';
 
 /**

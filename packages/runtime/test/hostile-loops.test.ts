@@ -1,9 +1,10 @@
 import { MemoryEngine } from '@tributary/engine';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { BlockError, compileBlock } from '../src/index.js';
 import { startAdminNode, type AdminNode } from './admin-node.js';
 import { loopsContract } from './loops-contract.js';
-import { deployFixture, echoStillWorks, eventually, fixture, payloads, runner } from './helpers.js';
+import { deployFixture, echoStillWorks, fixture, payloads, runner } from './helpers.js';
 
 /**
  * Loops through the channels the platform writes ($logs.<block>, $dlq.<block>), the hop limit as a

@@ -1,8 +1,9 @@
 import { TributaryError } from '@tributary/protocol';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { type BlockError, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, type RunnerOptions } from '../src/index.js';
 import { copiedOut } from '../src/sandbox.js';
-import { deployFixture, echoStillWorks, eventually, payloads, requestBody, requestFailure, runner } from './helpers.js';
+import { deployFixture, echoStillWorks, payloads, requestBody, requestFailure, runner } from './helpers.js';
 
 /**
  * What a block hands back to the host — log lines and results — is bounded inside its isolate,

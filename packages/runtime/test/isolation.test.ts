@@ -1,8 +1,9 @@
 import { MemoryEngine } from '@tributary/engine';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { type BlockError, compileSource, type BlockRunner } from '../src/index.js';
-import { blockRequest, deployFixture, echoStillWorks, eventually, payloads, requestBody, runner } from './helpers.js';
+import { blockRequest, deployFixture, echoStillWorks, payloads, requestBody, runner } from './helpers.js';
 
 /**
  * Block code runs in runner processes, never in the node's (#19). Each test attacks that boundary
@@ -64,7 +65,7 @@ describe('blocks run outside the node process', () => {
       // What a V8 fatal error does (SIGABRT), or an operator's kill -9.
       process.kill(pid, signal);
       // The message is handled again in the restarted runner: not lost, not dead-lettered.
-      expect(await eventually(async () => (await payloads(engine, 'finished'))[0], 15_000)).toEqual({ id: 1, starts: 2 });
+      expect(await eventually(async () => (await payloads(engine, 'finished'))[0], { timeoutMs: 15_000 })).toEqual({ id: 1, starts: 2 });
       expect(await payloads(engine, '$dlq.slow')).toEqual([]);
       expect(proc?.pid).not.toBe(pid);
       expect(await exits(registry, 'crashed')).toBe(1);
@@ -89,7 +90,7 @@ describe('blocks run outside the node process', () => {
     expect(err.code).toBe('REJECTED');
     expect(err.message).toMatch(/RUNNER_(EXITED|UNAVAILABLE)/);
     // Back once the runner has restarted.
-    expect(await eventually(async () => (await settled(publish(3))).ok && publish(3), 10_000)).toEqual({ data: { stamped: true, original: 3 } });
+    expect(await eventually(async () => (await settled(publish(3))).ok && publish(3), { timeoutMs: 10_000 })).toEqual({ data: { stamped: true, original: 3 } });
   });
 
   it('a runner whose memory passes its blocks\' declared heaps plus its overhead is restarted; the node does not grow', async () => {
@@ -116,7 +117,7 @@ describe('blocks run outside the node process', () => {
     expect(await eventually(async () => {
       const out = await settled(r.handleRequest('hostile-wasm-touch', blockRequest()));
       return out.ok ? out.value : undefined;
-    }, 10_000)).toMatchObject({ body: { kept: 1 } });
+    }, { timeoutMs: 10_000 })).toMatchObject({ body: { kept: 1 } });
   });
 
   it('a runner that stops answering is killed and restarted', async () => {
@@ -128,7 +129,7 @@ describe('blocks run outside the node process', () => {
     const pid = proc?.pid as number;
     // Frozen: no heartbeat, no answers (a runner stuck in native code looks the same).
     process.kill(pid, 'SIGSTOP');
-    expect(await eventually(async () => (await exits(registry, 'unresponsive')) === 1, 10_000)).toBe(true);
+    expect(await eventually(async () => (await exits(registry, 'unresponsive')) === 1, { timeoutMs: 10_000 })).toBe(true);
     expect(proc?.pid).not.toBe(pid);
     await echoStillWorks(engine);
   });
@@ -216,7 +217,7 @@ describe('blocks run outside the node process', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(proc?.up).toBe(false);
-    expect(await eventually(async () => (await exits(registry, 'unresponsive')) >= 1, 10_000)).toBe(true);
+    expect(await eventually(async () => (await exits(registry, 'unresponsive')) >= 1, { timeoutMs: 10_000 })).toBe(true);
     await echoStillWorks(engine);
     expect(proc?.pid).not.toBe(frozen);
   });
@@ -236,8 +237,8 @@ describe('blocks run outside the node process', () => {
     await eventually(async () => engine.kv.get('block:slow', 'starts:7'));
     await engine.append({ channel: 'poison.in', payload: '{}' });
     // The poison message ends in its dead-letter channel; the healthy one is handled.
-    await eventually(async () => (await payloads(engine, '$dlq.poison')).length === 1, 20_000);
-    expect(await eventually(async () => (await payloads(engine, 'finished'))[0], 20_000)).toMatchObject({ id: 7 });
+    await eventually(async () => (await payloads(engine, '$dlq.poison')).length === 1, { timeoutMs: 20_000 });
+    expect(await eventually(async () => (await payloads(engine, 'finished'))[0], { timeoutMs: 20_000 })).toMatchObject({ id: 7 });
     expect(await payloads(engine, '$dlq.slow')).toEqual([]);
   });
 

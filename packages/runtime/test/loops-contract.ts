@@ -1,7 +1,8 @@
 import type { StreamEngine } from '@tributary/engine';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { kvNumber, startAdminNode, type AdminNode } from './admin-node.js';
-import { echoStillWorks, eventually, payloads } from './helpers.js';
+import { echoStillWorks, payloads } from './helpers.js';
 
 /**
  * Loops through the channels the platform writes, and delete, as one suite over every engine (as
@@ -30,7 +31,7 @@ export function loopsContract(name: string, makeEngine: () => StreamEngine): voi
         expect((await deploy(`hostile/loop-${channel}-b.ts`)).status).toBe(201);
         await engine.append({ channel: `loop-${channel}.start`, payload: '{}' });
         const [a, b] = [`hostile-loop-${channel}-a`, `hostile-loop-${channel}-b`];
-        await eventually(async () => (await kvNumber(engine, a, 'runs')) === 5 && (await kvNumber(engine, b, 'runs')) === 4, 10_000);
+        await eventually(async () => (await kvNumber(engine, a, 'runs')) === 5 && (await kvNumber(engine, b, 'runs')) === 4, { timeoutMs: 10_000 });
         const written = [...await payloads(engine, `$${channel}.${a}`), ...await payloads(engine, `$${channel}.${b}`)];
         // A log line's hops are in its fields; a dead letter's `hops` is the failed message's.
         const hops = written.map((w) => (channel === 'logs' ? (w as { fields: { hops: number } }).fields.hops : (w as { hops?: number }).hops ?? 0));

@@ -1,10 +1,10 @@
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine } from '@tributary/engine/redis';
-import { startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlockNode, compileBlock, DEPLOY_CHANNEL } from '../src/index.js';
-import { enginePublish, eventually, fixture } from './helpers.js';
+import { enginePublish, fixture } from './helpers.js';
 
 // `$blocks.deployed` is read by every node on the engine: an entry a client (or a bug) wrote there
 // with the wrong shape must be ignored, not crash each node that follows the channel.

@@ -1,7 +1,8 @@
 import { MemoryEngine } from '@tributary/engine';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { BlockNode, compileBlock } from '../src/index.js';
-import { enginePublish, eventually, fixture } from './helpers.js';
+import { enginePublish, fixture } from './helpers.js';
 
 // A node starting loads the blocks stored in the engine, then its block folders: usually the same
 // versions. Replacing a running version with itself used to cut its invocation in flight short, so

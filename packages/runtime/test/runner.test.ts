@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { compileBlock } from '../src/index.js';
-import { deployFixture, eventually, fixture, runner } from './helpers.js';
+import { deployFixture, fixture, runner } from './helpers.js';
 
 describe('BlockRunner', () => {
   it('runs an after-publish block on every stored message and publishes its output with hops + 1', async () => {

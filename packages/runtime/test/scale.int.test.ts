@@ -1,8 +1,8 @@
 import { RedisEngine } from '@tributary/engine/redis';
-import { startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlockRunner, type RunnerOptions } from '../src/index.js';
-import { deployFixture, enginePublish, eventually } from './helpers.js';
+import { deployFixture, enginePublish } from './helpers.js';
 
 /** Payloads stored on `channel`, oldest first. */
 async function payloads<T>(engine: RedisEngine, channel: string): Promise<T[]> {
@@ -62,8 +62,8 @@ describe('after-publish blocks on Redis across runner processes', () => {
     const outputs = await eventually(async () => {
       const o = await payloads<Output>(broker, 'scale.out');
       return o.length >= 200 ? o : undefined;
-    }, 30_000);
-    await eventually(async () => (await broker.groups.pending('block.counted')) === 0, 10_000);
+    }, { timeoutMs: 30_000 });
+    await eventually(async () => (await broker.groups.pending('block.counted')) === 0, { timeoutMs: 10_000 });
     const final = await payloads<Output>(broker, 'scale.out');
     expect(final).toHaveLength(200);
     expect(new Set(outputs.map((o) => o.id))).toEqual(new Set(Array.from({ length: 200 }, (_, i) => i)));
@@ -94,7 +94,7 @@ describe('after-publish blocks on Redis across runner processes', () => {
     const finished = await eventually(async () => {
       const f = await payloads<{ id: number; starts: number }>(broker, 'finished');
       return f.length === 2 ? f : undefined;
-    }, 10_000);
+    }, { timeoutMs: 10_000 });
     expect(finished.sort((x, y) => x.id - y.id)).toEqual([
       { id: 1, starts: 2 }, // the second start, on runner b
       { id: 2, starts: 1 },

@@ -2,8 +2,9 @@
 // was waiting for a lane (docs/BLOCKS.md: delete stops a block at once).
 import { MemoryEngine } from '@tributary/engine';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { BlockNode, compileSource } from '../src/index.js';
-import { enginePublish, eventually } from './helpers.js';
+import { enginePublish } from './helpers.js';
 
 const closing: Array<() => Promise<void>> = [];
 afterEach(async () => { while (closing.length > 0) await closing.pop()?.(); });

@@ -1,6 +1,7 @@
 import { MemoryEngine } from '@tributary/engine';
 import { describe, expect, it } from 'vitest';
-import { deployFixture, eventually, runner } from './helpers.js';
+import { eventually } from '@tributary/testkit';
+import { deployFixture, runner } from './helpers.js';
 
 const payloads = async (engine: MemoryEngine, channel: string) =>
   (await engine.read(channel, { limit: 1000, after: 0 })).entries.map((e) => JSON.parse(e.payload) as Record<string, unknown>);
@@ -131,7 +132,7 @@ describe('request and interval triggers', () => {
     const ticks = await eventually(async () => {
       const t = await payloads(engine, 'ticks');
       return t.length >= 2 ? t : undefined;
-    }, 5000);
+    }, { timeoutMs: 5000 });
     const times = ticks.map((t) => t.time as number);
     expect(new Set(times).size).toBe(times.length); // no slot ran twice
     await engine.close();

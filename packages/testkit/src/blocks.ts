@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { BlockRunner, compileBlock, type BlockInfo, type BlockManifest, type CompiledBlock, type PublishFn } from '@tributary/runtime';
 import { afterEach } from 'vitest';
+import { eventually } from './eventually.js';
 
 /** Helpers {@link blockHarness} returns for one block folder. */
 export interface BlockHarnessKit {
@@ -21,8 +22,6 @@ export interface BlockHarnessKit {
   publish(engine: StreamEngine, channel: string, data: unknown): ReturnType<StreamEngine['append']>;
   /** The data of every message stored on `channel`, oldest first. */
   messages<T = unknown>(engine: StreamEngine, channel: string): Promise<T[]>;
-  /** Polls `fn` until it returns a truthy value; fails with `what` after the deadline. */
-  eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs?: number): Promise<T>;
   /** Waits until the block ran `invocations` times across `runners` and left nothing unacked. */
   drained(engine: StreamEngine, runners: BlockRunner[], invocations: number): Promise<true>;
   /** Waits until `channel` holds exactly `n` messages and returns their data. */
@@ -73,29 +72,20 @@ export function blockHarness(blockDir: string): BlockHarnessKit {
       const { entries } = await engine.read(channel, { limit: 10_000 });
       return entries.map((e) => JSON.parse(e.payload) as T);
     },
-    async eventually(what, fn, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = await fn();
-        if (v) return v;
-        if (Date.now() > deadline) throw new Error(`${what}: not met within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
     drained(engine, runners, invocations) {
-      return kit.eventually(`${invocations} invocations drained`, async () => {
+      return eventually(async () => {
         const infos = runners.flatMap((r) => r.list());
         const name = infos[0]?.name;
         if (name === undefined || infos.reduce((n, i) => n + i.stats.invocations, 0) < invocations) return false;
         // The runtime's consumer group of an after-publish block is `block.<name>`.
         return (await engine.groups?.pending(`block.${name}`)) === 0;
-      });
+      }, { message: `${invocations} invocations drained`, timeoutMs: 10_000 });
     },
     waitForMessages<T>(engine: StreamEngine, channel: string, n: number) {
-      return kit.eventually(`${n} messages on ${channel}`, async () => {
+      return eventually(async () => {
         const got = await kit.messages<T>(engine, channel);
         return got.length === n ? got : undefined;
-      });
+      }, { message: `${n} messages on ${channel}`, timeoutMs: 10_000 });
     },
   };
   return kit;

@@ -1,8 +1,8 @@
 import { createToken } from '@tributary/broker';
-import { connectWs } from '@tributary/testkit';
+import { connectWs, eventually } from '@tributary/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXED_BLOCK } from './fixtures.js';
-import { call, SECRET, startConsoleNode, waitFor, type ConsoleNode } from './helpers.js';
+import { call, SECRET, startConsoleNode, type ConsoleNode } from './helpers.js';
 
 // The admin HTTP API the console is built on (docs/PROTOCOL.md, "Admin API"), against a real node.
 describe('admin API', () => {
@@ -70,10 +70,10 @@ describe('admin API', () => {
     for (const ch of ['orders.a', 'orders.b']) {
       await call(n.url, 'POST', `/v1/channels/${ch}/messages`, { token: SECRET, body: { data: { item: ch } } });
     }
-    const dlq = await waitFor('two dead letters', async () => {
+    const dlq = await eventually(async () => {
       const r = await call(n.url, 'GET', '/v1/admin/blocks/flaky/dlq', { token: SECRET });
       return r.body.entries?.length === 2 ? r.body : undefined;
-    });
+    }, { message: 'two dead letters', timeoutMs: 15_000 });
     expect(dlq).toMatchObject({ block: 'flaky', channel: '$dlq.flaky', unresolved: 2 });
     // biome-ignore lint/suspicious/noExplicitAny: dead-letter rows as the API returns them.
     const [a, b] = [...dlq.entries].sort((x: any, y: any) => x.record.channel.localeCompare(y.record.channel));

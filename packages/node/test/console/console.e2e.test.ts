@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { compileSource } from '@tributary/runtime';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
 import { FIXED_BLOCK } from './fixtures.js';
-import { call, SECRET, startConsoleNode, waitFor, type ConsoleNode } from './helpers.js';
+import { call, SECRET, startConsoleNode, type ConsoleNode } from './helpers.js';
 
 /** Debian's Chromium; playwright-core downloads no browser (.ci/run installs the package). */
 const CHROMIUM = '/usr/bin/chromium';
@@ -51,10 +52,10 @@ describe('console in Chromium', () => {
   it('logs in, shows channels and streams, deploys a block and replays a dead letter', async () => {
     // A message the failing `flaky` block dead-letters before the operator arrives.
     await call(n.url, 'POST', '/v1/channels/orders.o-17/messages', { token: SECRET, body: { data: { sku: 'A-1', qty: 2 } } });
-    await waitFor('the dead letter', async () => {
+    await eventually(async () => {
       const r = await call(n.url, 'GET', '/v1/admin/blocks/flaky/dlq', { token: SECRET });
       return r.body.entries?.length === 1 ? true : undefined;
-    });
+    }, { message: 'the dead letter', timeoutMs: 15_000 });
 
     await page.goto(`${n.url}/console`);
     await page.locator('#login').waitFor();
