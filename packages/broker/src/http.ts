@@ -11,8 +11,6 @@ import { toHistoryMessage, toTributaryError } from './session.js';
 /** Who a request without credentials acts as on routes that allow it: nothing granted. */
 const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ admin: false, grants: Object.freeze({}) });
 
-// server.ts still takes bearerOf from here; @tributary/server has the one parser.
-export { bearerOf };
 
 const CHANNEL_ROUTE = /^\/v1\/channels\/([^/]+)\/(messages|presence)$/;
 

@@ -1,6 +1,7 @@
 import type { AppendResult, StreamEngine } from '@tributary/engine';
 import { channelProblem, depthExceeds, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
-import { authorize, type Principal } from './auth.js';
+import type { Principal } from '@tributary/server';
+import { authorize } from './auth.js';
 
 /** Who the platform's own messages are from (never checked: see {@link Publisher.publishPlatform}). */
 const PLATFORM_PRINCIPAL: Principal = Object.freeze({ sub: 'tributary', admin: true, grants: Object.freeze({}) });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { can, INSECURE_PRINCIPAL, Publisher, readBody, resolveBrokerOptions, startBroker, type AuthOptions, type Broker, type HttpRoute,
-  type Principal } from '@tributary/broker';
+import { can, INSECURE_PRINCIPAL, Publisher, resolveBrokerOptions, startBroker, type AuthOptions, type Broker } from '@tributary/broker';
+import { readBody, type HttpRoute } from '@tributary/server';
 import { consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
@@ -95,7 +95,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     const secret = o.auth.insecure === true ? INSECURE_IMAGE_SECRET : o.auth.secret;
     images = createImages({
       secret,
-      can: (p, action, channel) => can(p as Principal, action, channel),
+      can: (p, action, channel) => can(p, action, channel),
       publish: (channel, data, opts) => platform(channel, data, opts.msgId),
       ...o.images,
       engine: o.images.engine ?? o.engine,
@@ -132,7 +132,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     throw err;
   }
   const routes: HttpRoute[] = [adminRoute(blocks, readBody),
-    requestRoute(blocks, readBody, (caller, name) => can(caller as Principal, 'request', `$blocks.${name}`)), ...(images?.routes ?? []),
+    requestRoute(blocks, readBody, (caller, name) => can(caller, 'request', `$blocks.${name}`)), ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
     consoleRoute(), ...(o.routes ?? [])];
   // Ready for traffic once the block folders run: until then the broker answers, but an upload or a
