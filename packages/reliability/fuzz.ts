@@ -23,8 +23,10 @@ try {
     log: (line) => process.stdout.write(`${line}\n`),
   });
   const lines = findings.lines(seed);
-  process.stdout.write(`\nfuzz: ${summaries.length} summaries above; seed ${seed}, ${((Date.now() - t0) / 1000).toFixed(0)} s, ` +
-    `${lines.length === 0 ? 'no findings' : `${lines.length} findings:\n${lines.join('\n')}`}\n`);
+  process.stdout.write(
+    `\nfuzz: ${summaries.length} summaries above; seed ${seed}, ${((Date.now() - t0) / 1000).toFixed(0)} s, ` +
+      `${lines.length === 0 ? 'no findings' : `${lines.length} findings:\n${lines.join('\n')}`}\n`,
+  );
   process.exitCode = lines.length === 0 ? 0 : 1;
 } finally {
   await killAll();

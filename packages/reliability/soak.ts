@@ -8,6 +8,8 @@ const result = await runSoak(durationMs);
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
 writeFileSync(new URL('soak.json', dir), `${JSON.stringify({ at: new Date().toISOString(), ...result }, null, 1)}\n`);
-process.stdout.write(`soak ${durationMs / 1000} s: ${result.published} published, ${result.delivered} delivered, ` +
-  `${result.churnSubscribes} churn subscribes, ${result.reconnects} reconnects\n${result.verdict}\n`);
+process.stdout.write(
+  `soak ${durationMs / 1000} s: ${result.published} published, ${result.delivered} delivered, ` +
+    `${result.churnSubscribes} churn subscribes, ${result.reconnects} reconnects\n${result.verdict}\n`,
+);
 process.exit(result.ok ? 0 : 1);

@@ -94,7 +94,9 @@ function timePlain(n: number, fn: (i: number) => unknown): number {
 async function warm(compiled: CompiledBlock): Promise<BlocksResult['warm']> {
   const plain = { meanUs: timePlain(BLOCKS.plainCalls, (i) => transform(input(i))) };
   // What crossing any isolate boundary costs at least: the input and the result as JSON text.
-  const plainJson = { meanUs: timePlain(BLOCKS.plainCalls / 10, (i) => JSON.parse(JSON.stringify(transform(JSON.parse(JSON.stringify(input(i))) as never)))) };
+  const plainJson = {
+    meanUs: timePlain(BLOCKS.plainCalls / 10, (i) => JSON.parse(JSON.stringify(transform(JSON.parse(JSON.stringify(input(i))) as never)))),
+  };
 
   const limits = resolveLimits(undefined, true);
   const { sandbox } = await BlockSandbox.load(compiled.code, limits, async () => null);
@@ -110,7 +112,8 @@ async function warm(compiled: CompiledBlock): Promise<BlocksResult['warm']> {
   const runner = new BlockRunner({ engine, publish: enginePublish(engine) });
   await runner.deploy(compiled);
   const ic = await timeCalls(BLOCKS.warmCalls, (i) =>
-    runner.interceptor.intercept({ channel: 'bench.in.x', data: { text: 'hello block', n: i } }));
+    runner.interceptor.intercept({ channel: 'bench.in.x', data: { text: 'hello block', n: i } }),
+  );
   await runner.close();
   await engine.close();
   const floor = await isolateFloor();
@@ -124,7 +127,10 @@ interface IvmReference {
 }
 interface Ivm {
   Isolate: new (o: { memoryLimit: number }) => {
-    createContext(): Promise<{ eval(code: string): Promise<unknown>; global: { get(k: string, o: { reference: true }): Promise<IvmReference> } }>;
+    createContext(): Promise<{
+      eval(code: string): Promise<unknown>;
+      global: { get(k: string, o: { reference: true }): Promise<IvmReference> };
+    }>;
     dispose(): void;
   };
 }
@@ -147,9 +153,11 @@ async function isolateFloor(): Promise<{ ivmApplySync: { meanUs: number }; ivmAp
     const f = await ctx.global.get('f', { reference: true });
     const g = await ctx.global.get('g', { reference: true });
     const sync = await timeCalls(BLOCKS.warmCalls, async (i) =>
-      f.applySync(undefined, [JSON.stringify(input(i))], { timeout: 100, arguments: { copy: true }, result: { copy: true } }));
+      f.applySync(undefined, [JSON.stringify(input(i))], { timeout: 100, arguments: { copy: true }, result: { copy: true } }),
+    );
     const promise = await timeCalls(BLOCKS.warmCalls, (i) =>
-      g.apply(undefined, [JSON.stringify(input(i))], { timeout: 100, arguments: { copy: true }, result: { promise: true, copy: true } }));
+      g.apply(undefined, [JSON.stringify(input(i))], { timeout: 100, arguments: { copy: true }, result: { promise: true, copy: true } }),
+    );
     return { ivmApplySync: { meanUs: sync.meanUs }, ivmApplyPromise: { meanUs: promise.meanUs } };
   } finally {
     isolate.dispose();
@@ -221,26 +229,38 @@ export async function runBlocks(log: (s: string) => void = console.log): Promise
 
   log('blocks: warm invocation');
   const w = await warm(transformBlock);
-  log(`  plain function ${w.plain.meanUs.toFixed(3)} µs, plain + JSON round trip ${w.plainJson.meanUs.toFixed(2)} µs, ` +
-    `BlockSandbox.invoke ${w.sandbox.meanUs.toFixed(1)} µs (p50 ${w.sandbox.p50Us.toFixed(1)}, p99 ${w.sandbox.p99Us.toFixed(1)}), ` +
-    `runner interceptor ${w.interceptor.meanUs.toFixed(1)} µs (p50 ${w.interceptor.p50Us.toFixed(1)}, p99 ${w.interceptor.p99Us.toFixed(1)}); ` +
-    `isolated-vm alone: applySync ${w.ivmApplySync.meanUs.toFixed(1)} µs, apply+promise ${w.ivmApplyPromise.meanUs.toFixed(1)} µs`);
+  log(
+    `  plain function ${w.plain.meanUs.toFixed(3)} µs, plain + JSON round trip ${w.plainJson.meanUs.toFixed(2)} µs, ` +
+      `BlockSandbox.invoke ${w.sandbox.meanUs.toFixed(1)} µs (p50 ${w.sandbox.p50Us.toFixed(1)}, p99 ${w.sandbox.p99Us.toFixed(1)}), ` +
+      `runner interceptor ${w.interceptor.meanUs.toFixed(1)} µs (p50 ${w.interceptor.p50Us.toFixed(1)}, p99 ${w.interceptor.p99Us.toFixed(1)}); ` +
+      `isolated-vm alone: applySync ${w.ivmApplySync.meanUs.toFixed(1)} µs, apply+promise ${w.ivmApplyPromise.meanUs.toFixed(1)} µs`,
+  );
 
   log('blocks: cold start');
   const c = await cold(transformBlock, compileMs);
-  log(`  BlockSandbox.load median ${c.loadMedianMs.toFixed(2)} ms (min ${c.loadMinMs.toFixed(2)}, p90 ${c.loadP90Ms.toFixed(2)}, n=${c.samples}); ` +
-    `BlockRunner.deploy median ${c.deployMedianMs.toFixed(2)} ms; esbuild compile ${compileMs.toFixed(0)} ms`);
+  log(
+    `  BlockSandbox.load median ${c.loadMedianMs.toFixed(2)} ms (min ${c.loadMinMs.toFixed(2)}, p90 ${c.loadP90Ms.toFixed(2)}, n=${c.samples}); ` +
+      `BlockRunner.deploy median ${c.deployMedianMs.toFixed(2)} ms; esbuild compile ${compileMs.toFixed(0)} ms`,
+  );
 
   log('blocks: end-to-end after-publish');
   const n = BLOCKS.e2eMessages;
   const e = await relay(relayBlock, n, n * 2);
   const dflt = await relay(relayBlock, n, undefined);
-  log(`  ${e.outputs}/${n} outputs in ${e.seconds.toFixed(2)} s: ${Math.round(e.outputs / e.seconds)} msgs/s ` +
-    `(with the default retention of 1000: ${dflt.outputs}/${n} outputs)`);
+  log(
+    `  ${e.outputs}/${n} outputs in ${e.seconds.toFixed(2)} s: ${Math.round(e.outputs / e.seconds)} msgs/s ` +
+      `(with the default retention of 1000: ${dflt.outputs}/${n} outputs)`,
+  );
   return {
     warm: w,
     cold: c,
-    e2e: { messages: n, seconds: e.seconds, msgsPerSec: e.outputs / e.seconds, complete: e.outputs >= n, defaultRetentionOutputs: dflt.outputs },
+    e2e: {
+      messages: n,
+      seconds: e.seconds,
+      msgsPerSec: e.outputs / e.seconds,
+      complete: e.outputs >= n,
+      defaultRetentionOutputs: dflt.outputs,
+    },
   };
 }
 

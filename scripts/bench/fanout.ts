@@ -153,9 +153,10 @@ async function deploy(kind: Kind): Promise<Deployment> {
       const extra: Record<string, string> = kind === 'socketio' ? {} : { BENCH_ENGINE: 'redis' };
       if (kind === 'tributary-redis-coalesce') extra.BENCH_COALESCE_MS = '10';
       for (const id of ['A', 'B']) nodes.push(await spawnServer(file, { ...env, ...extra, BENCH_NODE_ID: id }));
-      system = kind === 'socketio'
-        ? socketIo('Socket.IO 4 + redis-streams-adapter')
-        : tributary(kind === 'tributary-redis-coalesce' ? 'Tributary, RedisEngine, writeCoalesceMs 10' : 'Tributary, RedisEngine');
+      system =
+        kind === 'socketio'
+          ? socketIo('Socket.IO 4 + redis-streams-adapter')
+          : tributary(kind === 'tributary-redis-coalesce' ? 'Tributary, RedisEngine, writeCoalesceMs 10' : 'Tributary, RedisEngine');
       topology = '2 nodes on 1 Redis';
     }
     const scheme = kind === 'socketio' ? 'http' : 'ws';
@@ -410,7 +411,11 @@ export async function runFanout(log: (s: string) => void = console.log): Promise
     for (const kind of kinds) {
       if (only !== undefined && !only.includes(kind)) continue;
       if ((kind === 'tributary-redis' || kind === 'tributary-redis-coalesce') && !(await redisEngineAvailable())) {
-        results.set(kind, { name: 'Tributary, RedisEngine', topology: '2 nodes on 1 Redis', skipped: 'RedisEngine is not exported by @tributary/engine yet' });
+        results.set(kind, {
+          name: 'Tributary, RedisEngine',
+          topology: '2 nodes on 1 Redis',
+          skipped: 'RedisEngine is not exported by @tributary/engine yet',
+        });
         log(`fan-out ${kind}: not run (RedisEngine missing)`);
         continue;
       }
@@ -420,7 +425,9 @@ export async function runFanout(log: (s: string) => void = console.log): Promise
         const d = new Driver(dep);
         drivers.set(kind, d);
         await d.connect();
-        log(`fan-out ${kind}: ${FANOUT.subscribers} subscribers on ${dep.urls.length} node(s), ${FANOUT.channels} publishers on node A, verified`);
+        log(
+          `fan-out ${kind}: ${FANOUT.subscribers} subscribers on ${dep.urls.length} node(s), ${FANOUT.channels} publishers on node A, verified`,
+        );
       } catch (err) {
         log(`fan-out ${kind} failed: ${(err as Error).stack ?? String(err)}`);
         results.set(kind, { name: dep?.system.name ?? kind, topology: dep?.topology ?? '', skipped: `failed: ${(err as Error).message}` });
@@ -448,11 +455,13 @@ export async function runFanout(log: (s: string) => void = console.log): Promise
         const saturation = d.saturation.result();
         const fixed = await d.fixed();
         results.set(kind, { name: d.dep.system.name, topology: d.dep.topology, saturation, fixed, machineLoadBefore: load });
-        log(`fan-out ${kind}: saturation ${fmt(saturation.deliveriesPerSec)} deliveries/s, p50 ${ms(saturation.latencyUs.p50)} p99 ${ms(saturation.latencyUs.p99)}, ` +
-          `server ${saturation.serverCpuUsPerDelivery.toFixed(2)} µs CPU/delivery (user ${saturation.serverUserUsPerDelivery.toFixed(2)}, ` +
-          `sys ${saturation.serverSysUsPerDelivery.toFixed(2)}), load generator ${pct(saturation.loadgenCpuSec, saturation.seconds)}, ` +
-          `other processes ${pct(saturation.otherCpuSec, saturation.seconds)}; fixed ${FANOUT.fixedRate} msg/s: p50 ${ms(fixed.latencyUs.p50)} ` +
-          `p99 ${ms(fixed.latencyUs.p99)}, server ${fixed.serverCpuUsPerDelivery.toFixed(2)} µs CPU/delivery`);
+        log(
+          `fan-out ${kind}: saturation ${fmt(saturation.deliveriesPerSec)} deliveries/s, p50 ${ms(saturation.latencyUs.p50)} p99 ${ms(saturation.latencyUs.p99)}, ` +
+            `server ${saturation.serverCpuUsPerDelivery.toFixed(2)} µs CPU/delivery (user ${saturation.serverUserUsPerDelivery.toFixed(2)}, ` +
+            `sys ${saturation.serverSysUsPerDelivery.toFixed(2)}), load generator ${pct(saturation.loadgenCpuSec, saturation.seconds)}, ` +
+            `other processes ${pct(saturation.otherCpuSec, saturation.seconds)}; fixed ${FANOUT.fixedRate} msg/s: p50 ${ms(fixed.latencyUs.p50)} ` +
+            `p99 ${ms(fixed.latencyUs.p99)}, server ${fixed.serverCpuUsPerDelivery.toFixed(2)} µs CPU/delivery`,
+        );
       } catch (err) {
         log(`fan-out ${kind} failed: ${(err as Error).stack ?? String(err)}`);
         results.set(kind, { name: d.dep.system.name, topology: d.dep.topology, skipped: `failed: ${(err as Error).message}` });

@@ -38,11 +38,13 @@ async function measure(file: string, env: Record<string, string>, system: BenchS
     const url = `ws://127.0.0.1:${server.port}`;
     const t0 = performance.now();
     for (let i = 0; i < RSS.connections; i += RSS.batch) {
-      const batch = await Promise.all(Array.from({ length: Math.min(RSS.batch, RSS.connections - i) }, async (_, j) => {
-        const c = await system.connect(url);
-        await c.subscribe(`idle.ch${(i + j) % RSS.channels}`);
-        return c;
-      }));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(RSS.batch, RSS.connections - i) }, async (_, j) => {
+          const c = await system.connect(url);
+          await c.subscribe(`idle.ch${(i + j) % RSS.channels}`);
+          return c;
+        }),
+      );
       conns.push(...batch);
     }
     const openSeconds = (performance.now() - t0) / 1000;
@@ -62,8 +64,10 @@ async function measure(file: string, env: Record<string, string>, system: BenchS
       clientOpenFiles: openFilesLimit(),
       openSeconds,
     };
-    log(`  ${r.connections} idle connections: RSS ${(before / 1024).toFixed(1)} → ${(after / 1024).toFixed(1)} MiB, ` +
-      `${(r.bytesPerConnection / 1024).toFixed(1)} KiB/connection (JS heap ${(r.heapBytesPerConnection / 1024).toFixed(1)} KiB), opened in ${openSeconds.toFixed(1)} s`);
+    log(
+      `  ${r.connections} idle connections: RSS ${(before / 1024).toFixed(1)} → ${(after / 1024).toFixed(1)} MiB, ` +
+        `${(r.bytesPerConnection / 1024).toFixed(1)} KiB/connection (JS heap ${(r.heapBytesPerConnection / 1024).toFixed(1)} KiB), opened in ${openSeconds.toFixed(1)} s`,
+    );
     return r;
   } finally {
     for (const c of conns) c.close();
@@ -83,8 +87,18 @@ export async function runRss(log: (s: string) => void = console.log): Promise<Rs
       out.push(await measure(file, env, system, log));
     } catch (err) {
       log(`  failed: ${(err as Error).stack ?? String(err)}`);
-      out.push({ name: system.name, connections: 0, rssBeforeKiB: 0, rssAfterKiB: 0, bytesPerConnection: NaN, heapBytesPerConnection: NaN,
-        serverOpenFiles: '?', clientOpenFiles: openFilesLimit(), openSeconds: 0, skipped: `failed: ${(err as Error).message}` });
+      out.push({
+        name: system.name,
+        connections: 0,
+        rssBeforeKiB: 0,
+        rssAfterKiB: 0,
+        bytesPerConnection: NaN,
+        heapBytesPerConnection: NaN,
+        serverOpenFiles: '?',
+        clientOpenFiles: openFilesLimit(),
+        openSeconds: 0,
+        skipped: `failed: ${(err as Error).message}`,
+      });
     }
   }
   return out;

@@ -20,7 +20,8 @@ for (const [pkg, l] of Object.entries(LAYERS)) {
   if (documented[pkg] === undefined) problems.push(`${pkg} (layer ${l}) is missing from the table`);
   else if (documented[pkg] !== l) problems.push(`${pkg} is on layer ${documented[pkg]} in the table but ${l} in scripts/deps/layers.cjs`);
 }
-for (const pkg of Object.keys(documented)) if (LAYERS[pkg] === undefined) problems.push(`${pkg} is in the table but not in scripts/deps/layers.cjs`);
+for (const pkg of Object.keys(documented))
+  if (LAYERS[pkg] === undefined) problems.push(`${pkg} is in the table but not in scripts/deps/layers.cjs`);
 if (problems.length > 0) {
   console.error(`docs/ARCHITECTURE.md's layer table disagrees with scripts/deps/layers.cjs:\n  ${problems.join('\n  ')}`);
   process.exit(1);

@@ -42,7 +42,8 @@ export const OBJECTS_CHANNEL = '$objects.created';
 /** Validates the block's config, naming the bad field. */
 export function resolveConfig(c: Readonly<Record<string, JsonValue>>): ImageTransformConfig {
   const presets = c.presets ?? {};
-  if (typeof presets !== 'object' || presets === null || Array.isArray(presets)) throw new TypeError('config.presets must be an object of name → spec');
+  if (typeof presets !== 'object' || presets === null || Array.isArray(presets))
+    throw new TypeError('config.presets must be an object of name → spec');
   const str = (field: string, dflt: string): string => {
     const v = c[field] ?? dflt;
     if (typeof v !== 'string') throw new TypeError(`config.${field} must be a string`);
@@ -50,13 +51,20 @@ export function resolveConfig(c: Readonly<Record<string, JsonValue>>): ImageTran
   };
   const output = str('output', DEFAULT_OUTPUT);
   const errors = str('errors', DEFAULT_ERRORS);
-  for (const [f, ch] of [['output', output], ['errors', errors]] as const) {
-    if (!ch.startsWith('images.') || ch === REQUEST_CHANNEL) throw new TypeError(`config.${f} must be an images.* channel other than ${REQUEST_CHANNEL}`);
+  for (const [f, ch] of [
+    ['output', output],
+    ['errors', errors],
+  ] as const) {
+    if (!ch.startsWith('images.') || ch === REQUEST_CHANNEL)
+      throw new TypeError(`config.${f} must be an images.* channel other than ${REQUEST_CHANNEL}`);
   }
   return { presets: presets as Record<string, JsonValue>, output, errors, keyPrefix: str('keyPrefix', 'uploads/') };
 }
 
-type Job = { key: string; id?: string; specs: Record<string, JsonValue> } | { skip: string } | { invalid: string; key: string | null; id?: string };
+type Job =
+  | { key: string; id?: string; specs: Record<string, JsonValue> }
+  | { skip: string }
+  | { invalid: string; key: string | null; id?: string };
 
 /** What to do with a message: a job, a silent skip (not ours), or an invalid request to report. */
 export function jobOf(msg: Pick<BlockMessage, 'channel' | 'data'>, cfg: ImageTransformConfig): Job {

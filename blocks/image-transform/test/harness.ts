@@ -68,8 +68,11 @@ export async function messages<T = unknown>(engine: StreamEngine, channel: strin
 
 /** Polls until `channel` holds at least `n` messages; returns them. */
 export function waitFor<T = Record<string, unknown>>(engine: StreamEngine, channel: string, n = 1, timeoutMs = 15_000): Promise<T[]> {
-  return eventually(async () => {
-    const got = await messages<T>(engine, channel);
-    return got.length >= n && got;
-  }, { message: `${n} messages on ${channel}`, timeoutMs });
+  return eventually(
+    async () => {
+      const got = await messages<T>(engine, channel);
+      return got.length >= n && got;
+    },
+    { message: `${n} messages on ${channel}`, timeoutMs },
+  );
 }

@@ -5,10 +5,16 @@ import { jobOf, resolveConfig, type ImageFailed, type ImageTransformed } from '.
 import { deployWithImages, messages, waitFor } from './harness.js';
 
 // Test images are made from a 2×2 PNG by the images package itself (sharp is its dependency, not ours).
-const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC', 'base64');
+const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC',
+  'base64',
+);
 const sharpBackend = new SharpBackend();
 async function jpeg(width: number, height: number): Promise<Buffer> {
-  const out = await sharpBackend.render(TINY_PNG, parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width, height }], output: { format: 'jpeg' } }));
+  const out = await sharpBackend.render(
+    TINY_PNG,
+    parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width, height }], output: { format: 'jpeg' } }),
+  );
   return out.data;
 }
 
@@ -18,7 +24,17 @@ describe('image-transform block (real sandbox, real images module)', () => {
   test('object.created → both presets made, stored and published with sizes and URLs', async () => {
     const { engine, images } = await deployWithImages();
     const info = await images.store.put('uploads/p1', await jpeg(2000, 1500), 'image/jpeg');
-    await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'uploads/p1', contentType: 'image/jpeg', bytes: info.bytes, etag: info.etag, url: '/v1/blobs/uploads/p1' }) });
+    await engine.append({
+      channel: '$objects.created',
+      payload: JSON.stringify({
+        type: 'object.created',
+        key: 'uploads/p1',
+        contentType: 'image/jpeg',
+        bytes: info.bytes,
+        etag: info.etag,
+        url: '/v1/blobs/uploads/p1',
+      }),
+    });
     const [done] = await waitFor<ImageTransformed>(engine, 'images.results');
     expect(done?.type).toBe('image.transformed');
     expect(done?.key).toBe('uploads/p1');
@@ -38,7 +54,15 @@ describe('image-transform block (real sandbox, real images module)', () => {
   test('explicit requests: a preset subset, an inline spec, and an id echoed back', async () => {
     const { engine, images } = await deployWithImages();
     await images.store.put('uploads/p2', await jpeg(800, 600), 'image/jpeg');
-    await engine.append({ channel: 'images.requests', payload: JSON.stringify({ id: 'req-1', key: 'uploads/p2', presets: ['thumb'], spec: { v: 1, steps: [{ op: 'rotate', angle: 90 }], output: { format: 'png' } } }) });
+    await engine.append({
+      channel: 'images.requests',
+      payload: JSON.stringify({
+        id: 'req-1',
+        key: 'uploads/p2',
+        presets: ['thumb'],
+        spec: { v: 1, steps: [{ op: 'rotate', angle: 90 }], output: { format: 'png' } },
+      }),
+    });
     const [done] = await waitFor<ImageTransformed>(engine, 'images.results');
     expect(done?.id).toBe('req-1');
     expect((done?.results as Result[]).map((r) => [r.name, r.width, r.height, r.format])).toEqual([
@@ -70,8 +94,14 @@ describe('image-transform block (real sandbox, real images module)', () => {
 
   test('ignores derived objects and non-images', async () => {
     const { engine, runner } = await deployWithImages();
-    await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'derived/x/uploads/p1.jpg', contentType: 'image/jpeg' }) });
-    await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'uploads/doc', contentType: 'application/pdf' }) });
+    await engine.append({
+      channel: '$objects.created',
+      payload: JSON.stringify({ type: 'object.created', key: 'derived/x/uploads/p1.jpg', contentType: 'image/jpeg' }),
+    });
+    await engine.append({
+      channel: '$objects.created',
+      payload: JSON.stringify({ type: 'object.created', key: 'uploads/doc', contentType: 'application/pdf' }),
+    });
     await eventually(() => (runner.list()[0]?.stats.invocations ?? 0) >= 2, { message: 'two invocations', timeoutMs: 10_000 });
     expect(runner.list()[0]?.stats.invocations).toBe(2);
     expect(await messages(engine, 'images.results')).toEqual([]);
@@ -83,7 +113,10 @@ describe('image-transform block (real sandbox, real images module)', () => {
     try {
       const { engine, images } = await deployWithImages({ images: { cloudinary: fake.cloudinaryUrl } });
       await images.store.put('uploads/c1', await jpeg(1600, 1200), 'image/jpeg');
-      await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'uploads/c1', contentType: 'image/jpeg' }) });
+      await engine.append({
+        channel: '$objects.created',
+        payload: JSON.stringify({ type: 'object.created', key: 'uploads/c1', contentType: 'image/jpeg' }),
+      });
       const [done] = await waitFor<ImageTransformed>(engine, 'images.results');
       const results = done?.results as Result[];
       expect(results.map((r) => [r.name, r.width, r.height, r.format, r.backend])).toEqual([
@@ -94,7 +127,10 @@ describe('image-transform block (real sandbox, real images module)', () => {
       expect(fake.uploads).toHaveLength(1);
       // A source the limits refuse is an error event, and is never sent to Cloudinary.
       await images.store.put('uploads/c2', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>'), 'image/png');
-      await engine.append({ channel: '$objects.created', payload: JSON.stringify({ type: 'object.created', key: 'uploads/c2', contentType: 'image/png' }) });
+      await engine.append({
+        channel: '$objects.created',
+        payload: JSON.stringify({ type: 'object.created', key: 'uploads/c2', contentType: 'image/png' }),
+      });
       const [failed] = await waitFor<ImageFailed>(engine, 'images.errors');
       expect([failed?.key, failed?.error.code]).toEqual(['uploads/c2', 'UNSUPPORTED_FORMAT']);
       expect(fake.uploads).toHaveLength(1);
@@ -112,7 +148,9 @@ describe('pure helpers', () => {
     expect(() => resolveConfig({ presets: [] })).toThrow(/config\.presets/);
   });
   test('jobs', () => {
-    expect(jobOf({ channel: '$objects.created', data: { type: 'object.created', key: 'uploads/a', contentType: 'image/png' } }, cfg)).toEqual({ key: 'uploads/a', specs: { a: { v: 1 } } });
+    expect(
+      jobOf({ channel: '$objects.created', data: { type: 'object.created', key: 'uploads/a', contentType: 'image/png' } }, cfg),
+    ).toEqual({ key: 'uploads/a', specs: { a: { v: 1 } } });
     expect(jobOf({ channel: '$objects.created', data: 'x' }, cfg)).toHaveProperty('skip');
     expect(jobOf({ channel: 'images.requests', data: { key: 'uploads/a', presets: ['b'] } }, cfg)).toHaveProperty('invalid');
   });

@@ -44,7 +44,8 @@ export function parseReading(msg: Pick<BlockMessage, 'channel' | 'data'>): { dev
   if (typeof celsius !== 'number' || !Number.isFinite(celsius)) return { invalid: 'celsius is not a finite number' };
   if (Math.abs(celsius) > MAX_ABS_CELSIUS) return { invalid: `celsius is outside ±${MAX_ABS_CELSIUS}` };
   const device = data.device ?? msg.channel.slice(msg.channel.lastIndexOf('.') + 1);
-  if (typeof device !== 'string' || !DEVICE.test(device)) return { invalid: `device ${JSON.stringify(device)} is not a valid channel segment` };
+  if (typeof device !== 'string' || !DEVICE.test(device))
+    return { invalid: `device ${JSON.stringify(device)} is not a valid channel segment` };
   return { device, centi: Math.round(celsius * 100) };
 }
 

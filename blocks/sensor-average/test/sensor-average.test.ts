@@ -50,7 +50,12 @@ describe('sensor-average', () => {
     expect(kitchen).toEqual(expectedAverages(kitchenReadings, windowMs));
     // Within one window (the usual case) the values are these: 2 decimals, from centi-degree sums.
     if (new Set(d1.map((a) => a.windowStart)).size === 1) {
-      expect(d1.map((a) => [a.celsius, a.count])).toEqual([[20, 1], [20.5, 2], [21.17, 3], [15.63, 4]]);
+      expect(d1.map((a) => [a.celsius, a.count])).toEqual([
+        [20, 1],
+        [20.5, 2],
+        [21.17, 3],
+        [15.63, 4],
+      ]);
     }
     expect(kitchen[0]).toMatchObject({ device: 'kitchen', celsius: 18.25, count: 1 });
     expect(d1.every((a) => a.windowStart % windowMs === 0)).toBe(true);
@@ -75,19 +80,33 @@ describe('sensor-average', () => {
   it('logs and skips invalid readings without failing or dead-lettering them', async () => {
     const engine = memoryEngine();
     const { runner } = await deployBlock(engine);
-    const invalid = [{ celsius: 'hot' }, { celsius: null }, {}, 'twenty', [21], { celsius: 1e300 }, { device: 'a b', celsius: 20 },
-      { device: 7, celsius: 20 }];
+    const invalid = [
+      { celsius: 'hot' },
+      { celsius: null },
+      {},
+      'twenty',
+      [21],
+      { celsius: 1e300 },
+      { device: 'a b', celsius: 20 },
+      { device: 7, celsius: 20 },
+    ];
     for (const data of invalid) await publish(engine, 'sensors.d1', data);
     await publish(engine, 'sensors.d1', { celsius: 25 });
 
     await drained(engine, [runner], invalid.length + 1);
     expect(await messages<Average>(engine, 'averages.d1')).toEqual([expect.objectContaining({ celsius: 25, count: 1 })]);
     // Logging is fire-and-forget, so the lines may land just after the handler returned.
-    const warns = await eventually(async () => {
-      const logs = await messages<{ level: string; message: string; fields: { offset: number; reason: string } }>(engine, '$logs.sensor-average');
-      const w = logs.filter((l) => l.level === 'warn');
-      return w.length === invalid.length ? w.sort((a, b) => a.fields.offset - b.fields.offset) : undefined;
-    }, { message: 'a warning per invalid reading', timeoutMs: 10_000 });
+    const warns = await eventually(
+      async () => {
+        const logs = await messages<{ level: string; message: string; fields: { offset: number; reason: string } }>(
+          engine,
+          '$logs.sensor-average',
+        );
+        const w = logs.filter((l) => l.level === 'warn');
+        return w.length === invalid.length ? w.sort((a, b) => a.fields.offset - b.fields.offset) : undefined;
+      },
+      { message: 'a warning per invalid reading', timeoutMs: 10_000 },
+    );
     expect(warns.map((l) => l.fields.offset)).toEqual(invalid.map((_, i) => i + 1));
     expect(warns.map((l) => l.fields.reason)).toEqual([
       'celsius is not a finite number',
@@ -114,7 +133,10 @@ describe('sensor-average', () => {
     await publish(engine, 'sensors.d1', { celsius: 30 });
 
     const out = await waitForMessages<Average>(engine, 'averages.d1', n + 1);
-    const expected = expectedAverages((await stored(engine, 'sensors.d1')).map((entry) => ({ entry, device: 'd1' })), 60_000);
+    const expected = expectedAverages(
+      (await stored(engine, 'sensors.d1')).map((entry) => ({ entry, device: 'd1' })),
+      60_000,
+    );
     // Counters are atomic: every count of every window was handed out exactly once …
     const counts = (list: Average[]) => list.map((a) => `${a.windowStart}:${a.count}`).sort();
     expect(counts(out)).toEqual(counts(expected));
@@ -138,7 +160,10 @@ describe('sensor-average', () => {
     await publish(engine, 'sensors.d1', { celsius: 22 });
 
     const out = await waitForMessages<Average>(engine, 'averages.d1', 2);
-    const expected = expectedAverages((await stored(engine, 'sensors.d1')).map((entry) => ({ entry, device: 'd1' })), 60_000);
+    const expected = expectedAverages(
+      (await stored(engine, 'sensors.d1')).map((entry) => ({ entry, device: 'd1' })),
+      60_000,
+    );
     expect(out).toEqual(expected);
     expect(runner.list()[0]?.stats).toMatchObject({ invocations: 3, errors: 1 });
   });

@@ -40,22 +40,27 @@ async function history<T>(s: TestSocket, channel: string): Promise<T[]> {
 
 /** Waits until an after-publish block ran `n` times and has nothing unacked. */
 function drained(n: TributaryNode, engine: MemoryEngine, block: string, invocations: number): Promise<true> {
-  return eventually(async () => {
-    const info = n.blocks.runner.list().find((b) => b.name === block);
-    if (info === undefined || info.stats.invocations < invocations) return false;
-    return (await engine.groups?.pending(`block.${block}`)) === 0;
-  }, { message: `${block} drained ${invocations}`, timeoutMs: 10_000 });
+  return eventually(
+    async () => {
+      const info = n.blocks.runner.list().find((b) => b.name === block);
+      if (info === undefined || info.stats.invocations < invocations) return false;
+      return (await engine.groups?.pending(`block.${block}`)) === 0;
+    },
+    { message: `${block} drained ${invocations}`, timeoutMs: 10_000 },
+  );
 }
 
 describe('pipeline: sensors → sensor-average → temperature-alert, and chat moderation, over WebSockets', () => {
   it('loads the blocks of the repo', async () => {
     const { node: n } = await node();
     // Other block folders may sit beside these three; the pipeline needs these.
-    expect(n.blocks.runner.list().map((b) => [b.name, b.trigger.kind])).toEqual(expect.arrayContaining([
-      ['chat-moderation', 'beforePublish'],
-      ['sensor-average', 'afterPublish'],
-      ['temperature-alert', 'afterPublish'],
-    ]));
+    expect(n.blocks.runner.list().map((b) => [b.name, b.trigger.kind])).toEqual(
+      expect.arrayContaining([
+        ['chat-moderation', 'beforePublish'],
+        ['sensor-average', 'afterPublish'],
+        ['temperature-alert', 'afterPublish'],
+      ]),
+    );
   });
 
   it('turns readings into averages and raises one alert when the average crosses the threshold', async () => {
@@ -93,7 +98,11 @@ describe('pipeline: sensors → sensor-average → temperature-alert, and chat m
     expect(seen.data).toEqual({ text: 'Well ****, hello', user: 'ann' });
 
     const blocked = await chatter.request({ type: 'publish', channel: 'chat.lobby', data: { text: 'free-crypto for all', user: 'bob' } });
-    expect(blocked).toMatchObject({ type: 'error', code: 'REJECTED', message: 'blocks: chat-moderation: message contains a blocked word ("free-crypto")' });
+    expect(blocked).toMatchObject({
+      type: 'error',
+      code: 'REJECTED',
+      message: 'blocks: chat-moderation: message contains a blocked word ("free-crypto")',
+    });
     const notText = await chatter.request({ type: 'publish', channel: 'chat.lobby', data: { text: 42 } });
     expect(notText).toMatchObject({ type: 'error', code: 'REJECTED', message: expect.stringContaining('text must be a string') });
 

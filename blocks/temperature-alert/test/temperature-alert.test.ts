@@ -14,7 +14,8 @@ interface Alert {
 /** Publishes averages for `device` and returns their stored times. */
 async function averages(engine: StreamEngine, device: string, values: number[]): Promise<number[]> {
   const times: number[] = [];
-  for (const celsius of values) times.push((await publish(engine, `averages.${device}`, { device, celsius, count: 1, windowStart: 0 })).time);
+  for (const celsius of values)
+    times.push((await publish(engine, `averages.${device}`, { device, celsius, count: 1, windowStart: 0 })).time);
   return times;
 }
 
@@ -78,8 +79,11 @@ describe('temperature-alert', () => {
     await drained(engine, [runner], invalid.length);
     expect(await messages(engine, 'alerts.temperature')).toEqual([]);
     expect(await messages(engine, '$dlq.temperature-alert')).toEqual([]);
-    await eventually(async () =>
-      (await messages<{ level: string }>(engine, '$logs.temperature-alert')).filter((l) => l.level === 'warn').length === invalid.length, { message: 'a warning per invalid message', timeoutMs: 10_000 });
+    await eventually(
+      async () =>
+        (await messages<{ level: string }>(engine, '$logs.temperature-alert')).filter((l) => l.level === 'warn').length === invalid.length,
+      { message: 'a warning per invalid message', timeoutMs: 10_000 },
+    );
   });
 
   it('dead-letters averages when its config is invalid, naming the field', async () => {

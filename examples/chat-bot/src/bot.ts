@@ -125,7 +125,11 @@ export async function startChatBot(options: ChatBotOptions): Promise<ChatBot> {
   const join = async (channel: string, since?: { offset: number; epoch: string }): Promise<void> => {
     rooms.add(channel);
     try {
-      await client.subscribe<ChatMessage>(channel, onRoomMessage, { presence: true, onPresence, ...(since === undefined ? {} : { since }) });
+      await client.subscribe<ChatMessage>(channel, onRoomMessage, {
+        presence: true,
+        onPresence,
+        ...(since === undefined ? {} : { since }),
+      });
       log(`joined ${channel}`);
     } catch (err) {
       rooms.delete(channel); // the room's next message retries

@@ -18,6 +18,13 @@ describe('commands', () => {
 
   it('formats counts by room name', () => {
     expect(formatStats(new Map())).toBe('no messages counted yet');
-    expect(formatStats(new Map([['lobby', 3], ['kitchen', 1]]))).toBe('messages per room: kitchen: 1, lobby: 3');
+    expect(
+      formatStats(
+        new Map([
+          ['lobby', 3],
+          ['kitchen', 1],
+        ]),
+      ),
+    ).toBe('messages per room: kitchen: 1, lobby: 3');
   });
 });

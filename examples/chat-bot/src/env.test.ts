@@ -7,8 +7,9 @@ describe('resolveBotEnv', () => {
   });
 
   it('reads the URL, token, rooms and name', () => {
-    expect(resolveBotEnv({ TRIBUTARY_URL: 'http://127.0.0.1:9', TRIBUTARY_TOKEN: 't', CHAT_ROOMS: 'lobby, kitchen', CHAT_BOT_NAME: 'rob' }))
-      .toEqual({ url: 'http://127.0.0.1:9', token: 't', rooms: ['lobby', 'kitchen'], name: 'rob' });
+    expect(
+      resolveBotEnv({ TRIBUTARY_URL: 'http://127.0.0.1:9', TRIBUTARY_TOKEN: 't', CHAT_ROOMS: 'lobby, kitchen', CHAT_BOT_NAME: 'rob' }),
+    ).toEqual({ url: 'http://127.0.0.1:9', token: 't', rooms: ['lobby', 'kitchen'], name: 'rob' });
   });
 
   it('names a bad room', () => {

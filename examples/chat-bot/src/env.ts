@@ -12,7 +12,9 @@ export function resolveBotEnv(env: Record<string, string | undefined>): ChatBotO
   const options: ChatBotOptions = { url: env.TRIBUTARY_URL || DEFAULT_URL };
   if (env.TRIBUTARY_TOKEN) options.token = env.TRIBUTARY_TOKEN;
   if (env.CHAT_ROOMS) {
-    const rooms = env.CHAT_ROOMS.split(',').map((r) => r.trim()).filter((r) => r !== '');
+    const rooms = env.CHAT_ROOMS.split(',')
+      .map((r) => r.trim())
+      .filter((r) => r !== '');
     for (const r of rooms) {
       if (!/^[A-Za-z0-9_\-:@=]+$/.test(r)) throw new TypeError(`CHAT_ROOMS: ${JSON.stringify(r)} is not a channel segment`);
     }

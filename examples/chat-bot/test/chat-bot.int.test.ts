@@ -27,7 +27,10 @@ async function broker(): Promise<string> {
 }
 
 /** A chat user: a client subscribed to one room with presence, recording what it receives. */
-async function user(url: string, room: string): Promise<{ client: TributaryClient; inbox: Array<Message<ChatMessage & Partial<BotMessage>>> }> {
+async function user(
+  url: string,
+  room: string,
+): Promise<{ client: TributaryClient; inbox: Array<Message<ChatMessage & Partial<BotMessage>>> }> {
   const client = new TributaryClient({ url });
   cleanups.push(() => client.close());
   await client.connect();
@@ -38,9 +41,17 @@ async function user(url: string, room: string): Promise<{ client: TributaryClien
 
 type Inbox = Array<Message<ChatMessage & Partial<BotMessage>>>;
 /** Publishes a command and waits for the bot's reply to it. */
-async function ask(client: TributaryClient, inbox: Inbox, room: string, text: string): Promise<BotMessage & { stats?: Record<string, number> }> {
+async function ask(
+  client: TributaryClient,
+  inbox: Inbox,
+  room: string,
+  text: string,
+): Promise<BotMessage & { stats?: Record<string, number> }> {
   const { offset } = await client.publish(`chat.${room}`, { text, user: 'tester' });
-  const reply = await eventually(() => inbox.find((m) => m.data.bot === true && m.data.replyTo === offset), { message: `reply to ${text}`, timeoutMs: 15_000 });
+  const reply = await eventually(() => inbox.find((m) => m.data.bot === true && m.data.replyTo === offset), {
+    message: `reply to ${text}`,
+    timeoutMs: 15_000,
+  });
   return reply.data as BotMessage;
 }
 
@@ -53,8 +64,10 @@ describe('chat-bot against `tributary start --insecure --blocks examples/chat-bo
 
     const alice = await user(url, 'lobby');
     // The bot announces alice's arrival in the room, and alice sees the bot there.
-    const joined = await eventually(() =>
-      alice.inbox.find((m) => m.data.event === 'join' && m.data.member === alice.client.clientId), { message: 'join announcement', timeoutMs: 15_000 });
+    const joined = await eventually(() => alice.inbox.find((m) => m.data.event === 'join' && m.data.member === alice.client.clientId), {
+      message: 'join announcement',
+      timeoutMs: 15_000,
+    });
     expect(joined.data).toMatchObject({ bot: true, user: 'chat-bot', text: `guest-${alice.client.clientId?.slice(0, 6)} joined` });
     expect((await alice.client.presence('chat.lobby')).map((m) => m.clientId)).toEqual(
       expect.arrayContaining([bot.client.clientId, alice.client.clientId]),
@@ -66,16 +79,21 @@ describe('chat-bot against `tributary start --insecure --blocks examples/chat-bo
 
     // A room the bot was not told about: it joins on the room's first message and answers it.
     const bob = await user(url, 'kitchen');
-    expect((await ask(bob.client, bob.inbox, 'kitchen', '/who')).text).toBe(`here now: chat-bot, guest-${bob.client.clientId?.slice(0, 6)}`);
+    expect((await ask(bob.client, bob.inbox, 'kitchen', '/who')).text).toBe(
+      `here now: chat-bot, guest-${bob.client.clientId?.slice(0, 6)}`,
+    );
     expect(bot.rooms.has('chat.kitchen')).toBe(true);
 
     // Three messages in the lobby, one in the kitchen; commands and the bot's own messages do not count.
     for (const text of ['hi', 'anyone?', 'hello!']) await alice.client.publish('chat.lobby', { text, user: 'alice' });
     await bob.client.publish('chat.kitchen', { text: 'coffee is ready', user: 'bob' });
-    const stats = await eventually(async () => {
-      const reply = await ask(alice.client, alice.inbox, 'lobby', '/stats');
-      return reply.stats?.lobby === 3 && reply.stats.kitchen === 1 ? reply : undefined;
-    }, { message: 'counts', timeoutMs: 15_000 });
+    const stats = await eventually(
+      async () => {
+        const reply = await ask(alice.client, alice.inbox, 'lobby', '/stats');
+        return reply.stats?.lobby === 3 && reply.stats.kitchen === 1 ? reply : undefined;
+      },
+      { message: 'counts', timeoutMs: 15_000 },
+    );
     expect(stats.text).toBe('messages per room: kitchen: 1, lobby: 3');
 
     // Bob walks into the lobby and out again: both are announced.
@@ -84,9 +102,15 @@ describe('chat-bot against `tributary start --insecure --blocks examples/chat-bo
     await bobInLobby.connect();
     await bobInLobby.subscribe('chat.lobby', () => {}, { presence: true });
     const bobId = bobInLobby.clientId;
-    await eventually(() => alice.inbox.find((m) => m.data.event === 'join' && m.data.member === bobId), { message: 'bob joined', timeoutMs: 15_000 });
+    await eventually(() => alice.inbox.find((m) => m.data.event === 'join' && m.data.member === bobId), {
+      message: 'bob joined',
+      timeoutMs: 15_000,
+    });
     await bobInLobby.close();
-    const left = await eventually(() => alice.inbox.find((m) => m.data.event === 'leave' && m.data.member === bobId), { message: 'bob left', timeoutMs: 15_000 });
+    const left = await eventually(() => alice.inbox.find((m) => m.data.event === 'leave' && m.data.member === bobId), {
+      message: 'bob left',
+      timeoutMs: 15_000,
+    });
     expect(left.data.text).toBe(`guest-${bobId?.slice(0, 6)} left`);
 
     // Every answer was published once.

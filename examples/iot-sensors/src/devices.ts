@@ -54,7 +54,10 @@ export function runDevices(o: DevicesOptions): Devices {
   if (o.hot !== undefined && !o.devices.includes(o.hot)) throw new TypeError(`hot: ${JSON.stringify(o.hot)} is not one of the devices`);
   const interval = o.intervalMs ?? 1000;
   const transportOf = o.transport ?? ((_d: string, i: number) => (i % 2 === 0 ? 'ws' : 'http'));
-  const base = o.url.replace(/^ws/, 'http').replace(/\/v1\/ws$/, '').replace(/\/$/, '');
+  const base = o.url
+    .replace(/^ws/, 'http')
+    .replace(/\/v1\/ws$/, '')
+    .replace(/\/$/, '');
   const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const controller = new AbortController();
   const clients: TributaryClient[] = [];

@@ -16,7 +16,10 @@ const { values } = parseArgs({
 });
 const url = values.url ?? (process.env.TRIBUTARY_URL || 'http://127.0.0.1:7700');
 const token = process.env.TRIBUTARY_TOKEN || undefined;
-const devices = (values.devices ?? 'd1,d2,d3').split(',').map((d) => d.trim()).filter((d) => d !== '');
+const devices = (values.devices ?? 'd1,d2,d3')
+  .split(',')
+  .map((d) => d.trim())
+  .filter((d) => d !== '');
 const hot = values.hot ?? (process.env.HOT_DEVICE || undefined);
 const int = (name: string, v: string | undefined): number | undefined => {
   if (v === undefined) return undefined;

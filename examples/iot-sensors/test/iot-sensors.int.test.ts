@@ -17,11 +17,14 @@ afterEach(async () => {
 
 /** Waits until an after-publish block handled at least `n` messages and has nothing unacked. */
 function drained(node: TributaryNode, engine: MemoryEngine, block: string, n: number): Promise<true> {
-  return eventually(async () => {
-    const info = node.blocks.runner.list().find((b) => b.name === block);
-    if (info === undefined || info.stats.invocations < n) return false;
-    return (await engine.groups?.pending(`block.${block}`)) === 0;
-  }, { message: `${block} drained ${n}`, timeoutMs: 20_000 });
+  return eventually(
+    async () => {
+      const info = node.blocks.runner.list().find((b) => b.name === block);
+      if (info === undefined || info.stats.invocations < n) return false;
+      return (await engine.groups?.pending(`block.${block}`)) === 0;
+    },
+    { message: `${block} drained ${n}`, timeoutMs: 20_000 },
+  );
 }
 
 describe('iot-sensors against a node running the repo blocks (sensor-average → temperature-alert)', () => {

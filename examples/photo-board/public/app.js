@@ -55,7 +55,8 @@ function connect() {
         }
         break;
       case 'subscribed':
-        if (!positions.has(frame.channel) || frame.recovered === false) positions.set(frame.channel, { offset: frame.offset, epoch: frame.epoch });
+        if (!positions.has(frame.channel) || frame.recovered === false)
+          positions.set(frame.channel, { offset: frame.offset, epoch: frame.epoch });
         pending.delete(frame.channel);
         if (pending.size === 0) {
           setState('ready', token === null ? 'connected (insecure mode)' : 'connected');

@@ -54,7 +54,8 @@ const PAGE_FILES: Record<string, { file: string; type: string }> = {
 
 // Same origin for everything (page, uploads, blobs, WebSocket), so no CORS; no inline script or
 // style, so the policy needs no 'unsafe-inline'.
-const CSP = "default-src 'self'; img-src 'self' data:; connect-src 'self'; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'self'; img-src 'self' data:; connect-src 'self'; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** The page's static files as an HTTP route. Public (no credentials): the token is in the fragment, which never reaches a server. */
 export async function pageRoute(): Promise<HttpRoute> {

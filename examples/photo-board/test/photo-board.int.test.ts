@@ -27,8 +27,16 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 afterAll(async () => {
@@ -70,29 +78,56 @@ async function photo(): Promise<Buffer> {
 
 // The waitForFunction callback runs in the page. The repo's tsconfig has no DOM lib (this is Node
 // code), so the few DOM shapes the callback touches are declared here, for this module only.
-interface DomImage { complete: boolean; naturalWidth: number; naturalHeight: number; dataset: Record<string, string | undefined>; getAttribute(name: string): string | null }
-interface DomCard { dataset: Record<string, string | undefined>; querySelector(sel: string): { textContent: string | null } | null; querySelectorAll(sel: 'img'): Iterable<DomImage> }
+interface DomImage {
+  complete: boolean;
+  naturalWidth: number;
+  naturalHeight: number;
+  dataset: Record<string, string | undefined>;
+  getAttribute(name: string): string | null;
+}
+interface DomCard {
+  dataset: Record<string, string | undefined>;
+  querySelector(sel: string): { textContent: string | null } | null;
+  querySelectorAll(sel: 'img'): Iterable<DomImage>;
+}
 declare const document: { querySelector(sel: string): DomCard | null };
 
-interface ShownImage { name: string; naturalWidth: number; naturalHeight: number; width: number; height: number; src: string }
+interface ShownImage {
+  name: string;
+  naturalWidth: number;
+  naturalHeight: number;
+  width: number;
+  height: number;
+  src: string;
+}
 
 /** Picks the file and waits until the card's sizes are shown and every one of them has loaded. */
 async function uploadAndWait(page: Page): Promise<{ key: string; images: ShownImage[] }> {
   await page.waitForSelector('body[data-state="ready"]');
   await page.setInputFiles('#file', { name: 'sunset.jpg', mimeType: 'image/jpeg', buffer: await photo() });
-  const done = await page.waitForFunction(() => {
-    const li = document.querySelector('.photo[data-state="done"], .photo[data-state="failed"]');
-    if (li === null) return false;
-    const imgs = [...li.querySelectorAll('img')];
-    if (li.dataset.state === 'done' && (imgs.length === 0 || !imgs.every((i) => i.complete && i.naturalWidth > 0))) return false;
-    return {
-      state: li.dataset.state,
-      text: li.querySelector('.state')?.textContent ?? '',
-      key: li.dataset.key ?? '',
-      images: imgs.map((i) => ({ name: i.dataset.name ?? '', naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight,
-        width: Number(i.dataset.width), height: Number(i.dataset.height), src: i.getAttribute('src') ?? '' })),
-    };
-  }, undefined, { timeout: 30_000 });
+  const done = await page.waitForFunction(
+    () => {
+      const li = document.querySelector('.photo[data-state="done"], .photo[data-state="failed"]');
+      if (li === null) return false;
+      const imgs = [...li.querySelectorAll('img')];
+      if (li.dataset.state === 'done' && (imgs.length === 0 || !imgs.every((i) => i.complete && i.naturalWidth > 0))) return false;
+      return {
+        state: li.dataset.state,
+        text: li.querySelector('.state')?.textContent ?? '',
+        key: li.dataset.key ?? '',
+        images: imgs.map((i) => ({
+          name: i.dataset.name ?? '',
+          naturalWidth: i.naturalWidth,
+          naturalHeight: i.naturalHeight,
+          width: Number(i.dataset.width),
+          height: Number(i.dataset.height),
+          src: i.getAttribute('src') ?? '',
+        })),
+      };
+    },
+    undefined,
+    { timeout: 30_000 },
+  );
   const shown = (await done.jsonValue()) as { state: string; text: string; key: string; images: ShownImage[] };
   expect(shown.text).not.toMatch(/^failed/);
   expect(shown.state).toBe('done');
@@ -129,7 +164,7 @@ describe('photo-board in headless Chromium', () => {
     await anonymous.waitForSelector('body[data-state="refused"]');
     expect(await anonymous.locator('#file').isDisabled()).toBe(true);
     // Uploads are refused too (no credentials for POST /v1/uploads: 401).
-    expect((await anonymous.evaluate(async () => (await fetch('/v1/uploads', { method: 'POST', body: '{}' })).status))).toBe(401);
+    expect(await anonymous.evaluate(async () => (await fetch('/v1/uploads', { method: 'POST', body: '{}' })).status)).toBe(401);
 
     const token = await b.pageToken();
     const page = await openPage(`${b.url}#token=${token}`);

@@ -31,8 +31,13 @@ export function isBrokerAdminPath(pathname: string): boolean {
  * `GET /v1/admin/overview` and `GET /v1/admin/channels` (docs/PROTOCOL.md, "Admin API"): the broker
  * secret, or insecure mode. Both describe this node only; a console shows one node at a time.
  */
-export async function handleAdmin(ctx: BrokerContext, req: IncomingMessage, res: ServerResponse, url: URL,
-  principal: Principal): Promise<void> {
+export async function handleAdmin(
+  ctx: BrokerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  principal: Principal,
+): Promise<void> {
   if (!principal.admin) throw new TributaryError(ErrorCodes.FORBIDDEN, 'the admin API needs the broker secret');
   if (req.method !== 'GET') throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
   if (url.pathname === ADMIN_OVERVIEW_PATH) {
@@ -59,8 +64,15 @@ function channelRows(ctx: BrokerContext): { channels: ChannelRow[]; patterns: { 
   }
   const rows: ChannelRow[] = [];
   for (const a of ctx.channelStats.list()) {
-    rows.push({ channel: a.channel, system: a.channel.startsWith('$'), subscribers: subscribed.get(a.channel) ?? 0,
-      ratePerSec: a.ratePerSec, lastOffset: a.lastOffset, epoch: a.epoch, lastTime: a.lastTime });
+    rows.push({
+      channel: a.channel,
+      system: a.channel.startsWith('$'),
+      subscribers: subscribed.get(a.channel) ?? 0,
+      ratePerSec: a.ratePerSec,
+      lastOffset: a.lastOffset,
+      epoch: a.epoch,
+      lastTime: a.lastTime,
+    });
     subscribed.delete(a.channel);
   }
   for (const [channel, subscribers] of subscribed) {

@@ -86,8 +86,14 @@ export class ChannelStats {
     advance(t, Math.floor(this.#now() / 1000));
     let sum = 0;
     for (const n of t.buckets) sum += n;
-    return { channel, ratePerSec: sum / RATE_WINDOW_SECONDS, published: t.published, lastOffset: t.lastOffset,
-      epoch: t.epoch, lastTime: t.lastTime };
+    return {
+      channel,
+      ratePerSec: sum / RATE_WINDOW_SECONDS,
+      published: t.published,
+      lastOffset: t.lastOffset,
+      epoch: t.epoch,
+      lastTime: t.lastTime,
+    };
   }
 }
 

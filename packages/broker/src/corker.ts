@@ -60,12 +60,15 @@ export class Corker {
     this.#later.add(socket);
     // One timer for every waiting socket, on a grid of coalesceMs: busy sockets are written
     // together, one wave per interval, and nobody waits longer than coalesceMs.
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      const due = this.#later;
-      this.#later = new Set();
-      this.#flush(due);
-    }, Math.max(1, Math.ceil(this.#coalesceMs - (performance.now() % this.#coalesceMs))));
+    this.#timer ??= setTimeout(
+      () => {
+        this.#timer = undefined;
+        const due = this.#later;
+        this.#later = new Set();
+        this.#flush(due);
+      },
+      Math.max(1, Math.ceil(this.#coalesceMs - (performance.now() % this.#coalesceMs))),
+    );
   }
 
   /** Uncorks every held socket now (before the broker cuts connections). */

@@ -11,7 +11,6 @@ import { toHistoryMessage, toTributaryError } from './session.js';
 /** Who a request without credentials acts as on routes that allow it: nothing granted. */
 const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ admin: false, grants: Object.freeze({}) });
 
-
 const CHANNEL_ROUTE = /^\/v1\/channels\/([^/]+)\/(messages|presence)$/;
 
 /**
@@ -41,8 +40,9 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
     const t0 = performance.now();
     // Only the path: query strings may carry credentials (?token=) or signed URLs.
     const path = (req.url ?? '/').split('?')[0];
-    res.once('finish', () => log.debug({ method: req.method, path, status: res.statusCode,
-      ms: Math.round((performance.now() - t0) * 10) / 10 }, 'http request'));
+    res.once('finish', () =>
+      log.debug({ method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'http request'),
+    );
   }
   try {
     const url = requestUrl(req.url);
@@ -68,7 +68,11 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
     if (url.pathname === '/readyz' && req.method === 'GET') {
       await ctx.engine.ready();
       const r = ctx.options.readiness();
-      return json(res, r.ready ? 200 : 503, r.ready ? { ready: true, node: ctx.options.nodeId } : { ready: false, node: ctx.options.nodeId, reason: r.reason ?? 'starting' });
+      return json(
+        res,
+        r.ready ? 200 : 503,
+        r.ready ? { ready: true, node: ctx.options.nodeId } : { ready: false, node: ctx.options.nodeId, reason: r.reason ?? 'starting' },
+      );
     }
     if (url.pathname === '/metrics' && req.method === 'GET') {
       const principal = await principalOf(ctx, req);

@@ -57,9 +57,7 @@ export class Hub {
         state = { targets: new Set(), follow: undefined };
         const s = state;
         const listener = (entry: Entry): void => this.#dispatch(s, entry, pattern ? key : undefined);
-        s.follow = pattern
-          ? await this.#engine.followPattern(key, listener)
-          : await this.#engine.follow(key, listener);
+        s.follow = pattern ? await this.#engine.followPattern(key, listener) : await this.#engine.follow(key, listener);
         this.#keys.set(key, s);
       }
       state.targets.add(target);

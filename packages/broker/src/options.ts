@@ -237,8 +237,19 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
   if (!Number.isInteger(r.writeCoalesceMs) || r.writeCoalesceMs < 0 || r.writeCoalesceMs > 100) {
     throw new TypeError(`writeCoalesceMs must be an integer from 0 to 100, got ${String(r.writeCoalesceMs)}`);
   }
-  for (const f of ['maxPayloadBytes', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp',
-    'presenceTtlMs', 'pingIntervalMs', 'pongTimeoutMs', 'frameTimeoutMs', 'maxDepth', 'maxHops'] as const) {
+  for (const f of [
+    'maxPayloadBytes',
+    'maxQueueBytes',
+    'maxSubscriptions',
+    'maxConnections',
+    'maxConnectionsPerIp',
+    'presenceTtlMs',
+    'pingIntervalMs',
+    'pongTimeoutMs',
+    'frameTimeoutMs',
+    'maxDepth',
+    'maxHops',
+  ] as const) {
     const v = r[f];
     if (!Number.isSafeInteger(v) || v <= 0) throw new TypeError(`${f} must be a positive integer, got ${String(v)}`);
   }

@@ -141,8 +141,10 @@ export class Publisher {
       } catch (err) {
         const code = err instanceof TributaryError ? err.code : ErrorCodes.REJECTED;
         const why = err instanceof Error ? err.message : String(err);
-        throw new TributaryError(code === ErrorCodes.INTERNAL ? ErrorCodes.REJECTED : code,
-          `${interceptor.name}: ${why}`, { channel, cause: err });
+        throw new TributaryError(code === ErrorCodes.INTERNAL ? ErrorCodes.REJECTED : code, `${interceptor.name}: ${why}`, {
+          channel,
+          cause: err,
+        });
       }
       if (verdict === undefined) continue;
       if ('reject' in verdict) throw new TributaryError(ErrorCodes.REJECTED, `${interceptor.name}: ${verdict.reject}`, { channel });
@@ -174,8 +176,9 @@ export class Publisher {
     const payload = JSON.stringify(data);
     const bytes = Buffer.byteLength(payload);
     if (bytes > this.#limits.maxPayloadBytes) {
-      throw new TributaryError(ErrorCodes.PAYLOAD_TOO_LARGE,
-        `data is ${bytes} bytes; the limit is ${this.#limits.maxPayloadBytes}`, { channel });
+      throw new TributaryError(ErrorCodes.PAYLOAD_TOO_LARGE, `data is ${bytes} bytes; the limit is ${this.#limits.maxPayloadBytes}`, {
+        channel,
+      });
     }
     return payload;
   }

@@ -85,8 +85,12 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   });
   // Frames over maxPayload cannot even be read (ws closes with 1009); leave room so a payload a
   // little over the data limit still gets a typed PAYLOAD_TOO_LARGE error on a live connection.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes * 4 + 4096, perMessageDeflate: false,
-    skipUTF8Validation: true });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: opts.maxPayloadBytes * 4 + 4096,
+    perMessageDeflate: false,
+    skipUTF8Validation: true,
+  });
   const perIp = new Map<string, number>();
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -100,7 +104,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     if (problem !== undefined) {
       ctx.prom.errors.inc({ code: ErrorCodes.FORBIDDEN_ORIGIN });
       const body = JSON.stringify({ error: { code: ErrorCodes.FORBIDDEN_ORIGIN, message: problem } });
-      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -306,7 +306,10 @@ export class Session {
   #fenced(seq: number): TributaryError | undefined {
     const e = this.#fenceError;
     if (e === undefined || seq >= this.#fenceBelow) return undefined;
-    return new TributaryError(e.code, `not stored: an earlier publish on this connection failed (${e.code}); retry it and this one in order`);
+    return new TributaryError(
+      e.code,
+      `not stored: an earlier publish on this connection failed (${e.code}); retry it and this one in order`,
+    );
   }
 
   #failed(frame: ClientFrame, err: unknown): void {
@@ -404,17 +407,19 @@ export class Session {
     // Issued: the next frame may go ahead while this one is stored; it counts as pending till then.
     this.#inflightChannel = frame.channel;
     this.#pending++;
-    const stored = result.then(
-      (r) => {
-        this.#ctx.metrics.published++;
-        this.#ctx.prom.messagesIn.inc({ transport: 'ws' });
-        this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
-      },
-      (err: unknown) => this.#failed(frame, err),
-    ).finally(() => {
-      this.#inflight.delete(stored);
-      this.#settled();
-    });
+    const stored = result
+      .then(
+        (r) => {
+          this.#ctx.metrics.published++;
+          this.#ctx.prom.messagesIn.inc({ transport: 'ws' });
+          this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
+        },
+        (err: unknown) => this.#failed(frame, err),
+      )
+      .finally(() => {
+        this.#inflight.delete(stored);
+        this.#settled();
+      });
     this.#inflight.add(stored);
   }
 
@@ -552,15 +557,18 @@ export class Session {
     if (at === undefined) return;
     // setTimeout overflows past 2^31-1 ms (~24.8 days); such tokens are re-checked on each request.
     const delay = Math.min(at - Date.now(), 2 ** 31 - 1);
-    this.#expiry = setTimeout(() => {
-      const at = this.#principal.expiresAt;
-      if (at === undefined) return;
-      // Timers may fire a millisecond early (or at the 24.8-day cap): not yet expired means re-arm,
-      // never forget — an expired connection must not keep receiving.
-      if (at > Date.now()) return this.#armExpiry();
-      this.#error(undefined, ErrorCodes.TOKEN_EXPIRED, 'token expired; reconnect or send an auth frame with a fresh token');
-      this.close(CloseCodes.UNAUTHORIZED, ErrorCodes.TOKEN_EXPIRED);
-    }, Math.max(0, delay));
+    this.#expiry = setTimeout(
+      () => {
+        const at = this.#principal.expiresAt;
+        if (at === undefined) return;
+        // Timers may fire a millisecond early (or at the 24.8-day cap): not yet expired means re-arm,
+        // never forget — an expired connection must not keep receiving.
+        if (at > Date.now()) return this.#armExpiry();
+        this.#error(undefined, ErrorCodes.TOKEN_EXPIRED, 'token expired; reconnect or send an auth frame with a fresh token');
+        this.close(CloseCodes.UNAUTHORIZED, ErrorCodes.TOKEN_EXPIRED);
+      },
+      Math.max(0, delay),
+    );
     this.#expiry.unref();
   }
 }

@@ -52,7 +52,11 @@ describe('origin policy (insecure mode)', () => {
     const wrong: string[] = [];
     for (const [name, host, origin, want] of cases) {
       const ws = await raw(p, upgrade(host, origin), 300);
-      const http = await raw(p, `GET /v1/channels/a/messages HTTP/1.1\r\n${host === undefined ? '' : `Host: ${host}\r\n`}${origin === undefined ? '' : `Origin: ${origin}\r\n`}Connection: close\r\n\r\n`, 300);
+      const http = await raw(
+        p,
+        `GET /v1/channels/a/messages HTTP/1.1\r\n${host === undefined ? '' : `Host: ${host}\r\n`}${origin === undefined ? '' : `Origin: ${origin}\r\n`}Connection: close\r\n\r\n`,
+        300,
+      );
       const got = ws.status === 101 ? 'allow' : 'deny';
       const gotHttp = http.status === 200 ? 'allow' : 'deny';
       if (got !== want || gotHttp !== want) wrong.push(`${name}: ws ${ws.status}, http ${http.status}, want ${want}`);
@@ -88,7 +92,11 @@ describe('415 on the JSON API', () => {
       if (r.status !== want) wrong.push(`${String(ct)}: ${r.status}, want ${want}`);
     }
     // Two Content-Type headers: Node keeps the first.
-    const dup = await raw(p, `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 300);
+    const dup = await raw(
+      p,
+      `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      300,
+    );
     expect(dup.status).toBe(415);
     expect(wrong).toEqual([]);
   }, 30_000);
@@ -98,14 +106,22 @@ describe('413 before the body', () => {
   it('a declared-too-large body gets one 413 with Connection: close, and the socket is closed', async () => {
     const b = await broker({ auth: { secret: SECRET } });
     const p = b.port;
-    const r = await raw(p, `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nAuthorization: Bearer ${SECRET}\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"data":`, 1500);
+    const r = await raw(
+      p,
+      `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nAuthorization: Bearer ${SECRET}\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"data":`,
+      1500,
+    );
     const replies = r.text.split('HTTP/1.1 ').length - 1;
     expect(r.status).toBe(413);
     expect(replies).toBe(1);
     expect(r.text.toLowerCase()).toContain('connection: close');
     // A chunked body: 413 as soon as it passes the limit, while the client still sends.
     const chunk = 'x'.repeat(70_000);
-    const c = await raw(p, `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nAuthorization: Bearer ${SECRET}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`, 1500);
+    const c = await raw(
+      p,
+      `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nAuthorization: Bearer ${SECRET}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`,
+      1500,
+    );
     expect(c.status).toBe(413);
   });
 });

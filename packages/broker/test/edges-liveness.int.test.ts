@@ -88,7 +88,10 @@ describe('liveness false positives', () => {
   }, 40_000);
 
   it('cuts a peer that never reads, even when it sends unsolicited pongs and live messages pile up during its replay', async () => {
-    const b = await broker({ maxQueueBytes: 256 * KIB, pingIntervalMs: 100, pongTimeoutMs: 1000, frameTimeoutMs: 300 }, { retention: { maxLength: 100_000 } });
+    const b = await broker(
+      { maxQueueBytes: 256 * KIB, pingIntervalMs: 100, pongTimeoutMs: 1000, frameTimeoutMs: 300 },
+      { retention: { maxLength: 100_000 } },
+    );
     const pad = 'x'.repeat(16 * KIB);
     const eng = brokerContext(b).engine;
     for (let i = 1; i <= 1000; i++) await eng.append({ channel: 'log', payload: JSON.stringify({ i, pad }) });

@@ -68,9 +68,15 @@ describe('the publish fence after UNAVAILABLE', () => {
     const s = await socket(b.wsUrl);
     const frame = (i: number) => ({ type: 'publish', id: i, channel: 'ord', data: i, msgId: `m${i}` });
     for (let i = 1; i <= 3; i++) s.send(frame(i));
-    await eventually(() => s.frames.filter((f) => typeof f.id === 'number').length === 3, { message: () => JSON.stringify(s.frames), timeoutMs: 10_000 });
+    await eventually(() => s.frames.filter((f) => typeof f.id === 'number').length === 3, {
+      message: () => JSON.stringify(s.frames),
+      timeoutMs: 10_000,
+    });
     // The client's part: retry the failed ones, in order.
-    for (const f of s.frames.filter((x) => x.type === 'error').map((x) => x.id as number).sort()) {
+    for (const f of s.frames
+      .filter((x) => x.type === 'error')
+      .map((x) => x.id as number)
+      .sort()) {
       expect(await s.request(frame(f))).toMatchObject({ type: 'ack' });
     }
     const stored = (await inner.read('ord', { limit: 10 })).entries.map((e) => JSON.parse(e.payload) as number);

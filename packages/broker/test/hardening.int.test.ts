@@ -32,7 +32,11 @@ describe('hostile frames do not end the broker', () => {
     const s = await socket(b.wsUrl);
     for (const channel of ['$blocks.deployed', '$objects.created']) {
       expect(await s.request({ type: 'publish', channel, data: null })).toMatchObject({ type: 'error', code: 'FORBIDDEN', channel });
-      const res = await fetch(`${b.url}/v1/channels/${encodeURIComponent(channel)}/messages`, { method: 'POST', headers: JSON_TYPE, body: '{"data":null}' });
+      const res = await fetch(`${b.url}/v1/channels/${encodeURIComponent(channel)}/messages`, {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: '{"data":null}',
+      });
       expect(res.status).toBe(403);
       expect((await brokerContext(b).engine.state(channel)).last).toBe(0);
     }
@@ -70,15 +74,21 @@ describe('connections', () => {
     const token = await createToken({ secret: SECRET, grants: { a: ['subscribe'] } });
     const attempts = 300;
     await Promise.all(
-      Array.from({ length: attempts }, () => new Promise<void>((resolve) => {
-        const ws = new WebSocket(`${b.wsUrl}?token=${token}`);
-        ws.on('error', () => resolve());
-        ws.on('close', () => resolve());
-        // Drop as soon as the upgrade is answered, while the broker is verifying the token.
-        ws.on('upgrade', () => ws.terminate());
-      })),
+      Array.from(
+        { length: attempts },
+        () =>
+          new Promise<void>((resolve) => {
+            const ws = new WebSocket(`${b.wsUrl}?token=${token}`);
+            ws.on('error', () => resolve());
+            ws.on('close', () => resolve());
+            // Drop as soon as the upgrade is answered, while the broker is verifying the token.
+            ws.on('upgrade', () => ws.terminate());
+          }),
+      ),
     );
-    await eventually(() => brokerContext(b).sessions.size === 0, { message: () => `${brokerContext(b).sessions.size} ghost sessions left` });
+    await eventually(() => brokerContext(b).sessions.size === 0, {
+      message: () => `${brokerContext(b).sessions.size} ghost sessions left`,
+    });
     // The limit is not eaten by ghosts: a new client still gets in.
     await ping(b, `?token=${token}`);
   });
@@ -155,14 +165,17 @@ describe('grants', () => {
 });
 
 describe('every input is validated before the engine', () => {
-  it.each(['%7Bx%7D', 'a.*', 'a%20b', 'a'.repeat(250), 'a..b'])('HTTP history and presence refuse the channel %s with INVALID_CHANNEL', async (name) => {
-    const b = await broker();
-    for (const route of ['messages', 'presence']) {
-      const res = await fetch(`${b.url}/v1/channels/${name}/${route}`);
-      expect(res.status).toBe(400);
-      expect(await res.json()).toMatchObject({ error: { code: 'INVALID_CHANNEL' } });
-    }
-  });
+  it.each(['%7Bx%7D', 'a.*', 'a%20b', 'a'.repeat(250), 'a..b'])(
+    'HTTP history and presence refuse the channel %s with INVALID_CHANNEL',
+    async (name) => {
+      const b = await broker();
+      for (const route of ['messages', 'presence']) {
+        const res = await fetch(`${b.url}/v1/channels/${name}/${route}`);
+        expect(res.status).toBe(400);
+        expect(await res.json()).toMatchObject({ error: { code: 'INVALID_CHANNEL' } });
+      }
+    },
+  );
 
   it('refuses offsets past 2^53 on every door with a typed error', async () => {
     const b = await broker();
@@ -191,7 +204,11 @@ describe('HTTP bodies', () => {
 
   it('answers a body declared over the limit with 413 and Connection: close before reading it', async () => {
     const b = await broker();
-    const reply = await raw(b, `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n`, '{"data":');
+    const reply = await raw(
+      b,
+      `POST /v1/channels/a/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n`,
+      '{"data":',
+    );
     expect(reply).toMatch(/^HTTP\/1\.1 413/);
     expect(reply.toLowerCase()).toContain('connection: close');
     expect(reply).toContain('PAYLOAD_TOO_LARGE');
@@ -214,12 +231,22 @@ describe('cross-site requests', () => {
     const status = await new Promise<number>((resolve) => evil.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
     expect(status).toBe(403);
     const rebound = new WebSocket(b.wsUrl, { headers: { host: `evil.example:${b.port}` } });
-    expect(await new Promise<number>((resolve) => rebound.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))).toBe(403);
+    expect(await new Promise<number>((resolve) => rebound.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))).toBe(
+      403,
+    );
 
-    const deploy = await fetch(`${b.url}/v1/channels/a/messages`, { method: 'POST', headers: { ...JSON_TYPE, origin: 'http://evil.example' }, body: '{"data":1}' });
+    const deploy = await fetch(`${b.url}/v1/channels/a/messages`, {
+      method: 'POST',
+      headers: { ...JSON_TYPE, origin: 'http://evil.example' },
+      body: '{"data":1}',
+    });
     expect(deploy.status).toBe(403);
     expect(await deploy.json()).toMatchObject({ error: { code: 'FORBIDDEN_ORIGIN' } });
-    const local = await fetch(`${b.url}/v1/channels/a/messages`, { method: 'POST', headers: { ...JSON_TYPE, origin: 'http://localhost:5173' }, body: '{"data":1}' });
+    const local = await fetch(`${b.url}/v1/channels/a/messages`, {
+      method: 'POST',
+      headers: { ...JSON_TYPE, origin: 'http://localhost:5173' },
+      body: '{"data":1}',
+    });
     expect(local.status).toBe(201);
     const page = await connectWs(b.wsUrl, { headers: { origin: `http://127.0.0.1:${b.port}` } });
     expect(page.frames[0]).toMatchObject({ type: 'welcome' });

@@ -12,10 +12,7 @@ afterEach(async () => {
 });
 
 /** Starts a broker on a random loopback port with a memory engine; stopped after the test. */
-export async function broker(
-  overrides: Partial<BrokerOptions> = {},
-  engineOptions: MemoryEngineOptions = {},
-): Promise<Broker> {
+export async function broker(overrides: Partial<BrokerOptions> = {}, engineOptions: MemoryEngineOptions = {}): Promise<Broker> {
   const engine = overrides.engine ?? new MemoryEngine(engineOptions);
   const b = await startBroker({ engine, port: 0, auth: { insecure: true }, ...overrides });
   cleanups.push(async () => {
@@ -42,8 +39,10 @@ export async function rawUpgrade(b: Broker): Promise<{ sock: Socket; closed: Pro
   defer(async () => void sock.destroy());
   const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
   sock.on('error', () => {});
-  sock.write(`GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:${b.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  sock.write(
+    `GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:${b.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
   await new Promise<void>((resolve, reject) => {
     let head = '';
     const onData = (d: Buffer): void => {

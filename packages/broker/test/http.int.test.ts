@@ -48,7 +48,10 @@ describe('HTTP API', () => {
       status: 413,
     });
     expect(await call(`${b.url}/v1/channels/a/messages?limit=abc`)).toMatchObject({ status: 400 });
-    expect(await post('/v1/channels/%E0%A4%A/messages', '{"data":1}')).toMatchObject({ status: 400, body: { error: { code: 'INVALID_CHANNEL' } } });
+    expect(await post('/v1/channels/%E0%A4%A/messages', '{"data":1}')).toMatchObject({
+      status: 400,
+      body: { error: { code: 'INVALID_CHANNEL' } },
+    });
     expect(await call(`${b.url}/v1/channels/%ZZ/messages`)).toMatchObject({ status: 400, body: { error: { code: 'INVALID_CHANNEL' } } });
     expect(await call(`${b.url}/nope`)).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
     expect(await call(`${b.url}/v1/channels/a/messages`)).toMatchObject({ status: 200, body: { last: 0, messages: [] } });
@@ -65,7 +68,10 @@ describe('HTTP API', () => {
     });
     const readOnly = await createToken({ secret: SECRET, grants: { alerts: ['history'] } });
     const auth = { authorization: `Bearer ${readOnly}` };
-    expect(await call(url, { method: 'POST', body, headers: { ...auth, ...JSON_TYPE } })).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+    expect(await call(url, { method: 'POST', body, headers: { ...auth, ...JSON_TYPE } })).toMatchObject({
+      status: 403,
+      body: { error: { code: 'FORBIDDEN' } },
+    });
     expect(await call(url, { headers: auth })).toMatchObject({ status: 200, body: { last: 1 } });
     expect(await call(`${b.url}/v1/channels/alerts/presence`, { headers: auth })).toMatchObject({ status: 403 });
   });

@@ -18,7 +18,9 @@ describe('dead peers are cut', () => {
     const ghost = new WebSocket(b.wsUrl, { autoPong: false });
     defer(async () => void ghost.terminate());
     const ghostClosed = new Promise<void>((resolve) => ghost.on('close', () => resolve()));
-    const welcome = await new Promise<{ clientId: string }>((resolve) => ghost.once('message', (d) => resolve(JSON.parse(d.toString()) as { clientId: string })));
+    const welcome = await new Promise<{ clientId: string }>((resolve) =>
+      ghost.once('message', (d) => resolve(JSON.parse(d.toString()) as { clientId: string })),
+    );
     ghost.send(JSON.stringify({ type: 'subscribe', channel: 'room', presence: true }));
     await watcher.next((f) => f.type === 'join' && (f.member as { clientId: string }).clientId === welcome.clientId);
     await watcher.next((f) => f.type === 'leave' && (f.member as { clientId: string }).clientId === welcome.clientId);

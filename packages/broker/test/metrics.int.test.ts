@@ -9,7 +9,11 @@ describe('/metrics', () => {
     for (let i = 0; i < 3; i++) await s.request({ type: 'publish', channel: 'm', data: i });
     await s.next((f) => f.type === 'message' && f.offset === 3);
     await s.request({ type: 'publish', channel: 'bad channel', data: 1 });
-    await fetch(`${b.url}/v1/channels/m/messages`, { method: 'POST', body: '{"data":4}', headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' } });
+    await fetch(`${b.url}/v1/channels/m/messages`, {
+      method: 'POST',
+      body: '{"data":4}',
+      headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+    });
 
     expect((await fetch(`${b.url}/metrics`)).status).toBe(401);
     const res = await fetch(`${b.url}/metrics`, { headers: { authorization: `Bearer ${SECRET}` } });

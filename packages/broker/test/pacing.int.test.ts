@@ -110,7 +110,9 @@ describe('slow consumers', () => {
     expect(close, `no close frame in ${got.length} bytes (${frames.length} frames)`).toBeDefined();
     expect(close?.payload.readUInt16BE(0)).toBe(4008);
     // Every message before the close arrived whole and in order.
-    const seen = frames.filter((f) => f.opcode === 0x1).map((f) => JSON.parse(f.payload.toString()) as { type: string; data?: { n: number } });
+    const seen = frames
+      .filter((f) => f.opcode === 0x1)
+      .map((f) => JSON.parse(f.payload.toString()) as { type: string; data?: { n: number } });
     const ns = seen.filter((f) => f.type === 'message').map((f) => f.data?.n);
     expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => i + 1));
   });

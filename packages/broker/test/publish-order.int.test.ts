@@ -51,8 +51,10 @@ describe('publish order across a store failure', () => {
         await new Promise((res) => setTimeout(res, 100));
       }
     }
-    const stored = [...(await engine.read('ord.a', { limit: 1000 })).entries, ...(await engine.read('ord.b', { limit: 1000 })).entries]
-      .sort((x, y) => x.time - y.time || x.offset - y.offset);
+    const stored = [
+      ...(await engine.read('ord.a', { limit: 1000 })).entries,
+      ...(await engine.read('ord.b', { limit: 1000 })).entries,
+    ].sort((x, y) => x.time - y.time || x.offset - y.offset);
     // Per channel, offsets are the stored order; across channels each publish was stored after
     // the one before it was acked, so both follow the send order.
     for (const ch of ['ord.a', 'ord.b']) {

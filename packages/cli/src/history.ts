@@ -25,8 +25,11 @@ export async function history(argv: string[]): Promise<number> {
   const limit = intOption('limit', values.limit, 1);
   if (since !== undefined) q.set('since', String(since));
   if (limit !== undefined) q.set('limit', String(limit));
-  const r = await api<HistoryReply>(brokerUrl(values.url), `/v1/channels/${encodeURIComponent(channel)}/messages?${q}`,
-    tokenOf(values.token));
+  const r = await api<HistoryReply>(
+    brokerUrl(values.url),
+    `/v1/channels/${encodeURIComponent(channel)}/messages?${q}`,
+    tokenOf(values.token),
+  );
   for (const m of r.messages) process.stdout.write(`${JSON.stringify({ channel: r.channel, ...m })}\n`);
   return 0;
 }

@@ -50,7 +50,8 @@ export async function imageUrl(argv: string[]): Promise<number> {
 
 function specOf(v: { width?: string; height?: string; mode?: string; format?: string; quality?: string; spec?: string }): TransformSpec {
   if (v.spec !== undefined) {
-    if (v.width ?? v.height ?? v.mode ?? v.format ?? v.quality) throw new UsageError('--spec replaces --width, --height, --mode, --format and --quality');
+    if (v.width ?? v.height ?? v.mode ?? v.format ?? v.quality)
+      throw new UsageError('--spec replaces --width, --height, --mode, --format and --quality');
     let json: unknown;
     try {
       json = JSON.parse(v.spec);

@@ -21,15 +21,19 @@ export async function init(argv: string[]): Promise<number> {
   await mkdir(join(folder, 'src'), { recursive: true });
   await mkdir(join(folder, 'test'), { recursive: true });
   const files: Record<string, string> = {
-    'package.json': `${JSON.stringify({
-      name: `@tributary-blocks/${name}`,
-      version: '0.1.0',
-      private: true,
-      type: 'module',
-      scripts: { test: `vitest run --root ../.. --project blocks/${name}`, typecheck: 'tsc -p ../../tsconfig.json --noEmit' },
-      dependencies: { '@tributary/block': 'workspace:*' },
-      devDependencies: { '@tributary/runtime': 'workspace:*' },
-    }, null, 2)}\n`,
+    'package.json': `${JSON.stringify(
+      {
+        name: `@tributary-blocks/${name}`,
+        version: '0.1.0',
+        private: true,
+        type: 'module',
+        scripts: { test: `vitest run --root ../.. --project blocks/${name}`, typecheck: 'tsc -p ../../tsconfig.json --noEmit' },
+        dependencies: { '@tributary/block': 'workspace:*' },
+        devDependencies: { '@tributary/runtime': 'workspace:*' },
+      },
+      null,
+      2,
+    )}\n`,
     'block.json': `${JSON.stringify({ entry: 'src/index.ts', config: { greeting: 'hello' } }, null, 2)}\n`,
     'src/index.ts': `import { defineBlock } from '@tributary/block';
 
@@ -79,7 +83,9 @@ See docs/BLOCKS.md for triggers, modules and limits.
 `,
   };
   for (const [file, text] of Object.entries(files)) await writeFile(join(folder, file), text);
-  process.stdout.write(`created ${folder}: block.json, src/index.ts, test/index.test.ts, README.md\n` +
-    `next: pnpm install && pnpm vitest run --project blocks/${name}\n`);
+  process.stdout.write(
+    `created ${folder}: block.json, src/index.ts, test/index.test.ts, README.md\n` +
+      `next: pnpm install && pnpm vitest run --project blocks/${name}\n`,
+  );
   return 0;
 }

@@ -26,12 +26,14 @@ export async function logs(argv: string[]): Promise<number> {
   if (block === undefined || rest.length > 0) throw new UsageError('logs takes one <block>');
   const channel = `$logs.${block}`;
   const lines = intOption('lines', values.lines, 1) ?? 20;
-  const h = await api<{ last: number; messages: Array<{ data: unknown }> }>(brokerUrl(values.url),
-    `/v1/channels/${encodeURIComponent(channel)}/messages?limit=${lines}`, tokenOf(values.token));
+  const h = await api<{ last: number; messages: Array<{ data: unknown }> }>(
+    brokerUrl(values.url),
+    `/v1/channels/${encodeURIComponent(channel)}/messages?limit=${lines}`,
+    tokenOf(values.token),
+  );
   for (const m of h.messages) process.stdout.write(`${formatLogLine(m.data)}\n`);
   if (values['no-follow'] === true) return 0;
-  return follow([channel], { since: h.last, count: undefined, url: values.url, token: values.token,
-    format: (m) => formatLogLine(m.data) });
+  return follow([channel], { since: h.last, count: undefined, url: values.url, token: values.token, format: (m) => formatLogLine(m.data) });
 }
 
 /**
@@ -41,8 +43,15 @@ export async function logs(argv: string[]): Promise<number> {
  */
 function formatLogLine(data: unknown): string {
   const l = data as Partial<LogLine> | null;
-  if (typeof l !== 'object' || l === null || Array.isArray(l) || typeof l.level !== 'string' || typeof l.message !== 'string'
-    || typeof l.time !== 'number' || !Number.isFinite(new Date(l.time).getTime())) {
+  if (
+    typeof l !== 'object' ||
+    l === null ||
+    Array.isArray(l) ||
+    typeof l.level !== 'string' ||
+    typeof l.message !== 'string' ||
+    typeof l.time !== 'number' ||
+    !Number.isFinite(new Date(l.time).getTime())
+  ) {
     return JSON.stringify(data) ?? String(data);
   }
   const fields = l.fields === undefined ? '' : ` ${JSON.stringify(l.fields)}`;

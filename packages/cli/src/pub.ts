@@ -16,8 +16,12 @@ export async function pub(argv: string[]): Promise<number> {
     throw new UsageError(`<json> is not valid JSON: ${json} (quote strings: '"${json}"')`);
   }
   const body = values['msg-id'] === undefined ? { data } : { data, msgId: values['msg-id'] };
-  const ack = await api<{ offset: number }>(brokerUrl(values.url), `/v1/channels/${encodeURIComponent(channel)}/messages`,
-    tokenOf(values.token), { method: 'POST', body: JSON.stringify(body) });
+  const ack = await api<{ offset: number }>(
+    brokerUrl(values.url),
+    `/v1/channels/${encodeURIComponent(channel)}/messages`,
+    tokenOf(values.token),
+    { method: 'POST', body: JSON.stringify(body) },
+  );
   process.stdout.write(`${ack.offset}\n`);
   return 0;
 }

@@ -32,19 +32,23 @@ Starts a broker (WebSocket + HTTP on one port).
 
 /** Runs the broker until SIGINT/SIGTERM. */
 export async function start(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    redis: { type: 'string' },
-    secret: { type: 'string' },
-    insecure: { type: 'boolean' },
-    blocks: { type: 'string', multiple: true },
-    'log-level': { type: 'string' },
-    'write-coalesce-ms': { type: 'string' },
-    runners: { type: 'string' },
-    data: { type: 'string' },
-    cloudinary: { type: 'string' },
-  }, false);
+  const { values } = parse(
+    argv,
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      redis: { type: 'string' },
+      secret: { type: 'string' },
+      insecure: { type: 'boolean' },
+      blocks: { type: 'string', multiple: true },
+      'log-level': { type: 'string' },
+      'write-coalesce-ms': { type: 'string' },
+      runners: { type: 'string' },
+      data: { type: 'string' },
+      cloudinary: { type: 'string' },
+    },
+    false,
+  );
   const secret = values.secret ?? process.env.TRIBUTARY_SECRET;
   let auth: AuthOptions;
   if (secret !== undefined && secret !== '') auth = { secret };
@@ -75,9 +79,17 @@ export async function start(argv: string[]): Promise<number> {
   const writeCoalesceMs = intOption('write-coalesce-ms', values['write-coalesce-ms']);
   const runners = intOption('runners', values.runners);
   if (runners !== undefined && runners < 1) throw new UsageError('--runners must be at least 1');
-  const node = await startNode({ engine, auth, port, host: values.host ?? '127.0.0.1', logger, blockDirs, images,
+  const node = await startNode({
+    engine,
+    auth,
+    port,
+    host: values.host ?? '127.0.0.1',
+    logger,
+    blockDirs,
+    images,
     ...(runners === undefined ? {} : { runners: { size: runners } }),
-    ...(writeCoalesceMs === undefined ? {} : { broker: { writeCoalesceMs } }) });
+    ...(writeCoalesceMs === undefined ? {} : { broker: { writeCoalesceMs } }),
+  });
   const { broker } = node;
   countInternal = (where) => broker.countInternalError(where);
   const names = node.blocks.runner.list().map((b) => `${b.name}@${b.version}`);

@@ -24,7 +24,13 @@ export async function sub(argv: string[]): Promise<number> {
 /** Subscribes to `channels` and prints messages until `count` or SIGINT. Shared with `logs`. */
 export async function follow(
   channels: string[],
-  o: { since: number | undefined; count: number | undefined; url: string | undefined; token: string | undefined; format?: (m: Message) => string },
+  o: {
+    since: number | undefined;
+    count: number | undefined;
+    url: string | undefined;
+    token: string | undefined;
+    format?: (m: Message) => string;
+  },
 ): Promise<number> {
   const token = tokenOf(o.token);
   const client = new TributaryClient(token === undefined ? { url: brokerUrl(o.url) } : { url: brokerUrl(o.url), token });
@@ -32,7 +38,8 @@ export async function follow(
   let failed: TributaryError | undefined;
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => (finish = resolve));
-  const format = o.format ?? ((m: Message) => JSON.stringify({ channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data }));
+  const format =
+    o.format ?? ((m: Message) => JSON.stringify({ channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data }));
   try {
     await client.connect();
     for (const channel of channels) {

@@ -12,12 +12,16 @@ The secret comes from --secret or TRIBUTARY_SECRET and must match the broker's.
 const SHORT: Record<string, Action> = { sub: 'subscribe', pub: 'publish', history: 'history', presence: 'presence', request: 'request' };
 
 export async function token(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    grant: { type: 'string', multiple: true },
-    ttl: { type: 'string' },
-    sub: { type: 'string' },
-    secret: { type: 'string' },
-  }, false);
+  const { values } = parse(
+    argv,
+    {
+      grant: { type: 'string', multiple: true },
+      ttl: { type: 'string' },
+      sub: { type: 'string' },
+      secret: { type: 'string' },
+    },
+    false,
+  );
   const secret = values.secret ?? process.env.TRIBUTARY_SECRET;
   if (!secret) throw new UsageError('token needs --secret or TRIBUTARY_SECRET');
   if (!values.grant?.length) throw new UsageError('token needs at least one --grant PATTERN:ACTIONS');
@@ -25,7 +29,10 @@ export async function token(argv: string[]): Promise<number> {
   for (const g of values.grant) {
     const i = g.lastIndexOf(':');
     if (i <= 0) throw new UsageError(`grant ${JSON.stringify(g)} must be PATTERN:ACTIONS`);
-    const actions = g.slice(i + 1).split(',').map((a) => SHORT[a.trim()] ?? (a.trim() as Action));
+    const actions = g
+      .slice(i + 1)
+      .split(',')
+      .map((a) => SHORT[a.trim()] ?? (a.trim() as Action));
     for (const a of actions) if (!(Actions as readonly string[]).includes(a)) throw new UsageError(`unknown action ${a}`);
     grants[g.slice(0, i)] = [...new Set([...(grants[g.slice(0, i)] ?? []), ...actions])];
   }

@@ -45,7 +45,12 @@ describe('tributary CLI', () => {
     for (let i = 1; i <= 5; i++) await run(['pub', 'feed', String(i), '--url', url]);
     const r = await run(['sub', 'feed', '--since', '2', '--count', '3', '--url', url]);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: number }).data)).toEqual([3, 4, 5]);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { data: number }).data),
+    ).toEqual([3, 4, 5]);
   });
 
   it('refuses bad usage with exit code 2 and a message, and unreachable brokers with exit code 1', async () => {
@@ -77,7 +82,9 @@ describe('tributary CLI', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tributary-cli-'));
     await mkdir(join(dir, 'src'));
     await writeFile(join(dir, 'block.json'), JSON.stringify({ entry: 'src/index.ts', config: { suffix: '!' } }));
-    await writeFile(join(dir, 'src/index.ts'), `
+    await writeFile(
+      join(dir, 'src/index.ts'),
+      `
       import { defineBlock } from '@tributary/block';
       export default defineBlock({
         name: 'shout',
@@ -86,7 +93,8 @@ describe('tributary CLI', () => {
           ctx.log.info('shouting', { offset: msg.offset });
           return { data: String(msg.data).toUpperCase() + String(ctx.config.suffix) };
         },
-      });`);
+      });`,
+    );
     const d = await run(['deploy', dir, '--url', url]);
     expect(d).toMatchObject({ code: 0, stdout: expect.stringMatching(/^deployed shout@[0-9a-f]{12}/) });
     await run(['pub', 'loud.x', '"hey"', '--url', url]);
@@ -99,7 +107,10 @@ describe('tributary CLI', () => {
     const mixed = await run(['logs', 'shout', '--no-follow', '--url', url]);
     expect(mixed.code).toBe(0);
     expect(mixed.stdout.trim().split('\n')).toEqual([
-      expect.stringMatching(/INFO .*shouting \{"offset":0\}/), 'null', '42', '{"level":5,"time":"soon"}',
+      expect.stringMatching(/INFO .*shouting \{"offset":0\}/),
+      'null',
+      '42',
+      '{"level":5,"time":"soon"}',
     ]);
 
     const bad = join(dir, 'bad.ts');

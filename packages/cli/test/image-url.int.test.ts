@@ -16,7 +16,10 @@ afterEach(async () => {
 });
 
 const sharpBackend = new SharpBackend();
-const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC', 'base64');
+const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC',
+  'base64',
+);
 
 async function broker(args: string[], env: Record<string, string> = {}): Promise<string> {
   const data = await mkdtemp(join(tmpdir(), 'trib-image-url-'));
@@ -28,11 +31,15 @@ async function broker(args: string[], env: Record<string, string> = {}): Promise
 
 /** Uploads a 400×300 JPEG the way a photo app does; returns its blob key. */
 async function upload(url: string, token?: string): Promise<string> {
-  const auth: Record<string, string> = token === undefined ? { 'content-type': 'application/json' } : { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const auth: Record<string, string> =
+    token === undefined ? { 'content-type': 'application/json' } : { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const grant = await fetch(`${url}/v1/uploads`, { method: 'POST', headers: auth, body: '{}' });
   expect(grant.status).toBe(201);
   const { uploadUrl, key } = (await grant.json()) as { uploadUrl: string; key: string };
-  const photo = await sharpBackend.render(TINY_PNG, parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width: 400, height: 300 }], output: { format: 'jpeg' } }));
+  const photo = await sharpBackend.render(
+    TINY_PNG,
+    parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width: 400, height: 300 }], output: { format: 'jpeg' } }),
+  );
   const put = await fetch(url + uploadUrl, { method: 'PUT', headers: { 'content-type': 'image/jpeg' }, body: photo.data });
   expect(put.status).toBe(201);
   return key;
@@ -92,15 +99,29 @@ describe('tributary image-url', () => {
 
   it('refuses bad usage with exit code 2 and says what is wrong', async () => {
     const clean = { TRIBUTARY_IMAGE_KEY: '', TRIBUTARY_IMAGE_KEYS: '', TRIBUTARY_SECRET: '' };
-    expect(await run(['image-url', 'uploads/a'], clean)).toMatchObject({ code: 2, stderr: expect.stringContaining('no image signing key') });
-    expect(await run(['image-url', 'uploads/a', '--insecure', '--mode', 'stretch'], clean)).toMatchObject({ code: 2, stderr: expect.stringContaining('--mode') });
-    expect(await run(['image-url', '../etc/passwd', '--insecure'], clean)).toMatchObject({ code: 2, stderr: expect.stringContaining('invalid blob key') });
-    expect(await run(['image-url', 'uploads/a', '--insecure', '--spec', '{"v":1,"steps":[{"op":"explode"}]}'], clean)).toMatchObject({ code: 2 });
+    expect(await run(['image-url', 'uploads/a'], clean)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('no image signing key'),
+    });
+    expect(await run(['image-url', 'uploads/a', '--insecure', '--mode', 'stretch'], clean)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--mode'),
+    });
+    expect(await run(['image-url', '../etc/passwd', '--insecure'], clean)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('invalid blob key'),
+    });
+    expect(await run(['image-url', 'uploads/a', '--insecure', '--spec', '{"v":1,"steps":[{"op":"explode"}]}'], clean)).toMatchObject({
+      code: 2,
+    });
     // A bad key is a usage error that names the variable and the entry's position, never its text.
     const short = await run(['image-url', 'uploads/a'], { ...clean, TRIBUTARY_IMAGE_KEY: 'short-secret-text' });
     expect(short).toMatchObject({ code: 2, stderr: expect.stringContaining('TRIBUTARY_IMAGE_KEY') });
     expect(short.stderr).not.toContain('short-secret-text');
-    const list = await run(['image-url', 'uploads/a'], { ...clean, TRIBUTARY_IMAGE_KEYS: `k2:${'2'.repeat(40)},SUPERSECRETVALUE0123456789` });
+    const list = await run(['image-url', 'uploads/a'], {
+      ...clean,
+      TRIBUTARY_IMAGE_KEYS: `k2:${'2'.repeat(40)},SUPERSECRETVALUE0123456789`,
+    });
     expect(list).toMatchObject({ code: 2, stderr: expect.stringContaining('signing key #2') });
     expect(list.stderr).not.toContain('SUPERSECRET');
     // A single secret may contain ':' and ',': it is one secret, not a list.

@@ -16,7 +16,10 @@ import { startNode, type TributaryNode } from '@tributary/node';
 
 const SECRET = 'integration-test-secret-0123456789abcdef';
 const BLOCK = fileURLToPath(new URL('../../../blocks/image-transform', import.meta.url));
-const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC', 'base64');
+const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC',
+  'base64',
+);
 const sharpBackend = new SharpBackend();
 
 let node: TributaryNode;
@@ -36,7 +39,10 @@ afterAll(async () => {
 });
 
 async function photo(width: number, height: number): Promise<Buffer> {
-  const out = await sharpBackend.render(TINY_PNG, parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width, height }], output: { format: 'jpeg' } }));
+  const out = await sharpBackend.render(
+    TINY_PNG,
+    parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width, height }], output: { format: 'jpeg' } }),
+  );
   return out.data;
 }
 
@@ -49,12 +55,20 @@ describe('images through a node', () => {
       const subscribed = await sub.request({ type: 'subscribe', channel: 'images.results' });
       expect(subscribed.type).toBe('subscribed');
 
-      const tokRes = await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${appToken}`, 'content-type': 'application/json' }, body: '{}' });
+      const tokRes = await fetch(`${base}/v1/uploads`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${appToken}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
       expect(tokRes.status).toBe(201);
       const upload = (await tokRes.json()) as { token: string; key: string; uploadUrl: string; maxBytes: number };
       expect(upload.uploadUrl).toBe(`/v1/uploads/${upload.token}`);
 
-      const put = await fetch(base + upload.uploadUrl, { method: 'PUT', headers: { 'content-type': 'image/jpeg' }, body: await photo(1600, 1200) });
+      const put = await fetch(base + upload.uploadUrl, {
+        method: 'PUT',
+        headers: { 'content-type': 'image/jpeg' },
+        body: await photo(1600, 1200),
+      });
       expect(put.status).toBe(201);
       const created = (await put.json()) as { key: string; url: string; etag: string };
       expect(created.key).toBe(upload.key);
@@ -65,7 +79,10 @@ describe('images through a node', () => {
       expect(await again.json()).toMatchObject({ error: { code: 'TOKEN_INVALID' } });
 
       const frame = await sub.next((f) => f.type === 'message' && f.channel === 'images.results', 20_000);
-      const data = frame.data as { key: string; results: Array<{ name: string; url: string; width: number; height: number; format: string; bytes: number }> };
+      const data = frame.data as {
+        key: string;
+        results: Array<{ name: string; url: string; width: number; height: number; format: string; bytes: number }>;
+      };
       expect(data.key).toBe(upload.key);
       expect(data.results.map((r) => [r.name, r.width, r.height, r.format])).toEqual([
         ['thumb', 320, 320, 'jpeg'],
@@ -87,7 +104,10 @@ describe('images through a node', () => {
       // The original, and an on-the-fly rendition of it.
       const orig = await fetch(base + created.url);
       expect(orig.headers.get('etag')).toBe(created.etag);
-      const otfPath = node.images!.signer.path(parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 200 }], output: { format: 'auto' } }), upload.key);
+      const otfPath = node.images!.signer.path(
+        parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 200 }], output: { format: 'auto' } }),
+        upload.key,
+      );
       const otf = await fetch(base + otfPath, { headers: { accept: 'image/webp,*/*' } });
       expect(otf.status).toBe(200);
       expect(otf.headers.get('vary')).toBe('Accept');
@@ -101,17 +121,26 @@ describe('images through a node', () => {
   it('upload tokens need a $uploads publish grant; uploads are checked', async () => {
     const base = node.broker.url;
     const noGrant = await createToken({ secret: SECRET, grants: { 'images.>': ['subscribe', 'publish'] } });
-    const forbidden = await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${noGrant}`, 'content-type': 'application/json' } });
+    const forbidden = await fetch(`${base}/v1/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${noGrant}`, 'content-type': 'application/json' },
+    });
     expect(forbidden.status).toBe(403);
     expect((await fetch(`${base}/v1/uploads`, { method: 'POST' })).status).toBe(401);
     expect((await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { authorization: 'Bearer forged' } })).status).toBe(401);
 
     const admin = { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' };
-    const small = (await (await fetch(`${base}/v1/uploads`, { method: 'POST', headers: admin, body: JSON.stringify({ maxBytes: 100 }) })).json()) as { uploadUrl: string };
+    const small = (await (
+      await fetch(`${base}/v1/uploads`, { method: 'POST', headers: admin, body: JSON.stringify({ maxBytes: 100 }) })
+    ).json()) as { uploadUrl: string };
     const tooBig = await fetch(base + small.uploadUrl, { method: 'PUT', body: await photo(200, 200) });
     expect(tooBig.status).toBe(413);
     const html = (await (await fetch(`${base}/v1/uploads`, { method: 'POST', headers: admin })).json()) as { uploadUrl: string };
-    const wrongType = await fetch(base + html.uploadUrl, { method: 'PUT', headers: { 'content-type': 'image/jpeg' }, body: '<html><script>alert(1)</script>' });
+    const wrongType = await fetch(base + html.uploadUrl, {
+      method: 'PUT',
+      headers: { 'content-type': 'image/jpeg' },
+      body: '<html><script>alert(1)</script>',
+    });
     expect(wrongType.status).toBe(415);
     expect((await fetch(`${base}/v1/blobs/..%2F..%2Fetc%2Fpasswd`)).status).toBe(400);
     expect((await fetch(`${base}/v1/blobs/uploads/nothing-here`)).status).toBe(404);

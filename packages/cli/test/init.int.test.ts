@@ -23,7 +23,10 @@ describe('tributary init block', () => {
     } finally {
       await block.close();
     }
-    expect(await run(['init', 'block', 'hello-world', '--dir', dir])).toMatchObject({ code: 2, stderr: expect.stringContaining('already exists') });
+    expect(await run(['init', 'block', 'hello-world', '--dir', dir])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('already exists'),
+    });
     expect(await run(['init', 'block', 'Bad Name', '--dir', dir])).toMatchObject({ code: 2 });
   });
 });

@@ -34,9 +34,12 @@ afterAll(async () => {
   await engine?.close();
 });
 
-const spin = (ms: number) => fetch(`${node.broker.url}/v1/blocks/spin/`, {
-  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ms }),
-});
+const spin = (ms: number) =>
+  fetch(`${node.broker.url}/v1/blocks/spin/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ms }),
+  });
 
 /** Opens a WebSocket, subscribes to `channel`, and resolves with a function that round-trips one message. */
 async function roundTripper(channel: string): Promise<{ roundTrip: () => Promise<void>; close: () => void }> {

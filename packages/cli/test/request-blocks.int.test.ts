@@ -104,7 +104,12 @@ describe('request block responses', () => {
     const html = '<script>alert(document.cookie)</script>é';
     const [first, second, ...rest] = await mirrorThenHealth({
       status: 201,
-      headers: { 'Content-Type': 'text/html; charset=utf-8', 'x-custom': 'yes', 'cache-control': 'no-store', 'content-security-policy': "img-src 'none'" },
+      headers: {
+        'Content-Type': 'text/html; charset=utf-8',
+        'x-custom': 'yes',
+        'cache-control': 'no-store',
+        'content-security-policy': "img-src 'none'",
+      },
       body: html,
     });
     expect(rest).toEqual([]);
@@ -129,7 +134,7 @@ describe('request block responses', () => {
     expectHealth(second);
   });
 
-  it('put nosniff and the sandbox policy on JSON answers and on the broker\'s error answers too', async () => {
+  it("put nosniff and the sandbox policy on JSON answers and on the broker's error answers too", async () => {
     const [ok, failed, missing, ...rest] = await exchange(port, [
       rawRequest('POST', '/v1/blocks/mirror/', { token: SECRET, body: JSON.stringify({ body: { a: 1 } }) }),
       rawRequest('POST', '/v1/blocks/mirror/', { token: SECRET, body: JSON.stringify({ status: 0 }) }),

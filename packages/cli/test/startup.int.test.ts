@@ -16,7 +16,10 @@ import { startNode, type TributaryNode } from '@tributary/node';
 const SECRET = 'startup-window-test-secret-0123456789abcdef';
 // The repository's own blocks/ folder, as `pnpm start` loads it (image-transform among them).
 const BLOCKS = fileURLToPath(new URL('../../../blocks', import.meta.url));
-const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC', 'base64');
+const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC',
+  'base64',
+);
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -61,18 +64,31 @@ describe.each(Object.keys(engines))('startup window (%s engine)', (kind) => {
     closing.push(() => engine.close());
     const dataDir = await mkdtemp(join(tmpdir(), 'trib-startup-'));
     closing.push(() => rm(dataDir, { recursive: true, force: true }));
-    const jpeg = (await new SharpBackend().render(TINY_PNG, parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width: 640, height: 480 }], output: { format: 'jpeg' } }))).data;
+    const jpeg = (
+      await new SharpBackend().render(
+        TINY_PNG,
+        parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width: 640, height: 480 }], output: { format: 'jpeg' } }),
+      )
+    ).data;
 
     let key: string | undefined;
     const outcome = await outcomeFor(engine, ['images.results', 'images.errors'], () => key);
     const during: { readyz?: { status: number; body: unknown }; put?: number } = {};
     const node: TributaryNode | undefined = await startNode({
-      engine, auth: { secret: SECRET }, port: 0, logger: pino({ level: 'silent' }), images: { dataDir }, blockDirs: [BLOCKS],
+      engine,
+      auth: { secret: SECRET },
+      port: 0,
+      logger: pino({ level: 'silent' }),
+      images: { dataDir },
+      blockDirs: [BLOCKS],
       async onListening(broker) {
         const r = await fetch(`${broker.url}/readyz`);
         during.readyz = { status: r.status, body: await r.json() };
-        const grant = await fetch(`${broker.url}/v1/uploads`, { method: 'POST',
-          headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' }, body: '{}' });
+        const grant = await fetch(`${broker.url}/v1/uploads`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
         const g = (await grant.json()) as { uploadUrl: string; key: string };
         key = g.key;
         during.put = (await fetch(broker.url + g.uploadUrl, { method: 'PUT', body: jpeg })).status;
@@ -90,6 +106,9 @@ describe.each(Object.keys(engines))('startup window (%s engine)', (kind) => {
     expect(done.channel).toBe('images.results');
     const data = JSON.parse(done.payload) as { type: string; key: string; results: Array<{ name: string; width: number; height: number }> };
     expect(data.type).toBe('image.transformed');
-    expect(data.results.map((r) => [r.name, r.width, r.height])).toEqual([['thumb', 320, 320], ['large', 640, 480]]);
+    expect(data.results.map((r) => [r.name, r.width, r.height])).toEqual([
+      ['thumb', 320, 320],
+      ['large', 640, 480],
+    ]);
   });
 });

@@ -15,7 +15,10 @@ import { parseResponses, type RawResponse } from './rawhttp.js';
 
 const SECRET = 'uploads-http-test-secret-0123456789abcdef';
 const MAX = 64 * 1024;
-const TINY_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC', 'base64');
+const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGM4kWJ0IsWIAUIBACiuBXmimEdRAAAAAElFTkSuQmCC',
+  'base64',
+);
 
 let node: TributaryNode;
 let engine: MemoryEngine;
@@ -25,8 +28,13 @@ let port: number;
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'trib-uploads-http-'));
   engine = new MemoryEngine();
-  node = await startNode({ engine, auth: { secret: SECRET }, port: 0, logger: pino({ level: 'silent' }),
-    images: { dataDir, uploads: { maxBytes: MAX } } });
+  node = await startNode({
+    engine,
+    auth: { secret: SECRET },
+    port: 0,
+    logger: pino({ level: 'silent' }),
+    images: { dataDir, uploads: { maxBytes: MAX } },
+  });
   port = Number(new URL(node.broker.url).port);
 });
 afterAll(async () => {
@@ -36,8 +44,11 @@ afterAll(async () => {
 });
 
 async function uploadPath(maxBytes?: number): Promise<string> {
-  const r = await fetch(`${node.broker.url}/v1/uploads`, { method: 'POST',
-    headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' }, body: JSON.stringify(maxBytes === undefined ? {} : { maxBytes }) });
+  const r = await fetch(`${node.broker.url}/v1/uploads`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+    body: JSON.stringify(maxBytes === undefined ? {} : { maxBytes }),
+  });
   if (r.status !== 201) throw new Error(`token request: ${r.status} ${await r.text()}`);
   return ((await r.json()) as { uploadUrl: string }).uploadUrl;
 }
@@ -91,8 +102,10 @@ function expectTooLarge(r: RawResponse): void {
 describe('upload size cap over a raw connection', () => {
   it('a declared Content-Length of 200 MB is answered 413 before the body is sent', async () => {
     const path = await uploadPath();
-    const r = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * 1024 * 1024}\r\n\r\n`,
-      async (socket) => void socket.write('\xff\xd8\xff\xe0'));
+    const r = await firstResponse(
+      `PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * 1024 * 1024}\r\n\r\n`,
+      async (socket) => void socket.write('\xff\xd8\xff\xe0'),
+    );
     expectTooLarge(r);
     const again = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX + 1}\r\n\r\n`, async () => {});
     expectTooLarge(again);
@@ -103,14 +116,16 @@ describe('upload size cap over a raw connection', () => {
   });
 
   it('any error answered before the body was read is sent with Connection: close while the client still sends', async () => {
-    const r = await firstResponse(`PUT /v1/uploads/${'x'.repeat(32)} HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n`,
-      (socket, answered) => pump(socket, answered, 64 * 1024, false));
+    const r = await firstResponse(
+      `PUT /v1/uploads/${'x'.repeat(32)} HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n`,
+      (socket, answered) => pump(socket, answered, 64 * 1024, false),
+    );
     expect(r.status).toBe(401);
     expect(r.headers.connection).toEqual(['close']);
     expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'TOKEN_INVALID' } });
   });
 
-  it('a declared Content-Length over the token\'s own maxBytes is answered 413 before the body is sent', async () => {
+  it("a declared Content-Length over the token's own maxBytes is answered 413 before the body is sent", async () => {
     const path = await uploadPath(1000);
     expectTooLarge(await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n`, async () => {}));
   });
@@ -118,16 +133,18 @@ describe('upload size cap over a raw connection', () => {
   it('a chunked body is answered 413 as soon as it passes the cap, while the client is still sending', async () => {
     const path = await uploadPath();
     // Far more than the cap plus any drain allowance: the answer must come long before.
-    const r = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`,
-      (socket, answered) => pump(socket, answered, 64 * 1024 * 1024, true));
+    const r = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`, (socket, answered) =>
+      pump(socket, answered, 64 * 1024 * 1024, true),
+    );
     expectTooLarge(r);
   });
 
   it('a body longer than declared small Content-Length but sent in full is still a 413, not a reset', async () => {
     const path = await uploadPath();
     const total = 32 * 1024 * 1024;
-    const r = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\n\r\n`,
-      (socket, answered) => pump(socket, answered, total, false));
+    const r = await firstResponse(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\n\r\n`, (socket, answered) =>
+      pump(socket, answered, total, false),
+    );
     expectTooLarge(r);
   });
 
@@ -147,8 +164,10 @@ describe('credentials for upload tokens', () => {
     expect(forged.status).toBe(401);
     expect(await forged.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
     const noGrant = await createToken({ secret: SECRET, grants: { 'images.>': ['subscribe'] } });
-    const forbidden = await fetch(`${base}/v1/uploads`, { method: 'POST',
-      headers: { authorization: `Bearer ${noGrant}`, 'content-type': 'application/json' } });
+    const forbidden = await fetch(`${base}/v1/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${noGrant}`, 'content-type': 'application/json' },
+    });
     expect(forbidden.status).toBe(403);
     expect(await forbidden.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
   });

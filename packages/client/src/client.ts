@@ -150,7 +150,9 @@ export class TributaryClient {
   /** Round trip to the broker: resolves with the time it took and the broker's clock. */
   ping(): Promise<{ rttMs: number; serverTime: number }> {
     const start = Date.now();
-    return this.#lifecycle.requests.request({ type: 'ping' }, 'pong', (r) => ({ rttMs: Date.now() - start, serverTime: r.time }), { resend: true });
+    return this.#lifecycle.requests.request({ type: 'ping' }, 'pong', (r) => ({ rttMs: Date.now() - start, serverTime: r.time }), {
+      resend: true,
+    });
   }
 
   /**

@@ -36,11 +36,7 @@ export class Dialer {
    * One attempt to the endpoint at `urlIndex`: fresh token, socket, and the broker's welcome, all
    * within `connectTimeoutMs`. `onFrame` gets the frames that follow the welcome.
    */
-  async open(
-    urlIndex: number,
-    onFrame: (conn: Connection, frame: ServerFrame) => void,
-    isClosed: () => boolean,
-  ): Promise<Connection> {
+  async open(urlIndex: number, onFrame: (conn: Connection, frame: ServerFrame) => void, isClosed: () => boolean): Promise<Connection> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut: TributaryError | undefined;
     const deadline = new Promise<never>((_, reject) => {

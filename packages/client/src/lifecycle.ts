@@ -1,10 +1,4 @@
-import {
-  ErrorCodes,
-  isTributaryError,
-  TributaryError,
-  type ServerFrame,
-  type WelcomeFrame,
-} from '@tributary/protocol/wire';
+import { ErrorCodes, isTributaryError, TributaryError, type ServerFrame, type WelcomeFrame } from '@tributary/protocol/wire';
 import { backoffDelay, defaultReconnect, Sleeper } from './backoff.js';
 import { CLOSE_ABNORMAL, errorFromFrame, type CloseInfo, type Connection } from './connection.js';
 import type { Dialer } from './dial.js';
@@ -126,7 +120,11 @@ export class ConnectionLifecycle {
       let conn: Connection | undefined;
       let failure: TributaryError | undefined;
       try {
-        conn = await this.#dialer.open(this.#urlIndex, (c, frame) => this.#onFrame(c, frame), () => this.#isClosed());
+        conn = await this.#dialer.open(
+          this.#urlIndex,
+          (c, frame) => this.#onFrame(c, frame),
+          () => this.#isClosed(),
+        );
       } catch (err) {
         failure = isTributaryError(err) ? err : new TributaryError(ErrorCodes.CLOSED, String(err), { cause: err });
       }
@@ -192,7 +190,10 @@ export class ConnectionLifecycle {
     if (this.#conn === conn) this.#conn = undefined;
     this.#keepalive.stop();
     this.subscriptions.markPending();
-    const lost = new TributaryError(ErrorCodes.CLOSED, `connection closed (code ${info.code}${info.reason === '' ? '' : `: ${info.reason}`})`);
+    const lost = new TributaryError(
+      ErrorCodes.CLOSED,
+      `connection closed (code ${info.code}${info.reason === '' ? '' : `: ${info.reason}`})`,
+    );
     this.requests.requeue(lost);
     const error = info.error === undefined ? undefined : errorFromFrame(info.error);
     this.#events.emit('disconnected', {

@@ -57,14 +57,14 @@ export class Subscriptions {
     }
     const since = options.since;
     if (since !== undefined && (!Number.isSafeInteger(since.offset) || since.offset < 0 || typeof since.epoch !== 'string')) {
-      return Promise.reject(new TributaryError(ErrorCodes.INVALID_FRAME, 'since must be { offset: integer ≥ 0, epoch: string }', { channel }));
+      return Promise.reject(
+        new TributaryError(ErrorCodes.INVALID_FRAME, 'since must be { offset: integer ≥ 0, epoch: string }', { channel }),
+      );
     }
     if (this.#subs.has(channel)) {
       return Promise.reject(new TributaryError(ErrorCodes.ALREADY_SUBSCRIBED, `already subscribed to ${channel}`, { channel }));
     }
-    const sub = new ClientSubscription(channel, pattern, handler as (msg: Message<never>) => unknown, options, (s) =>
-      this.#unsubscribe(s),
-    );
+    const sub = new ClientSubscription(channel, pattern, handler as (msg: Message<never>) => unknown, options, (s) => this.#unsubscribe(s));
     this.#subs.set(channel, sub);
     return new Promise<Subscription>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -68,8 +68,7 @@ describe('credentials', () => {
     const grants = { 'chat.*': ['subscribe', 'publish'] } as const;
     let calls = 0;
     // The first token expires within about two seconds; the next ones last an hour.
-    const token = async (): Promise<string> =>
-      createToken({ secret: SECRET, sub: 'bot-1', grants, ttlSeconds: ++calls === 1 ? 2 : 3600 });
+    const token = async (): Promise<string> => createToken({ secret: SECRET, sub: 'bot-1', grants, ttlSeconds: ++calls === 1 ? 2 : 3600 });
     const c = client(b.wsUrl, { token });
     const pub = client(b.wsUrl, { token: SECRET });
     await Promise.all([c.connect(), pub.connect()]);

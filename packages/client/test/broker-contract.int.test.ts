@@ -35,7 +35,10 @@ describe('broker contract', () => {
       const expired: string[] = [];
       for (const c of clients) c.on('disconnected', (e) => expired.push(e.error?.code ?? `code ${e.code}`));
       // Every token is past its expiry 3 s after the last connection; allow one more second.
-      await eventually(() => expired.length === clients.length, { message: 'every expired connection to be closed', timeoutMs: n * 7 + 4000 }).catch(() => {});
+      await eventually(() => expired.length === clients.length, {
+        message: 'every expired connection to be closed',
+        timeoutMs: n * 7 + 4000,
+      }).catch(() => {});
       const stillOpen = clients.filter((c) => c.state === 'connected').length;
       expect(stillOpen, `${stillOpen} of ${n} connections still open after their token expired`).toBe(0);
       expect(new Set(expired)).toEqual(new Set([ErrorCodes.TOKEN_EXPIRED]));

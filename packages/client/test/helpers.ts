@@ -90,7 +90,12 @@ export function gate(): { wait(): Promise<void>; open(): void; shut(): void; rea
 }
 
 /** Collects a subscription's messages. */
-export function collector<T = unknown>(): { messages: Array<Message<T>>; handler: (m: Message<T>) => void; data(): T[]; offsets(): number[] } {
+export function collector<T = unknown>(): {
+  messages: Array<Message<T>>;
+  handler: (m: Message<T>) => void;
+  data(): T[];
+  offsets(): number[];
+} {
   const messages: Array<Message<T>> = [];
   return {
     messages,

@@ -37,7 +37,9 @@ describe('reconnect and resume', () => {
     expect(got.data()).toEqual(range(1, 60));
     expect(s.position?.offset).toBe(60);
     expect(disconnects[0]).toMatchObject({ code: 1001, willReconnect: true });
-    expect(recoveries).toEqual([{ channel: 'feed', pattern: false, recovered: true, position: { offset: 5, epoch: s.position?.epoch }, resubscribed: true }]);
+    expect(recoveries).toEqual([
+      { channel: 'feed', pattern: false, recovered: true, position: { offset: 5, epoch: s.position?.epoch }, resubscribed: true },
+    ]);
   });
 
   it('says recovered: false (callback and event) when the missed messages were trimmed', async () => {
@@ -244,4 +246,3 @@ describe('reconnect and resume', () => {
     await expect(c.subscribe('gone', () => {})).resolves.toMatchObject({ active: true });
   });
 });
-

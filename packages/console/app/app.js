@@ -42,7 +42,9 @@ async function refresh() {
     renderOverview(overview);
     renderChannels(channels);
     renderBlocks(blocks.blocks);
-    const dlqs = await Promise.all(blocks.blocks.map((/** @type {any} */ b) => api('GET', `/v1/admin/blocks/${encodeURIComponent(b.name)}/dlq?limit=50`)));
+    const dlqs = await Promise.all(
+      blocks.blocks.map((/** @type {any} */ b) => api('GET', `/v1/admin/blocks/${encodeURIComponent(b.name)}/dlq?limit=50`)),
+    );
     renderDeadLetters(dlqs.flatMap((d) => d.entries.map((/** @type {any} */ e) => ({ block: d.block, ...e }))));
     if (logsBlock === undefined && blocks.blocks.length > 0) logsBlock = blocks.blocks[0].name;
     if (logsBlock !== undefined) await renderLogs(logsBlock);
@@ -55,7 +57,8 @@ async function refresh() {
 
 /** @param {any} o */
 function renderOverview(o) {
-  byId('overview').textContent = `node ${o.node} · engine ${o.engine} · ${o.connections} connections · ` +
+  byId('overview').textContent =
+    `node ${o.node} · engine ${o.engine} · ${o.connections} connections · ` +
     `${o.subscriptions} subscribed channels/patterns · up ${Math.round(o.uptimeMs / 1000)} s${o.insecure ? ' · INSECURE' : ''}`;
 }
 
@@ -63,32 +66,50 @@ function renderOverview(o) {
 function renderChannels(c) {
   const showSystem = input('show-system').checked;
   const rows = c.channels.filter((/** @type {any} */ r) => showSystem || !r.system);
-  renderRows(tbody('channels'), rows, (r) => r.channel, (r) => [
-    { text: r.channel },
-    { text: r.ratePerSec.toFixed(1), num: true },
-    { text: String(r.subscribers), num: true },
-    { text: r.lastOffset === null ? '—' : String(r.lastOffset), num: true },
-    { text: r.lastTime === null ? '—' : ago(r.lastTime) },
-  ], (tr, r) => tr.classList.toggle('system', r.system));
-  byId('patterns').textContent = c.patterns.length === 0 ? ''
-    : `pattern subscriptions: ${c.patterns.map((/** @type {any} */ p) => `${p.pattern} (${p.subscribers})`).join(', ')}`;
+  renderRows(
+    tbody('channels'),
+    rows,
+    (r) => r.channel,
+    (r) => [
+      { text: r.channel },
+      { text: r.ratePerSec.toFixed(1), num: true },
+      { text: String(r.subscribers), num: true },
+      { text: r.lastOffset === null ? '—' : String(r.lastOffset), num: true },
+      { text: r.lastTime === null ? '—' : ago(r.lastTime) },
+    ],
+    (tr, r) => tr.classList.toggle('system', r.system),
+  );
+  byId('patterns').textContent =
+    c.patterns.length === 0
+      ? ''
+      : `pattern subscriptions: ${c.patterns.map((/** @type {any} */ p) => `${p.pattern} (${p.subscribers})`).join(', ')}`;
 }
 
 /** @param {any[]} blocks */
 function renderBlocks(blocks) {
-  renderRows(tbody('blocks'), blocks, (b) => b.name, (b) => [
-    { text: b.name },
-    { text: b.version },
-    { text: triggerText(b.trigger) },
-    { text: String(b.stats.invocations), num: true },
-    { text: String(b.stats.errors), num: true },
-    { text: b.stats.p99Ms.toFixed(1), num: true },
-    { text: b.stats.lastError === undefined ? '' : `${b.stats.lastError.code}: ${b.stats.lastError.message}` },
-    button('logs', () => {
-      logsBlock = b.name;
-      void refresh();
-    }, 'logs'),
-  ], (tr, b) => tr.classList.toggle('selected', b.name === logsBlock));
+  renderRows(
+    tbody('blocks'),
+    blocks,
+    (b) => b.name,
+    (b) => [
+      { text: b.name },
+      { text: b.version },
+      { text: triggerText(b.trigger) },
+      { text: String(b.stats.invocations), num: true },
+      { text: String(b.stats.errors), num: true },
+      { text: b.stats.p99Ms.toFixed(1), num: true },
+      { text: b.stats.lastError === undefined ? '' : `${b.stats.lastError.code}: ${b.stats.lastError.message}` },
+      button(
+        'logs',
+        () => {
+          logsBlock = b.name;
+          void refresh();
+        },
+        'logs',
+      ),
+    ],
+    (tr, b) => tr.classList.toggle('selected', b.name === logsBlock),
+  );
 }
 
 /** @param {any} t */
@@ -106,26 +127,34 @@ async function renderLogs(block) {
   const since = Math.max(head.first - 1, head.last - 20);
   const page = await api('GET', `${path}/messages?since=${since}&limit=20`);
   const list = byId('log-lines');
-  list.replaceChildren(...page.messages.reverse().map((/** @type {any} */ m) => {
-    const li = document.createElement('li');
-    const d = m.data;
-    li.textContent = `${new Date(m.time).toLocaleTimeString()} ${d.level ?? ''} ${d.message ?? JSON.stringify(d)}` +
-      (d.fields === undefined ? '' : ` ${JSON.stringify(d.fields)}`);
-    return li;
-  }));
+  list.replaceChildren(
+    ...page.messages.reverse().map((/** @type {any} */ m) => {
+      const li = document.createElement('li');
+      const d = m.data;
+      li.textContent =
+        `${new Date(m.time).toLocaleTimeString()} ${d.level ?? ''} ${d.message ?? JSON.stringify(d)}` +
+        (d.fields === undefined ? '' : ` ${JSON.stringify(d.fields)}`);
+      return li;
+    }),
+  );
 }
 
 /** @param {any[]} entries */
 function renderDeadLetters(entries) {
-  renderRows(tbody('dlq'), entries, (e) => `${e.block}:${e.epoch}:${e.offset}`, (e) => [
-    { text: e.block },
-    { text: String(e.offset), num: true },
-    { text: `${e.record.channel}#${e.record.offset} ${JSON.stringify(e.record.data).slice(0, 120)}` },
-    { text: `${e.record.error.code}: ${e.record.error.message}` },
-    { text: String(e.record.attempts), num: true },
-    { text: ago(e.record.failedAt) },
-    actions(e),
-  ]);
+  renderRows(
+    tbody('dlq'),
+    entries,
+    (e) => `${e.block}:${e.epoch}:${e.offset}`,
+    (e) => [
+      { text: e.block },
+      { text: String(e.offset), num: true },
+      { text: `${e.record.channel}#${e.record.offset} ${JSON.stringify(e.record.data).slice(0, 120)}` },
+      { text: `${e.record.error.code}: ${e.record.error.message}` },
+      { text: String(e.record.attempts), num: true },
+      { text: ago(e.record.failedAt) },
+      actions(e),
+    ],
+  );
 }
 
 /** @param {any} e */

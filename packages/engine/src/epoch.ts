@@ -15,5 +15,8 @@ import { createHash } from 'node:crypto';
  * `recovered: false`, a false alarm in the safe direction.
  */
 export function unwrittenEpoch(salt: string, channel: string, now: number, bucketMs: number): string {
-  return createHash('sha1').update(`${salt}\0${Math.floor(now / bucketMs)}\0${channel}`).digest('hex').slice(0, 10);
+  return createHash('sha1')
+    .update(`${salt}\0${Math.floor(now / bucketMs)}\0${channel}`)
+    .digest('hex')
+    .slice(0, 10);
 }

@@ -89,5 +89,8 @@ export function unavailable(message: string, cause?: unknown): TributaryError {
 
 /** The error of a `followPattern` that would exceed `maxPatterns` distinct patterns. */
 export function patternLimit(pattern: string, max: number): TributaryError {
-  return new TributaryError(ErrorCodes.LIMIT_EXCEEDED, `at most ${max} distinct patterns may be followed (maxPatterns); refused ${pattern}`);
+  return new TributaryError(
+    ErrorCodes.LIMIT_EXCEEDED,
+    `at most ${max} distinct patterns may be followed (maxPatterns); refused ${pattern}`,
+  );
 }

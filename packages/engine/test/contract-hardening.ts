@@ -66,7 +66,12 @@ export function describeHardeningContract(using: Using): void {
         for (const p of ['a', 'b', 'c']) follows.push(await e.followPattern(`${root}.${p}.*`, () => {}));
         // The same pattern again is not a new distinct pattern.
         follows.push(await e.followPattern(`${root}.a.*`, () => {}));
-        const err = await e.followPattern(`${root}.d.*`, () => {}).then(() => undefined, (x: unknown) => x);
+        const err = await e
+          .followPattern(`${root}.d.*`, () => {})
+          .then(
+            () => undefined,
+            (x: unknown) => x,
+          );
         expect(isTributaryError(err, 'LIMIT_EXCEEDED')).toBe(true);
         // Closing one frees its slot, and the survivors still deliver.
         await follows[1]?.close();

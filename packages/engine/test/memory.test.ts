@@ -52,7 +52,7 @@ describe('MemoryEngine pattern follows', () => {
     await e.append({ channel: `${root}.a`, payload: '2' });
     expect(got).toEqual([`${root}.a`, `${root}.a`]);
     expect(work).toHaveLength(2);
-    expect(work[1]).toBe(work[0] as number + 1); // the root's `*` branch, one node, for `*.nothing`
+    expect(work[1]).toBe((work[0] as number) + 1); // the root's `*` branch, one node, for `*.nothing`
   });
 });
 
@@ -67,7 +67,11 @@ describe('MemoryEngine listener errors', () => {
     await plain.follow(ch, bad);
     await plain.append({ channel: ch, payload: '1' });
     expect(logged).toHaveBeenCalledWith(expect.stringContaining(ch), expect.objectContaining({ message: 'listener bug' }));
-    const worse = engine({ onListenerError: () => { throw new Error('handler bug'); } });
+    const worse = engine({
+      onListenerError: () => {
+        throw new Error('handler bug');
+      },
+    });
     await worse.follow(ch, bad);
     await worse.append({ channel: ch, payload: '1' });
     expect(logged).toHaveBeenCalledTimes(2);

@@ -34,7 +34,13 @@ describe('keys and notifications', () => {
   it('decodes a notification without touching the payload', () => {
     const raw = `${JSON.stringify({ e: 'E', o: '7', t: '1700000000000', i: 'id', h: '2' })}\n{"a":\n"ü"}`;
     expect(decodeNotification('c', raw)).toEqual({
-      channel: 'c', offset: 7, epoch: 'E', time: 1700000000000, payload: '{"a":\n"ü"}', msgId: 'id', hops: 2,
+      channel: 'c',
+      offset: 7,
+      epoch: 'E',
+      time: 1700000000000,
+      payload: '{"a":\n"ü"}',
+      msgId: 'id',
+      hops: 2,
     });
     expect(decodeNotification('c', 'no header')).toBeUndefined();
   });
@@ -71,7 +77,13 @@ describe('Cursor', () => {
     cursor.push(store.entries[5] as Entry); // 6: 2..5 are missing
     cursor.push(store.entries[3] as Entry); // 4: arrives late, must not repeat
     await settle();
-    expect(got).toEqual([['A', 2], ['A', 3], ['A', 4], ['A', 5], ['A', 6]]);
+    expect(got).toEqual([
+      ['A', 2],
+      ['A', 3],
+      ['A', 4],
+      ['A', 5],
+      ['A', 6],
+    ]);
   });
 
   it('ignores a late notification from an epoch the log has left behind', async () => {
@@ -93,6 +105,9 @@ describe('Cursor', () => {
     Object.assign(store, log('B', 2));
     cursor.push(store.entries[1] as Entry);
     await settle();
-    expect(got).toEqual([['B', 1], ['B', 2]]);
+    expect(got).toEqual([
+      ['B', 1],
+      ['B', 2],
+    ]);
   });
 });

@@ -63,7 +63,9 @@ describe('RedisEngine on one server', () => {
       await e.append({ channel: ch, payload: '9', msgId: 'm1' }); // a duplicate costs one round trip too
       await raw.echo('end-of-test');
       await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
-      const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
+      const fromClients = seen.filter(
+        (s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args),
+      );
       expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(6).fill('evalsha'));
     } finally {
       monitor.disconnect();
@@ -89,7 +91,9 @@ describe('RedisEngine on one server', () => {
       expect(results.map((r) => r.offset)).toEqual([...range(2, 101), ...range(2, 11)]);
       await raw.echo('end-of-test');
       await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
-      const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
+      const fromClients = seen.filter(
+        (s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args),
+      );
       expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(3).fill('evalsha'));
       // EVALSHA sha numkeys stream meta dedup…: entries per script from the key count.
       expect(fromClients.map((s) => Number(s.args[2]) - 2).sort((x, y) => x - y)).toEqual([10, 36, 64]);
@@ -140,12 +144,16 @@ describe('RedisEngine on one server', () => {
       for (let i = 1; i <= 6; i++) await e.append({ channel: ch, payload: String(i) });
       await raw.echo('end-of-test');
       await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
-      const fromClients = seen.filter((s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args));
+      const fromClients = seen.filter(
+        (s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args),
+      );
       // The first append to a channel per group announces the channel for discovery (SADD, the one
       // extra command, once per channel and group per engine); after that, one EVALSHA each.
       expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(['sadd', ...Array(6).fill('evalsha')]);
       const created = seen.filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'xgroup');
-      expect(created.map((s) => s.args.slice(1, 4))).toEqual([['CREATE', channelKeys(keyPrefix, ch).stream, expect.stringMatching(`^${group}@`)]]);
+      expect(created.map((s) => s.args.slice(1, 4))).toEqual([
+        ['CREATE', channelKeys(keyPrefix, ch).stream, expect.stringMatching(`^${group}@`)],
+      ]);
       const got = await e.groups.read(group, 'c', 100);
       expect(got.filter((x) => x.channel === ch).map((x) => x.offset)).toEqual(range(1, 6));
     } finally {
@@ -162,11 +170,14 @@ describe('RedisEngine on one server', () => {
     await raw.hset(groupRegistryKey(keyPrefix), group, `gen1 ${JSON.stringify([ch])}`);
     const consumer = engine(redis.url); // loads the registry on first use
     const got: Array<{ offset: number }> = [];
-    await eventually(async () => {
-      await e.append({ channel: ch, payload: '1' });
-      got.push(...(await consumer.groups.read(group, 'c', 100)));
-      return got.length > 0;
-    }, { message: 'the periodic refresh', timeoutMs: REGISTRY_REFRESH_MS * 3 });
+    await eventually(
+      async () => {
+        await e.append({ channel: ch, payload: '1' });
+        got.push(...(await consumer.groups.read(group, 'c', 100)));
+        return got.length > 0;
+      },
+      { message: 'the periodic refresh', timeoutMs: REGISTRY_REFRESH_MS * 3 },
+    );
     const next = await e.append({ channel: ch, payload: '2' });
     got.push(...(await consumer.groups.read(group, 'c', 100)));
     expect(got.at(-1)?.offset).toBe(next.offset);
@@ -216,7 +227,11 @@ describe('RedisEngine on one server', () => {
     await raw.xadd(k.stream, '2-0', 'payload', '"two"', 'time', String(Date.now()));
     await e.append({ channel: ch, payload: '"three"' });
     await c.waitFor(3);
-    expect(c.entries.map((x) => [x.offset, x.payload])).toEqual([[1, '"one"'], [2, '"two"'], [3, '"three"']]);
+    expect(c.entries.map((x) => [x.offset, x.payload])).toEqual([
+      [1, '"one"'],
+      [2, '"two"'],
+      [3, '"three"'],
+    ]);
     await f.close();
   });
 
@@ -266,14 +281,17 @@ describe('RedisEngine across a redis-server outage', () => {
     await b.append({ channel: ch, payload: '4' });
     await b.append({ channel: ch, payload: '5' });
     // `a` comes back on its own; the msgId makes the retried append idempotent.
-    await eventually(async () => {
-      try {
-        await a.append({ channel: ch, payload: '6', msgId: 'six' });
-        return true;
-      } catch {
-        return false;
-      }
-    }, { message: 'engine a to reconnect', timeoutMs: 10_000 });
+    await eventually(
+      async () => {
+        try {
+          await a.append({ channel: ch, payload: '6', msgId: 'six' });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'engine a to reconnect', timeoutMs: 10_000 },
+    );
     await c.waitFor(6, 10_000);
     expect(c.offsets()).toEqual(range(1, 6));
     expect(c.entries.map((x) => x.payload)).toEqual(['1', '2', '3', '4', '5', '6']);
@@ -306,14 +324,17 @@ describe('RedisEngine epochs of unwritten channels', () => {
     await redis.restart();
     // Within the same time bucket, so only the server's new run_id can tell the lives apart.
     let after = seen;
-    await eventually(async () => {
-      try {
-        after = await a.state(ch);
-        return true;
-      } catch {
-        return false;
-      }
-    }, { message: 'the engine to reconnect', timeoutMs: 10_000 });
+    await eventually(
+      async () => {
+        try {
+          after = await a.state(ch);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'the engine to reconnect', timeoutMs: 10_000 },
+    );
     expect(after).toMatchObject({ first: 1, last: 0 });
     expect(after.epoch).not.toBe(first.epoch);
     expect((await a.append({ channel: ch, payload: '2' })).epoch).toBe(after.epoch);

@@ -162,7 +162,10 @@ export class DiskBlobStore implements BlobStore {
 
   async delete(key: string): Promise<boolean> {
     const [dataPath, metaPath] = this.#paths(key);
-    const existed = await stat(metaPath).then(() => true, () => false);
+    const existed = await stat(metaPath).then(
+      () => true,
+      () => false,
+    );
     await rm(metaPath, { force: true });
     await rm(dataPath, { force: true });
     return existed;

@@ -93,7 +93,11 @@ export class CloudinaryBackend implements ImageBackend {
     // Cloudinary keeps an animation for every output but JPEG and PNG: then all frames count.
     const stillOnly = req.wanted.every((w) => w.spec.output.format === 'jpeg' || w.spec.output.format === 'png');
     await req.inspector?.probe(obj.data, { frames: stillOnly ? 'first' : 'all' });
-    const out = await this.upload(obj.data, req.key, req.wanted.map((w) => w.spec));
+    const out = await this.upload(
+      obj.data,
+      req.key,
+      req.wanted.map((w) => w.spec),
+    );
     return {
       source: obj.info,
       results: out.map((r, i) => ({
@@ -125,7 +129,8 @@ export class CloudinaryBackend implements ImageBackend {
     };
     if (eager.length > 0) options.eager = eager.join('|');
     if (this.config.uploadPrefix !== undefined) options.upload_prefix = this.config.uploadPrefix;
-    if (this.config.signatureAlgorithm !== undefined) (options as Record<string, unknown>).signature_algorithm = this.config.signatureAlgorithm;
+    if (this.config.signatureAlgorithm !== undefined)
+      (options as Record<string, unknown>).signature_algorithm = this.config.signatureAlgorithm;
     if (this.#agent !== undefined) (options as Record<string, unknown>).agent = this.#agent;
     const res = await new Promise<UploadApiResponse>((resolve, reject) => {
       const stream = cloudinary.uploader.upload_stream(options, (err, result) => {

@@ -46,11 +46,7 @@ export class ImageError extends CodedError<ImageErrorCode> {
   /** Extra facts for logs and error events (limits, HTTP status of a backend), JSON-able. */
   readonly details: Readonly<Record<string, string | number | boolean>> | undefined;
 
-  constructor(
-    code: ImageErrorCode,
-    message: string,
-    options?: { cause?: unknown; details?: Record<string, string | number | boolean> },
-  ) {
+  constructor(code: ImageErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, string | number | boolean> }) {
     super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.details = options?.details;
   }

@@ -89,7 +89,9 @@ export function createImages(o: ImagesOptions): Images {
   const store = o.store ?? new DiskBlobStore(dataDir, { syncWriteMaxBytes });
   const renderer = new SharpBackend(o.limits, o.syncReadMaxBytes === undefined ? {} : { syncReadMaxBytes: o.syncReadMaxBytes });
   const backend =
-    o.cloudinary === undefined ? renderer : new CloudinaryBackend(typeof o.cloudinary === 'string' ? parseCloudinaryUrl(o.cloudinary) : o.cloudinary);
+    o.cloudinary === undefined
+      ? renderer
+      : new CloudinaryBackend(typeof o.cloudinary === 'string' ? parseCloudinaryUrl(o.cloudinary) : o.cloudinary);
   const serviceOptions: ConstructorParameters<typeof ImageService>[0] = { store, backend, presets: o.presets ?? {}, inspector: renderer };
   if (o.publicUrl !== undefined) serviceOptions.publicUrl = o.publicUrl;
   const service = new ImageService(serviceOptions);

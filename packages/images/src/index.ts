@@ -17,7 +17,13 @@ export { UrlSigner, DiskLruCache, OnTheFly, deriveSigningKey, parseSigningKeys }
 export type { SigningKey } from './otf.js';
 export { ImageService, imagesModule } from './module.js';
 export type { TransformOutcome } from './module.js';
-export { imageRoutes, DEFAULT_OBJECTS_CHANNEL, DEFAULT_UPLOAD_GRANT_CHANNEL, REFUSED_BODY_DRAIN_BYTES, REFUSED_BODY_LINGER_MS } from './routes.js';
+export {
+  imageRoutes,
+  DEFAULT_OBJECTS_CHANNEL,
+  DEFAULT_UPLOAD_GRANT_CHANNEL,
+  REFUSED_BODY_DRAIN_BYTES,
+  REFUSED_BODY_LINGER_MS,
+} from './routes.js';
 export type { ObjectCreatedEvent } from './routes.js';
 export { createImages } from './images.js';
 export type { ImagesOptions, Images } from './images.js';

@@ -20,8 +20,10 @@ export interface ImageFile {
  * directly), else its bytes. NOT_FOUND when it does not exist.
  */
 export async function readInput(store: BlobStore, key: string): Promise<{ info: BlobInfo; input: ImageInput }> {
-  const f = store.file === undefined ? await store.get(key).then((o) => o && { info: o.info, input: o.data as ImageInput })
-    : await store.file(key).then((o) => o && { info: o.info, input: { path: o.path, bytes: o.info.bytes } });
+  const f =
+    store.file === undefined
+      ? await store.get(key).then((o) => o && { info: o.info, input: o.data as ImageInput })
+      : await store.file(key).then((o) => o && { info: o.info, input: { path: o.path, bytes: o.info.bytes } });
   if (f === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
   return f;
 }

@@ -42,8 +42,12 @@ export function checkProjected(step: Step, r: Raster, limits: ImageLimits): void
   if (step.op === 'resize') [w, h] = projectResize(step, r.width, r.height);
   else if (step.op === 'rotate' && step.angle % 90 !== 0) w = h = r.width + r.height;
   if (w * h > limits.maxPixels || w * h * r.frames.length > limits.maxTotalPixels) {
-    throw new ImageError(ImageErrorCodes.INPUT_TOO_LARGE, `step ${step.op} would make ${w}×${h} px frames; the limit is ${limits.maxPixels} px`, {
-      details: { limit: 'maxPixels', value: w * h, max: limits.maxPixels },
-    });
+    throw new ImageError(
+      ImageErrorCodes.INPUT_TOO_LARGE,
+      `step ${step.op} would make ${w}×${h} px frames; the limit is ${limits.maxPixels} px`,
+      {
+        details: { limit: 'maxPixels', value: w * h, max: limits.maxPixels },
+      },
+    );
   }
 }

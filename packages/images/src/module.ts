@@ -90,7 +90,11 @@ export class ImageService {
     const wanted: WantedVersion[] = [];
     for (const name of req.presets ?? []) {
       const spec = this.presets.get(name);
-      if (spec === undefined) throw new ImageError(ImageErrorCodes.INVALID_SPEC, `no preset ${JSON.stringify(name)} (known: ${[...this.presets.keys()].join(', ') || 'none'})`);
+      if (spec === undefined)
+        throw new ImageError(
+          ImageErrorCodes.INVALID_SPEC,
+          `no preset ${JSON.stringify(name)} (known: ${[...this.presets.keys()].join(', ') || 'none'})`,
+        );
       wanted.push({ name, spec });
     }
     for (const [name, spec] of Object.entries(req.specs ?? {})) wanted.push({ name, spec: parseSpec(spec) });
@@ -143,7 +147,8 @@ export function imagesModule(service: ImageService): ImagesHostModule {
         req.presets = [...(req.presets ?? []), a.preset];
       }
       if (a.specs !== undefined) {
-        if (typeof a.specs !== 'object' || a.specs === null || Array.isArray(a.specs)) return invalid('specs must be an object of name → spec');
+        if (typeof a.specs !== 'object' || a.specs === null || Array.isArray(a.specs))
+          return invalid('specs must be an object of name → spec');
         req.specs = a.specs as Record<string, unknown>;
       }
       if (a.spec !== undefined) req.specs = { ...req.specs, custom: a.spec };

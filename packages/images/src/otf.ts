@@ -36,7 +36,8 @@ export function parseSigningKeys(text: string): SigningKey[] {
   const keys = text.split(',').map((part, i) => {
     const colon = part.indexOf(':');
     const id = part.slice(0, colon).trim();
-    if (colon <= 0 || !KEY_ID.test(id)) throw new TypeError(`signing key #${i + 1} must be id:secret, with an id of 1–16 of A-Z a-z 0-9 _ -`);
+    if (colon <= 0 || !KEY_ID.test(id))
+      throw new TypeError(`signing key #${i + 1} must be id:secret, with an id of 1–16 of A-Z a-z 0-9 _ -`);
     return { id, secret: part.slice(colon + 1).trim() };
   });
   new UrlSigner(keys); // checks lengths and duplicates, naming only the (validated) ids
@@ -134,7 +135,8 @@ export class DiskLruCache {
   #ready: Promise<void> | undefined;
 
   constructor(options: { dir: string; maxBytes: number; syncWriteMaxBytes?: number }) {
-    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes <= 0) throw new TypeError(`cache maxBytes must be a positive integer, got ${options.maxBytes}`);
+    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes <= 0)
+      throw new TypeError(`cache maxBytes must be a positive integer, got ${options.maxBytes}`);
     this.dir = resolve(options.dir);
     this.maxBytes = options.maxBytes;
     this.syncWriteMaxBytes = resolveSyncWriteMaxBytes(options.syncWriteMaxBytes);
@@ -190,10 +192,12 @@ export class DiskLruCache {
       if (data.length <= this.syncWriteMaxBytes) writeFileSync(this.#file(key), data);
       else await writeFile(this.#file(key), data);
       // An evicted file is removed once any write of it in flight has landed, so none is orphaned.
-      await Promise.all(evicted.map(async (k) => {
-        await this.#writing.get(k)?.done.catch(() => {});
-        if (!this.#index.has(k)) await rm(this.#file(k), { force: true });
-      }));
+      await Promise.all(
+        evicted.map(async (k) => {
+          await this.#writing.get(k)?.done.catch(() => {});
+          if (!this.#index.has(k)) await rm(this.#file(k), { force: true });
+        }),
+      );
     })().finally(() => {
       if (this.#writing.get(key)?.done === done) this.#writing.delete(key);
     });
@@ -301,7 +305,13 @@ export class OnTheFly {
     return spec;
   }
 
-  async #render(key: string, file: ImageFile | undefined, spec: TransformSpec, format: ImageFormat, cacheKey: string): Promise<CachedImage> {
+  async #render(
+    key: string,
+    file: ImageFile | undefined,
+    spec: TransformSpec,
+    format: ImageFormat,
+    cacheKey: string,
+  ): Promise<CachedImage> {
     const input = file ?? (await readInput(this.#o.store, key)).input;
     this.stats.transforms++;
     const out = await this.#o.renderer.render(input, { ...spec, output: { ...spec.output, format } });
@@ -333,7 +343,13 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
-const MIME_FORMATS: Readonly<Record<string, ImageFormat>> = { 'image/jpeg': 'jpeg', 'image/png': 'png', 'image/webp': 'webp', 'image/avif': 'avif', 'image/gif': 'gif' };
+const MIME_FORMATS: Readonly<Record<string, ImageFormat>> = {
+  'image/jpeg': 'jpeg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+  'image/avif': 'avif',
+  'image/gif': 'gif',
+};
 
 /** Our format for a stored content type (TIFF and unknown types count as PNG for `original`). */
 export function formatOfMime(contentType: string): ImageFormat {

@@ -47,7 +47,8 @@ export async function runPipeline(run: PipelineRun, limits: ImageLimits): Promis
   // decoding instead of materialising every input pixel: most of the cost of a thumbnail. Later
   // steps still run one raw pass each, and see exactly what this one produced.
   const fold = !animated && first?.op === 'resize' ? first : undefined;
-  if (fold !== undefined) checkProjected(fold, { frames: [Buffer.alloc(0)], width: probe.width, height: probe.height, channels: 3 }, limits);
+  if (fold !== undefined)
+    checkProjected(fold, { frames: [Buffer.alloc(0)], width: probe.width, height: probe.height, channels: 3 }, limits);
   try {
     // The pixel limit again, at load: a file swapped after the probe cannot slip past it.
     const img = sharp(pathOrBytes(input), {
@@ -105,7 +106,14 @@ async function applyStep(r: Raster, step: Step, deadline: number, limits: ImageL
   return { frames: out, width, height, channels };
 }
 
-async function encode(r: Raster, format: ImageFormat, quality: number | undefined, meta: sharp.Metadata, deadline: number, limits: ImageLimits): Promise<RenderedImage> {
+async function encode(
+  r: Raster,
+  format: ImageFormat,
+  quality: number | undefined,
+  meta: sharp.Metadata,
+  deadline: number,
+  limits: ImageLimits,
+): Promise<RenderedImage> {
   if (Date.now() >= deadline) throw transformTimeout(limits.timeoutMs);
   const pages = r.frames.length;
   const strip = pages === 1 ? (r.frames[0] as Buffer) : Buffer.concat(r.frames);

@@ -88,7 +88,10 @@ export function imageRoutes(o: ImageRoutesOptions): HttpRoute[] {
         if (!can(principal, 'publish', grantChannel)) {
           // No credentials at all is the caller's to fix by sending some, as on every other route.
           if (req.headers.authorization === undefined && !principal.admin) {
-            throw new ImageError(ImageErrorCodes.UNAUTHORIZED, `requesting an upload token needs credentials (Authorization: Bearer <token>) with a publish grant on ${grantChannel}`);
+            throw new ImageError(
+              ImageErrorCodes.UNAUTHORIZED,
+              `requesting an upload token needs credentials (Authorization: Bearer <token>) with a publish grant on ${grantChannel}`,
+            );
           }
           throw new ImageError(ImageErrorCodes.FORBIDDEN, `requesting an upload token needs a publish grant on ${grantChannel}`);
         }
@@ -101,7 +104,8 @@ export function imageRoutes(o: ImageRoutesOptions): HttpRoute[] {
           } catch {
             throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'body must be JSON');
           }
-          if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'body must be a JSON object');
+          if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
+            throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'body must be a JSON object');
         }
         const request: Parameters<UploadTokens['issue']>[0] = {};
         if (principal.sub !== undefined) request.sub = principal.sub;
@@ -148,12 +152,18 @@ export function imageRoutes(o: ImageRoutesOptions): HttpRoute[] {
     prefix: '/v1/blobs/',
     allowAnonymous: true,
     handle: guarded(async (req, res, _principal, url) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
       const key = decodeKey(url.pathname.slice('/v1/blobs/'.length));
       if (!isValidBlobKey(key)) throw new ImageError(ImageErrorCodes.INVALID_KEY, 'invalid blob key');
       const info = await o.store.head(key);
       if (info === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
-      const headers = { etag: info.etag, 'cache-control': blobCache, 'content-type': info.contentType, 'x-content-type-options': 'nosniff' };
+      const headers = {
+        etag: info.etag,
+        'cache-control': blobCache,
+        'content-type': info.contentType,
+        'x-content-type-options': 'nosniff',
+      };
       if (matches(req.headers['if-none-match'], info.etag)) return void res.writeHead(304, headers).end();
       if (req.method === 'HEAD') return void res.writeHead(200, { ...headers, 'content-length': info.bytes }).end();
       const obj = await o.store.get(key);
@@ -245,7 +255,12 @@ export const REFUSED_BODY_LINGER_MS = 5000;
 function answerEarly(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, extra: OutgoingHttpHeaders): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  res.writeHead(status, {
+    ...extra,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    connection: 'close',
+  });
   res.write(text);
   let drained = 0;
   let done = false;

@@ -85,21 +85,27 @@ export class SharpBackend implements ImageBackend {
     const deadline = Date.now() + this.limits.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(transformTimeout(this.limits.timeoutMs)),
-        this.limits.timeoutMs,
-      );
+      timer = setTimeout(() => reject(transformTimeout(this.limits.timeoutMs)), this.limits.timeoutMs);
     });
-    const work = this.#slots.run(() => this.#withSource(input, deadline, (src) => this.#renderStill(src, spec, options, deadline))).then((r) =>
-      // An animation: its slot was given back; its turn at the gate first, then a slot again. Gate
-      // before slot, always, and a still image never waits for the gate: no cycle, and a burst of
-      // animations cannot hold every slot while one of them works.
-      'animation' in r
-        ? this.#animations.run(() => this.#slots.run(() =>
-          this.#withSource(input, deadline, (src) =>
-            runPipeline({ input: src, spec, probe: r.animation.probe, format: r.animation.format, animated: true, deadline }, this.limits))))
-        : r,
-    );
+    const work = this.#slots
+      .run(() => this.#withSource(input, deadline, (src) => this.#renderStill(src, spec, options, deadline)))
+      .then((r) =>
+        // An animation: its slot was given back; its turn at the gate first, then a slot again. Gate
+        // before slot, always, and a still image never waits for the gate: no cycle, and a burst of
+        // animations cannot hold every slot while one of them works.
+        'animation' in r
+          ? this.#animations.run(() =>
+              this.#slots.run(() =>
+                this.#withSource(input, deadline, (src) =>
+                  runPipeline(
+                    { input: src, spec, probe: r.animation.probe, format: r.animation.format, animated: true, deadline },
+                    this.limits,
+                  ),
+                ),
+              ),
+            )
+          : r,
+      );
     try {
       return await Promise.race([work, timeout]);
     } finally {
@@ -116,7 +122,17 @@ export class SharpBackend implements ImageBackend {
       const sk = specKey(spec);
       const key = req.derivedKey(sk, out.format);
       await req.store.put(key, out.data, `image/${out.format}`);
-      results.push({ name, key, url: req.blobUrl(key), width: out.width, height: out.height, format: out.format, bytes: out.bytes, spec: sk, backend: 'sharp' });
+      results.push({
+        name,
+        key,
+        url: req.blobUrl(key),
+        width: out.width,
+        height: out.height,
+        format: out.format,
+        bytes: out.bytes,
+        spec: sk,
+        backend: 'sharp',
+      });
     }
     return { source: obj.info, results };
   }
@@ -135,7 +151,12 @@ export class SharpBackend implements ImageBackend {
   }
 
   /** Probes and renders a still image; an animation to keep comes back as its probe, for {@link render} to queue. */
-  async #renderStill(input: ImageInput, spec: TransformSpec, options: RenderOptions, deadline: number): Promise<RenderedImage | { animation: Animation }> {
+  async #renderStill(
+    input: ImageInput,
+    spec: TransformSpec,
+    options: RenderOptions,
+    deadline: number,
+  ): Promise<RenderedImage | { animation: Animation }> {
     const probe = quickProbe(input, spec.steps[0], this.limits) ?? (await this.probe(input, { frames: 'first' }));
     const inputFormat: ImageFormat = probe.format === 'tiff' ? 'png' : probe.format;
     const format = resolveFormat(spec.output.format, inputFormat, options.accept);

@@ -72,7 +72,9 @@ export async function stepPipeline(p: Sharp, step: Step, r: Raster, animated: bo
       );
       // Materialise the alpha channel first: composite's dest-in needs it on the base image.
       const { data, info } = await p.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-      return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).composite([{ input: mask, blend: 'dest-in' }]);
+      return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).composite([
+        { input: mask, blend: 'dest-in' },
+      ]);
     }
   }
 }

@@ -92,7 +92,8 @@ export class SourceReader {
     if (this.#free.length <= this.#keep) return;
     // Over the bound: drop the smallest (the big ones are the expensive ones to fault in again).
     let smallest = 0;
-    for (let i = 1; i < this.#free.length; i++) if ((this.#free[i] as Buffer).length < (this.#free[smallest] as Buffer).length) smallest = i;
+    for (let i = 1; i < this.#free.length; i++)
+      if ((this.#free[i] as Buffer).length < (this.#free[smallest] as Buffer).length) smallest = i;
     this.#free.splice(smallest, 1);
   }
 }

@@ -139,7 +139,17 @@ export const transformSpecSchema = {
   type: 'object',
   properties: {
     v: { const: SPEC_VERSION },
-    steps: { type: 'array', maxItems: MAX_STEPS, items: { type: 'object', properties: { op: { enum: ['resize', 'crop', 'rotate', 'flip', 'blur', 'grayscale', 'round'] } }, required: ['op'], discriminator: { propertyName: 'op' }, oneOf: stepSchemas } },
+    steps: {
+      type: 'array',
+      maxItems: MAX_STEPS,
+      items: {
+        type: 'object',
+        properties: { op: { enum: ['resize', 'crop', 'rotate', 'flip', 'blur', 'grayscale', 'round'] } },
+        required: ['op'],
+        discriminator: { propertyName: 'op' },
+        oneOf: stepSchemas,
+      },
+    },
     output: {
       type: 'object',
       properties: { format: { enum: OutputFormats }, quality: { type: 'integer', minimum: 1, maximum: 100 } },
@@ -175,7 +185,8 @@ function checkStep(s: Step, i: number): void {
   };
   if (s.op === 'resize') {
     if (s.width === undefined && s.height === undefined) bad('needs width or height');
-    if ((s.mode === 'fill' || s.mode === 'pad') && (s.width === undefined || s.height === undefined)) bad(`mode ${s.mode} needs width and height`);
+    if ((s.mode === 'fill' || s.mode === 'pad') && (s.width === undefined || s.height === undefined))
+      bad(`mode ${s.mode} needs width and height`);
     if (s.gravity !== undefined && s.mode !== 'fill' && s.mode !== 'pad') bad('gravity applies to fill and pad only');
     if (s.background !== undefined && s.mode !== 'pad') bad('background applies to pad only');
     if (s.mode === 'pad' && s.gravity === 'auto') bad('gravity auto applies to fill only');
@@ -187,38 +198,42 @@ function checkStep(s: Step, i: number): void {
 
 /** The canonical form: defaults filled in, colours lower-cased, irrelevant options dropped. */
 export function canonicalSpec(spec: TransformSpec): TransformSpec {
-  const steps = spec.steps.map((s): Step => {
-    switch (s.op) {
-      case 'resize': {
-        const r: ResizeStep = { op: 'resize', mode: s.mode };
-        if (s.width !== undefined) r.width = s.width;
-        if (s.height !== undefined) r.height = s.height;
-        if (s.mode === 'fill' || s.mode === 'pad') r.gravity = s.gravity ?? 'center';
-        if (s.mode === 'pad') r.background = (s.background ?? '#ffffff').toLowerCase();
-        return r;
+  const steps = spec.steps
+    .map((s): Step => {
+      switch (s.op) {
+        case 'resize': {
+          const r: ResizeStep = { op: 'resize', mode: s.mode };
+          if (s.width !== undefined) r.width = s.width;
+          if (s.height !== undefined) r.height = s.height;
+          if (s.mode === 'fill' || s.mode === 'pad') r.gravity = s.gravity ?? 'center';
+          if (s.mode === 'pad') r.background = (s.background ?? '#ffffff').toLowerCase();
+          return r;
+        }
+        case 'crop': {
+          const c: CropStep = { op: 'crop', width: s.width, height: s.height };
+          if (s.x !== undefined && s.y !== undefined) {
+            c.x = s.x;
+            c.y = s.y;
+          } else c.gravity = s.gravity ?? 'center';
+          return c;
+        }
+        case 'rotate': {
+          const angle = ((s.angle % 360) + 360) % 360;
+          return angle % 90 === 0
+            ? { op: 'rotate', angle }
+            : { op: 'rotate', angle, background: (s.background ?? '#ffffff').toLowerCase() };
+        }
+        case 'flip':
+          return { op: 'flip', axis: s.axis };
+        case 'blur':
+          return { op: 'blur', sigma: s.sigma };
+        case 'grayscale':
+          return { op: 'grayscale' };
+        case 'round':
+          return { op: 'round', radius: s.radius };
       }
-      case 'crop': {
-        const c: CropStep = { op: 'crop', width: s.width, height: s.height };
-        if (s.x !== undefined && s.y !== undefined) {
-          c.x = s.x;
-          c.y = s.y;
-        } else c.gravity = s.gravity ?? 'center';
-        return c;
-      }
-      case 'rotate': {
-        const angle = ((s.angle % 360) + 360) % 360;
-        return angle % 90 === 0 ? { op: 'rotate', angle } : { op: 'rotate', angle, background: (s.background ?? '#ffffff').toLowerCase() };
-      }
-      case 'flip':
-        return { op: 'flip', axis: s.axis };
-      case 'blur':
-        return { op: 'blur', sigma: s.sigma };
-      case 'grayscale':
-        return { op: 'grayscale' };
-      case 'round':
-        return { op: 'round', radius: s.radius };
-    }
-  }).filter((s) => !(s.op === 'rotate' && s.angle === 0));
+    })
+    .filter((s) => !(s.op === 'rotate' && s.angle === 0));
   const output: OutputOptions = { format: spec.output.format };
   if (spec.output.quality !== undefined && isLossy(spec.output.format)) output.quality = spec.output.quality;
   return { v: SPEC_VERSION, steps, output };
@@ -259,7 +274,11 @@ function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -312,7 +331,12 @@ export function extOf(format: ImageFormat): string {
 }
 
 /** Shorthand builder for the common case: one resize and an output. */
-export function resizeSpec(mode: ResizeMode, width: number | undefined, height: number | undefined, output: OutputOptions = { format: 'original' }): TransformSpec {
+export function resizeSpec(
+  mode: ResizeMode,
+  width: number | undefined,
+  height: number | undefined,
+  output: OutputOptions = { format: 'original' },
+): TransformSpec {
   const step: ResizeStep = { op: 'resize', mode };
   if (width !== undefined) step.width = width;
   if (height !== undefined) step.height = height;

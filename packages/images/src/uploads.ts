@@ -70,10 +70,12 @@ export class UploadTokens {
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_UPLOAD_TTL_SECONDS;
     this.contentTypes = options.contentTypes ?? DEFAULT_UPLOAD_CONTENT_TYPES;
     this.prefix = options.prefix ?? 'uploads';
-    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes <= 0) throw new TypeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
+    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes <= 0)
+      throw new TypeError(`maxBytes must be a positive integer, got ${this.maxBytes}`);
     if (!(this.ttlSeconds > 0)) throw new TypeError(`ttlSeconds must be positive, got ${this.ttlSeconds}`);
     const known = Object.values(SNIFFED_MIME);
-    for (const t of this.contentTypes) if (!known.includes(t)) throw new TypeError(`contentTypes: ${t} cannot be recognised from its bytes (known: ${known.join(', ')})`);
+    for (const t of this.contentTypes)
+      if (!known.includes(t)) throw new TypeError(`contentTypes: ${t} cannot be recognised from its bytes (known: ${known.join(', ')})`);
     assertBlobKey(`${this.prefix}/x`);
   }
 
@@ -81,12 +83,23 @@ export class UploadTokens {
   async issue(request: { sub?: string; maxBytes?: number; ttlSeconds?: number; contentTypes?: string[] } = {}): Promise<IssuedUpload> {
     const maxBytes = Math.min(request.maxBytes ?? this.maxBytes, this.maxBytes);
     const ttl = Math.min(request.ttlSeconds ?? this.ttlSeconds, this.ttlSeconds);
-    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'maxBytes must be a positive integer');
+    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0)
+      throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'maxBytes must be a positive integer');
     if (!(ttl > 0)) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'ttlSeconds must be positive');
-    const contentTypes = request.contentTypes === undefined ? [...this.contentTypes] : request.contentTypes.filter((t) => this.contentTypes.includes(t));
-    if (contentTypes.length === 0) throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, `none of the requested content types is allowed (allowed: ${this.contentTypes.join(', ')})`);
+    const contentTypes =
+      request.contentTypes === undefined ? [...this.contentTypes] : request.contentTypes.filter((t) => this.contentTypes.includes(t));
+    if (contentTypes.length === 0)
+      throw new ImageError(
+        ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE,
+        `none of the requested content types is allowed (allowed: ${this.contentTypes.join(', ')})`,
+      );
     const token = nanoid(32);
-    const grant: UploadGrant = { key: `${this.prefix}/${objectId()}`, maxBytes, contentTypes, expiresAt: Date.now() + Math.round(ttl * 1000) };
+    const grant: UploadGrant = {
+      key: `${this.prefix}/${objectId()}`,
+      maxBytes,
+      contentTypes,
+      expiresAt: Date.now() + Math.round(ttl * 1000),
+    };
     if (request.sub !== undefined) grant.sub = request.sub;
     await this.#kv.set(NS, `t:${token}`, JSON.stringify(grant), Math.round(ttl * 1000));
     return { token, ...grant };

@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startFakeCloudinary, type FakeCloudinary } from '@tributary/testkit';
-import { CloudinaryBackend, ImageService, MemoryBlobStore, parseCloudinaryUrl, parseSpec, SharpBackend, specKey, type ImageBackend } from '../src/index.js';
+import {
+  CloudinaryBackend,
+  ImageService,
+  MemoryBlobStore,
+  parseCloudinaryUrl,
+  parseSpec,
+  SharpBackend,
+  specKey,
+  type ImageBackend,
+} from '../src/index.js';
 import * as fx from './fixtures.js';
 
 // One suite over every ImageBackend, as the engines have one contract suite: ImageService does not

@@ -17,10 +17,22 @@ async function tempDir(): Promise<string> {
 
 describe('blob keys', () => {
   test.each(['a', 'uploads/abc123', 'derived/x_y-z/uploads/a.b.webp'])('accepts %s', (k) => expect(isValidBlobKey(k)).toBe(true));
-  test.each(['', '../etc/passwd', 'a/../../b', '/abs', 'a//b', '.hidden', 'a/./b', 'a/..', 'a\\b', 'a b', 'a/', '%2e%2e', 'x'.repeat(513), 'a\0b'])(
-    'refuses %j',
-    (k) => expect(isValidBlobKey(k)).toBe(false),
-  );
+  test.each([
+    '',
+    '../etc/passwd',
+    'a/../../b',
+    '/abs',
+    'a//b',
+    '.hidden',
+    'a/./b',
+    'a/..',
+    'a\\b',
+    'a b',
+    'a/',
+    '%2e%2e',
+    'x'.repeat(513),
+    'a\0b',
+  ])('refuses %j', (k) => expect(isValidBlobKey(k)).toBe(false));
 });
 
 describe('DiskBlobStore', () => {
@@ -53,7 +65,10 @@ describe('DiskBlobStore', () => {
   const SMALL = Buffer.from('small object');
   const LARGE = Buffer.alloc(100 * 1024, 7);
 
-  test.each([['small', SMALL], ['large', LARGE]])('a %s object round-trips, remakes a removed tmp dir and leaves no temp files', async (_, data) => {
+  test.each([
+    ['small', SMALL],
+    ['large', LARGE],
+  ])('a %s object round-trips, remakes a removed tmp dir and leaves no temp files', async (_, data) => {
     const root = await tempDir();
     const store = new DiskBlobStore(root);
     await store.put('uploads/first', data, 'image/png');
@@ -65,7 +80,10 @@ describe('DiskBlobStore', () => {
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
   });
 
-  test.each([['small', SMALL], ['large', LARGE]])('a %s object whose key collides with a directory fails as BACKEND_ERROR, not a crash, leaving no temp files', async (_, data) => {
+  test.each([
+    ['small', SMALL],
+    ['large', LARGE],
+  ])('a %s object whose key collides with a directory fails as BACKEND_ERROR, not a crash, leaving no temp files', async (_, data) => {
     const root = await tempDir();
     const store = new DiskBlobStore(root);
     await store.put('a/b', Buffer.from('x'), 'image/png');

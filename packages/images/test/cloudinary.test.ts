@@ -17,13 +17,21 @@ afterAll(async () => {
   await fake.stop();
 });
 
-const thumb = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width: 320, height: 320 }], output: { format: 'jpeg', quality: 80 } });
+const thumb = parseSpec({
+  v: 1,
+  steps: [{ op: 'resize', mode: 'fill', width: 320, height: 320 }],
+  output: { format: 'jpeg', quality: 80 },
+});
 const large = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'limit', width: 1280 }], output: { format: 'webp' } });
 
 describe('Cloudinary backend (against the fake)', () => {
   test('CLOUDINARY_URL parsing', () => {
     expect(parseCloudinaryUrl('cloudinary://123:abc@demo?upload_prefix=http%3A%2F%2F127.0.0.1%3A9&signature_algorithm=sha256')).toEqual({
-      cloudName: 'demo', apiKey: '123', apiSecret: 'abc', uploadPrefix: 'http://127.0.0.1:9', signatureAlgorithm: 'sha256',
+      cloudName: 'demo',
+      apiKey: '123',
+      apiSecret: 'abc',
+      uploadPrefix: 'http://127.0.0.1:9',
+      signatureAlgorithm: 'sha256',
     });
     expect(() => parseCloudinaryUrl('https://demo')).toThrow(/cloudinary:\/\//);
     expect(() => parseCloudinaryUrl('cloudinary://123:ab%E0%A4@demo')).toThrow(/CLOUDINARY_URL: .*percent-encoding/);
@@ -44,9 +52,16 @@ describe('Cloudinary backend (against the fake)', () => {
     // The signature the SDK sent is the documented one, computed here independently of the fake:
     // every param but file/cloud_name/resource_type/api_key, sorted, k=v joined by &, secret appended, SHA-1.
     const { signature, api_key: _k, ...signed } = upload!.params;
-    const documented = Object.keys(signed).sort().map((k) => `${k}=${String(signed[k])}`).join('&');
+    const documented = Object.keys(signed)
+      .sort()
+      .map((k) => `${k}=${String(signed[k])}`)
+      .join('&');
     expect(documented).toContain('&public_id=uploads/abc&');
-    expect(signature).toBe(createHash('sha1').update(documented + fake.apiSecret).digest('hex'));
+    expect(signature).toBe(
+      createHash('sha1')
+        .update(documented + fake.apiSecret)
+        .digest('hex'),
+    );
     expect(stringToSign(signed)).toBe(documented); // and the fake's verifier agrees with it
     expect(Object.keys(signed)).toEqual(expect.arrayContaining(['timestamp', 'public_id', 'eager']));
     // The URLs serve the transformed images.
@@ -59,7 +74,7 @@ describe('Cloudinary backend (against the fake)', () => {
     }
   });
 
-  test('a wrong secret is refused with Cloudinary\'s 401 and becomes BACKEND_ERROR', async () => {
+  test("a wrong secret is refused with Cloudinary's 401 and becomes BACKEND_ERROR", async () => {
     const backend = new CloudinaryBackend({ ...parseCloudinaryUrl(fake.cloudinaryUrl), apiSecret: 'wrong-secret' });
     const rejectedBefore = fake.rejected.length;
     await expect(backend.upload(await fx.plainJpeg(64, 64), 'uploads/x', [thumb])).rejects.toMatchObject({
@@ -113,10 +128,19 @@ describe('Cloudinary backend (against the fake)', () => {
       inspector: new SharpBackend(),
     });
     const before = fake.uploads.length + fake.rejected.length;
-    expect(await service.outcome({ key: 'uploads/bomb', presets: ['thumb'] })).toMatchObject({ ok: false, error: { code: 'INPUT_TOO_LARGE' } });
+    expect(await service.outcome({ key: 'uploads/bomb', presets: ['thumb'] })).toMatchObject({
+      ok: false,
+      error: { code: 'INPUT_TOO_LARGE' },
+    });
     // An animation bomb is one only where the animation is kept (WebP); as a JPEG, Cloudinary takes frame 1.
-    expect(await service.outcome({ key: 'uploads/anim-bomb', presets: ['large'] })).toMatchObject({ ok: false, error: { code: 'INPUT_TOO_LARGE' } });
-    expect(await service.outcome({ key: 'uploads/svg', presets: ['thumb'] })).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED_FORMAT' } });
+    expect(await service.outcome({ key: 'uploads/anim-bomb', presets: ['large'] })).toMatchObject({
+      ok: false,
+      error: { code: 'INPUT_TOO_LARGE' },
+    });
+    expect(await service.outcome({ key: 'uploads/svg', presets: ['thumb'] })).toMatchObject({
+      ok: false,
+      error: { code: 'UNSUPPORTED_FORMAT' },
+    });
     expect(fake.uploads.length + fake.rejected.length).toBe(before);
   });
 });

@@ -14,12 +14,16 @@ export async function plainJpeg(width = 640, height = 480): Promise<Buffer> {
       else px[i + 2] = 220;
     }
   }
-  return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(px, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 /** An RGBA PNG with a transparent border. */
 export async function alphaPng(width = 200, height = 100): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 4, background: { r: 0, g: 128, b: 0, alpha: 0.5 } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 4, background: { r: 0, g: 128, b: 0, alpha: 0.5 } } })
+    .png()
+    .toBuffer();
 }
 
 /** A CMYK JPEG (print workflows produce these; browsers and naive decoders get colours wrong). */
@@ -32,7 +36,10 @@ export async function cmykJpeg(): Promise<Buffer> {
 
 /** A JPEG stored 120×80 with EXIF Orientation 6 (rotate 90° clockwise): displayed 80×120. */
 export async function exifRotatedJpeg(): Promise<Buffer> {
-  return sharp(await plainJpeg(120, 80)).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+  return sharp(await plainJpeg(120, 80))
+    .withMetadata({ orientation: 6 })
+    .jpeg()
+    .toBuffer();
 }
 
 /** A 16-bit-per-channel PNG. */
@@ -48,7 +55,12 @@ export async function animatedGif(frames = 3): Promise<Buffer> {
   const w = 60;
   const h = 40;
   const px = Buffer.alloc(w * h * frames * 4);
-  const colours = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]];
+  const colours = [
+    [255, 0, 0],
+    [0, 255, 0],
+    [0, 0, 255],
+    [255, 255, 0],
+  ];
   for (let f = 0; f < frames; f++) {
     const [r, g, b] = colours[f % colours.length] as [number, number, number];
     for (let i = 0; i < w * h; i++) {
@@ -105,9 +117,26 @@ export function animationBombGif(frames = 200, side = 1118): Buffer {
   const u16 = (n: number): number[] => [n & 0xff, n >> 8];
   const parts: number[] = [
     ...Buffer.from('GIF89a', 'ascii'),
-    ...u16(side), ...u16(side), 0x80, 0, 0, // logical screen, global colour table of 2
-    0, 0, 0, 255, 255, 255,
-    0x21, 0xff, 11, ...Buffer.from('NETSCAPE2.0', 'ascii'), 3, 1, 0, 0, 0, // loop forever
+    ...u16(side),
+    ...u16(side),
+    0x80,
+    0,
+    0, // logical screen, global colour table of 2
+    0,
+    0,
+    0,
+    255,
+    255,
+    255,
+    0x21,
+    0xff,
+    11,
+    ...Buffer.from('NETSCAPE2.0', 'ascii'),
+    3,
+    1,
+    0,
+    0,
+    0, // loop forever
   ];
   for (let f = 0; f < frames; f++) {
     parts.push(0x21, 0xf9, 4, 0x04, ...u16(10), 0, 0); // 100 ms, keep the previous frame

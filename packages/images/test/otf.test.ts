@@ -138,7 +138,9 @@ describe('format negotiation', () => {
 
   test('a fixed format has no Vary; ETag and If-None-Match give 304', async () => {
     const { signer, base } = await setup();
-    const url = base + signer.path(parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width: 100 }], output: { format: 'png' } }), 'uploads/photo');
+    const url =
+      base +
+      signer.path(parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'scale', width: 100 }], output: { format: 'png' } }), 'uploads/photo');
     const res = await fetch(url);
     expect(res.headers.get('vary')).toBeNull();
     expect(res.headers.get('cache-control')).toMatch(/max-age/);
@@ -177,28 +179,43 @@ describe('cache and single flight', () => {
   });
 
   // 64 KiB (the default): these entries are written synchronously; 0: through the thread pool.
-  test.each([65_536, 0])('the disk cache serves an entry from the moment it is set, and leaves no evicted file behind (syncWriteMaxBytes %d)', async (syncWriteMaxBytes) => {
-    const dir = await mkdtemp(join(tmpdir(), 'trib-lru-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const cache = new DiskLruCache({ dir, maxBytes: 1000, syncWriteMaxBytes });
-    const entry = (n: number, fill: number) => ({ data: Buffer.alloc(n, fill), contentType: 'image/png', format: 'png' as const, width: 1, height: 1, etag: '"x"' });
-    const written = cache.set('a', entry(400, 7)); // not awaited: the answer does not wait for the disk
-    expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(400, 7));
-    await written;
-    expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(400, 7)); // now from the file
-    const writes = [cache.set('b', entry(400, 8)), cache.set('c', entry(400, 9)), cache.set('a', entry(300, 1))];
-    await Promise.all(writes);
-    // c evicted a (least recently used); the new a evicted b: c and a fit (700 bytes).
-    expect(cache.keys()).toEqual(['c', 'a']);
-    expect((await readdir(dir)).sort()).toEqual(['a.bin', 'c.bin']);
-    expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(300, 1));
-  });
+  test.each([65_536, 0])(
+    'the disk cache serves an entry from the moment it is set, and leaves no evicted file behind (syncWriteMaxBytes %d)',
+    async (syncWriteMaxBytes) => {
+      const dir = await mkdtemp(join(tmpdir(), 'trib-lru-'));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const cache = new DiskLruCache({ dir, maxBytes: 1000, syncWriteMaxBytes });
+      const entry = (n: number, fill: number) => ({
+        data: Buffer.alloc(n, fill),
+        contentType: 'image/png',
+        format: 'png' as const,
+        width: 1,
+        height: 1,
+        etag: '"x"',
+      });
+      const written = cache.set('a', entry(400, 7)); // not awaited: the answer does not wait for the disk
+      expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(400, 7));
+      await written;
+      expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(400, 7)); // now from the file
+      const writes = [cache.set('b', entry(400, 8)), cache.set('c', entry(400, 9)), cache.set('a', entry(300, 1))];
+      await Promise.all(writes);
+      // c evicted a (least recently used); the new a evicted b: c and a fit (700 bytes).
+      expect(cache.keys()).toEqual(['c', 'a']);
+      expect((await readdir(dir)).sort()).toEqual(['a.bin', 'c.bin']);
+      expect((await cache.get('a'))?.data).toEqual(Buffer.alloc(300, 1));
+    },
+  );
 
   test('from a disk store, a source replaced under the same key renders anew (libvips reads the file, never a stale decode)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trib-otf-disk-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const store = new DiskBlobStore(join(dir, 'blobs'));
-    const otf = new OnTheFly({ store, renderer: new SharpBackend(), signer: new UrlSigner([K1]), cache: new DiskLruCache({ dir: join(dir, 'cache'), maxBytes: 1e7 }) });
+    const otf = new OnTheFly({
+      store,
+      renderer: new SharpBackend(),
+      signer: new UrlSigner([K1]),
+      cache: new DiskLruCache({ dir: join(dir, 'cache'), maxBytes: 1e7 }),
+    });
     const fit = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 100 }], output: { format: 'png' } });
     const enc = encodeSpec(fit);
     const sig = new UrlSigner([K1]).sign(enc, 'uploads/swap');
@@ -218,7 +235,14 @@ describe('cache and single flight', () => {
     const dir = await mkdtemp(join(tmpdir(), 'trib-lru-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const cache = new DiskLruCache({ dir, maxBytes: 1000 });
-    const entry = (n: number) => ({ data: Buffer.alloc(n, 1), contentType: 'image/png', format: 'png' as const, width: 1, height: 1, etag: '"x"' });
+    const entry = (n: number) => ({
+      data: Buffer.alloc(n, 1),
+      contentType: 'image/png',
+      format: 'png' as const,
+      width: 1,
+      height: 1,
+      etag: '"x"',
+    });
     await cache.set('a', entry(400));
     await cache.set('b', entry(400));
     expect(await cache.get('a')).toBeDefined(); // a is now the most recently used

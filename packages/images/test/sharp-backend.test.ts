@@ -14,7 +14,10 @@ async function failsWith(p: Promise<unknown>, code: ImageErrorCode): Promise<voi
 describe('sharp backend: sizes and formats', () => {
   test('fill to a 320 px square JPEG and limit to a 1280 px WebP', async () => {
     const src = await fx.plainJpeg(2000, 1000);
-    const thumb = await backend.render(src, spec([{ op: 'resize', mode: 'fill', width: 320, height: 320 }], { format: 'jpeg', quality: 80 }));
+    const thumb = await backend.render(
+      src,
+      spec([{ op: 'resize', mode: 'fill', width: 320, height: 320 }], { format: 'jpeg', quality: 80 }),
+    );
     expect([thumb.width, thumb.height, thumb.format]).toEqual([320, 320, 'jpeg']);
     const m = await sharp(thumb.data).metadata();
     expect([m.width, m.height, m.format]).toEqual([320, 320, 'jpeg']);
@@ -39,7 +42,9 @@ describe('sharp backend: sizes and formats', () => {
     expect(await size([{ op: 'crop', width: 30, height: 20, x: 390, y: 0 }])).toEqual([10, 20]);
     expect(await size([{ op: 'crop', width: 30, height: 20, gravity: 'southeast' }])).toEqual([30, 20]);
     expect(await size([{ op: 'rotate', angle: 90 }])).toEqual([200, 400]);
-    expect(await size([{ op: 'round', radius: 'max' }, { op: 'grayscale' }, { op: 'blur', sigma: 1 }, { op: 'flip', axis: 'both' }])).toEqual([400, 200]);
+    expect(
+      await size([{ op: 'round', radius: 'max' }, { op: 'grayscale' }, { op: 'blur', sigma: 1 }, { op: 'flip', axis: 'both' }]),
+    ).toEqual([400, 200]);
   });
 
   test('fill keeps the side the gravity names', async () => {
@@ -93,7 +98,16 @@ describe('sharp backend: odd and hostile inputs', () => {
 
   test('animated GIF stays animated as GIF and WebP, first frame otherwise', async () => {
     const src = await fx.animatedGif(3);
-    const gif = await backend.render(src, spec([{ op: 'resize', mode: 'fill', width: 30, height: 30 }, { op: 'flip', axis: 'vertical' }], { format: 'gif' }));
+    const gif = await backend.render(
+      src,
+      spec(
+        [
+          { op: 'resize', mode: 'fill', width: 30, height: 30 },
+          { op: 'flip', axis: 'vertical' },
+        ],
+        { format: 'gif' },
+      ),
+    );
     expect([gif.width, gif.height, gif.pages]).toEqual([30, 30, 3]);
     const gm = await sharp(gif.data, { animated: true }).metadata();
     expect([gm.pages, gm.pageHeight, gm.width]).toEqual([3, 30, 30]);
@@ -118,7 +132,10 @@ describe('sharp backend: odd and hostile inputs', () => {
     // libvips alone decodes these as 2 or 3 frames without an error.
     for (const fraction of [0.9, 0.75, 0.6, 0.45]) {
       const cut = full.subarray(0, Math.floor(full.length * fraction));
-      await failsWith(backend.render(cut, spec([{ op: 'resize', mode: 'fit', width: 30 }], { format: 'gif' })), ImageErrorCodes.CORRUPT_INPUT);
+      await failsWith(
+        backend.render(cut, spec([{ op: 'resize', mode: 'fit', width: 30 }], { format: 'gif' })),
+        ImageErrorCodes.CORRUPT_INPUT,
+      );
     }
     // Bytes after the trailer are not a truncation.
     const padded = await backend.render(Buffer.concat([full, Buffer.from('trailing bytes')]), spec([], { format: 'gif' }));
@@ -143,7 +160,11 @@ describe('sharp backend: odd and hostile inputs', () => {
     const bomb = fx.pixelBombPng();
     expect(bomb.length).toBeLessThan(1024);
     // The header check names the limit and the claimed size; libvips' own pixel limit would not.
-    const fromHeader = { name: 'ImageError', code: ImageErrorCodes.INPUT_TOO_LARGE, details: { limit: 'maxPixels', value: 100_000 * 100_000 } };
+    const fromHeader = {
+      name: 'ImageError',
+      code: ImageErrorCodes.INPUT_TOO_LARGE,
+      details: { limit: 'maxPixels', value: 100_000 * 100_000 },
+    };
     await expect(backend.probe(bomb)).rejects.toMatchObject(fromHeader);
     await expect(backend.render(bomb, spec([]))).rejects.toMatchObject(fromHeader);
   });
@@ -152,7 +173,9 @@ describe('sharp backend: odd and hostile inputs', () => {
     const bomb = fx.animationBombGif();
     expect(bomb.length).toBeLessThan(8192);
     const fromHeader = { code: ImageErrorCodes.INPUT_TOO_LARGE, details: { limit: 'maxTotalPixels', value: 1118 * 1118 * 200 } };
-    await expect(backend.render(bomb, spec([{ op: 'resize', mode: 'fit', width: 320 }], { format: 'webp' }))).rejects.toMatchObject(fromHeader);
+    await expect(backend.render(bomb, spec([{ op: 'resize', mode: 'fit', width: 320 }], { format: 'webp' }))).rejects.toMatchObject(
+      fromHeader,
+    );
     // maxTotalPixels counts only when the animation is kept: as a JPEG, only the first frame is decoded.
     const tall = fx.animationBombGif(150, 600); // 54 MP over all frames
     const still = await backend.render(tall, spec([{ op: 'resize', mode: 'fit', width: 100 }], { format: 'jpeg' }));
@@ -169,7 +192,10 @@ describe('sharp backend: odd and hostile inputs', () => {
     const frames = new SharpBackend({ maxFrames: 2 });
     await failsWith(frames.render(await fx.animatedGif(3), spec([])), ImageErrorCodes.INPUT_TOO_LARGE);
     const out = new SharpBackend({ maxPixels: 1_000_000 });
-    await failsWith(out.render(await fx.plainJpeg(100, 100), spec([{ op: 'resize', mode: 'scale', width: 5000, height: 5000 }])), ImageErrorCodes.INPUT_TOO_LARGE);
+    await failsWith(
+      out.render(await fx.plainJpeg(100, 100), spec([{ op: 'resize', mode: 'scale', width: 5000, height: 5000 }])),
+      ImageErrorCodes.INPUT_TOO_LARGE,
+    );
   });
 
   test('non-images and SVG are UNSUPPORTED_FORMAT', async () => {
@@ -199,7 +225,8 @@ describe('sharp backend: odd and hostile inputs', () => {
       b.render(small, spec([{ op: 'resize', mode: 'fit', width: 30 }], { format: 'webp' })).then((r) => {
         done.push(name);
         return r;
-      }));
+      }),
+    );
     await vi.waitFor(() => expect(b.running).toBe(1), { timeout: 5_000, interval: 5 }); // both probed, both waiting without a slot
     const c = b.render(await fx.plainJpeg(64, 64), spec([{ op: 'resize', mode: 'fit', width: 32 }])).then(() => done.push('C'));
     const [, outs] = await Promise.all([a, Promise.all(queued), c]);
@@ -228,7 +255,14 @@ describe('sharp backend: reading sizes from headers', () => {
       .withMetadata({ orientation: 6, exif: { IFD0: { Copyright: 'x'.repeat(20_000) } } })
       .jpeg({ progressive: true })
       .toBuffer();
-    const inputs = [await fx.plainJpeg(2000, 1000), await fx.cmykJpeg(), await fx.exifRotatedJpeg(), big, await fx.alphaPng(), await fx.png16()];
+    const inputs = [
+      await fx.plainJpeg(2000, 1000),
+      await fx.cmykJpeg(),
+      await fx.exifRotatedJpeg(),
+      big,
+      await fx.alphaPng(),
+      await fx.png16(),
+    ];
     for (const input of inputs) {
       const m = await sharp(input).metadata();
       const size = m.format === 'jpeg' ? jpegSize(input) : pngSize(input);
@@ -245,8 +279,13 @@ describe('sharp backend: reading sizes from headers', () => {
       .withMetadata({ orientation: 6 })
       .jpeg()
       .toBuffer();
-    await failsWith(backend.render(rotated, spec([{ op: 'resize', mode: 'fit', width: 6000 }], { format: 'jpeg' })), ImageErrorCodes.INPUT_TOO_LARGE);
-    const upright = await sharp({ create: { width: 6000, height: 2000, channels: 3, background: '#888' } }).jpeg().toBuffer();
+    await failsWith(
+      backend.render(rotated, spec([{ op: 'resize', mode: 'fit', width: 6000 }], { format: 'jpeg' })),
+      ImageErrorCodes.INPUT_TOO_LARGE,
+    );
+    const upright = await sharp({ create: { width: 6000, height: 2000, channels: 3, background: '#888' } })
+      .jpeg()
+      .toBuffer();
     const out = await backend.render(upright, spec([{ op: 'resize', mode: 'fit', width: 6000 }], { format: 'jpeg' }));
     expect([out.width, out.height]).toEqual([6000, 2000]);
   });

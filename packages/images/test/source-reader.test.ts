@@ -58,7 +58,9 @@ describe('SourceReader', () => {
   });
 
   test('a missing file is NOT_FOUND', () => {
-    expect(() => new SourceReader(1 << 20, 2).read(join(dir, 'gone'), 10)).toThrow(expect.objectContaining({ code: ImageErrorCodes.NOT_FOUND }));
+    expect(() => new SourceReader(1 << 20, 2).read(join(dir, 'gone'), 10)).toThrow(
+      expect.objectContaining({ code: ImageErrorCodes.NOT_FOUND }),
+    );
   });
 
   test('keeps at most `keep` buffers, dropping the smallest', async () => {
@@ -78,10 +80,14 @@ describe('SourceReader', () => {
 describe('SharpBackend with pooled reads', () => {
   test('concurrent renders from files each get their own image, pooled or not', async () => {
     const colours = ['#ff0000', '#00ff00', '#0000ff', '#ffff00', '#00ffff', '#ff00ff', '#808080', '#ffffff'];
-    const files = await Promise.all(colours.map(async (c, i) => {
-      const data = await sharp({ create: { width: 400 + i * 10, height: 300, channels: 3, background: c } }).jpeg({ quality: 95 }).toBuffer();
-      return { path: await file(`img${i}.jpg`, data), bytes: data.length };
-    }));
+    const files = await Promise.all(
+      colours.map(async (c, i) => {
+        const data = await sharp({ create: { width: 400 + i * 10, height: 300, channels: 3, background: c } })
+          .jpeg({ quality: 95 })
+          .toBuffer();
+        return { path: await file(`img${i}.jpg`, data), bytes: data.length };
+      }),
+    );
     const spec = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 100 }], output: { format: 'png' } });
     for (const backend of [new SharpBackend({ maxConcurrent: 3 }), new SharpBackend({ maxConcurrent: 3 }, { syncReadMaxBytes: 0 })]) {
       // Twice over, so later renders run in buffers that earlier ones released.

@@ -63,13 +63,19 @@ describe('spec validation', () => {
 describe('canonical form', () => {
   test('key order, defaults and irrelevant options do not change the key', () => {
     const a = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width: 10, height: 20 }], output: { format: 'png', quality: 50 } });
-    const b = parseSpec({ output: { format: 'png' }, steps: [{ height: 20, width: 10, gravity: 'center', mode: 'fill', op: 'resize' }], v: 1 });
+    const b = parseSpec({
+      output: { format: 'png' },
+      steps: [{ height: 20, width: 10, gravity: 'center', mode: 'fill', op: 'resize' }],
+      v: 1,
+    });
     expect(canonicalJson(a)).toBe(canonicalJson(b));
     expect(specKey(a)).toBe(specKey(b));
     expect(specKey(a)).toMatch(/^[A-Za-z0-9_-]{16}$/);
     const c = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width: 10, height: 21 }], output: { format: 'png' } });
     expect(specKey(c)).not.toBe(specKey(a));
-    expect(canonicalJson(a)).toBe('{"output":{"format":"png"},"steps":[{"gravity":"center","height":20,"mode":"fill","op":"resize","width":10}],"v":1}');
+    expect(canonicalJson(a)).toBe(
+      '{"output":{"format":"png"},"steps":[{"gravity":"center","height":20,"mode":"fill","op":"resize","width":10}],"v":1}',
+    );
   });
 
   test('URL encoding round-trips and rejects garbage', () => {
@@ -96,26 +102,41 @@ describe('canonical form', () => {
 });
 
 describe('Cloudinary mapping', () => {
-  const map = (steps: unknown[], output: unknown = { format: 'original' }): string => toCloudinaryTransformation(parseSpec({ v: 1, steps, output }));
+  const map = (steps: unknown[], output: unknown = { format: 'original' }): string =>
+    toCloudinaryTransformation(parseSpec({ v: 1, steps, output }));
   test('resize modes', () => {
-    expect(map([{ op: 'resize', mode: 'fill', width: 320, height: 320 }], { format: 'jpeg', quality: 80 })).toBe('c_fill,g_center,h_320,w_320/f_jpg,q_80');
+    expect(map([{ op: 'resize', mode: 'fill', width: 320, height: 320 }], { format: 'jpeg', quality: 80 })).toBe(
+      'c_fill,g_center,h_320,w_320/f_jpg,q_80',
+    );
     expect(map([{ op: 'resize', mode: 'fill', width: 10, height: 20, gravity: 'northeast' }])).toBe('c_fill,g_north_east,h_20,w_10');
     expect(map([{ op: 'resize', mode: 'fill', width: 10, height: 20, gravity: 'auto' }])).toBe('c_fill,g_auto,h_20,w_10');
     expect(map([{ op: 'resize', mode: 'scale', width: 100 }])).toBe('c_scale,w_100');
     expect(map([{ op: 'resize', mode: 'fit', width: 100, height: 50 }])).toBe('c_fit,h_50,w_100');
     expect(map([{ op: 'resize', mode: 'limit', width: 1280 }], { format: 'webp' })).toBe('c_limit,w_1280/f_webp');
-    expect(map([{ op: 'resize', mode: 'pad', width: 10, height: 10, background: '#00ff00' }])).toBe('b_rgb:00ff00,c_pad,g_center,h_10,w_10');
+    expect(map([{ op: 'resize', mode: 'pad', width: 10, height: 10, background: '#00ff00' }])).toBe(
+      'b_rgb:00ff00,c_pad,g_center,h_10,w_10',
+    );
   });
   test('other steps, chained in order', () => {
-    expect(map([
-      { op: 'crop', width: 50, height: 40, x: 5, y: 6 },
-      { op: 'rotate', angle: 90 },
-      { op: 'flip', axis: 'vertical' },
-      { op: 'blur', sigma: 5 },
-      { op: 'grayscale' },
-      { op: 'round', radius: 12 },
-    ], { format: 'avif' })).toBe('c_crop,h_40,w_50,x_5,y_6/a_90/a_vflip/e_blur:100/e_grayscale/r_12/f_avif');
-    expect(map([{ op: 'round', radius: 'max' }, { op: 'crop', width: 5, height: 5, gravity: 'south' }])).toBe('r_max/c_crop,g_south,h_5,w_5');
+    expect(
+      map(
+        [
+          { op: 'crop', width: 50, height: 40, x: 5, y: 6 },
+          { op: 'rotate', angle: 90 },
+          { op: 'flip', axis: 'vertical' },
+          { op: 'blur', sigma: 5 },
+          { op: 'grayscale' },
+          { op: 'round', radius: 12 },
+        ],
+        { format: 'avif' },
+      ),
+    ).toBe('c_crop,h_40,w_50,x_5,y_6/a_90/a_vflip/e_blur:100/e_grayscale/r_12/f_avif');
+    expect(
+      map([
+        { op: 'round', radius: 'max' },
+        { op: 'crop', width: 5, height: 5, gravity: 'south' },
+      ]),
+    ).toBe('r_max/c_crop,g_south,h_5,w_5');
   });
   test('auto format: f_auto on delivery URLs, a fallback for eager', () => {
     const s = parseSpec({ v: 1, output: { format: 'auto' } });

@@ -45,7 +45,11 @@ async function images(publish?: PublishUploadEvent) {
 /** Asks for a token and uploads a PNG with it, as a client does. */
 async function upload(base: string): Promise<{ key: string; url: string }> {
   const t = (await (await fetch(`${base}/v1/uploads`, { method: 'POST' })).json()) as { uploadUrl: string };
-  const res = await fetch(new URL(t.uploadUrl, base), { method: 'PUT', body: await fx.alphaPng(8, 8), headers: { 'content-type': 'image/png' } });
+  const res = await fetch(new URL(t.uploadUrl, base), {
+    method: 'PUT',
+    body: await fx.alphaPng(8, 8),
+    headers: { 'content-type': 'image/png' },
+  });
   expect(res.status).toBe(201);
   return (await res.json()) as { key: string; url: string };
 }
@@ -58,7 +62,15 @@ describe('object.created events', () => {
     expect(publish).toHaveBeenCalledTimes(1);
     expect(publish).toHaveBeenCalledWith(
       '$objects.created',
-      { type: 'object.created', key, contentType: 'image/png', bytes: expect.any(Number), etag: expect.any(String), url, time: expect.any(Number) },
+      {
+        type: 'object.created',
+        key,
+        contentType: 'image/png',
+        bytes: expect.any(Number),
+        etag: expect.any(String),
+        url,
+        time: expect.any(Number),
+      },
       { msgId: `object:${key}` },
     );
     expect(append).not.toHaveBeenCalled();

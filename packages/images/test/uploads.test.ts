@@ -21,7 +21,8 @@ describe('upload tokens', () => {
     expect(issued.key).toMatch(/^uploads\/[A-Za-z0-9]{20}$/);
     const results = await Promise.allSettled([t.redeem(issued.token), t.redeem(issued.token), t.redeem(issued.token)]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    for (const r of results.filter((x) => x.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TOKEN_INVALID' });
+    for (const r of results.filter((x) => x.status === 'rejected'))
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'TOKEN_INVALID' });
     await expect(t.redeem(issued.token)).rejects.toMatchObject({ code: 'TOKEN_INVALID' });
   });
 
@@ -55,7 +56,9 @@ describe('upload checks', () => {
     expect(checkUpload(grant, jpeg, 'image/jpeg; charset=binary')).toBe('image/jpeg');
     expect(checkUpload(grant, jpeg, 'application/octet-stream')).toBe('image/jpeg');
     expect(() => checkUpload(grant, jpeg, 'image/png')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }));
-    expect(() => checkUpload(grant, Buffer.from('<html><script>'), 'image/jpeg')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }));
+    expect(() => checkUpload(grant, Buffer.from('<html><script>'), 'image/jpeg')).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }),
+    );
     const gif = await fx.animatedGif();
     expect(() => checkUpload(grant, gif)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }));
     expect(() => checkUpload(grant, Buffer.alloc(0))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }));

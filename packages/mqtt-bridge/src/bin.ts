@@ -39,12 +39,17 @@ if (values.help === true) {
 const print = (e: BridgeEvent): void => {
   switch (e.type) {
     case 'bridged':
-      if (values.verbose === true) console.log(e.direction === 'mqtt-to-tributary'
-        ? `${e.topic} → ${e.channel}@${e.offset}${e.duplicate ? ' (duplicate)' : ''}`
-        : `${e.channel}@${e.offset} → ${e.topic}`);
+      if (values.verbose === true)
+        console.log(
+          e.direction === 'mqtt-to-tributary'
+            ? `${e.topic} → ${e.channel}@${e.offset}${e.duplicate ? ' (duplicate)' : ''}`
+            : `${e.channel}@${e.offset} → ${e.topic}`,
+        );
       break;
     case 'dropped':
-      console.error(`dropped (${e.direction}) ${e.name}: ${e.code}${e.tributaryCode === undefined ? '' : `/${e.tributaryCode}`} ${e.message}`);
+      console.error(
+        `dropped (${e.direction}) ${e.name}: ${e.code}${e.tributaryCode === undefined ? '' : `/${e.tributaryCode}`} ${e.message}`,
+      );
       break;
     case 'retrying':
       console.error(`retrying ${e.topic} → ${e.channel} (${e.code}, attempt ${e.attempt}, in ${e.delayMs} ms)`);

@@ -61,7 +61,12 @@ export interface MqttBridge {
 
 // Refusals that will not change on retry: the message is dropped (and acked, or it would block the session).
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  ErrorCodes.TIMEOUT, ErrorCodes.UNAVAILABLE, ErrorCodes.RATE_LIMITED, ErrorCodes.LIMIT_EXCEEDED, ErrorCodes.INTERNAL, ErrorCodes.CLOSED,
+  ErrorCodes.TIMEOUT,
+  ErrorCodes.UNAVAILABLE,
+  ErrorCodes.RATE_LIMITED,
+  ErrorCodes.LIMIT_EXCEEDED,
+  ErrorCodes.INTERNAL,
+  ErrorCodes.CLOSED,
 ]);
 
 const defaultOnEvent = (e: BridgeEvent): void => {
@@ -202,7 +207,8 @@ export async function startMqttBridge(options: StartMqttBridgeOptions): Promise<
   mqtt.handleMessage = (packet, callback) => {
     const gen = generation;
     fromMqtt(packet, gen).then(
-      (ok) => (ok && !closing && gen === generation ? callback() : callback(new Error('not acknowledged: the bridge is closing or reconnected'))),
+      (ok) =>
+        ok && !closing && gen === generation ? callback() : callback(new Error('not acknowledged: the bridge is closing or reconnected')),
       (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
     );
   };
@@ -254,7 +260,10 @@ export async function startMqttBridge(options: StartMqttBridgeOptions): Promise<
 
   try {
     const mqttUp = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no MQTT connection to ${o.mqtt.url} within ${o.startTimeoutMs} ms`)), o.startTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no MQTT connection to ${o.mqtt.url} within ${o.startTimeoutMs} ms`)),
+        o.startTimeoutMs,
+      );
       mqtt.once('connect', () => {
         clearTimeout(timer);
         resolve();
@@ -263,9 +272,7 @@ export async function startMqttBridge(options: StartMqttBridgeOptions): Promise<
     mqtt.connect();
     await Promise.all([mqttUp, tributary.connect()]);
     if (o.fromMqtt.length > 0) {
-      const granted = await mqtt.subscribeAsync(
-        Object.fromEntries(o.fromMqtt.map((f) => [f, { qos: o.qos, nl: true, rh: 2 }])),
-      );
+      const granted = await mqtt.subscribeAsync(Object.fromEntries(o.fromMqtt.map((f) => [f, { qos: o.qos, nl: true, rh: 2 }])));
       const refused = granted.filter((g) => g.qos === 128);
       if (refused.length > 0) throw new Error(`the MQTT broker refused the subscription to ${refused.map((g) => g.topic).join(', ')}`);
     }

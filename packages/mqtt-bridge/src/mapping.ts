@@ -121,7 +121,8 @@ export function createMapping(options: MappingOptions = {}): Mapping {
   const channelPrefix = options.channelPrefix ?? '';
   if (topicPrefix !== '') {
     const p = topicProblem(topicPrefix, false);
-    if (p !== undefined || topicPrefix.endsWith('/')) throw new TypeError(`topicPrefix ${JSON.stringify(topicPrefix)}: ${p ?? 'must not end with /'}`);
+    if (p !== undefined || topicPrefix.endsWith('/'))
+      throw new TypeError(`topicPrefix ${JSON.stringify(topicPrefix)}: ${p ?? 'must not end with /'}`);
   }
   if (channelPrefix !== '' && (!isValidChannel(channelPrefix) || isSystemChannel(channelPrefix))) {
     throw new TypeError(`channelPrefix ${JSON.stringify(channelPrefix)} must be a channel name (not a $ system channel)`);
@@ -178,7 +179,11 @@ export function createMapping(options: MappingOptions = {}): Mapping {
       if (p !== undefined) throw topicBad(filter, p);
       const segs = under(filter, topicPrefix, '/');
       if (segs === undefined) throw topicBad(filter, `not under the topic prefix ${JSON.stringify(topicPrefix)}`);
-      const pattern = joinChannel(segs.map((s) => (s === '+' ? '*' : s === '#' ? '>' : encodeSegment(s))), filter, topicBad);
+      const pattern = joinChannel(
+        segs.map((s) => (s === '+' ? '*' : s === '#' ? '>' : encodeSegment(s))),
+        filter,
+        topicBad,
+      );
       if (!isValidChannelOrPattern(pattern)) throw topicBad(filter, `maps to an invalid pattern ${JSON.stringify(pattern)}`);
       return pattern;
     },

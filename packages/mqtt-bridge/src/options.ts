@@ -74,7 +74,8 @@ export function resolveMqttBridgeOptions(o: MqttBridgeOptions): ResolvedMqttBrid
   };
   const num = (v: unknown, def: number, field: string, min: number): number => {
     if (v === undefined) return def;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new TypeError(`${field} must be a number ≥ ${min}, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+      throw new TypeError(`${field} must be a number ≥ ${min}, got ${String(v)}`);
     return v;
   };
   if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object');

@@ -110,21 +110,33 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     // Tributary → MQTT, including back through the escaped name: the mapping round-trips.
     await reader.publish(`${cp}.alerts.high`, { level: 3 });
     await reader.publish(`${cp}.room=201.=C3=BCn=C3=AF`, { reply: true });
-    const fromBridge = (): IPublishPacket[] => observer.received.filter((p) => p.properties?.userProperties?.['tributary-bridge'] !== undefined);
+    const fromBridge = (): IPublishPacket[] =>
+      observer.received.filter((p) => p.properties?.userProperties?.['tributary-bridge'] !== undefined);
     await eventually(() => fromBridge().length >= 2, { message: '2 messages on MQTT from the bridge', timeoutMs: 15_000 });
     expect(fromBridge().map((p) => [p.topic, JSON.parse(p.payload.toString()) as unknown, p.qos])).toEqual([
       [`${tp}/alerts/high`, { level: 3 }, 1],
       [`${tp}/room 1/ünï`, { reply: true }, 1],
     ]);
-    expect(fromBridge()[0]?.properties?.userProperties).toMatchObject({ 'tributary-bridge': clientId, 'tributary-channel': `${cp}.alerts.high` });
+    expect(fromBridge()[0]?.properties?.userProperties).toMatchObject({
+      'tributary-bridge': clientId,
+      'tributary-channel': `${cp}.alerts.high`,
+    });
 
     // Invalid names are refused and reported; the bridge carries on.
     await device.client.publishAsync(`${tp}/${'x'.repeat(250)}`, '1', { qos: 1 });
     await reader.publish(`${cp}.bad=ZZ`, { x: 1 });
     await device.client.publishAsync(`${tp}/after`, '2', { qos: 1 });
-    await eventually(() => inTributary.some((m) => m.channel === `${cp}.after`), { message: 'the message after the invalid one', timeoutMs: 15_000 });
+    await eventually(() => inTributary.some((m) => m.channel === `${cp}.after`), {
+      message: 'the message after the invalid one',
+      timeoutMs: 15_000,
+    });
     await eventually(() => events.filter((e) => e.type === 'dropped').length >= 2, { message: 'two drops', timeoutMs: 15_000 });
-    expect(events.filter((e) => e.type === 'dropped').map((e) => e.type === 'dropped' && [e.direction, e.code]).sort()).toEqual([
+    expect(
+      events
+        .filter((e) => e.type === 'dropped')
+        .map((e) => e.type === 'dropped' && [e.direction, e.code])
+        .sort(),
+    ).toEqual([
       ['mqtt-to-tributary', 'INVALID_TOPIC'],
       ['tributary-to-mqtt', 'INVALID_CHANNEL'],
     ]);
@@ -132,7 +144,10 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     // No loops: every MQTT-born message came back to the bridge through `${cp}.>` and was skipped,
     // the bridge's own MQTT publishes never came back (no-local), and each message exists once.
     // Acks and fan-out race each other, so wait for the counters rather than assume their order.
-    await eventually(() => b.stats.loopsSkipped >= 5 && b.stats.fromMqtt >= 5 && b.stats.toMqtt >= 2, { message: 'the counters to settle', timeoutMs: 15_000 });
+    await eventually(() => b.stats.loopsSkipped >= 5 && b.stats.fromMqtt >= 5 && b.stats.toMqtt >= 2, {
+      message: 'the counters to settle',
+      timeoutMs: 15_000,
+    });
     expect(b.stats).toMatchObject({ fromMqtt: 5, toMqtt: 2, duplicates: 0, dropped: 2, loopsSkipped: 5 });
     expect(inTributary.filter((m) => m.channel === `${cp}.alerts.high`)).toHaveLength(1);
     expect((await reader.history(`${cp}.sensors.d1`)).messages).toHaveLength(1);
@@ -146,33 +161,57 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     // Bridge A talks to Tributary through a proxy that can stop forwarding the broker's replies:
     // its publish is stored, but A never sees the ack, so it never sends the PUBACK.
     const proxy = await blackholeProxy(new URL(tb.url).port);
-    const a = await bridge({ mqtt: { url: mq.url, clientId }, tributary: { url: proxy.url }, topicPrefix: tp, channelPrefix: cp, fromMqtt: [`${tp}/#`] });
+    const a = await bridge({
+      mqtt: { url: mq.url, clientId },
+      tributary: { url: proxy.url },
+      topicPrefix: tp,
+      channelPrefix: cp,
+      fromMqtt: [`${tp}/#`],
+    });
     proxy.blackhole = true;
 
     const reader = await tributaryClient(tb.url);
     const device = await mqttClient(mq.url);
     await device.client.publishAsync(`${tp}/orders`, '{"order":42}', { qos: 1 });
-    const stored = await eventually(async () => {
-      const h = await reader.history(`${cp}.orders`);
-      return h.messages.length > 0 ? h.messages : undefined;
-    }, { message: 'the message stored', timeoutMs: 15_000 });
+    const stored = await eventually(
+      async () => {
+        const h = await reader.history(`${cp}.orders`);
+        return h.messages.length > 0 ? h.messages : undefined;
+      },
+      { message: 'the message stored', timeoutMs: 15_000 },
+    );
     expect(a.bridge.stats.fromMqtt).toBe(0); // stored, but A does not know it: no PUBACK went out
     await a.bridge.close();
 
     // Bridge B resumes the session; Mosquitto redelivers the un-acked message with the same packet id.
     const bEvents: BridgeEvent[] = [];
     const b = await startMqttBridge({
-      mqtt: { url: mq.url, clientId }, tributary: { url: tb.url }, topicPrefix: tp, channelPrefix: cp, fromMqtt: [`${tp}/#`],
+      mqtt: { url: mq.url, clientId },
+      tributary: { url: tb.url },
+      topicPrefix: tp,
+      channelPrefix: cp,
+      fromMqtt: [`${tp}/#`],
       onEvent: (e) => void bEvents.push(e),
     });
     cleanups.push(() => b.close());
     const redelivered = await eventually(() => bEvents.find((e) => e.type === 'bridged'), { message: 'the redelivery', timeoutMs: 15_000 });
-    expect(redelivered).toMatchObject({ direction: 'mqtt-to-tributary', duplicate: true, offset: stored[0]?.offset, msgId: stored[0]?.msgId });
+    expect(redelivered).toMatchObject({
+      direction: 'mqtt-to-tributary',
+      duplicate: true,
+      offset: stored[0]?.offset,
+      msgId: stored[0]?.msgId,
+    });
     expect((await reader.history(`${cp}.orders`)).messages.map((m) => m.data)).toEqual([{ order: 42 }]);
 
     // Acked this time: a third bridge on the session gets nothing again.
     await b.close();
-    const c = await bridge({ mqtt: { url: mq.url, clientId }, tributary: { url: tb.url }, topicPrefix: tp, channelPrefix: cp, fromMqtt: [`${tp}/#`] });
+    const c = await bridge({
+      mqtt: { url: mq.url, clientId },
+      tributary: { url: tb.url },
+      topicPrefix: tp,
+      channelPrefix: cp,
+      fromMqtt: [`${tp}/#`],
+    });
     await device.client.publishAsync(`${tp}/orders`, '{"order":43}', { qos: 1 });
     await eventually(() => c.bridge.stats.fromMqtt >= 1, { message: 'the next order', timeoutMs: 15_000 });
     expect(c.bridge.stats).toMatchObject({ fromMqtt: 1, duplicates: 0 });
@@ -220,7 +259,10 @@ describe('mqtt-bridge against a real Mosquitto and a real Tributary broker', () 
     await writer.publish(`${cp}.out`, { seq: 3 });
     await device.client.publishAsync(`${tp}/in/y`, '{"after":"restart"}', { qos: 1 });
     await eventually(() => observer.received.length >= 3, { message: 'seq 2 and 3 on MQTT', timeoutMs: 15_000 });
-    await eventually(async () => (await writer.history(`${cp}.in.y`)).messages.length === 1, { message: 'the MQTT message in Tributary', timeoutMs: 15_000 });
+    await eventually(async () => (await writer.history(`${cp}.in.y`)).messages.length === 1, {
+      message: 'the MQTT message in Tributary',
+      timeoutMs: 15_000,
+    });
     expect(observer.received.map((p) => JSON.parse(p.payload.toString()) as unknown)).toEqual([{ seq: 1 }, { seq: 2 }, { seq: 3 }]);
     expect(connects('tributary')).toBeGreaterThanOrEqual(2);
   });

@@ -4,7 +4,15 @@ import { readBody, type HttpRoute } from '@tributary/server';
 import { consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
-import { adminRoute, BlockNode, requestRoute, type HostModule, type PreparedBlock, type PublishFn, type RunnerPoolOptions } from '@tributary/runtime';
+import {
+  adminRoute,
+  BlockNode,
+  requestRoute,
+  type HostModule,
+  type PreparedBlock,
+  type PublishFn,
+  type RunnerPoolOptions,
+} from '@tributary/runtime';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 
@@ -79,7 +87,9 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   // stored block is loaded and the before-publish ones intercept, so none skips a block that loads
   // a moment later.
   let runtimeUp!: () => void;
-  const runtimeStarted = new Promise<void>((resolve) => { runtimeUp = resolve; });
+  const runtimeStarted = new Promise<void>((resolve) => {
+    runtimeUp = resolve;
+  });
   const publish: PublishFn = async (channel, data, opts) => {
     await runtimeStarted;
     const req: Parameters<Publisher['publish']>[0] = { channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL, transport: 'block' };
@@ -107,7 +117,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     announce: (channel, data) => platform(channel, data),
     dirs: [],
     secrets: o.secrets ?? {},
-    modules: images === undefined ? o.modules ?? {} : { images: images.module, ...o.modules },
+    modules: images === undefined ? (o.modules ?? {}) : { images: images.module, ...o.modules },
     // Blocks' publishes and results are measured against the broker's own limit, not the default.
     maxPayloadBytes: limits.maxPayloadBytes,
     metrics: registry,
@@ -131,10 +141,14 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     await blocks.close();
     throw err;
   }
-  const routes: HttpRoute[] = [adminRoute(blocks, readBody),
-    requestRoute(blocks, readBody, (caller, name) => can(caller, 'request', `$blocks.${name}`)), ...(images?.routes ?? []),
+  const routes: HttpRoute[] = [
+    adminRoute(blocks, readBody),
+    requestRoute(blocks, readBody, (caller, name) => can(caller, 'request', `$blocks.${name}`)),
+    ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
-    consoleRoute(), ...(o.routes ?? [])];
+    consoleRoute(),
+    ...(o.routes ?? []),
+  ];
   // Ready for traffic once the block folders run: until then the broker answers, but an upload or a
   // publish is not yet handled by the blocks a deployment expects (/healthz is about liveness only).
   let ready = false;

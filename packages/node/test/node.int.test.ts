@@ -51,7 +51,8 @@ describe('startNode', () => {
     const node = await startNode({ engine, auth: { insecure: true }, port: 0, broker: { maxPayloadBytes: 256 * 1024 } });
     cleanups.push(() => node.close());
     // 100 KB: over the runtime's 64 KiB default, within this broker's 256 KiB.
-    await node.blocks.deploy(await compileSource(`import { defineBlock } from '@tributary/block';
+    await node.blocks.deploy(
+      await compileSource(`import { defineBlock } from '@tributary/block';
 export default defineBlock({
   name: 'big',
   trigger: { afterPublish: 'big.in' },
@@ -59,7 +60,9 @@ export default defineBlock({
   async handle(_msg, ctx) {
     await ctx.publish('big.out', { pad: 'x'.repeat(100_000) });
   },
-});`), {});
+});`),
+      {},
+    );
     await engine.append({ channel: 'big.in', payload: '{}' });
     await eventually(async () => (await engine.state('big.out')).last !== 0, { message: 'the block output on big.out', timeoutMs: 10_000 });
     expect((await engine.state('big.out')).last).toBe(1);

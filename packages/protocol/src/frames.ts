@@ -74,14 +74,7 @@ export interface AuthFrame {
 }
 
 /** Every frame a client may send. */
-export type ClientFrame =
-  | SubscribeFrame
-  | UnsubscribeFrame
-  | PublishFrame
-  | HistoryFrame
-  | PresenceFrame
-  | PingFrame
-  | AuthFrame;
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | HistoryFrame | PresenceFrame | PingFrame | AuthFrame;
 
 /** The `type` of every client frame. */
 export type ClientFrameType = ClientFrame['type'];

@@ -6,7 +6,12 @@ import type { ClientFrame, ClientFrameType, RequestId } from './frames.js';
 // Integers a client sends are bounded to what a JS number holds exactly: past 2^53 two offsets
 // compare equal, and Redis would refuse them with an error that is not the client's to read.
 const safeInteger = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
-const requestId = { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }] };
+const requestId = {
+  anyOf: [
+    { type: 'string', maxLength: 64 },
+    { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+  ],
+};
 // Only the type here: the naming rules (length included) are checked after the schema, so every
 // bad name is INVALID_CHANNEL whichever door it came through.
 const channel = { type: 'string' };
@@ -118,7 +123,12 @@ export function parseClientFrame(text: string, maxDepth = DEFAULT_MAX_DEPTH): Pa
   if (depthExceeds(obj, maxDepth + 1)) {
     const message = `frame is nested deeper than ${maxDepth} levels`;
     const channel = typeof obj.channel === 'string' && obj.channel.length <= MAX_CHANNEL_LENGTH ? obj.channel : undefined;
-    return withId(channel === undefined ? { ok: false, code: ErrorCodes.INVALID_FRAME, message } : { ok: false, code: ErrorCodes.INVALID_FRAME, message, channel }, id);
+    return withId(
+      channel === undefined
+        ? { ok: false, code: ErrorCodes.INVALID_FRAME, message }
+        : { ok: false, code: ErrorCodes.INVALID_FRAME, message, channel },
+      id,
+    );
   }
   const type = obj.type;
   const validate = typeof type === 'string' ? validators.get(type) : undefined;
@@ -135,10 +145,7 @@ export function parseClientFrame(text: string, maxDepth = DEFAULT_MAX_DEPTH): Pa
     const allowPattern = frame.type === 'subscribe' || frame.type === 'unsubscribe';
     const problem = channelProblem(frame.channel, allowPattern);
     if (problem !== undefined) {
-      return withId(
-        { ok: false, code: ErrorCodes.INVALID_CHANNEL, message: `channel ${problem}`, channel: frame.channel },
-        id,
-      );
+      return withId({ ok: false, code: ErrorCodes.INVALID_CHANNEL, message: `channel ${problem}`, channel: frame.channel }, id);
     }
   }
   if (frame.type === 'publish' && depthExceeds(frame.data, maxDepth)) {

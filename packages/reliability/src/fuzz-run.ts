@@ -53,8 +53,10 @@ export class Cluster {
     const c = new Cluster(spec);
     if (spec.mode === 'token') {
       const wide: Grants = { 'fz.>': ALL, 'chk.>': ALL, '$blocks.>': ALL, '$objects.>': ALL, '$dlq.>': ALL, '$logs.>': ALL };
-      c.tokens = [await createToken({ secret: c.secret, grants: wide, ttlSeconds: 86_400, sub: 'fuzz' }),
-        await createToken({ secret: c.secret, grants: { 'fz.a': ['subscribe', 'history'] }, ttlSeconds: 86_400 })];
+      c.tokens = [
+        await createToken({ secret: c.secret, grants: wide, ttlSeconds: 86_400, sub: 'fuzz' }),
+        await createToken({ secret: c.secret, grants: { 'fz.a': ['subscribe', 'history'] }, ttlSeconds: 86_400 }),
+      ];
     }
     await c.#spawn();
     return c;
@@ -66,11 +68,15 @@ export class Cluster {
 
   async #spawn(): Promise<void> {
     const keyPrefix = `fz${process.pid}.${this.spec.mode}.${++this.#prefix}:`;
-    this.nodes = await Promise.all(Array.from({ length: this.spec.nodes ?? 1 }, (_, i) => spawnNode({
-      ...(this.spec.engine === 'redis' ? { redis: this.spec.redis as string, keyPrefix } : {}),
-      ...(this.spec.mode === 'token' ? { secret: this.secret } : {}),
-      broker: { maxPayloadBytes: this.spec.maxPayloadBytes, maxConnectionsPerIp: this.spec.maxConnectionsPerIp, nodeId: `fz-${i}` },
-    })));
+    this.nodes = await Promise.all(
+      Array.from({ length: this.spec.nodes ?? 1 }, (_, i) =>
+        spawnNode({
+          ...(this.spec.engine === 'redis' ? { redis: this.spec.redis as string, keyPrefix } : {}),
+          ...(this.spec.mode === 'token' ? { secret: this.secret } : {}),
+          broker: { maxPayloadBytes: this.spec.maxPayloadBytes, maxConnectionsPerIp: this.spec.maxConnectionsPerIp, nodeId: `fz-${i}` },
+        }),
+      ),
+    );
   }
 
   alive(): boolean {
@@ -79,11 +85,18 @@ export class Cluster {
 
   /** Which node died, how, and the end of its stderr. */
   exitInfo(): string {
-    return this.nodes.map((n, i) => ({ n, i })).filter(({ n }) => !n.alive()).map(({ n, i }) => {
-      const lines = n.stderr().trim().split('\n');
-      const at = lines.findLastIndex((l) => /Error|error:|ERR_/.test(l) && !/^\s+at /.test(l));
-      return `node ${i} exited (${n.child.exitCode ?? n.child.signalCode}): ${(at < 0 ? lines.slice(-3) : lines.slice(at, at + 3)).map((l) => l.trim()).join(' | ').slice(0, 400)}`;
-    }).join('; ');
+    return this.nodes
+      .map((n, i) => ({ n, i }))
+      .filter(({ n }) => !n.alive())
+      .map(({ n, i }) => {
+        const lines = n.stderr().trim().split('\n');
+        const at = lines.findLastIndex((l) => /Error|error:|ERR_/.test(l) && !/^\s+at /.test(l));
+        return `node ${i} exited (${n.child.exitCode ?? n.child.signalCode}): ${(at < 0 ? lines.slice(-3) : lines.slice(at, at + 3))
+          .map((l) => l.trim())
+          .join(' | ')
+          .slice(0, 400)}`;
+      })
+      .join('; ');
   }
 
   /** Kills every node and starts fresh ones (new memory, or a new Redis key prefix). */
@@ -119,8 +132,21 @@ export class Cluster {
 
 /** One thing that went wrong: which check, where, on which frame. */
 export interface Finding {
-  check: 'exit' | 'internal' | 'undocumented-code' | 'no-reply' | 'extra-reply' | 'wrong-id' | 'not-a-reply' | 'closed'
-    | 'pre-welcome' | 'side' | 'checker' | 'platform' | 'http' | 'gave-up';
+  check:
+    | 'exit'
+    | 'internal'
+    | 'undocumented-code'
+    | 'no-reply'
+    | 'extra-reply'
+    | 'wrong-id'
+    | 'not-a-reply'
+    | 'closed'
+    | 'pre-welcome'
+    | 'side'
+    | 'checker'
+    | 'platform'
+    | 'http'
+    | 'gave-up';
   cluster: string;
   /** What went wrong, with the frame (truncated) when there is one. */
   detail: string;
@@ -146,7 +172,9 @@ export class Findings {
   }
 
   lines(seed: number): string[] {
-    return this.list.map((f) => `[${f.cluster}] ${f.check}${f.count > 1 ? ` (×${f.count})` : ''}: ${f.detail} — replay with FUZZ_SEED=${seed}`);
+    return this.list.map(
+      (f) => `[${f.cluster}] ${f.check}${f.count > 1 ? ` (×${f.count})` : ''}: ${f.detail} — replay with FUZZ_SEED=${seed}`,
+    );
   }
 }
 
@@ -206,7 +234,11 @@ class FuzzConn {
   replies = 0;
   #head = 0;
 
-  constructor(readonly cluster: Cluster, readonly findings: Findings, readonly tally: Tally) {}
+  constructor(
+    readonly cluster: Cluster,
+    readonly findings: Findings,
+    readonly tally: Tally,
+  ) {}
 
   static async open(cluster: Cluster, findings: Findings, tally: Tally, url: string, early?: FuzzFrame[]): Promise<FuzzConn> {
     const c = new FuzzConn(cluster, findings, tally);
@@ -243,7 +275,8 @@ class FuzzConn {
   #onFrame(f: Record<string, unknown>): void {
     const type = String(f.type);
     if (type === 'welcome') {
-      if (this.welcomed || this.replies > 0) this.findings.add('not-a-reply', this.cluster.name, 'welcome', `a second or late welcome: ${JSON.stringify(f).slice(0, 200)}`);
+      if (this.welcomed || this.replies > 0)
+        this.findings.add('not-a-reply', this.cluster.name, 'welcome', `a second or late welcome: ${JSON.stringify(f).slice(0, 200)}`);
       this.welcomed = true;
       return;
     }
@@ -275,7 +308,12 @@ class FuzzConn {
     if (!this.desynced && f.id !== sent.id && !(sent.id === UNSAFE_ID && (f.id === undefined || typeof f.id === 'number'))) {
       // The n-th reply does not carry the n-th frame's id: a frame before it got no reply, or two.
       this.desynced = true;
-      this.findings.add('wrong-id', this.cluster.name, kind, `reply ${this.replies} should answer ${describeFrame(sent.frame)} (id ${String(sent.id)}) but is ${reply}`);
+      this.findings.add(
+        'wrong-id',
+        this.cluster.name,
+        kind,
+        `reply ${this.replies} should answer ${describeFrame(sent.frame)} (id ${String(sent.id)}) but is ${reply}`,
+      );
     }
   }
 }
@@ -289,7 +327,10 @@ class Checker {
   errors: string[] = [];
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
-  private constructor(readonly pub: TestSocket, readonly sub: TestSocket) {}
+  private constructor(
+    readonly pub: TestSocket,
+    readonly sub: TestSocket,
+  ) {}
 
   static async start(cluster: Cluster): Promise<Checker> {
     const pub = await connectWs(cluster.adminWsUrl(0));
@@ -316,11 +357,13 @@ class Checker {
     const problems: string[] = [];
     const deadline = Date.now() + 10_000;
     while (this.acked.length + this.errors.length < this.#seq && Date.now() < deadline) await sleep(20);
-    if (this.acked.length + this.errors.length < this.#seq) problems.push(`${this.#seq - this.acked.length - this.errors.length} checker publishes got no reply`);
+    if (this.acked.length + this.errors.length < this.#seq)
+      problems.push(`${this.#seq - this.acked.length - this.errors.length} checker publishes got no reply`);
     problems.push(...this.errors.slice(0, 3).map((e) => `checker publish refused: ${e}`));
-    const got = (): Array<{ seq: number; offset: number }> => this.sub.frames
-      .filter((f) => f.type === 'message' && f.channel === this.channel)
-      .map((f) => ({ seq: (f.data as { seq: number }).seq, offset: f.offset as number }));
+    const got = (): Array<{ seq: number; offset: number }> =>
+      this.sub.frames
+        .filter((f) => f.type === 'message' && f.channel === this.channel)
+        .map((f) => ({ seq: (f.data as { seq: number }).seq, offset: f.offset as number }));
     const lastAcked = this.acked.at(-1);
     while (lastAcked !== undefined && !got().some((g) => g.seq === lastAcked.seq) && Date.now() < deadline) await sleep(20);
     const delivered = got();
@@ -328,17 +371,24 @@ class Checker {
     const have = delivered.map((d) => d.seq).join(',');
     if (want !== have) {
       const missing = this.acked.filter((a) => !delivered.some((d) => d.seq === a.seq)).map((a) => a.seq);
-      problems.push(`delivered ${delivered.length} of ${this.acked.length} acked (exactly once, in order expected); missing seqs ${missing.slice(0, 10).join(',')}${missing.length > 10 ? '…' : ''}; first difference at #${[...want].findIndex((ch, i) => ch !== have[i])}`);
+      problems.push(
+        `delivered ${delivered.length} of ${this.acked.length} acked (exactly once, in order expected); missing seqs ${missing.slice(0, 10).join(',')}${missing.length > 10 ? '…' : ''}; first difference at #${[...want].findIndex((ch, i) => ch !== have[i])}`,
+      );
     }
     if (lastAcked !== undefined) {
-      const h = await this.pub.request({ type: 'history', channel: this.channel, since: Math.max(0, lastAcked.offset - 1000), limit: 1000 }, 10_000);
+      const h = await this.pub.request(
+        { type: 'history', channel: this.channel, since: Math.max(0, lastAcked.offset - 1000), limit: 1000 },
+        10_000,
+      );
       const msgs = (h.messages as Array<{ offset: number; data: { seq: number } }> | undefined) ?? [];
       const first = h.first as number;
       const inHistory = new Map(msgs.map((m) => [m.offset, m.data.seq]));
       const lost = this.acked.filter((a) => a.offset >= first && inHistory.get(a.offset) !== a.seq);
       if (h.type !== 'history') problems.push(`history failed: ${JSON.stringify(h).slice(0, 200)}`);
       else if (lost.length > 0 || first > Math.max(1, lastAcked.offset - 999)) {
-        problems.push(`history from ${first} to ${String(h.last)} lacks ${lost.length} acked messages (e.g. offset ${lost[0]?.offset}) or trimmed more than maxLength`);
+        problems.push(
+          `history from ${first} to ${String(h.last)} lacks ${lost.length} acked messages (e.g. offset ${lost[0]?.offset}) or trimmed more than maxLength`,
+        );
       }
     }
     await Promise.all([this.pub.close(), this.sub.close()]);
@@ -356,8 +406,16 @@ class Checker {
 // Connection-level abuse
 
 /** Connection-level cases, cycled through by seed: partial frames held or closed, oversize, protocol errors. */
-export const SIDE_CASES = ['oversize', 'oversize-fragmented', 'partial-hold', 'partial-close', 'partial-header-hold', 'fragment-open-hold',
-  'fragment-open-close', 'protocol-error'] as const;
+export const SIDE_CASES = [
+  'oversize',
+  'oversize-fragmented',
+  'partial-hold',
+  'partial-close',
+  'partial-header-hold',
+  'fragment-open-hold',
+  'fragment-open-close',
+  'protocol-error',
+] as const;
 type SideCase = (typeof SIDE_CASES)[number];
 
 const ping = (id: string): FuzzFrame => ({ kind: 'ping', data: JSON.stringify({ type: 'ping', id }), binary: false });
@@ -376,7 +434,8 @@ async function sideCase(cluster: Cluster, findings: Findings, tally: Tally, whic
     big.write('{"type":"publish","channel":"fz.a","data":"');
     c.ws.send(big, false, which === 'oversize' ? undefined : { cuts: [cap >> 1, cap >> 1], pings: true });
     const code = await Promise.race([c.ws.closed, sleep(5000).then(() => -1)]);
-    if (code !== 1009) fail(`a ${big.length}-byte message over the ${cap}-byte cap should close with 1009, got ${code === -1 ? 'no close in 5 s' : code}`);
+    if (code !== 1009)
+      fail(`a ${big.length}-byte message over the ${cap}-byte cap should close with 1009, got ${code === -1 ? 'no close in 5 s' : code}`);
     if (c.replies > 0) fail('an oversize frame got a reply instead of a close');
     c.ws.destroy();
     return undefined;
@@ -390,8 +449,12 @@ async function sideCase(cluster: Cluster, findings: Findings, tally: Tally, whic
     c.ws.write(encodeFrame(Op.PING, Buffer.from('x')));
   } else {
     // Reserved opcode, RSV1 without an extension, an unmasked frame, a fragmented control frame.
-    const bad = [Buffer.from([0x83, 0x80, 0, 0, 0, 0]), Buffer.from([0xc1, 0x80, 0, 0, 0, 0]), Buffer.from([0x81, 0x02, 0x7b, 0x7d]),
-      Buffer.from([0x09, 0x80, 0, 0, 0, 0])][n % 4] as Buffer;
+    const bad = [
+      Buffer.from([0x83, 0x80, 0, 0, 0, 0]),
+      Buffer.from([0xc1, 0x80, 0, 0, 0, 0]),
+      Buffer.from([0x81, 0x02, 0x7b, 0x7d]),
+      Buffer.from([0x09, 0x80, 0, 0, 0, 0]),
+    ][n % 4] as Buffer;
     c.ws.write(bad);
     const code = await Promise.race([c.ws.closed, sleep(5000).then(() => -1)]);
     if (code === -1) fail(`a protocol error (${bad.toString('hex')}) should close the connection; it stayed open 5 s`);
@@ -458,8 +521,17 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
   const batch = o.batch ?? 500;
   const arb = frameArbitrary(o.families);
   const tally: Tally = { sent: 0, replies: new Map(), codes: new Map() };
-  const report: FrameRunReport = { cluster: cluster.name, tally, side: new Map(), preWelcome: 0, checker: 0, quarantined: [], crashes: 0,
-    rssAfterWarmup: 0, rssGrowth: 0 };
+  const report: FrameRunReport = {
+    cluster: cluster.name,
+    tally,
+    side: new Map(),
+    preWelcome: 0,
+    checker: 0,
+    quarantined: [],
+    crashes: 0,
+    rssAfterWarmup: 0,
+    rssGrowth: 0,
+  };
   const quarantine = new Set<string>();
   const held: FuzzConn[] = [];
   let conns: FuzzConn[] = [];
@@ -514,14 +586,35 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
     // In flight first, then just answered (a crash after the reply: a notice reader), then the whole batch.
     const culprit = (await minimize(unanswered)) ?? (await minimize(recent)) ?? (await minimize(batchFrames));
     if (culprit === undefined) {
-      findings.add('exit', cluster.name, `unreproduced|${where}`, `${info} ${where}; not reproduced by replaying the batch's frames on one connection. First unanswered: ${unanswered.slice(0, 3).map((f) => describeFrame(f)).join(' ; ')}`);
+      findings.add(
+        'exit',
+        cluster.name,
+        `unreproduced|${where}`,
+        `${info} ${where}; not reproduced by replaying the batch's frames on one connection. First unanswered: ${unanswered
+          .slice(0, 3)
+          .map((f) => describeFrame(f))
+          .join(' ; ')}`,
+      );
     } else {
       const kinds = [...new Set(culprit.map((f) => f.kind))];
       for (const k of kinds) quarantine.add(k);
-      findings.add('exit', cluster.name, kinds.join('+'), `${info}; ${culprit.length === 1 ? 'this frame alone kills a fresh process' : `these ${culprit.length} frames together kill a fresh process`}: ${culprit.slice(0, 3).map((f) => describeFrame(f)).join(' ; ')} (kind ${kinds.join(', ')} set aside for the rest of the run)`);
+      findings.add(
+        'exit',
+        cluster.name,
+        kinds.join('+'),
+        `${info}; ${culprit.length === 1 ? 'this frame alone kills a fresh process' : `these ${culprit.length} frames together kill a fresh process`}: ${culprit
+          .slice(0, 3)
+          .map((f) => describeFrame(f))
+          .join(' ; ')} (kind ${kinds.join(', ')} set aside for the rest of the run)`,
+      );
     }
     if (report.crashes >= (o.maxCrashes ?? 4)) {
-      findings.add('gave-up', cluster.name, 'crashes', `stopped after ${report.crashes} crashes; frames of kinds ${[...quarantine].join(', ')} were set aside`);
+      findings.add(
+        'gave-up',
+        cluster.name,
+        'crashes',
+        `stopped after ${report.crashes} crashes; frames of kinds ${[...quarantine].join(', ')} were set aside`,
+      );
       return false;
     }
     if (!cluster.alive()) await cluster.restart();
@@ -549,12 +642,17 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
     await waitFor(() => pre.every((c) => c.outstanding() === 0) || !cluster.alive(), 5000);
     pre.forEach((c, i) => {
       if (c.outstanding() > 0) {
-        findings.add('pre-welcome', cluster.name, i % 2 === 0 ? 'same-write' : 'after-101',
-          `${c.outstanding()} of 16 frames sent ${i % 2 === 0 ? 'in the same TCP write as the upgrade request' : 'right after the 101, before welcome'} got no reply (welcome ${c.welcomed ? 'received' : 'not received'}); first unanswered: ${describeFrame(c.firstUnanswered() as FuzzFrame)}`);
+        findings.add(
+          'pre-welcome',
+          cluster.name,
+          i % 2 === 0 ? 'same-write' : 'after-101',
+          `${c.outstanding()} of 16 frames sent ${i % 2 === 0 ? 'in the same TCP write as the upgrade request' : 'right after the 101, before welcome'} got no reply (welcome ${c.welcomed ? 'received' : 'not received'}); first unanswered: ${describeFrame(c.firstUnanswered() as FuzzFrame)}`,
+        );
       }
       c.ws.destroy();
     });
-    for (const f of preFindings.list) if (f.check !== 'wrong-id') findings.add(f.check, f.cluster, `pre-welcome|${f.detail.slice(0, 60)}`, `(before welcome) ${f.detail}`);
+    for (const f of preFindings.list)
+      if (f.check !== 'wrong-id') findings.add(f.check, f.cluster, `pre-welcome|${f.detail.slice(0, 60)}`, `(before welcome) ${f.detail}`);
     if (!cluster.alive()) {
       findings.add('exit', cluster.name, 'pre-welcome', `${cluster.exitInfo()} while answering frames sent before welcome`);
       await cluster.restart();
@@ -590,9 +688,19 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
     for (const [i, c] of conns.entries()) {
       if (c.ws.isClosed()) {
         const code = await c.ws.closed;
-        findings.add('closed', cluster.name, String(code), `the broker closed a fuzz connection with ${code} in batch ${k}; first unanswered: ${c.firstUnanswered() === undefined ? '-' : describeFrame(c.firstUnanswered() as FuzzFrame)}`);
+        findings.add(
+          'closed',
+          cluster.name,
+          String(code),
+          `the broker closed a fuzz connection with ${code} in batch ${k}; first unanswered: ${c.firstUnanswered() === undefined ? '-' : describeFrame(c.firstUnanswered() as FuzzFrame)}`,
+        );
       } else if (!done && c.outstanding() > 0) {
-        findings.add('no-reply', cluster.name, (c.firstUnanswered() as FuzzFrame).kind, `no reply within 30 s to ${describeFrame(c.firstUnanswered() as FuzzFrame)} (${c.outstanding()} frames unanswered on the connection)`);
+        findings.add(
+          'no-reply',
+          cluster.name,
+          (c.firstUnanswered() as FuzzFrame).kind,
+          `no reply within 30 s to ${describeFrame(c.firstUnanswered() as FuzzFrame)} (${c.outstanding()} frames unanswered on the connection)`,
+        );
       } else if (!c.desynced) continue;
       // A closed, stuck or desynced connection is replaced; the others go on.
       c.ws.destroy();
@@ -600,7 +708,8 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
       replaced = true;
     }
     if (replaced) await waitFor(() => conns.every((c) => c.welcomed), 5000);
-    if (o.rss === true && report.rssAfterWarmup === 0 && (k + 1) * per >= o.frames / 10) report.rssAfterWarmup = cluster.nodes[0]?.rss() ?? 0;
+    if (o.rss === true && report.rssAfterWarmup === 0 && (k + 1) * per >= o.frames / 10)
+      report.rssAfterWarmup = cluster.nodes[0]?.rss() ?? 0;
     if (k % 10 === 9) log(`fuzz ${cluster.name}: ${(k + 1) * per} frames`);
   }
 
@@ -608,8 +717,11 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
   if (!stopped && cluster.alive()) {
     for (const c of conns) c.send(ping('end'));
     await waitFor(() => conns.every((c) => c.outstanding() === 0) || !cluster.alive(), 10_000);
-    for (const c of conns) if (c.outstanding() > 0) findings.add('no-reply', cluster.name, 'end-ping', 'a fuzz connection no longer answers a ping after the run');
-    for (const h of held) if (h.ws.isClosed() && h.replies < 3) findings.add('side', cluster.name, 'held', 'a held partial-frame connection lost its replies');
+    for (const c of conns)
+      if (c.outstanding() > 0)
+        findings.add('no-reply', cluster.name, 'end-ping', 'a fuzz connection no longer answers a ping after the run');
+    for (const h of held)
+      if (h.ws.isClosed() && h.replies < 3) findings.add('side', cluster.name, 'held', 'a held partial-frame connection lost its replies');
     if (o.rss === true) report.rssGrowth = (cluster.nodes[0]?.rss() ?? 0) - report.rssAfterWarmup;
     if (checker !== undefined) {
       const r = await checker.finish();
@@ -627,10 +739,14 @@ export async function fuzzFrames(cluster: Cluster, findings: Findings, o: FrameR
 /** One line per report: frames, replies, codes, side cases, checker, RSS. */
 export function summarize(seed: number, r: FrameRunReport): string {
   const obj = (m: Map<string, number>): string => JSON.stringify(Object.fromEntries([...m].sort((a, b) => b[1] - a[1])));
-  return `fuzz ${r.cluster}: seed ${seed}; ${r.tally.sent} frames (${r.preWelcome} before welcome); replies ${obj(r.tally.replies)}; ` +
+  return (
+    `fuzz ${r.cluster}: seed ${seed}; ${r.tally.sent} frames (${r.preWelcome} before welcome); replies ${obj(r.tally.replies)}; ` +
     `error codes ${obj(r.tally.codes)}; connection cases ${obj(r.side)}; checker ${r.checker} messages; crashes ${r.crashes}` +
     (r.quarantined.length > 0 ? ` (kinds set aside: ${r.quarantined.join(', ')})` : '') +
-    (r.rssAfterWarmup > 0 ? `; RSS after warm-up ${(r.rssAfterWarmup / 2 ** 20).toFixed(1)} MiB, growth ${(r.rssGrowth / 2 ** 20).toFixed(1)} MiB` : '');
+    (r.rssAfterWarmup > 0
+      ? `; RSS after warm-up ${(r.rssAfterWarmup / 2 ** 20).toFixed(1)} MiB, growth ${(r.rssGrowth / 2 ** 20).toFixed(1)} MiB`
+      : '')
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,21 +771,35 @@ export async function checkPlatform(cluster: Cluster, findings: Findings): Promi
   await sub.request({ type: 'subscribe', channel: '$blocks.deployed' });
   const headers = { 'content-type': 'application/json', ...cluster.authHeaders() };
   const base = cluster.nodes[0]?.url as string;
-  const res = await fetch(`${base}/v1/admin/blocks`, { method: 'POST', headers, body: JSON.stringify({ source: CHECK_BLOCK }) }).catch((e: unknown) => e as Error);
+  const res = await fetch(`${base}/v1/admin/blocks`, { method: 'POST', headers, body: JSON.stringify({ source: CHECK_BLOCK }) }).catch(
+    (e: unknown) => e as Error,
+  );
   if (res instanceof Error || res.status !== 201) {
-    fail('deploy', `deploy after the fuzz: ${res instanceof Error ? String(res) : `${res.status} ${(await res.text()).slice(0, 200)}`}; ${cluster.alive() ? '' : cluster.exitInfo()}`);
+    fail(
+      'deploy',
+      `deploy after the fuzz: ${res instanceof Error ? String(res) : `${res.status} ${(await res.text()).slice(0, 200)}`}; ${cluster.alive() ? '' : cluster.exitInfo()}`,
+    );
   } else {
-    const notice = await sub.next((f) => f.type === 'message' && (f.data as { name?: unknown } | null)?.name === 'fzcheck', 10_000).catch(() => undefined);
+    const notice = await sub
+      .next((f) => f.type === 'message' && (f.data as { name?: unknown } | null)?.name === 'fzcheck', 10_000)
+      .catch(() => undefined);
     if (notice === undefined) fail('notice', 'the deploy notice did not reach a subscriber of $blocks.deployed within 10 s');
     for (const [i, n] of cluster.nodes.entries()) {
       const ok = await waitForAsync(async () => {
         const r = await fetch(`${n.url}/v1/admin/blocks`, { headers: cluster.authHeaders() }).catch(() => undefined);
         return r?.status === 200 && ((await r.json()) as { blocks: Array<{ name: string }> }).blocks.some((b) => b.name === 'fzcheck');
       }, 10_000);
-      if (!ok) fail(`node${i}`, `node ${i} does not run the block deployed on node 0 after 10 s (its $blocks.deployed watcher is dead?)${n.alive() ? '' : `; ${cluster.exitInfo()}`}`);
+      if (!ok)
+        fail(
+          `node${i}`,
+          `node ${i} does not run the block deployed on node 0 after 10 s (its $blocks.deployed watcher is dead?)${n.alive() ? '' : `; ${cluster.exitInfo()}`}`,
+        );
     }
-    const del = await fetch(`${base}/v1/admin/blocks/fzcheck`, { method: 'DELETE', headers: cluster.authHeaders() }).catch((e: unknown) => e as Error);
-    if (del instanceof Error || del.status !== 200) fail('remove', `removing the block: ${del instanceof Error ? String(del) : del.status}`);
+    const del = await fetch(`${base}/v1/admin/blocks/fzcheck`, { method: 'DELETE', headers: cluster.authHeaders() }).catch(
+      (e: unknown) => e as Error,
+    );
+    if (del instanceof Error || del.status !== 200)
+      fail('remove', `removing the block: ${del instanceof Error ? String(del) : del.status}`);
   }
   await sub.close();
   if (!cluster.alive()) fail('exit-after', cluster.exitInfo());
@@ -718,26 +848,38 @@ export async function fuzzHttp(cluster: Cluster, findings: Findings, seed: numbe
     const base = new URL(node.url);
     const group = requests.slice(i, i + 64);
     const resets: string[] = [];
-    await Promise.all(group.map(async (r) => {
-      const res = await httpSend(agent, base, r).catch((err: unknown) => ({ status: -1, body: String(err) }));
-      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      if (res.status === -1) {
-        resets.push(`${describeRequest(r)} → connection error ${res.body}`);
-        return;
-      }
-      if (res.status < 400 || r.method === 'HEAD') return;
-      let code: unknown;
-      try {
-        code = (JSON.parse(res.body) as { error?: { code?: unknown } }).error?.code;
-      } catch {
-        code = undefined;
-      }
-      if (res.status >= 500 && !(res.status === 503 && code === 'UNAVAILABLE')) {
-        findings.add('http', cluster.name, `${res.status}|${String(code)}`, `${describeRequest(r)} → ${res.status} ${res.body.slice(0, 160)}`);
-      } else if (typeof code !== 'string' || !(DOCUMENTED_CODES.has(code) || adminCodes.has(code))) {
-        findings.add('http', cluster.name, `untyped|${res.status}`, `${describeRequest(r)} → ${res.status} without a documented code: ${res.body.slice(0, 160)}`);
-      }
-    }));
+    await Promise.all(
+      group.map(async (r) => {
+        const res = await httpSend(agent, base, r).catch((err: unknown) => ({ status: -1, body: String(err) }));
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === -1) {
+          resets.push(`${describeRequest(r)} → connection error ${res.body}`);
+          return;
+        }
+        if (res.status < 400 || r.method === 'HEAD') return;
+        let code: unknown;
+        try {
+          code = (JSON.parse(res.body) as { error?: { code?: unknown } }).error?.code;
+        } catch {
+          code = undefined;
+        }
+        if (res.status >= 500 && !(res.status === 503 && code === 'UNAVAILABLE')) {
+          findings.add(
+            'http',
+            cluster.name,
+            `${res.status}|${String(code)}`,
+            `${describeRequest(r)} → ${res.status} ${res.body.slice(0, 160)}`,
+          );
+        } else if (typeof code !== 'string' || !(DOCUMENTED_CODES.has(code) || adminCodes.has(code))) {
+          findings.add(
+            'http',
+            cluster.name,
+            `untyped|${res.status}`,
+            `${describeRequest(r)} → ${res.status} without a documented code: ${res.body.slice(0, 160)}`,
+          );
+        }
+      }),
+    );
     await sleep(50);
     // Requests cut by a crash are the crash's finding (below), not their own.
     if (cluster.alive()) for (const r of resets) findings.add('http', cluster.name, 'reset', r);
@@ -754,7 +896,12 @@ export async function fuzzHttp(cluster: Cluster, findings: Findings, seed: numbe
           break;
         }
       }
-      findings.add('exit', cluster.name, 'http', `${info} during HTTP requests ${i}–${i + group.length}; ${culprit === undefined ? 'no single request reproduces it' : `this request alone kills a fresh process: ${describeRequest(culprit)}`}`);
+      findings.add(
+        'exit',
+        cluster.name,
+        'http',
+        `${info} during HTTP requests ${i}–${i + group.length}; ${culprit === undefined ? 'no single request reproduces it' : `this request alone kills a fresh process: ${describeRequest(culprit)}`}`,
+      );
       if (!cluster.alive()) await cluster.restart();
     }
   }
@@ -790,10 +937,21 @@ export async function fuzzCampaign(o: CampaignOptions): Promise<{ summaries: str
     for (const mode of ['insecure', 'token'] as const) {
       let cluster: Cluster | undefined;
       try {
-        cluster = await Cluster.start({ engine, mode, nodes: engine === 'redis' && mode === 'insecure' ? 2 : 1,
-          ...(o.redis === undefined ? {} : { redis: o.redis }), maxPayloadBytes: FUZZ_MAX_PAYLOAD, maxConnectionsPerIp: 400 });
-        const r = await fuzzFrames(cluster, findings, { seed: o.seed, frames: Math.ceil(o.framesPerEngine / 2), rss: engine === 'memory',
-          ...(o.families === undefined ? {} : { families: o.families }), log });
+        cluster = await Cluster.start({
+          engine,
+          mode,
+          nodes: engine === 'redis' && mode === 'insecure' ? 2 : 1,
+          ...(o.redis === undefined ? {} : { redis: o.redis }),
+          maxPayloadBytes: FUZZ_MAX_PAYLOAD,
+          maxConnectionsPerIp: 400,
+        });
+        const r = await fuzzFrames(cluster, findings, {
+          seed: o.seed,
+          frames: Math.ceil(o.framesPerEngine / 2),
+          rss: engine === 'memory',
+          ...(o.families === undefined ? {} : { families: o.families }),
+          log,
+        });
         summaries.push(summarize(o.seed, r));
         log(summaries.at(-1) as string);
         await checkPlatform(cluster, findings);

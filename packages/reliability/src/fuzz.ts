@@ -37,12 +37,45 @@ const depth = fc.oneof(
 );
 
 /** Number literals of the wrong kind or size (past 2^53, past double range, negative, fractions). */
-export const HOSTILE_NUMBERS = ['9007199254740993', '9007199254740992', '9007199254740991', '-9007199254740993', '1e300', '-1e300',
-  '1e309', '-1', '-0', '0', '0.5', '1.0', '1e-7', '2147483648', '4294967296', '18446744073709551616',
-  '123456789012345678901234567890', '1000', '1001', '1E2'];
+export const HOSTILE_NUMBERS = [
+  '9007199254740993',
+  '9007199254740992',
+  '9007199254740991',
+  '-9007199254740993',
+  '1e300',
+  '-1e300',
+  '1e309',
+  '-1',
+  '-0',
+  '0',
+  '0.5',
+  '1.0',
+  '1e-7',
+  '2147483648',
+  '4294967296',
+  '18446744073709551616',
+  '123456789012345678901234567890',
+  '1000',
+  '1001',
+  '1E2',
+];
 /** Strings that look like numbers to a lax parser (NaN-like, hex, padded, empty). */
-export const NUMBERISH = ['"NaN"', '"Infinity"', '"-Infinity"', '"1e3"', '"0x10"', '" 1"', '"1 "', '""', '"-1"',
-  '"9007199254740993"', '"null"', '"0"', '"1.5"', '"+1"'];
+export const NUMBERISH = [
+  '"NaN"',
+  '"Infinity"',
+  '"-Infinity"',
+  '"1e3"',
+  '"0x10"',
+  '" 1"',
+  '"1 "',
+  '""',
+  '"-1"',
+  '"9007199254740993"',
+  '"null"',
+  '"0"',
+  '"1.5"',
+  '"+1"',
+];
 /** Lengths around every documented limit: id 64, msgId 128, channel 200, token 8192, payload, 1 MB. */
 const SIZES = [0, 1, 63, 64, 65, 127, 128, 129, 199, 200, 201, 8192, 8193, 262_145, 1_000_000];
 const bigStrings = new Map<string, string>();
@@ -54,8 +87,24 @@ function sized(n: number, c: string): string {
   return s;
 }
 /** Lone surrogates, NUL, bidi controls, escapes a strict UTF-8 encoder would choke on. */
-export const UNICODE = ['"\\ud800"', '"\\udfff"', '"a\\ud800b"', '"\\udc00\\ud800"', '"\\ud83d"', '"\\u0000"', '"\\u202e"',
-  '"\\ufeff"', '"fz.\\ud800"', '"\\\\"', '"$"', '"$blocks.deployed"', '"fz.\\u0000"', '"é"', '"😀"', '"\\u2028"'];
+export const UNICODE = [
+  '"\\ud800"',
+  '"\\udfff"',
+  '"a\\ud800b"',
+  '"\\udc00\\ud800"',
+  '"\\ud83d"',
+  '"\\u0000"',
+  '"\\u202e"',
+  '"\\ufeff"',
+  '"fz.\\ud800"',
+  '"\\\\"',
+  '"$"',
+  '"$blocks.deployed"',
+  '"fz.\\u0000"',
+  '"é"',
+  '"😀"',
+  '"\\u2028"',
+];
 
 /** A hostile value and its class (the class names a failure's kind). */
 export interface HostileValue {
@@ -64,16 +113,30 @@ export interface HostileValue {
 }
 
 export const hostileValue: fc.Arbitrary<HostileValue> = fc.oneof(
-  { weight: 3, arbitrary: fc.tuple(fc.constantFrom('array', 'object', 'mixed') as fc.Arbitrary<'array' | 'object' | 'mixed'>, depth)
-    .map(([shape, d]): HostileValue => ({ cls: 'deep', raw: deepValue(shape, d) })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.constantFrom('array', 'object', 'mixed') as fc.Arbitrary<'array' | 'object' | 'mixed'>, depth)
+      .map(([shape, d]): HostileValue => ({ cls: 'deep', raw: deepValue(shape, d) })),
+  },
   { weight: 4, arbitrary: fc.constantFrom(...HOSTILE_NUMBERS).map((raw): HostileValue => ({ cls: 'number', raw })) },
   { weight: 2, arbitrary: fc.constantFrom(...NUMBERISH).map((raw): HostileValue => ({ cls: 'numberish', raw })) },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...SIZES), fc.constantFrom('x', 'é', 'a.'))
-    .map(([n, c]): HostileValue => ({ cls: 'size', raw: sized(n >= 262_145 && c !== 'x' ? n / 2 : n, c) })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.constantFrom(...SIZES), fc.constantFrom('x', 'é', 'a.'))
+      .map(([n, c]): HostileValue => ({ cls: 'size', raw: sized(n >= 262_145 && c !== 'x' ? n / 2 : n, c) })),
+  },
   { weight: 2, arbitrary: fc.constantFrom(...UNICODE).map((raw): HostileValue => ({ cls: 'unicode', raw })) },
-  { weight: 3, arbitrary: fc.oneof(fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
-    fc.constantFrom('null', 'true', 'false', '[]', '{}', '{"offset":1,"epoch":"x"}', '[1]', '{"__proto__":1}'))
-    .map((raw): HostileValue => ({ cls: 'json', raw })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .oneof(
+        fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
+        fc.constantFrom('null', 'true', 'false', '[]', '{}', '{"offset":1,"epoch":"x"}', '[1]', '{"__proto__":1}'),
+      )
+      .map((raw): HostileValue => ({ cls: 'json', raw })),
+  },
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -85,19 +148,63 @@ const enc = (f: RawFrame): string => `{${f.map(([k, v]) => `${JSON.stringify(k)}
 
 /** Valid frames of every client type, as raw fields: the templates hostile values are put into. */
 export const TEMPLATES: Readonly<Record<string, RawFrame>> = {
-  subscribe: [['type', '"subscribe"'], ['channel', '"fz.a"']],
-  'subscribe-since': [['type', '"subscribe"'], ['channel', '"fz.b"'], ['since', '{"offset":1,"epoch":"x"}']],
-  'subscribe-presence': [['type', '"subscribe"'], ['channel', '"fz.*"'], ['presence', 'false']],
-  unsubscribe: [['type', '"unsubscribe"'], ['channel', '"fz.a"']],
-  publish: [['type', '"publish"'], ['channel', '"fz.a"'], ['data', '{"n":1}'], ['msgId', '"m1"']],
-  history: [['type', '"history"'], ['channel', '"fz.a"'], ['since', '0'], ['limit', '10']],
-  presence: [['type', '"presence"'], ['channel', '"fz.a"']],
+  subscribe: [
+    ['type', '"subscribe"'],
+    ['channel', '"fz.a"'],
+  ],
+  'subscribe-since': [
+    ['type', '"subscribe"'],
+    ['channel', '"fz.b"'],
+    ['since', '{"offset":1,"epoch":"x"}'],
+  ],
+  'subscribe-presence': [
+    ['type', '"subscribe"'],
+    ['channel', '"fz.*"'],
+    ['presence', 'false'],
+  ],
+  unsubscribe: [
+    ['type', '"unsubscribe"'],
+    ['channel', '"fz.a"'],
+  ],
+  publish: [
+    ['type', '"publish"'],
+    ['channel', '"fz.a"'],
+    ['data', '{"n":1}'],
+    ['msgId', '"m1"'],
+  ],
+  history: [
+    ['type', '"history"'],
+    ['channel', '"fz.a"'],
+    ['since', '0'],
+    ['limit', '10'],
+  ],
+  presence: [
+    ['type', '"presence"'],
+    ['channel', '"fz.a"'],
+  ],
   ping: [['type', '"ping"']],
-  auth: [['type', '"auth"'], ['token', '"x"']],
+  auth: [
+    ['type', '"auth"'],
+    ['token', '"x"'],
+  ],
 };
 /** Field positions a hostile value goes in: every protocol field, the nested `since` ones, the frame itself. */
-export const FIELDS = ['type', 'id', 'channel', 'data', 'since', 'msgId', 'token', 'limit', 'presence', 'offset', 'epoch',
-  'since.offset', 'since.epoch', 'frame'] as const;
+export const FIELDS = [
+  'type',
+  'id',
+  'channel',
+  'data',
+  'since',
+  'msgId',
+  'token',
+  'limit',
+  'presence',
+  'offset',
+  'epoch',
+  'since.offset',
+  'since.epoch',
+  'frame',
+] as const;
 
 /** One hostile value in one field of one frame type (`kind` = `<class>@<field>`). */
 const fieldFrame: fc.Arbitrary<FuzzFrame> = fc
@@ -120,8 +227,13 @@ const fieldFrame: fc.Arbitrary<FuzzFrame> = fc
 
 /** Valid frames on real channels, with offsets and limits anywhere in range (incl. past what is stored). */
 const validFrame: fc.Arbitrary<FuzzFrame> = fc
-  .tuple(fc.constantFrom('fz.a', 'fz.b', 'fz.c.d', 'fz.*', 'fz.>'), fc.nat({ max: 5 }), fc.constantFrom(0, 1, 5, 999, 1000, 2 ** 31, Number.MAX_SAFE_INTEGER),
-    fc.integer({ min: 1, max: 1000 }), fc.nat())
+  .tuple(
+    fc.constantFrom('fz.a', 'fz.b', 'fz.c.d', 'fz.*', 'fz.>'),
+    fc.nat({ max: 5 }),
+    fc.constantFrom(0, 1, 5, 999, 1000, 2 ** 31, Number.MAX_SAFE_INTEGER),
+    fc.integer({ min: 1, max: 1000 }),
+    fc.nat(),
+  )
   .map(([channel, op, offset, limit, id]) => {
     const name = channel.includes('*') || channel.includes('>') ? 'fz.a' : channel;
     const frames = [
@@ -139,9 +251,27 @@ const validFrame: fc.Arbitrary<FuzzFrame> = fc
 export const PLATFORM_CHANNELS = ['$blocks.deployed', '$objects.created', '$blocks.fz', '$dlq.fz', '$logs.fz'];
 /** Junk for a platform channel: what a notice reader must not trust (null, wrong types, odd names). */
 const platformJunk = fc.oneof(
-  fc.constantFrom('null', '1', '"x"', '[]', '{}', 'true', '{"name":null}', '{"name":5}', '{"name":"fz-none"}', '{"name":"$index"}',
-    '{"name":"__proto__"}', '{"name":"constructor"}', '{"name":"fz-none","removed":true}', '{"name":{"a":1}}', '{"name":["x"]}',
-    '{"name":"\\ud800"}', `{"name":${sized(300, 'x')}}`, '{"name":"fz-none","version":null}', deepValue('array', 32)),
+  fc.constantFrom(
+    'null',
+    '1',
+    '"x"',
+    '[]',
+    '{}',
+    'true',
+    '{"name":null}',
+    '{"name":5}',
+    '{"name":"fz-none"}',
+    '{"name":"$index"}',
+    '{"name":"__proto__"}',
+    '{"name":"constructor"}',
+    '{"name":"fz-none","removed":true}',
+    '{"name":{"a":1}}',
+    '{"name":["x"]}',
+    '{"name":"\\ud800"}',
+    `{"name":${sized(300, 'x')}}`,
+    '{"name":"fz-none","version":null}',
+    deepValue('array', 32),
+  ),
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
 );
 /** Publishes of junk to platform channels, and subscribe/history/presence on them. */
@@ -155,13 +285,22 @@ const platformFrame: fc.Arbitrary<FuzzFrame> = fc
       `{"type":"presence","id":${id},"channel":${c}}`,
       `{"type":"subscribe","id":${id},"channel":"$blocks.*"}`,
     ];
-    return { kind: 'platform', data: op < frames.length ? (frames[op] as string) : `{"type":"publish","id":${id},"channel":${c},"data":${junk}}`, binary: false };
+    return {
+      kind: 'platform',
+      data: op < frames.length ? (frames[op] as string) : `{"type":"publish","id":${id},"channel":${c},"data":${junk}}`,
+      binary: false,
+    };
   });
 
 /** One mutation of a valid frame: a field removed, replaced by any JSON, renamed, or the frame wrapped. */
 const mutatedFrame: fc.Arbitrary<FuzzFrame> = fc
-  .tuple(fc.constantFrom(...Object.values(TEMPLATES)), fc.constantFrom(...FIELDS.slice(0, 11)), fc.jsonValue({ maxDepth: 3 }),
-    fc.constantFrom('delete', 'replace', 'replace', 'wrap', 'channel'), fc.string({ unit: 'binary', maxLength: 40 }))
+  .tuple(
+    fc.constantFrom(...Object.values(TEMPLATES)),
+    fc.constantFrom(...FIELDS.slice(0, 11)),
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.constantFrom('delete', 'replace', 'replace', 'wrap', 'channel'),
+    fc.string({ unit: 'binary', maxLength: 40 }),
+  )
   .map(([t, field, value, op, text]) => {
     const f = Object.fromEntries(t.map(([k, v]) => [k, JSON.parse(v) as unknown])) as Record<string, unknown>;
     if (op === 'delete') delete f[field];
@@ -181,7 +320,17 @@ const brokenJson: fc.Arbitrary<FuzzFrame> = fc
   });
 
 /** Invalid UTF-8 inside an otherwise valid frame: a stray continuation byte, an encoded surrogate, an overlong form, 0xff. */
-const BAD_UTF8 = [[0x80], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xff], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]];
+const BAD_UTF8 = [
+  [0x80],
+  [0xc3, 0x28],
+  [0xed, 0xa0, 0x80],
+  [0xc0, 0xaf],
+  [0xe0, 0x80, 0xaf],
+  [0xff],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xe2, 0x82],
+];
 const invalidUtf8: fc.Arbitrary<FuzzFrame> = fc
   .tuple(fc.constantFrom(...Object.values(TEMPLATES)), fc.constantFrom(...BAD_UTF8), fc.nat())
   .map(([t, bad, at]) => {
@@ -195,17 +344,27 @@ const junkFrame: fc.Arbitrary<FuzzFrame> = fc.oneof(
   fc.jsonValue({ maxDepth: 4 }).map((v): FuzzFrame => ({ kind: 'any-json', data: JSON.stringify(v) ?? 'null', binary: false })),
   fc.string({ unit: 'binary', maxLength: 200 }).map((data): FuzzFrame => ({ kind: 'text', data, binary: false })),
   fc.uint8Array({ maxLength: 200 }).map((b): FuzzFrame => ({ kind: 'bytes', data: Buffer.from(b), binary: false })),
-  fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), fc.constantFrom(...Object.values(TEMPLATES)).map((t) => Buffer.from(enc(t))))
+  fc
+    .oneof(
+      fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+      fc.constantFrom(...Object.values(TEMPLATES)).map((t) => Buffer.from(enc(t))),
+    )
     .map((data): FuzzFrame => ({ kind: 'binary', data, binary: true })),
-  fc.constantFrom('', ' ', '{}', '[]', 'null', '{"type":null}', '{"type":"__proto__"}', '{"type":"constructor"}', '{"type":"toString"}')
+  fc
+    .constantFrom('', ' ', '{}', '[]', 'null', '{"type":null}', '{"type":"__proto__"}', '{"type":"constructor"}', '{"type":"toString"}')
     .map((data): FuzzFrame => ({ kind: 'edge', data, binary: false })),
 );
 
 /** Cuts a message into 2–5 fragments (byte boundaries, so a UTF-8 character may be split), pings between them or not. */
 const fragmenting: fc.Arbitrary<Fragmenting | undefined> = fc.oneof(
   { weight: 8, arbitrary: fc.constant(undefined) },
-  { weight: 1, arbitrary: fc.record({ cuts: fc.array(fc.integer({ min: 1, max: 1 << 20 }), { minLength: 1, maxLength: 4 }),
-    pings: fc.nat({ max: 3 }).map((n) => n === 0) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      cuts: fc.array(fc.integer({ min: 1, max: 1 << 20 }), { minLength: 1, maxLength: 4 }),
+      pings: fc.nat({ max: 3 }).map((n) => n === 0),
+    }),
+  },
 );
 
 /** Every generator by kind family, with its weight in the stream. */
@@ -255,7 +414,8 @@ export function framesChunk(arb: fc.Arbitrary<FuzzFrame>, seed: number, chunk: n
 
 /** The frame as text for a report: kind, size, fragments, and its start (and end) cut to `max` characters. */
 export function describeFrame(f: FuzzFrame, max = 160): string {
-  const text = typeof f.data === 'string' ? f.data : f.binary ? `<binary ${f.data.toString('hex').slice(0, 80)}>` : f.data.toString('latin1');
+  const text =
+    typeof f.data === 'string' ? f.data : f.binary ? `<binary ${f.data.toString('hex').slice(0, 80)}>` : f.data.toString('latin1');
   const size = Buffer.byteLength(f.data);
   const shown = text.length <= max ? text : `${text.slice(0, max - 40)}…(${text.length - max + 20} more)…${text.slice(-20)}`;
   const frag = f.frag === undefined ? '' : `, in ${f.frag.cuts.length + 1} fragments${f.frag.pings ? ' with a ping between' : ''}`;
@@ -273,10 +433,29 @@ export interface FuzzRequest {
   body: string | Buffer | undefined;
 }
 
-const PATHS = ['/v1/channels/fz.a/messages', '/v1/channels/fz.a/presence', '/healthz', '/readyz', '/metrics', '/v1/blocks/nope/x',
-  '/v1/admin/blocks', '/v1/admin/overview', '/v1/admin/channels', '/v1/admin/blocks/nope/dlq', '/v1/uploads', '/v1/blobs/x',
-  '/v1/images/a/b/c', '/v1/channels/', '/', '/v1/ws', '/v1/channels/$blocks.deployed/messages', '/v1/channels/$objects.created/messages',
-  '/v1/channels/%24blocks.deployed/messages', '/v1/channels/%ED%A0%80/messages', '/v1/channels/fz.%00/messages'];
+const PATHS = [
+  '/v1/channels/fz.a/messages',
+  '/v1/channels/fz.a/presence',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/v1/blocks/nope/x',
+  '/v1/admin/blocks',
+  '/v1/admin/overview',
+  '/v1/admin/channels',
+  '/v1/admin/blocks/nope/dlq',
+  '/v1/uploads',
+  '/v1/blobs/x',
+  '/v1/images/a/b/c',
+  '/v1/channels/',
+  '/',
+  '/v1/ws',
+  '/v1/channels/$blocks.deployed/messages',
+  '/v1/channels/$objects.created/messages',
+  '/v1/channels/%24blocks.deployed/messages',
+  '/v1/channels/%ED%A0%80/messages',
+  '/v1/channels/fz.%00/messages',
+];
 
 /**
  * Random and mutated HTTP requests against every route. Bodies: JSON, hostile values as `data`
@@ -284,7 +463,10 @@ const PATHS = ['/v1/channels/fz.a/messages', '/v1/channels/fz.a/presence', '/hea
  * numbers. `bearers` are Authorization values to use besides junk ones (a valid token, the secret).
  */
 export function requestArbitrary(bearers: readonly string[] = []): fc.Arbitrary<FuzzRequest> {
-  const q = fc.oneof(fc.string({ maxLength: 20 }).map(encodeURIComponent), fc.constantFrom(...HOSTILE_NUMBERS, 'NaN', '', '-', '%', '1%00'));
+  const q = fc.oneof(
+    fc.string({ maxLength: 20 }).map(encodeURIComponent),
+    fc.constantFrom(...HOSTILE_NUMBERS, 'NaN', '', '-', '%', '1%00'),
+  );
   const path = fc.oneof(
     fc.constantFrom(...PATHS),
     fc.tuple(fc.constantFrom(...PATHS), fc.string({ maxLength: 20 })).map(([p, s]) => p + encodeURIComponent(s)),
@@ -308,8 +490,13 @@ export function requestArbitrary(bearers: readonly string[] = []): fc.Arbitrary<
     ...(bearers.length === 0 ? [] : [fc.constantFrom(...bearers).map((b) => ({ authorization: `Bearer ${b}` }))]),
   );
   // Mostly JSON bodies (the API answers others with 415 before reading them), sometimes not.
-  const type = fc.constantFrom<Record<string, string>>({ 'content-type': 'application/json' }, { 'content-type': 'application/json' },
-    { 'content-type': 'application/json; charset=utf-8' }, {}, { 'content-type': 'text/plain' });
+  const type = fc.constantFrom<Record<string, string>>(
+    { 'content-type': 'application/json' },
+    { 'content-type': 'application/json' },
+    { 'content-type': 'application/json; charset=utf-8' },
+    {},
+    { 'content-type': 'text/plain' },
+  );
   const headers = fc.tuple(auth, type).map(([a, t]) => ({ ...a, ...t }));
   return fc.record({ method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH', 'OPTIONS'), path, headers, body });
 }

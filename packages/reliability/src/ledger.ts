@@ -61,7 +61,9 @@ export class SubscriberLog {
     const epoch = this.messages[0]?.epoch;
     return {
       received: this.messages.length,
-      missing: acked.filter((a) => a.offset >= from && (epoch === undefined || a.epoch === epoch) && !seen.has(a.offset)).map((a) => a.offset),
+      missing: acked
+        .filter((a) => a.offset >= from && (epoch === undefined || a.epoch === epoch) && !seen.has(a.offset))
+        .map((a) => a.offset),
       duplicates: [...seen].filter(([, n]) => n > 1).map(([o]) => o),
       gaps,
       reordered: [...reordered],

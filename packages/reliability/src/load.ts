@@ -4,7 +4,13 @@ import { sleep } from './ledger.js';
 
 /** A client with fast reconnects, the `ws` constructor, and a short request timeout. */
 export function testClient(url: string | string[], options: Partial<ClientOptions> = {}): TributaryClient {
-  return new TributaryClient({ url, reconnect: { minDelayMs: 20, maxDelayMs: 300, factor: 2 }, requestTimeoutMs: 8000, pingIntervalMs: 2000, ...options });
+  return new TributaryClient({
+    url,
+    reconnect: { minDelayMs: 20, maxDelayMs: 300, factor: 2 },
+    requestTimeoutMs: 8000,
+    pingIntervalMs: 2000,
+    ...options,
+  });
 }
 
 /** A publisher that sends `{p, seq}` for seq = 1..count in order, each retried until acknowledged. */

@@ -10,9 +10,10 @@ import { adminRoute, BlockNode, requestRoute, type PublishFn } from '@tributary/
 import type { NodeProcessOptions } from './procs.js';
 
 const o = JSON.parse(process.env.TRIBUTARY_RELIABILITY_NODE ?? '{}') as NodeProcessOptions;
-const engine: StreamEngine = o.redis !== undefined
-  ? new RedisEngine({ url: o.redis, ...(o.keyPrefix === undefined ? {} : { keyPrefix: o.keyPrefix }), ...o.engine })
-  : new MemoryEngine();
+const engine: StreamEngine =
+  o.redis !== undefined
+    ? new RedisEngine({ url: o.redis, ...(o.keyPrefix === undefined ? {} : { keyPrefix: o.keyPrefix }), ...o.engine })
+    : new MemoryEngine();
 // Blocks stored in the engine start consuming before the broker listens (a restarted runner may
 // reclaim a message at once): their publishes wait for it, as startNode's do, instead of failing
 // an attempt and being retried (which a test counting starts would see).
@@ -20,7 +21,13 @@ let publisherReady: (p: Publisher) => void = () => {};
 const publisherP = new Promise<Publisher>((resolve) => (publisherReady = resolve));
 const publish: PublishFn = async (channel, data, opts) => {
   const publisher = await publisherP;
-  return publisher.publish({ channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL, ...(opts.msgId === undefined ? {} : { msgId: opts.msgId }) });
+  return publisher.publish({
+    channel,
+    data,
+    hops: opts.hops,
+    principal: INSECURE_PRINCIPAL,
+    ...(opts.msgId === undefined ? {} : { msgId: opts.msgId }),
+  });
 };
 const blocks = await BlockNode.start({
   engine,

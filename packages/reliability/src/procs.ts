@@ -59,14 +59,22 @@ async function killChild(c: ChildProcess): Promise<void> {
 
 /** Starts the real `tributary start` (port 0, no block folders unless given) and waits until it listens. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): Promise<NodeProc> {
-  return launch(process.execPath, [CLI_BIN, 'start', '--port', '0', '--log-level', 'warn', ...args], env,
-    /tributary listening on (http:\/\/\S+)/);
+  return launch(
+    process.execPath,
+    [CLI_BIN, 'start', '--port', '0', '--log-level', 'warn', ...args],
+    env,
+    /tributary listening on (http:\/\/\S+)/,
+  );
 }
 
 /** Starts a {@link NodeProcessOptions} process (src/node-main.ts) and waits until it listens. */
 export function spawnNode(options: NodeProcessOptions): Promise<NodeProc> {
-  return launch(process.execPath, ['--import', 'tsx', NODE_MAIN], { TRIBUTARY_RELIABILITY_NODE: JSON.stringify(options) },
-    /^listening (http:\/\/\S+)/m);
+  return launch(
+    process.execPath,
+    ['--import', 'tsx', NODE_MAIN],
+    { TRIBUTARY_RELIABILITY_NODE: JSON.stringify(options) },
+    /^listening (http:\/\/\S+)/m,
+  );
 }
 
 async function launch(cmd: string, args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 30_000): Promise<NodeProc> {

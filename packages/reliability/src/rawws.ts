@@ -94,9 +94,17 @@ export function rawConnect(
   const u = new URL(url);
   const socket = connect({ host: u.hostname, port: Number(u.port) });
   socket.setNoDelay(true);
-  const headers = { Host: u.host, Upgrade: 'websocket', Connection: 'Upgrade',
-    'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Version': '13', ...options.headers };
-  const head = `GET ${u.pathname}${u.search} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  const headers = {
+    Host: u.host,
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+    'Sec-WebSocket-Version': '13',
+    ...options.headers,
+  };
+  const head = `GET ${u.pathname}${u.search} HTTP/1.1\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
   let closeCode = 1006;
   let closed = false;
   let onClosed: (code: number) => void = () => {};

@@ -20,8 +20,22 @@ export async function ownedRedis(fsync: 'always' | 'everysec' = 'always'): Promi
   assertRedisServerInstalled();
   const dir = await mkdtemp(join(tmpdir(), 'tributary-rel-redis-'));
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--protected-mode', 'no',
-    '--appendonly', 'yes', '--appendfsync', fsync];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--dir',
+    dir,
+    '--protected-mode',
+    'no',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    fsync,
+  ];
   let child: ChildProcess | undefined = await spawnRedis(args, port);
   return {
     url: `redis://127.0.0.1:${port}`,

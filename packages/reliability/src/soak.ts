@@ -147,9 +147,10 @@ export async function runSoak(durationMs: number, sampleMs = 1000): Promise<Soak
       reconnects,
       deliveryErrors,
       ok: problems.length === 0,
-      verdict: problems.length === 0
-        ? `ok: RSS growth ${rssGrowth.map((g) => `${(g / 2 ** 20).toFixed(1)} MiB`).join(', ')} (bound ${SOAK_RSS_GROWTH_BOUND / 2 ** 20} MiB); lag ${finalLag}, pending ${finalPending} (bound ${SOAK_QUEUE_BOUND})`
-        : `FAILED: ${problems.join('; ')}`,
+      verdict:
+        problems.length === 0
+          ? `ok: RSS growth ${rssGrowth.map((g) => `${(g / 2 ** 20).toFixed(1)} MiB`).join(', ')} (bound ${SOAK_RSS_GROWTH_BOUND / 2 ** 20} MiB); lag ${finalLag}, pending ${finalPending} (bound ${SOAK_QUEUE_BOUND})`
+          : `FAILED: ${problems.join('; ')}`,
     };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));

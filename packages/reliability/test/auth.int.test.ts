@@ -39,8 +39,14 @@ beforeAll(async () => {
   const [h, , s] = good.split('.');
   bad = {
     expired: { token: jwt({ iss: 'tributary', exp: now() - 60, grants: { 'acl.>': ALL } }), code: 'TOKEN_EXPIRED' },
-    forged: { token: jwt({ iss: 'tributary', exp: now() + 600, grants: { 'acl.>': ALL } }, 'another-secret-that-is-32-bytes-long!!'), code: 'UNAUTHORIZED' },
-    tampered: { token: `${h}.${b64({ iss: 'tributary', exp: now() + 600, grants: { '>': ALL, $uploads: ['publish'] } })}.${s}`, code: 'UNAUTHORIZED' },
+    forged: {
+      token: jwt({ iss: 'tributary', exp: now() + 600, grants: { 'acl.>': ALL } }, 'another-secret-that-is-32-bytes-long!!'),
+      code: 'UNAUTHORIZED',
+    },
+    tampered: {
+      token: `${h}.${b64({ iss: 'tributary', exp: now() + 600, grants: { '>': ALL, $uploads: ['publish'] } })}.${s}`,
+      code: 'UNAUTHORIZED',
+    },
     unsigned: { token: jwt({ iss: 'tributary', exp: now() + 600, grants: { 'acl.>': ALL } }, SECRET, 'none'), code: 'UNAUTHORIZED' },
     noExp: { token: jwt({ iss: 'tributary', grants: { 'acl.>': ALL } }), code: 'UNAUTHORIZED' },
     garbage: { token: 'not-a-token', code: 'UNAUTHORIZED' },
@@ -51,10 +57,18 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function http(method: string, path: string, token: string | undefined, body?: unknown): Promise<{ status: number; code: string | undefined; json: unknown }> {
+async function http(
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<{ status: number; code: string | undefined; json: unknown }> {
   const res = await fetch(`${node.url}${path}`, {
     method,
-    headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
@@ -81,9 +95,10 @@ describe('bad credentials on every path', () => {
   it('the WebSocket refuses them before anything else (subscribe, publish, history, presence all sit behind it)', async () => {
     for (const [name, { token, code }] of Object.entries(bad)) {
       for (const how of ['query', 'header'] as const) {
-        const s = how === 'query'
-          ? await connectWs(`${node.wsUrl}?token=${encodeURIComponent(token)}`)
-          : await connectWs(node.wsUrl, { headers: { authorization: `Bearer ${token}` } });
+        const s =
+          how === 'query'
+            ? await connectWs(`${node.wsUrl}?token=${encodeURIComponent(token)}`)
+            : await connectWs(node.wsUrl, { headers: { authorization: `Bearer ${token}` } });
         expect(s.frames[0], `${name} via ${how}`).toMatchObject({ type: 'error', code });
         expect((await s.closed).code).toBe(4001);
       }
@@ -93,7 +108,7 @@ describe('bad credentials on every path', () => {
     expect((await none.closed).code).toBe(4001);
   });
 
-  it('an `auth` frame with a bad token is refused and does not change the connection\'s rights', async () => {
+  it("an `auth` frame with a bad token is refused and does not change the connection's rights", async () => {
     const s = await connectWs(`${node.wsUrl}?token=${wrongGrant}`);
     for (const [name, { token, code }] of Object.entries(bad)) {
       expect(await s.request({ type: 'auth', token }), name).toMatchObject({ type: 'error', code });
@@ -147,7 +162,8 @@ describe('bad credentials on every path', () => {
     const issued = await http('POST', '/v1/uploads', good, {});
     expect(issued.status).toBe(201);
     const { uploadUrl } = issued.json as { uploadUrl: string };
-    const put = (url: string): Promise<Response> => fetch(`${node.url}${url}`, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: PNG });
+    const put = (url: string): Promise<Response> =>
+      fetch(`${node.url}${url}`, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: PNG });
     const forged = `${uploadUrl.slice(0, -4)}${uploadUrl.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
     const f = await put(forged);
     expect(f.status).toBe(401);

@@ -22,21 +22,30 @@ afterAll(async () => {
 describe('a silently dead command connection', () => {
   it('fails calls with UNAVAILABLE, then replaces the connection and serves again, storing each acked append once', async () => {
     const COMMAND_TIMEOUT_MS = 500;
-    const engine = new RedisEngine({ url: proxy.url, keyPrefix: `cmd${Date.now()}:`, commandTimeoutMs: COMMAND_TIMEOUT_MS, maxReconnectDelayMs: 100 });
+    const engine = new RedisEngine({
+      url: proxy.url,
+      keyPrefix: `cmd${Date.now()}:`,
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      maxReconnectDelayMs: 100,
+    });
     try {
       expect((await engine.append({ channel: 'c', payload: '1', msgId: 'm1' })).offset).toBe(1);
       expect(proxy.freezeAll()).toBeGreaterThan(0);
       const failures: string[] = [];
       let acked: number | undefined;
-      await until(async () => {
-        try {
-          acked = (await engine.append({ channel: 'c', payload: '2', msgId: 'm2' })).offset;
-          return true;
-        } catch (err) {
-          failures.push((err as { code?: string }).code ?? String(err));
-          return false;
-        }
-      }, 'an append to succeed after the connection was frozen', 20 * COMMAND_TIMEOUT_MS);
+      await until(
+        async () => {
+          try {
+            acked = (await engine.append({ channel: 'c', payload: '2', msgId: 'm2' })).offset;
+            return true;
+          } catch (err) {
+            failures.push((err as { code?: string }).code ?? String(err));
+            return false;
+          }
+        },
+        'an append to succeed after the connection was frozen',
+        20 * COMMAND_TIMEOUT_MS,
+      );
       expect(failures.length).toBeGreaterThanOrEqual(1);
       expect(new Set(failures)).toEqual(new Set(['UNAVAILABLE']));
       // A frozen attempt may have reached Redis before the reply was lost: the msgId stores it once.

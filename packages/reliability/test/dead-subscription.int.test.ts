@@ -41,7 +41,9 @@ describe('a silently dead subscriber connection', () => {
       await until(() => got.length === 5, 'entries appended while the subscriber was dead', 20 * COMMAND_TIMEOUT_MS);
       const detectedMs = Date.now() - frozenAt;
       expect(got.map((e) => e.payload)).toEqual(['1', '2', '3', '4', '5']);
-      console.log(`dead-subscription: noticed and refilled ${detectedMs} ms after the connection went silent (commandTimeoutMs ${COMMAND_TIMEOUT_MS})`);
+      console.log(
+        `dead-subscription: noticed and refilled ${detectedMs} ms after the connection went silent (commandTimeoutMs ${COMMAND_TIMEOUT_MS})`,
+      );
     } finally {
       await follower.close();
       await writer.close();

@@ -21,17 +21,33 @@ const HTTP_REQUESTS = 500;
 const PER_IP = 40;
 /** RSS growth allowed between the end of the warm-up (10% of the frames) and the end of the run. */
 export const FUZZ_RSS_GROWTH_BOUND = 96 * 1024 * 1024;
-const SETUPS = [['memory', 'insecure'], ['memory', 'token'], ['redis', 'insecure'], ['redis', 'token']] as const;
+const SETUPS = [
+  ['memory', 'insecure'],
+  ['memory', 'token'],
+  ['redis', 'insecure'],
+  ['redis', 'token'],
+] as const;
 
 let redis: RedisServer;
 const clusters = new Map<string, Cluster>();
 let node: Cluster['nodes'][number];
 beforeAll(async () => {
   redis = await startRedis();
-  await Promise.all(SETUPS.map(async ([engine, mode]) => {
-    clusters.set(`${engine}/${mode}`, await Cluster.start({ engine, mode, redis: redis.url, nodes: engine === 'redis' && mode === 'insecure' ? 2 : 1,
-      maxPayloadBytes: FUZZ_MAX_PAYLOAD, maxConnectionsPerIp: PER_IP }));
-  }));
+  await Promise.all(
+    SETUPS.map(async ([engine, mode]) => {
+      clusters.set(
+        `${engine}/${mode}`,
+        await Cluster.start({
+          engine,
+          mode,
+          redis: redis.url,
+          nodes: engine === 'redis' && mode === 'insecure' ? 2 : 1,
+          maxPayloadBytes: FUZZ_MAX_PAYLOAD,
+          maxConnectionsPerIp: PER_IP,
+        }),
+      );
+    }),
+  );
 });
 afterAll(async () => {
   await killAll();
@@ -62,15 +78,17 @@ describe('fuzzing the broker', () => {
     // Regression: `new URL('//', base)` threw inside the server's 'upgrade' listener, which ended
     // the process on one unauthenticated request.
     const base = new URL(node.url);
-    const raw = (head: string): Promise<string> => new Promise((resolve) => {
-      const s = connect({ host: base.hostname, port: Number(base.port) }, () => s.write(head));
-      let got = '';
-      s.on('data', (d: Buffer) => (got += d.toString()));
-      s.on('close', () => resolve(got));
-      s.on('error', () => resolve(got));
-      setTimeout(() => s.destroy(), 1000);
-    });
-    const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+    const raw = (head: string): Promise<string> =>
+      new Promise((resolve) => {
+        const s = connect({ host: base.hostname, port: Number(base.port) }, () => s.write(head));
+        let got = '';
+        s.on('data', (d: Buffer) => (got += d.toString()));
+        s.on('close', () => resolve(got));
+        s.on('error', () => resolve(got));
+        setTimeout(() => s.destroy(), 1000);
+      });
+    const upgrade =
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
     for (const target of ['//', '///', '//:/y//9', '//x/v1/ws']) {
       expect(await raw(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${upgrade}\r\n`)).toMatch(/^HTTP\/1\.1 404/);
       const http = await raw(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
@@ -115,12 +133,16 @@ describe('fuzzing the broker', () => {
     await Promise.all(flood.map((s) => s.close()));
     for (const p of partial) p.ws.terminate();
     for (const s of loris) s.destroy();
-    await until(async () => {
-      const s = await connectWs(node.wsUrl);
-      const ok = s.frames[0]?.type === 'welcome';
-      await s.close();
-      return ok;
-    }, 'connections accepted again', 10_000);
+    await until(
+      async () => {
+        const s = await connectWs(node.wsUrl);
+        const ok = s.frames[0]?.type === 'welcome';
+        await s.close();
+        return ok;
+      },
+      'connections accepted again',
+      10_000,
+    );
     expect(node.alive()).toBe(true);
   });
 });

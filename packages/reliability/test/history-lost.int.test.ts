@@ -36,13 +36,24 @@ describe('history lost with Redis (no persistence)', () => {
 
     await redis.restart(); // everything stored is gone
     await a.kill(); // and the subscriber's node dies: it must resume elsewhere from { 5, oldEpoch }
-    await until(async () => (await pub.publish('lost', { p: 'y', seq: 1 }).then(() => true, () => false)), 'a publish after the restart');
+    await until(
+      async () =>
+        await pub.publish('lost', { p: 'y', seq: 1 }).then(
+          () => true,
+          () => false,
+        ),
+      'a publish after the restart',
+    );
     await until(() => log.recoveries.length > 0, 'the recovery report');
     expect(log.recoveries[0]).toMatchObject({ channel: 'lost', recovered: false, resubscribed: true });
     expect(log.recoveries[0]!.position?.epoch).not.toBe(oldEpoch);
     for (let seq = 2; seq <= 5; seq++) await pub.publish('lost', { p: 'y', seq });
-    await until(() => log.messages.filter((m) => m.epoch !== oldEpoch).length === 5 ||
-      log.messages.at(-1)?.offset === 5 && log.messages.at(-1)?.epoch !== oldEpoch, 'the new epoch');
+    await until(
+      () =>
+        log.messages.filter((m) => m.epoch !== oldEpoch).length === 5 ||
+        (log.messages.at(-1)?.offset === 5 && log.messages.at(-1)?.epoch !== oldEpoch),
+      'the new epoch',
+    );
     const fresh = log.messages.filter((m) => m.epoch !== oldEpoch).map((m) => (m.data as { seq: number }).seq);
     // Delivery continues from the broker's position at resume: a suffix of 1..5, in order, once.
     expect(fresh).toEqual([1, 2, 3, 4, 5].slice(5 - fresh.length));

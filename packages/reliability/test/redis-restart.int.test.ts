@@ -48,7 +48,11 @@ describe('Redis restart mid-stream (AOF, appendfsync always)', () => {
     // Detection: the first message stored after Redis came back reaches every subscriber.
     const firstAfter = await (async () => {
       const before = Math.max(...runs.flatMap((r) => r.acked.map((x) => x.offset)));
-      await until(() => Math.max(...runs.flatMap((r) => r.acked.map((x) => x.offset))) > before, 'a publish acked after the restart', 30_000);
+      await until(
+        () => Math.max(...runs.flatMap((r) => r.acked.map((x) => x.offset))) > before,
+        'a publish acked after the restart',
+        30_000,
+      );
       return before + 1;
     })();
     await until(() => logs.every((l) => l.last >= firstAfter), 'delivery after the restart', 30_000);
@@ -71,18 +75,24 @@ describe('Redis restart mid-stream (AOF, appendfsync always)', () => {
     // (reported on done.<channel>) or dead-lettered — none zero times.
     const reader = mk(a.wsUrl);
     await reader.connect();
-    await until(async () => {
-      const done = await reader.history(`done.${channel}`, { limit: 1000 });
-      return done.messages.length + (await reader.history('$dlq.tally', { limit: 1000 })).messages.length >= top;
-    }, 'the block processed everything', 30_000);
+    await until(
+      async () => {
+        const done = await reader.history(`done.${channel}`, { limit: 1000 });
+        return done.messages.length + (await reader.history('$dlq.tally', { limit: 1000 })).messages.length >= top;
+      },
+      'the block processed everything',
+      30_000,
+    );
     const done = (await reader.history(`done.${channel}`, { limit: 1000 })).messages.map((m) => (m.data as { offset: number }).offset);
     const dead = (await reader.history('$dlq.tally', { limit: 1000 })).messages.map((m) => (m.data as { offset: number }).offset);
     const processed = new Set([...done, ...dead]);
     expect(acked.filter((x) => !processed.has(x.offset))).toEqual([]);
     expect(new Set(done).size).toBe(done.length); // the msgId derived from the input kept it once
 
-    console.log(`redis-restart: down ${upAt - downAt} ms; delivery to all subscribers resumed ${detectionMs} ms after Redis answered PING; ` +
-      `publish errors ${JSON.stringify(Object.fromEntries(runs.flatMap((r) => [...r.errors])))}; dead letters ${dead.length}`);
+    console.log(
+      `redis-restart: down ${upAt - downAt} ms; delivery to all subscribers resumed ${detectionMs} ms after Redis answered PING; ` +
+        `publish errors ${JSON.stringify(Object.fromEntries(runs.flatMap((r) => [...r.errors])))}; dead letters ${dead.length}`,
+    );
     expect(a.alive() && b.alive()).toBe(true);
     // Its own waits are bounded (30 s each); the suite's 30 s default for the whole test was not
     // enough on a CI machine busy with the other test files (one run timed out with nothing wrong).

@@ -27,7 +27,14 @@ describe('kill -9 a block runner mid-message', () => {
   it('another runner reclaims and finishes it, failures end in $dlq after N attempts, nothing is processed zero times', async () => {
     const keyPrefix = `rel${Date.now()}:`;
     const ATTEMPTS = 3;
-    const common = { redis: redis.url, keyPrefix, blockDirs: [BLOCKS], claimIdleMs: 1000, pollMs: 50, retry: { attempts: ATTEMPTS, baseMs: 20, maxMs: 100 } };
+    const common = {
+      redis: redis.url,
+      keyPrefix,
+      blockDirs: [BLOCKS],
+      claimIdleMs: 1000,
+      pollMs: 50,
+      retry: { attempts: ATTEMPTS, baseMs: 20, maxMs: 100 },
+    };
     // The test reads the block's kv and group straight from Redis, as a third process would.
     const inspector = new RedisEngine({ url: redis.url, keyPrefix });
     engines.push(inspector);
@@ -50,14 +57,20 @@ describe('kill -9 a block runner mid-message', () => {
     for (let id = 2; id <= JOBS; id++) await c2.publish('jobs.x', { id, fail: id % 10 === 0 });
 
     const failing = Array.from({ length: JOBS }, (_, i) => i + 1).filter((id) => id % 10 === 0);
-    await until(async () => {
-      const fin = (await c2.history('finished', { limit: 1000 })).messages.length;
-      const dead = (await c2.history('$dlq.reclaim', { limit: 1000 })).messages.length;
-      return fin + dead >= JOBS;
-    }, 'every job finished or dead-lettered', 30_000);
+    await until(
+      async () => {
+        const fin = (await c2.history('finished', { limit: 1000 })).messages.length;
+        const dead = (await c2.history('$dlq.reclaim', { limit: 1000 })).messages.length;
+        return fin + dead >= JOBS;
+      },
+      'every job finished or dead-lettered',
+      30_000,
+    );
 
     const finished = (await c2.history('finished', { limit: 1000 })).messages.map((m) => m.data as { id: number; starts: number });
-    const dead = (await c2.history('$dlq.reclaim', { limit: 1000 })).messages.map((m) => m.data as { data: { id: number }; attempts: number; error: { code: string } });
+    const dead = (await c2.history('$dlq.reclaim', { limit: 1000 })).messages.map(
+      (m) => m.data as { data: { id: number }; attempts: number; error: { code: string } },
+    );
     // Job 1: started on A (killed), reclaimed and finished on B.
     expect(finished.find((f) => f.id === 1)).toEqual({ id: 1, starts: 2 });
     // The failing jobs: exactly one dead letter each, after ATTEMPTS attempts, with a typed error.

@@ -33,10 +33,14 @@ describe('a slow consumer', () => {
     await Promise.all([...healthy, pub].map((c) => c.connect()));
     const logs = healthy.map(() => new SubscriberLog());
     const latencies: number[] = [];
-    await Promise.all(healthy.map((c, i) => c.subscribe('firehose', (m) => {
-      latencies.push(Date.now() - m.time);
-      logs[i]!.handler(m);
-    })));
+    await Promise.all(
+      healthy.map((c, i) =>
+        c.subscribe('firehose', (m) => {
+          latencies.push(Date.now() - m.time);
+          logs[i]!.handler(m);
+        }),
+      ),
+    );
 
     const pad = 'x'.repeat(16 * 1024);
     // The slow client reads nothing, so it cannot see its own close frame: ask the broker.
@@ -61,7 +65,9 @@ describe('a slow consumer', () => {
 
     latencies.sort((x, y) => x - y);
     const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
-    console.log(`slow-consumer: cut off after ${seq} × 16 KiB; healthy p50 ${latencies[latencies.length >> 1]} ms, p99 ${p99} ms, max ${latencies.at(-1)} ms`);
+    console.log(
+      `slow-consumer: cut off after ${seq} × 16 KiB; healthy p50 ${latencies[latencies.length >> 1]} ms, p99 ${p99} ms, max ${latencies.at(-1)} ms`,
+    );
     expect(p99).toBeLessThanOrEqual(LATENCY_P99_BOUND_MS);
     expect(node.alive()).toBe(true);
   });

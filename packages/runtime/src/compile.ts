@@ -110,8 +110,11 @@ async function bundleOnce(options: BuildOptions, timeoutMs: number): Promise<Com
     if (!timedOut && SERVICE_GONE.test(text)) {
       // Dead now: make the next build start a new service instead of failing on this one forever.
       await stop();
-      throw new BlockError(BlockErrorCodes.COMPILE_ERROR, /was stopped/i.test(text)
-        ? `the compiler crashed on this source (${text})` : `the compiler was not running (${text})`, { cause: err });
+      throw new BlockError(
+        BlockErrorCodes.COMPILE_ERROR,
+        /was stopped/i.test(text) ? `the compiler crashed on this source (${text})` : `the compiler was not running (${text})`,
+        { cause: err },
+      );
     }
     throw new BlockError(BlockErrorCodes.COMPILE_ERROR, text, { cause: err });
   } finally {
@@ -150,14 +153,48 @@ export type ScanRefusal = 'nesting' | 'chain' | undefined;
 const PREFIX_WORDS = new Set(['typeof', 'void', 'delete', 'await', 'new', 'yield']);
 const STATEMENT_WORDS = new Set(['if', 'else', 'for', 'while', 'do', 'with']);
 /** Words after which an expression starts (so `/` begins a regular expression). */
-const EXPRESSION_BEFORE = new Set(['return', 'typeof', 'void', 'delete', 'new', 'in', 'of', 'instanceof', 'case', 'do', 'else',
-  'throw', 'yield', 'await', 'extends', 'default']);
+const EXPRESSION_BEFORE = new Set([
+  'return',
+  'typeof',
+  'void',
+  'delete',
+  'new',
+  'in',
+  'of',
+  'instanceof',
+  'case',
+  'do',
+  'else',
+  'throw',
+  'yield',
+  'await',
+  'extends',
+  'default',
+]);
 /** Words that are operands (so `/` after them divides), besides identifiers. */
 const OPERAND_WORDS = new Set(['this', 'super', 'null', 'true', 'false']);
 const CONTROL_WORDS = new Set(['if', 'while', 'for', 'with']);
 const BINARY_WORDS = new Set(['in', 'instanceof', 'of', 'as', 'satisfies', 'extends']);
-const KEYWORDS = new Set([...PREFIX_WORDS, ...STATEMENT_WORDS, ...EXPRESSION_BEFORE, ...OPERAND_WORDS, 'function', 'class',
-  'let', 'const', 'var', 'import', 'export', 'try', 'catch', 'finally', 'switch', 'break', 'continue', 'debugger']);
+const KEYWORDS = new Set([
+  ...PREFIX_WORDS,
+  ...STATEMENT_WORDS,
+  ...EXPRESSION_BEFORE,
+  ...OPERAND_WORDS,
+  'function',
+  'class',
+  'let',
+  'const',
+  'var',
+  'import',
+  'export',
+  'try',
+  'catch',
+  'finally',
+  'switch',
+  'break',
+  'continue',
+  'debugger',
+]);
 
 interface Frame {
   /** 40 `(`, 91 `[`, 123 `{`, 36 a template's `${`. */
@@ -172,7 +209,8 @@ interface Frame {
   angle: number;
 }
 
-const isIdentStart = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 36 || c === 95 || c === 92 || c === 35 || c >= 128;
+const isIdentStart = (c: number): boolean =>
+  (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 36 || c === 95 || c === 92 || c === 35 || c >= 128;
 const isIdentPart = (c: number): boolean => isIdentStart(c) || (c >= 48 && c <= 57);
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isNewline = (c: number): boolean => c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
@@ -186,8 +224,15 @@ const isNewline = (c: number): boolean => c === 10 || c === 13 || c === 0x2028 |
  */
 export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxChain = MAX_SOURCE_CHAIN): ScanRefusal {
   const n = source.length;
-  const newFrame = (open: number, control: boolean, expression: boolean): Frame =>
-    ({ open, control, expression, unary: 0, right: 0, statement: 0, angle: 0 });
+  const newFrame = (open: number, control: boolean, expression: boolean): Frame => ({
+    open,
+    control,
+    expression,
+    unary: 0,
+    right: 0,
+    statement: 0,
+    angle: 0,
+  });
   const frames: Frame[] = [newFrame(0, false, false)];
   let top = frames[0] as Frame;
   /** Brackets plus every frame's chains. */
@@ -270,7 +315,10 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
   while (i < n) {
     const c = source.charCodeAt(i);
     // Whitespace and newlines.
-    if (c === 32 || c === 9 || c === 11 || c === 12 || c === 0xfeff || c === 0xa0) { i++; continue; }
+    if (c === 32 || c === 9 || c === 11 || c === 12 || c === 0xfeff || c === 0xa0) {
+      i++;
+      continue;
+    }
     if (isNewline(c)) {
       if (exprEnd) newlineAfterExpr = true;
       i++;
@@ -297,7 +345,10 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
       while (i < n) {
         const s = source.charCodeAt(i);
         if (s === 92) i += 2;
-        else if (s === c) { i++; break; } else if (s === 10 || s === 13) break;
+        else if (s === c) {
+          i++;
+          break;
+        } else if (s === 10 || s === 13) break;
         else i++;
       }
       exprEnd = true;
@@ -322,7 +373,16 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
         const s = source.charCodeAt(i);
         if (s === 92) i += 2;
         else if (isNewline(s)) break;
-        else if (s === 91) { inClass = true; i++; } else if (s === 93) { inClass = false; i++; } else if (s === 47 && !inClass) { i++; break; } else i++;
+        else if (s === 91) {
+          inClass = true;
+          i++;
+        } else if (s === 93) {
+          inClass = false;
+          i++;
+        } else if (s === 47 && !inClass) {
+          i++;
+          break;
+        } else i++;
       }
       while (i < n && isIdentPart(source.charCodeAt(i))) i++;
       exprEnd = true;
@@ -365,8 +425,17 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
       startToken(word, false);
       if (PREFIX_WORDS.has(word) && add('unary', 1)) return 'chain';
       if (STATEMENT_WORDS.has(word) && add('statement', 1)) return 'chain';
-      if ((word === 'function' || word === 'class') && !exprEnd && prev !== '' && prev !== ';' && prev !== '{' && prev !== '}' &&
-        prev !== ')' && prev !== 'export' && prev !== 'default') {
+      if (
+        (word === 'function' || word === 'class') &&
+        !exprEnd &&
+        prev !== '' &&
+        prev !== ';' &&
+        prev !== '{' &&
+        prev !== '}' &&
+        prev !== ')' &&
+        prev !== 'export' &&
+        prev !== 'default'
+      ) {
         functionBodyAt = frames.length;
       }
       exprEnd = OPERAND_WORDS.has(word);
@@ -387,8 +456,19 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
     if (c === 123) {
       let expression = functionBodyAt === frames.length;
       if (expression) functionBodyAt = -1;
-      else if (!exprEnd && prev !== '' && prev !== ';' && prev !== '{' && prev !== '}' && prev !== ')' && prev !== '=>' &&
-        prev !== 'id' && prev !== 'else' && prev !== 'do' && !(KEYWORDS.has(prev) && !EXPRESSION_BEFORE.has(prev))) {
+      else if (
+        !exprEnd &&
+        prev !== '' &&
+        prev !== ';' &&
+        prev !== '{' &&
+        prev !== '}' &&
+        prev !== ')' &&
+        prev !== '=>' &&
+        prev !== 'id' &&
+        prev !== 'else' &&
+        prev !== 'do' &&
+        !(KEYWORDS.has(prev) && !EXPRESSION_BEFORE.has(prev))
+      ) {
         expression = true;
       }
       const why = push(123, false, expression);
@@ -454,7 +534,10 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
     let chained = false;
     if (op === '!' || op === '++' || op === '--') {
       // After an expression: postfix (TypeScript's non-null `!`), still an expression.
-      if (exprEnd) { prev = op; continue; }
+      if (exprEnd) {
+        prev = op;
+        continue;
+      }
       chained = add('unary', 1);
     } else if ((op === '+' || op === '-') && !exprEnd) {
       chained = add('unary', 1);
@@ -480,9 +563,59 @@ export function scanSource(source: string, maxNesting = MAX_SOURCE_NESTING, maxC
 }
 
 const COMPARISONS = new Set(['==', '===', '!=', '!==', '<=', '>=']);
-const OPERATORS = new Set(['.', '...', '?.', '?', '??', '??=', ':', '=', '==', '===', '!', '!=', '!==', '=>', '+', '++', '+=', '-', '--',
-  '-=', '*', '**', '*=', '**=', '/', '/=', '%', '%=', '<', '<<', '<=', '<<=', '>', '>>', '>>>', '>=', '>>=', '>>>=', '&', '&&',
-  '&=', '&&=', '|', '||', '|=', '||=', '^', '^=', '~', '@', '#']);
+const OPERATORS = new Set([
+  '.',
+  '...',
+  '?.',
+  '?',
+  '??',
+  '??=',
+  ':',
+  '=',
+  '==',
+  '===',
+  '!',
+  '!=',
+  '!==',
+  '=>',
+  '+',
+  '++',
+  '+=',
+  '-',
+  '--',
+  '-=',
+  '*',
+  '**',
+  '*=',
+  '**=',
+  '/',
+  '/=',
+  '%',
+  '%=',
+  '<',
+  '<<',
+  '<=',
+  '<<=',
+  '>',
+  '>>',
+  '>>>',
+  '>=',
+  '>>=',
+  '>>>=',
+  '&',
+  '&&',
+  '&=',
+  '&&=',
+  '|',
+  '||',
+  '|=',
+  '||=',
+  '^',
+  '^=',
+  '~',
+  '@',
+  '#',
+]);
 
 /**
  * Bundles one block given as source text (what the console's deploy box posts). The text may import
@@ -500,31 +633,42 @@ export async function compileSource(source: string, loader: 'ts' | 'js' = 'ts', 
   }
   const refusal = scanSource(source);
   if (refusal === 'nesting') {
-    throw new BlockError(BlockErrorCodes.COMPILE_ERROR,
-      `source has brackets nested deeper than ${MAX_SOURCE_NESTING} (refused by the nesting scan, before compiling)`);
+    throw new BlockError(
+      BlockErrorCodes.COMPILE_ERROR,
+      `source has brackets nested deeper than ${MAX_SOURCE_NESTING} (refused by the nesting scan, before compiling)`,
+    );
   }
   if (refusal === 'chain') {
-    throw new BlockError(BlockErrorCodes.COMPILE_ERROR, `source has brackets, operators or statements chained deeper than ${
-      MAX_SOURCE_CHAIN} (refused by the nesting scan, before compiling)`);
+    throw new BlockError(
+      BlockErrorCodes.COMPILE_ERROR,
+      `source has brackets, operators or statements chained deeper than ${
+        MAX_SOURCE_CHAIN
+      } (refused by the nesting scan, before compiling)`,
+    );
   }
   const blockDir = dirname(BLOCK_PACKAGE);
   // esbuild names the stdin module resolveDir/sourcefile: that importer gets only the author API.
   const sourcefile = `block.${loader}`;
   const stdinPath = join(blockDir, sourcefile);
-  return bundle({
-    stdin: { contents: source, loader, sourcefile, resolveDir: blockDir },
-    plugins: [{
-      name: 'only-block-api',
-      setup(b) {
-        b.onResolve({ filter: /.*/ }, (args) => {
-          if (args.path === '@tributary/block') return { path: BLOCK_PACKAGE };
-          // The author API's own relative imports, if it ever has some.
-          if (args.importer !== stdinPath && args.importer.startsWith(blockDir)) return undefined;
-          return { errors: [{ text: `a block deployed as source may import only @tributary/block, not ${args.path}` }] };
-        });
-      },
-    }],
-  }, options.timeoutMs);
+  return bundle(
+    {
+      stdin: { contents: source, loader, sourcefile, resolveDir: blockDir },
+      plugins: [
+        {
+          name: 'only-block-api',
+          setup(b) {
+            b.onResolve({ filter: /.*/ }, (args) => {
+              if (args.path === '@tributary/block') return { path: BLOCK_PACKAGE };
+              // The author API's own relative imports, if it ever has some.
+              if (args.importer !== stdinPath && args.importer.startsWith(blockDir)) return undefined;
+              return { errors: [{ text: `a block deployed as source may import only @tributary/block, not ${args.path}` }] };
+            });
+          },
+        },
+      ],
+    },
+    options.timeoutMs,
+  );
 }
 
 /** The version of a bundle: the first 12 hex digits of its SHA-256. */

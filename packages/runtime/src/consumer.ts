@@ -83,10 +83,12 @@ export class GroupConsumer {
     const patterns = this.#block.def.trigger.kind === 'afterPublish' ? this.#block.def.trigger.patterns : [];
     await this.#deps.groups.register(this.#group, patterns);
     for (const p of patterns) {
-      this.#follows.push(await this.#deps.engine.followPattern(p, () => {
-        this.#notified = true;
-        this.#wake?.();
-      }));
+      this.#follows.push(
+        await this.#deps.engine.followPattern(p, () => {
+          this.#notified = true;
+          this.#wake?.();
+        }),
+      );
     }
     this.#startLanes();
   }

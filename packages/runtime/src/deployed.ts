@@ -60,8 +60,14 @@ export class DeployedBlock {
 
   readonly #metrics: RuntimeMetrics | undefined;
 
-  constructor(def: ValidBlock, compiled: CompiledBlock, sandboxes: Lane[], config: Record<string, JsonValue>,
-    secrets: Record<string, string>, metrics?: RuntimeMetrics) {
+  constructor(
+    def: ValidBlock,
+    compiled: CompiledBlock,
+    sandboxes: Lane[],
+    config: Record<string, JsonValue>,
+    secrets: Record<string, string>,
+    metrics?: RuntimeMetrics,
+  ) {
     this.#metrics = metrics;
     this.def = def;
     this.compiled = compiled;
@@ -122,19 +128,21 @@ export class DeployedBlock {
     if (started.length > 0) started_();
     let last = performance.now();
     let stop = false;
-    const outcomes = started.map((p, i) => p.then((o): RunOutcome => {
-      if (stop || 'skipped' in o) return { skipped: true };
-      const now = performance.now();
-      this.#metrics?.duration.observe({ block: this.name }, (now - last) / 1000);
-      this.#record(now - last);
-      last = now;
-      if (!o.ok) {
-        stop = true;
-        return { ok: false, error: this.#failed(o.error) };
-      }
-      if (i + 1 < started.length) started_();
-      return o;
-    }));
+    const outcomes = started.map((p, i) =>
+      p.then((o): RunOutcome => {
+        if (stop || 'skipped' in o) return { skipped: true };
+        const now = performance.now();
+        this.#metrics?.duration.observe({ block: this.name }, (now - last) / 1000);
+        this.#record(now - last);
+        last = now;
+        if (!o.ok) {
+          stop = true;
+          return { ok: false, error: this.#failed(o.error) };
+        }
+        if (i + 1 < started.length) started_();
+        return o;
+      }),
+    );
     void Promise.all(outcomes).finally(() => this.#release(sandbox));
     return outcomes;
   }
@@ -147,7 +155,7 @@ export class DeployedBlock {
     const code = err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR;
     this.#lastError = { code, message, time: Date.now() };
     this.#metrics?.errors.inc({ block: this.name, code });
-    return message === (err as Error).message ? err as Error : new BlockError(code, message, { block: this.name });
+    return message === (err as Error).message ? (err as Error) : new BlockError(code, message, { block: this.name });
   }
 
   #record(ms: number): void {
@@ -214,7 +222,13 @@ export class DeployedBlock {
       deadLettersDropped: this.#deadLettersDropped,
     };
     if (this.#lastError !== undefined) stats.lastError = this.#lastError;
-    return { name: this.name, version: this.version, trigger: this.def.trigger, publishes: this.def.publishes,
-      deployedAt: this.deployedAt, stats };
+    return {
+      name: this.name,
+      version: this.version,
+      trigger: this.def.trigger,
+      publishes: this.def.publishes,
+      deployedAt: this.deployedAt,
+      stats,
+    };
   }
 }

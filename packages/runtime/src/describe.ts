@@ -66,17 +66,24 @@ export function validateDescription(d: BlockDescription): ValidBlock {
     // before-publish block there could rewrite or refuse other blocks' log lines and dead letters.
     // Only a pattern whose first segment starts with `$` matches them (compilePattern).
     for (const p of trigger.patterns) {
-      if (p.startsWith('$')) bad(`trigger.beforePublish: ${JSON.stringify(p)} is a system channel, which the platform writes and no block may intercept`);
+      if (p.startsWith('$'))
+        bad(`trigger.beforePublish: ${JSON.stringify(p)} is a system channel, which the platform writes and no block may intercept`);
     }
   }
   if (trigger.kind === 'afterPublish') {
     // Every line the block logged, or message it failed, would run it again: a loop outside any hop
     // count the block's own publishes carry. (Loops through other blocks' channels end at the hop
     // limit: log lines and dead letters carry hops.)
-    const own = [[`$logs.${d.name}`, 'log'], [`$dlq.${d.name}`, 'dead-letter']] as const;
+    const own = [
+      [`$logs.${d.name}`, 'log'],
+      [`$dlq.${d.name}`, 'dead-letter'],
+    ] as const;
     for (const p of trigger.patterns) {
       for (const [channel, what] of own) {
-        if (compilePattern(p)(channel)) bad(`trigger.afterPublish: ${JSON.stringify(p)} matches ${channel}, the block's own ${what} channel: it would run on its own output forever`);
+        if (compilePattern(p)(channel))
+          bad(
+            `trigger.afterPublish: ${JSON.stringify(p)} matches ${channel}, the block's own ${what} channel: it would run on its own output forever`,
+          );
       }
     }
   }

@@ -157,7 +157,8 @@ export function parseDeadLetterRecord(payload: string, block: string): DeadLette
   for (const f of ['offset', 'time', 'attempts', 'failedAt'] as const) if (!Number.isSafeInteger(r[f])) return `${f} is not an integer`;
   if (!('data' in r)) return 'data is missing';
   const err = r.error as Record<string, unknown> | null | undefined;
-  if (typeof err !== 'object' || err === null || typeof err.code !== 'string' || typeof err.message !== 'string') return 'error is not {code, message}';
+  if (typeof err !== 'object' || err === null || typeof err.code !== 'string' || typeof err.message !== 'string')
+    return 'error is not {code, message}';
   if (r.msgId !== undefined && typeof r.msgId !== 'string') return 'msgId is not a string';
   if (r.hops !== undefined && !(Number.isSafeInteger(r.hops) && (r.hops as number) >= 0)) return 'hops is not a non-negative integer';
   if (channelProblem(r.channel, false) !== undefined) return 'channel is not a channel name';

@@ -8,8 +8,11 @@ import type { HostHandler } from './sandbox.js';
 export { redact } from './redact.js';
 
 /** Publishes on behalf of a block; `hops` is the triggering message's hop count + 1. */
-export type PublishFn = (channel: string, data: JsonValue, options: { msgId?: string; hops: number; block: string }) =>
-  Promise<{ offset: number }>;
+export type PublishFn = (
+  channel: string,
+  data: JsonValue,
+  options: { msgId?: string; hops: number; block: string },
+) => Promise<{ offset: number }>;
 
 /** A log line a block wrote. */
 export interface BlockLogLine {
@@ -71,7 +74,10 @@ export function createHostHandler(s: HostServices): HostHandler {
         }
         // After the grant check: a refused publish spends no token.
         if (s.admitPublish?.() === false) {
-          throw new BlockError(BlockErrorCodes.RATE_LIMITED, `block ${s.block} is over its publishes per second; publish to ${channel} refused`);
+          throw new BlockError(
+            BlockErrorCodes.RATE_LIMITED,
+            `block ${s.block} is over its publishes per second; publish to ${channel} refused`,
+          );
         }
         const opts: { msgId?: string; hops: number; block: string } = { hops: inv.hops + 1, block: s.block };
         if (typeof args.msgId === 'string') opts.msgId = args.msgId;
@@ -86,7 +92,9 @@ export function createHostHandler(s: HostServices): HostHandler {
           // So is the broker's size check (bytes of UTF-8, which the isolate's count of characters
           // cannot see past): the same code as a refusal inside the isolate.
           if ((err as { code?: unknown }).code === ErrorCodes.PAYLOAD_TOO_LARGE) {
-            throw new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE, `publish to ${channel} refused: ${(err as Error).message}`, { cause: err });
+            throw new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE, `publish to ${channel} refused: ${(err as Error).message}`, {
+              cause: err,
+            });
           }
           throw refused(`publish to ${channel} failed: ${(err as Error).message}`, err);
         }
@@ -128,8 +136,10 @@ export function createHostHandler(s: HostServices): HostHandler {
           const full = Number(args.fieldsLength);
           const redacted = redact(json, s.secrets, true);
           // Whole JSON stays JSON; a cut one does not parse, so it is kept as text.
-          line.fields = !(full > json.length) && json.length <= cap && redacted.length <= cap ? parseOr(redacted)
-            : redactCut(json, full, cap, s.secrets, true);
+          line.fields =
+            !(full > json.length) && json.length <= cap && redacted.length <= cap
+              ? parseOr(redacted)
+              : redactCut(json, full, cap, s.secrets, true);
         }
         s.log(line, inv.hops + 1);
         return null;

@@ -45,12 +45,15 @@ export function adminRoute(node: BlockNode, readBody: BodyReader = readBodyOf): 
       if (req.method === 'POST' && name === '') {
         const body = parseJson(await readBody(req, MAX_BUNDLE_BYTES)) as { code?: unknown; source?: unknown; config?: unknown };
         if (typeof body.code !== 'string' && typeof body.source !== 'string') {
-          throw new TributaryError(ErrorCodes.INVALID_FRAME, 'body must be {"code": "<bundle>"} or {"source": "<TypeScript>"}, with "config"?: {}');
+          throw new TributaryError(
+            ErrorCodes.INVALID_FRAME,
+            'body must be {"code": "<bundle>"} or {"source": "<TypeScript>"}, with "config"?: {}',
+          );
         }
         const config = (body.config ?? {}) as Record<string, JsonValue>;
         try {
-          const compiled = typeof body.code === 'string' ? { code: body.code, version: versionOf(body.code) }
-            : await compileSource(body.source as string);
+          const compiled =
+            typeof body.code === 'string' ? { code: body.code, version: versionOf(body.code) } : await compileSource(body.source as string);
           const info = await node.deploy(compiled, config);
           return json(res, 201, info);
         } catch (err) {
@@ -67,15 +70,24 @@ export function adminRoute(node: BlockNode, readBody: BodyReader = readBodyOf): 
   };
 }
 
-async function deadLetterRoute(node: BlockNode, req: IncomingMessage, res: ServerResponse, block: string,
-  offset: string | undefined, action: string | undefined, url: URL): Promise<void> {
+async function deadLetterRoute(
+  node: BlockNode,
+  req: IncomingMessage,
+  res: ServerResponse,
+  block: string,
+  offset: string | undefined,
+  action: string | undefined,
+  url: URL,
+): Promise<void> {
   if (offset === undefined && req.method === 'GET') {
     const raw = url.searchParams.get('limit');
     const limit = raw === null ? 100 : Number(raw);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TributaryError(ErrorCodes.INVALID_FRAME, 'limit must be an integer from 1 to 1000');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new TributaryError(ErrorCodes.INVALID_FRAME, 'limit must be an integer from 1 to 1000');
     return json(res, 200, { block, ...(await node.deadLetters.list(block, limit)) });
   }
-  if (offset === undefined || req.method !== 'POST') throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+  if (offset === undefined || req.method !== 'POST')
+    throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
   if (action === 'drop') return json(res, 200, { block, dropped: await node.deadLetters.drop(block, Number(offset)) });
   try {
     return json(res, 200, { block, replayed: await node.deadLetters.replay(block, Number(offset)) });
@@ -107,8 +119,11 @@ function parseJson(text: string): unknown {
  * Request-triggered blocks: `/v1/blocks/<name>/<path>` → the block's response. `mayCall` decides
  * who may call which block (the CLI wires the broker's grants: `request` on `$blocks.<name>`).
  */
-export function requestRoute(node: BlockNode, readBody: BodyReader = readBodyOf,
-  mayCall: (caller: Principal, block: string) => boolean = (c) => c.admin): HttpRoute {
+export function requestRoute(
+  node: BlockNode,
+  readBody: BodyReader = readBodyOf,
+  mayCall: (caller: Principal, block: string) => boolean = (c) => c.admin,
+): HttpRoute {
   return {
     prefix: '/v1/blocks/',
     async handle(req, res, caller, url) {
@@ -179,13 +194,31 @@ const BLOCK_CSP = BLOCK_RESPONSE_HEADERS['content-security-policy'] as string;
  * response on a keep-alive connection), cookies on the broker's origin, and nosniff, which the broker
  * sets. A block's Content-Security-Policy is sent next to the broker's, so it can only restrict more.
  */
-export const BLOCK_FORBIDDEN_HEADERS: readonly string[] = ['content-length', 'transfer-encoding', 'connection', 'keep-alive',
-  'upgrade', 'te', 'trailer', 'proxy-*', 'set-cookie', 'set-cookie2', 'x-content-type-options',
+export const BLOCK_FORBIDDEN_HEADERS: readonly string[] = [
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-*',
+  'set-cookie',
+  'set-cookie2',
+  'x-content-type-options',
   // Headers a browser applies to the whole origin (the console's), not to this one response: they
   // would let one block wipe the console's storage, pin HSTS, prompt for credentials on the
   // broker's name, move its traffic elsewhere, or collect its reports.
-  'clear-site-data', 'strict-transport-security', 'www-authenticate', 'alt-svc', 'refresh', 'nel', 'report-to',
-  'reporting-endpoints', 'service-worker-allowed'];
+  'clear-site-data',
+  'strict-transport-security',
+  'www-authenticate',
+  'alt-svc',
+  'refresh',
+  'nel',
+  'report-to',
+  'reporting-endpoints',
+  'service-worker-allowed',
+];
 
 /** RFC 9110 token: what a field name may consist of. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -228,7 +261,9 @@ export function checkBlockResponse(block: string, r: unknown): CheckedResponse {
     const name = rawName.toLowerCase();
     if (!TOKEN.test(name)) bad(`a header name that is not an HTTP token: ${JSON.stringify(rawName)}`);
     if (BLOCK_FORBIDDEN_HEADERS.includes(name) || name.startsWith('proxy-')) {
-      bad(`a ${name} header, which a request block may not set (the broker frames the response, and headers that act on its whole origin are its own)`);
+      bad(
+        `a ${name} header, which a request block may not set (the broker frames the response, and headers that act on its whole origin are its own)`,
+      );
     }
     if (typeof value !== 'string') bad(`header ${name} with a ${typeof value} value; values are strings`);
     if (!FIELD_VALUE.test(value as string)) bad(`header ${name} with a control character (CR, LF, NUL …) in its value`);

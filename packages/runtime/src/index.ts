@@ -7,8 +7,21 @@ export type { CompiledBlock } from './compile.js';
 export { BlockError, BlockErrorCodes } from './errors.js';
 export type { BlockErrorCode } from './errors.js';
 export {
-  DEFAULT_LIMITS, DEFAULT_BEFORE_PUBLISH_WALL_MS, MAX_LIMITS, MIN_LANE_MEMORY_MB, LOAD_LIMITS, resolveLimits, laneLimits, LOG_LIMITS, DEFAULT_LOG_BUDGET, MAX_RESULT_CHARS,
-  MAX_REQUEST_RESULT_CHARS, MAX_ERROR_CHARS, MAX_KV_VALUE_CHARS, MAX_FETCH_BODY_CHARS, MAX_HOST_ARGS_CHARS,
+  DEFAULT_LIMITS,
+  DEFAULT_BEFORE_PUBLISH_WALL_MS,
+  MAX_LIMITS,
+  MIN_LANE_MEMORY_MB,
+  LOAD_LIMITS,
+  resolveLimits,
+  laneLimits,
+  LOG_LIMITS,
+  DEFAULT_LOG_BUDGET,
+  MAX_RESULT_CHARS,
+  MAX_REQUEST_RESULT_CHARS,
+  MAX_ERROR_CHARS,
+  MAX_KV_VALUE_CHARS,
+  MAX_FETCH_BODY_CHARS,
+  MAX_HOST_ARGS_CHARS,
 } from './limits.js';
 export type { ResolvedLimits, LogBudget } from './limits.js';
 export { redact, MIN_REDACTED_SECRET } from './redact.js';

@@ -82,8 +82,11 @@ export function resolveLimits(requested: unknown, beforePublish: boolean, concur
   // isolated-vm refuses heaps under 8 MiB.
   out.memoryMb = Math.max(MIN_LANE_MEMORY_MB, out.memoryMb);
   if (Math.floor(out.memoryMb / concurrency) < MIN_LANE_MEMORY_MB) {
-    bad(`limits.memoryMb is the budget of all the block's lanes together: concurrency ${concurrency} needs limits.memoryMb ≥ ${
-      concurrency * MIN_LANE_MEMORY_MB} (${MIN_LANE_MEMORY_MB} MiB per lane; got ${out.memoryMb})`);
+    bad(
+      `limits.memoryMb is the budget of all the block's lanes together: concurrency ${concurrency} needs limits.memoryMb ≥ ${
+        concurrency * MIN_LANE_MEMORY_MB
+      } (${MIN_LANE_MEMORY_MB} MiB per lane; got ${out.memoryMb})`,
+    );
   }
   return out;
 }

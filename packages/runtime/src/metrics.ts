@@ -47,7 +47,7 @@ export class RuntimeMetrics {
     });
     new Gauge({
       name: 'tributary_dlq_depth',
-      help: 'Messages retained in each block\'s dead-letter channel ($dlq.<block>)',
+      help: "Messages retained in each block's dead-letter channel ($dlq.<block>)",
       labelNames: ['block'],
       registers: [registry],
       async collect() {

@@ -63,11 +63,14 @@ export class BlockNode {
   /** Loads the registry's blocks, then the folders' (a folder's version replaces the stored one). */
   static async start(options: BlockNodeOptions): Promise<BlockNode> {
     const node = new BlockNode(options);
-    node.#watch = await node.registry.watch((name) => void node.#sync(name),
-      (problem, entry) => node.runner.reportBadEntry(DEPLOY_CHANNEL, problem, entry));
+    node.#watch = await node.registry.watch(
+      (name) => void node.#sync(name),
+      (problem, entry) => node.runner.reportBadEntry(DEPLOY_CHANNEL, problem, entry),
+    );
     for (const stored of await node.registry.all()) {
-      await node.runner.deploy({ code: stored.code, version: stored.version }, { config: stored.config }).catch((err: unknown) =>
-        node.#log?.error({ err, block: stored.name }, 'stored block failed to load'));
+      await node.runner
+        .deploy({ code: stored.code, version: stored.version }, { config: stored.config })
+        .catch((err: unknown) => node.#log?.error({ err, block: stored.name }, 'stored block failed to load'));
     }
     for (const dir of options.dirs ?? []) await node.loadDir(dir);
     return node;

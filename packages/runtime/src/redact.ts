@@ -21,7 +21,13 @@ export function redact(text: string, secrets: Readonly<Record<string, string>>, 
  * to `cap` characters with a `…[cut: N chars]` marker when the whole was longer. A secret the
  * isolate's cut went through would leave its head at the piece's end: that head is redacted too.
  */
-export function redactCut(piece: string, fullLength: number, cap: number, secrets: Readonly<Record<string, string>>, json: boolean): string {
+export function redactCut(
+  piece: string,
+  fullLength: number,
+  cap: number,
+  secrets: Readonly<Record<string, string>>,
+  json: boolean,
+): string {
   const full = Number.isSafeInteger(fullLength) && fullLength > piece.length ? fullLength : piece.length;
   let text = redact(piece, secrets, json);
   if (full > piece.length) text = redactTail(text, secrets, json);

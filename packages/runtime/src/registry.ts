@@ -108,7 +108,8 @@ export function parseDeployNotice(payload: string): DeployNotice | string {
   } catch {
     return 'not JSON';
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `not an object (${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`;
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return `not an object (${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`;
   const o = v as Record<string, unknown>;
   if (typeof o.name !== 'string' || !BLOCK_NAME.test(o.name)) return `name is not a block name (${BLOCK_NAME})`;
   if (o.version !== undefined && typeof o.version !== 'string') return 'version is not a string';

@@ -11,8 +11,16 @@ import { DeployedBlock, type BlockInfo } from './deployed.js';
 import { validateDescription, type ValidBlock } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type FetchLimits, type HostModule, type PublishFn } from './host.js';
-import { DEFAULT_LOG_BUDGET, laneLimits, LOAD_LIMITS, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits,
-  type LogBudget } from './limits.js';
+import {
+  DEFAULT_LOG_BUDGET,
+  laneLimits,
+  LOAD_LIMITS,
+  LOG_LIMITS,
+  MAX_REQUEST_RESULT_CHARS,
+  MAX_RESULT_CHARS,
+  resolveLimits,
+  type LogBudget,
+} from './limits.js';
 import { LogRate } from './log-rate.js';
 import { PublishRate } from './publish-rate.js';
 import { RemoteLane } from './process/lane.js';
@@ -83,8 +91,13 @@ const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseMs: 100, maxMs: 2000 };
  */
 export class BlockRunner {
   readonly consumer: string;
-  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics' | 'logBudget' | 'maxPayloadBytes' | 'runners'>> &
-    { retry: RetryOptions; fetch: FetchLimits; logger: Logger | undefined; logBudget: LogBudget; maxPayloadBytes: number };
+  readonly #o: Required<Omit<RunnerOptions, 'logger' | 'retry' | 'fetch' | 'metrics' | 'logBudget' | 'maxPayloadBytes' | 'runners'>> & {
+    retry: RetryOptions;
+    fetch: FetchLimits;
+    logger: Logger | undefined;
+    logBudget: LogBudget;
+    maxPayloadBytes: number;
+  };
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #blocks = new Map<string, DeployedBlock>();
   readonly #consumers = new Map<string, GroupConsumer>();
@@ -114,13 +127,15 @@ export class BlockRunner {
       maxPayloadBytes: options.maxPayloadBytes ?? MAX_RESULT_CHARS,
     };
     this.consumer = this.#o.consumer;
-    this.#metrics = options.metrics === undefined ? undefined
-      : new RuntimeMetrics(options.metrics, options.engine, () => [...this.#blocks.keys()]);
+    this.#metrics =
+      options.metrics === undefined ? undefined : new RuntimeMetrics(options.metrics, options.engine, () => [...this.#blocks.keys()]);
     this.pool = new RunnerPool(options.runners, {
       ...(options.logger === undefined ? {} : { logger: options.logger }),
       onExit: (reason) => this.#metrics?.runnerExits.inc({ reason }),
       // What crossed out of an isolate, for the tests that check an oversized value stayed inside.
-      onCopied: (chars) => { copiedOut.largest = Math.max(copiedOut.largest, chars); },
+      onCopied: (chars) => {
+        copiedOut.largest = Math.max(copiedOut.largest, chars);
+      },
     });
     this.#metrics?.watchRunners(this.pool);
   }
@@ -157,7 +172,9 @@ export class BlockRunner {
     // then its folders: usually the same versions). Replacing it would cut an invocation in flight
     // short for nothing, and its message would be handled again.
     const config = JSON.stringify(options.config ?? {});
-    const same = [...this.#blocks.values()].find((b) => b.compiled.version === compiled.version && JSON.stringify(b.info.config) === config);
+    const same = [...this.#blocks.values()].find(
+      (b) => b.compiled.version === compiled.version && JSON.stringify(b.info.config) === config,
+    );
     if (same !== undefined) return same.describe();
     // Load once with default limits to read the definition, then with the block's own limits.
     const def = await this.#describe(compiled);
@@ -184,22 +201,24 @@ export class BlockRunner {
     let rate = this.#publishRates.get(def.name);
     if (rate === undefined) this.#publishRates.set(def.name, (rate = new PublishRate(limits.publishesPerSecond)));
     else rate.perSecond = limits.publishesPerSecond;
-    const next = new DeployedBlock(def, compiled, sandboxes, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) },
-      this.#metrics);
-    this.#hosts.set(next, createHostHandler({
-      block: def.name,
-      version: compiled.version,
-      publish: this.#o.publish,
-      publishes: def.publishes,
-      kv: this.#o.engine.kv,
-      fetchAllow: def.fetchAllow,
-      fetchLimits: this.#o.fetch,
-      log: (line, hops) => this.#log(line, hops),
-      logsDropped: (dropped, hops) => this.#logsDropped(def.name, dropped, hops),
-      admitPublish: () => rate.take(),
-      secrets: next.info.secrets,
-      modules: this.#o.modules,
-    }));
+    const next = new DeployedBlock(def, compiled, sandboxes, options.config ?? {}, { ...(this.#o.secrets[def.name] ?? {}) }, this.#metrics);
+    this.#hosts.set(
+      next,
+      createHostHandler({
+        block: def.name,
+        version: compiled.version,
+        publish: this.#o.publish,
+        publishes: def.publishes,
+        kv: this.#o.engine.kv,
+        fetchAllow: def.fetchAllow,
+        fetchLimits: this.#o.fetch,
+        log: (line, hops) => this.#log(line, hops),
+        logsDropped: (dropped, hops) => this.#logsDropped(def.name, dropped, hops),
+        admitPublish: () => rate.take(),
+        secrets: next.info.secrets,
+        modules: this.#o.modules,
+      }),
+    );
     const prev = this.#blocks.get(def.name);
     if (prev !== undefined && prev.def.trigger.kind !== def.trigger.kind) await this.#unwire(prev);
     this.#blocks.set(def.name, next);
@@ -284,8 +303,10 @@ export class BlockRunner {
    */
   reportBadEntry(metricChannel: string, problem: string, entry: Pick<Entry, 'channel' | 'offset' | 'epoch' | 'payload'>): void {
     this.#metrics?.badNotices.inc({ channel: metricChannel });
-    this.#o.logger?.warn({ channel: entry.channel, offset: entry.offset, epoch: entry.epoch, problem,
-      payload: entry.payload.slice(0, 200) }, 'ignored a malformed system-channel entry');
+    this.#o.logger?.warn(
+      { channel: entry.channel, offset: entry.offset, epoch: entry.epoch, problem, payload: entry.payload.slice(0, 200) },
+      'ignored a malformed system-channel entry',
+    );
   }
 
   /**
@@ -307,8 +328,7 @@ export class BlockRunner {
     const t = b.def.trigger;
     if (t.kind === 'afterPublish') {
       const existing = this.#consumers.get(b.name);
-      if (existing !== undefined && prev?.def.trigger.kind === 'afterPublish' &&
-        prev.def.trigger.patterns.join() === t.patterns.join()) {
+      if (existing !== undefined && prev?.def.trigger.kind === 'afterPublish' && prev.def.trigger.patterns.join() === t.patterns.join()) {
         existing.block = b;
         return;
       }
@@ -330,8 +350,15 @@ export class BlockRunner {
       await c.start();
     } else if (t.kind === 'interval') {
       this.#intervals.get(b.name)?.();
-      this.#intervals.set(b.name, startInterval(b, t.seconds, { kv: this.#o.engine.kv, consumer: this.consumer,
-        current: () => this.#blocks.get(b.name), log: this.#o.logger }));
+      this.#intervals.set(
+        b.name,
+        startInterval(b, t.seconds, {
+          kv: this.#o.engine.kv,
+          consumer: this.consumer,
+          current: () => this.#blocks.get(b.name),
+          log: this.#o.logger,
+        }),
+      );
     }
   }
 
@@ -374,8 +401,10 @@ export class BlockRunner {
         // The message came from a $logs or $dlq channel and is at the hop limit: the end of a loop
         // through system channels. Another dead letter would only go round again.
         b.noteDeadLetterDropped();
-        this.#o.logger?.error({ block: b.name, channel: entry.channel, offset: entry.offset, hops, error },
-          'dead letter dropped: a message from a system channel failed at the hop limit (a loop through $logs/$dlq)');
+        this.#o.logger?.error(
+          { block: b.name, channel: entry.channel, offset: entry.offset, hops, error },
+          'dead letter dropped: a message from a system channel failed at the hop limit (a loop through $logs/$dlq)',
+        );
         return;
       }
       // An ordinary message at the end of a chain as long as the hop limit (its publish was refused
@@ -392,19 +421,24 @@ export class BlockRunner {
     const n = entry.gapBefore ?? 0;
     b.noteSkipped(n);
     // The platform's own line: not held to the block's log budget.
-    this.#writeLog({
-      block: b.name,
-      version: b.version,
-      level: 'error',
-      message: `${n} message(s) on ${entry.channel} (offsets ${entry.offset - n}–${entry.offset - 1}) were trimmed by retention before this block read them`,
-      fields: { channel: entry.channel, epoch: entry.epoch, from: entry.offset - n, to: entry.offset - 1 },
-      time: Date.now(),
-    }, (entry.hops ?? 0) + 1);
+    this.#writeLog(
+      {
+        block: b.name,
+        version: b.version,
+        level: 'error',
+        message: `${n} message(s) on ${entry.channel} (offsets ${entry.offset - n}–${entry.offset - 1}) were trimmed by retention before this block read them`,
+        fields: { channel: entry.channel, epoch: entry.epoch, from: entry.offset - n, to: entry.offset - 1 },
+        time: Date.now(),
+      },
+      (entry.hops ?? 0) + 1,
+    );
   }
 
   /** A block's log line, held to its budget per second (see {@link LogRate}). */
   #log(line: BlockLogLine, hops: number): void {
-    const chars = line.message.length + (line.fields === undefined ? 0 : typeof line.fields === 'string' ? line.fields.length : JSON.stringify(line.fields).length);
+    const chars =
+      line.message.length +
+      (line.fields === undefined ? 0 : typeof line.fields === 'string' ? line.fields.length : JSON.stringify(line.fields).length);
     if (!this.#logRate(line.block).admit(chars, hops)) {
       this.#blocks.get(line.block)?.noteLogsDropped(1);
       return;
@@ -423,11 +457,18 @@ export class BlockRunner {
 
   #droppedLine(block: string, dropped: number, reason: 'invocation' | 'rate'): BlockLogLine {
     const b = this.#blocks.get(block);
-    const why = reason === 'invocation'
-      ? `over an invocation's ${LOG_LIMITS.linesPerInvocation} lines / ${LOG_LIMITS.charsPerInvocation} characters`
-      : `over the block's ${this.#o.logBudget.linesPerSecond} lines / ${this.#o.logBudget.charsPerSecond} characters per second`;
-    return { block, version: b?.version ?? '', level: 'warn', message: `${dropped} log lines dropped: ${why}`,
-      fields: { dropped, reason }, time: Date.now() };
+    const why =
+      reason === 'invocation'
+        ? `over an invocation's ${LOG_LIMITS.linesPerInvocation} lines / ${LOG_LIMITS.charsPerInvocation} characters`
+        : `over the block's ${this.#o.logBudget.linesPerSecond} lines / ${this.#o.logBudget.charsPerSecond} characters per second`;
+    return {
+      block,
+      version: b?.version ?? '',
+      level: 'warn',
+      message: `${dropped} log lines dropped: ${why}`,
+      fields: { dropped, reason },
+      time: Date.now(),
+    };
   }
 
   #logRate(block: string): LogRate {

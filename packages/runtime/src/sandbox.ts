@@ -1,8 +1,15 @@
 import ivm from 'isolated-vm';
 import { BOOTSTRAP } from './bootstrap.js';
 import { BlockError, BlockErrorCodes, type BlockErrorCode } from './errors.js';
-import { LOG_LIMITS, MAX_ERROR_CHARS, MAX_FETCH_BODY_CHARS, MAX_HOST_ARGS_CHARS, MAX_KV_VALUE_CHARS, MAX_RESULT_CHARS,
-  type ResolvedLimits } from './limits.js';
+import {
+  LOG_LIMITS,
+  MAX_ERROR_CHARS,
+  MAX_FETCH_BODY_CHARS,
+  MAX_HOST_ARGS_CHARS,
+  MAX_KV_VALUE_CHARS,
+  MAX_RESULT_CHARS,
+  type ResolvedLimits,
+} from './limits.js';
 import { redactCut } from './redact.js';
 
 /** The JSON-able part of a block's definition, read out of its isolate. */
@@ -98,8 +105,10 @@ type Reply = { ok: true; value: unknown } | { ok: false; message?: string; lengt
  * One entry of a __drain: the host calls queued, and the invocations settled (with the log lines
  * they dropped), since the last one.
  */
-type Drained = [calls: Array<[invocation: number, call: number, op: string, args: unknown]>,
-  finished: Array<[invocation: number, reply: Reply, logsDropped: number]>];
+type Drained = [
+  calls: Array<[invocation: number, call: number, op: string, args: unknown]>,
+  finished: Array<[invocation: number, reply: Reply, logsDropped: number]>,
+];
 
 /** The bridge functions the bootstrap defines, taken before the block's bundle runs. */
 interface Bridge {
@@ -164,13 +173,21 @@ export class BlockSandbox implements Lane {
     this.#host = host;
     this.#resultChars = options.resultChars ?? MAX_RESULT_CHARS;
     const payload = options.payloadChars ?? MAX_RESULT_CHARS;
-    this.#argCaps = { payload, kv: MAX_KV_VALUE_CHARS, fetchBody: MAX_FETCH_BODY_CHARS,
-      args: Math.max(MAX_HOST_ARGS_CHARS, payload + 64 * 1024) };
+    this.#argCaps = {
+      payload,
+      kv: MAX_KV_VALUE_CHARS,
+      fetchBody: MAX_FETCH_BODY_CHARS,
+      args: Math.max(MAX_HOST_ARGS_CHARS, payload + 64 * 1024),
+    };
   }
 
   /** Loads a bundle in a fresh isolate and reads its definition. */
-  static async load(code: string, limits: ResolvedLimits, host: HostHandler, options: SandboxOptions = {}):
-    Promise<{ sandbox: BlockSandbox; description: BlockDescription }> {
+  static async load(
+    code: string,
+    limits: ResolvedLimits,
+    host: HostHandler,
+    options: SandboxOptions = {},
+  ): Promise<{ sandbox: BlockSandbox; description: BlockDescription }> {
     const sandbox = new BlockSandbox(code, limits, host, options);
     const describe = await sandbox.#start();
     let reply: Reply;
@@ -181,7 +198,7 @@ export class BlockSandbox implements Lane {
     } catch (err) {
       const isolate = sandbox.#isolate;
       if (isolate === undefined) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, errorText(err), { cause: err });
-      throw sandbox.#loadFailure(err, isolate, 'reading the block\'s definition failed');
+      throw sandbox.#loadFailure(err, isolate, "reading the block's definition failed");
     } finally {
       describe.release();
     }
@@ -199,9 +216,17 @@ export class BlockSandbox implements Lane {
 
   async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>> {
     let previous: Promise<RunOutcome> = Promise.resolve({ ok: true, value: null });
-    return items.map((item) => (previous = previous.then((before): Promise<RunOutcome> | RunOutcome => ('ok' in before && before.ok
-      ? this.invoke(item.input, info, item.hops).then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }))
-      : { skipped: true as const }))));
+    return items.map(
+      (item) =>
+        (previous = previous.then((before): Promise<RunOutcome> | RunOutcome =>
+          'ok' in before && before.ok
+            ? this.invoke(item.input, info, item.hops).then(
+                (value) => ({ ok: true as const, value }),
+                (error: unknown) => ({ ok: false as const, error }),
+              )
+            : { skipped: true as const },
+        )),
+    );
   }
 
   /** {@link invoke} with the input already as JSON text (as a runner process receives it). */
@@ -290,7 +315,9 @@ export class BlockSandbox implements Lane {
     if (err instanceof BlockError) return err;
     const text = errorText(err);
     if (/timed out/i.test(text)) {
-      return new BlockError(BlockErrorCodes.CPU_LIMIT, `${what}: its top-level code exceeded ${this.limits.cpuMs} ms of CPU`, { cause: err });
+      return new BlockError(BlockErrorCodes.CPU_LIMIT, `${what}: its top-level code exceeded ${this.limits.cpuMs} ms of CPU`, {
+        cause: err,
+      });
     }
     if (disposed && MEMORY_MESSAGE.test(text)) {
       return new BlockError(BlockErrorCodes.MEMORY_LIMIT, `${what}: it exceeded its ${this.limits.memoryMb} MiB heap`, { cause: err });
@@ -322,7 +349,9 @@ export class BlockSandbox implements Lane {
           timer = setTimeout(() => {
             breach = BlockErrorCodes.WALL_LIMIT;
             this.#teardown();
-            end.failed ??= { error: new BlockError(BlockErrorCodes.WALL_LIMIT, `invocation exceeded ${this.limits.wallMs} ms of wall time`) };
+            end.failed ??= {
+              error: new BlockError(BlockErrorCodes.WALL_LIMIT, `invocation exceeded ${this.limits.wallMs} ms of wall time`),
+            };
             resolve();
           }, this.limits.wallMs);
         });
@@ -342,8 +371,10 @@ export class BlockSandbox implements Lane {
         // The isolate reports only the size of an oversized result. Block code could forge this
         // reply, but only to fail its own invocation with another code.
         if (typeof reply.tooLarge === 'number') {
-          throw new BlockError(BlockErrorCodes.RESULT_TOO_LARGE,
-            `the result is ${reply.tooLarge} characters of JSON (limit ${this.#resultChars}); it was not copied out of the isolate`);
+          throw new BlockError(
+            BlockErrorCodes.RESULT_TOO_LARGE,
+            `the result is ${reply.tooLarge} characters of JSON (limit ${this.#resultChars}); it was not copied out of the isolate`,
+          );
         }
         const message = redactCut(String(reply.message), Number(reply.length), MAX_ERROR_CHARS, info.secrets, false);
         throw new BlockError(inv.refused ?? BlockErrorCodes.HANDLER_ERROR, message);
@@ -477,8 +508,16 @@ export class BlockSandbox implements Lane {
   #caps(info: InvocationInfo): Record<string, number> {
     // The slack keeps the longest secret whole across a cut, for the host's redaction.
     const slack = Object.values(info.secrets).reduce((n, v) => Math.max(n, v.length), 0);
-    return { lines: LOG_LIMITS.linesPerInvocation, chars: LOG_LIMITS.charsPerInvocation, lineChars: LOG_LIMITS.lineChars,
-      slack, result: this.#resultChars, error: MAX_ERROR_CHARS, calls: this.limits.callsPerInvocation, ...this.#argCaps };
+    return {
+      lines: LOG_LIMITS.linesPerInvocation,
+      chars: LOG_LIMITS.charsPerInvocation,
+      lineChars: LOG_LIMITS.lineChars,
+      slack,
+      result: this.#resultChars,
+      error: MAX_ERROR_CHARS,
+      calls: this.limits.callsPerInvocation,
+      ...this.#argCaps,
+    };
   }
 
   /**
@@ -487,13 +526,21 @@ export class BlockSandbox implements Lane {
    */
   #tooLarge(args: unknown): BlockError {
     const a = (args ?? {}) as { what?: unknown; size?: unknown; op?: unknown };
-    const what = typeof a.what === 'string' && Object.hasOwn(TOO_LARGE_WHAT, a.what) ? a.what as keyof typeof TOO_LARGE_WHAT : 'args';
-    const limit = what === 'publish' ? this.#argCaps.payload : what === 'kv' ? this.#argCaps.kv
-      : what === 'fetch' ? this.#argCaps.fetchBody : this.#argCaps.args;
+    const what = typeof a.what === 'string' && Object.hasOwn(TOO_LARGE_WHAT, a.what) ? (a.what as keyof typeof TOO_LARGE_WHAT) : 'args';
+    const limit =
+      what === 'publish'
+        ? this.#argCaps.payload
+        : what === 'kv'
+          ? this.#argCaps.kv
+          : what === 'fetch'
+            ? this.#argCaps.fetchBody
+            : this.#argCaps.args;
     const unit = what === 'publish' || what === 'args' ? 'characters of JSON' : 'characters';
     const name = what === 'args' ? `the arguments of ${String(a.op).slice(0, 40)}` : TOO_LARGE_WHAT[what];
-    return new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE,
-      `${name} is ${Number(a.size)} ${unit} (limit ${limit}); refused inside the isolate, it was not copied out`);
+    return new BlockError(
+      BlockErrorCodes.PAYLOAD_TOO_LARGE,
+      `${name} is ${Number(a.size)} ${unit} (limit ${limit}); refused inside the isolate, it was not copied out`,
+    );
   }
 
   async #onHostCall(id: number, op: string, args: unknown): Promise<string> {

@@ -4,7 +4,15 @@ import { compileBlock } from './compile.js';
 import { validateDescription, type NormalizedTrigger } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { createHostHandler, type BlockLogLine, type HostModule } from './host.js';
-import { laneLimits, LOAD_LIMITS, LOG_LIMITS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS, resolveLimits, type ResolvedLimits } from './limits.js';
+import {
+  laneLimits,
+  LOAD_LIMITS,
+  LOG_LIMITS,
+  MAX_REQUEST_RESULT_CHARS,
+  MAX_RESULT_CHARS,
+  resolveLimits,
+  type ResolvedLimits,
+} from './limits.js';
 import { PublishRate } from './publish-rate.js';
 import { BlockSandbox } from './sandbox.js';
 
@@ -89,33 +97,49 @@ export async function testBlock(entry: string, options: TestBlockOptions = {}): 
     kv: engine.kv,
     fetchAllow: def.fetchAllow,
     fetchLimits: { timeoutMs: 5000, maxBytes: 1 << 20 },
-    log: (line) => current?.logs.push(line.fields === undefined
-      ? { level: line.level, message: line.message }
-      : { level: line.level, message: line.message, fields: line.fields }),
+    log: (line) =>
+      current?.logs.push(
+        line.fields === undefined
+          ? { level: line.level, message: line.message }
+          : { level: line.level, message: line.message, fields: line.fields },
+      ),
     // As the runner writes it (docs/BLOCKS.md, Limits): one line for what an invocation dropped.
-    logsDropped: (dropped) => current?.logs.push({ level: 'warn', message: `${dropped} log lines dropped: over an invocation's ${
-      LOG_LIMITS.linesPerInvocation} lines / ${LOG_LIMITS.charsPerInvocation} characters`, fields: { dropped, reason: 'invocation' } }),
+    logsDropped: (dropped) =>
+      current?.logs.push({
+        level: 'warn',
+        message: `${dropped} log lines dropped: over an invocation's ${
+          LOG_LIMITS.linesPerInvocation
+        } lines / ${LOG_LIMITS.charsPerInvocation} characters`,
+        fields: { dropped, reason: 'invocation' },
+      }),
     admitPublish: () => rate.take(),
     secrets: options.secrets ?? {},
     modules: options.modules ?? {},
   });
   const allowed = def.fetchAllow;
-  const { sandbox } = await BlockSandbox.load(compiled.code, limits, async (inv, op, args) => {
-    if (op !== 'fetch') return host(inv, op, args);
-    const { url, init } = args as { url: string; init: { method?: string; headers?: Record<string, string>; body?: string } };
-    const u = new URL(url);
-    if (!allowed.some((h) => h === u.hostname || (h.startsWith('*.') && u.hostname.endsWith(h.slice(1))))) {
-      throw new BlockError(BlockErrorCodes.HOST_REFUSED, `host ${u.hostname} is not on block ${def.name}'s fetch allow-list`);
-    }
-    current?.fetches.push({ url, method: init.method ?? 'GET' });
-    if (options.fetch === undefined) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'no fetch responder given to testBlock');
-    const r = await options.fetch(url, init);
-    const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? null);
-    return { status: r.status ?? 200, headers: r.headers ?? {}, text };
-  }, { resultChars: def.trigger.kind === 'request' ? MAX_REQUEST_RESULT_CHARS : MAX_RESULT_CHARS });
+  const { sandbox } = await BlockSandbox.load(
+    compiled.code,
+    limits,
+    async (inv, op, args) => {
+      if (op !== 'fetch') return host(inv, op, args);
+      const { url, init } = args as { url: string; init: { method?: string; headers?: Record<string, string>; body?: string } };
+      const u = new URL(url);
+      if (!allowed.some((h) => h === u.hostname || (h.startsWith('*.') && u.hostname.endsWith(h.slice(1))))) {
+        throw new BlockError(BlockErrorCodes.HOST_REFUSED, `host ${u.hostname} is not on block ${def.name}'s fetch allow-list`);
+      }
+      current?.fetches.push({ url, method: init.method ?? 'GET' });
+      if (options.fetch === undefined) throw new BlockError(BlockErrorCodes.HOST_REFUSED, 'no fetch responder given to testBlock');
+      const r = await options.fetch(url, init);
+      const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? null);
+      return { status: r.status ?? 200, headers: r.headers ?? {}, text };
+    },
+    { resultChars: def.trigger.kind === 'request' ? MAX_REQUEST_RESULT_CHARS : MAX_RESULT_CHARS },
+  );
   const info = { name: def.name, version: compiled.version, config: options.config ?? {}, secrets: options.secrets ?? {} };
-  const plain = def.trigger.kind === 'afterPublish' || def.trigger.kind === 'beforePublish'
-    ? def.trigger.patterns.find((p) => compilePattern(p)(p)) : undefined;
+  const plain =
+    def.trigger.kind === 'afterPublish' || def.trigger.kind === 'beforePublish'
+      ? def.trigger.patterns.find((p) => compilePattern(p)(p))
+      : undefined;
   let offset = 0;
   return {
     name: def.name,
@@ -126,9 +150,10 @@ export async function testBlock(entry: string, options: TestBlockOptions = {}): 
       const record: RunRecord = { result: null, published: [], logs: [], fetches: [] };
       current = record;
       const t = def.trigger.kind;
-      const msg = t === 'afterPublish' || t === 'beforePublish'
-        ? { channel: plain ?? 'test', offset: ++offset, epoch: 'test', time: Date.now(), hops: 0, ...input }
-        : input;
+      const msg =
+        t === 'afterPublish' || t === 'beforePublish'
+          ? { channel: plain ?? 'test', offset: ++offset, epoch: 'test', time: Date.now(), hops: 0, ...input }
+          : input;
       try {
         record.result = (await sandbox.invoke(msg, info, typeof msg.hops === 'number' ? msg.hops : 0)) as JsonValue;
       } catch (err) {

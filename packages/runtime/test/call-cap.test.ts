@@ -30,10 +30,24 @@ async function bootstrapDrain(caps: Record<string, number>): Promise<number> {
     } } };`);
     const invoke = (await context.global.get('__invoke', { reference: true })) as ivm.Reference;
     const drain = (await context.global.get('__drain', { reference: true })) as ivm.Reference;
-    const base = { lines: 100, chars: 65536, lineChars: 8192, slack: 0, result: 65536, error: 4096, payload: 65536,
-      kv: 65536, fetchBody: 1 << 20, args: (1 << 20) + 65536 };
+    const base = {
+      lines: 100,
+      chars: 65536,
+      lineChars: 8192,
+      slack: 0,
+      result: 65536,
+      error: 4096,
+      payload: 65536,
+      kv: 65536,
+      fetchBody: 1 << 20,
+      args: (1 << 20) + 65536,
+    };
     const info = JSON.stringify({ name: 'flood', version: 'v', config: {}, secrets: {}, caps: { ...base, ...caps } });
-    const first = invoke.applySync(undefined, [1, '{}', info], { timeout: 10_000, arguments: { copy: true }, result: { copy: true } }) as string;
+    const first = invoke.applySync(undefined, [1, '{}', info], {
+      timeout: 10_000,
+      arguments: { copy: true },
+      result: { copy: true },
+    }) as string;
     const rest = drain.applySync(undefined, [], { timeout: 10_000, result: { copy: true } }) as string;
     return callsIn(first) + callsIn(rest);
   } finally {

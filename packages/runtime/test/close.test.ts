@@ -33,7 +33,10 @@ describe('closing a runner with an invocation waiting', () => {
     await n.deploy(await compileBlock(fixture('hang-request.ts')), {});
     const pending = n.runner.handleRequest('hang-request', { method: 'GET', path: '/', query: {}, headers: {}, body: undefined });
     // Its outcome is taken now: close() settles it before close() itself returns.
-    const outcome = pending.then(() => ({ code: 'answered' }), (err: { code?: string }) => err);
+    const outcome = pending.then(
+      () => ({ code: 'answered' }),
+      (err: { code?: string }) => err,
+    );
     await eventually(async () => engine.kv.get('block:hang-request', 'started'));
     await n.close();
     expect(await outcome).toMatchObject({ code: 'STOPPED' });

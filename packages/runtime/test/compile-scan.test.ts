@@ -17,7 +17,10 @@ export default defineBlock({ name: 'x', trigger: { request: true }, handle() { r
 /** Compiles `source`; its COMPILE_ERROR and whether esbuild ran for it. */
 async function refused(source: string): Promise<{ err: BlockError; ranEsbuild: boolean }> {
   const before = compilerRuns.count;
-  const err = await compileSource(source).then(() => undefined, (e: unknown) => e);
+  const err = await compileSource(source).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof BlockError)) throw new Error(`expected a BlockError, got ${String(err)}`);
   expect(err.code).toBe('COMPILE_ERROR');
   return { err, ranEsbuild: compilerRuns.count !== before };
@@ -34,7 +37,13 @@ describe('compile service: lexer-aware nesting scan', () => {
   });
 
   it('refuses other bracketless chains (assignment, conditional, arrow, if) before esbuild runs', async () => {
-    for (const [unit, tail] of [['a = ', '0'], ['a ? 0 : ', '0'], ['a => ', '0'], ['if (a) ', ';'], ['a ** ', '2']] as const) {
+    for (const [unit, tail] of [
+      ['a = ', '0'],
+      ['a ? 0 : ', '0'],
+      ['a => ', '0'],
+      ['if (a) ', ';'],
+      ['a ** ', '2'],
+    ] as const) {
       const n = Math.floor((MAX_SOURCE_BYTES - HEAD.length - 100) / unit.length);
       const { err, ranEsbuild } = await refused(`${HEAD}let a; export const f = () => { ${unit.repeat(n)}${tail} };\n`);
       expect(err.message, unit).toMatch(/chained deeper than|nested deeper than/);

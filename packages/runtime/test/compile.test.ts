@@ -11,7 +11,10 @@ const GOOD = `import { defineBlock } from '@tributary/block';
 export default defineBlock({ name: 'fine', trigger: { request: true }, handle: () => ({ body: 'ok' }) });`;
 
 async function compileError(source: string): Promise<BlockError> {
-  const err = await compileSource(source).then(() => undefined, (e: unknown) => e);
+  const err = await compileSource(source).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof BlockError)) throw new Error(`expected a BlockError, got ${String(err)}`);
   return err;
 }
@@ -41,7 +44,10 @@ describe('compile service', () => {
   it('times a compile out with COMPILE_ERROR, and the next deploy still compiles', async () => {
     // 0 ms: the answer cannot come back from esbuild's process before the timer fires.
     const big = `${GOOD}\n${Array.from({ length: 20_000 }, (_, i) => `export const v${i} = { a: [${i}, '${i}'] };`).join('\n')}`;
-    const err = await compileSource(big, 'ts', { timeoutMs: 0 }).then(() => undefined, (e: unknown) => e);
+    const err = await compileSource(big, 'ts', { timeoutMs: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BlockError);
     expect(err).toMatchObject({ code: 'COMPILE_ERROR', message: expect.stringMatching(/timed out/) as unknown });
     expect((await compileSource(GOOD)).code).toContain('fine');
@@ -50,7 +56,8 @@ describe('compile service', () => {
   it('replaces an esbuild service that died (killed), so the next deploy compiles', async () => {
     expect((await compileSource(GOOD)).code).toContain('fine');
     const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
-      .split('\n').filter((l) => /esbuild/.test(l) && /--service/.test(l));
+      .split('\n')
+      .filter((l) => /esbuild/.test(l) && /--service/.test(l));
     expect(children.length).toBeGreaterThan(0);
     for (const l of children) process.kill(Number(l.trim().split(/\s+/)[0]), 'SIGKILL');
     expect((await compileSource(GOOD)).code).toContain('fine');

@@ -55,10 +55,11 @@ describe('block concurrency', () => {
     const engine = new MemoryEngine();
     const { runner: r } = runner({ engine, modules: { probe: module } });
     await r.deploy(await compileBlock(fixture('parallel.ts')));
-    const done = async (n: number) => eventually(async () => {
-      const d = (await engine.read('par-done', { limit: 100, after: 0 })).entries;
-      return d.length >= n ? d : undefined;
-    });
+    const done = async (n: number) =>
+      eventually(async () => {
+        const d = (await engine.read('par-done', { limit: 100, after: 0 })).entries;
+        return d.length >= n ? d : undefined;
+      });
     await engine.append({ channel: 'par.slow', payload: '0' });
     await eventually(() => calls === 1);
     for (let i = 1; i <= 8; i++) await engine.append({ channel: `par.c${i % 3}`, payload: String(i) });

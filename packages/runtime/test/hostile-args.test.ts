@@ -48,7 +48,7 @@ describe('hostile blocks: oversized host-call arguments', () => {
     expect(r.list().find((b) => b.name === name)?.stats.lastError?.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
-  it('measures publishes against the runner\'s maxPayloadBytes, and publishes what fits', async () => {
+  it("measures publishes against the runner's maxPayloadBytes, and publishes what fits", async () => {
     const { r, engine, name } = await setup({ maxPayloadBytes: 1000 });
     expect(await requestBody<Outcome>(r, name, { mode: 'small' })).toEqual({ ok: true });
     expect(await payloads(engine, 'huge.a')).toEqual([{ small: true }]);

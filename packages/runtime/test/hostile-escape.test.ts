@@ -53,7 +53,13 @@ describe('hostile blocks: escape attempts', () => {
 
   it('cannot find the host bridge (__host or any isolated-vm Reference) on the global object', async () => {
     const { r, engine, name } = await setup('escape-host-bridge.ts');
-    expect(await requestBody(r, name)).toEqual({ host: 'undefined', hostDescriptor: 'none', ivm: 'undefined', isolatedVm: 'undefined', references: [] });
+    expect(await requestBody(r, name)).toEqual({
+      host: 'undefined',
+      hostDescriptor: 'none',
+      ivm: 'undefined',
+      isolatedVm: 'undefined',
+      references: [],
+    });
     await echoStillWorks(engine);
   });
 
@@ -75,7 +81,12 @@ describe('hostile blocks: escape attempts', () => {
     expect(stored?.polluted).toBeUndefined();
     // Another block, in its own isolate, sees pristine prototypes and an unpolluted input.
     const seen = await requestBody<Body>(r, 'hostile-probe', { ordinary: true });
-    expect(seen).toMatchObject({ inherited: null, isAdmin: null, inputPolluted: null, inputKeys: ['body', 'headers', 'method', 'path', 'query'] });
+    expect(seen).toMatchObject({
+      inherited: null,
+      isAdmin: null,
+      inputPolluted: null,
+      inputKeys: ['body', 'headers', 'method', 'path', 'query'],
+    });
     expect(seen.objectProto).toEqual(Object.getOwnPropertyNames(Object.prototype).sort());
     // The well-behaved echo block's inputs and outputs are unaffected.
     const out = (await echoStillWorks(engine)) as Record<string, unknown>;
@@ -87,7 +98,10 @@ describe('hostile blocks: escape attempts', () => {
   it('gets no host object out of Error.prepareStackTrace call sites', async () => {
     const { r, engine, name } = await setup('prepare-stack-trace.ts');
     const seen = await requestBody<{ frames: number[]; thisTypes: string[]; functions: string[]; files: string[]; sloppy: string }>(
-      r, name, { mode: 'capture' });
+      r,
+      name,
+      { mode: 'capture' },
+    );
     expect(seen.frames.every((n) => n > 0)).toBe(true); // the trick itself worked
     expect(seen.thisTypes).toEqual([]); // strict frames: no receivers
     expect(seen.functions).toEqual([]); // and no function objects
@@ -127,7 +141,7 @@ describe('hostile blocks: escape attempts', () => {
     expect(await requestBody(r, name)).toEqual({ ok: true });
   });
 
-  it('charges time a block holds the runner\'s thread without using CPU (Atomics.wait between host calls) to its CPU budget', async () => {
+  it("charges time a block holds the runner's thread without using CPU (Atomics.wait between host calls) to its CPU budget", async () => {
     // 40 waits of 20 ms, each in its own slice after a host call: 800 ms of a blocked thread, little
     // CPU. Every slice is bounded by what is left of cpuMs (50), so the block is stopped within a few
     // waits, not after all 40 (or at wallMs, 400).

@@ -19,6 +19,8 @@ describe('hostile blocks: fairness between blocks', () => {
     const busyDone = (await engine.read('backlog-done', { after: 0, limit: 2000 })).entries.length;
     expect(busyDone).toBeLessThan(1000);
     // And the backlog is still worked off.
-    await eventually(async () => (await engine.read('backlog-done', { after: 0, limit: 2000 })).entries.length === 1000, { timeoutMs: 30_000 });
+    await eventually(async () => (await engine.read('backlog-done', { after: 0, limit: 2000 })).entries.length === 1000, {
+      timeoutMs: 30_000,
+    });
   }, 60_000);
 });

@@ -63,7 +63,11 @@ describe('hostile blocks: host modules', () => {
     // The allowed path works, a redirect off the allow-list is not followed, and a response over
     // the size cap is refused.
     expect(await requestBody(r, name, { url: `${base}/small` })).toEqual({ status: 200, length: 2, location: null });
-    expect(await requestBody(r, name, { url: `${base}/redirect` })).toEqual({ status: 302, length: 0, location: 'http://localhost:1/elsewhere' });
+    expect(await requestBody(r, name, { url: `${base}/redirect` })).toEqual({
+      status: 302,
+      length: 0,
+      location: 'http://localhost:1/elsewhere',
+    });
     const big = await requestFailure(r, name, { url: `${base}/big` });
     expect(big.code).toBe('HOST_REFUSED');
     expect(big.message).toMatch(/exceeds 1024 bytes/);
@@ -90,7 +94,11 @@ describe('hostile blocks: host modules', () => {
     const { r, engine, name } = await setup('stale-ctx.ts');
     expect(await requestBody(r, name, { mode: 'arm' })).toEqual({ armed: true });
     expect(await requestBody(r, name, { mode: 'fire' })).toEqual({
-      dangling: 'HOST_REFUSED', publish: 'HOST_REFUSED', kv: 'HOST_REFUSED', fetch: 'HOST_REFUSED', own: 'ok',
+      dangling: 'HOST_REFUSED',
+      publish: 'HOST_REFUSED',
+      kv: 'HOST_REFUSED',
+      fetch: 'HOST_REFUSED',
+      own: 'ok',
     });
     expect(await payloads(engine, 'stale.dangling')).toEqual([]);
     expect(await payloads(engine, 'stale.kept')).toEqual([]);

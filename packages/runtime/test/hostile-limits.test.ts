@@ -4,7 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { BlockError, compileBlock, resolveLimits, type RunnerOptions } from '../src/index.js';
 import { BlockSandbox } from '../src/sandbox.js';
 import {
-  blockRequest, coldStarts, deployFixture, echoStillWorks, fixture, payloads, requestBody, requestFailure, runner,
+  blockRequest,
+  coldStarts,
+  deployFixture,
+  echoStillWorks,
+  fixture,
+  payloads,
+  requestBody,
+  requestFailure,
+  runner,
 } from './helpers.js';
 
 /**

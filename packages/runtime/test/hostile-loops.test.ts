@@ -77,5 +77,4 @@ describe('hostile blocks: before-publish on system channels', () => {
     const lines = await payloads(engine, '$logs.echo');
     expect(lines[0]).toMatchObject({ block: 'echo', message: 'got' });
   });
-
 });

@@ -62,8 +62,11 @@ describe('hostile blocks: log floods', () => {
     });
     expect(lines).toHaveLength(LOG_LIMITS.linesPerInvocation + 1);
     expect(lines[99]).toMatchObject({ message: 'line 99' });
-    expect(lines[100]).toMatchObject({ level: 'warn', message: expect.stringMatching(/^9900 log lines dropped/) as unknown,
-      fields: { dropped: 9900, reason: 'invocation' } });
+    expect(lines[100]).toMatchObject({
+      level: 'warn',
+      message: expect.stringMatching(/^9900 log lines dropped/) as unknown,
+      fields: { dropped: 9900, reason: 'invocation' },
+    });
     expect(r.list().find((b) => b.name === name)?.stats.logLinesDropped).toBe(9900);
     expect(await requestBody(r, name)).toEqual({ done: true });
   });
@@ -76,8 +79,14 @@ describe('hostile blocks: log floods', () => {
     const lines = await eventually(async () => {
       const got = (await payloads(engine, `$logs.${name}`)) as Line[];
       const kept = got.filter((l) => l.message.startsWith('line ')).length;
-      const dropped = got.reduce((n, l) => n + ((l.fields as { reason?: string; dropped?: number } | undefined)?.reason === 'rate'
-        ? (l.fields as { dropped: number }).dropped : 0), 0);
+      const dropped = got.reduce(
+        (n, l) =>
+          n +
+          ((l.fields as { reason?: string; dropped?: number } | undefined)?.reason === 'rate'
+            ? (l.fields as { dropped: number }).dropped
+            : 0),
+        0,
+      );
       return kept + dropped === 200 ? got : undefined;
     });
     expect(lines.some((l) => (l.fields as { reason?: string } | undefined)?.reason === 'rate')).toBe(true);

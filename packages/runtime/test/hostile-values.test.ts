@@ -34,8 +34,23 @@ export default defineBlock({
 });`;
 
 describe('hostile values crossing out of the isolate', () => {
-  const modes = ['bigint', 'circular', 'symbol', 'proxy', 'getter', 'toJSON', 'throwSymbol', 'throwProxy', 'throwToString', 'throwBig',
-    'throwGetter', 'logFields', 'logProxy', 'protoToJSON', 'protoToJSONcall'];
+  const modes = [
+    'bigint',
+    'circular',
+    'symbol',
+    'proxy',
+    'getter',
+    'toJSON',
+    'throwSymbol',
+    'throwProxy',
+    'throwToString',
+    'throwBig',
+    'throwGetter',
+    'logFields',
+    'logProxy',
+    'protoToJSON',
+    'protoToJSONcall',
+  ];
   it('every mode ends in an answer or a BlockError, with nothing large copied out', async () => {
     const { runner: r } = runner();
     await r.deploy(await compileSource(SRC));
@@ -44,7 +59,12 @@ describe('hostile values crossing out of the isolate', () => {
       copiedOut.largest = 0;
       const out = await r.handleRequest('vals', blockRequest({ mode })).then(
         (x) => ({ ok: JSON.stringify(x).slice(0, 80) }),
-        (e: unknown) => ({ code: e instanceof BlockError ? e.code : `NOT A BLOCKERROR: ${String(e)}`, msg: String((e as Error).message).slice(0, 80), len: String((e as Error).message).length }));
+        (e: unknown) => ({
+          code: e instanceof BlockError ? e.code : `NOT A BLOCKERROR: ${String(e)}`,
+          msg: String((e as Error).message).slice(0, 80),
+          len: String((e as Error).message).length,
+        }),
+      );
       rows.push({ mode, ...out, copied: copiedOut.largest });
       expect(copiedOut.largest, mode).toBeLessThan(1_100_000);
       if ('code' in out) expect(out.code, mode).not.toMatch(/NOT A BLOCKERROR|INTERNAL/);

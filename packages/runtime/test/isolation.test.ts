@@ -17,7 +17,11 @@ async function exits(registry: Registry, reason: string): Promise<number> {
   return m.find((v) => v.labels.reason === reason)?.value ?? 0;
 }
 
-const settled = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, err }));
+const settled = <T>(p: Promise<T>) =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (err: unknown) => ({ ok: false as const, err }),
+  );
 
 describe('blocks run outside the node process', () => {
   it("a block burning its whole CPU limit does not stop the node's event loop", async () => {
@@ -44,7 +48,9 @@ describe('blocks run outside the node process', () => {
     // Each block on its own process (lanes go to the process with the fewest).
     expect(r.processesOf('hostile-spin')[0]).not.toBe(r.processesOf('echo')[0]);
     let spinning = true;
-    const spin = r.handleRequest('hostile-spin', blockRequest({ ms: 3000 })).finally(() => { spinning = false; });
+    const spin = r.handleRequest('hostile-spin', blockRequest({ ms: 3000 })).finally(() => {
+      spinning = false;
+    });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(spinning).toBe(true);
     await echoStillWorks(engine);
@@ -90,10 +96,12 @@ describe('blocks run outside the node process', () => {
     expect(err.code).toBe('REJECTED');
     expect(err.message).toMatch(/RUNNER_(EXITED|UNAVAILABLE)/);
     // Back once the runner has restarted.
-    expect(await eventually(async () => (await settled(publish(3))).ok && publish(3), { timeoutMs: 10_000 })).toEqual({ data: { stamped: true, original: 3 } });
+    expect(await eventually(async () => (await settled(publish(3))).ok && publish(3), { timeoutMs: 10_000 })).toEqual({
+      data: { stamped: true, original: 3 },
+    });
   });
 
-  it('a runner whose memory passes its blocks\' declared heaps plus its overhead is restarted; the node does not grow', async () => {
+  it("a runner whose memory passes its blocks' declared heaps plus its overhead is restarted; the node does not grow", async () => {
     const registry = new Registry();
     const { runner: r } = runner({ metrics: registry, runners: { size: 1, overheadMb: 160 } });
     await deployFixture(r, 'hostile/wasm-touch.ts');
@@ -114,10 +122,15 @@ describe('blocks run outside the node process', () => {
     expect(outcomes[0]).toBe('ok');
     expect(process.memoryUsage.rss() - before).toBeLessThan(100 * 1024 * 1024);
     // The block runs again, from a fresh isolate in the new process.
-    expect(await eventually(async () => {
-      const out = await settled(r.handleRequest('hostile-wasm-touch', blockRequest()));
-      return out.ok ? out.value : undefined;
-    }, { timeoutMs: 10_000 })).toMatchObject({ body: { kept: 1 } });
+    expect(
+      await eventually(
+        async () => {
+          const out = await settled(r.handleRequest('hostile-wasm-touch', blockRequest()));
+          return out.ok ? out.value : undefined;
+        },
+        { timeoutMs: 10_000 },
+      ),
+    ).toMatchObject({ body: { kept: 1 } });
   });
 
   it('a runner that stops answering is killed and restarted', async () => {
@@ -147,21 +160,32 @@ describe('blocks run outside the node process', () => {
 
   it('answers a host call only to the process that made it: a reply outliving its runner reaches no other block', async () => {
     let release!: () => void;
-    const held = new Promise<void>((resolve) => { release = resolve; });
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     let releaseB!: () => void;
-    const heldB = new Promise<void>((resolve) => { releaseB = resolve; });
+    const heldB = new Promise<void>((resolve) => {
+      releaseB = resolve;
+    });
     let bCalled!: () => void;
-    const bCalling = new Promise<void>((resolve) => { bCalled = resolve; });
-    const { runner: r } = runner({ runners: { size: 1 }, modules: { slow: {
-      // A's call is held until its runner is gone and B has made a call of its own; B's is
-      // answered after A's.
-      wait: async (args) => {
-        const { tag } = args as { tag: string };
-        if (tag === 'B-own') bCalled();
-        await (tag === 'A-private' ? held : heldB);
-        return tag;
+    const bCalling = new Promise<void>((resolve) => {
+      bCalled = resolve;
+    });
+    const { runner: r } = runner({
+      runners: { size: 1 },
+      modules: {
+        slow: {
+          // A's call is held until its runner is gone and B has made a call of its own; B's is
+          // answered after A's.
+          wait: async (args) => {
+            const { tag } = args as { tag: string };
+            if (tag === 'B-own') bCalled();
+            await (tag === 'A-private' ? held : heldB);
+            return tag;
+          },
+        },
       },
-    } } });
+    });
     await deployCaller(r, 'caller-a', 'A-private');
     await deployCaller(r, 'caller-b', 'B-own');
     const a = settled(r.handleRequest('caller-a', blockRequest()));
@@ -193,7 +217,9 @@ describe('blocks run outside the node process', () => {
     await deployFixture(r, 'echo.ts');
     await echoStillWorks(engine);
     const until = Date.now() + 3000;
-    while (Date.now() < until) { /* the node's own thread is busy: heartbeats wait unread */ }
+    while (Date.now() < until) {
+      /* the node's own thread is busy: heartbeats wait unread */
+    }
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(await exits(registry, 'unresponsive')).toBe(0);
     await echoStillWorks(engine);
@@ -223,14 +249,20 @@ describe('blocks run outside the node process', () => {
   });
 
   it("does not dead-letter a healthy block's message for crashes of a neighbour on its runner", async () => {
-    const { runner: r, engine } = runner({ runners: { size: 1 }, retry: { attempts: 3, baseMs: 10, maxMs: 50 }, modules: { chaos: {
-      // The poison block's call takes its runner down, like a V8 fatal error in its isolate would.
-      crash: async () => {
-        r.processesOf('poison')[0]?.kill();
-        await new Promise(() => {});
-        return null;
+    const { runner: r, engine } = runner({
+      runners: { size: 1 },
+      retry: { attempts: 3, baseMs: 10, maxMs: 50 },
+      modules: {
+        chaos: {
+          // The poison block's call takes its runner down, like a V8 fatal error in its isolate would.
+          crash: async () => {
+            r.processesOf('poison')[0]?.kill();
+            await new Promise(() => {});
+            return null;
+          },
+        },
       },
-    } } });
+    });
     await r.deploy(await compileSource(POISON));
     await deployFixture(r, 'slow.ts');
     await engine.append({ channel: 'work', payload: JSON.stringify({ hang: true, id: 7 }) });
@@ -258,7 +290,8 @@ describe('blocks run outside the node process', () => {
 
 /** A request block calling the test's `slow.wait` host module with `tag`. */
 async function deployCaller(r: BlockRunner, name: string, tag: string): Promise<void> {
-  await r.deploy(await compileSource(`
+  await r.deploy(
+    await compileSource(`
 import { defineBlock } from '@tributary/block';
 export default defineBlock({
   name: '${name}',
@@ -267,7 +300,8 @@ export default defineBlock({
   async handle(_req, ctx) {
     return { body: { got: await ctx.call('slow', 'wait', { tag: '${tag}' }) } };
   },
-});`));
+});`),
+  );
 }
 
 const SPIN_LANES = `

@@ -23,7 +23,10 @@ export function loopsContract(name: string, makeEngine: () => StreamEngine): voi
   describe(`hostile blocks (${name}): loops through system channels`, () => {
     // Hops 0 … 8: a runs at 0, 2, 4, 6, 8 and b at 1, 3, 5, 7; what b writes at hop 7 reaches a at
     // 8, and what a would write then is hop 9, which the hop limit refuses.
-    for (const [what, channel] of [['log lines', 'logs'], ['dead letters', 'dlq']] as const) {
+    for (const [what, channel] of [
+      ['log lines', 'logs'],
+      ['dead letters', 'dlq'],
+    ] as const) {
       it(`ends a loop of two blocks through each other's ${what} at the hop limit`, async () => {
         const { engine, deploy } = await adminNode();
         expect((await deploy('echo.ts')).status).toBe(201);
@@ -31,10 +34,14 @@ export function loopsContract(name: string, makeEngine: () => StreamEngine): voi
         expect((await deploy(`hostile/loop-${channel}-b.ts`)).status).toBe(201);
         await engine.append({ channel: `loop-${channel}.start`, payload: '{}' });
         const [a, b] = [`hostile-loop-${channel}-a`, `hostile-loop-${channel}-b`];
-        await eventually(async () => (await kvNumber(engine, a, 'runs')) === 5 && (await kvNumber(engine, b, 'runs')) === 4, { timeoutMs: 10_000 });
-        const written = [...await payloads(engine, `$${channel}.${a}`), ...await payloads(engine, `$${channel}.${b}`)];
+        await eventually(async () => (await kvNumber(engine, a, 'runs')) === 5 && (await kvNumber(engine, b, 'runs')) === 4, {
+          timeoutMs: 10_000,
+        });
+        const written = [...(await payloads(engine, `$${channel}.${a}`)), ...(await payloads(engine, `$${channel}.${b}`))];
         // A log line's hops are in its fields; a dead letter's `hops` is the failed message's.
-        const hops = written.map((w) => (channel === 'logs' ? (w as { fields: { hops: number } }).fields.hops : (w as { hops?: number }).hops ?? 0));
+        const hops = written.map((w) =>
+          channel === 'logs' ? (w as { fields: { hops: number } }).fields.hops : ((w as { hops?: number }).hops ?? 0),
+        );
         expect(hops.sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
         // Stored with the invocation's hops + 1: that is what ends the loop.
         const stored = (await engine.read(`$${channel}.${b}`, { after: 0, limit: 10 })).entries;

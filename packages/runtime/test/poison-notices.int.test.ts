@@ -80,11 +80,31 @@ describe('forged entries on $dlq.<block>', () => {
     const engine = new MemoryEngine();
     closing.push(() => engine.close());
     const registry = new Registry();
-    const n = await BlockNode.start({ engine, publish: enginePublish(engine), pollMs: 20, metrics: registry, retry: { attempts: 1, baseMs: 1, maxMs: 1 } });
+    const n = await BlockNode.start({
+      engine,
+      publish: enginePublish(engine),
+      pollMs: 20,
+      metrics: registry,
+      retry: { attempts: 1, baseMs: 1, maxMs: 1 },
+    });
     closing.push(() => n.close());
     await n.deploy(await compileBlock(fixture('flaky.ts')), {});
-    const forged = ['null', '{"block":"flaky","channel":5}', JSON.stringify({ block: 'other', version: 'v', channel: 'jobs.a', offset: 1,
-      epoch: 'e', time: 1, data: {}, error: { code: 'X', message: 'm' }, attempts: 1, failedAt: 1 })];
+    const forged = [
+      'null',
+      '{"block":"flaky","channel":5}',
+      JSON.stringify({
+        block: 'other',
+        version: 'v',
+        channel: 'jobs.a',
+        offset: 1,
+        epoch: 'e',
+        time: 1,
+        data: {},
+        error: { code: 'X', message: 'm' },
+        attempts: 1,
+        failedAt: 1,
+      }),
+    ];
     for (const payload of forged) await engine.append({ channel: '$dlq.flaky', payload });
     await engine.append({ channel: 'jobs.a', payload: JSON.stringify({ id: 'j1', failUntil: 99 }) });
     const listed = await eventually(async () => {

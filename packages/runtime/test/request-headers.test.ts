@@ -6,7 +6,12 @@ import { enginePublish } from './helpers.js';
 
 describe('request-block header policy', () => {
   const passes = (headers: Record<string, unknown>) => {
-    try { checkBlockResponse('b', { headers, body: 'x' }); return true; } catch { return false; }
+    try {
+      checkBlockResponse('b', { headers, body: 'x' });
+      return true;
+    } catch {
+      return false;
+    }
   };
   it('refuses framing and cookie headers in every spelling, non-string values and too many headers', () => {
     expect(passes({ 'Set-Coo\u212Aie': 'a=b' })).toBe(false);
@@ -17,21 +22,25 @@ describe('request-block header policy', () => {
     expect(passes(Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`x-${i}`, 'v'])))).toBe(false);
     expect(() => checkBlockResponse('b', { status: '200' })).toThrow();
   });
-  it('refuses headers that act on the whole origin (the console\'s)', () => {
+  it("refuses headers that act on the whole origin (the console's)", () => {
     // Each of these acts on the whole broker origin (the console's), like set-cookie does.
     const originWide: Record<string, string> = {
       'clear-site-data': '"*"',
       'strict-transport-security': 'max-age=63072000; includeSubDomains',
       'www-authenticate': 'Basic realm="Tributary console - sign in again"',
       'alt-svc': 'h2="attacker.example:443"; ma=2592000',
-      'refresh': '0; url=https://attacker.example/',
+      refresh: '0; url=https://attacker.example/',
     };
     const accepted = Object.keys(originWide).filter((k) => passes({ [k]: originWide[k] }));
     expect(accepted).toEqual([]);
   });
   it('takes a header named like an Object.prototype member as any other', () => {
     let msg = '';
-    try { checkBlockResponse('b', { headers: { constructor: 'x' } }); } catch (e) { msg = (e as Error).message; }
+    try {
+      checkBlockResponse('b', { headers: { constructor: 'x' } });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
     expect(msg).not.toMatch(/twice/);
   });
 });

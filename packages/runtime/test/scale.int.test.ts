@@ -59,10 +59,13 @@ describe('after-publish blocks on Redis across runner processes', () => {
     const broker = d.engine();
     for (let id = 0; id < 200; id++) await broker.append({ channel: `scale.in.${id % 4}`, payload: JSON.stringify({ id }) });
 
-    const outputs = await eventually(async () => {
-      const o = await payloads<Output>(broker, 'scale.out');
-      return o.length >= 200 ? o : undefined;
-    }, { timeoutMs: 30_000 });
+    const outputs = await eventually(
+      async () => {
+        const o = await payloads<Output>(broker, 'scale.out');
+        return o.length >= 200 ? o : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
     await eventually(async () => (await broker.groups.pending('block.counted')) === 0, { timeoutMs: 10_000 });
     const final = await payloads<Output>(broker, 'scale.out');
     expect(final).toHaveLength(200);
@@ -91,10 +94,13 @@ describe('after-publish blocks on Redis across runner processes', () => {
     const b = d.runner('b', { claimIdleMs: 300 });
     await deployFixture(b.runner, 'slow.ts');
     await broker.append({ channel: 'work', payload: JSON.stringify({ hang: false, id: 2 }) });
-    const finished = await eventually(async () => {
-      const f = await payloads<{ id: number; starts: number }>(broker, 'finished');
-      return f.length === 2 ? f : undefined;
-    }, { timeoutMs: 10_000 });
+    const finished = await eventually(
+      async () => {
+        const f = await payloads<{ id: number; starts: number }>(broker, 'finished');
+        return f.length === 2 ? f : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
     expect(finished.sort((x, y) => x.id - y.id)).toEqual([
       { id: 1, starts: 2 }, // the second start, on runner b
       { id: 2, starts: 1 },

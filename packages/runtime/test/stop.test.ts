@@ -7,7 +7,9 @@ import { BlockNode, compileSource } from '../src/index.js';
 import { enginePublish } from './helpers.js';
 
 const closing: Array<() => Promise<void>> = [];
-afterEach(async () => { while (closing.length > 0) await closing.pop()?.(); });
+afterEach(async () => {
+  while (closing.length > 0) await closing.pop()?.();
+});
 
 const FAILS_ONCE = `import { defineBlock } from '@tributary/block';
 export default defineBlock({
@@ -71,7 +73,10 @@ describe('requests queued for a lane when the block is removed', () => {
     const req = { method: 'GET', path: '/', query: {}, headers: {}, body: undefined };
     const first = n.runner.handleRequest('hangreq', req).catch((e: unknown) => e);
     await eventually(async () => (await engine.kv.get('block:hangreq', 'runs')) === '1');
-    const second = n.runner.handleRequest('hangreq', req).then((x) => x, (e: unknown) => e);
+    const second = n.runner.handleRequest('hangreq', req).then(
+      (x) => x,
+      (e: unknown) => e,
+    );
     await n.remove('hangreq');
     const [, b] = await Promise.all([first, second]);
     // The queued request got STOPPED; it did not run the removed block in a new isolate.

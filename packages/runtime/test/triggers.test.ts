@@ -21,7 +21,13 @@ describe('after-publish delivery', () => {
     const { runner: r, engine } = runner({ retry: { attempts: 3, baseMs: 5, maxMs: 20 } });
     // Appended before the block runs, so its lane takes them as one run in its runner process.
     await engine.groups.register('block.flaky', ['jobs.*']);
-    const jobs = [{ id: 'a', failUntil: 0 }, { id: 'b', failUntil: 2 }, { id: 'c', failUntil: 0 }, { id: 'd', failUntil: 99 }, { id: 'e', failUntil: 0 }];
+    const jobs = [
+      { id: 'a', failUntil: 0 },
+      { id: 'b', failUntil: 2 },
+      { id: 'c', failUntil: 0 },
+      { id: 'd', failUntil: 99 },
+      { id: 'e', failUntil: 0 },
+    ];
     for (const j of jobs) await engine.append({ channel: 'jobs.x', payload: JSON.stringify(j) });
     await deployFixture(r, 'flaky.ts');
     const done = await eventually(async () => {
@@ -29,7 +35,12 @@ describe('after-publish delivery', () => {
       return d.length === 4 ? d : undefined;
     });
     // b succeeded on its third attempt before c ran; d was dead-lettered before e ran.
-    expect(done).toEqual([{ id: 'a', attempt: 1 }, { id: 'b', attempt: 3 }, { id: 'c', attempt: 1 }, { id: 'e', attempt: 1 }]);
+    expect(done).toEqual([
+      { id: 'a', attempt: 1 },
+      { id: 'b', attempt: 3 },
+      { id: 'c', attempt: 1 },
+      { id: 'e', attempt: 1 },
+    ]);
     expect(await payloads(engine as MemoryEngine, '$dlq.flaky')).toMatchObject([{ data: { id: 'd' }, attempts: 3 }]);
     const dead = (await engine.read('$dlq.flaky', { after: 0, limit: 10 })).entries[0];
     const e = (await engine.read('done', { after: 0, limit: 10 })).entries[3];
@@ -129,10 +140,13 @@ describe('request and interval triggers', () => {
     const { runner: b } = runner({ engine, consumer: 'b' });
     await deployFixture(a, 'ticker.ts');
     await deployFixture(b, 'ticker.ts');
-    const ticks = await eventually(async () => {
-      const t = await payloads(engine, 'ticks');
-      return t.length >= 2 ? t : undefined;
-    }, { timeoutMs: 5000 });
+    const ticks = await eventually(
+      async () => {
+        const t = await payloads(engine, 'ticks');
+        return t.length >= 2 ? t : undefined;
+      },
+      { timeoutMs: 5000 },
+    );
     const times = ticks.map((t) => t.time as number);
     expect(new Set(times).size).toBe(times.length); // no slot ran twice
     await engine.close();

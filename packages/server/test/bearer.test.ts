@@ -14,7 +14,8 @@ describe('bearerOf', () => {
   });
 
   it.each([[undefined], [''], ['Bearer'], ['Bearer   '], ['Basic dXNlcjpwYXNz'], ['Bearerabc'], ['Token abc']])(
-    'finds no credential in %j', (header) => {
+    'finds no credential in %j',
+    (header) => {
       expect(bearerOf(header)).toBeUndefined();
     },
   );

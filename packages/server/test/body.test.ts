@@ -98,16 +98,20 @@ describe('readBody', () => {
     const s = await echo();
     const piece = 'x'.repeat(MAX + 1);
     // One chunk past the limit and no terminating chunk: the answer cannot wait for the end.
-    const reply = await rawExchange(s.port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
-      [`${piece.length.toString(16)}\r\n${piece}\r\n`]);
+    const reply = await rawExchange(s.port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', [
+      `${piece.length.toString(16)}\r\n${piece}\r\n`,
+    ]);
     expect(reply).toMatch(/^HTTP\/1\.1 413 /);
     expect(s.outcomes).toMatchObject([{ error: { code: ErrorCodes.PAYLOAD_TOO_LARGE } }]);
   });
 
   it('refuses a body longer than its declared small length once it passes the limit', async () => {
     const s = await echo();
-    const reply = await rawExchange(s.port, 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
-      Array.from({ length: 8 }, () => `200\r\n${'y'.repeat(0x200)}\r\n`));
+    const reply = await rawExchange(
+      s.port,
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+      Array.from({ length: 8 }, () => `200\r\n${'y'.repeat(0x200)}\r\n`),
+    );
     expect(reply).toMatch(/^HTTP\/1\.1 413 /);
   });
 

@@ -3,17 +3,20 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 /** A loopback HTTP server on a free port running `handler`; `close()` stops it and its connections. */
-export async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): Promise<{ port: number; url: string; close(): Promise<void> }> {
+export async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
+): Promise<{ port: number; url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => void handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     port,
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

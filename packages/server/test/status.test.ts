@@ -15,14 +15,32 @@ describe('httpStatusOf', () => {
 
   it.each([
     // Codes more than one family uses: one status each.
-    ['TIMEOUT', 504], ['NOT_FOUND', 404], ['FORBIDDEN', 403], ['UNAUTHORIZED', 401], ['UNSUPPORTED_MEDIA_TYPE', 415],
-    ['PAYLOAD_TOO_LARGE', 413], ['HOP_LIMIT', 422], ['RATE_LIMITED', 429],
+    ['TIMEOUT', 504],
+    ['NOT_FOUND', 404],
+    ['FORBIDDEN', 403],
+    ['UNAUTHORIZED', 401],
+    ['UNSUPPORTED_MEDIA_TYPE', 415],
+    ['PAYLOAD_TOO_LARGE', 413],
+    ['HOP_LIMIT', 422],
+    ['RATE_LIMITED', 429],
     // Protocol.
-    ['BAD_JSON', 400], ['TOKEN_EXPIRED', 401], ['CLOSED', 503], ['UNAVAILABLE', 503], ['INTERNAL', 500],
+    ['BAD_JSON', 400],
+    ['TOKEN_EXPIRED', 401],
+    ['CLOSED', 503],
+    ['UNAVAILABLE', 503],
+    ['INTERNAL', 500],
     // Images.
-    ['TOO_LARGE', 413], ['INPUT_TOO_LARGE', 422], ['TOKEN_INVALID', 401], ['BAD_SIGNATURE', 403], ['BACKEND_ERROR', 502],
+    ['TOO_LARGE', 413],
+    ['INPUT_TOO_LARGE', 422],
+    ['TOKEN_INVALID', 401],
+    ['BAD_SIGNATURE', 403],
+    ['BACKEND_ERROR', 502],
     // Blocks: a bad bundle is the deployer's (422), a failed invocation the upstream's (502).
-    ['COMPILE_ERROR', 422], ['INVALID_BLOCK', 422], ['HANDLER_ERROR', 502], ['RUNNER_EXITED', 502], ['BAD_RESULT', 502],
+    ['COMPILE_ERROR', 422],
+    ['INVALID_BLOCK', 422],
+    ['HANDLER_ERROR', 502],
+    ['RUNNER_EXITED', 502],
+    ['BAD_RESULT', 502],
   ] as const)('%s is %i', (code, status) => {
     expect(httpStatusOf(code)).toBe(status);
   });

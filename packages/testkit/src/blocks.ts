@@ -73,19 +73,25 @@ export function blockHarness(blockDir: string): BlockHarnessKit {
       return entries.map((e) => JSON.parse(e.payload) as T);
     },
     drained(engine, runners, invocations) {
-      return eventually(async () => {
-        const infos = runners.flatMap((r) => r.list());
-        const name = infos[0]?.name;
-        if (name === undefined || infos.reduce((n, i) => n + i.stats.invocations, 0) < invocations) return false;
-        // The runtime's consumer group of an after-publish block is `block.<name>`.
-        return (await engine.groups?.pending(`block.${name}`)) === 0;
-      }, { message: `${invocations} invocations drained`, timeoutMs: 10_000 });
+      return eventually(
+        async () => {
+          const infos = runners.flatMap((r) => r.list());
+          const name = infos[0]?.name;
+          if (name === undefined || infos.reduce((n, i) => n + i.stats.invocations, 0) < invocations) return false;
+          // The runtime's consumer group of an after-publish block is `block.<name>`.
+          return (await engine.groups?.pending(`block.${name}`)) === 0;
+        },
+        { message: `${invocations} invocations drained`, timeoutMs: 10_000 },
+      );
     },
     waitForMessages<T>(engine: StreamEngine, channel: string, n: number) {
-      return eventually(async () => {
-        const got = await kit.messages<T>(engine, channel);
-        return got.length === n ? got : undefined;
-      }, { message: `${n} messages on ${channel}`, timeoutMs: 10_000 });
+      return eventually(
+        async () => {
+          const got = await kit.messages<T>(engine, channel);
+          return got.length === n ? got : undefined;
+        },
+        { message: `${n} messages on ${channel}`, timeoutMs: 10_000 },
+      );
     },
   };
   return kit;

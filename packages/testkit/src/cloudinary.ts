@@ -99,7 +99,9 @@ export async function startFakeCloudinary(options: StartFakeCloudinaryOptions = 
     if (params.signature === undefined) return fail(res, 401, 'Missing required parameter - signature');
     if (params.timestamp === undefined) return fail(res, 401, 'Missing required parameter - timestamp');
     const toSign = stringToSign(params);
-    const expected = createHash(algorithm).update(toSign + apiSecret).digest('hex');
+    const expected = createHash(algorithm)
+      .update(toSign + apiSecret)
+      .digest('hex');
     if (params.signature !== expected) return fail(res, 401, `Invalid Signature ${params.signature}. String to sign - '${toSign}'.`);
     const age = Date.now() / 1000 - Number(params.timestamp);
     if (!(age < 3600)) return fail(res, 400, `Stale request - reported time is ${params.timestamp} which is more than 1 hour ago`);
@@ -197,12 +199,23 @@ export function stringToSign(params: Record<string, string>): string {
 }
 
 const GRAVITY: Record<string, string> = {
-  center: 'centre', north: 'north', south: 'south', east: 'east', west: 'west',
-  north_east: 'northeast', north_west: 'northwest', south_east: 'southeast', south_west: 'southwest',
+  center: 'centre',
+  north: 'north',
+  south: 'south',
+  east: 'east',
+  west: 'west',
+  north_east: 'northeast',
+  north_west: 'northwest',
+  south_east: 'southeast',
+  south_west: 'southwest',
 };
 
 /** Applies a chained transformation string (`c_fill,h_10,w_10/f_webp`) one component per pass. */
-async function applyTransformation(file: Buffer, transformation: string, inputFormat: string): Promise<{ data: Buffer; info: sharp.OutputInfo; format: string }> {
+async function applyTransformation(
+  file: Buffer,
+  transformation: string,
+  inputFormat: string,
+): Promise<{ data: Buffer; info: sharp.OutputInfo; format: string }> {
   let current = await sharp(file).rotate().png().toBuffer();
   let format = inputFormat;
   let quality: number | undefined;
@@ -232,7 +245,12 @@ async function applyTransformation(file: Buffer, transformation: string, inputFo
         img = img.resize({ ...(w === undefined ? {} : { width: w }), ...(h === undefined ? {} : { height: h }), fit: 'inside' });
         break;
       case 'limit':
-        img = img.resize({ ...(w === undefined ? {} : { width: w }), ...(h === undefined ? {} : { height: h }), fit: 'inside', withoutEnlargement: true });
+        img = img.resize({
+          ...(w === undefined ? {} : { width: w }),
+          ...(h === undefined ? {} : { height: h }),
+          fit: 'inside',
+          withoutEnlargement: true,
+        });
         break;
       case 'fill':
         img = img.resize({ width: w as number, height: h as number, fit: 'cover', position });
@@ -278,8 +296,14 @@ async function applyTransformation(file: Buffer, transformation: string, inputFo
       const ch = m2.height ?? 0;
       const rx = p.r === 'max' ? cw / 2 : Number(p.r);
       const ry = p.r === 'max' ? ch / 2 : Number(p.r);
-      const mask = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${cw}" height="${ch}"><rect width="${cw}" height="${ch}" rx="${rx}" ry="${ry}"/></svg>`);
-      current = await sharp(current).ensureAlpha().composite([{ input: mask, blend: 'dest-in' }]).png().toBuffer();
+      const mask = Buffer.from(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="${cw}" height="${ch}"><rect width="${cw}" height="${ch}" rx="${rx}" ry="${ry}"/></svg>`,
+      );
+      current = await sharp(current)
+        .ensureAlpha()
+        .composite([{ input: mask, blend: 'dest-in' }])
+        .png()
+        .toBuffer();
     }
   }
   let out = sharp(current);

@@ -55,9 +55,28 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
     for (let i = 0; i < masters; i++) {
       const port = ports[2 * i] as number;
       const bus = ports[2 * i + 1] as number;
-      const args = ['--port', String(port), '--cluster-port', String(bus), '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '5000',
-        '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir];
+      const args = [
+        '--port',
+        String(port),
+        '--cluster-port',
+        String(bus),
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout',
+        '5000',
+        '--bind',
+        '127.0.0.1',
+        '--protected-mode',
+        'no',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ];
       processes.push(await spawnRedis(args, port));
       nodes.push({ host: '127.0.0.1', port, bus });
     }
@@ -91,9 +110,7 @@ async function waitClusterOk(clients: Redis[], masters: number): Promise<void> {
   let last = '';
   while (Date.now() < deadline) {
     const infos = await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
-    const ok = infos.every(
-      (info) => /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info),
-    );
+    const ok = infos.every((info) => /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info));
     if (ok) return;
     last = infos.join('\n---\n');
     await new Promise((r) => setTimeout(r, 50));

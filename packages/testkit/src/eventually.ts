@@ -57,8 +57,10 @@ interface ResolvedEventuallyOptions {
 function resolveEventuallyOptions(options: EventuallyOptions = {}): ResolvedEventuallyOptions {
   const timeoutMs = options.timeoutMs ?? DEFAULT_EVENTUALLY_TIMEOUT_MS;
   const intervalMs = options.intervalMs ?? DEFAULT_EVENTUALLY_INTERVAL_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new TypeError(`eventually: timeoutMs must be a finite number ≥ 0, got ${String(timeoutMs)}`);
-  if (!Number.isFinite(intervalMs) || intervalMs < 0) throw new TypeError(`eventually: intervalMs must be a finite number ≥ 0, got ${String(intervalMs)}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0)
+    throw new TypeError(`eventually: timeoutMs must be a finite number ≥ 0, got ${String(timeoutMs)}`);
+  if (!Number.isFinite(intervalMs) || intervalMs < 0)
+    throw new TypeError(`eventually: intervalMs must be a finite number ≥ 0, got ${String(intervalMs)}`);
   return { timeoutMs, intervalMs, failFast: options.failFast, retryOnError: options.retryOnError ?? false };
 }
 
@@ -99,7 +101,12 @@ export async function eventually<T>(fn: () => T | Falsy | Promise<T | Falsy>, op
   }
 }
 
-function failure(fn: () => unknown, message: EventuallyOptions['message'], outcome: string, last: { value: unknown } | { error: unknown }): Error {
+function failure(
+  fn: () => unknown,
+  message: EventuallyOptions['message'],
+  outcome: string,
+  last: { value: unknown } | { error: unknown },
+): Error {
   const what = typeof message === 'function' ? message() : (message ?? sourceOf(fn));
   if ('error' in last) return new Error(`${what}: ${outcome}; last error: ${show(last.error)}`, { cause: last.error });
   return new Error(`${what}: ${outcome}; last value: ${show(last.value)}`);
@@ -113,6 +120,9 @@ function sourceOf(fn: () => unknown): string {
 
 /** A value short enough for an error message (a probe may throw anything, an HTTP body included). */
 function show(value: unknown): string {
-  const text = value instanceof Error ? String(value) : inspect(value, { depth: 2, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 10, maxStringLength: 200 });
+  const text =
+    value instanceof Error
+      ? String(value)
+      : inspect(value, { depth: 2, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 10, maxStringLength: 200 });
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }

@@ -49,15 +49,34 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const envUrl = process.env.REDIS_URL;
   if ((options.honourEnv ?? true) && envUrl) {
     const port = Number(new URL(envUrl).port || 6379);
-    return { url: envUrl, port, process: undefined, stop: async () => {}, restart: async () => {
-      throw new Error('cannot restart a Redis given by REDIS_URL');
-    } };
+    return {
+      url: envUrl,
+      port,
+      process: undefined,
+      stop: async () => {},
+      restart: async () => {
+        throw new Error('cannot restart a Redis given by REDIS_URL');
+      },
+    };
   }
   assertRedisServerInstalled();
   const dir = await mkdtemp(join(tmpdir(), 'tributary-redis-'));
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-    '--protected-mode', 'no', ...(options.args ?? [])];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--protected-mode',
+    'no',
+    ...(options.args ?? []),
+  ];
   let child = await spawnRedis(args, port);
   let stopped = false;
   const server: RedisServer = {

@@ -46,7 +46,12 @@ describe('eventually', () => {
   });
 
   it('tells the falsy values apart in the error', async () => {
-    for (const [value, shown] of [[undefined, 'undefined'], [null, 'null'], [0, '0'], ['', "''"]] as const) {
+    for (const [value, shown] of [
+      [undefined, 'undefined'],
+      [null, 'null'],
+      [0, '0'],
+      ['', "''"],
+    ] as const) {
       const err = await rejection(eventually(() => value, { message: 'v', timeoutMs: 0 }));
       expect(err.message).toBe(`v: not met within 0 ms; last value: ${shown}`);
     }
@@ -130,7 +135,12 @@ describe('eventually', () => {
     setTimeout(() => (exited = true), 20);
     const started = Date.now();
     const err = await rejection(
-      eventually(() => false, { message: 'the port to accept', timeoutMs: 10_000, intervalMs: 5, failFast: () => exited && 'the process exited with code 1' }),
+      eventually(() => false, {
+        message: 'the port to accept',
+        timeoutMs: 10_000,
+        intervalMs: 5,
+        failFast: () => exited && 'the process exited with code 1',
+      }),
     );
     expect(Date.now() - started).toBeLessThan(5000);
     expect(err.message).toMatch(/^the port to accept: gave up after \d+ ms: the process exited with code 1; last value: false$/);

@@ -75,7 +75,8 @@ const OPEN_FILES_WANTED = 65_536;
  */
 export async function spawnServer(file: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServerChild> {
   const entry = fileURLToPath(new URL(`../servers/${file}`, import.meta.url));
-  const script = `ulimit -n ${OPEN_FILES_WANTED} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ` +
+  const script =
+    `ulimit -n ${OPEN_FILES_WANTED} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ` +
     `exec "${process.execPath}" --import tsx --expose-gc ${process.env.BENCH_NODE_ARGS ?? ''} "${entry}"`;
   const child = spawn('bash', ['-c', script], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -56,8 +56,12 @@ wss.on('connection', (ws) => {
   });
 });
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-serveParent((http.address() as AddressInfo).port, () => deliveries, async () => {
-  for (const ws of wss.clients) ws.terminate();
-  wss.close();
-  http.close();
-});
+serveParent(
+  (http.address() as AddressInfo).port,
+  () => deliveries,
+  async () => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
+    http.close();
+  },
+);

@@ -33,7 +33,11 @@ io.on('connection', (socket) => {
   });
 });
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-serveParent((http.address() as AddressInfo).port, () => deliveries, async () => {
-  await io.close();
-  redis.disconnect();
-});
+serveParent(
+  (http.address() as AddressInfo).port,
+  () => deliveries,
+  async () => {
+    await io.close();
+    redis.disconnect();
+  },
+);

@@ -30,7 +30,11 @@ const broker = await startBroker({
   ...(process.env.BENCH_COALESCE_MS === undefined ? {} : { writeCoalesceMs: Number(process.env.BENCH_COALESCE_MS) }),
   ...(process.env.BENCH_NODE_ID === undefined ? {} : { nodeId: process.env.BENCH_NODE_ID }),
 });
-serveParent(broker.port, () => brokerContext(broker).hub.deliveries, async () => {
-  await broker.close();
-  await engine.close();
-});
+serveParent(
+  broker.port,
+  () => brokerContext(broker).hub.deliveries,
+  async () => {
+    await broker.close();
+    await engine.close();
+  },
+);

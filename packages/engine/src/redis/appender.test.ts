@@ -19,7 +19,10 @@ interface Call {
 function harness(timeoutMs = 1000) {
   const calls: Call[] = [];
   let offset = 0;
-  const appender = new Appender((channel, batch) => new Promise((resolve, reject) => calls.push({ channel, batch, resolve, reject })), timeoutMs);
+  const appender = new Appender(
+    (channel, batch) => new Promise((resolve, reject) => calls.push({ channel, batch, resolve, reject })),
+    timeoutMs,
+  );
   const ok = (call: Call): void => call.resolve(call.batch.map(() => ({ offset: ++offset, epoch: 'e', time: 1, duplicate: false })));
   return { appender, calls, ok };
 }
@@ -39,7 +42,10 @@ describe('Appender', () => {
     const first = Array.from({ length: 70 }, (_, i) => appender.append(input('a', i)));
     const other = appender.append(input('b', 0));
     await vi.advanceTimersByTimeAsync(0);
-    expect(calls.map((c) => [c.channel, c.batch.length])).toEqual([['a', 64], ['b', 1]]);
+    expect(calls.map((c) => [c.channel, c.batch.length])).toEqual([
+      ['a', 64],
+      ['b', 1],
+    ]);
     const later = appender.append(input('a', 70)); // queued behind the batch at "Redis"
     await vi.advanceTimersByTimeAsync(0);
     expect(calls).toHaveLength(2);

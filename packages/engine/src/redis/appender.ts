@@ -89,11 +89,17 @@ export class Appender {
       return;
     }
     lane.busy = true;
-    this.#send(channel, batch.map((w) => w.input)).then(
+    this.#send(
+      channel,
+      batch.map((w) => w.input),
+    ).then(
       (results) => {
         batch.forEach((w, i) => {
           const r = results[i];
-          if (r === undefined) w.reject(new TributaryError(ErrorCodes.INTERNAL, `append: Redis returned ${results.length} results for ${batch.length} entries`));
+          if (r === undefined)
+            w.reject(
+              new TributaryError(ErrorCodes.INTERNAL, `append: Redis returned ${results.length} results for ${batch.length} entries`),
+            );
           else if (r instanceof Error) w.reject(r);
           else w.resolve(r);
         });

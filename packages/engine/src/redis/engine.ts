@@ -69,10 +69,15 @@ export class RedisEngine implements StreamEngine {
         this.#registry.refresh().catch(() => {});
       },
     });
-    this.#follows = new Follows(this.#o.keyPrefix, this.#pubsub, {
-      readAfter: (channel, after) => this.read(channel, { after, limit: FILL_PAGE }),
-      state: (channel) => this.state(channel),
-    }, this.#o);
+    this.#follows = new Follows(
+      this.#o.keyPrefix,
+      this.#pubsub,
+      {
+        readAfter: (channel, after) => this.read(channel, { after, limit: FILL_PAGE }),
+        state: (channel) => this.state(channel),
+      },
+      this.#o,
+    );
     const run = <T>(what: string, op: () => Promise<T>): Promise<T> => this.#run(what, op);
     this.kv = new RedisKeyValue(this.#client, this.#o.keyPrefix, run);
     this.#registry = new GroupRegistry(this.#client, this.#o.keyPrefix, run, this.#pubsub);
@@ -93,21 +98,35 @@ export class RedisEngine implements StreamEngine {
     const k = channelKeys(o.keyPrefix, channel);
     const groups = await this.#registry.forAppend(channel);
     const keys = [k.stream, k.meta];
-    const args: Array<string | number> = [channel, o.maxLength, o.maxAgeMs, o.dedupWindowMs, o.metaTtlMs,
-      messageTopic(o.keyPrefix, channel), batch.length];
+    const args: Array<string | number> = [
+      channel,
+      o.maxLength,
+      o.maxAgeMs,
+      o.dedupWindowMs,
+      o.metaTtlMs,
+      messageTopic(o.keyPrefix, channel),
+      batch.length,
+    ];
     for (const e of batch) {
       keys.push(dedupKey(o.keyPrefix, channel, e.msgId ?? ''));
       args.push(e.payload, e.msgId === undefined ? '0' : '1', e.msgId ?? '', e.hops !== undefined && e.hops > 0 ? String(e.hops) : '');
     }
     const r = await this.#run('append', () => this.#client.tribAppend(keys.length, ...keys, ...args, ...groups));
-    return r.map((x) => x[0] === '!'
-      ? new TributaryError(ErrorCodes.INTERNAL, `append: Redis replied ${String(x[1])}`)
-      : { offset: Number(x[0]), epoch: x[1], time: Number(x[2]), duplicate: x[3] === 1 });
+    return r.map((x) =>
+      x[0] === '!'
+        ? new TributaryError(ErrorCodes.INTERNAL, `append: Redis replied ${String(x[1])}`)
+        : { offset: Number(x[0]), epoch: x[1], time: Number(x[2]), duplicate: x[3] === 1 },
+    );
   }
 
   async read(channel: string, options: ReadOptions): Promise<ReadResult> {
     const latest = options.after === undefined;
-    const r = await this.#read(channel, latest ? 'latest' : 'after', Math.max(0, Math.floor(options.after ?? 0)), clampLimit(options.limit));
+    const r = await this.#read(
+      channel,
+      latest ? 'latest' : 'after',
+      Math.max(0, Math.floor(options.after ?? 0)),
+      clampLimit(options.limit),
+    );
     const entries = r[3].map((raw) => decodeEntry(channel, r[0], raw));
     if (latest) entries.reverse();
     return { epoch: r[0], first: Number(r[1]), last: Number(r[2]), entries };

@@ -60,7 +60,10 @@ export class Follows {
     let g = this.#channels.get(channel);
     if (g === undefined) {
       const listeners = new Set<EntryListener>();
-      const cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => this.#fanOut(listeners, e, channel));
+      const cursor = new Cursor(
+        (after) => this.#store.readAfter(channel, after),
+        (e) => this.#fanOut(listeners, e, channel),
+      );
       const topic = messageTopic(this.#prefix, channel);
       // Subscribe first, then read the state: whatever is appended after the read is notified.
       const ready = this.#pubsub.acquire('subscribe', topic).then(async () => {
@@ -144,7 +147,10 @@ export class Follows {
       let cursor = g.cursors.get(channel);
       if (cursor === undefined) {
         const listeners = g.listeners;
-        cursor = new Cursor((after) => this.#store.readAfter(channel, after), (e) => this.#fanOut(listeners, e, channel));
+        cursor = new Cursor(
+          (after) => this.#store.readAfter(channel, after),
+          (e) => this.#fanOut(listeners, e, channel),
+        );
         cursor.startAtFirstSeen();
         g.cursors.set(channel, cursor);
       }

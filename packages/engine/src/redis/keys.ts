@@ -54,7 +54,13 @@ export function channelOfMessageTopic(prefix: string, topic: string): string | u
  */
 export function patternGlob(prefix: string, pattern: string): string {
   const escaped = `${prefix}m:`.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-  return escaped + pattern.split('.').map((s) => (s === '*' || s === '>' ? '*' : s)).join('.');
+  return (
+    escaped +
+    pattern
+      .split('.')
+      .map((s) => (s === '*' || s === '>' ? '*' : s))
+      .join('.')
+  );
 }
 
 /** The consumer-group registry hash: group → `<generation> <patterns JSON>`. */

@@ -24,9 +24,7 @@ export class RedisKeyValue implements KeyValueStore {
 
   async set(namespace: string, key: string, value: string, ttlMs?: number): Promise<void> {
     const k = kvKey(this.#prefix, namespace, key);
-    await this.#run('kv.set', () =>
-      ttlMs === undefined ? this.#client.set(k, value) : this.#client.set(k, value, 'PX', ttlMs),
-    );
+    await this.#run('kv.set', () => (ttlMs === undefined ? this.#client.set(k, value) : this.#client.set(k, value, 'PX', ttlMs)));
   }
 
   async incr(namespace: string, key: string, by: number, ttlMs?: number): Promise<number> {

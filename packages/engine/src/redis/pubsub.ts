@@ -108,9 +108,7 @@ export class PubSub {
       const eps = this.#endpoints();
       const conn = createSubscriberConnection(this.#o, eps[attempt % eps.length]);
       conn.on('message', (topic: string, payload: string) => this.#handlers.message(topic, payload));
-      conn.on('pmessage', (glob: string, topic: string, payload: string) =>
-        this.#handlers.pmessage(glob, topic, payload),
-      );
+      conn.on('pmessage', (glob: string, topic: string, payload: string) => this.#handlers.pmessage(glob, topic, payload));
       try {
         await conn.connect();
         const topics = [...this.#refs.subscribe.keys()];

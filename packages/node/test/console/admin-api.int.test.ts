@@ -58,8 +58,11 @@ describe('admin API', () => {
       const cpu = r.body.channels.find((c: { channel: string }) => c.channel === 'metrics.cpu');
       expect(cpu).toMatchObject({ system: false, subscribers: 0, lastOffset: 3 });
       expect(cpu.ratePerSec).toBeGreaterThan(0);
-      expect(r.body.channels.find((c: { channel: string }) => c.channel === 'chat.quiet'))
-        .toMatchObject({ subscribers: 1, lastOffset: null, ratePerSec: 0 });
+      expect(r.body.channels.find((c: { channel: string }) => c.channel === 'chat.quiet')).toMatchObject({
+        subscribers: 1,
+        lastOffset: null,
+        ratePerSec: 0,
+      });
       expect(r.body.patterns).toContainEqual({ pattern: 'chat.*', subscribers: 1 });
     } finally {
       await ws.close();
@@ -70,15 +73,23 @@ describe('admin API', () => {
     for (const ch of ['orders.a', 'orders.b']) {
       await call(n.url, 'POST', `/v1/channels/${ch}/messages`, { token: SECRET, body: { data: { item: ch } } });
     }
-    const dlq = await eventually(async () => {
-      const r = await call(n.url, 'GET', '/v1/admin/blocks/flaky/dlq', { token: SECRET });
-      return r.body.entries?.length === 2 ? r.body : undefined;
-    }, { message: 'two dead letters', timeoutMs: 15_000 });
+    const dlq = await eventually(
+      async () => {
+        const r = await call(n.url, 'GET', '/v1/admin/blocks/flaky/dlq', { token: SECRET });
+        return r.body.entries?.length === 2 ? r.body : undefined;
+      },
+      { message: 'two dead letters', timeoutMs: 15_000 },
+    );
     expect(dlq).toMatchObject({ block: 'flaky', channel: '$dlq.flaky', unresolved: 2 });
     // biome-ignore lint/suspicious/noExplicitAny: dead-letter rows as the API returns them.
     const [a, b] = [...dlq.entries].sort((x: any, y: any) => x.record.channel.localeCompare(y.record.channel));
-    expect(a.record).toMatchObject({ block: 'flaky', channel: 'orders.a', data: { item: 'orders.a' },
-      error: { code: 'HANDLER_ERROR' }, attempts: 5 });
+    expect(a.record).toMatchObject({
+      block: 'flaky',
+      channel: 'orders.a',
+      data: { item: 'orders.a' },
+      error: { code: 'HANDLER_ERROR' },
+      attempts: 5,
+    });
 
     // Still broken: the typed error comes back and the entry stays.
     const failed = await call(n.url, 'POST', `/v1/admin/blocks/flaky/dlq/${a.offset}/replay`, { token: SECRET });
@@ -108,15 +119,19 @@ describe('admin API', () => {
   });
 
   it('deploys TypeScript source, refusing imports other than @tributary/block and bad JSON', async () => {
-    const ok = await call(n.url, 'POST', '/v1/admin/blocks', { token: SECRET,
-      body: { source: FIXED_BLOCK.replace("'flaky'", "'echo'"), config: { x: 1 } } });
+    const ok = await call(n.url, 'POST', '/v1/admin/blocks', {
+      token: SECRET,
+      body: { source: FIXED_BLOCK.replace("'flaky'", "'echo'"), config: { x: 1 } },
+    });
     expect(ok.status).toBe(201);
     expect(ok.body).toMatchObject({ name: 'echo', version: expect.stringMatching(/^[0-9a-f]{12}$/) });
     const list = await call(n.url, 'GET', '/v1/admin/blocks', { token: SECRET });
     expect(list.body.blocks.map((b: { name: string }) => b.name)).toContain('echo');
 
-    const sneaky = await call(n.url, 'POST', '/v1/admin/blocks', { token: SECRET,
-      body: { source: `import pkg from '../../package.json';\nconsole.log(pkg);\n${FIXED_BLOCK}` } });
+    const sneaky = await call(n.url, 'POST', '/v1/admin/blocks', {
+      token: SECRET,
+      body: { source: `import pkg from '../../package.json';\nconsole.log(pkg);\n${FIXED_BLOCK}` },
+    });
     expect(sneaky.status).toBe(422);
     expect(sneaky.body.error.code).toBe('COMPILE_ERROR');
     expect(sneaky.body.error.message).toContain('may import only @tributary/block');
@@ -159,7 +174,9 @@ describe('console files', () => {
   });
 
   it.each(['/console/../package.json', '/console/%2e%2e/package.json', '/console/nope.js', '/console/tsconfig.json', '/consolex'])(
-    'refuses %s', async (path) => {
+    'refuses %s',
+    async (path) => {
       expect((await call(n.url, 'GET', path)).status).toBe(404);
-    });
+    },
+  );
 });

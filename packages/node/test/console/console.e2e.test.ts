@@ -31,8 +31,16 @@ describe('console in Chromium', () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 1400 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -52,16 +60,23 @@ describe('console in Chromium', () => {
   it('logs in, shows channels and streams, deploys a block and replays a dead letter', async () => {
     // A message the failing `flaky` block dead-letters before the operator arrives.
     await call(n.url, 'POST', '/v1/channels/orders.o-17/messages', { token: SECRET, body: { data: { sku: 'A-1', qty: 2 } } });
-    await eventually(async () => {
-      const r = await call(n.url, 'GET', '/v1/admin/blocks/flaky/dlq', { token: SECRET });
-      return r.body.entries?.length === 1 ? true : undefined;
-    }, { message: 'the dead letter', timeoutMs: 15_000 });
+    await eventually(
+      async () => {
+        const r = await call(n.url, 'GET', '/v1/admin/blocks/flaky/dlq', { token: SECRET });
+        return r.body.entries?.length === 1 ? true : undefined;
+      },
+      { message: 'the dead letter', timeoutMs: 15_000 },
+    );
 
     await page.goto(`${n.url}/console`);
     await page.locator('#login').waitFor();
     await page.fill('#secret', 'not-the-secret-not-the-secret-not-the-secret');
     await page.click('#login button[type=submit]');
-    await page.locator('#login-error', { hasText: 'UNAUTHORIZED' }).or(page.locator('#login-error', { hasText: 'invalid' })).first().waitFor();
+    await page
+      .locator('#login-error', { hasText: 'UNAUTHORIZED' })
+      .or(page.locator('#login-error', { hasText: 'invalid' }))
+      .first()
+      .waitFor();
     await page.fill('#secret', SECRET);
     await page.click('#login button[type=submit]');
     await page.locator('#overview', { hasText: 'engine memory' }).waitFor();

@@ -30,9 +30,13 @@ export async function startConsoleNode(): Promise<ConsoleNode> {
 }
 
 /** An HTTP call to the node; `token` undefined sends no credentials. */
-export async function call(base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}):
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field in the tests.
-  Promise<{ status: number; body: any; headers: Headers }> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown } = {},
+): // biome-ignore lint/suspicious/noExplicitAny: response bodies are read field by field in the tests.
+Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   // As the console's own api.js: the broker wants JSON declared on every state-changing request.

@@ -38,16 +38,17 @@ function copied(): number {
 }
 
 function hostFor(sb: number): HostHandler {
-  return (_inv, op, args) => new Promise((resolve, reject) => {
-    const inv = running.get(sb);
-    if (inv === undefined) {
-      reject(new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished'));
-      return;
-    }
-    const call = nextCall++;
-    calls.set(call, { resolve, reject });
-    outbox.push({ t: 'call', inv, call, op, args });
-  });
+  return (_inv, op, args) =>
+    new Promise((resolve, reject) => {
+      const inv = running.get(sb);
+      if (inv === undefined) {
+        reject(new BlockError(BlockErrorCodes.HOST_REFUSED, 'the invocation has finished'));
+        return;
+      }
+      const call = nextCall++;
+      calls.set(call, { resolve, reject });
+      outbox.push({ t: 'call', inv, call, op, args });
+    });
 }
 
 async function load(m: Extract<ToRunner, { t: 'load' }>): Promise<void> {
@@ -82,8 +83,14 @@ async function invoke(sb: number, inv: number, input: string, hops: number): Pro
   const sandbox = sandboxes.get(sb);
   const info = infos.get(sb);
   if (sandbox === undefined || info === undefined) {
-    outbox.push({ t: 'result', inv, ok: false, error: { code: BlockErrorCodes.STOPPED, message: 'the block was stopped' },
-      copied: copied(), coldStarts: 0 });
+    outbox.push({
+      t: 'result',
+      inv,
+      ok: false,
+      error: { code: BlockErrorCodes.STOPPED, message: 'the block was stopped' },
+      copied: copied(),
+      coldStarts: 0,
+    });
     return false;
   }
   running.set(sb, inv);

@@ -54,8 +54,13 @@ export class RemoteLane implements Lane, PlacedLane {
   }
 
   /** Loads a bundle on a runner process and reads its definition (see `BlockSandbox.load`). */
-  static async load(pool: RunnerPool, code: string, limits: ResolvedLimits, host: HostHandler, options: SandboxOptions = {}):
-    Promise<{ sandbox: RemoteLane; description: BlockDescription }> {
+  static async load(
+    pool: RunnerPool,
+    code: string,
+    limits: ResolvedLimits,
+    host: HostHandler,
+    options: SandboxOptions = {},
+  ): Promise<{ sandbox: RemoteLane; description: BlockDescription }> {
     const lane = new RemoteLane(pool, code, limits, host, options);
     try {
       return { sandbox: lane, description: await lane.#load() };
@@ -116,11 +121,15 @@ export class RemoteLane implements Lane, PlacedLane {
       const id = this.#pool.nextId();
       const inv: Invocation = { id, hops: item.hops, calls: 0, logs: 0, logsDropped: 0, done: false };
       wire.push({ inv: id, input: JSON.stringify(item.input), hops: item.hops });
-      outcomes.push(new Promise<unknown>((resolve, reject) => {
-        this.#live.set(id, { inv, resolve, reject, skip: () => reject(SKIPPED) });
-        this.#runner.invocations.set(id, this);
-      }).then((value) => ({ ok: true as const, value }),
-        (error: unknown) => (error === SKIPPED ? { skipped: true as const } : { ok: false as const, error })));
+      outcomes.push(
+        new Promise<unknown>((resolve, reject) => {
+          this.#live.set(id, { inv, resolve, reject, skip: () => reject(SKIPPED) });
+          this.#runner.invocations.set(id, this);
+        }).then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => (error === SKIPPED ? { skipped: true as const } : { ok: false as const, error }),
+        ),
+      );
     }
     const first = wire[0];
     if (first !== undefined && wire.length === 1) {
@@ -171,8 +180,12 @@ export class RemoteLane implements Lane, PlacedLane {
     };
     answer().catch((err: unknown) => {
       const code = err instanceof BlockError ? err.code : BlockErrorCodes.HOST_REFUSED;
-      this.#runner.answer(generation, { t: 'reply', call: m.call, ok: false,
-        error: { code, message: err instanceof Error ? err.message : String(err) } });
+      this.#runner.answer(generation, {
+        t: 'reply',
+        call: m.call,
+        ok: false,
+        error: { code, message: err instanceof Error ? err.message : String(err) },
+      });
     });
   }
 

@@ -118,7 +118,12 @@ export class RunnerProcess {
       };
       const timer = setTimeout(() => {
         this.#waiters.delete(done);
-        reject(new BlockError(BlockErrorCodes.RUNNER_UNAVAILABLE, `no runner process took the invocation within ${waitMs} ms (it is restarting)`));
+        reject(
+          new BlockError(
+            BlockErrorCodes.RUNNER_UNAVAILABLE,
+            `no runner process took the invocation within ${waitMs} ms (it is restarting)`,
+          ),
+        );
       }, waitMs);
       this.#waiters.set(done, (err) => {
         clearTimeout(timer);
@@ -175,10 +180,15 @@ export class RunnerProcess {
     // No inherited execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
     const child = fork(runnerEntry(), [], { execArgv: [], serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#child = child;
-    this.#outbox = new Outbox<ToRunner>({ send: (batch) => {
-      // A write to a process that is exiting fails; its exit handler settles what was in flight.
-      if (child.connected) child.send(batch, (err) => { if (err !== null && err !== undefined) child.kill('SIGKILL'); });
-    } });
+    this.#outbox = new Outbox<ToRunner>({
+      send: (batch) => {
+        // A write to a process that is exiting fails; its exit handler settles what was in flight.
+        if (child.connected)
+          child.send(batch, (err) => {
+            if (err !== null && err !== undefined) child.kill('SIGKILL');
+          });
+      },
+    });
     this.#startedAt = Date.now();
     this.#lastHeard = Date.now();
     child.on('message', (batch: FromRunner[]) => {
@@ -218,8 +228,13 @@ export class RunnerProcess {
       }
       case 'call':
         this.invocations.get(m.inv)?.onCall(m);
-        if (!this.invocations.has(m.inv)) this.send({ t: 'reply', call: m.call, ok: false,
-          error: { code: BlockErrorCodes.HOST_REFUSED, message: 'the invocation has finished' } });
+        if (!this.invocations.has(m.inv))
+          this.send({
+            t: 'reply',
+            call: m.call,
+            ok: false,
+            error: { code: BlockErrorCodes.HOST_REFUSED, message: 'the invocation has finished' },
+          });
         return;
     }
   }
@@ -231,8 +246,12 @@ export class RunnerProcess {
     this.#child = undefined;
     this.#readyNow = false;
     const reason = this.#killedFor ?? 'crashed';
-    const error = new BlockError(BlockErrorCodes.RUNNER_EXITED, `the block's runner process exited (${
-      reason === 'crashed' ? `code ${code ?? '-'}, signal ${signal ?? '-'}` : reason}) while the invocation ran`);
+    const error = new BlockError(
+      BlockErrorCodes.RUNNER_EXITED,
+      `the block's runner process exited (${
+        reason === 'crashed' ? `code ${code ?? '-'}, signal ${signal ?? '-'}` : reason
+      }) while the invocation ran`,
+    );
     // Every load and invocation in flight fails; each is told how many others the same exit took,
     // since a retry policy should not blame a message for a crash it may only have witnessed (a
     // lane reloading after an earlier crash included).
@@ -291,8 +310,10 @@ export class RunnerPool {
   readonly #onExit: ((reason: RunnerExitReason) => void) | undefined;
   readonly #onCopied: ((chars: number) => void) | undefined;
 
-  constructor(options: RunnerPoolOptions = {}, hooks: { logger?: Logger; onExit?: (reason: RunnerExitReason) => void;
-    onCopied?: (chars: number) => void } = {}) {
+  constructor(
+    options: RunnerPoolOptions = {},
+    hooks: { logger?: Logger; onExit?: (reason: RunnerExitReason) => void; onCopied?: (chars: number) => void } = {},
+  ) {
     this.size = Math.max(1, Math.floor(options.size ?? availableParallelism()));
     this.overheadMb = options.overheadMb ?? 256;
     this.unresponsiveMs = options.unresponsiveMs ?? 15_000;
@@ -310,8 +331,7 @@ export class RunnerPool {
   place(): RunnerProcess {
     if (this.#closed) throw new BlockError(BlockErrorCodes.STOPPED, 'the runner pool is closed');
     let best: RunnerProcess | undefined;
-    const better = (p: RunnerProcess, than: RunnerProcess): boolean =>
-      p.up !== than.up ? p.up : p.lanes.size < than.lanes.size;
+    const better = (p: RunnerProcess, than: RunnerProcess): boolean => (p.up !== than.up ? p.up : p.lanes.size < than.lanes.size);
     for (const p of this.processes) if (best === undefined || better(p, best)) best = p;
     if (best === undefined || (best.lanes.size > 0 && this.processes.length < this.size)) {
       best = new RunnerProcess(this);
@@ -321,8 +341,10 @@ export class RunnerPool {
   }
 
   noteExit(p: RunnerProcess, reason: RunnerExitReason, code: number | null, signal: NodeJS.Signals | null): void {
-    this.#log?.error({ runner: this.processes.indexOf(p), reason, code, signal, lanes: p.lanes.size },
-      'a block runner process exited; its in-flight invocations failed with RUNNER_EXITED, and it is restarting');
+    this.#log?.error(
+      { runner: this.processes.indexOf(p), reason, code, signal, lanes: p.lanes.size },
+      'a block runner process exited; its in-flight invocations failed with RUNNER_EXITED, and it is restarting',
+    );
     this.#onExit?.(reason);
   }
 

@@ -38,7 +38,15 @@ export function beforePublishInterceptor(blocks: () => Iterable<DeployedBlock>) 
       let data = req.data;
       let changed = false;
       for (const b of matching(req.channel)) {
-        const input = messageInput({ channel: req.channel, offset: 0, epoch: '', time: Date.now(), data, msgId: req.msgId, hops: req.hops });
+        const input = messageInput({
+          channel: req.channel,
+          offset: 0,
+          epoch: '',
+          time: Date.now(),
+          data,
+          msgId: req.msgId,
+          hops: req.hops,
+        });
         let result: unknown;
         try {
           result = await b.run(input, req.hops ?? 0);

@@ -16,8 +16,14 @@ export interface MessageFields {
  * checks and dead-letter replays): `msgId` only when there is one, `hops` always.
  */
 export function messageInput(m: MessageFields): Record<string, unknown> {
-  const input: Record<string, unknown> = { channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data,
-    hops: m.hops ?? 0 };
+  const input: Record<string, unknown> = {
+    channel: m.channel,
+    offset: m.offset,
+    epoch: m.epoch,
+    time: m.time,
+    data: m.data,
+    hops: m.hops ?? 0,
+  };
   if (m.msgId !== undefined) input.msgId = m.msgId;
   return input;
 }

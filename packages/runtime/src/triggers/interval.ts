@@ -27,8 +27,10 @@ export function startInterval(block: DeployedBlock, seconds: number, deps: Inter
     const current = deps.current();
     if (won && current !== undefined) await current.run({ time: slot * periodMs }, 0);
   };
-  const timer = setInterval(() => void tick().catch((err) => deps.log?.warn({ err, block: block.name }, 'interval failed')),
-    Math.min(1000, periodMs / 4));
+  const timer = setInterval(
+    () => void tick().catch((err) => deps.log?.warn({ err, block: block.name }, 'interval failed')),
+    Math.min(1000, periodMs / 4),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }
