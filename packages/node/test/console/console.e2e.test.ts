@@ -1,48 +1,29 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileSource } from '@tributary/runtime';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, type TestBrowser } from '@tributary/testkit/chromium';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@tributary/testkit';
 import { FIXED_BLOCK } from './fixtures.js';
 import { call, SECRET, startConsoleNode, type ConsoleNode } from './helpers.js';
 
-/** Debian's Chromium; playwright-core downloads no browser (.ci/run installs the package). */
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/', import.meta.url));
 
 // The operator's path through the console in a real headless browser against a real node: log in,
 // see a channel appear, watch a stream, deploy a fixed block version, replay its dead letter.
 describe('console in Chromium', () => {
   let n: ConsoleNode;
-  let profile: string;
+  let browser: TestBrowser;
   let context: BrowserContext;
   let page: Page;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
     n = await startConsoleNode();
-    profile = await mkdtemp(join(tmpdir(), 'tributary-chromium-'));
-    // A fresh profile, and nothing that phones home: the browser only talks to the loopback broker.
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 1400 },
-    });
+    browser = await launchChromium({ viewport: { width: 1280, height: 1400 } });
+    context = browser.context;
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -52,8 +33,7 @@ describe('console in Chromium', () => {
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (profile !== undefined) await rm(profile, { recursive: true, force: true });
+    await browser?.close();
     await n?.close();
   });
 
