@@ -362,13 +362,7 @@ export class Session {
     for (const sub of [...this.#subs.values()]) {
       const allowed = can(this.#principal, 'subscribe', sub.key) && (!sub.presence || can(this.#principal, 'presence', sub.key));
       if (allowed) continue;
-      this.#subs.delete(sub.key);
-      await this.#ctx.hub.leave(sub.key, sub);
-      if (sub.presence) {
-        await this.#presenceStops.get(sub.key)?.();
-        this.#presenceStops.delete(sub.key);
-        await this.#ctx.presence.leave(sub.key, this.id);
-      }
+      await this.#endSubscription(sub);
       this.#error(undefined, ErrorCodes.FORBIDDEN, `the new credentials have no subscribe grant for ${sub.key}`, sub.key);
       this.send({ type: 'unsubscribed', channel: sub.key });
     }
@@ -505,14 +499,19 @@ export class Session {
     if (sub === undefined) {
       throw new TributaryError(ErrorCodes.NOT_SUBSCRIBED, `not subscribed to ${frame.channel}`, { channel: frame.channel });
     }
-    this.#subs.delete(frame.channel);
-    await this.#ctx.hub.leave(frame.channel, sub);
-    if (sub.presence) {
-      await this.#presenceStops.get(frame.channel)?.();
-      this.#presenceStops.delete(frame.channel);
-      await this.#ctx.presence.leave(frame.channel, this.id);
-    }
+    await this.#endSubscription(sub);
     this.send(withId({ type: 'unsubscribed', channel: frame.channel }, frame.id));
+  }
+
+  /** Ends one subscription of a live connection (an unsubscribe, or a grant taken away): fan-out, then presence. */
+  async #endSubscription(sub: Subscription): Promise<void> {
+    this.#subs.delete(sub.key);
+    await this.#ctx.hub.leave(sub.key, sub);
+    if (sub.presence) {
+      await this.#presenceStops.get(sub.key)?.();
+      this.#presenceStops.delete(sub.key);
+      await this.#ctx.presence.leave(sub.key, this.id);
+    }
   }
 
   async #history(frame: HistoryFrame): Promise<void> {
