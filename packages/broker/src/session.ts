@@ -22,7 +22,9 @@ import type { Logger } from 'pino';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Principal } from '@tributary/server';
-import { authenticate, authorize, can } from './auth.js';
+import { authorize, can } from './auth.js';
+import { Credentials } from './credentials.js';
+import { startChannel } from './resume.js';
 import { socketOf } from './liveness.js';
 import { encodeMessage } from './hub.js';
 import type { BrokerContext } from './context.js';
@@ -31,8 +33,6 @@ import { Subscription } from './subscription.js';
 /** Frames a session may have waiting to be handled before it stops reading its socket. */
 export const MAX_PENDING_FRAMES = 256;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
-/** Entries fetched per round trip while replaying history for a resume. */
-const REPLAY_PAGE = 1000;
 /**
  * Engine failures a client retries. After one, the publishes queued behind the failed one are failed
  * too, unstored, so that retrying them in order stores them in order.
@@ -60,7 +60,7 @@ export class Session {
   readonly #ws: WebSocket;
   readonly #ctx: BrokerContext;
   readonly #log: Logger | undefined;
-  #principal: Principal;
+  readonly #credentials: Credentials;
   #subs = new Map<string, Subscription>();
   #presenceStops = new Map<string, () => Promise<void>>();
   #chain: Promise<void> = Promise.resolve();
@@ -79,7 +79,6 @@ export class Session {
   #fenceError: TributaryError | undefined;
   #paused = false;
   #closed = false;
-  #expiry: NodeJS.Timeout | undefined;
 
   /**
    * `early`: frames that arrived while the credentials were being checked, handled first, in order
@@ -90,8 +89,10 @@ export class Session {
     this.#ws = ws;
     this.#ctx = ctx;
     this.#log = ctx.log?.child({ conn: id });
-    this.#principal = principal;
-    this.#armExpiry();
+    this.#credentials = new Credentials(principal, () => {
+      this.#error(undefined, ErrorCodes.TOKEN_EXPIRED, 'token expired; reconnect or send an auth frame with a fresh token');
+      this.close(CloseCodes.UNAUTHORIZED, ErrorCodes.TOKEN_EXPIRED);
+    });
     ws.on('message', (data, isBinary) => this.#enqueue(data as Buffer, isBinary));
     ws.on('close', () => void this.dispose());
     ws.on('error', (err) => this.#log?.debug({ err }, 'socket error'));
@@ -212,7 +213,7 @@ export class Session {
   async dispose(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#expiry);
+    this.#credentials.stop();
     this.#ctx.sessions.delete(this);
     const subs = [...this.#subs.values()];
     this.#subs.clear();
@@ -343,13 +344,11 @@ export class Session {
         return this.send(withId({ type: 'pong', time: Date.now() }, frame.id));
       case 'auth': {
         if (this.#ctx.options.auth.insecure) return this.send(withId({ type: 'authed' }, frame.id));
-        const before = this.#principal.sub;
-        this.#principal = await authenticate(frame.token, this.#ctx.options.auth.secret);
-        this.#armExpiry();
+        const { before, after } = await this.#credentials.renew(frame.token, this.#ctx.options.auth.secret);
         await this.#dropRevoked();
-        if (this.#principal.sub !== before) await this.#reannounce();
+        if (after.sub !== before.sub) await this.#reannounce();
         const reply = withId({ type: 'authed' as const }, frame.id);
-        return this.send(this.#principal.expiresAt === undefined ? reply : { ...reply, expiresAt: this.#principal.expiresAt });
+        return this.send(after.expiresAt === undefined ? reply : { ...reply, expiresAt: after.expiresAt });
       }
     }
   }
@@ -360,7 +359,8 @@ export class Session {
    */
   async #dropRevoked(): Promise<void> {
     for (const sub of [...this.#subs.values()]) {
-      const allowed = can(this.#principal, 'subscribe', sub.key) && (!sub.presence || can(this.#principal, 'presence', sub.key));
+      const allowed =
+        can(this.#credentials.principal, 'subscribe', sub.key) && (!sub.presence || can(this.#credentials.principal, 'presence', sub.key));
       if (allowed) continue;
       await this.#endSubscription(sub);
       this.#error(undefined, ErrorCodes.FORBIDDEN, `the new credentials have no subscribe grant for ${sub.key}`, sub.key);
@@ -380,7 +380,7 @@ export class Session {
 
   #member(): PresenceMember {
     const member: PresenceMember = { clientId: this.id, node: this.#ctx.options.nodeId, since: Date.now() };
-    if (this.#principal.sub !== undefined) member.user = this.#principal.sub;
+    if (this.#credentials.principal.sub !== undefined) member.user = this.#credentials.principal.sub;
     return member;
   }
 
@@ -388,7 +388,7 @@ export class Session {
     const req: Parameters<BrokerContext['publisher']['publish']>[0] = {
       channel: frame.channel,
       data: frame.data,
-      principal: this.#principal,
+      principal: this.#credentials.principal,
       // Checked again right before the append: a failure may have come back while this publish was
       // in a before-publish block.
       admit: () => {
@@ -420,8 +420,8 @@ export class Session {
   async #subscribe(frame: SubscribeFrame): Promise<void> {
     const { channel } = frame;
     const pattern = isPattern(channel);
-    authorize(this.#principal, 'subscribe', channel);
-    if (frame.presence === true) authorize(this.#principal, 'presence', channel);
+    authorize(this.#credentials.principal, 'subscribe', channel);
+    if (frame.presence === true) authorize(this.#credentials.principal, 'presence', channel);
     if (this.#subs.has(channel)) throw new TributaryError(ErrorCodes.ALREADY_SUBSCRIBED, `already subscribed to ${channel}`, { channel });
     if (this.#subs.size >= this.#ctx.options.maxSubscriptions) {
       throw new TributaryError(ErrorCodes.LIMIT_EXCEEDED, `at most ${this.#ctx.options.maxSubscriptions} subscriptions`, { channel });
@@ -451,37 +451,8 @@ export class Session {
   }
 
   /** Tells the client where it stands, replays what it missed when it can, then lets live flow. */
-  async #startChannel(sub: Subscription, frame: SubscribeFrame): Promise<void> {
-    const { channel, since } = frame;
-    const engine = this.#ctx.engine;
-    if (since === undefined) {
-      const state = await engine.state(channel);
-      sub.startAfter(state.epoch, state.last);
-      return this.send(withId({ type: 'subscribed', channel, pattern: false, epoch: state.epoch, offset: state.last }, frame.id));
-    }
-    let page = await engine.read(channel, { after: since.offset, limit: REPLAY_PAGE });
-    const recovered = page.epoch === since.epoch && since.offset <= page.last && page.first <= since.offset + 1;
-    if (!recovered) {
-      sub.startAfter(page.epoch, page.last);
-      return this.send(
-        withId({ type: 'subscribed', channel, pattern: false, epoch: page.epoch, offset: page.last, recovered: false }, frame.id),
-      );
-    }
-    sub.startAfter(since.epoch, since.offset);
-    this.send(withId({ type: 'subscribed', channel, pattern: false, epoch: page.epoch, offset: page.last, recovered: true }, frame.id));
-    const target = page.last;
-    for (;;) {
-      let last = since.offset;
-      for (const e of page.entries) {
-        await this.#room();
-        if (this.#closed) return;
-        sub.replay(e, encodeMessage(e));
-        last = e.offset;
-      }
-      if (last >= target || page.entries.length === 0 || this.#closed) break;
-      page = await engine.read(channel, { after: last, limit: REPLAY_PAGE });
-      if (page.epoch !== since.epoch) break;
-    }
+  #startChannel(sub: Subscription, frame: SubscribeFrame): Promise<void> {
+    return startChannel(this.#ctx.engine, sub, frame, { send: (f) => this.send(f), room: () => this.#room(), closed: () => this.#closed });
   }
 
   /** Announces this connection on `channel`; each await may see it closed, and undoes what it did. */
@@ -515,7 +486,7 @@ export class Session {
   }
 
   async #history(frame: HistoryFrame): Promise<void> {
-    authorize(this.#principal, 'history', frame.channel);
+    authorize(this.#credentials.principal, 'history', frame.channel);
     const opts: { limit: number; after?: number } = { limit: frame.limit ?? 100 };
     if (frame.since !== undefined) opts.after = frame.since;
     const r = await this.#ctx.engine.read(frame.channel, opts);
@@ -537,7 +508,7 @@ export class Session {
   }
 
   async #presence(frame: PresenceFrame): Promise<void> {
-    authorize(this.#principal, 'presence', frame.channel);
+    authorize(this.#credentials.principal, 'presence', frame.channel);
     const members = await this.#ctx.engine.presenceList(frame.channel);
     this.send(withId({ type: 'presence', channel: frame.channel, members }, frame.id));
   }
@@ -548,27 +519,6 @@ export class Session {
     if (id !== undefined) frame.id = id;
     if (channel !== undefined) frame.channel = channel;
     this.send(frame);
-  }
-
-  #armExpiry(): void {
-    clearTimeout(this.#expiry);
-    const at = this.#principal.expiresAt;
-    if (at === undefined) return;
-    // setTimeout overflows past 2^31-1 ms (~24.8 days); such tokens are re-checked on each request.
-    const delay = Math.min(at - Date.now(), 2 ** 31 - 1);
-    this.#expiry = setTimeout(
-      () => {
-        const at = this.#principal.expiresAt;
-        if (at === undefined) return;
-        // Timers may fire a millisecond early (or at the 24.8-day cap): not yet expired means re-arm,
-        // never forget — an expired connection must not keep receiving.
-        if (at > Date.now()) return this.#armExpiry();
-        this.#error(undefined, ErrorCodes.TOKEN_EXPIRED, 'token expired; reconnect or send an auth frame with a fresh token');
-        this.close(CloseCodes.UNAUTHORIZED, ErrorCodes.TOKEN_EXPIRED);
-      },
-      Math.max(0, delay),
-    );
-    this.#expiry.unref();
   }
 }
 
