@@ -96,8 +96,6 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     if (opts.msgId !== undefined) req.msgId = opts.msgId;
     return publisher.publish(req);
   };
-  const platform = (channel: string, data: Parameters<Publisher['publishPlatform']>[1], msgId?: string) =>
-    publisher.publishPlatform(channel, data, msgId);
   let images: Images | undefined;
   if (o.images !== undefined) {
     // Insecure mode has no secret: image URLs are signed with the fixed development key, which
@@ -106,7 +104,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     images = createImages({
       secret,
       can: (p, action, channel) => can(p, action, channel),
-      publish: (channel, data, opts) => platform(channel, data, opts.msgId),
+      publish: (channel, data, opts) => publisher.publishPlatform(channel, data, opts.msgId),
       ...o.images,
       engine: o.images.engine ?? o.engine,
     });
@@ -114,7 +112,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   const runnerOptions: Parameters<typeof BlockNode.start>[0] = {
     engine: o.engine,
     publish,
-    announce: (channel, data) => platform(channel, data),
+    announce: (channel, data) => publisher.publishPlatform(channel, data),
     dirs: [],
     secrets: o.secrets ?? {},
     modules: images === undefined ? (o.modules ?? {}) : { images: images.module, ...o.modules },

@@ -209,8 +209,6 @@ export class GroupConsumer {
           failedAt = 0;
           failure = err;
         }
-      } else {
-        failedAt = 0;
       }
       if (failedAt >= rest.length || this.#stopped) return;
       await this.#retry(rest[failedAt] as GroupEntry, failure as Error);

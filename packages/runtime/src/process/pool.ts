@@ -226,9 +226,10 @@ export class RunnerProcess {
         lane?.onResult(m);
         return;
       }
-      case 'call':
-        this.invocations.get(m.inv)?.onCall(m);
-        if (!this.invocations.has(m.inv))
+      case 'call': {
+        const lane = this.invocations.get(m.inv);
+        if (lane !== undefined) lane.onCall(m);
+        else
           this.send({
             t: 'reply',
             call: m.call,
@@ -236,6 +237,7 @@ export class RunnerProcess {
             error: { code: BlockErrorCodes.HOST_REFUSED, message: 'the invocation has finished' },
           });
         return;
+      }
     }
   }
 
