@@ -24,15 +24,27 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 export const WS_OPEN = 1;
 
 /**
+ * `import()` of a name a bundler cannot see. With `ws` written in the call, bundlers follow the branch
+ * browsers never take and put `ws` in every browser bundle (its throwing browser stub, plus the
+ * CommonJS wrapper esbuild adds around it); esbuild also folds a constant into the call, hence the
+ * parameter. Node resolves the name at run time from this module, as it would a literal. The comments
+ * stop webpack and Vite from warning about a computed import. test/bundle-size.test.ts checks that a
+ * browser bundle holds no `ws`.
+ */
+function importByName(name: string): Promise<unknown> {
+  return import(/* webpackIgnore: true */ /* @vite-ignore */ name);
+}
+
+/**
  * The constructor to use: the injected one, else the global (browsers, Node ≥ 22), else `ws`.
- * `ws` is imported dynamically so that bundlers targeting browsers never reach it at run time.
+ * `ws` is imported dynamically, by a computed name, so that browser bundles never contain it.
  */
 export async function resolveWebSocket(injected: WebSocketConstructor | undefined): Promise<WebSocketConstructor> {
   if (injected !== undefined) return injected;
   const global = (globalThis as { WebSocket?: unknown }).WebSocket;
   if (typeof global === 'function') return global as WebSocketConstructor;
   try {
-    const mod = (await import('ws')) as { default: unknown };
+    const mod = (await importByName('ws')) as { default: unknown };
     return mod.default as WebSocketConstructor;
   } catch (err) {
     throw new Error('no WebSocket implementation: install the "ws" package or pass the WebSocket option', {
