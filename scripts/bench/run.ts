@@ -5,6 +5,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runBlocks } from './blocks.js';
+import {
+  BUNDLE_SIZE_SECTION_BEGIN,
+  BUNDLE_SIZE_SECTION_END,
+  renderBundleSizeSection,
+  runBundleSize,
+  type BundleSizeResult,
+} from './bundle-size.js';
 import { runFanout } from './fanout.js';
 import { renderImagesSection, runImages, type ImagesBenchResult } from './images.js';
 import { renderIsolationSection, runIsolation, type IsolationResult } from './isolation.js';
@@ -41,14 +48,27 @@ try {
   isolation = { skipped: `failed: ${(err as Error).message}` };
 }
 
+let bundleSize: BundleSizeResult | { skipped: string };
+try {
+  bundleSize = await runBundleSize(log);
+} catch (err) {
+  log(`bundle size failed: ${(err as Error).stack ?? String(err)}`);
+  bundleSize = { skipped: `failed: ${(err as Error).message}` };
+}
+
 const results: BenchResults = { machine, totalSeconds: (performance.now() - t0) / 1000, fanout, rss, blocks };
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(`${resultsDir}latest.json`, `${JSON.stringify({ ...results, images, isolation }, null, 2)}\n`);
+writeFileSync(`${resultsDir}latest.json`, `${JSON.stringify({ ...results, images, isolation, bundleSize }, null, 2)}\n`);
 const report = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
 const imagesSection = 'skipped' in images ? `## Images\n\nskipped: ${images.skipped}` : renderImagesSection(images);
 const isolationSection = 'skipped' in isolation ? `## Block isolation\n\nskipped: ${isolation.skipped}` : renderIsolationSection(isolation);
-writeFileSync(report, `${renderReport(results)}\n\n${imagesSection}\n\n${isolationSection}\n`);
+// A skipped bundle-size section keeps its markers, so `bundle-size.ts --write` can fill it in later.
+const bundleSizeSection =
+  'skipped' in bundleSize
+    ? `${BUNDLE_SIZE_SECTION_BEGIN}\n## Client bundle size (browsers)\n\nskipped: ${bundleSize.skipped}\n${BUNDLE_SIZE_SECTION_END}`
+    : renderBundleSizeSection(bundleSize);
+writeFileSync(report, `${renderReport(results)}\n\n${imagesSection}\n\n${isolationSection}\n\n${bundleSizeSection}\n`);
 log(`wrote ${report} in ${Math.round(results.totalSeconds)} s`);
 // Sockets the load generator closed may still be finishing their close handshakes.
 process.exit(0);
