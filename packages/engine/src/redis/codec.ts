@@ -54,3 +54,14 @@ export function decodeNotification(channel: string, raw: string): Entry | undefi
   if (typeof h.h === 'string') entry.hops = Number(h.h);
   return entry;
 }
+
+/**
+ * A sharded notification (`<channel>\n<JSON header>\n<payload>`: a Cluster's topics all carry the
+ * channel, since a pattern feed's topic cannot name it) split into the channel and the rest, which
+ * {@link decodeNotification} reads; undefined when it has no channel line. Finding the channel costs
+ * one indexOf, so a feed message for a channel no pattern here matches is dropped without parsing.
+ */
+export function splitChannelLine(raw: string): [channel: string, rest: string] | undefined {
+  const nl = raw.indexOf('\n');
+  return nl > 0 ? [raw.slice(0, nl), raw.slice(nl + 1)] : undefined;
+}

@@ -21,11 +21,14 @@ import { closedError } from './errors.js';
 import { Follows } from './follows.js';
 import { Appender } from './appender.js';
 import { RedisGroups } from './groups.js';
-import { channelKeys, dedupKey, messageTopic, presenceTopic } from './keys.js';
+import { channelKeys, dedupKey, messageTopic, presenceTopic, shardPresenceTopic } from './keys.js';
 import { RedisKeyValue } from './kv.js';
 import { resolveRedisEngineOptions, type RedisEngineOptions, type RedisNode, type ResolvedRedisEngineOptions } from './options.js';
 import { PubSub } from './pubsub.js';
 import { GroupRegistry } from './registry.js';
+import { ShardedPubSub, clusterSlotOwners } from './sharded.js';
+import { slotOf } from './slots.js';
+import { ClassicWakeups, ShardedWakeups, type Wakeups } from './wakeups.js';
 
 /** Entries per log read when a follow fills a gap. */
 const FILL_PAGE = 1000;
@@ -38,7 +41,9 @@ const FILL_PAGE = 1000;
  *   notification) per batch of a channel's appends (group commit: see {@link Appender}), plus one
  *   SADD per matching consumer group the first time this engine appends to a channel for that group;
  * - a follow subscribes (once per channel per engine) to the channel's notification topic and
- *   fills any gap it sees, or any it may have missed while reconnecting, from the stream;
+ *   fills any gap it sees, or any it may have missed while reconnecting, from the stream; on a
+ *   Cluster the notifications are sharded (SPUBLISH / SSUBSCRIBE on the channel's shard only) and
+ *   patterns read per-slot feeds (see {@link ShardedWakeups});
  * - connections are opened lazily (first call or {@link ready}) and re-opened forever; while Redis
  *   is unreachable, calls fail with UNAVAILABLE after `commandTimeoutMs` instead of queueing.
  */
@@ -49,6 +54,8 @@ export class RedisEngine implements StreamEngine {
   readonly #o: ResolvedRedisEngineOptions;
   readonly #client: CommandClient;
   readonly #pubsub: PubSub;
+  /** Cluster only: sharded pub/sub (see {@link ShardedWakeups}); undefined on one server. */
+  readonly #sharded: ShardedWakeups | undefined;
   readonly #follows: Follows;
   readonly #registry: GroupRegistry;
   readonly #appender: Appender;
@@ -58,20 +65,33 @@ export class RedisEngine implements StreamEngine {
     this.#o = resolveRedisEngineOptions(options);
     this.#appender = new Appender((channel, batch) => this.#appendBatch(channel, batch), this.#o.commandTimeoutMs);
     this.#client = createCommandClient(this.#o);
+    let classic: ClassicWakeups | undefined;
+    let wakeups: Wakeups;
+    // The classic connection carries the registry's change notices in both modes (rare, and every
+    // node needs them: a broadcast is what they are), and on one server all notifications.
     this.#pubsub = new PubSub(this.#o, () => this.#endpoints(), {
       message: (topic, raw) => {
         if (topic === this.#registry.topic) this.#registry.refresh().catch(() => {});
-        else this.#follows.onMessage(topic, raw);
+        else classic?.message(topic, raw);
       },
-      pmessage: (glob, topic, raw) => this.#follows.onPatternMessage(glob, topic, raw),
+      pmessage: (glob, topic, raw) => classic?.pmessage(glob, topic, raw),
       resubscribed: () => {
         this.#follows.resync();
         this.#registry.refresh().catch(() => {});
       },
     });
+    if (this.#o.cluster === undefined) {
+      this.#sharded = undefined;
+      wakeups = classic = new ClassicWakeups(this.#o.keyPrefix, this.#pubsub, () => this.#follows);
+    } else {
+      const pubsub = new ShardedPubSub(this.#o, clusterSlotOwners(this.#client as Cluster, 'subscribe'), {
+        message: (topic, raw) => this.#sharded?.message(topic, raw),
+        resubscribed: () => this.#follows.resync(),
+      });
+      wakeups = this.#sharded = new ShardedWakeups(this.#o.keyPrefix, pubsub, () => this.#follows);
+    }
     this.#follows = new Follows(
-      this.#o.keyPrefix,
-      this.#pubsub,
+      wakeups,
       {
         readAfter: (channel, after) => this.read(channel, { after, limit: FILL_PAGE }),
         state: (channel) => this.state(channel),
@@ -98,13 +118,18 @@ export class RedisEngine implements StreamEngine {
     const k = channelKeys(o.keyPrefix, channel);
     const groups = await this.#registry.forAppend(channel);
     const keys = [k.stream, k.meta];
+    const sharded = this.#sharded !== undefined;
+    const topics = sharded ? ShardedWakeups.appendTopics(o.keyPrefix, channel, slotOf(k.stream)) : [messageTopic(o.keyPrefix, channel)];
     const args: Array<string | number> = [
       channel,
       o.maxLength,
       o.maxAgeMs,
       o.dedupWindowMs,
       o.metaTtlMs,
-      messageTopic(o.keyPrefix, channel),
+      sharded ? 'SPUBLISH' : 'PUBLISH',
+      sharded ? `${channel}\n` : '',
+      topics.length,
+      ...topics,
       batch.length,
     ];
     for (const e of batch) {
@@ -174,10 +199,13 @@ export class RedisEngine implements StreamEngine {
   }
 
   async presenceNotify(change: PresenceChange): Promise<void> {
-    const topic = presenceTopic(this.#o.keyPrefix, change.channel);
+    const sharded = this.#sharded !== undefined;
+    const prefix = this.#o.keyPrefix;
+    const topic = sharded ? shardPresenceTopic(prefix, change.channel) : presenceTopic(prefix, change.channel);
     // From the node owning the channel's slot, so one channel's changes arrive in order (Cluster).
-    const key = channelKeys(this.#o.keyPrefix, change.channel).presence;
-    await this.#run('presenceNotify', () => this.#client.tribNotify(key, topic, JSON.stringify(change)));
+    const key = channelKeys(prefix, change.channel).presence;
+    const cmd = sharded ? 'SPUBLISH' : 'PUBLISH';
+    await this.#run('presenceNotify', () => this.#client.tribNotify(key, topic, JSON.stringify(change), cmd));
   }
 
   async followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow> {
@@ -192,6 +220,7 @@ export class RedisEngine implements StreamEngine {
     this.#registry.close();
     this.#follows.close();
     this.#pubsub.close();
+    this.#sharded?.close();
     const c = this.#client;
     // QUIT on a never-connected lazy client would connect first; just drop it then.
     if (c.status === 'ready') await c.quit().catch(() => {});

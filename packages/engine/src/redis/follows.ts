@@ -4,8 +4,7 @@ import { SegmentIndex } from '../segment-index.js';
 import type { ChannelState, Entry, EntryListener, Follow, PresenceChange, ReadResult } from '../types.js';
 import { Cursor } from './cursor.js';
 import { decodeNotification } from './codec.js';
-import { channelOfMessageTopic, messageTopic, patternGlob, presenceTopic } from './keys.js';
-import type { PubSub } from './pubsub.js';
+import type { WakeupSink, Wakeups } from './wakeups.js';
 
 /** The log operations follows need from the engine. */
 export interface FollowStore {
@@ -28,19 +27,19 @@ interface ChannelGroup extends Group<EntryListener> {
   cursor: Cursor;
 }
 interface PatternGroup extends Group<EntryListener> {
-  glob: string;
+  /** The wake-up source its notifications arrive through (a glob, or a Cluster feed). */
+  source: string;
   /** One cursor per channel this pattern has seen, for per-channel order. */
   cursors: Map<string, Cursor>;
 }
 
 /**
- * Interest-based wake-up: this node subscribes only to the topics of channels (and the globs of
- * patterns) someone here follows, once each however many listeners share it, and unsubscribes when
- * the last one closes.
+ * Interest-based wake-up: this node subscribes only to the channels (and the pattern sources)
+ * someone here follows, once each however many listeners share it, and unsubscribes when the last
+ * one closes. How it is woken up — classic or sharded pub/sub — is the {@link Wakeups}' business.
  */
-export class Follows {
-  readonly #prefix: string;
-  readonly #pubsub: PubSub;
+export class Follows implements WakeupSink {
+  readonly #wakeups: Wakeups;
   readonly #store: FollowStore;
   readonly #channels = new Map<string, ChannelGroup>();
   readonly #patterns = new Map<string, PatternGroup>();
@@ -49,9 +48,8 @@ export class Follows {
   readonly #presence = new Map<string, Group<(c: PresenceChange) => void>>();
   readonly #limits: FollowLimits;
 
-  constructor(prefix: string, pubsub: PubSub, store: FollowStore, limits: FollowLimits) {
-    this.#prefix = prefix;
-    this.#pubsub = pubsub;
+  constructor(wakeups: Wakeups, store: FollowStore, limits: FollowLimits) {
+    this.#wakeups = wakeups;
     this.#store = store;
     this.#limits = limits;
   }
@@ -64,14 +62,13 @@ export class Follows {
         (after) => this.#store.readAfter(channel, after),
         (e) => this.#fanOut(listeners, e, channel),
       );
-      const topic = messageTopic(this.#prefix, channel);
       // Subscribe first, then read the state: whatever is appended after the read is notified.
-      const ready = this.#pubsub.acquire('subscribe', topic).then(async () => {
+      const ready = this.#wakeups.acquire('channel', channel).then(async () => {
         try {
           const s = await this.#store.state(channel);
           cursor.start(s.epoch, s.last);
         } catch (err) {
-          this.#pubsub.release('subscribe', topic);
+          this.#wakeups.release('channel', channel);
           throw err;
         }
       });
@@ -87,8 +84,8 @@ export class Follows {
     if (g === undefined) {
       const max = this.#limits.maxPatterns;
       if (this.#patterns.size >= max) throw patternLimit(pattern, max);
-      const glob = patternGlob(this.#prefix, pattern);
-      const group: PatternGroup = { listeners: new Set(), ready: this.#pubsub.acquire('psubscribe', glob), glob, cursors: new Map() };
+      const source = this.#wakeups.sourceOf(pattern);
+      const group: PatternGroup = { listeners: new Set(), ready: this.#wakeups.acquire('pattern', source), source, cursors: new Map() };
       this.#patterns.set(pattern, (g = group));
       this.#patternIndex.add(pattern, group);
       group.ready.catch(() => this.#dropPattern(pattern, group, false));
@@ -99,9 +96,8 @@ export class Follows {
 
   async followPresence(channel: string, listener: (change: PresenceChange) => void): Promise<Follow> {
     let g = this.#presence.get(channel);
-    const topic = presenceTopic(this.#prefix, channel);
     if (g === undefined) {
-      const group = { listeners: new Set<(c: PresenceChange) => void>(), ready: this.#pubsub.acquire('subscribe', topic) };
+      const group = { listeners: new Set<(c: PresenceChange) => void>(), ready: this.#wakeups.acquire('presence', channel) };
       this.#presence.set(channel, (g = group));
       group.ready.catch(() => this.#presence.get(channel) === group && this.#presence.delete(channel));
     }
@@ -109,21 +105,18 @@ export class Follows {
     return this.#join(group, listener, () => {
       if (this.#presence.get(channel) !== group) return;
       this.#presence.delete(channel);
-      this.#pubsub.release('subscribe', topic);
+      this.#wakeups.release('presence', channel);
     });
   }
 
-  /** A PUBLISH to a topic this node subscribed to. */
-  onMessage(topic: string, raw: string): void {
-    const channel = channelOfMessageTopic(this.#prefix, topic);
-    if (channel !== undefined) {
-      const g = this.#channels.get(channel);
-      const entry = g && decodeNotification(channel, raw);
-      if (entry) g?.cursor.push(entry);
-      return;
-    }
-    const head = `${this.#prefix}p:`;
-    const p = topic.startsWith(head) ? this.#presence.get(topic.slice(head.length)) : undefined;
+  onEntry(channel: string, raw: string): void {
+    const g = this.#channels.get(channel);
+    const entry = g && decodeNotification(channel, raw);
+    if (entry) g?.cursor.push(entry);
+  }
+
+  onPresence(channel: string, raw: string): void {
+    const p = this.#presence.get(channel);
     if (p === undefined) return;
     let change: PresenceChange;
     try {
@@ -131,17 +124,14 @@ export class Follows {
     } catch {
       return;
     }
-    this.#fanOut(p.listeners, change, topic.slice(head.length));
+    this.#fanOut(p.listeners, change, channel);
   }
 
-  /** A PUBLISH matching a glob this node subscribed to. */
-  onPatternMessage(glob: string, topic: string, raw: string): void {
-    const channel = channelOfMessageTopic(this.#prefix, topic);
-    if (channel === undefined) return;
+  onPatternEntry(source: string, channel: string, raw: string): void {
     let entry: Entry | undefined | null;
-    // A channel matching several globs arrives once per glob: each delivery serves that glob's groups.
+    // A channel matching several sources arrives once per source: each delivery serves that source's groups.
     this.#patternIndex.match(channel, (g) => {
-      if (g.glob !== glob) return;
+      if (g.source !== source) return;
       if (entry === undefined) entry = decodeNotification(channel, raw) ?? null;
       if (entry === null) return;
       let cursor = g.cursors.get(channel);
@@ -199,7 +189,7 @@ export class Follows {
     this.#patterns.delete(pattern);
     this.#patternIndex.delete(pattern, g);
     for (const c of g.cursors.values()) c.close();
-    if (release) this.#pubsub.release('psubscribe', g.glob);
+    if (release) this.#wakeups.release('pattern', g.source);
   }
 
   /** Every listener gets the value, whatever the others do (see callListener). */
@@ -211,6 +201,6 @@ export class Follows {
     if (this.#channels.get(channel) !== g) return;
     this.#channels.delete(channel);
     g.cursor.close();
-    if (release) this.#pubsub.release('subscribe', messageTopic(this.#prefix, channel));
+    if (release) this.#wakeups.release('channel', channel);
   }
 }

@@ -1,3 +1,5 @@
+import { slotTag } from './slots.js';
+
 /**
  * Key and pub/sub channel naming. Every key of one channel carries the channel name as its Redis
  * Cluster hash tag (`{channel}`), so the append script, which touches the stream, the meta hash and
@@ -61,6 +63,61 @@ export function patternGlob(prefix: string, pattern: string): string {
       .map((s) => (s === '*' || s === '>' ? '*' : s))
       .join('.')
   );
+}
+
+/**
+ * Sharded pub/sub topics (Redis Cluster: SPUBLISH / SSUBSCRIBE). A shard channel lives in a hash
+ * slot like a key, and the append script may only SPUBLISH to the slot of the keys it touches, so
+ * every topic of a channel carries the channel as its hash tag, as its keys do: the notification
+ * stays on the shard that stores the channel. Topic names and key names are separate namespaces in
+ * Redis; the suffixes only keep the kinds apart.
+ */
+export function shardMessageTopic(prefix: string, channel: string): string {
+  return `${prefix}{${channel}}:n`;
+}
+
+/** The sharded topic of `channel`'s presence changes (same slot as its presence hash). */
+export function shardPresenceTopic(prefix: string, channel: string): string {
+  return `${prefix}{${channel}}:p`;
+}
+
+/** The pattern feed every wildcard in a pattern's first segment reads: all channels. */
+export const ALL_FEED = '*';
+
+/**
+ * The pattern feed a pattern reads (Cluster): its first segment when that is literal, so `sensors.>`
+ * hears only channels under `sensors`, or {@link ALL_FEED} when it starts with a wildcard.
+ */
+export function feedOf(pattern: string): string {
+  const dot = pattern.indexOf('.');
+  const first = dot < 0 ? pattern : pattern.slice(0, dot);
+  return first === '*' || first === '>' ? ALL_FEED : first;
+}
+
+/**
+ * The feed topic of one slot: an append to a channel in slot `slot` whose first segment is `feed`
+ * (and every append, on {@link ALL_FEED}) is also announced here. SSUBSCRIBE has no patterns, and
+ * a topic must be in the slot of the channel it announces, so a feed is one topic per slot.
+ */
+export function feedTopic(prefix: string, slot: number, feed: string): string {
+  return `${prefix}{${slotTag(slot)}}:f:${feed}`;
+}
+
+/** What a sharded topic announces, or undefined when it is none of ours. */
+export type ShardTopic = { type: 'message'; channel: string } | { type: 'presence'; channel: string } | { type: 'feed'; feed: string };
+
+/** Parses a topic made by {@link shardMessageTopic}, {@link shardPresenceTopic} or {@link feedTopic}. */
+export function parseShardTopic(prefix: string, topic: string): ShardTopic | undefined {
+  if (!topic.startsWith(`${prefix}{`)) return undefined;
+  const open = prefix.length;
+  const close = topic.indexOf('}', open + 1);
+  if (close < 0) return undefined;
+  const tag = topic.slice(open + 1, close);
+  const rest = topic.slice(close + 1);
+  if (rest === ':n') return { type: 'message', channel: tag };
+  if (rest === ':p') return { type: 'presence', channel: tag };
+  if (rest.startsWith(':f:')) return { type: 'feed', feed: rest.slice(3) };
+  return undefined;
 }
 
 /** The consumer-group registry hash: group → `<generation> <patterns JSON>`. */

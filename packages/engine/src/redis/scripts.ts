@@ -93,9 +93,15 @@ end
 /**
  * Append a batch of entries to one channel (group commit: see appender.ts).
  * KEYS: stream, meta, then one dedup key per entry. ARGV: channel, maxLength, maxAgeMs,
- * dedupWindowMs, metaTtlMs, topic, n (entries), then per entry payload, hasMsgId ('1'|'0'), msgId,
- * hops ('' = none); then the stream-group names of the consumer groups matching the channel (zero or
- * more). Returns one {offset, epoch, time, duplicate (0|1)} or {'!', error} per entry, in order.
+ * dedupWindowMs, metaTtlMs, the publish command ('PUBLISH' on one server, 'SPUBLISH' on a Cluster),
+ * the notification prefix ('' or `<channel>\n`), t (topics), the t topics, n (entries), then per
+ * entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none); then the stream-group names of the
+ * consumer groups matching the channel (zero or more). Returns one {offset, epoch, time, duplicate
+ * (0|1)} or {'!', error} per entry, in order.
+ *
+ * On a Cluster every topic is in the channel's slot (see keys.ts), so SPUBLISH stays on this shard:
+ * the channel's own topic and its two pattern feeds; a feed message starts with the channel's name,
+ * which the feed's topic cannot tell.
  *
  * A msgId is a duplicate only within the current epoch: after a reset the same id stores again,
  * as in the memory engine; a msgId repeated inside one batch is a duplicate of its first use. Each
@@ -106,8 +112,11 @@ end
 export const APPEND_LUA = `${COMMON}
 local stream, meta = KEYS[1], KEYS[2]
 local channel, max_len, max_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local dedup_ms, meta_ttl, topic, n = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local groups_from = 8 + 4 * n
+local dedup_ms, meta_ttl, publish, prefix = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local topics = tonumber(ARGV[8])
+local n = tonumber(ARGV[9 + topics])
+local entries_from = 10 + topics
+local groups_from = entries_from + 4 * n
 local epoch = redis.call('HGET', meta, 'epoch')
 local now = now_ms()
 local t = string.format('%.0f', now)
@@ -134,7 +143,8 @@ local function store(payload, has_id, msg_id, hops, dkey)
   redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
   stored = true
   if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
-  redis.call('PUBLISH', topic, cjson.encode(header) .. '\\n' .. payload)
+  local note = prefix .. cjson.encode(header) .. '\\n' .. payload
+  for i = 9, 8 + topics do redis.call(publish, ARGV[i], note) end
   return {offset, epoch, t, 0}
 end
 
@@ -143,7 +153,7 @@ end
 -- write to the channel's own keys fails that entry and every later one (they would fail alike).
 local broken = nil
 for i = 1, n do
-  local a = 8 + 4 * (i - 1)
+  local a = entries_from + 4 * (i - 1)
   local payload, has_id, msg_id, hops = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3]
   local dkey = KEYS[2 + i]
   if broken then
@@ -253,13 +263,15 @@ return out
 `;
 
 /**
- * PUBLISH from the node that owns KEYS[1]'s slot (the key itself is not touched). ARGV: topic,
- * message. In a Cluster a keyless PUBLISH goes to any node, and two sent one after the other to
- * different nodes can reach a subscriber in either order over the cluster bus; sent from one node,
- * they arrive in order. Presence uses it so a member's join and leave are never seen reversed.
+ * PUBLISH (or SPUBLISH) from the node that owns KEYS[1]'s slot (the key itself is not touched).
+ * ARGV: topic, message, command ('PUBLISH' | 'SPUBLISH'). In a Cluster a keyless PUBLISH goes to any
+ * node, and two sent one after the other to different nodes can reach a subscriber in either order
+ * over the cluster bus; sent from one node, they arrive in order. Presence uses it so a member's
+ * join and leave are never seen reversed. On a Cluster the topic is in the key's slot and the
+ * command is SPUBLISH, so the change stays on that shard.
  */
 export const NOTIFY_LUA = `
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call(ARGV[3], ARGV[1], ARGV[2])
 return 0
 `;
 

@@ -1,0 +1,219 @@
+import { splitChannelLine } from './codec.js';
+import {
+  ALL_FEED,
+  channelOfMessageTopic,
+  feedOf,
+  feedTopic,
+  messageTopic,
+  parseShardTopic,
+  patternGlob,
+  presenceTopic,
+  shardMessageTopic,
+  shardPresenceTopic,
+} from './keys.js';
+import type { PubSub } from './pubsub.js';
+import type { ShardedPubSub } from './sharded.js';
+import { SLOT_COUNT } from './slots.js';
+
+/**
+ * How long a Cluster pattern feed stays subscribed after its last pattern closed: subscribing one
+ * costs 16,384 SSUBSCRIBEs, so a client that unsubscribes and subscribes again (a page reload)
+ * finds it still there. Meanwhile its messages reach the node and match no pattern.
+ */
+export const FEED_LINGER_MS = 30_000;
+
+/** A Cluster pattern feed held by this node. */
+interface Feed {
+  /** Patterns reading it. */
+  holders: number;
+  /** Settles once its topics are subscribed. */
+  ready: Promise<void>;
+  /** Set while no pattern reads it (see {@link FEED_LINGER_MS}). */
+  linger: NodeJS.Timeout | undefined;
+}
+
+/** What a node can be woken up by: appends to a channel, its presence changes, or a pattern source. */
+export type WakeupKind = 'channel' | 'presence' | 'pattern';
+
+/**
+ * How follows hear of appends and presence changes — the one difference between the engine on one
+ * server (classic PUBLISH, PSUBSCRIBE globs) and on a Cluster (sharded SPUBLISH, pattern feeds).
+ * Follows hold each name once, however many listeners share it.
+ */
+export interface Wakeups {
+  /**
+   * The source through which the notifications of channels matching `pattern` arrive: several
+   * patterns may share one, and a channel may arrive through several (once per source).
+   */
+  sourceOf(pattern: string): string;
+  /** Subscribes to `name` (a channel, or a pattern source); resolves once Redis confirmed it. */
+  acquire(kind: WakeupKind, name: string): Promise<void>;
+  /** Drops what {@link acquire} took. */
+  release(kind: WakeupKind, name: string): void;
+}
+
+/** Where the notifications go (the engine's {@link Follows}). */
+export interface WakeupSink {
+  /** An append notification (`<JSON header>\n<payload>`) of `channel`. */
+  onEntry(channel: string, raw: string): void;
+  /** An append notification of `channel` that arrived through the pattern source `source`. */
+  onPatternEntry(source: string, channel: string, raw: string): void;
+  /** A presence change (JSON) of `channel`. */
+  onPresence(channel: string, raw: string): void;
+}
+
+/**
+ * One server: PUBLISH to `<prefix>m:<channel>`, SUBSCRIBE per followed channel and PSUBSCRIBE per
+ * followed pattern (a glob Redis matches on every PUBLISH). A single server has no cluster bus to
+ * spare, and this works on any Redis the engine supports, so it is kept as it was.
+ */
+export class ClassicWakeups implements Wakeups {
+  readonly #prefix: string;
+  readonly #pubsub: PubSub;
+  readonly #sink: () => WakeupSink;
+
+  constructor(prefix: string, pubsub: PubSub, sink: () => WakeupSink) {
+    this.#prefix = prefix;
+    this.#pubsub = pubsub;
+    this.#sink = sink;
+  }
+
+  sourceOf(pattern: string): string {
+    return patternGlob(this.#prefix, pattern);
+  }
+
+  acquire(kind: WakeupKind, name: string): Promise<void> {
+    return kind === 'pattern' ? this.#pubsub.acquire('psubscribe', name) : this.#pubsub.acquire('subscribe', this.#topic(kind, name));
+  }
+
+  release(kind: WakeupKind, name: string): void {
+    if (kind === 'pattern') this.#pubsub.release('psubscribe', name);
+    else this.#pubsub.release('subscribe', this.#topic(kind, name));
+  }
+
+  /** A message on a SUBSCRIBEd topic; false when the topic is not a channel's or presence topic. */
+  message(topic: string, raw: string): boolean {
+    const channel = channelOfMessageTopic(this.#prefix, topic);
+    if (channel !== undefined) {
+      this.#sink().onEntry(channel, raw);
+      return true;
+    }
+    const head = `${this.#prefix}p:`;
+    if (!topic.startsWith(head)) return false;
+    this.#sink().onPresence(topic.slice(head.length), raw);
+    return true;
+  }
+
+  /** A message matching a PSUBSCRIBEd glob. */
+  pmessage(glob: string, topic: string, raw: string): void {
+    const channel = channelOfMessageTopic(this.#prefix, topic);
+    if (channel !== undefined) this.#sink().onPatternEntry(glob, channel, raw);
+  }
+
+  #topic(kind: 'channel' | 'presence', channel: string): string {
+    return kind === 'channel' ? messageTopic(this.#prefix, channel) : presenceTopic(this.#prefix, channel);
+  }
+}
+
+/**
+ * A Redis Cluster: sharded pub/sub, so an append's notification stays on the shard that stores the
+ * channel instead of being broadcast over the cluster bus to every node (classic PUBLISH), and the
+ * notification traffic per shard falls as shards are added.
+ *
+ * SSUBSCRIBE has no patterns. A pattern reads a feed instead — its first segment when literal
+ * (`sensors.>` → `sensors`), else the feed of all channels — and a feed is one topic per slot
+ * (16,384), since the append script may only SPUBLISH within its channel's slot. Each append
+ * SPUBLISHes three times, all on its shard: the channel's topic, its first segment's feed and the
+ * all-channels feed (a publish to a topic nobody holds costs Redis a lookup). The first pattern of a
+ * feed on a node SSUBSCRIBEs the feed's 16,384 topics, spread over the masters; further patterns of
+ * that feed share them, and it lingers {@link FEED_LINGER_MS} after the last one. The node then
+ * receives every append of the feed's channels once and matches it against its patterns with the
+ * segment index.
+ */
+export class ShardedWakeups implements Wakeups {
+  readonly #prefix: string;
+  readonly #pubsub: ShardedPubSub;
+  readonly #sink: () => WakeupSink;
+  readonly #feeds = new Map<string, Feed>();
+
+  constructor(prefix: string, pubsub: ShardedPubSub, sink: () => WakeupSink) {
+    this.#prefix = prefix;
+    this.#pubsub = pubsub;
+    this.#sink = sink;
+  }
+
+  sourceOf(pattern: string): string {
+    return feedOf(pattern);
+  }
+
+  acquire(kind: WakeupKind, name: string): Promise<void> {
+    if (kind !== 'pattern') return this.#pubsub.acquire([this.#topic(kind, name)]);
+    let feed = this.#feeds.get(name);
+    clearTimeout(feed?.linger);
+    if (feed === undefined) {
+      const f: Feed = { holders: 0, ready: this.#pubsub.acquire(this.#feedTopics(name)), linger: undefined };
+      // A failed subscription is forgotten, so the next pattern of the feed tries again.
+      f.ready.catch(() => this.#feeds.get(name) === f && this.#feeds.delete(name));
+      this.#feeds.set(name, (feed = f));
+    }
+    feed.holders++;
+    const f = feed;
+    return f.ready.catch((err: unknown) => {
+      f.holders--;
+      throw err;
+    });
+  }
+
+  release(kind: WakeupKind, name: string): void {
+    if (kind !== 'pattern') {
+      this.#pubsub.release([this.#topic(kind, name)]);
+      return;
+    }
+    const feed = this.#feeds.get(name);
+    if (feed === undefined || --feed.holders > 0) return;
+    feed.linger = setTimeout(() => {
+      if (this.#feeds.get(name) !== feed || feed.holders > 0) return;
+      this.#feeds.delete(name);
+      this.#pubsub.release(this.#feedTopics(name));
+    }, FEED_LINGER_MS);
+    feed.linger.unref();
+  }
+
+  /** Closes the shard connections (the engine is closing). */
+  close(): void {
+    for (const f of this.#feeds.values()) clearTimeout(f.linger);
+    this.#feeds.clear();
+    this.#pubsub.close();
+  }
+
+  /** A message on an SSUBSCRIBEd topic: `<channel>\n<notification>`. */
+  message(topic: string, raw: string): void {
+    const t = parseShardTopic(this.#prefix, topic);
+    if (t === undefined) return;
+    if (t.type === 'presence') {
+      this.#sink().onPresence(t.channel, raw);
+      return;
+    }
+    const split = splitChannelLine(raw);
+    if (split === undefined) return;
+    const [channel, rest] = split;
+    if (t.type === 'message') {
+      if (channel === t.channel) this.#sink().onEntry(channel, rest);
+    } else {
+      this.#sink().onPatternEntry(t.feed, channel, rest);
+    }
+  }
+
+  /** The topics an append to `channel` is announced on (see the class comment), in its slot. */
+  static appendTopics(prefix: string, channel: string, slot: number): string[] {
+    return [shardMessageTopic(prefix, channel), feedTopic(prefix, slot, feedOf(channel)), feedTopic(prefix, slot, ALL_FEED)];
+  }
+
+  #topic(kind: 'channel' | 'presence', channel: string): string {
+    return kind === 'channel' ? shardMessageTopic(this.#prefix, channel) : shardPresenceTopic(this.#prefix, channel);
+  }
+
+  #feedTopics(feed: string): string[] {
+    return Array.from({ length: SLOT_COUNT }, (_, slot) => feedTopic(this.#prefix, slot, feed));
+  }
+}
