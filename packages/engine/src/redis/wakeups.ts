@@ -135,11 +135,13 @@ export class ShardedWakeups implements Wakeups {
   readonly #pubsub: ShardedPubSub;
   readonly #sink: () => WakeupSink;
   readonly #feeds = new Map<string, Feed>();
+  readonly #lingerMs: number;
 
-  constructor(prefix: string, pubsub: ShardedPubSub, sink: () => WakeupSink) {
+  constructor(prefix: string, pubsub: ShardedPubSub, sink: () => WakeupSink, lingerMs = FEED_LINGER_MS) {
     this.#prefix = prefix;
     this.#pubsub = pubsub;
     this.#sink = sink;
+    this.#lingerMs = lingerMs;
   }
 
   sourceOf(pattern: string): string {
@@ -175,7 +177,7 @@ export class ShardedWakeups implements Wakeups {
       if (this.#feeds.get(name) !== feed || feed.holders > 0) return;
       this.#feeds.delete(name);
       this.#pubsub.release(this.#feedTopics(name));
-    }, FEED_LINGER_MS);
+    }, this.#lingerMs);
     feed.linger.unref();
   }
 
