@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join } from 'node:path';
-import { build, stop, type BuildOptions, type Message } from 'esbuild';
+import { build, stop, type BuildOptions, type Message, type Plugin } from 'esbuild';
 import { BlockError, BlockErrorCodes } from './errors.js';
 
 /** A bundled block, ready to load into an isolate. */
@@ -18,15 +18,77 @@ const BLOCK_PACKAGE = createRequire(import.meta.url).resolve('@tributary/block')
 /**
  * Bundles a block's entry file (TypeScript or JavaScript) and its imports into one script with
  * esbuild. Blocks run in a bare V8 isolate, so the platform is 'neutral': an import of a Node
- * built-in or an unresolvable package is a compile error, reported as `file:line:column: message`.
+ * built-in ({@link builtinImportProblem}) or an unresolvable package is a compile error, reported as
+ * `file:line:column: message`.
  */
 export async function compileBlock(entry: string): Promise<CompiledBlock> {
   return bundle({
     entryPoints: [entry],
     // Blocks outside this workspace still resolve the author API to this copy.
     alias: { '@tributary/block': BLOCK_PACKAGE },
+    plugins: [noNodeBuiltins],
   });
 }
+
+/** What a block uses instead of the Node built-ins people reach for first (docs/BLOCKS.md, "The modules (ctx)"). */
+const CTX_INSTEAD: Readonly<Record<string, string>> = {
+  fs: 'ctx.kv to keep data (and ctx.config for settings)',
+  'fs/promises': 'ctx.kv to keep data (and ctx.config for settings)',
+  http: 'ctx.fetch for HTTP(S) requests',
+  https: 'ctx.fetch for HTTP(S) requests',
+  http2: 'ctx.fetch for HTTP(S) requests',
+  net: 'ctx.fetch for HTTP(S) requests',
+  tls: 'ctx.fetch for HTTP(S) requests',
+  dns: 'ctx.fetch for HTTP(S) requests',
+  dgram: 'ctx.fetch for HTTP(S) requests',
+  child_process: 'ctx.fetch to call another service over HTTP(S)',
+  worker_threads: "more lanes (the block's concurrency) rather than threads",
+  process: 'ctx.config and ctx.secrets for settings and credentials',
+};
+const CTX_ANY = 'the ctx modules: ctx.fetch (HTTP), ctx.kv (data), ctx.publish, ctx.log, ctx.secrets, ctx.config';
+
+/**
+ * The compile error for an import of a Node built-in, or undefined when `spec` is not one. Every
+ * `node:` specifier is; a bare one (`fs`, `events`) only when nothing else answers to the name (see
+ * {@link noNodeBuiltins}).
+ */
+export function builtinImportProblem(spec: string): string | undefined {
+  if (!spec.startsWith('node:') && !isBuiltin(spec)) return undefined;
+  const name = spec.replace(/^node:/, '');
+  return `blocks cannot import Node built-ins (${spec}): a block runs in a bare V8 isolate; use ${CTX_INSTEAD[name] ?? CTX_ANY} instead`;
+}
+
+/** Marks the plugin's own look-up of a bare built-in name, so the hook does not answer itself. */
+const PROBE = Symbol('builtin probe');
+
+/**
+ * Turns esbuild's "Could not resolve" for a Node built-in into {@link builtinImportProblem}'s
+ * message. A bare name that a package in the block's node_modules provides (the `events` or
+ * `buffer` polyfills on npm) still resolves to that package, as it would without this plugin.
+ */
+const noNodeBuiltins: Plugin = {
+  name: 'no-node-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:][\w/:.-]*$/ }, async (args) => {
+      if (args.pluginData === PROBE) return undefined;
+      const problem = builtinImportProblem(args.path);
+      if (problem === undefined) return undefined;
+      if (!args.path.startsWith('node:')) {
+        const found = await b.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: PROBE,
+        });
+        if (found.errors.length === 0) {
+          const { path, external, namespace, suffix, sideEffects, pluginData } = found;
+          return { path, external, namespace, suffix, sideEffects, pluginData };
+        }
+      }
+      return { errors: [{ text: problem }] };
+    });
+  },
+};
 
 /** esbuild settings every block bundle shares: one IIFE script for a bare V8 isolate. */
 const BUNDLE_OPTIONS = {
@@ -661,7 +723,9 @@ export async function compileSource(source: string, loader: 'ts' | 'js' = 'ts', 
               if (args.path === '@tributary/block') return { path: BLOCK_PACKAGE };
               // The author API's own relative imports, if it ever has some.
               if (args.importer !== stdinPath && args.importer.startsWith(blockDir)) return undefined;
-              return { errors: [{ text: `a block deployed as source may import only @tributary/block, not ${args.path}` }] };
+              const text =
+                builtinImportProblem(args.path) ?? `a block deployed as source may import only @tributary/block, not ${args.path}`;
+              return { errors: [{ text }] };
             });
           },
         },
