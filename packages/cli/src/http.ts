@@ -1,6 +1,11 @@
-import { TributaryError, ErrorCodes, type ErrorCode } from '@tributary/protocol';
+import { CodedError, ErrorCodes, TributaryError, type ErrorCode } from '@tributary/protocol';
 
-/** Calls the broker's HTTP API; errors become TributaryError with the server's code. */
+/**
+ * Calls the broker's HTTP API. An error reply becomes an error with the server's own code and
+ * message, kept apart (main prints `error <code>: <message>`, so the code appears once): a
+ * TributaryError for protocol codes, a CodedError for the others a route may answer (a block
+ * deploy's COMPILE_ERROR, INVALID_BLOCK …).
+ */
 export async function api<T>(base: string, path: string, token: string | undefined, init: RequestInit = {}): Promise<T> {
   const headers = new Headers(init.headers);
   if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
@@ -14,12 +19,13 @@ export async function api<T>(base: string, path: string, token: string | undefin
       cause: err,
     });
   }
-  const body = (await res.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
+  const body = (await res.json().catch(() => undefined)) as { error?: { code?: unknown; message?: unknown } } | undefined;
   if (!res.ok) {
     const e = body?.error;
-    // Block deploy errors (COMPILE_ERROR, INVALID_BLOCK …) are not protocol codes: keep their text.
-    const code = e?.code !== undefined && e.code in ErrorCodes ? (e.code as ErrorCode) : ErrorCodes.REJECTED;
-    throw new TributaryError(code, e === undefined ? `HTTP ${res.status}` : `${e.code}: ${e.message}`);
+    const message = typeof e?.message === 'string' ? e.message : `HTTP ${res.status}`;
+    if (typeof e?.code !== 'string' || e.code === '') throw new TributaryError(ErrorCodes.REJECTED, message);
+    if (e.code in ErrorCodes) throw new TributaryError(e.code as ErrorCode, message);
+    throw new CodedError(e.code, message);
   }
   return body as T;
 }

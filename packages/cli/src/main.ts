@@ -1,4 +1,4 @@
-import { isTributaryError } from '@tributary/protocol';
+import { CodedError } from '@tributary/protocol';
 import { UsageError } from './args.js';
 import { deploy, deployHelp } from './deploy.js';
 import { history, historyHelp } from './history.js';
@@ -37,8 +37,8 @@ Commands:
   logs      tail a block's logs
   init      scaffold a block: init block <name>
 
-Client commands take --url (env TRIBUTARY_URL, default http://127.0.0.1:7700) and --token
-(env TRIBUTARY_TOKEN). 'tributary <command> --help' shows a command's options.`;
+Client commands take --url (env TRIBUTARY_URL, default http://127.0.0.1:7700; http(s):// or
+ws(s):// alike) and --token (env TRIBUTARY_TOKEN). 'tributary <command> --help' shows a command's options.`;
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
@@ -63,7 +63,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${err.message}\n\n${command.help}\n`);
       return 2;
     }
-    if (isTributaryError(err)) {
+    // TributaryError (protocol codes) and the other coded errors a broker route answers with.
+    if (err instanceof CodedError) {
       process.stderr.write(`error ${err.code}: ${err.message}\n`);
       return 1;
     }

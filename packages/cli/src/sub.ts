@@ -1,12 +1,13 @@
-import { TributaryClient, type Message, type TributaryError } from '@tributary/client';
-import { brokerUrl, intOption, parse, tokenOf, UsageError } from './args.js';
+import { ErrorCodes, TributaryClient, type Message, type TributaryError } from '@tributary/client';
+import { brokerUrl, brokerWsUrl, intOption, parse, tokenOf, UsageError } from './args.js';
 
 export const subHelp = `tributary sub <channel-or-pattern>... [--since OFFSET] [--count N] [--url URL] [--token T]
 
-Prints one JSON line per message: {channel, offset, epoch, time, data}. Reconnects and resumes by
-itself. --since replays an exact channel's messages after OFFSET first (in the channel's current
-epoch). --count exits after N messages. A line {"recovered":false,…} on stderr means messages were
-missed and could not be replayed.`;
+Prints one JSON line per message: {channel, offset, epoch, time, data}. Waits for a broker that is
+not up yet, and reconnects and resumes by itself; credentials the broker refuses end it (exit 1).
+--since replays an exact channel's messages after OFFSET first (in the channel's current epoch).
+--count exits after N messages. A line {"recovered":false,…} on stderr means messages were missed
+and could not be replayed.`;
 
 export async function sub(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -33,15 +34,39 @@ export async function follow(
   },
 ): Promise<number> {
   const token = tokenOf(o.token);
-  const client = new TributaryClient(token === undefined ? { url: brokerUrl(o.url) } : { url: brokerUrl(o.url), token });
+  const url = brokerWsUrl(brokerUrl(o.url));
+  // The first connection is retried like every later one: a subscriber started before its broker
+  // (a service starting with its dependencies) waits for it instead of failing.
+  const client = new TributaryClient(token === undefined ? { url, waitOnFirstConnect: true } : { url, token, waitOnFirstConnect: true });
   let seen = 0;
   let failed: TributaryError | undefined;
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => (finish = resolve));
+  const fail = (err: TributaryError): void => {
+    failed ??= err;
+    finish();
+  };
+  // Retrying cannot fix refused credentials: this token stays what it is.
+  client.on('error', (err) => {
+    if (err.code === ErrorCodes.UNAUTHORIZED || err.code === ErrorCodes.TOKEN_EXPIRED) fail(err);
+  });
+  let connected = false;
+  let toldWaiting = false;
+  client.on('connected', () => (connected = true));
+  client.on('state', ({ state }) => {
+    if (state !== 'disconnected' || connected || toldWaiting || failed !== undefined) return;
+    toldWaiting = true;
+    process.stderr.write(`waiting for the broker at ${url} (retrying; Ctrl-C to stop)\n`);
+  });
+  process.once('SIGINT', finish);
+  process.once('SIGTERM', finish);
   const format =
     o.format ?? ((m: Message) => JSON.stringify({ channel: m.channel, offset: m.offset, epoch: m.epoch, time: m.time, data: m.data }));
   try {
-    await client.connect();
+    // Until connected, a signal or refused credentials end the wait; connect() then rejects (CLOSED) on close.
+    const ready = client.connect().then(() => true);
+    ready.catch(() => {});
+    if (!(await Promise.race([ready, done.then(() => false)]))) return exitOf(failed);
     for (const channel of channels) {
       let since: { offset: number; epoch: string } | undefined;
       if (o.since !== undefined) {
@@ -61,19 +86,20 @@ export async function follow(
           onRecovery: (info) => {
             if (!info.recovered) process.stderr.write(`${JSON.stringify({ ...info, channel })}\n`);
           },
-          onError: (err) => {
-            failed = err;
-            finish();
-          },
+          onError: fail,
         },
       );
     }
-    process.once('SIGINT', finish);
-    process.once('SIGTERM', finish);
     await done;
   } finally {
+    process.off('SIGINT', finish);
+    process.off('SIGTERM', finish);
     await client.close();
   }
+  return exitOf(failed);
+}
+
+function exitOf(failed: TributaryError | undefined): number {
   if (failed !== undefined) throw failed;
   return 0;
 }

@@ -29,33 +29,41 @@ export function run(
 /** A long-running CLI process (start, sub) whose output can be awaited line by line. */
 export interface Running {
   child: ChildProcess;
+  /** Lines written to stdout so far. */
   lines: string[];
-  waitFor(pred: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Lines written to stderr so far. */
+  errLines: string[];
+  /** Resolves with the first stdout line (or stderr line, with `stream: 'stderr'`) that matches. */
+  waitFor(pred: (line: string) => boolean, timeoutMs?: number, stream?: 'stdout' | 'stderr'): Promise<string>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 export function spawnCli(args: string[], env: Record<string, string> = {}): Running {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
+  const errLines: string[] = [];
   const waiters = new Set<() => void>();
-  let buf = '';
-  let errBuf = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    lines.push(...parts);
-    for (const w of [...waiters]) w();
-  });
-  child.stderr?.on('data', (d: Buffer) => (errBuf += d.toString()));
+  const splitter = (into: string[]) => {
+    let buf = '';
+    return (d: Buffer): void => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop() ?? '';
+      into.push(...parts);
+      for (const w of [...waiters]) w();
+    };
+  };
+  child.stdout?.on('data', splitter(lines));
+  child.stderr?.on('data', splitter(errLines));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     child,
     lines,
-    waitFor(pred, timeoutMs = 20_000) {
+    errLines,
+    waitFor(pred, timeoutMs = 20_000, stream = 'stdout') {
       return new Promise((resolve, reject) => {
         const check = (): void => {
-          const l = lines.find(pred);
+          const l = (stream === 'stdout' ? lines : errLines).find(pred);
           if (l === undefined) return;
           waiters.delete(check);
           clearTimeout(timer);
@@ -63,7 +71,9 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Runn
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`no matching line within ${timeoutMs} ms; stdout:\n${lines.join('\n')}\nstderr:\n${errBuf}`));
+          reject(
+            new Error(`no matching ${stream} line within ${timeoutMs} ms; stdout:\n${lines.join('\n')}\nstderr:\n${errLines.join('\n')}`),
+          );
         }, timeoutMs);
         waiters.add(check);
         check();
