@@ -13,6 +13,15 @@ const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ admin: false, grants: Obj
 
 const CHANNEL_ROUTE = /^\/v1\/channels\/([^/]+)\/(messages|presence)$/;
 
+/** The broker's own endpoints, as `GET /` lists them after the links it was given. */
+const OWN_LINKS: Readonly<Record<string, string>> = Object.freeze({
+  websocket: '/v1/ws',
+  messages: '/v1/channels/{channel}/messages',
+  health: '/healthz',
+  ready: '/readyz',
+  metrics: '/metrics',
+});
+
 /**
  * The request target as a URL, or undefined when it cannot be one. The path is taken literally:
  * `new URL('//x', base)` would read `//x` as a host (and throws on `//`), so origin-form targets are
@@ -55,6 +64,10 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
       const principal = await principalOf(ctx, req);
       assertJsonBody(req, url, principal);
       return await handleAdmin(ctx, req, res, url, principal);
+    }
+    if (url.pathname === '/' && req.method === 'GET') {
+      // Whoever opens the broker's address (in a browser, with curl) learns where to go next.
+      return json(res, 200, { service: 'tributary', node: ctx.options.nodeId, links: { ...ctx.options.links, ...OWN_LINKS } });
     }
     if (url.pathname === '/healthz' && req.method === 'GET') {
       await ctx.engine.ready();

@@ -137,6 +137,13 @@ export interface BrokerOptions {
    * @defaultValue always ready
    */
   readiness?: () => Readiness;
+  /**
+   * Links `GET /` lists besides the broker's own endpoints (WebSocket, health, readiness, metrics,
+   * messages), name → URL: a node adds its console and the docs, so a person who opens the
+   * broker's address in a browser learns where to go.
+   * @defaultValue {}
+   */
+  links?: Readonly<Record<string, string>>;
 }
 
 /** What {@link BrokerOptions.readiness} reports. */
@@ -172,6 +179,7 @@ export interface ResolvedBrokerOptions {
   routes: HttpRoute[];
   metrics: Registry;
   readiness: () => Readiness;
+  links: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_PORT = 7700;
@@ -231,6 +239,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     routes: o.routes ?? [],
     metrics: o.metrics ?? new Registry(),
     readiness: o.readiness ?? (() => ({ ready: true })),
+    links: o.links ?? {},
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new TypeError(`port must be 0–65535, got ${r.port}`);
   if ('writeDelayMs' in o) throw new TypeError('writeDelayMs was replaced by writeCoalesceMs (adaptive: quiet sockets never wait)');
@@ -252,6 +261,9 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
   ] as const) {
     const v = r[f];
     if (!Number.isSafeInteger(v) || v <= 0) throw new TypeError(`${f} must be a positive integer, got ${String(v)}`);
+  }
+  if (typeof r.links !== 'object' || r.links === null || !Object.values(r.links).every((v) => typeof v === 'string')) {
+    throw new TypeError('links must map names to URL strings');
   }
   if (!Array.isArray(r.allowedOrigins) || !r.allowedOrigins.every((x) => typeof x === 'string' && (x === '*' || isOrigin(x)))) {
     throw new TypeError("allowedOrigins must be a list of origins such as 'https://app.example.com', or '*'");

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { can, INSECURE_PRINCIPAL, Publisher, resolveBrokerOptions, startBroker, type AuthOptions, type Broker } from '@tributary/broker';
 import { readBody, type HttpRoute } from '@tributary/server';
-import { consoleRoute } from '@tributary/console';
+import { CONSOLE_PATH, consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
 import { createImages, type Images, type ImagesOptions } from '@tributary/images';
 import {
@@ -22,6 +22,9 @@ import { Registry } from 'prom-client';
  * restarts. Insecure mode has no auth at all and listens on loopback only.
  */
 export const INSECURE_IMAGE_SECRET = 'tributary insecure development mode: no auth';
+
+/** Where `GET /` sends a reader for the documentation (the repository's docs folder). */
+const DOCS_URL = 'https://github.com/tributary-dev/tributary/tree/main/docs';
 
 /** Options of {@link startNode}: a broker plus the blocks runtime on one engine. */
 export interface NodeOptions {
@@ -163,6 +166,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
       ...(o.logger === undefined ? {} : { logger: o.logger }),
       ...o.broker,
       readiness: () => (ready ? { ready: true } : { ready: false, reason: 'loading blocks' }),
+      links: { console: `${CONSOLE_PATH}/`, docs: DOCS_URL },
     });
   } catch (err) {
     await blocks.close();

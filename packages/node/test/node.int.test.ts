@@ -68,4 +68,35 @@ export default defineBlock({
     expect((await engine.state('big.out')).last).toBe(1);
     expect(node.blocks.runner.list()[0]?.stats.errors).toBe(0);
   });
+
+  it('answers GET / with links to the console and the docs, without credentials', async () => {
+    const engine = new MemoryEngine();
+    cleanups.push(() => engine.close());
+    const node = await startNode({ engine, auth: { secret: 'root-page-test-secret-0123456789abcdef' }, port: 0 });
+    cleanups.push(() => node.close());
+    const res = await fetch(`${node.broker.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    const body = (await res.json()) as { links: Record<string, string> };
+    expect(body).toMatchObject({
+      service: 'tributary',
+      node: node.broker.nodeId,
+      links: {
+        console: '/console/',
+        docs: expect.stringMatching(/^https:\/\/\S+/),
+        websocket: '/v1/ws',
+        health: '/healthz',
+        ready: '/readyz',
+        metrics: '/metrics',
+      },
+    });
+    // The console link leads to the console.
+    const page = await fetch(new URL(body.links.console as string, node.broker.url));
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    // Only / itself: other unknown paths stay 404.
+    const other = await fetch(`${node.broker.url}/nope`);
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+  });
 });
