@@ -14,7 +14,7 @@ import {
   type RunnerPoolOptions,
 } from '@tributary/runtime';
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /**
  * Not a secret: what a node in insecure mode derives its image-URL key from, so that `tributary
@@ -25,6 +25,27 @@ export const INSECURE_IMAGE_SECRET = 'tributary insecure development mode: no au
 
 /** Where `GET /` sends a reader for the documentation (the repository's docs folder). */
 const DOCS_URL = 'https://github.com/tributary-dev/tributary/tree/main/docs';
+
+/** The process metrics' own registry, made on first use: see {@link addProcessMetrics}. */
+let processMetrics: Registry | undefined;
+
+/**
+ * Adds Node's process metrics (prom-client's defaults: CPU, memory, heap, event-loop lag, GC,
+ * handles, version) to a node's registry. They are collected once per process and the same metric
+ * objects registered in every node's registry: `collectDefaultMetrics` starts an event-loop-delay
+ * monitor and a GC observer on every call, with no way to stop them, and one process may run many
+ * nodes (tests do) — whose registries are each fresh, so no name is registered twice.
+ */
+function addProcessMetrics(registry: Registry): void {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  for (const { name } of processMetrics.getMetricsAsArray()) {
+    const metric = processMetrics.getSingleMetric(name);
+    if (metric !== undefined) registry.registerMetric(metric);
+  }
+}
 
 /** Options of {@link startNode}: a broker plus the blocks runtime on one engine. */
 export interface NodeOptions {
@@ -82,6 +103,7 @@ export interface TributaryNode {
  */
 export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   const registry = new Registry();
+  addProcessMetrics(registry);
   // The broker's limits, resolved once: the Publisher holds every publish to them, blocks included.
   const limits = resolveBrokerOptions({ engine: o.engine, auth: o.auth, ...o.broker });
   const publisher = new Publisher(o.engine, limits);

@@ -99,4 +99,32 @@ export default defineBlock({
     expect(other.status).toBe(404);
     expect(((await other.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
+
+  it('serves Node process metrics on /metrics, for every node of a process without a duplicate', async () => {
+    const pages: string[] = [];
+    // Several nodes in one process (as tests run them): each page has the process metrics, once.
+    for (let i = 0; i < 3; i++) {
+      const engine = new MemoryEngine();
+      cleanups.push(() => engine.close());
+      const node = await startNode({ engine, auth: { insecure: true }, port: 0 });
+      cleanups.push(() => node.close());
+      const res = await fetch(`${node.broker.url}/metrics`);
+      expect(res.status).toBe(200);
+      pages.push(await res.text());
+    }
+    for (const page of pages) {
+      for (const name of [
+        'process_cpu_seconds_total',
+        'process_resident_memory_bytes',
+        'nodejs_heap_size_used_bytes',
+        'nodejs_eventloop_lag_seconds',
+        'nodejs_gc_duration_seconds',
+        'nodejs_version_info',
+      ]) {
+        expect(page.match(new RegExp(`^# TYPE ${name} `, 'gm')), name).toHaveLength(1);
+      }
+      // The node's own metrics are still there.
+      expect(page).toMatch(/^# TYPE tributary_connections gauge$/m);
+    }
+  });
 });
