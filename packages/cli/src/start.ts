@@ -1,6 +1,6 @@
 import type { AuthOptions } from '@tributary/broker';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
-import { RedisEngine } from '@tributary/engine/redis';
+import { RedisEngine, type RedisEngineOptions, type RedisNode } from '@tributary/engine/redis';
 import { pino } from 'pino';
 import { intOption, parse, UsageError } from './args.js';
 import { imageSigningKeys } from './image-keys.js';
@@ -13,6 +13,10 @@ Starts a broker (WebSocket + HTTP on one port).
   --port N          port to listen on (default 7700, env TRIBUTARY_PORT; 0 picks a free one)
   --host H          interface (default 127.0.0.1)
   --redis URL       share channels through Redis (env TRIBUTARY_REDIS_URL); default: embedded engine
+  --redis-cluster HOST:PORT,HOST:PORT
+                    share channels through a Redis Cluster (Redis ≥ 7: sharded pub/sub), given some
+                    of its nodes; the rest are discovered (env TRIBUTARY_REDIS_CLUSTER). Either this
+                    or --redis; a flag overrides both environment variables
   --secret S        HMAC secret for tokens, ≥ 32 bytes (env TRIBUTARY_SECRET)
   --insecure        no auth, loopback only: for local development
   --blocks DIR      load every block folder (with a block.json) under DIR; repeatable
@@ -38,6 +42,7 @@ export async function start(argv: string[]): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       redis: { type: 'string' },
+      'redis-cluster': { type: 'string' },
       secret: { type: 'string' },
       insecure: { type: 'boolean' },
       blocks: { type: 'string', multiple: true },
@@ -55,7 +60,7 @@ export async function start(argv: string[]): Promise<number> {
   else if (values.insecure === true) auth = { insecure: true };
   else throw new UsageError('pass --secret (or TRIBUTARY_SECRET) for token auth, or --insecure for local development');
   const logger = pino({ level: values['log-level'] ?? 'info', base: { service: 'tributary' } });
-  const redisUrl = values.redis ?? process.env.TRIBUTARY_REDIS_URL;
+  const redis = redisOption(values.redis, values['redis-cluster']);
   // A bug in one listener or promise chain is logged and counted, never the end of the process: a
   // broker serves many clients, and one of them must not be able to take it down.
   let countInternal: (where: string) => void = () => {};
@@ -67,7 +72,7 @@ export async function start(argv: string[]): Promise<number> {
     countInternal('unhandled');
     logger.error({ err }, 'unhandled rejection');
   });
-  const engine: StreamEngine = redisUrl ? new RedisEngine({ url: redisUrl, onListenerError }) : new MemoryEngine({ onListenerError });
+  const engine: StreamEngine = redis ? new RedisEngine({ ...redis, onListenerError }) : new MemoryEngine({ onListenerError });
   const port = intOption('port', values.port ?? process.env.TRIBUTARY_PORT) ?? 7700;
   const blockDirs = values.blocks ?? ['blocks'];
   const cloudinary = values.cloudinary ?? process.env.CLOUDINARY_URL;
@@ -106,4 +111,51 @@ export async function start(argv: string[]): Promise<number> {
   await node.close();
   await engine.close();
   return 0;
+}
+
+/**
+ * Which Redis to use: `--redis` / `--redis-cluster`, then TRIBUTARY_REDIS_URL /
+ * TRIBUTARY_REDIS_CLUSTER (a flag overrides both variables); undefined for the embedded engine.
+ * A single server and a cluster are mutually exclusive at the same level: which one was meant
+ * cannot be guessed.
+ */
+function redisOption(
+  urlFlag: string | undefined,
+  clusterFlag: string | undefined,
+): Pick<RedisEngineOptions, 'url' | 'cluster'> | undefined {
+  const flags = urlFlag !== undefined || clusterFlag !== undefined;
+  const url = flags ? urlFlag : emptyToUndefined(process.env.TRIBUTARY_REDIS_URL);
+  const cluster = flags ? clusterFlag : emptyToUndefined(process.env.TRIBUTARY_REDIS_CLUSTER);
+  if (url !== undefined && cluster !== undefined) {
+    throw new UsageError(
+      flags
+        ? 'pass either --redis (one server) or --redis-cluster (a Cluster), not both'
+        : 'TRIBUTARY_REDIS_URL and TRIBUTARY_REDIS_CLUSTER are both set: keep one',
+    );
+  }
+  if (cluster !== undefined) return { cluster: { nodes: clusterNodes(cluster, flags ? '--redis-cluster' : 'TRIBUTARY_REDIS_CLUSTER') } };
+  if (url === undefined) return undefined;
+  if (!/^rediss?:\/\/./.test(url)) throw new UsageError(`${flags ? '--redis' : 'TRIBUTARY_REDIS_URL'} must be a redis:// or rediss:// URL`);
+  return { url };
+}
+
+function emptyToUndefined(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v;
+}
+
+/**
+ * Seed nodes as ioredis' Cluster takes them, from `host:port,host:port` (an IPv6 host in brackets:
+ * `[::1]:7000`). Validated here, once, so a typo is a usage error naming the bad entry rather than
+ * a connection that retries forever.
+ */
+function clusterNodes(text: string, name: string): RedisNode[] {
+  const entries = text.split(',').map((e) => e.trim());
+  return entries.map((entry) => {
+    const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry);
+    const port = Number(m?.[3]);
+    if (m === null || port < 1 || port > 65535) {
+      throw new UsageError(`${name}: ${JSON.stringify(entry)} is not host:port (e.g. 10.0.0.1:7000,10.0.0.2:7000)`);
+    }
+    return { host: (m[1] ?? m[2]) as string, port };
+  });
 }
