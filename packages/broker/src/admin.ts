@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, TributaryError } from '@tributary/protocol';
+import { compilePattern, ErrorCodes, isPattern, TributaryError } from '@tributary/protocol';
 import { json, type Principal } from '@tributary/server';
 import type { BrokerContext } from './context.js';
 
@@ -12,8 +12,13 @@ export interface ChannelRow {
   channel: string;
   /** `$`-prefixed system channel ($dlq.…, $logs.…). */
   system: boolean;
-  /** WebSocket subscriptions on this node to exactly this channel (patterns are listed apart). */
+  /**
+   * WebSocket subscriptions on this node that this channel's messages reach: those to exactly this
+   * name plus those to a pattern it matches (a `chat.*` subscriber counts on `chat.lobby`).
+   */
   subscribers: number;
+  /** The part of {@link subscribers} that is subscribed through patterns (listed in `patterns`). */
+  patternSubscribers: number;
   /** Messages stored through this node per second over the last 10 s. */
   ratePerSec: number;
   /** Latest offset stored through this node; null when none was (e.g. subscribed, published elsewhere). */
@@ -56,31 +61,44 @@ export async function handleAdmin(
 }
 
 function channelRows(ctx: BrokerContext): { channels: ChannelRow[]; patterns: { pattern: string; subscribers: number }[] } {
-  const subscribed = new Map<string, number>();
-  const patterns: { pattern: string; subscribers: number }[] = [];
+  const exact = new Map<string, number>();
+  const patterns: { pattern: string; subscribers: number; matches: (channel: string) => boolean }[] = [];
   for (const [key, count] of ctx.hub.subscriberCounts()) {
-    if (isPattern(key)) patterns.push({ pattern: key, subscribers: count });
-    else subscribed.set(key, count);
+    if (isPattern(key)) patterns.push({ pattern: key, subscribers: count, matches: compilePattern(key) });
+    else exact.set(key, count);
   }
+  // Rows × patterns: both are bounded (1000 remembered channels; patterns with live subscribers here).
+  const counts = (channel: string): Pick<ChannelRow, 'subscribers' | 'patternSubscribers'> => {
+    let viaPatterns = 0;
+    for (const p of patterns) if (p.matches(channel)) viaPatterns += p.subscribers;
+    return { subscribers: (exact.get(channel) ?? 0) + viaPatterns, patternSubscribers: viaPatterns };
+  };
   const rows: ChannelRow[] = [];
   for (const a of ctx.channelStats.list()) {
     rows.push({
       channel: a.channel,
       system: a.channel.startsWith('$'),
-      subscribers: subscribed.get(a.channel) ?? 0,
+      ...counts(a.channel),
       ratePerSec: a.ratePerSec,
       lastOffset: a.lastOffset,
       epoch: a.epoch,
       lastTime: a.lastTime,
     });
-    subscribed.delete(a.channel);
+    exact.delete(a.channel);
   }
-  for (const [channel, subscribers] of subscribed) {
-    rows.push({ channel, system: channel.startsWith('$'), subscribers, ratePerSec: 0, lastOffset: null, epoch: null, lastTime: null });
+  for (const channel of [...exact.keys()]) {
+    rows.push({
+      channel,
+      system: channel.startsWith('$'),
+      ...counts(channel),
+      ratePerSec: 0,
+      lastOffset: null,
+      epoch: null,
+      lastTime: null,
+    });
   }
-  return { channels: rows, patterns: patterns.sort((a, b) => a.pattern.localeCompare(b.pattern)) };
-}
-
-function isPattern(key: string): boolean {
-  return key.split('.').some((s) => s === '*' || s === '>');
+  return {
+    channels: rows,
+    patterns: patterns.map(({ pattern, subscribers }) => ({ pattern, subscribers })).sort((a, b) => a.pattern.localeCompare(b.pattern)),
+  };
 }

@@ -46,8 +46,10 @@ async function refresh() {
       blocks.blocks.map((/** @type {any} */ b) => api('GET', `/v1/admin/blocks/${encodeURIComponent(b.name)}/dlq?limit=50`)),
     );
     renderDeadLetters(dlqs.flatMap((d) => d.entries.map((/** @type {any} */ e) => ({ block: d.block, ...e }))));
-    if (logsBlock === undefined && blocks.blocks.length > 0) logsBlock = blocks.blocks[0].name;
+    // A block removed meanwhile is not shown any more: fall back to the first one, or to none.
+    if (!blocks.blocks.some((/** @type {any} */ b) => b.name === logsBlock)) logsBlock = blocks.blocks[0]?.name;
     if (logsBlock !== undefined) await renderLogs(logsBlock);
+    else renderNoLogs('', 'no blocks deployed: deploy one to see its logs here');
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return showLogin(err.message);
     byId('overview').textContent = `refresh failed: ${String(err)}`;
@@ -126,6 +128,7 @@ async function renderLogs(block) {
   const head = await api('GET', `${path}/messages?limit=1`);
   const since = Math.max(head.first - 1, head.last - 20);
   const page = await api('GET', `${path}/messages?since=${since}&limit=20`);
+  if (page.messages.length === 0) return renderNoLogs(block, `no log lines from ${block} yet (it logs with ctx.log)`);
   const list = byId('log-lines');
   list.replaceChildren(
     ...page.messages.reverse().map((/** @type {any} */ m) => {
@@ -137,6 +140,18 @@ async function renderLogs(block) {
       return li;
     }),
   );
+}
+
+/**
+ * The logs box's empty state: one muted line saying why there is nothing to show.
+ * @param {string} block @param {string} text
+ */
+function renderNoLogs(block, text) {
+  byId('logs-block').textContent = block;
+  const li = document.createElement('li');
+  li.className = 'empty muted';
+  li.textContent = text;
+  byId('log-lines').replaceChildren(li);
 }
 
 /** @param {any[]} entries */

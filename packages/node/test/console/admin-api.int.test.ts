@@ -53,16 +53,16 @@ describe('admin API', () => {
     try {
       await ws.request({ type: 'subscribe', channel: 'chat.quiet' });
       await ws.request({ type: 'subscribe', channel: 'chat.*' });
+      expect((await call(n.url, 'POST', '/v1/channels/chat.lobby/messages', { token: SECRET, body: { data: 'hi' } })).status).toBe(201);
       const r = await call(n.url, 'GET', '/v1/admin/channels', { token: SECRET });
       expect(r.status).toBe(200);
-      const cpu = r.body.channels.find((c: { channel: string }) => c.channel === 'metrics.cpu');
-      expect(cpu).toMatchObject({ system: false, subscribers: 0, lastOffset: 3 });
+      const row = (channel: string) => r.body.channels.find((c: { channel: string }) => c.channel === channel);
+      const cpu = row('metrics.cpu');
+      expect(cpu).toMatchObject({ system: false, subscribers: 0, patternSubscribers: 0, lastOffset: 3 });
       expect(cpu.ratePerSec).toBeGreaterThan(0);
-      expect(r.body.channels.find((c: { channel: string }) => c.channel === 'chat.quiet')).toMatchObject({
-        subscribers: 1,
-        lastOffset: null,
-        ratePerSec: 0,
-      });
+      // A channel counts every subscription its messages reach: exact ones and the patterns it matches.
+      expect(row('chat.quiet')).toMatchObject({ subscribers: 2, patternSubscribers: 1, lastOffset: null, ratePerSec: 0 });
+      expect(row('chat.lobby')).toMatchObject({ subscribers: 1, patternSubscribers: 1, lastOffset: 1 });
       expect(r.body.patterns).toContainEqual({ pattern: 'chat.*', subscribers: 1 });
     } finally {
       await ws.close();

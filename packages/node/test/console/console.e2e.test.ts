@@ -60,6 +60,8 @@ describe('console in Chromium', () => {
     await page.fill('#secret', SECRET);
     await page.click('#login button[type=submit]');
     await page.locator('#overview', { hasText: 'engine memory' }).waitFor();
+    // The failing version logs nothing: the logs box says so instead of staying blank.
+    await page.locator('#log-lines li.empty', { hasText: 'no log lines' }).waitFor();
 
     // A message published through the broker (not the console) shows up as a channel row.
     await call(n.url, 'POST', '/v1/channels/sensors.e2e/messages', { token: SECRET, body: { data: { celsius: 21 } } });
@@ -75,6 +77,8 @@ describe('console in Chromium', () => {
     await page.locator('#publish-result', { hasText: 'stored on chat.e2e at offset 1' }).waitFor();
     await page.locator('#stream li', { hasText: 'hello from the console' }).waitFor();
     await page.locator('#channels tbody tr[data-key="chat.e2e"]').waitFor();
+    // The console's own `chat.*` watch is a live subscriber of chat.e2e, counted on its row.
+    await rowCell(page, 'channels', 'chat.e2e', 3, '1').waitFor();
 
     // The dead letter is listed, and replaying it with the broken version keeps it there.
     const dead = page.locator('#dlq tbody tr', { hasText: 'orders.o-17' });
@@ -95,6 +99,7 @@ describe('console in Chromium', () => {
     await page.locator('#dlq-result', { hasText: 'replayed flaky' }).waitFor();
     await dead.waitFor({ state: 'detached' });
     await page.locator('#log-lines li', { hasText: 'handled' }).waitFor();
+    expect(await page.locator('#log-lines li.empty').count()).toBe(0);
     const done = await call(n.url, 'GET', '/v1/channels/orders-done.o-17/messages', { token: SECRET });
     expect(done.body.messages).toHaveLength(1);
 
