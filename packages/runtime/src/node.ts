@@ -51,6 +51,14 @@ export class BlockNode {
   readonly #log: Logger | undefined;
   readonly #engine: StreamEngine;
   #watch: Follow | undefined;
+  /**
+   * This node's deploys, removals and syncs from the registry, one at a time. A notice of a version
+   * (another node deploying it, or starting with the same folders) can arrive while this node still
+   * loads that version itself; run beside it, the sync would not see it running yet and load it a
+   * second time — logged twice, and replacing the first load for nothing. In turn, it finds it
+   * running and does nothing.
+   */
+  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(options: BlockNodeOptions) {
     this.runner = new BlockRunner(options);
@@ -68,9 +76,11 @@ export class BlockNode {
       (problem, entry) => node.runner.reportBadEntry(DEPLOY_CHANNEL, problem, entry),
     );
     for (const stored of await node.registry.all()) {
-      await node.runner
-        .deploy({ code: stored.code, version: stored.version }, { config: stored.config })
-        .catch((err: unknown) => node.#log?.error({ err, block: stored.name }, 'stored block failed to load'));
+      await node.#serial(() =>
+        node.runner
+          .deploy({ code: stored.code, version: stored.version }, { config: stored.config })
+          .catch((err: unknown) => node.#log?.error({ err, block: stored.name }, 'stored block failed to load')),
+      );
     }
     for (const dir of options.dirs ?? []) await node.loadDir(dir);
     return node;
@@ -121,9 +131,11 @@ export class BlockNode {
 
   /** Deploys here and records the version for every other runner. */
   async deploy(compiled: CompiledBlock, config: Record<string, JsonValue>): Promise<BlockInfo> {
-    const info = await this.runner.deploy(compiled, { config });
-    await this.registry.save(info.name, compiled, config);
-    return info;
+    return this.#serial(async () => {
+      const info = await this.runner.deploy(compiled, { config });
+      await this.registry.save(info.name, compiled, config);
+      return info;
+    });
   }
 
   /**
@@ -133,12 +145,14 @@ export class BlockNode {
    * starts a new group.
    */
   async remove(name: string): Promise<boolean> {
-    const removed = await this.runner.remove(name);
-    if (removed) {
-      await this.registry.remove(name);
-      await this.#engine.groups.unregister(groupName(name));
-    }
-    return removed;
+    return this.#serial(async () => {
+      const removed = await this.runner.remove(name);
+      if (removed) {
+        await this.registry.remove(name);
+        await this.#engine.groups.unregister(groupName(name));
+      }
+      return removed;
+    });
   }
 
   async close(): Promise<void> {
@@ -146,8 +160,23 @@ export class BlockNode {
     await this.runner.close();
   }
 
-  /** Brings this runner in line with the registry after another process changed `name`. */
-  async #sync(name: string): Promise<void> {
+  /** Runs `fn` after every deploy, removal and sync queued before it (see {@link #queue}). */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Brings this runner in line with the registry after another process changed `name`: queued at
+   * once (the notice's listener calls it synchronously), so it runs after whatever this node had
+   * started before, and reads the registry then.
+   */
+  #sync(name: string): Promise<void> {
+    return this.#serial(() => this.#syncNow(name));
+  }
+
+  async #syncNow(name: string): Promise<void> {
     try {
       const stored = await this.registry.get(name);
       const running = this.runner.list().find((b) => b.name === name);
