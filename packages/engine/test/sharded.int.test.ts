@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
 import { eventually, startRedisCluster, type RedisCluster } from '@tributary/testkit';
 import { RedisEngine, resolveRedisEngineOptions, type RedisEngineOptions } from '../src/redis/index.js';
-import { channelKeys } from '../src/redis/keys.js';
+import { ALL_FEED, channelKeys } from '../src/redis/keys.js';
 import { ShardedPubSub, clusterSlotOwners } from '../src/redis/sharded.js';
 import { SLOT_COUNT, slotOf } from '../src/redis/slots.js';
 import { ShardedWakeups } from '../src/redis/wakeups.js';
@@ -141,7 +141,9 @@ describe('sharded pub/sub on a 3-master Cluster', () => {
   it('drops a feed once no pattern has read it for the linger time', async () => {
     const o = resolveRedisEngineOptions({ cluster: { nodes: cluster.nodes }, keyPrefix });
     const pubsub = new ShardedPubSub(o, clusterSlotOwners(raw, 'test'), { message: () => {}, resubscribed: () => {} });
-    const wakeups = new ShardedWakeups(`${keyPrefix}linger:`, pubsub, () => ({ onEntry() {}, onPatternEntry() {}, onPresence() {} }), 300);
+    const wakeups = new ShardedWakeups(`${keyPrefix}linger:`, pubsub, () => ({ onEntry() {}, onPatternEntry() {}, onPresence() {} }), {
+      lingerMs: 300,
+    });
     const total = async (): Promise<number> => (await all()).reduce((s, x) => s + x.shardChannels, 0);
     try {
       const before = await total();
@@ -153,6 +155,46 @@ describe('sharded pub/sub on a 3-master Cluster', () => {
       expect(await total()).toBe(before + SLOT_COUNT);
       wakeups.release('pattern', 'lingering');
       await eventually(async () => (await total()) === before, { message: 'the feed to be unsubscribed' });
+    } finally {
+      wakeups.close();
+    }
+  });
+
+  it('reads the all-channels feed for a pattern past the bound on distinct feeds, missing nothing', async () => {
+    const o = resolveRedisEngineOptions({ cluster: { nodes: cluster.nodes }, keyPrefix });
+    const pubsub = new ShardedPubSub(o, clusterSlotOwners(raw, 'test'), {
+      message: (t, r) => wakeups.message(t, r),
+      resubscribed: () => {},
+    });
+    const heard: Array<[string, string]> = [];
+    const wakeups = new ShardedWakeups(
+      keyPrefix,
+      pubsub,
+      () => ({
+        onEntry() {},
+        onPatternEntry: (source, channel) => void heard.push([source, channel]),
+        onPresence() {},
+      }),
+      { maxFeeds: 1 },
+    );
+    const publisher = engine();
+    const [one, two] = [uniqueChannel('bound1'), uniqueChannel('bound2')];
+    try {
+      expect(wakeups.sourceOf(`${one}.>`)).toBe('bound1');
+      await wakeups.acquire('pattern', wakeups.sourceOf(`${one}.>`));
+      // A second first segment is past the bound: its pattern reads the feed of all channels.
+      expect(wakeups.sourceOf(`${two}.>`)).toBe(ALL_FEED);
+      await wakeups.acquire('pattern', ALL_FEED);
+      await publisher.append({ channel: `${one}.x`, payload: '1' });
+      await publisher.append({ channel: `${two}.x`, payload: '2' });
+      await eventually(() => heard.length === 3, { message: () => `three feed messages (got ${JSON.stringify(heard)})` });
+      expect(heard.sort()).toEqual(
+        [
+          [ALL_FEED, `${one}.x`],
+          [ALL_FEED, `${two}.x`],
+          ['bound1', `${one}.x`],
+        ].sort(),
+      );
     } finally {
       wakeups.close();
     }

@@ -22,6 +22,14 @@ import { SLOT_COUNT } from './slots.js';
  */
 export const FEED_LINGER_MS = 30_000;
 
+/**
+ * Feeds of distinct first segments one Cluster engine holds at most. Each costs 16,384 shard
+ * subscriptions (about 4.4 MB of Redis memory per node, measured); past the bound a pattern reads
+ * the all-channels feed instead, which delivers the same entries and more, so a client following
+ * `a1.>`, `a2.>`, … cannot make a node subscribe without bound.
+ */
+export const MAX_FEEDS = 16;
+
 /** A Cluster pattern feed held by this node. */
 interface Feed {
   /** Patterns reading it. */
@@ -126,9 +134,9 @@ export class ClassicWakeups implements Wakeups {
  * SPUBLISHes three times, all on its shard: the channel's topic, its first segment's feed and the
  * all-channels feed (a publish to a topic nobody holds costs Redis a lookup). The first pattern of a
  * feed on a node SSUBSCRIBEs the feed's 16,384 topics, spread over the masters; further patterns of
- * that feed share them, and it lingers {@link FEED_LINGER_MS} after the last one. The node then
- * receives every append of the feed's channels once and matches it against its patterns with the
- * segment index.
+ * that feed share them, and it lingers {@link FEED_LINGER_MS} after the last one; at most
+ * {@link MAX_FEEDS} first-segment feeds are held. The node then receives every append of the feed's
+ * channels once and matches it against its patterns with the segment index.
  */
 export class ShardedWakeups implements Wakeups {
   readonly #prefix: string;
@@ -136,16 +144,21 @@ export class ShardedWakeups implements Wakeups {
   readonly #sink: () => WakeupSink;
   readonly #feeds = new Map<string, Feed>();
   readonly #lingerMs: number;
+  readonly #maxFeeds: number;
 
-  constructor(prefix: string, pubsub: ShardedPubSub, sink: () => WakeupSink, lingerMs = FEED_LINGER_MS) {
+  constructor(prefix: string, pubsub: ShardedPubSub, sink: () => WakeupSink, limits: { lingerMs?: number; maxFeeds?: number } = {}) {
     this.#prefix = prefix;
     this.#pubsub = pubsub;
     this.#sink = sink;
-    this.#lingerMs = lingerMs;
+    this.#lingerMs = limits.lingerMs ?? FEED_LINGER_MS;
+    this.#maxFeeds = limits.maxFeeds ?? MAX_FEEDS;
   }
 
   sourceOf(pattern: string): string {
-    return feedOf(pattern);
+    const feed = feedOf(pattern);
+    if (feed === ALL_FEED || this.#feeds.has(feed)) return feed;
+    const held = [...this.#feeds.keys()].filter((f) => f !== ALL_FEED).length;
+    return held < this.#maxFeeds ? feed : ALL_FEED;
   }
 
   acquire(kind: WakeupKind, name: string): Promise<void> {
