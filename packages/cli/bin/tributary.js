@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The CLI is written in TypeScript and runs from source through tsx's loader, so a fresh
-// clone needs no build step between `pnpm install` and `pnpm start`.
+// In this workspace the CLI runs from TypeScript source through tsx's loader, so a fresh clone
+// needs no build step between `pnpm install` and `pnpm start`. The published package's bin is
+// dist/bin.js instead (publishConfig.bin), which needs no loader.
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('../src/bin.ts');
