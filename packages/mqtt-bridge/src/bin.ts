@@ -1,3 +1,5 @@
+#!/usr/bin/env node
+// Installed as the `tributary-mqtt-bridge` command; in this workspace:
 // node --import tsx packages/mqtt-bridge/src/bin.ts --mqtt mqtt://127.0.0.1:1883 --from 'sensors/#' --to 'alerts.>'
 import { parseArgs } from 'node:util';
 import { startMqttBridge, type BridgeEvent } from './index.js';

@@ -75,6 +75,11 @@ describe('installed with plain npm, outside the workspace', () => {
     embedded = url;
   });
 
+  it("the bridge's command runs from its installed bin", async () => {
+    const help = await sh('npx', ['tributary-mqtt-bridge', '--help'], app);
+    expect(help.stdout).toContain('--mqtt');
+  });
+
   it('npx tributary start --redis serves a broker on Redis, with token auth', async () => {
     const { proc, url } = await startBroker(['--redis', redis.url, '--port', '0'], { TRIBUTARY_SECRET: SECRET });
     expect(await health(url)).toMatchObject({ engine: 'redis' });
