@@ -2,6 +2,15 @@
  * A latency histogram with logarithmic buckets (1 % wide), so percentiles are within 1 % of the
  * true value whatever the range, in constant memory however many samples arrive.
  */
+/** A {@link Histogram}'s samples in a plain, structured-clonable form. */
+export interface HistogramData {
+  /** [bucket index, samples] of every non-empty bucket. */
+  buckets: Array<[number, number]>;
+  count: number;
+  max: number;
+  sum: number;
+}
+
 export class Histogram {
   static readonly #GROWTH = 1.01;
   static readonly #LOG = Math.log(Histogram.#GROWTH);
@@ -19,6 +28,27 @@ export class Histogram {
     this.#count++;
     this.#sum += value;
     if (value > this.#max) this.#max = value;
+  }
+
+  /**
+   * The non-empty buckets and totals, small enough to post between threads: the shapes benchmark
+   * records in each load-generator thread and merges here.
+   */
+  export(): HistogramData {
+    const buckets: Array<[number, number]> = [];
+    for (let i = 0; i < this.#buckets.length; i++) {
+      const n = this.#buckets[i] ?? 0;
+      if (n > 0) buckets.push([i, n]);
+    }
+    return { buckets, count: this.#count, max: this.#max, sum: this.#sum };
+  }
+
+  /** Adds the samples of an {@link export}ed histogram to this one. */
+  merge(data: HistogramData): void {
+    for (const [i, n] of data.buckets) this.#buckets[i] = (this.#buckets[i] ?? 0) + n;
+    this.#count += data.count;
+    this.#sum += data.sum;
+    if (data.max > this.#max) this.#max = data.max;
   }
 
   get count(): number {
