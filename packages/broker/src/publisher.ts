@@ -18,6 +18,8 @@ export interface PublishRequest {
   transport?: 'block' | 'platform';
   /** Called right before the append is issued, after interceptors; throwing refuses the publish. */
   admit?: () => void;
+  /** Publishes with one key are stored in issue order across channels (the engine's `orderKey`). */
+  orderKey?: string;
 }
 
 /** Told of each stored message: the append's duration in seconds, its channel, result and request. */
@@ -159,6 +161,7 @@ export class Publisher {
     const input: Parameters<StreamEngine['append']>[0] = { channel: req.channel, payload };
     if (req.msgId !== undefined) input.msgId = req.msgId;
     if (hops > 0) input.hops = hops;
+    if (req.orderKey !== undefined) input.orderKey = req.orderKey;
     const t0 = performance.now();
     return this.#engine.append(input).then((r) => {
       const seconds = (performance.now() - t0) / 1000;

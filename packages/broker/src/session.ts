@@ -47,13 +47,15 @@ const SLOW_CLOSE_GRACE_MS = 10_000;
 
 /**
  * One WebSocket connection. Frames are handled one at a time in arrival order. A publish's turn ends
- * once its append is issued, not stored, when the publishes still in flight are to the same channel:
- * engines store a channel's appends in issue order, so a run of publishes to one channel is
- * pipelined. A publish to another channel, and any other frame, first waits for the publishes in
- * flight: a client's publishes are stored in the order it sent them, across channels too, a history
- * or subscribe sees them, and replies come in request order. When too many frames wait or are in
- * flight, the socket is paused, which pushes back on the client through TCP instead of buffering
- * without bound.
+ * once its append is issued, not stored: engines store a channel's appends in issue order, and
+ * appends sharing an order key (this connection's id) in issue order across channels too, so
+ * publishes are pipelined whatever channels they alternate between. On an engine that cannot order
+ * across channels (a Redis Cluster), a publish to another channel than those in flight first waits
+ * for them. Any other frame waits for the publishes in flight, so a history or subscribe sees them.
+ * Replies go out in request order (an ack waits for the replies before it). A client's publishes
+ * are thus stored in the order it sent them, across channels too. When too many frames wait or are
+ * in flight, the socket is paused, which pushes back on the client through TCP instead of
+ * buffering without bound.
  */
 export class Session {
   readonly id: string;
@@ -64,9 +66,14 @@ export class Session {
   #subs = new Map<string, Subscription>();
   #presenceStops = new Map<string, () => Promise<void>>();
   #chain: Promise<void> = Promise.resolve();
-  /** Publishes issued and not yet stored (they never reject), all to `#inflightChannel`. */
+  /**
+   * Publishes issued and not yet answered (they never reject); all to `#inflightChannel` when the
+   * engine does not order across channels.
+   */
   #inflight = new Set<Promise<void>>();
   #inflightChannel = '';
+  /** The latest publish's reply (ack or error) sent: the next reply goes after it. */
+  #replied: Promise<void> = Promise.resolve();
   /** Frames waiting or in flight. */
   #pending = 0;
   /** Frames received so far; a frame's number is its place in this count. */
@@ -290,7 +297,9 @@ export class Session {
       return this.#error(frame.id, fenced.code, fenced.message, (frame as PublishFrame).channel);
     }
     try {
-      if (frame.type !== 'publish' || frame.channel !== this.#inflightChannel) await this.#drain();
+      if (frame.type !== 'publish' || (frame.channel !== this.#inflightChannel && !this.#ctx.engine.ordersAcrossChannels)) {
+        await this.#drain();
+      }
       await this.#dispatch(frame, seq);
     } catch (err) {
       await this.#drain(); // replies stay in request order
@@ -397,24 +406,32 @@ export class Session {
       },
     };
     if (frame.msgId !== undefined) req.msgId = frame.msgId;
+    req.orderKey = this.id;
     const { result } = await this.#ctx.publisher.submit(req);
     // Issued: the next frame may go ahead while this one is stored; it counts as pending till then.
     this.#inflightChannel = frame.channel;
     this.#pending++;
-    const stored = result
-      .then(
-        (r) => {
-          this.#ctx.metrics.published++;
-          this.#ctx.prom.messagesIn.inc({ transport: 'ws' });
-          this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
-        },
-        (err: unknown) => this.#failed(frame, err),
-      )
+    const before = this.#replied;
+    const outcome = result.then(
+      (r) => ({ r }),
+      (err: unknown) => ({ err }),
+    );
+    const stored = Promise.all([outcome, before])
+      .then(([o]) => {
+        if ('err' in o) return this.#failed(frame, o.err);
+        this.#ctx.metrics.published++;
+        this.#ctx.prom.messagesIn.inc({ transport: 'ws' });
+        const r = o.r;
+        this.send(withId({ type: 'ack', channel: frame.channel, offset: r.offset, epoch: r.epoch, duplicate: r.duplicate }, frame.id));
+      })
+      // Never rejects: the replies after this one wait on it.
+      .catch((err: unknown) => this.#crashed(err))
       .finally(() => {
         this.#inflight.delete(stored);
         this.#settled();
       });
     this.#inflight.add(stored);
+    this.#replied = stored;
   }
 
   async #subscribe(frame: SubscribeFrame): Promise<void> {

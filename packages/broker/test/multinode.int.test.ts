@@ -1,5 +1,5 @@
 import { RedisEngine } from '@tributary/engine/redis';
-import { startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/index.js';
@@ -83,6 +83,37 @@ describe('pipelined publishes on Redis', () => {
     expect(burstAcks.map((f) => f.id)).toEqual(evens(300).map((i) => `p${i}`));
     await sub.next((f) => f.type === 'message' && f.offset === 150);
     expect(sub.frames.filter((f) => f.type === 'message').map((f) => f.data)).toEqual(evens(300));
+  });
+});
+
+describe('publishes alternating channels, pipelined on Redis', () => {
+  it('keeps each connection’s send order across channels and answers in request order, while connections contend for the same channels', async () => {
+    const b = await node(`rr${Date.now()}:`);
+    const sub = await socket(b.wsUrl);
+    await sub.request({ type: 'subscribe', channel: 'rr.>' });
+    // A gateway's shape: each connection publishes round-robin over the same five channels without
+    // waiting for acks, so its appends queue behind other connections' batches on every channel.
+    const PUBLISHERS = 5;
+    const EACH = 200;
+    const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, () => socket(b.wsUrl)));
+    pubs.forEach((pub, p) => {
+      for (let i = 0; i < EACH; i++) pub.send({ type: 'publish', id: i, channel: `rr.${i % 5}`, data: { p, i } });
+    });
+    for (const pub of pubs) await pub.next((f) => f.type === 'ack' && f.id === EACH - 1, 30_000);
+    for (const pub of pubs) {
+      const replies = pub.frames.filter((f) => f.type === 'ack' || f.type === 'error');
+      expect(replies.map((f) => f.type)).toEqual(Array(EACH).fill('ack'));
+      expect(replies.map((f) => f.id)).toEqual(Array.from({ length: EACH }, (_, i) => i));
+    }
+    await eventually(() => sub.frames.filter((f) => f.type === 'message').length === PUBLISHERS * EACH, {
+      message: 'every message delivered',
+      timeoutMs: 30_000,
+    });
+    // The subscriber sees the five channels in the order Redis stored them: per connection, send order.
+    const seen = sub.frames.filter((f) => f.type === 'message').map((f) => f.data as { p: number; i: number });
+    for (let p = 0; p < PUBLISHERS; p++) {
+      expect(seen.filter((d) => d.p === p).map((d) => d.i)).toEqual(Array.from({ length: EACH }, (_, i) => i));
+    }
   });
 });
 

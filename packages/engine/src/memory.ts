@@ -42,6 +42,8 @@ const SWEEP_INTERVAL_MS = 30_000;
  */
 export class MemoryEngine implements StreamEngine {
   readonly kind = 'memory';
+  /** Appends are stored when called, so in issue order on every channel. */
+  readonly ordersAcrossChannels = true;
   readonly kv: MemoryKeyValue;
   readonly groups: MemoryGroups;
   readonly #opts: ResolvedEngineOptions;

@@ -18,6 +18,12 @@ export interface AppendInput {
   msgId?: string;
   /** Block composition hop count (0 or absent for messages from clients). */
   hops?: number;
+  /**
+   * Appends issued with the same key (the broker uses one per client connection) are stored in the
+   * order they were issued across channels too, on an engine whose `ordersAcrossChannels` is true,
+   * without the caller waiting for each to be stored.
+   */
+  orderKey?: string;
 }
 
 /** Result of {@link StreamEngine.append}. */
@@ -157,6 +163,14 @@ export interface ConsumerGroups {
 export interface StreamEngine {
   /** A short name for logs and metrics: 'memory' or 'redis'. */
   readonly kind: string;
+
+  /**
+   * True when appends sharing an `orderKey` are stored in issue order across channels (see
+   * {@link AppendInput.orderKey}): the memory engine, and Redis on one server (one connection runs
+   * commands in the order written). False on a Redis Cluster, where channels live on different
+   * shards: a caller that needs order across channels there waits for each append to be stored.
+   */
+  readonly ordersAcrossChannels: boolean;
 
   /**
    * Appends one entry, atomically with its dedup check and trimming. Appends to one channel issued

@@ -14,20 +14,28 @@ interface Call {
   batch: readonly AppendInput[];
   resolve(results: Array<AppendResult | Error>): void;
   reject(err: unknown): void;
+  /** Hands the batch to the "connection" (the engine does so right after any lookup it needs first). */
+  written(): void;
 }
 
-function harness(timeoutMs = 1000) {
+function harness(timeoutMs = 1000, { writeAtOnce = true } = {}) {
   const calls: Call[] = [];
   let offset = 0;
   const appender = new Appender(
-    (channel, batch) => new Promise((resolve, reject) => calls.push({ channel, batch, resolve, reject })),
+    (channel, batch, written) =>
+      new Promise((resolve, reject) => {
+        calls.push({ channel, batch, resolve, reject, written });
+        if (writeAtOnce) written();
+      }),
     timeoutMs,
   );
   const ok = (call: Call): void => call.resolve(call.batch.map(() => ({ offset: ++offset, epoch: 'e', time: 1, duplicate: false })));
   return { appender, calls, ok };
 }
 
-const input = (channel: string, i: number): AppendInput => ({ channel, payload: String(i) });
+const input = (channel: string, i: number, orderKey?: string): AppendInput =>
+  orderKey === undefined ? { channel, payload: String(i) } : { channel, payload: String(i), orderKey };
+const sent = (calls: Call[]) => calls.map((c) => `${c.channel}:${c.batch.map((x) => x.payload).join(',')}`);
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setImmediate', 'setTimeout', 'Date'] });
@@ -100,6 +108,84 @@ describe('Appender', () => {
     expect(calls[1]?.batch.map((x) => x.payload)).toEqual(['2']);
     ok(calls[1] as Call);
     expect((await young).offset).toBe(2);
+  });
+
+  it('pipelines one order key across channels: the next is written as soon as the one before it is', async () => {
+    const { appender, calls, ok } = harness();
+    const a = appender.append(input('a', 1, 'conn'));
+    const b = appender.append(input('b', 1, 'conn'));
+    const c = appender.append(input('c', 1, 'conn'));
+    await vi.advanceTimersByTimeAsync(0);
+    // All three at "Redis" at once, none stored yet: one round trip for the three, in issue order.
+    expect(sent(calls)).toEqual(['a:1', 'b:1', 'c:1']);
+    for (const call of calls) ok(call);
+    expect((await Promise.all([a, b, c])).map((r) => r.offset)).toEqual([1, 2, 3]);
+  });
+
+  it('holds an order key’s append behind its predecessor waiting on a busy channel; other keys go by', async () => {
+    const { appender, calls, ok } = harness();
+    const busy = appender.append(input('a', 0, 'other-conn'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent(calls)).toEqual(['a:0']);
+    // conn's a:1 queues behind the batch at Redis; its b:1, issued after, must not overtake it.
+    const a1 = appender.append(input('a', 1, 'conn'));
+    const b1 = appender.append(input('b', 1, 'conn'));
+    const bx = appender.append(input('b', 9, 'third-conn'));
+    const b2 = appender.append(input('b', 2, 'conn'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent(calls)).toEqual(['a:0', 'b:9']);
+    ok(calls[0] as Call);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent(calls)).toEqual(['a:0', 'b:9', 'a:1']);
+    ok(calls[1] as Call);
+    await vi.advanceTimersByTimeAsync(0);
+    // b:1 and b:2 together, after a:1 was written (b's lane was free again by then).
+    expect(sent(calls)).toEqual(['a:0', 'b:9', 'a:1', 'b:1,2']);
+    ok(calls[2] as Call);
+    ok(calls[3] as Call);
+    const offsets = await Promise.all([busy, bx, a1, b1, b2]);
+    expect(offsets.map((r) => r.offset)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('waits for the write, not the send: a lookup before the command keeps the next one held', async () => {
+    const { appender, calls, ok } = harness(1000, { writeAtOnce: false });
+    const a = appender.append(input('a', 1, 'conn'));
+    const b = appender.append(input('b', 1, 'conn'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent(calls)).toEqual(['a:1']);
+    calls[0]?.written();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent(calls)).toEqual(['a:1', 'b:1']);
+    calls[1]?.written();
+    ok(calls[0] as Call);
+    ok(calls[1] as Call);
+    expect((await Promise.all([a, b])).map((r) => r.offset)).toEqual([1, 2]);
+  });
+
+  it('fails the later appends of a key, unwritten, when one before them fails unwritten', async () => {
+    const { appender, calls, ok } = harness();
+    const busy = appender.append(input('a', 0, 'other-conn'));
+    await vi.advanceTimersByTimeAsync(0);
+    const a1 = appender.append(input('a', 1, 'conn'));
+    const b1 = appender.append(input('b', 1, 'conn'));
+    const c1 = appender.append(input('c', 1, 'conn'));
+    const elsewhere = appender.append(input('c', 7, 'third-conn'));
+    await vi.advanceTimersByTimeAsync(0);
+    const down = unavailable('append: Redis not reachable');
+    calls[0]?.reject(down);
+    await expect(busy).rejects.toBe(down);
+    // a:1 waited behind the failed batch; b:1 and c:1 came after it on the same connection.
+    for (const p of [a1, b1, c1]) await expect(p).rejects.toBe(down);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent(calls)).toEqual(['a:0', 'c:7']);
+    ok(calls[1] as Call);
+    expect((await elsewhere).offset).toBe(1);
+    // The key starts afresh: its next appends are not held behind the failed ones.
+    const next = appender.append(input('b', 2, 'conn'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent(calls)).toEqual(['a:0', 'c:7', 'b:2']);
+    ok(calls[2] as Call);
+    expect((await next).offset).toBe(2);
   });
 
   it('rejects unsent appends with CLOSED on close', async () => {

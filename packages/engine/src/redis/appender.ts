@@ -8,8 +8,13 @@ export const MAX_BATCH_ENTRIES = 64;
 /** Payload characters per batch (a batch always holds at least one entry, however large). */
 export const MAX_BATCH_CHARS = 512 * 1024;
 
-/** Sends one batch (all on one channel, in order) and returns one result, or error, per entry. */
-export type SendBatch = (channel: string, batch: readonly AppendInput[]) => Promise<Array<AppendResult | Error>>;
+/**
+ * Sends one batch (all on one channel, in order) and returns one result, or error, per entry.
+ * `written` is called the moment the command is handed to the connection: commands on one
+ * connection execute in the order they were written, so an append written after another is stored
+ * after it (what orders one key's appends across channels; see {@link Appender}).
+ */
+export type SendBatch = (channel: string, batch: readonly AppendInput[], written: () => void) => Promise<Array<AppendResult | Error>>;
 
 interface Waiting {
   input: AppendInput;
@@ -17,6 +22,12 @@ interface Waiting {
   at: number;
   resolve(result: AppendResult): void;
   reject(err: unknown): void;
+  /** Handed to the connection (or settled): nothing behind it waits for it any more. */
+  written: boolean;
+  /** The append of the same order key issued next, while this one was not yet written. */
+  next?: Waiting;
+  /** On another channel than its predecessor of the same key, which is not yet written: held until it is. */
+  held: boolean;
 }
 
 interface Lane {
@@ -35,11 +46,21 @@ interface Lane {
  * nothing waits (a lone append is sent after the current turn); busy, batches grow by themselves,
  * so Redis calls and socket writes per message fall exactly when load rises. Per-channel order
  * of this engine's appends is the order of the calls.
+ *
+ * Across channels, appends that share an `orderKey` (one client connection's) are stored in the
+ * order they were issued too, without waiting for each other to be stored: an append is written to
+ * the connection only after the one issued before it under its key was written, and one connection
+ * executes commands in the order written. So a client alternating channels gets its publishes
+ * pipelined, one round trip for many, and its order kept. When an append fails before it was
+ * written, the appends of its key issued after it fail with it, unwritten: storing them would put
+ * them before the caller's retry of the failed one.
  */
 export class Appender {
   readonly #send: SendBatch;
   readonly #timeoutMs: number;
   readonly #lanes = new Map<string, Lane>();
+  /** Per order key, its latest append not yet written. */
+  readonly #tails = new Map<string, Waiting>();
   /** Channels with waiting appends and no batch in flight, sent after this turn. */
   readonly #due = new Set<string>();
   #closed = false;
@@ -56,8 +77,19 @@ export class Appender {
       const channel = input.channel;
       let lane = this.#lanes.get(channel);
       if (lane === undefined) this.#lanes.set(channel, (lane = { waiting: [], busy: false }));
-      lane.waiting.push({ input, at: Date.now(), resolve, reject });
-      if (lane.busy) return;
+      const w: Waiting = { input, at: Date.now(), resolve, reject, written: false, held: false };
+      const key = input.orderKey;
+      if (key !== undefined) {
+        const prev = this.#tails.get(key);
+        if (prev !== undefined) {
+          prev.next = w;
+          // Behind its predecessor in the same lane, lane order keeps it after; elsewhere it waits.
+          w.held = prev.input.channel !== channel;
+        }
+        this.#tails.set(key, w);
+      }
+      lane.waiting.push(w);
+      if (lane.busy || w.held) return;
       // Sent after this turn, not now: the other publishes a socket read delivered in this turn join it.
       if (this.#due.size === 0) setImmediate(() => this.#flushDue());
       this.#due.add(channel);
@@ -70,6 +102,7 @@ export class Appender {
     this.#due.clear();
     for (const lane of this.#lanes.values()) for (const w of lane.waiting.splice(0)) w.reject(closedError('append'));
     this.#lanes.clear();
+    this.#tails.clear();
   }
 
   #flushDue(): void {
@@ -85,13 +118,20 @@ export class Appender {
     this.#expire(lane);
     const batch = take(lane.waiting);
     if (batch.length === 0) {
-      this.#lanes.delete(channel);
+      // What is left is held behind other channels' appends; their writes send it.
+      if (lane.waiting.length === 0) this.#lanes.delete(channel);
       return;
     }
     lane.busy = true;
+    let written = false;
     this.#send(
       channel,
       batch.map((w) => w.input),
+      () => {
+        if (written) return;
+        written = true;
+        for (const w of batch) this.#written(w);
+      },
     ).then(
       (results) => {
         batch.forEach((w, i) => {
@@ -106,12 +146,17 @@ export class Appender {
         this.#settled(channel, lane);
       },
       (err: unknown) => {
-        for (const w of batch) w.reject(err);
+        // Failed unwritten (Redis not reachable): what the callers issued after these must not be
+        // stored before their retries.
+        for (const w of batch) {
+          if (written) w.reject(err);
+          else this.#fail(w, err);
+        }
         // Redis did not answer: the appends queued behind this batch have waited as long, and their
         // callers must retry anyway (with a msgId a retry is stored once). Failing them now keeps
         // every append settled within one command timeout.
         if (err instanceof TributaryError && err.code === ErrorCodes.UNAVAILABLE) {
-          for (const w of lane.waiting.splice(0)) w.reject(err);
+          for (const w of lane.waiting.splice(0)) this.#fail(w, err);
         }
         this.#settled(channel, lane);
       },
@@ -129,7 +174,39 @@ export class Appender {
     while (n < lane.waiting.length && now - (lane.waiting[n] as Waiting).at >= this.#timeoutMs) n++;
     if (n === 0) return;
     const err = unavailable(`append: waited ${this.#timeoutMs} ms behind earlier appends to the same channel`);
-    for (const w of lane.waiting.splice(0, n)) w.reject(err);
+    for (const w of lane.waiting.splice(0, n)) this.#fail(w, err);
+  }
+
+  /** `w` is on the connection: the next append of its key may follow it. */
+  #written(w: Waiting): void {
+    w.written = true;
+    const key = w.input.orderKey;
+    if (key !== undefined && this.#tails.get(key) === w) this.#tails.delete(key);
+    const next = w.next;
+    w.next = undefined;
+    if (next === undefined || !next.held) return;
+    next.held = false;
+    // Already behind `w` on the connection: sending it now keeps the order and saves a turn.
+    const lane = this.#lanes.get(next.input.channel);
+    if (lane !== undefined && !lane.busy) this.#sendNext(next.input.channel, lane);
+  }
+
+  /**
+   * Fails `w`, unwritten, and every append of its key issued after it (each still unwritten: it was
+   * held behind `w`, or queued behind a held one in its lane).
+   */
+  #fail(w: Waiting, err: unknown): void {
+    w.reject(err);
+    w.written = true;
+    const key = w.input.orderKey;
+    if (key !== undefined && this.#tails.get(key) === w) this.#tails.delete(key);
+    const next = w.next;
+    w.next = undefined;
+    if (next === undefined || next.written) return;
+    const lane = this.#lanes.get(next.input.channel);
+    const at = lane?.waiting.indexOf(next) ?? -1;
+    if (at !== -1) lane?.waiting.splice(at, 1);
+    this.#fail(next, err);
   }
 
   #settled(channel: string, lane: Lane): void {
@@ -140,14 +217,36 @@ export class Appender {
   }
 }
 
-/** Takes the next batch off the front of `waiting`, within the entry and size limits. */
+/**
+ * Takes the next batch from `waiting`, oldest first, within the entry and size limits. An append
+ * held behind another channel's stays, and so do the later ones of its order key (they must follow
+ * it); appends of other keys go past them: nothing orders different connections' publishes.
+ */
 function take(waiting: Waiting[]): Waiting[] {
-  let n = 0;
+  const batch: Waiting[] = [];
+  let blocked: Set<string> | undefined;
   let chars = 0;
-  while (n < waiting.length && n < MAX_BATCH_ENTRIES) {
-    chars += (waiting[n] as Waiting).input.payload.length;
-    if (n > 0 && chars > MAX_BATCH_CHARS) break;
-    n++;
+  let kept = 0;
+  for (let i = 0; i < waiting.length; i++) {
+    const w = waiting[i] as Waiting;
+    const key = w.input.orderKey;
+    const stays = w.held || (key !== undefined && blocked?.has(key) === true);
+    if (!stays && batch.length < MAX_BATCH_ENTRIES) {
+      chars += w.input.payload.length;
+      if (batch.length === 0 || chars <= MAX_BATCH_CHARS) {
+        batch.push(w);
+        continue;
+      }
+    }
+    if (stays && key !== undefined) (blocked ??= new Set()).add(key);
+    // Full: the rest waits for the next batch, in order.
+    if (!stays && batch.length > 0) {
+      waiting.copyWithin(kept, i);
+      waiting.length = kept + waiting.length - i;
+      return batch;
+    }
+    waiting[kept++] = w;
   }
-  return waiting.splice(0, n);
+  waiting.length = kept;
+  return batch;
 }

@@ -49,6 +49,7 @@ const FILL_PAGE = 1000;
  */
 export class RedisEngine implements StreamEngine {
   readonly kind = 'redis';
+  readonly ordersAcrossChannels: boolean;
   readonly kv: RedisKeyValue;
   readonly groups: ConsumerGroups;
   readonly #o: ResolvedRedisEngineOptions;
@@ -63,7 +64,7 @@ export class RedisEngine implements StreamEngine {
 
   constructor(options: RedisEngineOptions = {}) {
     this.#o = resolveRedisEngineOptions(options);
-    this.#appender = new Appender((channel, batch) => this.#appendBatch(channel, batch), this.#o.commandTimeoutMs);
+    this.#appender = new Appender((channel, batch, written) => this.#appendBatch(channel, batch, written), this.#o.commandTimeoutMs);
     this.#client = createCommandClient(this.#o);
     let classic: ClassicWakeups | undefined;
     let wakeups: Wakeups;
@@ -80,6 +81,7 @@ export class RedisEngine implements StreamEngine {
         this.#registry.refresh().catch(() => {});
       },
     });
+    this.ordersAcrossChannels = this.#o.cluster === undefined;
     if (this.#o.cluster === undefined) {
       this.#sharded = undefined;
       wakeups = classic = new ClassicWakeups(this.#o.keyPrefix, this.#pubsub, () => this.#follows);
@@ -113,7 +115,7 @@ export class RedisEngine implements StreamEngine {
   }
 
   /** One append script for a batch of one channel's entries (see {@link Appender}). */
-  async #appendBatch(channel: string, batch: readonly AppendInput[]): Promise<Array<AppendResult | Error>> {
+  async #appendBatch(channel: string, batch: readonly AppendInput[], written: () => void): Promise<Array<AppendResult | Error>> {
     const o = this.#o;
     const k = channelKeys(o.keyPrefix, channel);
     const groups = await this.#registry.forAppend(channel);
@@ -136,7 +138,11 @@ export class RedisEngine implements StreamEngine {
       keys.push(dedupKey(o.keyPrefix, channel, e.msgId ?? ''));
       args.push(e.payload, e.msgId === undefined ? '0' : '1', e.msgId ?? '', e.hops !== undefined && e.hops > 0 ? String(e.hops) : '');
     }
-    const r = await this.#run('append', () => this.#client.tribAppend(keys.length, ...keys, ...args, ...groups));
+    const r = await this.#run('append', () => {
+      const reply = this.#client.tribAppend(keys.length, ...keys, ...args, ...groups);
+      written();
+      return reply;
+    });
     return r.map((x) =>
       x[0] === '!'
         ? new TributaryError(ErrorCodes.INTERNAL, `append: Redis replied ${String(x[1])}`)
