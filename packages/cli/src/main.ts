@@ -27,7 +27,7 @@ const commands: Record<string, Command> = {
 const usage = `tributary <command> [options]
 
 Commands:
-  start     run a broker (embedded engine, or --redis URL)
+  start     run a broker (embedded engine, or --redis URL / --redis-cluster SEEDS)
   pub       publish a message and print its offset
   sub       print messages from channels or patterns, one JSON line each
   history   print stored messages of a channel
