@@ -117,7 +117,9 @@ local topics = tonumber(ARGV[8])
 local n = tonumber(ARGV[9 + topics])
 local entries_from = 10 + topics
 local groups_from = entries_from + 4 * n
-local epoch = redis.call('HGET', meta, 'epoch')
+-- x: when the expiries were last pushed out (see the end of the script).
+local m = redis.call('HMGET', meta, 'epoch', 'x')
+local epoch, refreshed = m[1], tonumber(m[2])
 local now = now_ms()
 local t = string.format('%.0f', now)
 local out = {}
@@ -129,7 +131,8 @@ local function err_text(e)
 end
 
 local function store(payload, has_id, msg_id, hops, dkey)
-  epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl)
+  -- The meta hash cannot vanish during the script: once its epoch is known, it is there.
+  if not epoch then epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl) end
   local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
   local fields = {'payload', payload, 'time', t}
   local header = {e = epoch, o = offset, t = t}
@@ -175,10 +178,18 @@ for i = 1, n do
     end
   end
 end
+-- Expiries and age trimming run at most once per slack (1/64 of maxAge) rather than on every
+-- batch: four commands of ten for a lone message. The keys live maxAge (metaTtl) + slack after the
+-- last refresh, so never less than maxAge (metaTtl) after the last write; an entry past maxAge may
+-- outlive its time by up to the slack, unseen: reads trim by age first.
 if stored then
-  trim_age(stream, now - max_age)
-  redis.call('PEXPIRE', stream, max_age)
-  redis.call('PEXPIRE', meta, meta_ttl)
+  local slack = math.floor(max_age / 64)
+  if not refreshed or now - refreshed >= slack then
+    trim_age(stream, now - max_age)
+    redis.call('PEXPIRE', stream, max_age + slack)
+    redis.call('HSET', meta, 'x', t)
+    redis.call('PEXPIRE', meta, meta_ttl + slack)
+  end
 end
 return out
 `;
