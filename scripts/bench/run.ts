@@ -1,6 +1,7 @@
 /**
  * Runs every benchmark and (re)writes BENCHMARKS.md at the repo root and
- * scripts/bench/results/latest.json. `pnpm bench` at the root. Takes about 3–4 minutes.
+ * scripts/bench/results/latest.json (and the traffic shapes' scripts/bench/results/shapes.json).
+ * `pnpm bench` at the root. Takes about 15 minutes, the traffic shapes about 6 of them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,8 @@ import { renderIsolationSection, runIsolation, type IsolationResult } from './is
 import { machineInfo } from './lib/machine.js';
 import { renderReport, type BenchResults } from './report.js';
 import { runRss } from './rss.js';
+import { renderShapesSection, SHAPES_SECTION_BEGIN, SHAPES_SECTION_END } from './shapes-report.js';
+import { runShapes, type ShapesResults } from './shapes.js';
 
 const t0 = performance.now();
 const log = (s: string): void => console.log(s);
@@ -56,10 +59,19 @@ try {
   bundleSize = { skipped: `failed: ${(err as Error).message}` };
 }
 
+let shapes: ShapesResults | { skipped: string };
+try {
+  shapes = await runShapes({ log });
+} catch (err) {
+  log(`traffic shapes failed: ${(err as Error).stack ?? String(err)}`);
+  shapes = { skipped: `failed: ${(err as Error).message}` };
+}
+
 const results: BenchResults = { machine, totalSeconds: (performance.now() - t0) / 1000, fanout, rss, blocks };
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(`${resultsDir}latest.json`, `${JSON.stringify({ ...results, images, isolation, bundleSize }, null, 2)}\n`);
+if (!('skipped' in shapes)) writeFileSync(`${resultsDir}shapes.json`, `${JSON.stringify(shapes, null, 2)}\n`);
 const report = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url));
 const imagesSection = 'skipped' in images ? `## Images\n\nskipped: ${images.skipped}` : renderImagesSection(images);
 const isolationSection = 'skipped' in isolation ? `## Block isolation\n\nskipped: ${isolation.skipped}` : renderIsolationSection(isolation);
@@ -68,7 +80,11 @@ const bundleSizeSection =
   'skipped' in bundleSize
     ? `${BUNDLE_SIZE_SECTION_BEGIN}\n## Client bundle size (browsers)\n\nskipped: ${bundleSize.skipped}\n${BUNDLE_SIZE_SECTION_END}`
     : renderBundleSizeSection(bundleSize);
-writeFileSync(report, `${renderReport(results)}\n\n${imagesSection}\n\n${isolationSection}\n\n${bundleSizeSection}\n`);
+const shapesSection =
+  'skipped' in shapes
+    ? `${SHAPES_SECTION_BEGIN}\n## Traffic shapes (issue 21)\n\nskipped: ${shapes.skipped}\n${SHAPES_SECTION_END}`
+    : renderShapesSection(shapes);
+writeFileSync(report, `${renderReport(results)}\n\n${shapesSection}\n\n${imagesSection}\n\n${isolationSection}\n\n${bundleSizeSection}\n`);
 log(`wrote ${report} in ${Math.round(results.totalSeconds)} s`);
 // Sockets the load generator closed may still be finishing their close handshakes.
 process.exit(0);

@@ -1,7 +1,7 @@
 /** Renders the "Traffic shapes" section of BENCHMARKS.md from shapes.ts's results. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ShapePhase, ShapeResult, ShapesResults, ShapeSystemResult } from './shapes.js';
+import type { ShapePhase, ShapeResult, ShapesResults, ShapeSystemResult } from './lib/shape-results.js';
 
 export const SHAPES_SECTION_BEGIN = '<!-- shapes-bench:begin -->';
 export const SHAPES_SECTION_END = '<!-- shapes-bench:end -->';
@@ -70,7 +70,7 @@ function shapeTable(r: ShapeResult, i: number): string[] {
   const L: string[] = [];
   L.push(`### ${i}. ${r.title}`, '', r.setup, '');
   L.push(
-    `Fixed load: ${int(r.fixedMsgsPerSec)} msgs/s = ${int(r.fixedDeliveriesPerSec)} deliveries/s${r.fanout === 1 ? '' : ` (× ${r.fanout} windowed subscribers)`}` +
+    `Fixed load: ${int(r.fixedMsgsPerSec)} msgs/s = ${int(r.fixedDeliveriesPerSec)} deliveries/s${r.fanout === 1 ? '' : ` (${f1(r.fixedDeliveriesPerSec / r.fixedMsgsPerSec)} deliveries per message, as measured at saturation)`}` +
       `${r.fixedNote === '' ? '' : ` — ${r.fixedNote}`}.`,
     '',
   );
@@ -190,13 +190,4 @@ export function writeShapesSection(section: string, file = fileURLToPath(new URL
     file,
     a >= 0 && b > a ? old.slice(0, a) + section + old.slice(b + SHAPES_SECTION_END.length) : `${old.replace(/\n*$/, '\n\n')}${section}\n`,
   );
-}
-
-/** The section as it stands in BENCHMARKS.md (run.ts keeps it when it rewrites the file without rerunning the shapes). */
-export function readShapesSection(file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url))): string | undefined {
-  if (!existsSync(file)) return undefined;
-  const old = readFileSync(file, 'utf8');
-  const a = old.indexOf(SHAPES_SECTION_BEGIN);
-  const b = old.indexOf(SHAPES_SECTION_END);
-  return a >= 0 && b > a ? old.slice(a, b + SHAPES_SECTION_END.length) : undefined;
 }

@@ -20,23 +20,17 @@ import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../../packages/testkit/src/redis.js';
+import { fixedLoad } from './lib/fixed-load.js';
 import { Histogram } from './lib/hist.js';
 import { Loadgen, type ShapeConnections, type WorkerCounters, ZERO_COUNTERS, addCounters } from './lib/loadgen.js';
-import { machineInfo, machineLoad, type MachineInfo } from './lib/machine.js';
+import { machineInfo, machineLoad } from './lib/machine.js';
 import { cpuSeconds, cpuTime, machineBusySeconds, sleep, spawnServer, type ServerChild } from './lib/proc.js';
 import { addCommands, commandDelta, commandsPer, parseCommandStats, type CommandCounts } from './lib/redis-stats.js';
 import type { ClientKind } from './lib/shape-clients.js';
+import type { ShapeId, ShapePhase, ShapeResult, ShapesResults, ShapeTiming, SystemKind } from './lib/shape-results.js';
 import { renderShapesSection, writeShapesSection } from './shapes-report.js';
 
-/** Timing of one run; `--quick` shortens every window. */
-export interface ShapeTiming {
-  firstWarmupMs: number;
-  roundWarmupMs: number;
-  roundMs: number;
-  rounds: number;
-  fixedLeadMs: number;
-  fixedMs: number;
-}
+export type { ShapeId, ShapePhase, ShapeResult, ShapesResults, ShapeSystemResult, ShapeTiming, SystemKind } from './lib/shape-results.js';
 
 export const FULL: ShapeTiming = { firstWarmupMs: 2000, roundWarmupMs: 500, roundMs: 2500, rounds: 3, fixedLeadMs: 1000, fixedMs: 4000 };
 export const QUICK: ShapeTiming = { firstWarmupMs: 1000, roundWarmupMs: 300, roundMs: 1000, rounds: 2, fixedLeadMs: 500, fixedMs: 1500 };
@@ -49,9 +43,6 @@ export const SHAPE_COMMON = {
   fixedDeliveriesPerSec: 20_000,
   fixedShareOfSaturation: 0.5,
 } as const;
-
-export type ShapeId = 'fanout' | 'roundrobin' | 'devices' | 'wildcard' | 'presence';
-export type SystemKind = 'tributary-memory' | 'tributary-redis' | 'socketio';
 
 /** A traffic shape: its connections for a deployment of `nodes` nodes. */
 export interface Shape {
@@ -176,70 +167,6 @@ export const SHAPES: Shape[] = [
     }),
   },
 ];
-
-/** One measured window, summed over rounds. */
-export interface ShapePhase {
-  seconds: number;
-  published: number;
-  deliveries: number;
-  messagesPerSec: number;
-  deliveriesPerSec: number;
-  latencyUs: { p50: number; p99: number; max: number; count: number };
-  serverUserSec: number;
-  serverSysSec: number;
-  serverCpuUsPerMessage: number;
-  serverCpuUsPerDelivery: number;
-  serverUserUsPerMessage: number;
-  serverSysUsPerMessage: number;
-  redisCpuSec: number | undefined;
-  redisCpuUsPerMessage: number | undefined;
-  /** Redis commands per published message (INFO commandstats), total and the largest few. */
-  redisCommandsPerMessage: number | undefined;
-  redisTopCommands: Array<[string, number]> | undefined;
-  /** Cores (CPU seconds ÷ seconds) of the server nodes, Redis, the load generator and everything else. */
-  serverCores: number;
-  redisCores: number | undefined;
-  loadgenCores: number;
-  otherCores: number;
-  presenceEventsPerSec: number;
-  churnOpsPerSec: number;
-  presenceQueries: number;
-  lost: number;
-  errors: number;
-}
-
-export interface ShapeSystemResult {
-  kind: SystemKind;
-  name: string;
-  topology: string;
-  saturation?: ShapePhase;
-  fixed?: ShapePhase;
-  skipped?: string;
-}
-
-export interface ShapeResult {
-  id: ShapeId;
-  title: string;
-  setup: string;
-  fanout: number;
-  churnPerSec: number;
-  /** The fixed load actually used, messages/s and nominal deliveries/s, and why when below the issue's. */
-  fixedMsgsPerSec: number;
-  fixedDeliveriesPerSec: number;
-  fixedNote: string;
-  systems: ShapeSystemResult[];
-}
-
-export interface ShapesResults {
-  machine: MachineInfo;
-  quick: boolean;
-  timing: ShapeTiming;
-  loadgenThreads: number;
-  loadAverage: { before: number[]; after: number[] };
-  machineBusyCoresBefore: number;
-  totalSeconds: number;
-  shapes: ShapeResult[];
-}
 
 const SYSTEMS: Record<SystemKind, { name: string; topology: string }> = {
   'tributary-memory': { name: 'Tributary, MemoryEngine', topology: '1 node, in-memory engine' },
@@ -436,26 +363,6 @@ class Driver {
 
 const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 
-/** The fixed load of a shape: the issue's 20k deliveries/s, or half the slowest system's saturation when lower. */
-export function fixedLoad(shape: Pick<Shape, 'fanout'>, saturations: readonly number[]): { msgsPerSec: number; note: string } {
-  const target = SHAPE_COMMON.fixedDeliveriesPerSec;
-  const slowest = saturations.length === 0 ? target : Math.min(...saturations);
-  const cap = slowest * SHAPE_COMMON.fixedShareOfSaturation;
-  if (cap >= target) return { msgsPerSec: target / shape.fanout, note: '' };
-  // Round down to two significant digits so the report shows a plain number.
-  const deliveries = Math.max(shape.fanout, roundDown2(cap));
-  return {
-    msgsPerSec: deliveries / shape.fanout,
-    note: `lowered from ${fmt(target)}: half the slowest system's saturation here is ${fmt(cap)} deliveries/s`,
-  };
-}
-
-function roundDown2(x: number): number {
-  if (x <= 0) return 0;
-  const p = 10 ** (Math.floor(Math.log10(x)) - 1);
-  return Math.floor(x / p) * p;
-}
-
 async function runShape(
   shape: Shape,
   kinds: SystemKind[],
@@ -509,12 +416,16 @@ async function runShape(
       }
     }
     const sats = [...drivers].filter(([k]) => !failed.has(k)).map(([, d]) => d.saturation.result());
+    // Divide by the deliveries a message actually produced (churners in a room add to the nominal fan-out).
+    const perMessage = Math.max(shape.fanout, ...sats.map((s) => s.deliveries / s.published).filter(Number.isFinite));
     const load = fixedLoad(
-      shape,
+      perMessage,
       sats.map((s) => s.deliveriesPerSec),
+      SHAPE_COMMON.fixedDeliveriesPerSec,
+      SHAPE_COMMON.fixedShareOfSaturation,
     );
     out.fixedMsgsPerSec = load.msgsPerSec;
-    out.fixedDeliveriesPerSec = load.msgsPerSec * shape.fanout;
+    out.fixedDeliveriesPerSec = load.deliveriesPerSec;
     out.fixedNote = load.note;
     for (const kind of kinds) {
       const d = drivers.get(kind);
