@@ -19,6 +19,12 @@ const f2 = (n: number | undefined): string => (n !== undefined && Number.isFinit
 const ms = (us: number | undefined): string => (us !== undefined && Number.isFinite(us) ? (us / 1000).toFixed(1) : 'n/a');
 const verdict = (ok: boolean | undefined): string => (ok === undefined ? '**not measured**' : ok ? '**met**' : '**not met**');
 
+/** Mean cores other processes used over every saturation window of the run. */
+function meanOther(res: ShapesResults): number {
+  const xs = res.shapes.flatMap((r) => r.systems.flatMap((s) => (s.saturation === undefined ? [] : [s.saturation.otherCores])));
+  return xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
 /** Server + Redis CPU per message: what the issue compares ("Redis included"). */
 export const totalCpuPerMessage = (p: ShapePhase): number => p.serverCpuUsPerMessage + (p.redisCpuUsPerMessage ?? 0);
 
@@ -101,8 +107,11 @@ export function renderShapesSection(res: ShapesResults): string {
       `raw numbers in \`scripts/bench/results/shapes.json\`)${res.quick ? ' **with `--quick` (short windows: rough numbers)**' : ''}, ` +
       `in ${Math.round(res.totalSeconds)} s, on ${m.cpus} × ${m.cpuModel}, Node ${m.node}, redis-server ${m.redis}. ` +
       `Load average ${res.loadAverage.before.map((x) => x.toFixed(2)).join(' / ')} (1 / 5 / 15 min) at the start and ` +
-      `${res.loadAverage.after.map((x) => x.toFixed(2)).join(' / ')} at the end; the machine was using ${res.machineBusyCoresBefore.toFixed(2)} cores before the first shape` +
-      ' (the other-processes column shows what the rest of the machine took during each window).',
+      `${res.loadAverage.after.map((x) => x.toFixed(2)).join(' / ')} at the end; other processes on the machine used ${f2(meanOther(res))} cores on average ` +
+      `during the measured saturation windows (${res.machineBusyCoresBefore.toFixed(2)} just before the first shape; the "other" column gives each window's).` +
+      (meanOther(res) > 0.25 * m.cpus
+        ? ' **The machine was shared with other work during this run: absolute numbers are lower and noisier than on a quiet machine; ratios between systems measured in the same interleaved rounds hold up better.**'
+        : ''),
     '',
   );
   L.push(
@@ -161,7 +170,7 @@ export function renderShapesSection(res: ShapesResults): string {
       `| ${r.id} | ${verdict(v.throughput)}: ${f2(v.ratio)}× (${rate(a)} vs ${rate(b)} ${unit}) | ` +
         `${verdict(v.cpu)}: ${f1(a === undefined ? undefined : totalCpuPerMessage(a))} vs ${f1(b === undefined ? undefined : totalCpuPerMessage(b))} µs | ` +
         `${verdict(v.redis)}: ${f1(a?.redisCpuUsPerMessage)} vs ${f1(b?.redisCpuUsPerMessage)} µs | ` +
-        `${verdict(v.p99)}: ${ms(trib?.fixed?.latencyUs.p99)} ms (Socket.IO ${ms(sio?.fixed?.latencyUs.p99)} ms) at ${int(r.fixedDeliveriesPerSec)} deliveries/s |`,
+        `${verdict(v.p99)}: ${ms(trib?.fixed?.latencyUs.p99)} ms (Socket.IO ${ms(sio?.fixed?.latencyUs.p99)} ms) at ${int(r.fixedDeliveriesPerSec)} deliveries/s${r.fixedNote === '' ? '' : ' (lowered, see the shape)'} |`,
     );
   }
   L.push('');

@@ -10,13 +10,15 @@
  * on a shared machine falls on each alike), then at one fixed moderate load, the same for all.
  *
  * Run alone: node --import tsx scripts/bench/shapes.ts [--quick] [--write] [--shapes=fanout,devices]
- *   --quick  short windows (development and smoke runs; the numbers are rough)
+ *   --quick  short windows (development and smoke runs; the numbers are rough). Quick or partial
+ *            runs write their JSON to the temp dir, a complete full run to scripts/bench/results/shapes.json
  *   --write  replaces the "Traffic shapes" section of BENCHMARKS.md
+ *   --render only rewrites that section from the last scripts/bench/results/shapes.json
  * BENCH_ONLY=tributary-memory,tributary-redis,socketio picks systems; BENCH_THREADS sets the load
  * generator's threads (default 2).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../../packages/testkit/src/redis.js';
@@ -528,6 +530,14 @@ export function renderShapeTable(r: ShapeResult): string {
   return L.join('\n');
 }
 
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv.includes('--render')) {
+  // Rewrites the section from the last results/shapes.json without measuring (after a change to the report only).
+  const file = fileURLToPath(new URL('./results/shapes.json', import.meta.url));
+  writeShapesSection(renderShapesSection(JSON.parse(readFileSync(file, 'utf8')) as ShapesResults));
+  console.log('rewrote the Traffic shapes section of BENCHMARKS.md from scripts/bench/results/shapes.json');
+  process.exit(0);
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const quick = process.argv.includes('--quick');
   const only = process.argv
@@ -535,11 +545,14 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     ?.slice('--shapes='.length)
     .split(',') as ShapeId[] | undefined;
   const results = await runShapes({ quick, ...(only === undefined ? {} : { shapes: only }) });
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  // Only a complete full run replaces the results file the section is rendered from; a quick or
+  // partial run goes to the temp dir, so a smoke run never overwrites the numbers BENCHMARKS.md shows.
+  const complete = !quick && only === undefined && process.env.BENCH_ONLY === undefined;
+  const dir = complete ? fileURLToPath(new URL('./results/', import.meta.url)) : `${tmpdir()}/`;
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}shapes.json`, `${JSON.stringify(results, null, 2)}\n`);
   console.log(
-    `\nload average after: ${results.loadAverage.after.map((x) => x.toFixed(2)).join(' ')}; took ${Math.round(results.totalSeconds)} s; wrote scripts/bench/results/shapes.json`,
+    `\nload average after: ${results.loadAverage.after.map((x) => x.toFixed(2)).join(' ')}; took ${Math.round(results.totalSeconds)} s; wrote ${dir}shapes.json`,
   );
   if (process.argv.includes('--write')) {
     writeShapesSection(renderShapesSection(results));
