@@ -55,7 +55,7 @@ export function shapeVerdicts(r: ShapeResult): {
 
 function row(s: ShapeSystemResult, r: ShapeResult): string {
   const p = s.saturation;
-  if (p === undefined) return `| ${s.name} | ${s.topology} | ${s.skipped ?? 'not run'} | | | | | | | | |`;
+  if (p === undefined) return `| ${s.name} | ${s.topology} | ${s.skipped ?? 'not run'} | | | | | | | | | |`;
   const f = s.fixed;
   const tput = r.fanout === 1 ? `**${int(p.messagesPerSec)}** msgs/s` : `**${int(p.deliveriesPerSec)}** (${int(p.messagesPerSec)} msgs/s)`;
   const cpu = `${f1(p.serverCpuUsPerMessage)} (${f1(p.serverUserUsPerMessage)} + ${f1(p.serverSysUsPerMessage)})`;
@@ -69,7 +69,8 @@ function row(s: ShapeSystemResult, r: ShapeResult): string {
   const fixedCpu = f === undefined ? '' : f1(totalCpuPerMessage(f));
   const cores = `${f2(p.serverCores)} / ${f2(p.redisCores)} / ${f2(p.loadgenCores)} / ${f2(p.otherCores)}`;
   const lost = p.lost + (f?.lost ?? 0);
-  return `| ${s.name} | ${s.topology} | ${tput} | ${cpu}${perDelivery} | ${redis} | ${cmds} | ${fixed} | ${fixedCpu} | ${cores} | ${lost === 0 ? '0' : int(lost)} |`;
+  const loop = `${f1(p.loadgenLoopDelayP99Ms)} / ${f1(f?.loadgenLoopDelayP99Ms)}`;
+  return `| ${s.name} | ${s.topology} | ${tput} | ${cpu}${perDelivery} | ${redis} | ${cmds} | ${fixed} | ${fixedCpu} | ${cores} | ${loop} | ${lost === 0 ? '0' : int(lost)} |`;
 }
 
 function shapeTable(r: ShapeResult, i: number): string[] {
@@ -81,8 +82,8 @@ function shapeTable(r: ShapeResult, i: number): string[] {
     '',
   );
   L.push(
-    '| system | topology | saturation: deliveries/s | server CPU µs/msg (user + kernel) | Redis CPU µs/msg | Redis commands/msg (top) | fixed load: p50 / p99 ms | fixed load: server + Redis µs/msg | cores at saturation: servers / Redis / load gen / other | lost |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| system | topology | saturation: deliveries/s | server CPU µs/msg (user + kernel) | Redis CPU µs/msg | Redis commands/msg (top) | fixed load: p50 / p99 ms | fixed load: server + Redis µs/msg | cores at saturation: servers / Redis / load gen / other | load gen event-loop delay p99, ms: saturation / fixed | lost |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const s of r.systems) L.push(row(s, r));
   if (r.churnPerSec > 0) {
@@ -130,7 +131,9 @@ export function renderShapesSection(res: ShapesResults): string {
       "its publisher's window through a shared atomic counter whichever thread received it. Each side's cores are in the tables: **servers** " +
       '(utime+stime of the node processes ÷ seconds), **Redis** (of redis-server), **load gen** (this process, all threads), **other** (the rest of ' +
       `the machine, from /proc/stat). On ${m.cpus} cores the load generator, the servers and Redis share the CPUs: where servers + Redis + load gen ` +
-      'add up to about the machine, the throughput is the machine’s, not any one side’s, and CPU per message is the number to compare.',
+      'add up to about the machine, the throughput is the machine’s, not any one side’s, and CPU per message is the number to compare. ' +
+      'The worst load-generator thread’s event-loop delay (perf_hooks.monitorEventLoopDelay, p99) is shown too: a thread that falls behind ' +
+      'would add its delay to every latency it measures and hold back its publishers.',
     '- **Latency**: the publisher writes CLOCK_MONOTONIC (µs, `process.hrtime`, shared by all threads) into the message; the receiving thread ' +
       'subtracts it. Percentiles over every delivery, from 1 %-bucket log histograms merged across threads.',
     '- **Server CPU per message** = (utime + stime of all node processes) ÷ messages published in the window, user + kernel split; per delivery ' +

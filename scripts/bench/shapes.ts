@@ -24,7 +24,7 @@ import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../../packages/testkit/src/redis.js';
 import { fixedLoad } from './lib/fixed-load.js';
 import { Histogram } from './lib/hist.js';
-import { Loadgen, type ShapeConnections, type WorkerCounters, ZERO_COUNTERS, addCounters } from './lib/loadgen.js';
+import { Loadgen, type LoopDelay, type ShapeConnections, type WorkerCounters, ZERO_COUNTERS, addCounters } from './lib/loadgen.js';
 import { machineInfo, machineLoad } from './lib/machine.js';
 import { cpuSeconds, cpuTime, machineBusySeconds, sleep, spawnServer, type ServerChild } from './lib/proc.js';
 import { addCommands, commandDelta, commandsPer, parseCommandStats, type CommandCounts } from './lib/redis-stats.js';
@@ -222,6 +222,7 @@ interface Snap {
   at: number;
   counters: WorkerCounters;
   hist: Histogram;
+  loop: LoopDelay;
   serverUser: number;
   serverSys: number;
   redisCpu: number | undefined;
@@ -241,8 +242,13 @@ class Accumulator {
   redisCommands: CommandCounts | undefined;
   loadgenCpu = 0;
   machineBusy = 0;
+  loopP99 = 0;
+  loopMax = 0;
 
   add(a: Snap, b: Snap): void {
+    // b's loop delay covers (a, b]: the snap resets it.
+    this.loopP99 = Math.max(this.loopP99, b.loop.p99Ms);
+    this.loopMax = Math.max(this.loopMax, b.loop.maxMs);
     this.seconds += (b.at - a.at) / 1000;
     const d = { ...b.counters };
     for (const k of Object.keys(d) as Array<keyof WorkerCounters>) d[k] -= a.counters[k];
@@ -284,6 +290,8 @@ class Accumulator {
       serverCores: server / s,
       redisCores: this.redisCpu === undefined ? undefined : this.redisCpu / s,
       loadgenCores: this.loadgenCpu / s,
+      loadgenLoopDelayP99Ms: this.loopP99,
+      loadgenLoopDelayMaxMs: this.loopMax,
       otherCores: Math.max(0, this.machineBusy - server - (this.redisCpu ?? 0) - this.loadgenCpu) / s,
       presenceEventsPerSec: c.presenceEvents / s,
       churnOpsPerSec: c.churnOps / s,
@@ -326,6 +334,7 @@ class Driver {
       at: performance.now(),
       counters: lg.counters,
       hist: lg.hist,
+      loop: lg.loop,
       serverUser: times.reduce((s, t) => s + t.user, 0),
       serverSys: times.reduce((s, t) => s + t.sys, 0),
       redisCpu: redisPid === undefined ? undefined : cpuSeconds(redisPid),
@@ -497,12 +506,13 @@ export function renderShapeTable(r: ShapeResult): string {
     'redis cmd/msg',
     'fixed p50/p99 ms',
     'cores srv/redis/lg/other',
+    'lg loop p99 ms sat/fixed',
     'lost',
   ];
   const rows = r.systems.map((s) => {
     const p = s.saturation;
     const f = s.fixed;
-    if (p === undefined) return [s.name, s.skipped ?? 'not run', '', '', '', '', '', '', '', ''];
+    if (p === undefined) return [s.name, s.skipped ?? 'not run', '', '', '', '', '', '', '', '', ''];
     const o = (n: number | undefined, d = 1): string => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(d));
     return [
       s.name,
@@ -514,6 +524,7 @@ export function renderShapeTable(r: ShapeResult): string {
       o(p.redisCommandsPerMessage),
       f === undefined ? (s.skipped ?? '') : `${o(f.latencyUs.p50 / 1000)} / ${o(f.latencyUs.p99 / 1000)}`,
       `${o(p.serverCores, 2)} / ${o(p.redisCores, 2)} / ${o(p.loadgenCores, 2)} / ${o(p.otherCores, 2)}`,
+      `${o(p.loadgenLoopDelayP99Ms)} / ${o(f?.loadgenLoopDelayP99Ms)}`,
       String(p.lost + (f?.lost ?? 0)),
     ];
   });

@@ -7,6 +7,7 @@
  * a shared Int32Array indexed by the publisher's key, whichever thread received it; the thread that
  * owns the publisher reads that counter when it pumps (after a local delivery, and every 1 ms).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Histogram } from './hist.js';
 import type { LoadgenReply, LoadgenRequest, PublisherSpec, WorkerData, WorkerCounters } from './loadgen.js';
@@ -40,6 +41,9 @@ interface Churner {
 
 const counters: WorkerCounters = { published: 0, delivered: 0, presenceEvents: 0, churnOps: 0, presenceQueries: 0, lost: 0, errors: 0 };
 let hist = new Histogram();
+// How late this thread's event loop runs: if the load generator were the limit, it would show here.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
 const subscribers: ShapeConnection[] = [];
 const publishers: Publisher[] = [];
 const churners: Churner[] = [];
@@ -242,11 +246,14 @@ async function handle(req: LoadgenRequest): Promise<LoadgenReply> {
     case 'snap': {
       const h = hist.export();
       hist = new Histogram();
-      return { type: 'snap', rid: req.rid, counters: { ...counters }, hist: h };
+      const loop = { p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
+      loopDelay.reset();
+      return { type: 'snap', rid: req.rid, counters: { ...counters }, hist: h, loop };
     }
     case 'close':
       stop();
       clearInterval(sweepTimer);
+      loopDelay.disable();
       for (const c of [...subscribers, ...publishers.map((p) => p.conn), ...churners.map((c) => c.conn)]) c.close();
       return { type: 'ok', rid: req.rid };
   }

@@ -72,6 +72,12 @@ export interface WorkerCounters {
   errors: number;
 }
 
+/** A thread's event-loop delay since its previous snap (perf_hooks.monitorEventLoopDelay), ms. */
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
+}
+
 export type LoadgenRequest =
   | { type: 'connect'; rid: number }
   | { type: 'verify'; rid: number; timeoutMs: number }
@@ -84,7 +90,7 @@ export type LoadgenRequest =
 export type LoadgenReply =
   | { type: 'ok'; rid: number }
   | { type: 'verified'; rid: number; missing: number }
-  | { type: 'snap'; rid: number; counters: WorkerCounters; hist: HistogramData }
+  | { type: 'snap'; rid: number; counters: WorkerCounters; hist: HistogramData; loop: LoopDelay }
   | { type: 'error'; rid: number; message: string };
 
 /** Deals `items` out to `n` threads in turn. */
@@ -192,15 +198,19 @@ export class Loadgen {
   }
 
   /** Every thread's totals summed, and the latencies recorded since the previous snap. */
-  async snap(): Promise<{ counters: WorkerCounters; hist: Histogram }> {
+  /** The loop delay is the worst thread's: the slowest thread is the one that would limit. */
+  async snap(): Promise<{ counters: WorkerCounters; hist: Histogram; loop: LoopDelay }> {
     const replies = await this.#all({ type: 'snap' }, 'snap');
     const hist = new Histogram();
     let counters = ZERO_COUNTERS;
+    const loop: LoopDelay = { p99Ms: 0, maxMs: 0 };
     for (const r of replies) {
       hist.merge(r.hist);
       counters = addCounters(counters, r.counters);
+      loop.p99Ms = Math.max(loop.p99Ms, r.loop.p99Ms);
+      loop.maxMs = Math.max(loop.maxMs, r.loop.maxMs);
     }
-    return { counters, hist };
+    return { counters, hist, loop };
   }
 
   async close(): Promise<void> {

@@ -40,6 +40,9 @@ export interface ShapePhase {
   serverCores: number;
   redisCores: number | undefined;
   loadgenCores: number;
+  /** The worst load-generator thread's event-loop delay over the window(s), ms (p99: the largest of the windows'). */
+  loadgenLoopDelayP99Ms: number;
+  loadgenLoopDelayMaxMs: number;
   otherCores: number;
   presenceEventsPerSec: number;
   churnOpsPerSec: number;
