@@ -65,8 +65,9 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
       assertJsonBody(req, url, principal);
       return await handleAdmin(ctx, req, res, url, principal);
     }
-    if (url.pathname === '/' && req.method === 'GET') {
-      // Whoever opens the broker's address (in a browser, with curl) learns where to go next.
+    if (url.pathname === '/' && req.method === 'GET' && !ctx.options.routes.some((r) => r.prefix === '/')) {
+      // Whoever opens the broker's address (in a browser, with curl) learns where to go next —
+      // unless an application serves its own page there (a route for '/', as photo-board does).
       return json(res, 200, { service: 'tributary', node: ctx.options.nodeId, links: { ...ctx.options.links, ...OWN_LINKS } });
     }
     if (url.pathname === '/healthz' && req.method === 'GET') {
