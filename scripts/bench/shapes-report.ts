@@ -186,6 +186,20 @@ export function renderShapesSection(res: ShapesResults): string {
       '',
     );
   }
+  // Where the load generator burnt more CPU than the broker it drove, the broker's saturation is the
+  // machine's and the load generator's, not its own: say so rather than let the ratio speak alone.
+  const lgBound = res.shapes.filter((r) => {
+    const p = r.systems.find((s) => s.kind === 'tributary-redis')?.saturation;
+    return p !== undefined && p.loadgenCores > p.serverCores + (p.redisCores ?? 0);
+  });
+  if (lgBound.length > 0) {
+    L.push(
+      `**Where the load generator was the heavier side**: in ${lgBound.map((r) => r.id).join(', ')}, the load generator used more CPU at ` +
+        'saturation than the Tributary nodes and their Redis together (it parses every delivery as JSON). There Tributary’s throughput is ' +
+        'bounded by the machine shared with its load, so the ratio to Socket.IO is a lower bound and CPU per message is the comparison to trust.',
+      '',
+    );
+  }
   res.shapes.forEach((r, i) => L.push(...shapeTable(r, i + 1)));
   L.push(SHAPES_SECTION_END);
   return L.join('\n');
