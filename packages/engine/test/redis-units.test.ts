@@ -3,7 +3,7 @@ import { resolveRedisEngineOptions, DEFAULT_KEY_PREFIX } from '../src/redis/inde
 import type { Entry, ReadResult } from '../src/index.js';
 import { Cursor } from '../src/redis/cursor.js';
 import { decodeNotification } from '../src/redis/codec.js';
-import { patternGlob } from '../src/redis/keys.js';
+import { ALL_FEED, feedOf, serverFeedTopic } from '../src/redis/keys.js';
 import { toEngineError } from '../src/redis/errors.js';
 import { isTributaryError } from '@tributary/protocol';
 
@@ -27,9 +27,12 @@ describe('resolveRedisEngineOptions', () => {
 });
 
 describe('keys and notifications', () => {
-  it('turns a pattern into a glob that over-approximates it, escaping the prefix', () => {
-    expect(patternGlob('app:', 'sensors.*.temp')).toBe('app:m:sensors.*.temp');
-    expect(patternGlob('a*[x]:', 'a.>')).toBe('a\\*\\[x\\]:m:a.*');
+  it('gives a pattern the feed of its first segment, or of all channels when it starts with a wildcard', () => {
+    expect(feedOf('sensors.*.temp')).toBe('sensors');
+    expect(feedOf('sensors')).toBe('sensors');
+    expect(feedOf('*.temp')).toBe(ALL_FEED);
+    expect(feedOf('>')).toBe(ALL_FEED);
+    expect(serverFeedTopic('app:', 'sensors')).toBe('app:f:sensors');
   });
   it('decodes a notification without touching the payload', () => {
     const raw = `${JSON.stringify({ e: 'E', o: '7', t: '1700000000000', i: 'id', h: '2' })}\n{"a":\n"ü"}`;

@@ -98,7 +98,9 @@ describe('RedisEngine on one server', () => {
       // EVALSHA sha numkeys stream meta dedup…: entries per script from the key count.
       expect(fromClients.map((s) => Number(s.args[2]) - 2).sort((x, y) => x - y)).toEqual([10, 36, 64]);
       const published = seen.filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'publish');
-      expect(published).toHaveLength(110); // one notification per entry
+      // One notification per entry on the channel's topic, and one on each of its two pattern feeds.
+      expect(published.filter((s) => s.args[1]?.includes(':m:'))).toHaveLength(110);
+      expect(published.filter((s) => s.args[1]?.includes(':f:'))).toHaveLength(220);
     } finally {
       monitor.disconnect();
     }
@@ -212,6 +214,33 @@ describe('RedisEngine on one server', () => {
     expect(await e.groups.pending(group)).toBe(1);
     await e.append({ channel: `${root}.ghost`, payload: '2' });
     expect((await e.groups.read(group, 'c', 10)).map((x) => x.channel)).toEqual([`${root}.ghost`]);
+  });
+
+  it('costs Redis no glob per pattern: patterns share a first-segment feed topic, matched on the node', async () => {
+    const e = engine(redis.url);
+    const base = uniqueChannel('wild');
+    const numpat = async () => Number(await raw.call('PUBSUB', 'NUMPAT'));
+    const before = await numpat();
+    // Thousands of idle patterns held by other connections made every PUBLISH test every glob.
+    const idle = await Promise.all(Array.from({ length: 200 }, (_, i) => e.followPattern(`${base}.d${i}.cmd.*`, () => {})));
+    const all = collector();
+    const everything = await e.followPattern(`${base}.>`, all.listener);
+    const anywhere = collector();
+    const tag = base.slice(base.indexOf('.') + 1);
+    const leading = await e.followPattern(`*.${tag}.temp`, anywhere.listener);
+    expect(await numpat()).toBe(before);
+    await e.append({ channel: `${base}.d7.temp`, payload: '1' });
+    await e.append({ channel: `${base}.x.temp`, payload: '2' });
+    await e.append({ channel: `z.${tag}.temp`, payload: '3' });
+    await all.waitFor(2);
+    await anywhere.waitFor(1);
+    expect(all.entries.map((x) => [x.channel, x.payload])).toEqual([
+      [`${base}.d7.temp`, '1'],
+      [`${base}.x.temp`, '2'],
+    ]);
+    await eventually(() => anywhere.entries.length === 1, { message: 'the leading-wildcard pattern' });
+    expect(anywhere.entries.map((x) => x.payload)).toEqual(['3']);
+    await Promise.all([...idle, everything, leading].map((f) => f.close()));
   });
 
   it('fills a gap from the stream when a notification was never published', async () => {

@@ -21,7 +21,7 @@ import { closedError } from './errors.js';
 import { Follows } from './follows.js';
 import { Appender } from './appender.js';
 import { RedisGroups } from './groups.js';
-import { channelKeys, dedupKey, messageTopic, presenceTopic, shardPresenceTopic } from './keys.js';
+import { channelKeys, dedupKey, presenceTopic, shardPresenceTopic } from './keys.js';
 import { RedisKeyValue } from './kv.js';
 import { resolveRedisEngineOptions, type RedisEngineOptions, type RedisNode, type ResolvedRedisEngineOptions } from './options.js';
 import { PubSub } from './pubsub.js';
@@ -75,7 +75,6 @@ export class RedisEngine implements StreamEngine {
         if (topic === this.#registry.topic) this.#registry.refresh().catch(() => {});
         else classic?.message(topic, raw);
       },
-      pmessage: (glob, topic, raw) => classic?.pmessage(glob, topic, raw),
       resubscribed: () => {
         this.#follows.resync();
         this.#registry.refresh().catch(() => {});
@@ -121,7 +120,9 @@ export class RedisEngine implements StreamEngine {
     const groups = await this.#registry.forAppend(channel);
     const keys = [k.stream, k.meta];
     const sharded = this.#sharded !== undefined;
-    const topics = sharded ? ShardedWakeups.appendTopics(o.keyPrefix, channel, slotOf(k.stream)) : [messageTopic(o.keyPrefix, channel)];
+    const topics = sharded
+      ? ShardedWakeups.appendTopics(o.keyPrefix, channel, slotOf(k.stream))
+      : ClassicWakeups.appendTopics(o.keyPrefix, channel);
     const args: Array<string | number> = [
       channel,
       o.maxLength,
@@ -129,7 +130,9 @@ export class RedisEngine implements StreamEngine {
       o.dedupWindowMs,
       o.metaTtlMs,
       sharded ? 'SPUBLISH' : 'PUBLISH',
-      sharded ? `${channel}\n` : '',
+      `${channel}\n`,
+      // On one server the channel's own topic names it; on a Cluster every topic carries the line.
+      sharded ? 0 : 1,
       topics.length,
       ...topics,
       batch.length,

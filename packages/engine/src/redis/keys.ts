@@ -50,22 +50,6 @@ export function channelOfMessageTopic(prefix: string, topic: string): string | u
 }
 
 /**
- * A PSUBSCRIBE glob that matches at least every topic of channels matching `pattern`. Redis globs
- * have no notion of segments (`*` crosses dots), so both `*` and `>` become `*` and the engine
- * filters with the exact matcher; channel names have no glob metacharacters, the prefix may.
- */
-export function patternGlob(prefix: string, pattern: string): string {
-  const escaped = `${prefix}m:`.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-  return (
-    escaped +
-    pattern
-      .split('.')
-      .map((s) => (s === '*' || s === '>' ? '*' : s))
-      .join('.')
-  );
-}
-
-/**
  * Sharded pub/sub topics (Redis Cluster: SPUBLISH / SSUBSCRIBE). A shard channel lives in a hash
  * slot like a key, and the append script may only SPUBLISH to the slot of the keys it touches, so
  * every topic of a channel carries the channel as its hash tag, as its keys do: the notification
@@ -85,13 +69,18 @@ export function shardPresenceTopic(prefix: string, channel: string): string {
 export const ALL_FEED = '*';
 
 /**
- * The pattern feed a pattern reads (Cluster): its first segment when that is literal, so `sensors.>`
+ * The pattern feed a pattern reads: its first segment when that is literal, so `sensors.>`
  * hears only channels under `sensors`, or {@link ALL_FEED} when it starts with a wildcard.
  */
 export function feedOf(pattern: string): string {
   const dot = pattern.indexOf('.');
   const first = dot < 0 ? pattern : pattern.slice(0, dot);
   return first === '*' || first === '>' ? ALL_FEED : first;
+}
+
+/** The feed topic on one server: appends to channels whose first segment is `feed` (or all, {@link ALL_FEED}). */
+export function serverFeedTopic(prefix: string, feed: string): string {
+  return `${prefix}f:${feed}`;
 }
 
 /**

@@ -7,12 +7,9 @@ import { unavailable } from '../options.js';
 /** What the subscriber connection hands back. */
 export interface PubSubHandlers {
   message(topic: string, payload: string): void;
-  pmessage(glob: string, topic: string, payload: string): void;
   /** After a reconnect, once every subscription is back: notifications may have been missed. */
   resubscribed(): void;
 }
-
-type Kind = 'subscribe' | 'psubscribe';
 
 /**
  * The engine's one subscriber connection. Reconnection is ours, not ioredis': a lost connection is
@@ -30,8 +27,8 @@ export class PubSub {
   readonly #o: ResolvedRedisEngineOptions;
   readonly #endpoints: () => Array<RedisNode | undefined>;
   readonly #handlers: PubSubHandlers;
-  /** Topic or glob → number of holders; a topic is subscribed while its count is positive. */
-  readonly #refs: Record<Kind, Map<string, number>> = { subscribe: new Map(), psubscribe: new Map() };
+  /** Topic → number of holders; a topic is subscribed while its count is positive. */
+  readonly #refs = new Map<string, number>();
   #conn: Redis | undefined;
   #connecting: Promise<void> | undefined;
   #everConnected = false;
@@ -45,23 +42,23 @@ export class PubSub {
     this.#handlers = handlers;
   }
 
-  /** Holds `name` (a topic, or a glob for `psubscribe`); resolves once Redis confirmed it. */
-  async acquire(kind: Kind, name: string): Promise<void> {
-    const refs = this.#refs[kind];
+  /** Holds the topic `name`; resolves once Redis confirmed it. */
+  async acquire(name: string): Promise<void> {
+    const refs = this.#refs;
     refs.set(name, (refs.get(name) ?? 0) + 1);
     try {
       const conn = this.#conn ?? (await this.#connected());
       // Sent even when already subscribed: Redis treats it as a no-op and its reply confirms.
-      await deadline(kind === 'subscribe' ? conn.subscribe(name) : conn.psubscribe(name), this.#o.commandTimeoutMs, kind);
+      await deadline(conn.subscribe(name), this.#o.commandTimeoutMs, 'subscribe');
     } catch (err) {
-      this.release(kind, name);
-      throw toEngineError(err, kind);
+      this.release(name);
+      throw toEngineError(err, 'subscribe');
     }
   }
 
   /** Drops one hold of `name`; the last one unsubscribes. */
-  release(kind: Kind, name: string): void {
-    const refs = this.#refs[kind];
+  release(name: string): void {
+    const refs = this.#refs;
     const n = (refs.get(name) ?? 0) - 1;
     if (n > 0) {
       refs.set(name, n);
@@ -70,8 +67,7 @@ export class PubSub {
     refs.delete(name);
     const conn = this.#conn;
     if (conn === undefined) return;
-    const off = kind === 'subscribe' ? conn.unsubscribe(name) : conn.punsubscribe(name);
-    off.catch(() => {});
+    conn.unsubscribe(name).catch(() => {});
   }
 
   close(): void {
@@ -108,19 +104,14 @@ export class PubSub {
       const eps = this.#endpoints();
       const conn = createSubscriberConnection(this.#o, eps[attempt % eps.length]);
       conn.on('message', (topic: string, payload: string) => this.#handlers.message(topic, payload));
-      conn.on('pmessage', (glob: string, topic: string, payload: string) => this.#handlers.pmessage(glob, topic, payload));
       try {
         await conn.connect();
-        const topics = [...this.#refs.subscribe.keys()];
-        const globs = [...this.#refs.psubscribe.keys()];
+        const topics = [...this.#refs.keys()];
         if (topics.length > 0) await conn.subscribe(...topics);
-        if (globs.length > 0) await conn.psubscribe(...globs);
         if (this.#closed || conn.status !== 'ready') throw new Error('subscriber connection lost');
         // Released while we were subscribing the snapshot: drop them again.
-        const stale = topics.filter((t) => !this.#refs.subscribe.has(t));
-        const staleGlobs = globs.filter((g) => !this.#refs.psubscribe.has(g));
+        const stale = topics.filter((t) => !this.#refs.has(t));
         if (stale.length > 0) conn.unsubscribe(...stale).catch(() => {});
-        if (staleGlobs.length > 0) conn.punsubscribe(...staleGlobs).catch(() => {});
       } catch {
         conn.disconnect();
         if (!this.#closed) await new Promise((r) => setTimeout(r, delay(attempt + 1)));

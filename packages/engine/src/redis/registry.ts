@@ -163,7 +163,7 @@ export class GroupRegistry {
   async #subscribe(): Promise<void> {
     if (this.#subscribed || this.#closed) return;
     try {
-      await this.#pubsub.acquire('subscribe', this.topic);
+      await this.#pubsub.acquire(this.topic);
       this.#subscribed = true;
     } catch {
       // Without notices the periodic refresh still converges; the timer retries the subscription.

@@ -94,14 +94,16 @@ end
  * Append a batch of entries to one channel (group commit: see appender.ts).
  * KEYS: stream, meta, then one dedup key per entry. ARGV: channel, maxLength, maxAgeMs,
  * dedupWindowMs, metaTtlMs, the publish command ('PUBLISH' on one server, 'SPUBLISH' on a Cluster),
- * the notification prefix ('' or `<channel>\n`), t (topics), the t topics, n (entries), then per
+ * the channel line (`<channel>\n`), b (how many leading topics get the notification without the
+ * channel line: their name says the channel), t (topics), the t topics, n (entries), then per
  * entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none); then the stream-group names of the
  * consumer groups matching the channel (zero or more). Returns one {offset, epoch, time, duplicate
  * (0|1)} or {'!', error} per entry, in order.
  *
- * On a Cluster every topic is in the channel's slot (see keys.ts), so SPUBLISH stays on this shard:
- * the channel's own topic and its two pattern feeds; a feed message starts with the channel's name,
- * which the feed's topic cannot tell.
+ * The topics: the channel's own, and its two pattern feeds (first segment, all channels), whose
+ * messages start with the channel line, since a feed's topic cannot tell the channel. On one server
+ * the channel's topic gets the bare notification; on a Cluster every topic is in the channel's slot
+ * (see keys.ts), so SPUBLISH stays on this shard, and every topic gets the channel line.
  *
  * A msgId is a duplicate only within the current epoch: after a reset the same id stores again,
  * as in the memory engine; a msgId repeated inside one batch is a duplicate of its first use. Each
@@ -113,9 +115,9 @@ export const APPEND_LUA = `${COMMON}
 local stream, meta = KEYS[1], KEYS[2]
 local channel, max_len, max_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local dedup_ms, meta_ttl, publish, prefix = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local topics = tonumber(ARGV[8])
-local n = tonumber(ARGV[9 + topics])
-local entries_from = 10 + topics
+local bare, topics = tonumber(ARGV[8]), tonumber(ARGV[9])
+local n = tonumber(ARGV[10 + topics])
+local entries_from = 11 + topics
 local groups_from = entries_from + 4 * n
 -- x: when the expiries were last pushed out (see the end of the script).
 local m = redis.call('HMGET', meta, 'epoch', 'x')
@@ -146,8 +148,10 @@ local function store(payload, has_id, msg_id, hops, dkey)
   redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
   stored = true
   if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
-  local note = prefix .. cjson.encode(header) .. '\\n' .. payload
-  for i = 9, 8 + topics do redis.call(publish, ARGV[i], note) end
+  local note = cjson.encode(header) .. '\\n' .. payload
+  for i = 1, topics do
+    if i <= bare then redis.call(publish, ARGV[9 + i], note) else redis.call(publish, ARGV[9 + i], prefix .. note) end
+  end
   return {offset, epoch, t, 0}
 end
 

@@ -6,8 +6,8 @@ import {
   feedTopic,
   messageTopic,
   parseShardTopic,
-  patternGlob,
   presenceTopic,
+  serverFeedTopic,
   shardMessageTopic,
   shardPresenceTopic,
 } from './keys.js';
@@ -45,7 +45,7 @@ export type WakeupKind = 'channel' | 'presence' | 'pattern';
 
 /**
  * How follows hear of appends and presence changes — the one difference between the engine on one
- * server (classic PUBLISH, PSUBSCRIBE globs) and on a Cluster (sharded SPUBLISH, pattern feeds).
+ * server (classic PUBLISH, one topic per feed) and on a Cluster (sharded SPUBLISH, a feed topic per slot).
  * Follows hold each name once, however many listeners share it.
  */
 export interface Wakeups {
@@ -71,9 +71,14 @@ export interface WakeupSink {
 }
 
 /**
- * One server: PUBLISH to `<prefix>m:<channel>`, SUBSCRIBE per followed channel and PSUBSCRIBE per
- * followed pattern (a glob Redis matches on every PUBLISH). A single server has no cluster bus to
- * spare, and this works on any Redis the engine supports, so it is kept as it was.
+ * One server: PUBLISH to `<prefix>m:<channel>`, SUBSCRIBE per followed channel. Patterns read a feed,
+ * as on a Cluster but one topic each: every append is also published to `<prefix>f:<first segment>`
+ * and `<prefix>f:*`, and a pattern SUBSCRIBEs its first segment's feed (the all-channels one when it
+ * starts with a wildcard); the node matches each arriving channel against its patterns with the
+ * segment index. Redis then does no glob matching: with PSUBSCRIBE, every PUBLISH was tested against
+ * every distinct pattern any node held (thousands of idle device patterns made that most of an
+ * append's cost). The price moves to the nodes that hold a pattern: they receive every append of
+ * its feed once, whatever the pattern's later segments.
  */
 export class ClassicWakeups implements Wakeups {
   readonly #prefix: string;
@@ -87,39 +92,39 @@ export class ClassicWakeups implements Wakeups {
   }
 
   sourceOf(pattern: string): string {
-    return patternGlob(this.#prefix, pattern);
+    return feedOf(pattern);
   }
 
   acquire(kind: WakeupKind, name: string): Promise<void> {
-    return kind === 'pattern' ? this.#pubsub.acquire('psubscribe', name) : this.#pubsub.acquire('subscribe', this.#topic(kind, name));
+    return this.#pubsub.acquire(this.#topic(kind, name));
   }
 
   release(kind: WakeupKind, name: string): void {
-    if (kind === 'pattern') this.#pubsub.release('psubscribe', name);
-    else this.#pubsub.release('subscribe', this.#topic(kind, name));
+    this.#pubsub.release(this.#topic(kind, name));
   }
 
-  /** A message on a SUBSCRIBEd topic; false when the topic is not a channel's or presence topic. */
-  message(topic: string, raw: string): boolean {
+  /** A message on a SUBSCRIBEd topic: a channel's, a feed's (`<channel>\n<notification>`) or presence. */
+  message(topic: string, raw: string): void {
     const channel = channelOfMessageTopic(this.#prefix, topic);
-    if (channel !== undefined) {
-      this.#sink().onEntry(channel, raw);
-      return true;
+    if (channel !== undefined) return this.#sink().onEntry(channel, raw);
+    const feeds = `${this.#prefix}f:`;
+    if (topic.startsWith(feeds)) {
+      const split = splitChannelLine(raw);
+      if (split !== undefined) this.#sink().onPatternEntry(topic.slice(feeds.length), split[0], split[1]);
+      return;
     }
     const head = `${this.#prefix}p:`;
-    if (!topic.startsWith(head)) return false;
-    this.#sink().onPresence(topic.slice(head.length), raw);
-    return true;
+    if (topic.startsWith(head)) this.#sink().onPresence(topic.slice(head.length), raw);
   }
 
-  /** A message matching a PSUBSCRIBEd glob. */
-  pmessage(glob: string, topic: string, raw: string): void {
-    const channel = channelOfMessageTopic(this.#prefix, topic);
-    if (channel !== undefined) this.#sink().onPatternEntry(glob, channel, raw);
+  /** The topics an append to `channel` is announced on: its own, then its two feeds. */
+  static appendTopics(prefix: string, channel: string): string[] {
+    return [messageTopic(prefix, channel), serverFeedTopic(prefix, feedOf(channel)), serverFeedTopic(prefix, ALL_FEED)];
   }
 
-  #topic(kind: 'channel' | 'presence', channel: string): string {
-    return kind === 'channel' ? messageTopic(this.#prefix, channel) : presenceTopic(this.#prefix, channel);
+  #topic(kind: WakeupKind, name: string): string {
+    if (kind === 'pattern') return serverFeedTopic(this.#prefix, name);
+    return kind === 'channel' ? messageTopic(this.#prefix, name) : presenceTopic(this.#prefix, name);
   }
 }
 
