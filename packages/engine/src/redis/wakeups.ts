@@ -106,7 +106,10 @@ export class ClassicWakeups implements Wakeups {
   /** A message on a SUBSCRIBEd topic: a channel's, a feed's (`<channel>\n<notification>`) or presence. */
   message(topic: string, raw: string): void {
     const channel = channelOfMessageTopic(this.#prefix, topic);
-    if (channel !== undefined) return this.#sink().onEntry(channel, raw);
+    if (channel !== undefined) {
+      this.#sink().onEntry(channel, raw);
+      return;
+    }
     const feeds = `${this.#prefix}f:`;
     if (topic.startsWith(feeds)) {
       const split = splitChannelLine(raw);
