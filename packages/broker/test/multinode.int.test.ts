@@ -1,5 +1,5 @@
 import { RedisEngine } from '@tributary/engine/redis';
-import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually, startRedis, startRedisCluster, type RedisServer } from '@tributary/testkit';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/index.js';
@@ -88,34 +88,60 @@ describe('pipelined publishes on Redis', () => {
 
 describe('publishes alternating channels, pipelined on Redis', () => {
   it('keeps each connection’s send order across channels and answers in request order, while connections contend for the same channels', async () => {
-    const b = await node(`rr${Date.now()}:`);
-    const sub = await socket(b.wsUrl);
-    await sub.request({ type: 'subscribe', channel: 'rr.>' });
-    // A gateway's shape: each connection publishes round-robin over the same five channels without
-    // waiting for acks, so its appends queue behind other connections' batches on every channel.
-    const PUBLISHERS = 5;
-    const EACH = 200;
-    const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, () => socket(b.wsUrl)));
-    pubs.forEach((pub, p) => {
-      for (let i = 0; i < EACH; i++) pub.send({ type: 'publish', id: i, channel: `rr.${i % 5}`, data: { p, i } });
-    });
-    for (const pub of pubs) await pub.next((f) => f.type === 'ack' && f.id === EACH - 1, 30_000);
-    for (const pub of pubs) {
-      const replies = pub.frames.filter((f) => f.type === 'ack' || f.type === 'error');
-      expect(replies.map((f) => f.type)).toEqual(Array(EACH).fill('ack'));
-      expect(replies.map((f) => f.id)).toEqual(Array.from({ length: EACH }, (_, i) => i));
-    }
-    await eventually(() => sub.frames.filter((f) => f.type === 'message').length === PUBLISHERS * EACH, {
-      message: 'every message delivered',
-      timeoutMs: 30_000,
-    });
-    // The subscriber sees the five channels in the order Redis stored them: per connection, send order.
-    const seen = sub.frames.filter((f) => f.type === 'message').map((f) => f.data as { p: number; i: number });
-    for (let p = 0; p < PUBLISHERS; p++) {
-      expect(seen.filter((d) => d.p === p).map((d) => d.i)).toEqual(Array.from({ length: EACH }, (_, i) => i));
+    await checkRoundRobinOrder(await node(`rr${Date.now()}:`), true);
+  });
+
+  it('stores in send order on a Redis Cluster too, where channels live on different shards (a publish to another channel waits there)', async () => {
+    const cluster = await startRedisCluster();
+    try {
+      const engine = new RedisEngine({ cluster: { nodes: cluster.nodes }, keyPrefix: `rrc${Date.now()}:` });
+      engines.push(engine);
+      expect(engine.ordersAcrossChannels).toBe(false);
+      await checkRoundRobinOrder(await broker({ engine }), false);
+    } finally {
+      await cluster.stop();
     }
   });
 });
+
+/** Five connections publish round-robin over five channels without waiting for acks; a `rr.>` subscriber checks each one's order. */
+async function checkRoundRobinOrder(b: Awaited<ReturnType<typeof broker>>, crossChannelDelivery: boolean): Promise<void> {
+  const sub = await socket(b.wsUrl);
+  await sub.request({ type: 'subscribe', channel: 'rr.>' });
+  // A gateway's shape: each connection publishes round-robin over the same five channels without
+  // waiting for acks, so its appends queue behind other connections' batches on every channel.
+  const PUBLISHERS = 5;
+  const EACH = 200;
+  const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, () => socket(b.wsUrl)));
+  pubs.forEach((pub, p) => {
+    for (let i = 0; i < EACH; i++) pub.send({ type: 'publish', id: i, channel: `rr.${i % 5}`, data: { p, i } });
+  });
+  for (const pub of pubs) await pub.next((f) => f.type === 'ack' && f.id === EACH - 1, 30_000);
+  for (const pub of pubs) {
+    const replies = pub.frames.filter((f) => f.type === 'ack' || f.type === 'error');
+    expect(replies.map((f) => f.type)).toEqual(Array(EACH).fill('ack'));
+    expect(replies.map((f) => f.id)).toEqual(Array.from({ length: EACH }, (_, i) => i));
+  }
+  await eventually(() => sub.frames.filter((f) => f.type === 'message').length === PUBLISHERS * EACH, {
+    message: 'every message delivered',
+    timeoutMs: 30_000,
+  });
+  const messages = sub.frames.filter((f) => f.type === 'message');
+  const seen = messages.map((f) => ({ ...(f.data as { p: number; i: number }), channel: f.channel as string, time: f.time as number }));
+  for (let p = 0; p < PUBLISHERS; p++) {
+    const mine = seen.filter((d) => d.p === p);
+    // Stored in send order across channels: stored times never go back in send order.
+    const times = [...mine].sort((x, y) => x.i - y.i).map((d) => d.time);
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    for (let c = 0; c < 5; c++) {
+      const sent = Array.from({ length: EACH }, (_, i) => i).filter((i) => i % 5 === c);
+      expect(mine.filter((d) => d.channel === `rr.${c}`).map((d) => d.i)).toEqual(sent);
+    }
+    // Across channels the subscriber sees that same order where one connection carries every
+    // channel's notifications (one server); a Cluster's shards each send their own.
+    if (crossChannelDelivery) expect(mine.map((d) => d.i)).toEqual(Array.from({ length: EACH }, (_, i) => i));
+  }
+}
 
 function evens(n: number): number[] {
   return Array.from({ length: n / 2 }, (_, i) => 2 * (i + 1));
