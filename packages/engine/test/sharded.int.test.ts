@@ -200,10 +200,11 @@ describe('sharded pub/sub on a 3-master Cluster', () => {
     }
   });
 
-  it("fills what a follow missed while its shard's connection was down, in order", async () => {
+  /** A channel followed exactly and by a pattern on one engine, three entries in, published by another. */
+  async function followedThrough3(name: string) {
     const subscriber = engine({ maxReconnectDelayMs: 100 });
     const publisher = engine();
-    const root = uniqueChannel('kill');
+    const root = uniqueChannel(name);
     const ch = `${root}.x`;
     const c = collector();
     const p = collector();
@@ -212,6 +213,11 @@ describe('sharded pub/sub on a 3-master Cluster', () => {
     for (let i = 1; i <= 3; i++) await publisher.append({ channel: ch, payload: String(i) });
     await c.waitFor(3);
     await p.waitFor(3);
+    return { publisher, ch, c, p, f, fp };
+  }
+
+  it("fills what a follow missed while its shard's connection was down, in order", async () => {
+    const { publisher, ch, c, p, f, fp } = await followedThrough3('kill');
 
     const owner = masters[await ownerOf(slotOfChannel(ch))] as Redis;
     await owner.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
@@ -227,17 +233,7 @@ describe('sharded pub/sub on a 3-master Cluster', () => {
 
   // Last: it changes the cluster's slot layout.
   it("follows a channel's slot to its new master when the slot is migrated (resharding)", async () => {
-    const subscriber = engine({ maxReconnectDelayMs: 100 });
-    const publisher = engine();
-    const root = uniqueChannel('move');
-    const ch = `${root}.x`;
-    const c = collector();
-    const p = collector();
-    const f = await subscriber.follow(ch, c.listener);
-    const fp = await subscriber.followPattern(`${root}.*`, p.listener);
-    for (let i = 1; i <= 3; i++) await publisher.append({ channel: ch, payload: String(i) });
-    await c.waitFor(3);
-    await p.waitFor(3);
+    const { publisher, ch, c, p, f, fp } = await followedThrough3('move');
 
     const slot = slotOfChannel(ch);
     const from = await ownerOf(slot);

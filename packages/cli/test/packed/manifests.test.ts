@@ -40,7 +40,7 @@ describe('published package manifests', () => {
     const m = manifests[dir] as Manifest;
     expect(m.private).toBeUndefined();
     expect(m).toMatchObject({ license: 'MIT', engines: { node: '>=20.9' }, repository: { directory: `packages/${dir}` } });
-    expect(m.files).toContain('dist');
+    expect(m.files).toEqual(expect.arrayContaining(['dist', 'CHANGELOG.md']));
     expect(m.publishConfig?.access).toBe('public');
     expect(existsSync(join(REPO, 'packages', dir, 'CHANGELOG.md'))).toBe(true);
     expect(existsSync(join(REPO, 'packages', dir, 'tsconfig.build.json'))).toBe(true);

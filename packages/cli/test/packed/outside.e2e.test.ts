@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -66,6 +67,18 @@ afterAll(async () => {
 describe('installed with plain npm, outside the workspace', () => {
   let embedded: string;
   let onRedis: { proc: Proc; url: string; port: string };
+
+  it('each installed package carries its license, README, CHANGELOG, types and source maps with the sources in them', async () => {
+    for (const short of Object.keys(tarballs)) {
+      const dir = join(app, 'node_modules', '@tributary', short);
+      for (const file of ['LICENSE', 'README.md', 'CHANGELOG.md', 'dist/index.d.ts']) {
+        expect(existsSync(join(dir, file)), `${short}/${file}`).toBe(true);
+      }
+      const map = JSON.parse(await readFile(join(dir, 'dist', 'index.js.map'), 'utf8')) as { sourcesContent?: string[] };
+      expect(map.sourcesContent?.[0], `${short} source map`).toBeTruthy();
+      expect(existsSync(join(dir, 'src')), `${short} ships no TypeScript source`).toBe(false);
+    }
+  });
 
   it('npx tributary start --insecure serves a broker on the embedded engine', async () => {
     const { url } = await startBroker(['--insecure', '--port', '0']);
