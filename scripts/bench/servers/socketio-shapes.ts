@@ -15,24 +15,12 @@
  * - a presence query → `io.in(room).fetchSockets()`, which asks the other node through the stream
  *   and waits for its answer. Socket.IO stores no member list: presence is the live room.
  */
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
-import { Redis } from 'ioredis';
-import { Server } from 'socket.io';
 import { serveParent } from '../lib/proc.js';
+import { socketIoNode } from './socketio-node.js';
 
-const url = process.env.BENCH_REDIS_URL;
-if (url === undefined) throw new Error('BENCH_REDIS_URL is required');
 const PATTERNS = process.env.BENCH_SIO_PATTERNS === '1';
-const redis = new Redis(url);
-const http = createServer();
-const io = new Server(http, {
-  adapter: createAdapter(redis),
-  transports: ['websocket'],
-  serveClient: false,
-  perMessageDeflate: false,
-});
+const { io, http, redis } = socketIoNode();
 
 /** The rooms a publish to `channel` reaches: itself, plus every pattern room that could match it. */
 function roomsOf(channel: string): string | string[] {

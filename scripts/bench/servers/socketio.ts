@@ -3,23 +3,11 @@
  * options). Clients `join` a room per channel; `pub` is re-emitted with io.to(room).emit, which the
  * adapter forwards to the other nodes through the Redis stream.
  */
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
-import { Redis } from 'ioredis';
-import { Server } from 'socket.io';
 import { serveParent } from '../lib/proc.js';
+import { socketIoNode } from './socketio-node.js';
 
-const url = process.env.BENCH_REDIS_URL;
-if (url === undefined) throw new Error('BENCH_REDIS_URL is required');
-const redis = new Redis(url);
-const http = createServer();
-const io = new Server(http, {
-  adapter: createAdapter(redis),
-  transports: ['websocket'],
-  serveClient: false,
-  perMessageDeflate: false,
-});
+const { io, http, redis } = socketIoNode();
 let deliveries = 0;
 io.on('connection', (socket) => {
   socket.on('join', (room: string, ack: () => void) => {
