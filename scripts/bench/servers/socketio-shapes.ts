@@ -15,12 +15,11 @@
  * - a presence query → `io.in(room).fetchSockets()`, which asks the other node through the stream
  *   and waits for its answer. Socket.IO stores no member list: presence is the live room.
  */
-import type { AddressInfo } from 'node:net';
-import { serveParent } from '../lib/proc.js';
-import { socketIoNode } from './socketio-node.js';
+import { serveSocketIoNode, socketIoNode } from './socketio-node.js';
 
 const PATTERNS = process.env.BENCH_SIO_PATTERNS === '1';
-const { io, http, redis } = socketIoNode();
+const node = socketIoNode();
+const { io } = node;
 
 /** The rooms a publish to `channel` reaches: itself, plus every pattern room that could match it. */
 function roomsOf(channel: string): string | string[] {
@@ -75,12 +74,4 @@ io.on('connection', (socket) => {
     for (const room of presence) socket.to(room).emit('leave', room, socket.id);
   });
 });
-await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-serveParent(
-  (http.address() as AddressInfo).port,
-  () => deliveries,
-  async () => {
-    await io.close();
-    redis.disconnect();
-  },
-);
+await serveSocketIoNode(node, () => deliveries);

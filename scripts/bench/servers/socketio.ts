@@ -3,11 +3,10 @@
  * options). Clients `join` a room per channel; `pub` is re-emitted with io.to(room).emit, which the
  * adapter forwards to the other nodes through the Redis stream.
  */
-import type { AddressInfo } from 'node:net';
-import { serveParent } from '../lib/proc.js';
-import { socketIoNode } from './socketio-node.js';
+import { serveSocketIoNode, socketIoNode } from './socketio-node.js';
 
-const { io, http, redis } = socketIoNode();
+const node = socketIoNode();
+const { io } = node;
 let deliveries = 0;
 io.on('connection', (socket) => {
   socket.on('join', (room: string, ack: () => void) => {
@@ -20,12 +19,4 @@ io.on('connection', (socket) => {
     io.to(room).emit('m', room, data);
   });
 });
-await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-serveParent(
-  (http.address() as AddressInfo).port,
-  () => deliveries,
-  async () => {
-    await io.close();
-    redis.disconnect();
-  },
-);
+await serveSocketIoNode(node, () => deliveries);
