@@ -26,4 +26,5 @@ export type {
   KeyValueStore,
   ConsumerGroups,
   GroupEntry,
+  GroupLag,
 } from './types.js';

@@ -1,8 +1,8 @@
 import { compilePattern } from '@tributary/protocol';
-import type { ConsumerGroups, Entry, GroupEntry } from './types.js';
+import type { ConsumerGroups, Entry, GroupEntry, GroupLag } from './types.js';
 
-/** Reads a channel's retained entries after an offset, synchronously. */
-export type SyncReader = (channel: string, after: number, limit: number) => { epoch: string; entries: Entry[] };
+/** Reads a channel's retained entries after an offset, synchronously, with its epoch and last offset. */
+export type SyncReader = (channel: string, after: number, limit: number) => { epoch: string; last: number; entries: Entry[] };
 
 interface Cursor {
   epoch: string;
@@ -100,5 +100,25 @@ export class MemoryGroups implements ConsumerGroups {
     let n = 0;
     for (const c of this.#groups.get(group)?.cursors.values() ?? []) n += c.pending.size;
     return n;
+  }
+
+  async lag(group: string): Promise<GroupLag> {
+    const out: GroupLag = { pending: 0, unread: 0 };
+    const older = (time: number): void => {
+      if (out.oldestTime === undefined || time < out.oldestTime) out.oldestTime = time;
+    };
+    for (const [channel, cursor] of this.#groups.get(group)?.cursors ?? []) {
+      out.pending += cursor.pending.size;
+      for (const p of cursor.pending.values()) older(p.entry.time);
+      // After a reset (another epoch) the group starts the new epoch from its beginning, as read() does.
+      let r = this.#read(channel, cursor.last, 1);
+      if (r.epoch !== cursor.epoch) r = this.#read(channel, 0, 1);
+      const first = r.entries[0];
+      if (first !== undefined) {
+        out.unread += r.last - first.offset + 1;
+        older(first.time);
+      }
+    }
+    return out;
   }
 }

@@ -62,10 +62,10 @@ export class MemoryEngine implements StreamEngine {
     this.kv = new MemoryKeyValue();
     this.groups = new MemoryGroups((channel, after, limit) => {
       const log = this.#logs.get(channel);
-      if (log === undefined) return { epoch: '', entries: [] };
+      if (log === undefined) return { epoch: '', last: 0, entries: [] };
       const first = log.last - (log.entries.length - log.head) + 1;
       const from = log.head + Math.max(0, after + 1 - first);
-      return { epoch: log.epoch, entries: log.entries.slice(from, from + limit) };
+      return { epoch: log.epoch, last: log.last, entries: log.entries.slice(from, from + limit) };
     });
     this.#sweeper = setInterval(() => this.#sweep(Date.now()), SWEEP_INTERVAL_MS);
     this.#sweeper.unref();
@@ -97,6 +97,7 @@ export class MemoryEngine implements StreamEngine {
     const entry: Entry = { channel: input.channel, offset, epoch: log.epoch, time: now, payload: input.payload };
     if (input.msgId !== undefined) entry.msgId = input.msgId;
     if (input.hops !== undefined && input.hops > 0) entry.hops = input.hops;
+    if (input.meta !== undefined && input.meta !== '') entry.meta = input.meta;
     log.entries.push(entry);
     log.lastAppendAt = now;
     this.#trim(log, now);

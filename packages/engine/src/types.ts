@@ -19,6 +19,12 @@ export interface AppendInput {
   /** Block composition hop count (0 or absent for messages from clients). */
   hops?: number;
   /**
+   * Envelope metadata beside the payload, stored verbatim as one field and returned with the entry
+   * (reads, follows, group reads): the broker keeps lineage and W3C trace context here (see
+   * `encodeEnvelope` in @tributary/protocol). Absent or '' stores nothing.
+   */
+  meta?: string;
+  /**
    * Appends issued with the same key (the broker uses one per client connection) are stored in the
    * order they were issued across channels too, on an engine whose `ordersAcrossChannels` is true,
    * without the caller waiting for each to be stored.
@@ -46,6 +52,8 @@ export interface Entry {
   payload: string;
   msgId?: string;
   hops?: number;
+  /** {@link AppendInput.meta}, as appended; absent on entries appended without it. */
+  meta?: string;
 }
 
 /** Options of {@link StreamEngine.read}. */
@@ -157,6 +165,25 @@ export interface ConsumerGroups {
   claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]>;
   /** Entries handed out and not yet acked. */
   pending(group: string): Promise<number>;
+  /**
+   * How far the group is behind, over all its channels: what it handed out and no consumer acked,
+   * what is stored and not handed out yet, and the storage time of the oldest of either (a block's
+   * consumer lag: docs/OPERATIONS.md, Topology).
+   */
+  lag(group: string): Promise<GroupLag>;
+}
+
+/** A consumer group's backlog, from {@link ConsumerGroups.lag}. */
+export interface GroupLag {
+  /** Entries handed out and not yet acked (as {@link ConsumerGroups.pending} counts them). */
+  pending: number;
+  /** Entries stored (and still retained) after the last one the group handed out. */
+  unread: number;
+  /**
+   * Storage time (ms since the Unix epoch) of the oldest entry that is pending or unread; absent when
+   * there is none, or when the only ones left were trimmed by retention.
+   */
+  oldestTime?: number;
 }
 
 /** The storage engine. */

@@ -118,6 +118,31 @@ export function describeGroupContract(using: Using, caps: EngineCapabilities): v
     );
 
     it(
+      'reports its lag: pending, unread, and the time of the oldest entry it has not finished',
+      withEngine(undefined, async (e) => {
+        const group = uniqueGroup('lag');
+        const root = uniqueChannel('g.lag');
+        expect(await e.groups.lag(group)).toEqual({ pending: 0, unread: 0 });
+        await e.groups.register(group, [`${root}.*`]);
+        const a = await e.append({ channel: `${root}.a`, payload: '1' });
+        await e.append({ channel: `${root}.a`, payload: '2' });
+        const b = await e.append({ channel: `${root}.b`, payload: '3' });
+        expect(await e.groups.lag(group)).toEqual({ pending: 0, unread: 3, oldestTime: a.time });
+        const got = await readAtLeast(e.groups, group, 'c', 3);
+        expect(await e.groups.lag(group)).toEqual({ pending: 3, unread: 0, oldestTime: a.time });
+        await e.groups.ack(group, `${root}.a`, [1, 2]);
+        expect(await e.groups.lag(group)).toEqual({ pending: 1, unread: 0, oldestTime: b.time });
+        await e.groups.ack(group, `${root}.b`, [1]);
+        const c = await e.append({ channel: `${root}.a`, payload: '4' });
+        expect(await e.groups.lag(group)).toEqual({ pending: 0, unread: 1, oldestTime: c.time });
+        expect(got.map((x) => x.payload).sort()).toEqual(['1', '2', '3']);
+        await readAtLeast(e.groups, group, 'c', 1);
+        await e.groups.ack(group, `${root}.a`, [3]);
+        expect(await e.groups.lag(group)).toEqual({ pending: 0, unread: 0 });
+      }),
+    );
+
+    it(
       'lets another consumer claim an entry left unacked past minIdle, counting deliveries',
       withEngine(undefined, async (e) => {
         const group = uniqueGroup('claim');

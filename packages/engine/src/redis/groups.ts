@@ -1,5 +1,5 @@
 import { nanoid } from 'nanoid';
-import type { ConsumerGroups, GroupEntry } from '../types.js';
+import type { ConsumerGroups, GroupEntry, GroupLag } from '../types.js';
 import type { CommandClient, GroupReply, RawEntry } from './client.js';
 import { decodeEntry } from './codec.js';
 import { channelKeys, groupChannelsKey, groupRegistryKey, streamGroupName } from './keys.js';
@@ -117,6 +117,23 @@ export class RedisGroups implements ConsumerGroups {
       if (r[0] === 1) total += Number(r[1]);
     });
     return total;
+  }
+
+  async lag(group: string): Promise<GroupLag> {
+    const out: GroupLag = { pending: 0, unread: 0 };
+    const reg = await this.#registry.get(group);
+    if (reg === undefined) return out;
+    await this.#each(await this.#channelsOf(reg), async (channel) => {
+      const r = await this.#call('groups.lag', channel, 'lag', reg.name);
+      if (r[0] !== 1) return;
+      const [, pending, unread, ...times] = r as [1, number, number, string, string];
+      out.pending += Number(pending);
+      out.unread += Number(unread);
+      for (const t of times) {
+        if (t !== '' && (out.oldestTime === undefined || Number(t) < out.oldestTime)) out.oldestTime = Number(t);
+      }
+    });
+    return out;
   }
 
   /**

@@ -96,8 +96,9 @@ end
  * dedupWindowMs, metaTtlMs, the publish command ('PUBLISH' on one server, 'SPUBLISH' on a Cluster),
  * the channel line (`<channel>\n`), b (how many leading topics get the notification without the
  * channel line: their name says the channel), t (topics), the t topics, n (entries), then per
- * entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none); then the stream-group names of the
- * consumer groups matching the channel (zero or more). Returns one {offset, epoch, time, duplicate
+ * entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none), meta ('' = none: lineage and trace
+ * context as the broker encodes them, one field so an entry without them costs nothing); then the
+ * stream-group names of the consumer groups matching the channel (zero or more). Returns one {offset, epoch, time, duplicate
  * (0|1)} or {'!', error} per entry, in order.
  *
  * The topics: the channel's own, and its two pattern feeds (first segment, all channels), whose
@@ -118,7 +119,7 @@ local dedup_ms, meta_ttl, publish, prefix = tonumber(ARGV[4]), tonumber(ARGV[5])
 local bare, topics = tonumber(ARGV[8]), tonumber(ARGV[9])
 local n = tonumber(ARGV[10 + topics])
 local entries_from = 11 + topics
-local groups_from = entries_from + 4 * n
+local groups_from = entries_from + 5 * n
 -- x: when the expiries were last pushed out (see the end of the script).
 local m = redis.call('HMGET', meta, 'epoch', 'x')
 local epoch, refreshed = m[1], tonumber(m[2])
@@ -132,7 +133,7 @@ local function err_text(e)
   return tostring(e)
 end
 
-local function store(payload, has_id, msg_id, hops, dkey)
+local function store(payload, has_id, msg_id, hops, meta_text, dkey)
   -- The meta hash cannot vanish during the script: once its epoch is known, it is there.
   if not epoch then epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl) end
   local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
@@ -143,6 +144,9 @@ local function store(payload, has_id, msg_id, hops, dkey)
   end
   if hops ~= '' then
     table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
+  end
+  if meta_text ~= '' then
+    table.insert(fields, 'meta'); table.insert(fields, meta_text); header.m = meta_text
   end
   if not stored then ensure_groups(stream, meta, offset, groups_from) end
   redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
@@ -160,8 +164,8 @@ end
 -- write to the channel's own keys fails that entry and every later one (they would fail alike).
 local broken = nil
 for i = 1, n do
-  local a = entries_from + 4 * (i - 1)
-  local payload, has_id, msg_id, hops = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3]
+  local a = entries_from + 5 * (i - 1)
+  local payload, has_id, msg_id, hops, meta_text = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local dkey = KEYS[2 + i]
   if broken then
     out[i] = {'!', broken}
@@ -176,7 +180,7 @@ for i = 1, n do
       if ep ~= nil and ep == epoch then
         out[i] = {off, ep, dt, 1}
       else
-        local ok, r = pcall(store, payload, has_id, msg_id, hops, dkey)
+        local ok, r = pcall(store, payload, has_id, msg_id, hops, meta_text, dkey)
         if ok then out[i] = r else broken = err_text(r); out[i] = {'!', broken} end
       end
     end
@@ -333,6 +337,9 @@ return gen
  * - claim: consumer, minIdleMs, count → {1, epoch, entries, deliveries} (XAUTOCLAIM from the start
  *   of the pending list, at most 10 scans; entries trimmed away while pending are dropped from it);
  * - pending: → {1, count};
+ * - lag: → {1, pending, unread, oldest pending entry's time or '', first unread entry's time or ''}
+ *   (unread: retained entries after the group's last-delivered id; a pending entry trimmed away has
+ *   no time left to report);
  * - ack: offsets… → {1, acked};
  * - destroy: → {1} (XGROUP DESTROY and the meta hash's memory of it).
  * A missing group or stream answers {0}: the group is not (or no longer, or not yet) on this channel,
@@ -395,6 +402,34 @@ elseif op == 'pending' then
   local r = redis.pcall('XPENDING', stream, name)
   if failed(r) then return {0} end
   return {1, r[1]}
+elseif op == 'lag' then
+  local s = redis.pcall('XPENDING', stream, name)
+  if failed(s) then return {0} end
+  local function time_at(e)
+    if not e then return '' end
+    for i = 1, #e[2], 2 do
+      if e[2][i] == 'time' then return e[2][i + 1] end
+    end
+    return ''
+  end
+  local oldest = ''
+  if s[2] then oldest = time_at(redis.call('XRANGE', stream, s[2], s[2])[1]) end
+  local delivered = nil
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == name then delivered = tonumber(string.match(f['last-delivered-id'], '^(%d+)')) end
+  end
+  local unread, first = 0, ''
+  if delivered then
+    local e = redis.call('XRANGE', stream, string.format('%.0f-0', delivered + 1), '+', 'COUNT', 1)[1]
+    local tail = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+    if e and tail then
+      unread = tonumber(string.match(tail[1], '^(%d+)')) - tonumber(string.match(e[1], '^(%d+)')) + 1
+      first = time_at(e)
+    end
+  end
+  return {1, s[1], unread, oldest, first}
 elseif op == 'ack' then
   if redis.call('EXISTS', stream) == 0 then return {0} end
   local ids = {}
