@@ -203,6 +203,28 @@ export function describeEngineContract(name: string, make: MakeEngine, caps: Eng
       );
 
       it(
+        'keeps envelope meta on entries: reads, follows and group reads; entries without it have none',
+        withEngine(undefined, async (e) => {
+          const ch = uniqueChannel('log.envelope');
+          const group = `envelope-${Math.random().toString(36).slice(2)}`;
+          await e.groups.register(group, [ch]);
+          const seen: Array<string | undefined> = [];
+          const f = await e.follow(ch, (x) => seen.push(x.meta));
+          // Quotes, newlines and non-ASCII: the notification header carries it as a JSON string.
+          const meta = '{"p":["sensors.d1",7,"Xy"],"b":"avg","t":"x\\n\\"é"}';
+          await e.append({ channel: ch, payload: '1', hops: 1, meta });
+          await e.append({ channel: ch, payload: '2', meta: '' });
+          const [a, b] = (await e.read(ch, { limit: 10 })).entries;
+          expect(a?.meta).toBe(meta);
+          expect(b?.meta).toBeUndefined();
+          expect((await e.groups.read(group, 'c1', 10)).map((x) => x.meta)).toEqual([meta, undefined]);
+          await eventually(() => expect(seen).toEqual([meta, undefined]));
+          await f.close();
+          await e.groups.unregister(group);
+        }),
+      );
+
+      it(
         'reset starts a new epoch with offsets from 1 and forgets msgIds',
         withEngine(undefined, async (e) => {
           const ch = uniqueChannel('log.reset');

@@ -20,6 +20,9 @@ export function decodeEntry(channel: string, epoch: string, raw: RawEntry): Entr
       case 'hops':
         entry.hops = Number(value);
         break;
+      case 'meta':
+        entry.meta = value;
+        break;
     }
   }
   return entry;
@@ -32,6 +35,7 @@ interface NotificationHeader {
   t: string;
   i?: string;
   h?: string;
+  m?: string;
 }
 
 /**
@@ -52,6 +56,7 @@ export function decodeNotification(channel: string, raw: string): Entry | undefi
   const entry: Entry = { channel, offset: Number(h.o), epoch: h.e, time: Number(h.t), payload: raw.slice(nl + 1) };
   if (typeof h.i === 'string') entry.msgId = h.i;
   if (typeof h.h === 'string') entry.hops = Number(h.h);
+  if (typeof h.m === 'string') entry.meta = h.m;
   return entry;
 }
 

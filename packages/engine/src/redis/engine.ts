@@ -139,7 +139,13 @@ export class RedisEngine implements StreamEngine {
     ];
     for (const e of batch) {
       keys.push(dedupKey(o.keyPrefix, channel, e.msgId ?? ''));
-      args.push(e.payload, e.msgId === undefined ? '0' : '1', e.msgId ?? '', e.hops !== undefined && e.hops > 0 ? String(e.hops) : '');
+      args.push(
+        e.payload,
+        e.msgId === undefined ? '0' : '1',
+        e.msgId ?? '',
+        e.hops !== undefined && e.hops > 0 ? String(e.hops) : '',
+        e.meta ?? '',
+      );
     }
     const r = await this.#run('append', () => {
       const reply = this.#client.tribAppend(keys.length, ...keys, ...args, ...groups);

@@ -7,7 +7,7 @@ import { slotTag } from './slots.js';
  * it would become the hash tag instead.
  */
 export interface ChannelKeys {
-  /** The stream: entry id `<offset>-0`, fields payload, time, msgId?, hops?. */
+  /** The stream: entry id `<offset>-0`, fields payload, time, msgId?, hops?, meta?. */
   stream: string;
   /** The meta hash: `epoch` and `last` (offset). */
   meta: string;
