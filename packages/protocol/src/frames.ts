@@ -1,3 +1,4 @@
+import type { Lineage } from './lineage.js';
 import type { ErrorCode } from './codes.js';
 
 /** Protocol version spoken by this package; sent in the `welcome` frame. See docs/PROTOCOL.md. */
@@ -44,6 +45,11 @@ export interface PublishFrame {
   data: JsonValue;
   /** Client message id: a retried publish with the same id within the dedup window is stored once. */
   msgId?: string;
+  /**
+   * W3C trace context of the message (https://www.w3.org/TR/trace-context/): stored in its envelope,
+   * delivered with it and carried on by the blocks it triggers. An invalid one is `INVALID_FRAME`.
+   */
+  traceparent?: string;
 }
 
 export interface HistoryFrame {
@@ -104,6 +110,13 @@ export interface MessageFrame {
   msgId?: string;
   /** The pattern subscription this message arrived through, when it was not an exact one. */
   sub?: string;
+  /**
+   * Set on messages a block published: the input message and the block version. Present only
+   * when the receiver may read the input's channel (a `subscribe` or `history` grant on it).
+   */
+  lineage?: Lineage;
+  /** The message's W3C trace context, when its publisher (or the block that published it) gave one. */
+  traceparent?: string;
 }
 
 export interface SubscribedFrame {
@@ -144,6 +157,9 @@ export interface HistoryMessage {
   time: number;
   data: JsonValue;
   msgId?: string;
+  /** As in {@link MessageFrame.lineage}: only where the reader may read the input's channel. */
+  lineage?: Lineage;
+  traceparent?: string;
 }
 
 export interface HistoryResultFrame {

@@ -2,6 +2,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { channelProblem, MAX_CHANNEL_LENGTH } from './channels.js';
 import { ErrorCodes, type ErrorCode } from './codes.js';
 import type { ClientFrame, ClientFrameType, RequestId } from './frames.js';
+import { isTraceparent } from './lineage.js';
 
 // Integers a client sends are bounded to what a JS number holds exactly: past 2^53 two offsets
 // compare equal, and Redis would refuse them with an error that is not the client's to read.
@@ -54,6 +55,8 @@ export const clientFrameSchemas: Readonly<Record<ClientFrameType, object>> = {
       channel,
       data: {},
       msgId: { type: 'string', minLength: 1, maxLength: 128 },
+      // W3C trace-context's traceparent (version 00's shape); all-zero ids are refused by the parser.
+      traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
     },
   },
   history: {
@@ -147,6 +150,12 @@ export function parseClientFrame(text: string, maxDepth = DEFAULT_MAX_DEPTH): Pa
     if (problem !== undefined) {
       return withId({ ok: false, code: ErrorCodes.INVALID_CHANNEL, message: `channel ${problem}`, channel: frame.channel }, id);
     }
+  }
+  if (frame.type === 'publish' && frame.traceparent !== undefined && !isTraceparent(frame.traceparent)) {
+    return withId(
+      { ok: false, code: ErrorCodes.INVALID_FRAME, message: 'traceparent is not a valid W3C traceparent', channel: frame.channel },
+      id,
+    );
   }
   if (frame.type === 'publish' && depthExceeds(frame.data, maxDepth)) {
     return withId(
