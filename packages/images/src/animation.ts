@@ -23,3 +23,51 @@ export function keepsAnimation(probe: ImageProbe, format: ImageFormat): boolean 
 export function animationOptions(meta: Metadata, pages: number): { loop?: number; delay?: number[] } {
   return pages > 1 ? { loop: meta.loop ?? 0, ...(meta.delay === undefined ? {} : { delay: meta.delay }) } : {};
 }
+
+/**
+ * True when GIF or WebP bytes hold more than one frame, read from the container alone (no decode):
+ * a WebP's VP8X header has an animation flag (RIFF container spec, "Extended File Format"), and a
+ * GIF is walked block by block (GIF89a §§ 17–27) until a second image descriptor. On-the-fly URLs ask
+ * this before choosing a format for `auto`, where a libvips header pass would be a thread-pool round
+ * trip; it is remembered per source version, so each source is looked at once per node.
+ */
+export function isAnimated(b: Uint8Array): boolean {
+  if (b.length >= 21 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP') {
+    return ascii(b, 12, 16) === 'VP8X' && ((b[20] as number) & 0x02) !== 0;
+  }
+  if (b.length >= 13 && ascii(b, 0, 3) === 'GIF') return gifFrames(b, 2) >= 2;
+  return false;
+}
+
+const ascii = (b: Uint8Array, start: number, end: number): string => String.fromCharCode(...b.subarray(start, end));
+
+/** Image descriptors in a GIF, counted up to `stop`; a structure it cannot follow ends the count. */
+function gifFrames(b: Uint8Array, stop: number): number {
+  let i = 13;
+  const flags = b[10] as number;
+  if (flags & 0x80) i += 3 * 2 ** ((flags & 0x07) + 1); // global colour table
+  const subBlocks = (at: number): number => {
+    let j = at;
+    while (j < b.length) {
+      const n = b[j] as number;
+      j += 1 + n;
+      if (n === 0) return j;
+    }
+    return -1;
+  };
+  let frames = 0;
+  while (i < b.length && frames < stop) {
+    const introducer = b[i];
+    if (introducer === 0x21) i = subBlocks(i + 2);
+    else if (introducer === 0x2c) {
+      frames++;
+      if (i + 10 > b.length) break;
+      const local = b[i + 9] as number;
+      i += 10;
+      if (local & 0x80) i += 3 * 2 ** ((local & 0x07) + 1);
+      i = subBlocks(i + 1);
+    } else break; // the trailer (0x3B), or bytes this walk does not understand
+    if (i === -1) break;
+  }
+  return frames;
+}

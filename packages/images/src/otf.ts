@@ -1,12 +1,15 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { assertBlobKey, resolveSyncWriteMaxBytes, type BlobStore } from './blobs.js';
+import sharp from 'sharp';
+import { isAnimated } from './animation.js';
+import { assertBlobKey, type BlobInfo, type BlobStore } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
-import { readInput, type ImageFile } from './input.js';
+import { head as readHeadOf, readInput, readWhole, type ImageInput } from './input.js';
+import type { CachedImage, DiskLruCache } from './lru-cache.js';
 import type { SharpBackend } from './sharp-backend.js';
-import { decodeSpec, encodeSpec, mimeOf, resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
+import { canonicalJson, decodeSpec, encodeSpec, extOf, mimeOf, resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
+
+// The LRU lives in its own file; these names stay importable from here, where they always were.
+export { DiskLruCache, type CachedImage } from './lru-cache.js';
 
 /** A URL signing key; the id is part of every signature so keys can rotate. */
 export interface SigningKey {
@@ -105,231 +108,242 @@ function mac(secret: string, encodedSpec: string, key: string): string {
   return macBytes(secret, encodedSpec, key).toString('base64url');
 }
 
-/** One cached rendition. */
-export interface CachedImage {
-  data: Buffer;
-  contentType: string;
-  format: ImageFormat;
-  width: number;
-  height: number;
-  etag: string;
-}
-
-type CacheEntry = Omit<CachedImage, 'data'> & { bytes: number };
-
-/**
- * A disk cache bounded in bytes with least-recently-used eviction. The index lives in memory (a Map
- * in recency order); the directory is emptied at start, so the cache is per process and a crash can
- * never leave it over its bound. Writes are behind: an entry is served from memory from the moment
- * it is set until its file is written, so a caller need not wait for the disk before answering.
- */
-export class DiskLruCache {
-  readonly dir: string;
-  readonly maxBytes: number;
-  /** Entries up to this size are written synchronously (see DiskBlobStoreOptions.syncWriteMaxBytes). */
-  readonly syncWriteMaxBytes: number;
-  readonly #index = new Map<string, CacheEntry>();
-  /** Entries whose file is being written, and the write. */
-  readonly #writing = new Map<string, { value: CachedImage; done: Promise<void> }>();
-  #bytes = 0;
-  #ready: Promise<void> | undefined;
-
-  constructor(options: { dir: string; maxBytes: number; syncWriteMaxBytes?: number }) {
-    if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes <= 0)
-      throw new TypeError(`cache maxBytes must be a positive integer, got ${options.maxBytes}`);
-    this.dir = resolve(options.dir);
-    this.maxBytes = options.maxBytes;
-    this.syncWriteMaxBytes = resolveSyncWriteMaxBytes(options.syncWriteMaxBytes);
-  }
-
-  /** Bytes held now. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
-  /** Keys, least recently used first. */
-  keys(): string[] {
-    return [...this.#index.keys()];
-  }
-
-  async get(key: string): Promise<CachedImage | undefined> {
-    const e = this.#index.get(key);
-    if (e === undefined) return undefined;
-    this.#index.delete(key);
-    this.#index.set(key, e);
-    const writing = this.#writing.get(key);
-    if (writing !== undefined) return writing.value;
-    let data: Buffer;
-    try {
-      data = await readFile(this.#file(key));
-    } catch {
-      this.#drop(key);
-      return undefined;
-    }
-    return { ...e, data };
-  }
-
-  /**
-   * Stores an entry, visible at once, and evicts least recently used ones until the total fits;
-   * resolves when its file is written. Larger than the bound: not stored.
-   */
-  set(key: string, value: CachedImage): Promise<void> {
-    if (value.data.length > this.maxBytes) return Promise.resolve();
-    this.#drop(key);
-    const { data, ...meta } = value;
-    this.#index.set(key, { ...meta, bytes: data.length });
-    this.#bytes += data.length;
-    const evicted: string[] = [];
-    while (this.#bytes > this.maxBytes) {
-      const oldest = this.#index.keys().next().value as string;
-      this.#drop(oldest);
-      evicted.push(oldest);
-    }
-    const previous = this.#writing.get(key)?.done ?? Promise.resolve();
-    const done = (async () => {
-      await this.#init();
-      await previous; // two writes of one key land in order
-      if (data.length <= this.syncWriteMaxBytes) writeFileSync(this.#file(key), data);
-      else await writeFile(this.#file(key), data);
-      // An evicted file is removed once any write of it in flight has landed, so none is orphaned.
-      await Promise.all(
-        evicted.map(async (k) => {
-          await this.#writing.get(k)?.done.catch(() => {});
-          if (!this.#index.has(k)) await rm(this.#file(k), { force: true });
-        }),
-      );
-    })().finally(() => {
-      if (this.#writing.get(key)?.done === done) this.#writing.delete(key);
-    });
-    this.#writing.set(key, { value, done });
-    return done;
-  }
-
-  #drop(key: string): void {
-    const e = this.#index.get(key);
-    if (e === undefined) return;
-    this.#index.delete(key);
-    this.#bytes -= e.bytes;
-  }
-
-  #file(key: string): string {
-    // Keys are hex digests (see OnTheFly), so they are safe file names.
-    return join(this.dir, `${key}.bin`);
-  }
-
-  #init(): Promise<void> {
-    this.#ready ??= (async () => {
-      await rm(this.dir, { recursive: true, force: true });
-      await mkdir(this.dir, { recursive: true });
-    })();
-    return this.#ready;
-  }
-}
-
 /** Options of {@link OnTheFly}. */
 export interface OnTheFlyOptions {
   store: BlobStore;
   renderer: SharpBackend;
   signer: UrlSigner;
+  /** The first level: this node's byte-bounded LRU. */
   cache: DiskLruCache;
   /** @defaultValue 'public, max-age=86400' */
   cacheControl?: string;
+  /**
+   * Also keep renditions in the blob store (under `renditions/`), the second level every node on the
+   * same store reads: a URL rendered on one node is served by the others without rendering again.
+   * Off for a store on local disk by default, where the LRU directory already is that cache and the
+   * store has nothing to bound its copies; turn it on for a disk store on a file system several nodes
+   * share. Bound the copies with the store's own expiry (an S3 lifecycle rule on `renditions/`).
+   * @defaultValue true when the store has no local `file()` (an object store such as S3), else false
+   */
+  sharedCache?: boolean;
 }
+
+/** Where an answer came from: this node's cache, the shared cache in the store, or a render. */
+export type CacheOutcome = 'hit' | 'hit-shared' | 'miss';
 
 /** The answer to an on-the-fly request. */
 export interface OnTheFlyResponse extends CachedImage {
   /** True when the format was negotiated from Accept: the response must carry `Vary: Accept`. */
   varyAccept: boolean;
   cacheControl: string;
-  /** True when served from the cache. */
+  /** True when served from a cache (this node's or the shared one), false when rendered for it. */
   hit: boolean;
+  /** The `X-Tributary-Cache` header: `hit` (this node), `hit-shared` (the store), `miss` (rendered). */
+  cache: CacheOutcome;
 }
 
+/** The blob key prefix of shared renditions. */
+export const RENDITIONS_PREFIX = 'renditions';
+
 /**
- * On-the-fly transforms: verifies the signature, renders with sharp, caches by (spec, negotiated
- * format, key, source ETag), and renders identical concurrent requests once (single flight).
+ * On-the-fly transforms: verifies the signature, negotiates the format, and answers from this node's
+ * LRU, else from the shared cache in the blob store, else renders with sharp. Entries are keyed by the
+ * rendition's identity — canonical spec, negotiated format, source key and source ETag — so every
+ * node derives the same key and a replaced source is rendered anew. Identical concurrent requests on
+ * a node are answered by one lookup and at most one render (single flight); two nodes missing the
+ * same key at once both render and both write identical bytes (see docs/IMAGES.md).
  */
 export class OnTheFly {
   readonly #o: OnTheFlyOptions;
-  readonly #inflight = new Map<string, Promise<CachedImage>>();
+  readonly #shared: boolean;
+  readonly #inflight = new Map<string, Promise<{ image: CachedImage; cache: CacheOutcome }>>();
   /**
-   * Decoded specs by their URL segment. A site uses a handful of presets, so nearly every request
-   * repeats one, and decoding (base64url, JSON, the schema, the canonical form) was a tenth of this
-   * path's own CPU. Only segments whose signature verified get here, so a stranger cannot fill it.
+   * Decoded specs by their URL segment, with their canonical JSON. A site uses a handful of presets,
+   * so nearly every request repeats one, and decoding (base64url, JSON, the schema, the canonical
+   * form) was a tenth of this path's own CPU. Only segments whose signature verified get here, so a
+   * stranger cannot fill it.
    */
-  readonly #specs = new Map<string, TransformSpec>();
+  readonly #specs = new Map<string, { spec: TransformSpec; canonical: string }>();
+  /** Whether a source version (`key\netag`) is animated; asked only for `auto` on GIF and WebP. */
+  readonly #animated = new Map<string, boolean>();
+  /** Shared-cache writes in flight (see {@link settled}). */
+  readonly #writes = new Set<Promise<void>>();
   /** Counters for metrics and tests. */
-  readonly stats = { transforms: 0, hits: 0, joins: 0, cacheWriteErrors: 0 };
+  readonly stats = { transforms: 0, hits: 0, joins: 0, cacheWriteErrors: 0, sharedHits: 0, sharedWrites: 0, sharedErrors: 0 };
 
   constructor(options: OnTheFlyOptions) {
+    if (options.sharedCache !== undefined && typeof options.sharedCache !== 'boolean')
+      throw new TypeError(`sharedCache must be a boolean, got ${String(options.sharedCache)}`);
     this.#o = options;
+    this.#shared = options.sharedCache ?? options.store.file === undefined;
+  }
+
+  /** True when renditions are also kept in, and served from, the blob store. */
+  get sharedCache(): boolean {
+    return this.#shared;
+  }
+
+  /** Resolves when every shared-cache write started so far has landed (or failed, counted). */
+  async settled(): Promise<void> {
+    while (this.#writes.size > 0) await Promise.all(this.#writes);
   }
 
   /** Serves `/v1/images/<signature>/<encodedSpec>/<key>`. Throws ImageError. */
   async get(signature: string, encodedSpec: string, key: string, accept?: string): Promise<OnTheFlyResponse> {
     assertBlobKey(key);
     this.#o.signer.verify(signature, encodedSpec, key);
-    const spec = this.#spec(encodedSpec);
+    const { spec, canonical } = this.#spec(encodedSpec);
     // A store on disk answers the info and the file in one read, so a miss needs no second one.
     const file = this.#o.store.file === undefined ? undefined : await this.#o.store.file(key);
     const head = file?.info ?? (await this.#o.store.head(key));
     if (head === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
+    let input: ImageInput | undefined = file === undefined ? undefined : { path: file.path, bytes: file.info.bytes };
     const inputFormat = formatOfMime(head.contentType);
-    const format = resolveFormat(spec.output.format, inputFormat, accept);
+    let animated = false;
+    if (spec.output.format === 'auto' && (inputFormat === 'gif' || inputFormat === 'webp')) {
+      const probed = await this.#isAnimated(key, head, input);
+      animated = probed.animated;
+      input ??= probed.bytes;
+    }
+    const format = resolveFormat(spec.output.format, inputFormat, accept, { animated });
     const varyAccept = spec.output.format === 'auto';
-    const cacheKey = createHash('sha256').update(`${encodedSpec}\n${format}\n${key}\n${head.etag}`).digest('hex');
+    const id = createHash('sha256').update(`v1\n${canonical}\n${format}\n${key}\n${head.etag}`).digest('hex');
     const cacheControl = this.#o.cacheControl ?? 'public, max-age=86400';
-    const cached = await this.#o.cache.get(cacheKey);
+    const cached = await this.#o.cache.get(id);
     if (cached !== undefined) {
       this.stats.hits++;
-      return { ...cached, varyAccept, cacheControl, hit: true };
+      return { ...cached, varyAccept, cacheControl, hit: true, cache: 'hit' };
     }
-    let flight = this.#inflight.get(cacheKey);
+    let flight = this.#inflight.get(id);
     if (flight !== undefined) this.stats.joins++;
     else {
-      const input = file === undefined ? undefined : { path: file.path, bytes: file.info.bytes };
-      flight = this.#render(key, input, spec, format, cacheKey).finally(() => this.#inflight.delete(cacheKey));
-      this.#inflight.set(cacheKey, flight);
+      flight = this.#fill(id, key, input, spec, format).finally(() => this.#inflight.delete(id));
+      this.#inflight.set(id, flight);
     }
-    return { ...(await flight), varyAccept, cacheControl, hit: false };
+    const { image, cache } = await flight;
+    return { ...image, varyAccept, cacheControl, hit: cache !== 'miss', cache };
   }
 
-  #spec(encoded: string): TransformSpec {
-    let spec = this.#specs.get(encoded);
-    if (spec === undefined) {
-      spec = deepFreeze(decodeSpec(encoded));
+  #spec(encoded: string): { spec: TransformSpec; canonical: string } {
+    let entry = this.#specs.get(encoded);
+    if (entry === undefined) {
+      const spec = deepFreeze(decodeSpec(encoded));
+      // The canonical form, not the URL's text: two spellings of one spec share their renditions.
+      entry = { spec, canonical: canonicalJson(spec) };
       // Past the bound, the oldest decoded goes (insertion order): presets are decoded again at once.
       if (this.#specs.size >= SPEC_MEMO_SIZE) this.#specs.delete(this.#specs.keys().next().value as string);
-      this.#specs.set(encoded, spec);
+      this.#specs.set(encoded, entry);
     }
-    return spec;
+    return entry;
   }
 
-  async #render(
+  /** Whether a GIF/WebP source is animated, remembered per version; with its bytes when they had to be read. */
+  async #isAnimated(key: string, head: BlobInfo, file: ImageInput | undefined): Promise<{ animated: boolean; bytes?: Buffer }> {
+    const memo = `${key}\n${head.etag}`;
+    const known = this.#animated.get(memo);
+    if (known !== undefined) return { animated: known };
+    let bytes: Buffer | undefined;
+    let animated: boolean;
+    if (file !== undefined && !Buffer.isBuffer(file)) {
+      // A WebP says so in its first 21 bytes; a GIF must be walked to its second frame.
+      animated = isAnimated(formatOfMime(head.contentType) === 'webp' ? readHeadOf(file.path, 32) : await readWhole(file.path));
+    } else {
+      bytes = (await readInput(this.#o.store, key)).input as Buffer;
+      animated = isAnimated(bytes);
+    }
+    if (this.#animated.size >= ANIMATION_MEMO_SIZE) this.#animated.delete(this.#animated.keys().next().value as string);
+    this.#animated.set(memo, animated);
+    return bytes === undefined ? { animated } : { animated, bytes };
+  }
+
+  /** A local miss: the shared cache, else a render (written to both levels behind the answer). */
+  async #fill(
+    id: string,
     key: string,
-    file: ImageFile | undefined,
+    input: ImageInput | undefined,
     spec: TransformSpec,
     format: ImageFormat,
-    cacheKey: string,
-  ): Promise<CachedImage> {
-    const input = file ?? (await readInput(this.#o.store, key)).input;
+  ): Promise<{ image: CachedImage; cache: CacheOutcome }> {
+    const sharedKey = `${RENDITIONS_PREFIX}/${id}.${extOf(format)}`;
+    const etag = `"${id.slice(0, 32)}"`;
+    if (this.#shared) {
+      const image = await this.#fromShared(sharedKey, format, etag);
+      if (image !== undefined) {
+        this.stats.sharedHits++;
+        this.#remember(id, image);
+        return { image, cache: 'hit-shared' };
+      }
+    }
+    const source = input ?? (await readInput(this.#o.store, key)).input;
     this.stats.transforms++;
-    const out = await this.#o.renderer.render(input, { ...spec, output: { ...spec.output, format } });
+    const out = await this.#o.renderer.render(source, { ...spec, output: { ...spec.output, format } });
     const image: CachedImage = {
       data: out.data,
       contentType: mimeOf(out.format),
       format: out.format,
       width: out.width,
       height: out.height,
-      etag: `"${cacheKey.slice(0, 32)}"`,
+      etag,
     };
-    // Answer now; the cache serves the entry from memory until its file is written.
-    this.#o.cache.set(cacheKey, image).catch(() => {
+    // Answer now; the LRU serves the entry from memory until its file is written.
+    this.#remember(id, image);
+    if (this.#shared) this.#writeShared(sharedKey, image);
+    return { image, cache: 'miss' };
+  }
+
+  /**
+   * A rendition from the shared cache, or undefined. A store that fails, or an object that is not
+   * the image it should be, costs a render and a counted error, never the answer.
+   */
+  async #fromShared(sharedKey: string, format: ImageFormat, etag: string): Promise<CachedImage | undefined> {
+    try {
+      const obj = await this.#o.store.get(sharedKey);
+      if (obj === undefined) return undefined;
+      // The size is read back from the header (libvips, no decode): the store keeps no dimensions.
+      const meta = await sharp(obj.data).metadata();
+      if (meta.format !== SHARP_FORMAT[format] || meta.width === undefined || meta.height === undefined) {
+        this.stats.sharedErrors++;
+        return undefined;
+      }
+      return { data: obj.data, contentType: mimeOf(format), format, width: meta.width, height: meta.pageHeight ?? meta.height, etag };
+    } catch {
+      this.stats.sharedErrors++;
+      return undefined;
+    }
+  }
+
+  #remember(id: string, image: CachedImage): void {
+    this.#o.cache.set(id, image).catch(() => {
       this.stats.cacheWriteErrors++;
     });
-    return image;
+  }
+
+  /**
+   * Writes a rendition to the shared cache behind the answer. Two nodes that rendered the same key
+   * both write it; identical bytes under one key, and a put replaces an object whole, so a reader
+   * sees one or the other complete, never a mix.
+   */
+  #writeShared(sharedKey: string, image: CachedImage): void {
+    const write: Promise<void> = this.#o.store
+      .put(sharedKey, image.data, image.contentType)
+      .then(
+        () => {
+          this.stats.sharedWrites++;
+        },
+        () => {
+          this.stats.sharedErrors++;
+        },
+      )
+      .finally(() => this.#writes.delete(write));
+    this.#writes.add(write);
   }
 }
+
+/** sharp's `metadata().format` of each of our formats (libvips calls AVIF `heif`). */
+const SHARP_FORMAT: Readonly<Record<ImageFormat, string>> = { jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'heif', gif: 'gif' };
+
+/** Source versions whose animation {@link OnTheFly} remembers. */
+const ANIMATION_MEMO_SIZE = 4096;
 
 /** Decoded specs kept by {@link OnTheFly}. */
 const SPEC_MEMO_SIZE = 256;

@@ -188,7 +188,7 @@ export function imageRoutes(o: ImageRoutesOptions): HttpRoute[] {
         'cache-control': r.cacheControl,
         'content-type': r.contentType,
         'x-content-type-options': 'nosniff',
-        'x-tributary-cache': r.hit ? 'hit' : 'miss',
+        'x-tributary-cache': r.cache,
       };
       if (r.varyAccept) headers.vary = 'Accept';
       if (matches(req.headers['if-none-match'], r.etag)) return void res.writeHead(304, headers).end();

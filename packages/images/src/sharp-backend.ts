@@ -159,7 +159,7 @@ export class SharpBackend implements ImageBackend {
   ): Promise<RenderedImage | { animation: Animation }> {
     const probe = quickProbe(input, spec.steps[0], this.limits) ?? (await this.probe(input, { frames: 'first' }));
     const inputFormat: ImageFormat = probe.format === 'tiff' ? 'png' : probe.format;
-    const format = resolveFormat(spec.output.format, inputFormat, options.accept);
+    const format = resolveFormat(spec.output.format, inputFormat, options.accept, { animated: probe.pages > 1 });
     if (keepsAnimation(probe, format)) {
       checkTotalPixels(probe.width * probe.height * probe.pages, this.limits);
       return { animation: { probe, format } };

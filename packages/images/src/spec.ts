@@ -283,12 +283,33 @@ function stableStringify(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** The concrete format `format` resolves to for an input of `inputFormat`, given what the client accepts. */
-export function resolveFormat(format: OutputFormat, inputFormat: ImageFormat, accept?: string): ImageFormat {
+/** What {@link resolveFormat} knows about the input besides its format. */
+export interface ResolveFormatOptions {
+  /**
+   * The input is an animation (more than one frame). `auto` then prefers a format that carries it:
+   * WebP when Accept names it, else GIF — never a still AVIF, JPEG or PNG of the first frame.
+   * @defaultValue false
+   */
+  animated?: boolean;
+}
+
+/**
+ * The concrete format `format` resolves to for an input of `inputFormat`, given what the client
+ * accepts. For `auto` on a still input: avif > webp > jpeg (png for png/gif inputs), by the Accept
+ * header's q-values; on an animation: webp when accepted, else gif (our encoder writes no animated
+ * AVIF, and GIF is the one animated format every client decodes, so a wildcard-only Accept gets it).
+ */
+export function resolveFormat(
+  format: OutputFormat,
+  inputFormat: ImageFormat,
+  accept?: string,
+  options: ResolveFormatOptions = {},
+): ImageFormat {
   if (format === 'original') return inputFormat;
   if (format !== 'auto') return format;
   if (accept === undefined) return 'webp';
   const { avif, webp } = acceptedImageQualities(accept);
+  if (options.animated === true) return webp > 0 ? 'webp' : 'gif';
   // Named types only: a bare */* (curl, most libraries) gets the universally decodable format.
   if (avif > 0 && avif >= webp) return 'avif';
   if (webp > 0) return 'webp';

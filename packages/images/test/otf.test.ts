@@ -19,6 +19,7 @@ import {
   UrlSigner,
 } from '../src/index.js';
 import type { HttpRoute } from '@tributary/server';
+import type { BlobStore } from '../src/blobs.js';
 import * as fx from './fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -134,6 +135,27 @@ describe('format negotiation', () => {
       const m = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
       expect([m.format, m.width, m.height]).toEqual([format, 50, 40]);
     }
+  });
+
+  test('auto keeps an animated GIF animated: animated WebP when accepted, else an animated GIF', async () => {
+    const { signer, base, store } = await setup();
+    await store.put('uploads/anim', await fx.animatedGif(3), 'image/gif');
+    await store.put('uploads/still-gif', await fx.animatedGif(1), 'image/gif');
+    const url = base + signer.path(thumbAuto, 'uploads/anim');
+    for (const [accept, type, format] of [
+      // A browser that takes AVIF and WebP: a still AVIF would show one frame of three.
+      ['image/avif,image/webp,image/apng,image/*,*/*;q=0.8', 'image/webp', 'webp'],
+      ['*/*', 'image/gif', 'gif'],
+    ] as const) {
+      const res = await fetch(url, { headers: { accept } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(type);
+      const m = await sharp(Buffer.from(await res.arrayBuffer()), { animated: true }).metadata();
+      expect([m.format, m.pages, m.width, m.pageHeight]).toEqual([format, 3, 50, 40]);
+    }
+    // A one-frame GIF is a still image: the best still format.
+    const still = await fetch(base + signer.path(thumbAuto, 'uploads/still-gif'), { headers: { accept: 'image/avif,image/webp,*/*' } });
+    expect(still.headers.get('content-type')).toBe('image/avif');
   });
 
   test('a fixed format has no Vary; ETag and If-None-Match give 304', async () => {
@@ -255,5 +277,113 @@ describe('cache and single flight', () => {
     await cache.set('d', entry(900)); // evicts a and c
     expect(cache.keys()).toEqual(['d']);
     expect(cache.bytes).toBe(900);
+  });
+});
+
+describe('shared rendition cache (two nodes on one store)', () => {
+  /** A node's on-the-fly part: its own LRU directory, the shared store, the same signing key. */
+  async function nodeOn(store: BlobStore, options: { sharedCache?: boolean } = {}) {
+    const dir = await mkdtemp(join(tmpdir(), 'trib-otf-node-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const otf = new OnTheFly({
+      store,
+      renderer: new SharpBackend(),
+      signer: new UrlSigner([K1]),
+      cache: new DiskLruCache({ dir, maxBytes: 1e7 }),
+      ...options,
+    });
+    const engine = new MemoryEngine();
+    cleanups.push(() => engine.close());
+    return { otf, base: await serve(imageRoutes({ store, tokens: new UploadTokens(engine.kv), engine, otf })) };
+  }
+
+  async function diskStore(): Promise<DiskBlobStore> {
+    const dir = await mkdtemp(join(tmpdir(), 'trib-otf-shared-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const store = new DiskBlobStore(dir);
+    await store.put('uploads/photo', await fx.plainJpeg(400, 300), 'image/jpeg');
+    return store;
+  }
+
+  test('a URL rendered on node A is served by node B from the store, not rendered again', async () => {
+    const store = await diskStore();
+    const a = await nodeOn(store, { sharedCache: true });
+    const b = await nodeOn(store, { sharedCache: true });
+    const path = new UrlSigner([K1]).path(thumbAuto, 'uploads/photo');
+    const accept = { accept: 'image/webp,*/*' };
+    const first = await fetch(a.base + path, { headers: accept });
+    expect(first.headers.get('x-tributary-cache')).toBe('miss');
+    const bytes = Buffer.from(await first.arrayBuffer());
+    await a.otf.settled(); // the shared copy is written behind the answer
+    const fromB = await fetch(b.base + path, { headers: accept });
+    expect(fromB.status).toBe(200);
+    expect(fromB.headers.get('x-tributary-cache')).toBe('hit-shared');
+    expect(fromB.headers.get('etag')).toBe(first.headers.get('etag'));
+    expect(fromB.headers.get('content-type')).toBe('image/webp');
+    expect(Buffer.from(await fromB.arrayBuffer())).toEqual(bytes);
+    expect((await fetch(b.base + path, { headers: accept })).headers.get('x-tributary-cache')).toBe('hit');
+    expect([a.otf.stats.transforms, b.otf.stats.transforms, b.otf.stats.sharedHits]).toEqual([1, 0, 1]);
+    // Another negotiated format is another rendition: B renders that one itself.
+    expect((await fetch(b.base + path, { headers: { accept: '*/*' } })).headers.get('x-tributary-cache')).toBe('miss');
+  });
+
+  test('two nodes missing the same key at once both render; the store keeps one copy, the same bytes either answered', async () => {
+    const store = await diskStore();
+    const a = await nodeOn(store, { sharedCache: true });
+    const b = await nodeOn(store, { sharedCache: true });
+    const enc = encodeSpec(thumbAuto);
+    const sig = new UrlSigner([K1]).sign(enc, 'uploads/photo');
+    const [ra, rb] = await Promise.all([
+      a.otf.get(sig, enc, 'uploads/photo', 'image/webp'),
+      b.otf.get(sig, enc, 'uploads/photo', 'image/webp'),
+    ]);
+    expect([ra.cache, rb.cache]).toEqual(['miss', 'miss']);
+    expect(ra.data).toEqual(rb.data);
+    expect(ra.etag).toBe(rb.etag);
+    await Promise.all([a.otf.settled(), b.otf.settled()]);
+    expect(a.otf.stats.sharedWrites + b.otf.stats.sharedWrites).toBe(2); // last write wins, identical bytes
+    expect(await readdir(join(store.root, 'data', 'renditions'))).toHaveLength(1);
+    const c = await nodeOn(store, { sharedCache: true });
+    const rc = await c.otf.get(sig, enc, 'uploads/photo', 'image/webp');
+    expect([rc.cache, rc.width, rc.height, c.otf.stats.transforms]).toEqual(['hit-shared', 50, 40, 0]);
+    expect(rc.data).toEqual(ra.data);
+  });
+
+  test('an animated rendition comes back from the store animated, with its frame size', async () => {
+    const store = await diskStore();
+    await store.put('uploads/anim', await fx.animatedGif(3), 'image/gif');
+    const a = await nodeOn(store, { sharedCache: true });
+    const b = await nodeOn(store, { sharedCache: true });
+    const enc = encodeSpec(thumbAuto);
+    const sig = new UrlSigner([K1]).sign(enc, 'uploads/anim');
+    await a.otf.get(sig, enc, 'uploads/anim', 'image/avif,image/webp');
+    await a.otf.settled();
+    const rb = await b.otf.get(sig, enc, 'uploads/anim', 'image/avif,image/webp');
+    expect([rb.cache, rb.format, rb.width, rb.height]).toEqual(['hit-shared', 'webp', 50, 40]);
+    expect((await sharp(rb.data, { animated: true }).metadata()).pages).toBe(3);
+  });
+
+  test('on by default for a store without local files (an object store), off for the disk store', async () => {
+    expect((await nodeOn(new MemoryBlobStore())).otf.sharedCache).toBe(true);
+    expect((await nodeOn(await diskStore())).otf.sharedCache).toBe(false);
+    expect((await nodeOn(await diskStore(), { sharedCache: true })).otf.sharedCache).toBe(true);
+  });
+
+  test('a store that fails under the shared cache costs a render, never the answer', async () => {
+    const inner = new MemoryBlobStore();
+    await inner.put('uploads/photo', await fx.plainJpeg(400, 300), 'image/jpeg');
+    // The store answers sources but fails every rendition read and write (a bucket policy gone wrong).
+    const failing: BlobStore = {
+      put: (key, data, type) => (key.startsWith('renditions/') ? Promise.reject(new Error('AccessDenied')) : inner.put(key, data, type)),
+      get: (key) => (key.startsWith('renditions/') ? Promise.reject(new Error('AccessDenied')) : inner.get(key)),
+      head: (key) => inner.head(key),
+      delete: (key) => inner.delete(key),
+    };
+    const a = await nodeOn(failing);
+    const res = await fetch(a.base + new UrlSigner([K1]).path(thumbAuto, 'uploads/photo'), { headers: { accept: 'image/webp' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-tributary-cache')).toBe('miss');
+    await a.otf.settled();
+    expect(a.otf.stats.sharedErrors).toBe(2); // the read before the render, the write after it
   });
 });

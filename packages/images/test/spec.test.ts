@@ -99,6 +99,18 @@ describe('canonical form', () => {
     expect(resolveFormat('auto', 'png', 'image/*')).toBe('png');
     expect(resolveFormat('original', 'gif')).toBe('gif');
   });
+
+  test('auto keeps an animation animated: WebP when accepted, else GIF, never a still AVIF or PNG', () => {
+    const animated = { animated: true };
+    expect(resolveFormat('auto', 'gif', 'image/avif,image/webp,*/*', animated)).toBe('webp');
+    expect(resolveFormat('auto', 'webp', 'image/avif,image/webp;q=0.5', animated)).toBe('webp');
+    expect(resolveFormat('auto', 'gif', '*/*', animated)).toBe('gif');
+    expect(resolveFormat('auto', 'webp', 'image/avif,image/webp;q=0,*/*', animated)).toBe('gif');
+    expect(resolveFormat('auto', 'gif', undefined, animated)).toBe('webp');
+    // A still GIF is negotiated like any still image.
+    expect(resolveFormat('auto', 'gif', 'image/avif,image/webp,*/*', { animated: false })).toBe('avif');
+    expect(resolveFormat('auto', 'gif', '*/*')).toBe('png');
+  });
 });
 
 describe('Cloudinary mapping', () => {
