@@ -12,6 +12,7 @@ import {
   type PreparedBlock,
   type PublishFn,
   type RunnerPoolOptions,
+  topologyRoute,
 } from '@tributary/runtime';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -119,6 +120,8 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     await runtimeStarted;
     const req: Parameters<Publisher['publish']>[0] = { channel, data, hops: opts.hops, principal: INSECURE_PRINCIPAL, transport: 'block' };
     if (opts.msgId !== undefined) req.msgId = opts.msgId;
+    if (opts.lineage !== undefined) req.lineage = opts.lineage;
+    if (opts.traceparent !== undefined) req.traceparent = opts.traceparent;
     return publisher.publish(req);
   };
   let images: Images | undefined;
@@ -166,6 +169,7 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
   }
   const routes: HttpRoute[] = [
     adminRoute(blocks, readBody),
+    topologyRoute(blocks),
     requestRoute(blocks, readBody, (caller, name) => can(caller, 'request', `$blocks.${name}`)),
     ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).

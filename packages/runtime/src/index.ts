@@ -26,7 +26,7 @@ export {
 export type { ResolvedLimits, LogBudget } from './limits.js';
 export { redact, MIN_REDACTED_SECRET } from './redact.js';
 export type { BlockInfo, BlockStats } from './deployed.js';
-export type { PublishFn, HostModule, BlockLogLine, FetchLimits } from './host.js';
+export type { PublishFn, PublishOptions, HostModule, BlockLogLine, FetchLimits } from './host.js';
 export type { RetryOptions } from './consumer.js';
 export type { NormalizedTrigger } from './describe.js';
 export { BlockNode } from './node.js';
@@ -41,3 +41,12 @@ export type { ReplayMessage } from './runner.js';
 export { DeadLetters, DLQ_NAMESPACE, DLQ_SCAN_LIMIT, parseDeadLetterRecord } from './dlq.js';
 export type { DeadLetter, DeadLetterRecord } from './dlq.js';
 export { BLOCK_NAME, isBlockName } from './describe.js';
+export {
+  Topology,
+  resolveTopologyOptions,
+  DEFAULT_TOPOLOGY_WINDOW_MS,
+  DEFAULT_TOPOLOGY_RECENT_MS,
+  DEFAULT_TOPOLOGY_MAX_CHANNELS,
+} from './topology.js';
+export type { TopologyOptions, TopologySnapshot, TopologyNode, TopologyEdge, TopologyLag } from './topology.js';
+export { topologyRoute, TOPOLOGY_PATH } from './topology-route.js';

@@ -11,6 +11,7 @@ import { DeadLetters } from './dlq.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { BlockRegistry, DEPLOY_CHANNEL, type PlatformPublish } from './registry.js';
 import { BlockRunner, type RunnerOptions } from './runner.js';
+import { Topology, type TopologyOptions } from './topology.js';
 
 /** A block folder's manifest, `block.json`. */
 export interface BlockManifest {
@@ -37,6 +38,8 @@ export interface BlockNodeOptions extends RunnerOptions {
    * path. @defaultValue an append to `engine`
    */
   announce?: PlatformPublish;
+  /** The topology's rate window and bounds (`GET /v1/admin/topology`). @defaultValue {} (see {@link TopologyOptions}) */
+  topology?: Partial<TopologyOptions>;
 }
 
 /**
@@ -48,6 +51,8 @@ export class BlockNode {
   readonly registry: BlockRegistry;
   /** The blocks' dead-letter channels: list, replay, drop (admin API). */
   readonly deadLetters: DeadLetters;
+  /** What the blocks read and write, with rates and lag (`GET /v1/admin/topology`). */
+  readonly topology: Topology;
   readonly #log: Logger | undefined;
   readonly #engine: StreamEngine;
   #watch: Follow | undefined;
@@ -61,7 +66,9 @@ export class BlockNode {
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(options: BlockNodeOptions) {
-    this.runner = new BlockRunner(options);
+    this.topology = new Topology(options.engine, () => this.runner.list(), options.topology);
+    // The blocks' publishes go through the topology's counter: which channels each block writes.
+    this.runner = new BlockRunner({ ...options, publish: this.topology.count(options.publish) });
     this.registry = new BlockRegistry(options.engine, options.announce);
     this.deadLetters = new DeadLetters(options.engine, this.runner);
     this.#log = options.logger;
@@ -156,6 +163,7 @@ export class BlockNode {
   }
 
   async close(): Promise<void> {
+    this.topology.close();
     await this.#watch?.close();
     await this.runner.close();
   }
