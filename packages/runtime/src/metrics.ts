@@ -1,6 +1,6 @@
 import type { StreamEngine } from '@tributary/engine';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { RunnerExitReason, RunnerPool } from './process/pool.js';
+import { RUNNER_EXIT_REASONS, type RunnerPool } from './process/pool.js';
 
 /** Prometheus metrics of the blocks runtime. The `block` label is bounded by the deployed blocks. */
 export class RuntimeMetrics {
@@ -19,7 +19,7 @@ export class RuntimeMetrics {
       labelNames: ['reason'],
       registers: [registry],
     });
-    for (const reason of ['crashed', 'memory', 'unresponsive'] satisfies RunnerExitReason[]) this.runnerExits.inc({ reason }, 0);
+    for (const reason of RUNNER_EXIT_REASONS) this.runnerExits.inc({ reason }, 0);
     this.invocations = new Counter({
       name: 'tributary_block_invocations_total',
       help: 'Block handler invocations on this runner',

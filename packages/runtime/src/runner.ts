@@ -130,6 +130,7 @@ export class BlockRunner {
     this.#metrics =
       options.metrics === undefined ? undefined : new RuntimeMetrics(options.metrics, options.engine, () => [...this.#blocks.keys()]);
     this.pool = new RunnerPool(options.runners, {
+      maxPayloadChars: this.#o.maxPayloadBytes,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
       onExit: (reason) => this.#metrics?.runnerExits.inc({ reason }),
       // What crossed out of an isolate, for the tests that check an oversized value stayed inside.

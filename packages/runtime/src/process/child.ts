@@ -1,5 +1,6 @@
 import { BlockError, BlockErrorCodes } from '../errors.js';
 import { BlockSandbox, copiedOut, type HostHandler, type InvocationInfo } from '../sandbox.js';
+import { encodeFrames, FrameReader, runnerPipes } from './channel.js';
 import { Outbox, type FromRunner, type ToRunner, type WireError } from './messages.js';
 
 /**
@@ -10,9 +11,39 @@ import { Outbox, type FromRunner, type ToRunner, type WireError } from './messag
  * block is a host call the node checks and performs.
  */
 
-if (process.send === undefined) throw new Error('the runner process must be started by its node (over IPC)');
+const maxFrameBytes = Number(process.argv[2]);
+if (!(maxFrameBytes > 0)) throw new Error('the runner process must be started by its node (with its frame cap, and pipes on fd 3 and 4)');
+const pipes = runnerPipes();
 
-const outbox = new Outbox<FromRunner>({ send: (batch) => process.send?.(batch) });
+/**
+ * Writes what one turn produced. The node kills a runner that sends a frame over its cap, so a
+ * message an isolate made too large (a block's huge definition, say) is turned into the failure it
+ * stands for here rather than cost every block on this runner its process.
+ */
+function send(batch: FromRunner[]): void {
+  pipes.output.write(encodeFrames(batch, maxFrameBytes, oversized));
+}
+
+function oversized(m: FromRunner, bytes: number): FromRunner {
+  const error = (code: BlockError['code']): WireError => ({ code, message: `a message of ${bytes} bytes, over the runner's cap` });
+  switch (m.t) {
+    case 'loaded':
+      return { t: 'loaded', sb: m.sb, ok: false, error: error(BlockErrorCodes.INVALID_BLOCK), copied: m.copied };
+    case 'result':
+      return { ...m, ok: false, error: error(BlockErrorCodes.RESULT_TOO_LARGE) } as FromRunner;
+    case 'call': {
+      // Answered here: the node never hears of it.
+      const c = calls.get(m.call);
+      calls.delete(m.call);
+      c?.reject(new BlockError(BlockErrorCodes.PAYLOAD_TOO_LARGE, error(BlockErrorCodes.PAYLOAD_TOO_LARGE).message));
+      return { t: 'beat', rss: process.memoryUsage.rss() };
+    }
+    default:
+      return m;
+  }
+}
+
+const outbox = new Outbox<FromRunner>({ send });
 const sandboxes = new Map<number, BlockSandbox>();
 /** Each sandbox's InvocationInfo: the node sends it with a version's first invocation here. */
 const infos = new Map<number, InvocationInfo>();
@@ -71,7 +102,7 @@ let lastBeat = 0;
 function beat(): void {
   if (Date.now() - lastBeat < 1000) return;
   lastBeat = Date.now();
-  process.send?.([{ t: 'beat', rss: process.memoryUsage.rss() } satisfies FromRunner]);
+  send([{ t: 'beat', rss: process.memoryUsage.rss() }]);
 }
 
 /** Runs one invocation of sandbox `sb` and reports it; resolves whether it succeeded. */
@@ -145,11 +176,19 @@ function handle(m: ToRunner): void {
   }
 }
 
-process.on('message', (batch: ToRunner[]) => {
-  for (const m of batch) handle(m);
-});
-// The node is gone (it exited or closed the channel): so is every reason to run.
-process.on('disconnect', () => process.exit(0));
+// The node is trusted: no cap on what it sends (a bundle to load may be large).
+const reader = new FrameReader(
+  Number.POSITIVE_INFINITY,
+  (m) => handle(m as ToRunner),
+  (err) => {
+    throw err;
+  },
+);
+pipes.input.on('data', (chunk: Buffer) => reader.push(chunk));
+// The node is gone (it exited or closed the pipe): so is every reason to run.
+pipes.input.on('end', () => process.exit(0));
+pipes.input.on('error', () => process.exit(0));
+pipes.output.on('error', () => process.exit(0));
 
 setInterval(beat, 250);
 outbox.push({ t: 'ready', pid: process.pid });

@@ -1,7 +1,11 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { BlockError, BlockErrorCodes } from '../errors.js';
+import { MAX_HOST_ARGS_CHARS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS } from '../limits.js';
+import { encodeFrames, FrameReader } from './channel.js';
+import { checkFromRunner } from './check.js';
 import { runnerEntry } from './entry.js';
 import { Outbox, type FromRunner, type ToRunner } from './messages.js';
 
@@ -12,7 +16,25 @@ export type RunnerExitReason =
   /** Its resident memory passed its budget: its blocks' declared heaps plus `overheadMb`. */
   | 'memory'
   /** It sent nothing (not even its heartbeat) for `unresponsiveMs`. */
-  | 'unresponsive';
+  | 'unresponsive'
+  /**
+   * It sent what no honest runner sends (a frame over the cap, bytes that are not JSON, a message
+   * of the wrong shape): taken as code that escaped its isolate, and killed before the node reads more.
+   */
+  | 'protocol';
+
+/** Every reason, for metrics that list each one from the start. */
+export const RUNNER_EXIT_REASONS: readonly RunnerExitReason[] = ['crashed', 'memory', 'unresponsive', 'protocol'];
+
+/**
+ * The largest frame an honest runner sends, bytes, for a node whose publishes may carry
+ * `maxPayloadChars`: the largest host-call arguments or result (see limits.ts), room for the
+ * envelope, and 3 bytes of UTF-8 per character at worst.
+ */
+export function maxFrameBytes(maxPayloadChars = MAX_RESULT_CHARS): number {
+  const chars = Math.max(MAX_HOST_ARGS_CHARS, MAX_REQUEST_RESULT_CHARS, maxPayloadChars + 64 * 1024) + 64 * 1024;
+  return 3 * chars;
+}
 
 /** Options of the runner processes, under {@link RunnerOptions.runners}. */
 export interface RunnerPoolOptions {
@@ -69,6 +91,7 @@ export class RunnerProcess {
   /** Increments with each start: a lane loaded in an older generation must load again. */
   generation = 0;
   #child: ChildProcess | undefined;
+  #reader: FrameReader | undefined;
   #outbox: Outbox<ToRunner> | undefined;
   #readyNow = false;
   /** Callers of {@link ready} waiting for a process (any generation) to take messages. */
@@ -178,25 +201,47 @@ export class RunnerProcess {
     // Memory is judged on this process's own heartbeats, never on its predecessor's last one.
     this.#rss = 0;
     // No inherited execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
-    const child = fork(runnerEntry(), [], { execArgv: [], serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // fd 3 carries the node's frames to the runner, fd 4 the runner's back (see channel.ts).
+    const child = spawn(process.execPath, [this.#pool.entry ?? runnerEntry(), String(this.#pool.maxFrameBytes)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
+    });
     this.#child = child;
+    const toRunner = child.stdio[3] as Writable;
+    const fromRunner = child.stdio[4] as Readable;
+    // A write to a process that is exiting fails; its exit handler settles what was in flight.
+    toRunner.on('error', () => child.kill('SIGKILL'));
+    fromRunner.on('error', () => child.kill('SIGKILL'));
     this.#outbox = new Outbox<ToRunner>({
       send: (batch) => {
-        // A write to a process that is exiting fails; its exit handler settles what was in flight.
-        if (child.connected)
-          child.send(batch, (err) => {
-            if (err !== null && err !== undefined) child.kill('SIGKILL');
-          });
+        if (!toRunner.destroyed) toRunner.write(encodeFrames(batch));
       },
     });
+    const reader = new FrameReader(
+      this.#pool.maxFrameBytes,
+      (message) => {
+        const m = checkFromRunner(message);
+        if (typeof m === 'string') this.#refuse(child, reader, m);
+        else this.#dispatch(m);
+      },
+      (err) => this.#refuse(child, reader, err.message),
+    );
+    this.#reader = reader;
     this.#startedAt = Date.now();
     this.#lastHeard = Date.now();
-    child.on('message', (batch: FromRunner[]) => {
+    fromRunner.on('data', (chunk: Buffer) => {
       this.#lastHeard = Date.now();
-      for (const m of batch) this.#dispatch(m);
+      reader.push(chunk);
     });
     child.on('error', () => child.kill('SIGKILL'));
     child.once('exit', (code, signal) => this.#exited(child, code, signal));
+  }
+
+  /** The runner sent what no honest runner sends: nothing more of it is read, and it is killed. */
+  #refuse(child: ChildProcess, reader: FrameReader, why: string): void {
+    reader.stop();
+    if (child !== this.#child) return;
+    this.#pool.noteRefused(this, why);
+    this.kill('protocol');
   }
 
   #dispatch(m: FromRunner): void {
@@ -245,6 +290,8 @@ export class RunnerProcess {
     if (child !== this.#child) return;
     this.#outbox?.clear();
     this.#outbox = undefined;
+    this.#reader?.stop();
+    this.#reader = undefined;
     this.#child = undefined;
     this.#readyNow = false;
     const reason = this.#killedFor ?? 'crashed';
@@ -305,6 +352,8 @@ export class RunnerPool {
   readonly size: number;
   readonly overheadMb: number;
   readonly unresponsiveMs: number;
+  /** The largest frame read from a runner; over it, the runner is killed (`protocol`). */
+  readonly maxFrameBytes: number;
   readonly processes: RunnerProcess[] = [];
   #nextId = 1;
   #closed = false;
@@ -314,15 +363,28 @@ export class RunnerPool {
 
   constructor(
     options: RunnerPoolOptions = {},
-    hooks: { logger?: Logger; onExit?: (reason: RunnerExitReason) => void; onCopied?: (chars: number) => void } = {},
+    hooks: {
+      logger?: Logger;
+      onExit?: (reason: RunnerExitReason) => void;
+      onCopied?: (chars: number) => void;
+      /** The largest `ctx.publish` data of this node's blocks, characters. @defaultValue MAX_RESULT_CHARS */
+      maxPayloadChars?: number;
+      /** The runner's main module (tests run a hostile one). @defaultValue {@link runnerEntry} */
+      entry?: string;
+    } = {},
   ) {
     this.size = Math.max(1, Math.floor(options.size ?? availableParallelism()));
     this.overheadMb = options.overheadMb ?? 256;
     this.unresponsiveMs = options.unresponsiveMs ?? 15_000;
+    this.maxFrameBytes = maxFrameBytes(hooks.maxPayloadChars);
+    this.entry = hooks.entry;
     this.#log = hooks.logger;
     this.#onExit = hooks.onExit;
     this.#onCopied = hooks.onCopied;
   }
+
+  /** The runner's main module, when not the runtime's own. */
+  readonly entry: string | undefined;
 
   /** A fresh id for a sandbox or an invocation (unique across this pool's processes). */
   nextId(): number {
@@ -348,6 +410,13 @@ export class RunnerPool {
       'a block runner process exited; its in-flight invocations failed with RUNNER_EXITED, and it is restarting',
     );
     this.#onExit?.(reason);
+  }
+
+  noteRefused(p: RunnerProcess, why: string): void {
+    this.#log?.error(
+      { runner: this.processes.indexOf(p), why },
+      'a block runner process sent what no honest runner sends; it is killed (a block may have escaped its isolate)',
+    );
   }
 
   noteCopied(chars: number): void {
