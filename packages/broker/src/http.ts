@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { nanoid } from 'nanoid';
-import { channelProblem, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
+import { channelProblem, ErrorCodes, isTraceparent, TributaryError, type JsonValue } from '@tributary/protocol';
 import { bearerOf, httpStatusOf, json, readBody, type Principal } from '@tributary/server';
 import { handleAdmin, isBrokerAdminPath } from './admin.js';
 import { authenticate, authorize, INSECURE_PRINCIPAL } from './auth.js';
 import type { BrokerContext } from './context.js';
+import type { PublishRequest } from './publisher.js';
 import { originProblem } from './origin.js';
-import { toHistoryMessage, toTributaryError } from './session.js';
+import { toTributaryError } from './session.js';
+import { mayReadChannel, toHistoryMessage } from './lineage.js';
 
 /** Who a request without credentials acts as on routes that allow it: nothing granted. */
 const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ admin: false, grants: Object.freeze({}) });
@@ -123,7 +125,7 @@ export async function handleHttp(ctx: BrokerContext, req: IncomingMessage, res: 
         epoch: r.epoch,
         first: r.first,
         last: r.last,
-        messages: r.entries.map(toHistoryMessage),
+        messages: r.entries.map((e) => toHistoryMessage(e, (parent) => mayReadChannel(principal, parent))),
       });
     }
     throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
@@ -164,7 +166,13 @@ async function publish(
   if (msgId !== undefined && (typeof msgId !== 'string' || msgId.length === 0 || msgId.length > 128)) {
     throw new TributaryError(ErrorCodes.INVALID_FRAME, 'msgId must be a string of 1–128 characters');
   }
-  const r = await ctx.publisher.publish(msgId === undefined ? { channel, data, principal } : { channel, data, principal, msgId });
+  const request: PublishRequest = { channel, data, principal };
+  if (msgId !== undefined) request.msgId = msgId;
+  // W3C trace context rides in its standard header; an invalid one is ignored, as the spec asks of
+  // receivers (trace-context §3.2), rather than failing the publish.
+  const traceparent = req.headers.traceparent;
+  if (isTraceparent(traceparent)) request.traceparent = traceparent;
+  const r = await ctx.publisher.publish(request);
   ctx.metrics.published++;
   ctx.prom.messagesIn.inc({ transport: 'http' });
   json(res, r.duplicate ? 200 : 201, { channel, offset: r.offset, epoch: r.epoch, time: r.time, duplicate: r.duplicate });

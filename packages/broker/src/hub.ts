@@ -1,12 +1,20 @@
 import type { Entry, Follow, StreamEngine } from '@tributary/engine';
+import { decodeEnvelope, type Envelope } from '@tributary/protocol';
 
 /** Something that receives a channel's (or pattern's) entries: one subscription of one session. */
 export interface HubTarget {
   /**
    * `frame` is the `message` frame as WebSocket wire bytes ({@link encodeMessage}), shared by every
-   * target of the same key.
+   * target of the same key. `restricted` is set for a message with lineage: the same frame without
+   * it, for a target that may not read the lineage's parent channel.
    */
-  push(entry: Entry, frame: Buffer): void;
+  push(entry: Entry, frame: Buffer, restricted?: RestrictedFrame): void;
+}
+
+/** A message frame without its lineage, for receivers that may not read `parent` (see {@link encodeFrames}). */
+export interface RestrictedFrame {
+  parent: string;
+  frame: Buffer;
 }
 
 interface KeyState {
@@ -85,8 +93,8 @@ export class Hub {
 
   #dispatch(state: KeyState, entry: Entry, sub: string | undefined): void {
     if (state.targets.size === 0) return;
-    const frame = encodeMessage(entry, sub);
-    for (const t of state.targets) t.push(entry, frame);
+    const { frame, restricted } = encodeFrames(entry, sub);
+    for (const t of state.targets) t.push(entry, frame, restricted);
     this.#deliveries += state.targets.size;
     this.#onDispatch?.(entry);
   }
@@ -104,16 +112,32 @@ export class Hub {
 }
 
 /**
+ * The frames of one message: with its envelope (lineage, traceparent), and, when it has lineage,
+ * without the lineage for receivers whose grants do not let them read the parent channel. Two
+ * encodings at most, never one per receiver: which one a receiver gets is its own check.
+ */
+export function encodeFrames(entry: Entry, sub?: string): { frame: Buffer; restricted?: RestrictedFrame } {
+  if (entry.meta === undefined) return { frame: encodeMessage(entry, sub) };
+  const envelope = decodeEnvelope(entry.meta);
+  const frame = encodeMessage(entry, sub, envelope);
+  if (envelope.lineage === undefined) return { frame };
+  const rest: Envelope = envelope.traceparent === undefined ? {} : { traceparent: envelope.traceparent };
+  return { frame, restricted: { parent: envelope.lineage.channel, frame: encodeMessage(entry, sub, rest) } };
+}
+
+/**
  * Encodes a `message` frame as the exact bytes of an unmasked, uncompressed WebSocket text frame
  * (RFC 6455 §5.2): server-to-client frames carry no mask, so the same bytes are valid on every
  * connection and fan-out writes them as they are, without a per-subscriber header (gorilla's
  * PreparedMessage, uWebSockets' publish). The JSON is spliced around the stored payload without
  * parsing it: the payload was produced by JSON.stringify on the publish path.
  */
-export function encodeMessage(e: Entry, sub?: string): Buffer {
+export function encodeMessage(e: Entry, sub?: string, envelope?: Envelope): Buffer {
   let s = `{"type":"message","channel":${JSON.stringify(e.channel)},"offset":${e.offset},"epoch":${JSON.stringify(e.epoch)},"time":${e.time},"data":${e.payload}`;
   if (e.msgId !== undefined) s += `,"msgId":${JSON.stringify(e.msgId)}`;
   if (sub !== undefined) s += `,"sub":${JSON.stringify(sub)}`;
+  if (envelope?.lineage !== undefined) s += `,"lineage":${JSON.stringify(envelope.lineage)}`;
+  if (envelope?.traceparent !== undefined) s += `,"traceparent":${JSON.stringify(envelope.traceparent)}`;
   s += '}';
   const length = Buffer.byteLength(s);
   const head = length < 126 ? 2 : length < 65_536 ? 4 : 10;

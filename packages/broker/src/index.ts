@@ -31,4 +31,7 @@ export { BrokerMetrics } from './metrics.js';
 export { ChannelStats, DEFAULT_MAX_TRACKED_CHANNELS, RATE_WINDOW_SECONDS } from './channel-stats.js';
 export type { ChannelActivity } from './channel-stats.js';
 export { ADMIN_OVERVIEW_PATH, ADMIN_CHANNELS_PATH } from './admin.js';
+export { traceRoute, traceMessage, TRACE_PATH, MAX_TRACE_STEPS } from './trace.js';
+export type { TraceReply, TraceStep } from './trace.js';
+export { mayReadChannel } from './lineage.js';
 export type { ChannelRow } from './admin.js';

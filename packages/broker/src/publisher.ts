@@ -1,7 +1,16 @@
 import type { AppendResult, StreamEngine } from '@tributary/engine';
-import { channelProblem, depthExceeds, ErrorCodes, TributaryError, type JsonValue } from '@tributary/protocol';
+import {
+  channelProblem,
+  depthExceeds,
+  encodeEnvelope,
+  ErrorCodes,
+  TributaryError,
+  type JsonValue,
+  type Lineage,
+} from '@tributary/protocol';
 import type { Principal } from '@tributary/server';
 import { authorize } from './auth.js';
+import { startPublishSpan } from './trace-spans.js';
 
 /** Who the platform's own messages are from (never checked: see {@link Publisher.publishPlatform}). */
 const PLATFORM_PRINCIPAL: Principal = Object.freeze({ sub: 'tributary', admin: true, grants: Object.freeze({}) });
@@ -13,6 +22,13 @@ export interface PublishRequest {
   msgId?: string;
   /** Block composition hops so far (0 for clients). */
   hops?: number;
+  /** For a block's publish: the message it was handling and the block version (stored in the envelope). */
+  lineage?: Lineage;
+  /**
+   * W3C trace context the publisher sent (a client's frame or header, a block's invocation). The
+   * publish span is its child, and the stored message carries the span's context on (see trace.ts).
+   */
+  traceparent?: string;
   principal: Principal;
   /** Which door it came in, for metrics. @defaultValue undefined (a client's: counted where it arrived) */
   transport?: 'block' | 'platform';
@@ -162,12 +178,22 @@ export class Publisher {
     if (req.msgId !== undefined) input.msgId = req.msgId;
     if (hops > 0) input.hops = hops;
     if (req.orderKey !== undefined) input.orderKey = req.orderKey;
+    const span = startPublishSpan(req);
+    const traceparent = span === undefined ? req.traceparent : span.traceparent;
+    if (req.lineage !== undefined || traceparent !== undefined) input.meta = encodeEnvelope({ lineage: req.lineage, traceparent });
     const t0 = performance.now();
-    return this.#engine.append(input).then((r) => {
-      const seconds = (performance.now() - t0) / 1000;
-      for (const o of this.#observers) o(seconds, req.channel, r, req);
-      return r;
-    });
+    return this.#engine.append(input).then(
+      (r) => {
+        const seconds = (performance.now() - t0) / 1000;
+        span?.stored(r);
+        for (const o of this.#observers) o(seconds, req.channel, r, req);
+        return r;
+      },
+      (err: unknown) => {
+        span?.failed(err);
+        throw err;
+      },
+    );
   }
 
   /** Checks depth and size and returns the JSON text that will be stored. */

@@ -1,6 +1,6 @@
 import type { StreamEngine } from '@tributary/engine';
 import type { ServerFrame, SubscribeFrame } from '@tributary/protocol';
-import { encodeMessage } from './hub.js';
+import { encodeFrames } from './hub.js';
 import type { Subscription } from './subscription.js';
 
 /** Entries fetched per round trip while replaying history for a resume. */
@@ -41,7 +41,8 @@ export async function startChannel(engine: StreamEngine, sub: Subscription, fram
     for (const e of page.entries) {
       await io.room();
       if (io.closed()) return;
-      sub.replay(e, encodeMessage(e));
+      const { frame, restricted } = encodeFrames(e);
+      sub.replay(e, frame, restricted);
       last = e.offset;
     }
     if (last >= target || page.entries.length === 0 || io.closed()) break;

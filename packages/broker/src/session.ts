@@ -27,6 +27,7 @@ import { Credentials } from './credentials.js';
 import { startChannel } from './resume.js';
 import { socketOf } from './liveness.js';
 import { encodeMessage } from './hub.js';
+import { ReadCheck, toHistoryMessage } from './lineage.js';
 import type { BrokerContext } from './context.js';
 import { Subscription } from './subscription.js';
 
@@ -64,6 +65,7 @@ export class Session {
   readonly #log: Logger | undefined;
   readonly #credentials: Credentials;
   #subs = new Map<string, Subscription>();
+  readonly #reads = new ReadCheck();
   #presenceStops = new Map<string, () => Promise<void>>();
   #chain: Promise<void> = Promise.resolve();
   /**
@@ -156,6 +158,11 @@ export class Session {
       return undefined;
     }
     return socketOf(this.#ws);
+  }
+
+  /** True when this connection may read `channel`, so it gets lineage naming it (see {@link ReadCheck}). */
+  mayRead(channel: string): boolean {
+    return this.#reads.allows(this.#credentials.principal, channel);
   }
 
   /** A subscription's live buffer overflowed during its replay: this reader is a slow consumer. */
@@ -406,6 +413,7 @@ export class Session {
       },
     };
     if (frame.msgId !== undefined) req.msgId = frame.msgId;
+    if (frame.traceparent !== undefined) req.traceparent = frame.traceparent;
     req.orderKey = this.id;
     const { result } = await this.#ctx.publisher.submit(req);
     // Issued: the next frame may go ahead while this one is stored; it counts as pending till then.
@@ -517,7 +525,7 @@ export class Session {
           epoch: r.epoch,
           first: r.first,
           last: r.last,
-          messages: entries.map(toHistoryMessage),
+          messages: entries.map((e) => toHistoryMessage(e, (parent) => this.mayRead(parent))),
         },
         frame.id,
       ),
@@ -537,17 +545,6 @@ export class Session {
     if (channel !== undefined) frame.channel = channel;
     this.send(frame);
   }
-}
-
-/** Converts a stored entry to its history form (parses the stored JSON text). */
-export function toHistoryMessage(e: Entry): { offset: number; time: number; data: never; msgId?: string } {
-  const m: { offset: number; time: number; data: never; msgId?: string } = {
-    offset: e.offset,
-    time: e.time,
-    data: JSON.parse(e.payload) as never,
-  };
-  if (e.msgId !== undefined) m.msgId = e.msgId;
-  return m;
 }
 
 /**

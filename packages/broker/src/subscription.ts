@@ -1,5 +1,5 @@
 import type { Entry } from '@tributary/engine';
-import type { HubTarget } from './hub.js';
+import type { HubTarget, RestrictedFrame } from './hub.js';
 
 /** Where a subscription's frames go. */
 export interface FrameSink {
@@ -7,6 +7,8 @@ export interface FrameSink {
   sendMessage(wire: Buffer): void;
   /** Live messages waiting for a replay to end passed the bound: the reader is too slow for the channel. */
   overflow(): void;
+  /** True when the receiver may read `channel` (a lineage's parent): it then gets the lineage. */
+  mayRead(channel: string): boolean;
 }
 
 /**
@@ -34,7 +36,9 @@ export class Subscription implements HubTarget {
     this.#maxBuffered = maxBuffered;
   }
 
-  push(entry: Entry, frame: Buffer): void {
+  push(entry: Entry, full: Buffer, restricted?: RestrictedFrame): void {
+    // Grants as they are when the message arrives (a buffered one keeps that choice).
+    const frame = restricted === undefined || this.#sink.mayRead(restricted.parent) ? full : restricted.frame;
     if (this.#buffer === undefined) {
       this.#deliver(entry, frame);
       return;
@@ -56,9 +60,9 @@ export class Subscription implements HubTarget {
     this.#last = offset;
   }
 
-  /** Writes a replayed entry (encoded by the caller). */
-  replay(entry: Entry, frame: Buffer): void {
-    this.#deliver(entry, frame);
+  /** Writes a replayed entry (encoded by the caller, see `encodeFrames`). */
+  replay(entry: Entry, full: Buffer, restricted?: RestrictedFrame): void {
+    this.#deliver(entry, restricted === undefined || this.#sink.mayRead(restricted.parent) ? full : restricted.frame);
   }
 
   /** Flushes what arrived during the replay and goes live. */

@@ -1,5 +1,14 @@
 import { existsSync } from 'node:fs';
-import { can, INSECURE_PRINCIPAL, Publisher, resolveBrokerOptions, startBroker, type AuthOptions, type Broker } from '@tributary/broker';
+import {
+  can,
+  INSECURE_PRINCIPAL,
+  Publisher,
+  resolveBrokerOptions,
+  startBroker,
+  traceRoute,
+  type AuthOptions,
+  type Broker,
+} from '@tributary/broker';
 import { readBody, type HttpRoute } from '@tributary/server';
 import { CONSOLE_PATH, consoleRoute } from '@tributary/console';
 import type { StreamEngine } from '@tributary/engine';
@@ -171,6 +180,8 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     adminRoute(blocks, readBody),
     topologyRoute(blocks),
     requestRoute(blocks, readBody, (caller, name) => can(caller, 'request', `$blocks.${name}`)),
+    // A message's lineage walked back to the original (client tokens too: their grants cut it).
+    traceRoute(o.engine),
     ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
     consoleRoute(),

@@ -177,11 +177,11 @@ export class GroupConsumer {
     let rest = entries;
     while (rest.length > 0) {
       // A payload that is not JSON fails where it stands (and is dead-lettered after its retries).
-      const items: Array<{ input: unknown; hops: number }> = [];
+      const items: Array<{ input: unknown; hops: number; source: GroupEntry }> = [];
       let unreadable: Error | undefined;
       for (const e of rest) {
         try {
-          items.push({ input: toInput(e), hops: e.hops ?? 0 });
+          items.push({ input: toInput(e), hops: e.hops ?? 0, source: e });
         } catch (err) {
           unreadable = err as Error;
           break;
@@ -243,7 +243,7 @@ export class GroupConsumer {
       if (this.#stopped) return;
       attempt++;
       try {
-        await this.#block.run(toInput(entry), entry.hops ?? 0);
+        await this.#block.run(toInput(entry), entry.hops ?? 0, entry);
         await this.#ack([entry]);
         return;
       } catch (e) {

@@ -4,7 +4,16 @@ import type { ValidBlock } from './describe.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { redact } from './host.js';
 import type { RuntimeMetrics } from './metrics.js';
-import type { InvocationInfo, Lane, RunOutcome } from './sandbox.js';
+import { startInvocation, type InvocationSpan, type SourceMessage } from './lineage.js';
+import type { InvocationInfo, Lane, RunItem, RunOutcome } from './sandbox.js';
+
+/** One invocation through {@link Lane.invokeRun}, which carries an origin (`invoke` does not). */
+async function invokeOne(lane: Lane, item: RunItem, info: InvocationInfo): Promise<unknown> {
+  const outcome = await (await lane.invokeRun([item], info))[0];
+  if (outcome === undefined || 'skipped' in outcome) throw new BlockError(BlockErrorCodes.STOPPED, 'the block was stopped');
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
 
 /** Counters of one deployed block, for `list()`, the console and metrics. */
 export interface BlockStats {
@@ -84,15 +93,25 @@ export class DeployedBlock {
     return this.compiled.version;
   }
 
-  /** Runs the handler once, counting and timing it. */
-  async run(input: unknown, hops: number): Promise<unknown> {
+  /**
+   * Runs the handler once, counting and timing it. With `source` (the stored message being
+   * handled), the invocation has a span and its publishes carry lineage and trace context.
+   */
+  async run(input: unknown, hops: number, source?: SourceMessage): Promise<unknown> {
     const t0 = performance.now();
     this.#invocations++;
     this.#metrics?.invocations.inc({ block: this.name });
     const sandbox = await this.#acquire();
+    const span = source === undefined ? undefined : startInvocation(this.info, source);
     try {
-      return await sandbox.invoke(input, this.info, hops);
+      const value =
+        span === undefined
+          ? await sandbox.invoke(input, this.info, hops)
+          : await invokeOne(sandbox, { input, hops, origin: span.origin }, this.info);
+      span?.end();
+      return value;
     } catch (err) {
+      span?.end(err);
       throw this.#failed(err);
     } finally {
       this.#release(sandbox);
@@ -108,12 +127,23 @@ export class DeployedBlock {
    * Failures are outcomes, not rejections; after the first, the rest are `skipped`. Throws when the
    * run cannot start (the lane stopped, its runner unavailable): a failure of the first item.
    */
-  async runMany(items: ReadonlyArray<{ input: unknown; hops: number }>): Promise<Array<Promise<RunOutcome>>> {
+  async runMany(items: ReadonlyArray<{ input: unknown; hops: number; source?: SourceMessage }>): Promise<Array<Promise<RunOutcome>>> {
     const sandbox = await this.#acquire();
     let started: Array<Promise<RunOutcome>>;
+    // A run is handed to the runner at once, so its spans start together (docs/OPERATIONS.md).
+    const spans: Array<InvocationSpan | undefined> = items.map((i) =>
+      i.source === undefined ? undefined : startInvocation(this.info, i.source),
+    );
     try {
-      started = await sandbox.invokeRun(items, this.info);
+      started = await sandbox.invokeRun(
+        items.map((i, n): RunItem => {
+          const origin = spans[n]?.origin;
+          return origin === undefined ? { input: i.input, hops: i.hops } : { input: i.input, hops: i.hops, origin };
+        }),
+        this.info,
+      );
     } catch (err) {
+      for (const s of spans) s?.end(err);
       this.#release(sandbox);
       this.#invocations++;
       this.#metrics?.invocations.inc({ block: this.name });
@@ -130,6 +160,7 @@ export class DeployedBlock {
     let stop = false;
     const outcomes = started.map((p, i) =>
       p.then((o): RunOutcome => {
+        spans[i]?.end('ok' in o && !o.ok ? o.error : undefined);
         if (stop || 'skipped' in o) return { skipped: true };
         const now = performance.now();
         this.#metrics?.duration.observe({ block: this.name }, (now - last) / 1000);

@@ -1,5 +1,5 @@
 import type { KeyValueStore } from '@tributary/engine';
-import { compilePattern, ErrorCodes, isValidChannel, type JsonValue } from '@tributary/protocol';
+import { compilePattern, ErrorCodes, isValidChannel, type JsonValue, type Lineage } from '@tributary/protocol';
 import { BlockError, BlockErrorCodes } from './errors.js';
 import { LOG_LIMITS, MAX_FETCH_BODY_CHARS, MAX_KV_VALUE_CHARS } from './limits.js';
 import { redact, redactCut } from './redact.js';
@@ -7,12 +7,19 @@ import type { HostHandler } from './sandbox.js';
 
 export { redact } from './redact.js';
 
-/** Publishes on behalf of a block; `hops` is the triggering message's hop count + 1. */
-export type PublishFn = (
-  channel: string,
-  data: JsonValue,
-  options: { msgId?: string; hops: number; block: string },
-) => Promise<{ offset: number }>;
+/** How a block publishes: `hops` is the triggering message's hop count + 1. */
+export interface PublishOptions {
+  msgId?: string;
+  hops: number;
+  block: string;
+  /** The message being handled and the block version, when there is one (after-publish, replays). */
+  lineage?: Lineage;
+  /** The invocation's W3C trace context, carried on to what it publishes. */
+  traceparent?: string;
+}
+
+/** Publishes on behalf of a block (see {@link PublishOptions}). */
+export type PublishFn = (channel: string, data: JsonValue, options: PublishOptions) => Promise<{ offset: number }>;
 
 /** A log line a block wrote. */
 export interface BlockLogLine {
@@ -79,8 +86,11 @@ export function createHostHandler(s: HostServices): HostHandler {
             `block ${s.block} is over its publishes per second; publish to ${channel} refused`,
           );
         }
-        const opts: { msgId?: string; hops: number; block: string } = { hops: inv.hops + 1, block: s.block };
+        const opts: PublishOptions = { hops: inv.hops + 1, block: s.block };
         if (typeof args.msgId === 'string') opts.msgId = args.msgId;
+        const origin = inv.origin;
+        if (origin?.parent !== undefined) opts.lineage = { ...origin.parent, block: s.block, version: s.version };
+        if (origin?.traceparent !== undefined) opts.traceparent = origin.traceparent;
         try {
           return await s.publish(channel, args.data as JsonValue, opts);
         } catch (err) {

@@ -288,7 +288,8 @@ export class BlockRunner {
     const b = this.#blocks.get(name);
     if (b === undefined || b.def.trigger.kind !== 'afterPublish') return false;
     try {
-      await b.run(messageInput(message), message.hops ?? 0);
+      // The replayed message is the parent of what the block publishes now, as it was the first time.
+      await b.run(messageInput(message), message.hops ?? 0, { channel: message.channel, offset: message.offset, epoch: message.epoch });
     } catch (err) {
       if (err instanceof BlockError) throw err;
       throw new BlockError(BlockErrorCodes.HANDLER_ERROR, (err as Error).message, { block: name, cause: err });

@@ -22,11 +22,31 @@ export interface BlockDescription {
   concurrency?: number;
 }
 
+/**
+ * Where an invocation's input came from, kept on the node for the host calls: a block's publishes
+ * carry it on as lineage (the parent message) and trace context (docs/OPERATIONS.md, Lineage).
+ */
+export interface InvocationOrigin {
+  /** The stored message being handled; absent for ticks, requests and before-publish checks. */
+  parent?: { channel: string; offset: number; epoch: string };
+  /** The invocation's W3C trace context, which its publishes carry on. */
+  traceparent?: string;
+}
+
+/** One invocation of a run (see {@link Lane.invokeRun}). */
+export interface RunItem {
+  input: unknown;
+  hops: number;
+  origin?: InvocationOrigin;
+}
+
 /** What the host learns about one invocation while it runs. */
 export interface Invocation {
   readonly id: number;
   /** Hop count of the message being handled (0 for ticks and requests). */
   readonly hops: number;
+  /** Set by the node for after-publish deliveries and replays (never by a runner process). */
+  readonly origin?: InvocationOrigin;
   calls: number;
   /** Log lines written; past MAX_LOG_LINES the rest of the invocation's lines are dropped. */
   logs: number;
@@ -62,7 +82,7 @@ export interface Lane {
    * settles as that item ends (they never reject). An after-publish lane hands over what it has
    * buffered this way.
    */
-  invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>>;
+  invokeRun(items: ReadonlyArray<RunItem>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>>;
   /** Stops the lane for good; an invocation in flight fails with STOPPED. */
   dispose(): void;
   /** Isolates created so far (1 + restarts after limit breaches or runner restarts). */
@@ -214,7 +234,7 @@ export class BlockSandbox implements Lane {
     return this.invokeJson(JSON.stringify(input), info, hops);
   }
 
-  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>> {
+  async invokeRun(items: ReadonlyArray<RunItem>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>> {
     let previous: Promise<RunOutcome> = Promise.resolve({ ok: true, value: null });
     return items.map(
       (item) =>

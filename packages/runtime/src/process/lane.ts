@@ -1,6 +1,6 @@
 import { BlockError, BlockErrorCodes, type BlockErrorCode } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
-import type { BlockDescription, HostHandler, Invocation, InvocationInfo, Lane, RunOutcome, SandboxOptions } from '../sandbox.js';
+import type { BlockDescription, HostHandler, Invocation, InvocationInfo, Lane, RunItem, RunOutcome, SandboxOptions } from '../sandbox.js';
 import type { FromRunner, WireError } from './messages.js';
 import type { PlacedLane, RunnerPool, RunnerProcess } from './pool.js';
 
@@ -111,7 +111,7 @@ export class RemoteLane implements Lane, PlacedLane {
     return outcome.value;
   }
 
-  async invokeRun(items: ReadonlyArray<{ input: unknown; hops: number }>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>> {
+  async invokeRun(items: ReadonlyArray<RunItem>, info: InvocationInfo): Promise<Array<Promise<RunOutcome>>> {
     await this.#loaded();
     const sendInfo = this.#infoSent !== info;
     this.#infoSent = info;
@@ -119,7 +119,8 @@ export class RemoteLane implements Lane, PlacedLane {
     const outcomes: Array<Promise<RunOutcome>> = [];
     for (const item of items) {
       const id = this.#pool.nextId();
-      const inv: Invocation = { id, hops: item.hops, calls: 0, logs: 0, logsDropped: 0, done: false };
+      // origin stays on the node (lineage and trace context of the block's publishes): not sent.
+      const inv: Invocation = { id, hops: item.hops, origin: item.origin, calls: 0, logs: 0, logsDropped: 0, done: false };
       wire.push({ inv: id, input: JSON.stringify(item.input), hops: item.hops });
       outcomes.push(
         new Promise<unknown>((resolve, reject) => {
