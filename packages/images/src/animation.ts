@@ -39,6 +39,25 @@ export function isAnimated(b: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * Frames of a GIF or an animated WebP, counted from the container (GIF image descriptors, WebP ANMF
+ * chunks), up to `stop`; 1 for anything else. Used where no libvips probe was made.
+ */
+export function countFrames(b: Uint8Array, stop = Number.POSITIVE_INFINITY): number {
+  if (b.length >= 13 && ascii(b, 0, 3) === 'GIF') return Math.max(1, gifFrames(b, stop));
+  if (b.length >= 21 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP' && isAnimated(b)) {
+    // RIFF chunks: a FourCC, a little-endian size, the data padded to an even length.
+    let frames = 0;
+    for (let i = 12; i + 8 <= b.length && frames < stop; ) {
+      if (ascii(b, i, i + 4) === 'ANMF') frames++;
+      const size = (b[i + 4] as number) | ((b[i + 5] as number) << 8) | ((b[i + 6] as number) << 16) | ((b[i + 7] as number) * 2 ** 24);
+      i += 8 + size + (size & 1);
+    }
+    return Math.max(1, frames);
+  }
+  return 1;
+}
+
 const ascii = (b: Uint8Array, start: number, end: number): string => String.fromCharCode(...b.subarray(start, end));
 
 /** Image descriptors in a GIF, counted up to `stop`; a structure it cannot follow ends the count. */

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { v2 as cloudinary, type UploadApiErrorResponse, type UploadApiOptions, type UploadApiResponse } from 'cloudinary';
 import type { ImageBackend, Versions, VersionsRequest } from './backend.js';
+import { countFrames, isAnimated } from './animation.js';
 import { fromCloudinaryFormat, toCloudinaryTransformation } from './cloudinary-map.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { specKey, type ImageFormat, type TransformSpec } from './spec.js';
@@ -21,7 +22,21 @@ export interface CloudinaryConfig {
   folder?: string;
   /** Upload timeout, ms. @defaultValue 60_000 */
   timeoutMs?: number;
+  /**
+   * Most frames of a source whose animation an output keeps (GIF, WebP). Cloudinary truncates a
+   * synchronous transformation of a longer animation to 100 frames ("If your original GIF is longer
+   * than 100 frames … the derived GIF will be truncated to 100 frames",
+   * https://cloudinary.com/documentation/animated_images, "Length limitations"), and eager results are
+   * requested synchronously here (their sizes come back in the upload's answer), so a longer source
+   * is refused with INPUT_TOO_LARGE before upload instead of coming back silently shortened. Outputs
+   * that take the first frame (JPEG, PNG) are not concerned.
+   * @defaultValue 100
+   */
+  maxAnimatedFrames?: number;
 }
+
+/** Cloudinary's frame limit for synchronous transformations of animations. */
+export const CLOUDINARY_SYNC_MAX_FRAMES = 100;
 
 /**
  * Parses `cloudinary://<api_key>:<api_secret>@<cloud_name>?upload_prefix=…&signature_algorithm=…`
@@ -77,7 +92,12 @@ export class CloudinaryBackend implements ImageBackend {
     for (const f of ['cloudName', 'apiKey', 'apiSecret'] as const) {
       if (typeof config[f] !== 'string' || config[f] === '') throw new TypeError(`cloudinary.${f} is required`);
     }
-    this.config = { ...config };
+    const frames = config.maxAnimatedFrames ?? CLOUDINARY_SYNC_MAX_FRAMES;
+    if (!Number.isSafeInteger(frames) || frames < 1 || frames > CLOUDINARY_SYNC_MAX_FRAMES)
+      throw new TypeError(
+        `cloudinary.maxAnimatedFrames must be an integer 1–${CLOUDINARY_SYNC_MAX_FRAMES}, got ${String(config.maxAnimatedFrames)}`,
+      );
+    this.config = { ...config, maxAnimatedFrames: frames };
     // The SDK picks http or https once, at load, from the global CLOUDINARY_URL. An http.Agent passed
     // per request makes plain-http endpoints (the test kit's fake) work without touching globals.
     this.#agent = config.uploadPrefix?.startsWith('http:') === true ? new HttpAgent({ keepAlive: false }) : undefined;
@@ -92,11 +112,22 @@ export class CloudinaryBackend implements ImageBackend {
     if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${req.key}`);
     // Cloudinary keeps an animation for every output but JPEG and PNG: then all frames count.
     const stillOnly = req.wanted.every((w) => w.spec.output.format === 'jpeg' || w.spec.output.format === 'png');
-    await req.inspector?.probe(obj.data, { frames: stillOnly ? 'first' : 'all' });
+    const probe = await req.inspector?.probe(obj.data, { frames: stillOnly ? 'first' : 'all' });
+    const pages = probe?.pages ?? countFrames(obj.data);
+    const source = fromCloudinaryFormat(obj.info.contentType.replace(/^image\//, '')) ?? 'png';
+    const max = this.config.maxAnimatedFrames ?? CLOUDINARY_SYNC_MAX_FRAMES;
+    if (pages > max && req.wanted.some((w) => keepsAnimationOn(w.spec, source))) {
+      throw new ImageError(
+        ImageErrorCodes.INPUT_TOO_LARGE,
+        `input has ${pages} frames; Cloudinary transforms at most ${max} frames of an animation synchronously (ask for a JPEG or PNG of it, or use the sharp backend)`,
+        { details: { limit: 'maxAnimatedFrames', value: pages, max } },
+      );
+    }
     const out = await this.upload(
       obj.data,
       req.key,
       req.wanted.map((w) => w.spec),
+      { animated: pages > 1 },
     );
     return {
       source: obj.info,
@@ -114,9 +145,19 @@ export class CloudinaryBackend implements ImageBackend {
     };
   }
 
-  /** Uploads `data` as `publicId` with one eager transformation per spec; results in spec order. */
-  async upload(data: Buffer, publicId: string, specs: readonly TransformSpec[]): Promise<CloudinaryResult[]> {
-    const transformations = specs.map((s) => toCloudinaryTransformation(s, { context: 'eager' }));
+  /**
+   * Uploads `data` as `publicId` with one eager transformation per spec; results in spec order.
+   * `source.animated` (the source has several frames; by default read from `data`'s container) adds the
+   * flags that keep WebP outputs animated.
+   */
+  async upload(
+    data: Buffer,
+    publicId: string,
+    specs: readonly TransformSpec[],
+    source: { animated?: boolean } = {},
+  ): Promise<CloudinaryResult[]> {
+    const animated = source.animated ?? isAnimated(data);
+    const transformations = specs.map((s) => toCloudinaryTransformation(s, { context: 'eager', animated }));
     const eager = transformations.filter((t) => t !== '');
     const options: UploadApiOptions = {
       api_key: this.config.apiKey,
@@ -147,6 +188,12 @@ export class CloudinaryBackend implements ImageBackend {
       return resultOf(e, t, res.public_id);
     });
   }
+}
+
+/** True when Cloudinary's output of `spec` keeps a source's animation: GIF or WebP, named or by default. */
+function keepsAnimationOn(spec: TransformSpec, source: ImageFormat): boolean {
+  const f = spec.output.format === 'auto' ? 'webp' : spec.output.format === 'original' ? source : spec.output.format;
+  return f === 'gif' || f === 'webp';
 }
 
 function resultOf(r: Record<string, unknown>, transformation: string, publicId: string): CloudinaryResult {

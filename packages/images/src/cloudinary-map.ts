@@ -26,6 +26,17 @@ export interface CloudinaryMapOptions {
   context?: 'eager' | 'delivery';
   /** @defaultValue 'webp' */
   fallbackFormat?: ImageFormat;
+  /**
+   * The source is an animation. Cloudinary converts an animated image to WebP from its first frame
+   * alone unless `fl_awebp` is given ("generate an animated WebP from all the frames in the original
+   * animated file instead of only from the first still frame"), and documents `fl_animated` as used
+   * "in addition to the flag or parameter controlling the delivery format, for example f_auto or
+   * fl_awebp" (both: https://cloudinary.com/documentation/sdks/js/url-gen/Qualifiers.Flag.html).
+   * Several flags are one `fl_` joined by dots (https://cloudinary.com/documentation/transformation_flags).
+   * GIF output stays animated without a flag; JPEG and PNG take the first frame, as with sharp.
+   * @defaultValue false
+   */
+  animated?: boolean;
 }
 
 /** The format Cloudinary names in `f_` and in its responses (`jpg`, not `jpeg`). */
@@ -89,7 +100,8 @@ export function toCloudinaryTransformation(spec: TransformSpec, options: Cloudin
   let f: string | undefined;
   if (fmt === 'auto') f = options.context === 'delivery' ? 'auto' : cloudinaryFormat(options.fallbackFormat ?? 'webp');
   else if (fmt !== 'original') f = cloudinaryFormat(fmt);
-  const out = component({ f, q: c.output.quality });
+  const fl = options.animated !== true ? undefined : f === 'webp' ? 'animated.awebp' : f === 'auto' ? 'animated' : undefined;
+  const out = component({ f, fl, q: c.output.quality });
   if (out !== '') parts.push(out);
   return parts.join('/');
 }

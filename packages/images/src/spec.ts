@@ -248,9 +248,14 @@ export function canonicalJson(spec: TransformSpec): string {
   return stableStringify(canonicalSpec(spec));
 }
 
-/** A short stable key (16 base64url chars of SHA-256 over the canonical JSON) for caches and derived blob keys. */
+/**
+ * A short stable key (16 base64url chars of SHA-256 over the canonical JSON) for caches and derived
+ * blob keys. One that would start with `-` or `_` gets a leading `0` (17 chars, so still unique): a
+ * blob key segment must start with a letter or digit, and about 1 spec in 32 hashes to such a start.
+ */
 export function specKey(spec: TransformSpec): string {
-  return createHash('sha256').update(canonicalJson(spec)).digest('base64url').slice(0, 16);
+  const key = createHash('sha256').update(canonicalJson(spec)).digest('base64url').slice(0, 16);
+  return key.startsWith('-') || key.startsWith('_') ? `0${key}` : key;
 }
 
 /** URL-safe encoding of a spec (base64url of its canonical JSON), for on-the-fly URLs. */

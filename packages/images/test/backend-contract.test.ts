@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startFakeCloudinary, type FakeCloudinary } from '@tributary/testkit';
 import {
@@ -48,6 +49,22 @@ describe.each(backends)('ImageBackend contract: %s', (kind, make) => {
       ['wide', specKey(wide), 100, 50, 'png', kind],
     ]);
     for (const r of out.results) expect(r.bytes).toBeGreaterThan(0);
+  });
+
+  test('an animated GIF stays animated as WebP, GIF and auto (which resolves to WebP), all its frames', async () => {
+    const { service: s, store } = await service();
+    await store.put('uploads/anim', await fx.animatedGif(3), 'image/gif');
+    const steps = [{ op: 'resize', mode: 'fit', width: 30 }];
+    const out = await s.transform({
+      key: 'uploads/anim',
+      specs: Object.fromEntries(['webp', 'gif', 'auto'].map((format) => [format, { v: 1, steps, output: { format } }])),
+    });
+    for (const r of out.results) {
+      // sharp stores its outputs; Cloudinary's are fetched from its URLs.
+      const bytes = kind === 'sharp' ? (await store.get(r.key))?.data : Buffer.from(await (await fetch(r.url)).arrayBuffer());
+      const m = await sharp(bytes as Buffer, { animated: true }).metadata();
+      expect([r.name, r.format, m.pages, m.width, m.pageHeight]).toEqual([r.name, r.name === 'gif' ? 'gif' : 'webp', 3, 30, 20]);
+    }
   });
 
   test('a missing object is NOT_FOUND', async () => {

@@ -143,4 +143,58 @@ describe('Cloudinary backend (against the fake)', () => {
     });
     expect(fake.uploads.length + fake.rejected.length).toBe(before);
   });
+
+  test('an animated GIF stays animated as WebP (fl_awebp) and GIF; JPEG takes the first frame', async () => {
+    const store = new MemoryBlobStore();
+    await store.put('uploads/anim', await fx.animatedGif(3), 'image/gif');
+    const service = new ImageService({
+      store,
+      backend: new CloudinaryBackend(parseCloudinaryUrl(fake.cloudinaryUrl)),
+      inspector: new SharpBackend(),
+    });
+    const resize = [{ op: 'resize', mode: 'fit', width: 30 }];
+    const out = await service.transform({
+      key: 'uploads/anim',
+      specs: {
+        webp: { v: 1, steps: resize, output: { format: 'webp' } },
+        gif: { v: 1, steps: resize, output: { format: 'gif' } },
+        jpeg: { v: 1, steps: resize, output: { format: 'jpeg' } },
+      },
+    });
+    expect(fake.uploads.at(-1)?.eager).toEqual(['c_fit,w_30/f_webp,fl_animated.awebp', 'c_fit,w_30/f_gif', 'c_fit,w_30/f_jpg']);
+    const frames = [];
+    for (const r of out.results) {
+      const m = await sharp(Buffer.from(await (await fetch(r.url)).arrayBuffer()), { animated: true }).metadata();
+      frames.push([r.name, m.format, m.pages ?? 1, m.width, m.pageHeight ?? m.height]);
+    }
+    expect(frames).toEqual([
+      ['webp', 'webp', 3, 30, 20],
+      ['gif', 'gif', 3, 30, 20],
+      ['jpeg', 'jpeg', 1, 30, 20],
+    ]);
+  });
+
+  test("over Cloudinary's 100 frames for synchronous eager transforms, an animated output is refused before upload, not truncated", async () => {
+    const store = new MemoryBlobStore();
+    await store.put('uploads/long', fx.animationBombGif(101, 8), 'image/gif');
+    const service = new ImageService({
+      store,
+      backend: new CloudinaryBackend(parseCloudinaryUrl(fake.cloudinaryUrl)),
+      inspector: new SharpBackend(),
+    });
+    const before = fake.uploads.length;
+    const webp = await service.outcome({ key: 'uploads/long', specs: { a: { v: 1, output: { format: 'webp' } } } });
+    expect(webp).toMatchObject({ ok: false, error: { code: 'INPUT_TOO_LARGE', message: expect.stringMatching(/101 frames.*100/) } });
+    expect(fake.uploads.length).toBe(before);
+    // A still output of it is the first frame only, which the limit does not concern.
+    const jpeg = await service.transform({ key: 'uploads/long', specs: { a: { v: 1, output: { format: 'jpeg' } } } });
+    expect(jpeg.results[0]).toMatchObject({ width: 8, height: 8, format: 'jpeg' });
+  });
+
+  test('the fake, like Cloudinary, truncates a synchronous animated eager result to 100 frames', async () => {
+    const backend = new CloudinaryBackend(parseCloudinaryUrl(fake.cloudinaryUrl));
+    const [r] = await backend.upload(fx.animationBombGif(101, 8), 'uploads/raw-long', [parseSpec({ v: 1, output: { format: 'gif' } })]);
+    const m = await sharp(Buffer.from(await (await fetch(r!.url)).arrayBuffer()), { animated: true }).metadata();
+    expect(m.pages).toBe(100);
+  });
 });

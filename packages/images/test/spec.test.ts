@@ -5,6 +5,7 @@ import {
   encodeSpec,
   ImageErrorCodes,
   isImageError,
+  isValidBlobKey,
   parseSpec,
   resolveFormat,
   specKey,
@@ -76,6 +77,16 @@ describe('canonical form', () => {
     expect(canonicalJson(a)).toBe(
       '{"output":{"format":"png"},"steps":[{"gravity":"center","height":20,"mode":"fill","op":"resize","width":10}],"v":1}',
     );
+  });
+
+  test('a spec key is always a valid blob key segment (derived keys are <prefix>/<spec key>/<key>)', () => {
+    // This spec's hash starts with '_' in base64url: as a derived key segment it was refused.
+    const s = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 30 }], output: { format: 'auto' } });
+    expect(specKey(s)).toMatch(/^0_[A-Za-z0-9_-]{15}$/);
+    for (let w = 1; w <= 300; w++) {
+      const k = specKey(parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: w }], output: { format: 'png' } }));
+      expect(isValidBlobKey(`derived/${k}/uploads/x.png`)).toBe(true);
+    }
   });
 
   test('URL encoding round-trips and rejects garbage', () => {
@@ -155,5 +166,15 @@ describe('Cloudinary mapping', () => {
     expect(toCloudinaryTransformation(s, { context: 'delivery' })).toBe('f_auto');
     expect(toCloudinaryTransformation(s)).toBe('f_webp');
     expect(toCloudinaryEager([s, parseSpec({ v: 1, output: { format: 'png' } })])).toBe('f_webp|f_png');
+  });
+  test('an animated source: fl_awebp (with fl_animated) keeps WebP animated; f_auto gets fl_animated; GIF needs no flag', () => {
+    const webp = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 30 }], output: { format: 'webp', quality: 70 } });
+    expect(toCloudinaryTransformation(webp, { animated: true })).toBe('c_fit,w_30/f_webp,fl_animated.awebp,q_70');
+    expect(toCloudinaryTransformation(webp)).toBe('c_fit,w_30/f_webp,q_70');
+    const auto = parseSpec({ v: 1, output: { format: 'auto' } });
+    expect(toCloudinaryTransformation(auto, { animated: true })).toBe('f_webp,fl_animated.awebp');
+    expect(toCloudinaryTransformation(auto, { animated: true, context: 'delivery' })).toBe('f_auto,fl_animated');
+    expect(toCloudinaryTransformation(parseSpec({ v: 1, output: { format: 'gif' } }), { animated: true })).toBe('f_gif');
+    expect(toCloudinaryTransformation(parseSpec({ v: 1, output: { format: 'jpeg' } }), { animated: true })).toBe('f_jpg');
   });
 });

@@ -50,7 +50,10 @@ export interface StartFakeCloudinaryOptions {
  * are real, and the outputs can be fetched from the `secure_url`s (served by the fake itself).
  *
  * It implements the subset of transformation parameters @tributary/images emits (c, w, h, g, x, y,
- * b, a, e_blur, e_grayscale, r, f, q) — an independent parser, so it checks that mapping too.
+ * b, a, e_blur, e_grayscale, r, f, q, fl_animated, fl_awebp) — an independent parser, so it checks
+ * that mapping too. Every frame of an animation is decoded and transformed; what comes out follows
+ * Cloudinary's documented rules (see applyTransformation), so a mapping that loses an animation
+ * gets a still image back, as it would from Cloudinary.
  */
 export async function startFakeCloudinary(options: StartFakeCloudinaryOptions = {}): Promise<FakeCloudinary> {
   const cloudName = options.cloudName ?? 'demo-fake';
@@ -126,7 +129,7 @@ export async function startFakeCloudinary(options: StartFakeCloudinaryOptions = 
     for (const t of eager) {
       let out: { data: Buffer; info: sharp.OutputInfo; format: string };
       try {
-        out = await applyTransformation(file, t, format);
+        out = await applyTransformation(file, t, format, meta.pages ?? 1);
       } catch (err) {
         return fail(res, 400, `Invalid transformation component - ${t}: ${(err as Error).message}`);
       }
@@ -152,6 +155,8 @@ export async function startFakeCloudinary(options: StartFakeCloudinaryOptions = 
       width: original.info.width,
       height: original.info.height,
       format,
+      // Cloudinary reports the frames of a multi-page original.
+      ...((meta.pages ?? 1) > 1 ? { pages: meta.pages } : {}),
       resource_type: 'image',
       created_at: new Date(version * 1000).toISOString(),
       tags: [],
@@ -210,22 +215,88 @@ const GRAVITY: Record<string, string> = {
   south_west: 'southwest',
 };
 
-/** Applies a chained transformation string (`c_fill,h_10,w_10/f_webp`) one component per pass. */
-async function applyTransformation(
-  file: Buffer,
-  transformation: string,
-  inputFormat: string,
-): Promise<{ data: Buffer; info: sharp.OutputInfo; format: string }> {
-  let current = await sharp(file).rotate().png().toBuffer();
-  let format = inputFormat;
-  let quality: number | undefined;
-  for (const comp of transformation.split('/')) {
+/**
+ * Cloudinary's frame limit for a synchronous transformation of an animation: longer ones are
+ * truncated to it (https://cloudinary.com/documentation/animated_images, "Length limitations").
+ */
+export const FAKE_SYNC_MAX_FRAMES = 100;
+
+/** Parsed components of a chained transformation string; `fl_` values of a component are collected. */
+function parseTransformation(transformation: string): { components: Array<Record<string, string>>; flags: Set<string> } {
+  const flags = new Set<string>();
+  const components = transformation.split('/').map((comp) => {
     const p: Record<string, string> = {};
     for (const kv of comp.split(',')) {
       const i = kv.indexOf('_');
       if (i <= 0) throw new Error(`bad parameter ${kv}`);
-      p[kv.slice(0, i)] = kv.slice(i + 1);
+      const key = kv.slice(0, i);
+      const value = kv.slice(i + 1);
+      if (key === 'fl') {
+        // Several flags are one fl_ joined by dots, or repeated fl_ parameters.
+        for (const f of value.split('.')) {
+          if (!KNOWN_FLAGS.has(f)) throw new Error(`unknown flag ${f}`);
+          flags.add(f);
+        }
+      } else p[key] = value;
     }
+    return p;
+  });
+  return { components, flags };
+}
+
+/** The flags this fake understands; anything else is refused, as a typo would be by Cloudinary. */
+const KNOWN_FLAGS = new Set(['animated', 'awebp']);
+
+/**
+ * Applies a chained transformation string (`c_fill,h_10,w_10/f_webp`) to every frame of the input
+ * (each decoded on its own, so an animation's frames are all really read), one component per pass,
+ * then encodes as Cloudinary documents: GIF keeps the animation; WebP keeps it only with `fl_awebp`
+ * (else the first frame, "instead of only from the first still frame"); other formats are still.
+ * At most {@link FAKE_SYNC_MAX_FRAMES} frames are kept, as Cloudinary truncates synchronous ones.
+ */
+async function applyTransformation(
+  file: Buffer,
+  transformation: string,
+  inputFormat: string,
+  pages: number,
+): Promise<{ data: Buffer; info: sharp.OutputInfo; format: string; pages: number }> {
+  const { components, flags } = parseTransformation(transformation);
+  let format = inputFormat;
+  let quality: number | undefined;
+  for (const p of components) {
+    if (p.f !== undefined) format = p.f;
+    if (p.q !== undefined) quality = Number(p.q);
+  }
+  const keeps = format === 'gif' || (format === 'webp' && flags.has('awebp'));
+  const frames: Buffer[] = [];
+  for (let page = 0; page < Math.min(pages, FAKE_SYNC_MAX_FRAMES); page++) {
+    const frame = await applyComponents(await sharp(file, { page }).rotate().png().toBuffer(), components);
+    frames.push(frame);
+  }
+  const kept = keeps ? frames : frames.slice(0, 1);
+  const first = await sharp(kept[0] as Buffer).metadata();
+  const width = first.width ?? 0;
+  const height = first.height ?? 0;
+  const raw = await Promise.all(kept.map((f) => sharp(f).ensureAlpha().resize(width, height, { fit: 'fill' }).raw().toBuffer()));
+  const delays = (await sharp(file).metadata()).delay;
+  let out = sharp(Buffer.concat(raw), {
+    raw: { width, height: height * kept.length, channels: 4, ...(kept.length > 1 ? { pageHeight: height } : {}) },
+  });
+  const anim = kept.length > 1 ? { loop: 0, ...(delays === undefined ? {} : { delay: delays.slice(0, kept.length) }) } : {};
+  const q = quality === undefined ? {} : { quality };
+  if (format === 'jpg' || format === 'jpeg') out = out.flatten({ background: '#ffffff' }).jpeg(q);
+  else if (format === 'webp') out = out.webp({ ...q, ...anim });
+  else if (format === 'avif') out = out.avif(q);
+  else if (format === 'gif') out = out.gif(anim);
+  else out = out.png();
+  const { data, info } = await out.toBuffer({ resolveWithObject: true });
+  return { data, info: { ...info, height }, format: format === 'jpeg' ? 'jpg' : format, pages: kept.length };
+}
+
+/** Runs the components but `f`/`q` (the encoding) on one still frame; a PNG comes back. */
+async function applyComponents(frame: Buffer, components: Array<Record<string, string>>): Promise<Buffer> {
+  let current = frame;
+  for (const p of components) {
     const meta = await sharp(current).metadata();
     const W = meta.width ?? 0;
     const H = meta.height ?? 0;
@@ -287,8 +358,6 @@ async function applyTransformation(
       else if (p.e.startsWith('blur')) img = img.blur(Math.max(0.3, Number(p.e.split(':')[1] ?? 100) / 20));
       else throw new Error(`unsupported effect ${p.e}`);
     }
-    if (p.f !== undefined) format = p.f;
-    if (p.q !== undefined) quality = Number(p.q);
     current = await img.png().toBuffer();
     if (p.r !== undefined) {
       const m2 = await sharp(current).metadata();
@@ -306,15 +375,7 @@ async function applyTransformation(
         .toBuffer();
     }
   }
-  let out = sharp(current);
-  const q = quality === undefined ? {} : { quality };
-  if (format === 'jpg' || format === 'jpeg') out = out.flatten({ background: '#ffffff' }).jpeg(q);
-  else if (format === 'webp') out = out.webp(q);
-  else if (format === 'avif') out = out.avif(q);
-  else if (format === 'gif') out = out.gif();
-  else out = out.png();
-  const { data, info } = await out.toBuffer({ resolveWithObject: true });
-  return { data, info, format: format === 'jpeg' ? 'jpg' : format };
+  return current;
 }
 
 function readAll(req: IncomingMessage): Promise<Buffer> {
