@@ -1,4 +1,4 @@
-import { ErrorCodes, TributaryError, type HistoryFrame, type JsonValue, type PublishFrame } from '@tributary/protocol/wire';
+import { ErrorCodes, isTraceparent, TributaryError, type HistoryFrame, type JsonValue, type PublishFrame } from '@tributary/protocol/wire';
 import { checkChannel, tooLarge } from './errors.js';
 import { randomMsgId } from './ids.js';
 import type { Reply } from './requests.js';
@@ -38,9 +38,14 @@ export function preparePublish(
   if (json === undefined) {
     return new TributaryError(ErrorCodes.INVALID_FRAME, 'data must be a JSON value', { channel });
   }
+  if (options.traceparent !== undefined && !isTraceparent(options.traceparent)) {
+    return new TributaryError(ErrorCodes.INVALID_FRAME, 'traceparent is not a valid W3C traceparent', { channel });
+  }
   const bytes = encoder.encode(json).byteLength;
   if (limit !== undefined && bytes > limit) return tooLarge(channel, bytes, limit);
-  return { frame: { type: 'publish', channel, data, msgId }, bytes };
+  const frame: PreparedPublish['frame'] = { type: 'publish', channel, data, msgId };
+  if (options.traceparent !== undefined) frame.traceparent = options.traceparent;
+  return { frame, bytes };
 }
 
 /** Checks a history request's options; returns the frame, or the error instead of throwing. */
@@ -73,6 +78,8 @@ export function toHistoryResult<T>(r: Reply<'history'>): HistoryResult<T> {
     messages: r.messages.map((m) => {
       const msg: Message<T> = { channel: r.channel, offset: m.offset, epoch: r.epoch, time: m.time, data: m.data as T };
       if (m.msgId !== undefined) msg.msgId = m.msgId;
+      if (m.lineage !== undefined) msg.lineage = m.lineage;
+      if (m.traceparent !== undefined) msg.traceparent = m.traceparent;
       return msg;
     }),
   };

@@ -30,4 +30,4 @@ export type {
 } from './types.js';
 // Re-exported so callers can branch on codes without a second import.
 export { TributaryError, isTributaryError, ErrorCodes, CloseCodes } from '@tributary/protocol/wire';
-export type { ErrorCode, JsonValue, StreamPosition, PresenceMember } from '@tributary/protocol/wire';
+export type { ErrorCode, JsonValue, Lineage, StreamPosition, PresenceMember } from '@tributary/protocol/wire';

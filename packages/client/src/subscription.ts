@@ -84,6 +84,8 @@ export class ClientSubscription implements Subscription {
     };
     if (frame.msgId !== undefined) msg.msgId = frame.msgId;
     if (frame.sub !== undefined) msg.pattern = frame.sub;
+    if (frame.lineage !== undefined) msg.lineage = frame.lineage;
+    if (frame.traceparent !== undefined) msg.traceparent = frame.traceparent;
     return msg;
   }
 }

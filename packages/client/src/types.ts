@@ -1,4 +1,4 @@
-import type { JsonValue, PresenceMember, StreamPosition, TributaryError } from '@tributary/protocol/wire';
+import type { JsonValue, Lineage, PresenceMember, StreamPosition, TributaryError } from '@tributary/protocol/wire';
 
 /** Where the client's connection stands. */
 export type ConnectionState =
@@ -26,6 +26,13 @@ export interface Message<T = JsonValue> {
   msgId?: string;
   /** The pattern subscription the message arrived through, when it was not an exact one. */
   pattern?: string;
+  /**
+   * For a message a block published: the input message it handled and the block version. The
+   * broker sends it only when this client may read the input's channel (docs/PROTOCOL.md).
+   */
+  lineage?: Lineage;
+  /** The message's W3C trace context, when its publisher or the block that published it gave one. */
+  traceparent?: string;
 }
 
 /** The broker's acknowledgement of a publish. */
@@ -47,6 +54,12 @@ export interface PublishOptions {
    * @defaultValue a random UUID
    */
   msgId?: string;
+  /**
+   * W3C trace context to store with the message (https://www.w3.org/TR/trace-context/): blocks
+   * carry it on to what they publish, and spans join the publisher's trace.
+   * @defaultValue none
+   */
+  traceparent?: string;
 }
 
 /** What a subscription learns when it (re)subscribes from a known position. */
