@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { isMissing, readHead } from './local-files.js';
 
@@ -33,15 +34,77 @@ export interface BlobInfo {
   createdAt: number;
 }
 
+/** Bytes `start` to `end` of an object, both inclusive (as HTTP's Range counts); no `end`: to the end. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+/** An object being read: its info and a stream of its bytes (of `range` when one was asked). */
+export interface BlobStream {
+  info: BlobInfo;
+  body: Readable;
+  /** The bytes `body` holds, clamped to the object: `end - start + 1` of them. */
+  range: { start: number; end: number };
+}
+
+/** Options of {@link BlobStore.putStream}. */
+export interface PutStreamOptions {
+  /**
+   * The body's exact length, when the caller knows it (an HTTP request's Content-Length): an S3
+   * store then streams it in one PUT with no buffering. A body that ends shorter or runs longer
+   * fails the put (nothing is stored).
+   */
+  bytes?: number;
+}
+
+/**
+ * A store clients can upload to directly, without the bytes passing through the broker (S3: a
+ * presigned PUT). The upload lands in a pending place no reader sees; the broker inspects it and
+ * then commits it as the object `key`, or discards it.
+ */
+export interface DirectUploads {
+  /**
+   * A URL to PUT exactly `bytes` bytes of `contentType` to, for `expiresInSeconds`; both are bound
+   * into its signature, so the store refuses any other size or type. `headers` must be sent as given.
+   */
+  presignPut(
+    key: string,
+    o: { bytes: number; contentType: string; expiresInSeconds: number },
+  ): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }>;
+  /**
+   * The pending upload for `key`: its size, its first `headBytes` bytes and a version that
+   * {@link commit} checks is unchanged; undefined when nothing was uploaded yet.
+   */
+  inspect(key: string, headBytes: number): Promise<{ bytes: number; head: Buffer; version: string } | undefined>;
+  /** Makes the pending upload (the `version` inspected, no other) the object `key`, and removes the pending one. */
+  commit(key: string, o: { contentType: string; version: string; bytes: number }): Promise<BlobInfo>;
+  /** Removes a pending upload (one that was refused). */
+  discard(key: string): Promise<void>;
+}
+
 /**
  * Where uploads and derived images live. Keys are validated by every implementation
- * ({@link assertBlobKey}). An S3-compatible store implements the same four calls (PutObject,
- * GetObject, HeadObject, DeleteObject) with the content hash kept as object metadata.
+ * ({@link assertBlobKey}). Implementations: {@link DiskBlobStore} (the default), `S3BlobStore`
+ * (s3-blobs.ts), {@link MemoryBlobStore}; all pass one contract suite (test/blob-store-contract.test.ts).
+ * The streaming calls are optional so that a minimal store (four calls) still works: use
+ * {@link putStreamTo} and {@link openBlob}, which fall back to `put` and `get`.
  */
 export interface BlobStore {
   put(key: string, data: Buffer, contentType: string): Promise<BlobInfo>;
+  /**
+   * Stores a body as it arrives, without holding all of it; atomic as `put` is (a body that fails
+   * half-way, or a store that goes away, leaves nothing visible and the old object, if any, in place).
+   * The body's errors reject the put, unchanged.
+   */
+  putStream?(key: string, body: AsyncIterable<Uint8Array>, contentType: string, options?: PutStreamOptions): Promise<BlobInfo>;
   /** The object and its info, or undefined. */
   get(key: string): Promise<{ info: BlobInfo; data: Buffer } | undefined>;
+  /**
+   * The object's bytes as a stream (of `range` when given), or undefined when there is none. A range
+   * starting at or past the end is INVALID_SPEC; its end is clamped to the object.
+   */
+  stream?(key: string, range?: ByteRange): Promise<BlobStream | undefined>;
   head(key: string): Promise<BlobInfo | undefined>;
   /**
    * Optional, for stores on local disk: the object's info and the file holding its bytes, so a
@@ -51,6 +114,60 @@ export interface BlobStore {
   file?(key: string): Promise<{ info: BlobInfo; path: string } | undefined>;
   /** True when something was deleted. */
   delete(key: string): Promise<boolean>;
+  /** Present when clients can upload to the store directly (S3). */
+  readonly direct?: DirectUploads;
+}
+
+/** `store.putStream`, or for a store without it, the body collected and `put`. */
+export async function putStreamTo(
+  store: BlobStore,
+  key: string,
+  body: AsyncIterable<Uint8Array>,
+  contentType: string,
+  options: PutStreamOptions = {},
+): Promise<BlobInfo> {
+  if (store.putStream !== undefined) return store.putStream(key, body, contentType, options);
+  const chunks: Buffer[] = [];
+  for await (const c of exactly(body, options.bytes)) chunks.push(Buffer.from(c));
+  return store.put(key, Buffer.concat(chunks), contentType);
+}
+
+/** `store.stream`, or for a store without it, the object read with `get` and sliced. */
+export async function openBlob(store: BlobStore, key: string, range?: ByteRange): Promise<BlobStream | undefined> {
+  if (store.stream !== undefined) return store.stream(key, range);
+  const obj = await store.get(key);
+  if (obj === undefined) return undefined;
+  const r = clampRange(range, obj.info.bytes);
+  return { info: obj.info, body: Readable.from([obj.data.subarray(r.start, r.end + 1)]), range: r };
+}
+
+/** `range` clamped to an object of `bytes` bytes (the whole object without one); INVALID_SPEC when it starts past the end. */
+export function clampRange(range: ByteRange | undefined, bytes: number): { start: number; end: number } {
+  if (range === undefined) return { start: 0, end: bytes - 1 };
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && (!Number.isSafeInteger(end) || end < start)))
+    throw new ImageError(ImageErrorCodes.INVALID_SPEC, `invalid byte range ${start}-${end ?? ''}`);
+  if (start >= bytes) throw new ImageError(ImageErrorCodes.INVALID_SPEC, `byte range starts at ${start}, past the end (${bytes} bytes)`);
+  return { start, end: Math.min(end ?? bytes - 1, bytes - 1) };
+}
+
+/**
+ * `body` as it is, checked to hold exactly `bytes` bytes when that is given: one that runs longer
+ * fails the moment it does, one that ends shorter fails at its end (BACKEND_ERROR: the caller's
+ * declared length was wrong, so nothing may be stored).
+ */
+export async function* exactly(body: AsyncIterable<Uint8Array>, bytes: number | undefined): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const c of body) {
+    n += c.length;
+    if (bytes !== undefined && n > bytes) throw lengthMismatch(n, bytes, 'more');
+    yield c;
+  }
+  if (bytes !== undefined && n !== bytes) throw lengthMismatch(n, bytes, 'fewer');
+}
+
+function lengthMismatch(n: number, bytes: number, what: string): ImageError {
+  return new ImageError(ImageErrorCodes.BACKEND_ERROR, `body has ${what} bytes than the ${bytes} declared (${n} so far)`);
 }
 
 /** The ETag of some content. */
@@ -133,6 +250,80 @@ export class DiskBlobStore implements BlobStore {
       rmSync(metaTmp, { force: true });
       throw storeError(err);
     }
+  }
+
+  /**
+   * Writes the body to a temp file as it arrives (hashing it on the way), then places it as
+   * {@link put} does. A body that fails leaves only the temp file, which is removed.
+   */
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, contentType: string, options: PutStreamOptions = {}): Promise<BlobInfo> {
+    const [dataPath, metaPath] = this.#paths(key);
+    const dataTmp = this.#tempName();
+    const metaTmp = this.#tempName();
+    const hash = createHash('sha256');
+    let bytes = 0;
+    // The body's own errors (an aborted request, a cap passed) reach the caller unchanged; the
+    // file system's are BACKEND_ERROR.
+    let bodyFailed = false;
+    const source = async function* (): AsyncGenerator<Uint8Array> {
+      try {
+        yield* exactly(body, options.bytes);
+      } catch (err) {
+        bodyFailed = true;
+        throw err;
+      }
+    };
+    try {
+      const fh = await inParentDir(dataTmp, () => open(dataTmp, 'wx'));
+      try {
+        // Chunks are gathered up to WRITE_BATCH_BYTES per write: one thread-pool round trip per
+        // batch instead of per socket read (16–64 KiB each).
+        let batch: Uint8Array[] = [];
+        let batched = 0;
+        for await (const c of source()) {
+          hash.update(c);
+          bytes += c.length;
+          batch.push(c);
+          batched += c.length;
+          if (batched >= WRITE_BATCH_BYTES) {
+            await fh.writev(batch);
+            batch = [];
+            batched = 0;
+          }
+        }
+        if (batch.length > 0) await fh.writev(batch);
+      } finally {
+        await fh.close();
+      }
+      const info: BlobInfo = { key, contentType, bytes, etag: `"sha256:${hash.digest('hex').slice(0, 32)}"`, createdAt: Date.now() };
+      await writeFile(metaTmp, JSON.stringify(info));
+      await this.#place(dataTmp, dataPath);
+      await this.#place(metaTmp, metaPath);
+      return info;
+    } catch (err) {
+      await Promise.all([rm(dataTmp, { force: true }), rm(metaTmp, { force: true })]);
+      throw bodyFailed ? err : storeError(err);
+    }
+  }
+
+  /** The object's file as a stream (of `range` when given). */
+  async stream(key: string, range?: ByteRange): Promise<BlobStream | undefined> {
+    const info = await this.head(key);
+    if (info === undefined) return undefined;
+    const r = clampRange(range, info.bytes);
+    // Opened before it is returned, so a missing file is `undefined` here and not an error later.
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(this.#paths(key)[0], 'r');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+    if (info.bytes === 0) {
+      await fh.close();
+      return { info, body: Readable.from([]), range: r };
+    }
+    return { info, body: createReadStream('', { fd: fh, start: r.start, end: r.end }), range: r };
   }
 
   async get(key: string): Promise<{ info: BlobInfo; data: Buffer } | undefined> {
@@ -258,6 +449,9 @@ export class MemoryBlobStore implements BlobStore {
     return this.#objects.delete(key);
   }
 }
+
+/** A streamed put writes at least this much per call (see DiskBlobStore.putStream). */
+const WRITE_BATCH_BYTES = 256 * 1024;
 
 /** A meta file is at most this big (a key is ≤ 512 characters). */
 const META_MAX_BYTES = 4096;

@@ -33,8 +33,18 @@ export type { ImageFile, ImageInput } from './input.js';
 export { mapCloudinaryError } from './cloudinary-backend.js';
 export type { CloudinaryConfig, CloudinaryResult } from './cloudinary-backend.js';
 export type { Versions, VersionsRequest, WantedVersion, SourceInspector } from './backend.js';
-export { DEFAULT_SYNC_WRITE_MAX_BYTES, assertBlobKey, etagOf } from './blobs.js';
-export type { BlobInfo, DiskBlobStoreOptions } from './blobs.js';
+export { DEFAULT_SYNC_WRITE_MAX_BYTES, assertBlobKey, etagOf, clampRange, exactly } from './blobs.js';
+export type { DiskBlobStoreOptions } from './blobs.js';
+export {
+  resolveS3BlobStoreOptions,
+  DEFAULT_S3_PART_SIZE,
+  DEFAULT_S3_QUEUE_SIZE,
+  DEFAULT_S3_REGION,
+  DEFAULT_S3_CONNECT_TIMEOUT_MS,
+  DEFAULT_S3_IDLE_TIMEOUT_MS,
+  DEFAULT_S3_MAX_ATTEMPTS,
+} from './s3-blobs.js';
+export { s3Error } from './s3-errors.js';
 export { DEFAULT_UPLOAD_MAX_BYTES, DEFAULT_UPLOAD_TTL_SECONDS, DEFAULT_UPLOAD_CONTENT_TYPES } from './uploads.js';
 export type { UploadTokenOptions, UploadGrant, IssuedUpload } from './uploads.js';
 export { formatOfMime } from './otf.js';

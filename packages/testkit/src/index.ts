@@ -9,3 +9,5 @@ export { startFakeCloudinary, stringToSign } from './cloudinary.js';
 export type { FakeCloudinary, FakeUpload, StartFakeCloudinaryOptions } from './cloudinary.js';
 export { eventually } from './eventually.js';
 export type { EventuallyOptions, Falsy } from './eventually.js';
+export { startS3 } from './s3.js';
+export type { S3Server, StartS3Options } from './s3.js';
