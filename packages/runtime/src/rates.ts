@@ -38,21 +38,21 @@ export class RateWindow {
       }
       points.push({ at: now, value });
       // Keep one point at or before the window's start, so the rate spans the whole window.
-      while (points.length > 2 && (points[1] as Point).at <= from) points.shift();
+      while (points.length > 1 && (points[1] as Point).at <= from) points.shift();
     }
   }
 
   /**
-   * Events per second of `key` from its oldest sample in the window up to `current` (its value now).
-   * Over less than a second the span counts as one second, so a first burst reads as its count
-   * rather than as thousands per second. A counter that went down (a redeploy resets a block's
-   * stats) restarts from 0.
+   * Events per second of `key` over the window: what it counted since its oldest sample in the
+   * window (or since it started, when younger) up to `current`, divided by the whole window — as
+   * the console's channel table counts, so a burst of 5 reads 0.5/s over 10 s on both, and a key
+   * younger than the window under-reads rather than jumps. A counter that went down restarts from 0.
    */
-  rate(key: string, current: number, now: number): number {
+  rate(key: string, current: number): number {
     const first = this.#series.get(key)?.[0];
     if (first === undefined) return 0;
     const delta = current >= first.value ? current - first.value : current;
-    return delta / (Math.max(1000, now - first.at) / 1000);
+    return delta / (this.#windowMs / 1000);
   }
 
   /** Forgets keys no longer counted. */

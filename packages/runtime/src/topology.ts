@@ -195,8 +195,8 @@ export class Topology {
       const key = statsKey(b);
       this.#rates.start(`${key}\ninvocations`, b.deployedAt);
       this.#rates.start(`${key}\nerrors`, b.deployedAt);
-      const messagesPerSecond = this.#rates.rate(`${key}\ninvocations`, b.stats.invocations, now);
-      const errorsPerSecond = this.#rates.rate(`${key}\nerrors`, b.stats.errors, now);
+      const messagesPerSecond = this.#rates.rate(`${key}\ninvocations`, b.stats.invocations);
+      const errorsPerSecond = this.#rates.rate(`${key}\nerrors`, b.stats.errors);
       const id = `block:${b.name}`;
       const lag = lags[i];
       nodes.set(id, {
@@ -224,8 +224,8 @@ export class Topology {
       .map((p) => ({ p, match: compilePattern(p) }));
     for (const [key, w] of this.#written) {
       if (!deployed.has(w.block)) continue;
-      const stored = this.#rates.rate(`${key}\nstored`, w.stored, now);
-      const refused = this.#rates.rate(`${key}\nrefused`, w.refused, now);
+      const stored = this.#rates.rate(`${key}\nstored`, w.stored);
+      const refused = this.#rates.rate(`${key}\nrefused`, w.refused);
       const to = named(w.target);
       edge({ from: `block:${w.block}`, to, kind: 'writes', messagesPerSecond: stored, errorsPerSecond: refused });
       if (to.startsWith('channel:')) {
