@@ -1,6 +1,8 @@
 // @ts-check
 import { api, ApiError, channelPath, secret, setSecret, watch } from './api.js';
 import { ago, button, byId, input, renderRows, tbody, textarea } from './dom.js';
+import { replayInputs, tryOnLast } from './replay.js';
+import { startTopology, stopTopology } from './topology.js';
 
 const REFRESH_MS = 1500;
 /** @type {string | undefined} the block whose logs are shown */
@@ -21,6 +23,7 @@ async function boot() {
   byId('main').hidden = false;
   byId('logout').hidden = secret() === '';
   void refresh();
+  startTopology();
 }
 
 /** @param {string} error */
@@ -51,7 +54,10 @@ async function refresh() {
     if (logsBlock !== undefined) await renderLogs(logsBlock);
     else renderNoLogs('', 'no blocks deployed: deploy one to see its logs here');
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return showLogin(err.message);
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      stopTopology();
+      return showLogin(err.message);
+    }
     byId('overview').textContent = `refresh failed: ${String(err)}`;
   }
   timer = window.setTimeout(() => void refresh(), REFRESH_MS);
@@ -202,6 +208,7 @@ byId('logout').addEventListener('click', () => {
   setSecret('');
   stopWatch?.();
   clearTimeout(timer);
+  stopTopology();
   showLogin('');
 });
 
@@ -254,17 +261,33 @@ byId('watch-stop').addEventListener('click', () => {
   byId('watch-status').textContent = 'stopped';
 });
 
+/** The deploy box's config as JSON, or undefined after saying why it is not. @returns {unknown} */
+function deployConfig() {
+  const configText = input('deploy-config').value.trim();
+  try {
+    return configText === '' ? {} : JSON.parse(configText);
+  } catch {
+    byId('deploy-result').textContent = 'config is not valid JSON';
+    return undefined;
+  }
+}
+
+byId('replay-try').addEventListener('click', () => {
+  const config = deployConfig();
+  if (config === undefined) return;
+  const what = replayInputs();
+  if (typeof what === 'string') {
+    byId('replay-summary').textContent = what;
+    return;
+  }
+  void tryOnLast({ source: textarea('deploy-source').value, config, ...what });
+});
+
 byId('deploy').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const out = byId('deploy-result');
-  const configText = input('deploy-config').value.trim();
-  let config;
-  try {
-    config = configText === '' ? {} : JSON.parse(configText);
-  } catch {
-    out.textContent = 'config is not valid JSON';
-    return;
-  }
+  const config = deployConfig();
+  if (config === undefined) return;
   out.textContent = 'deploying…';
   try {
     const info = await api('POST', '/v1/admin/blocks', { source: textarea('deploy-source').value, config });

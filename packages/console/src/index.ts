@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { extname, join, resolve, sep } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { json, type HttpRoute } from '@tributary/server';
 
@@ -30,6 +32,24 @@ const HEADERS = {
   'cache-control': 'no-cache',
 } as const;
 
+/**
+ * Browser modules the app imports from its dependencies, served from where the package manager put
+ * them (`/console/vendor/<name>`), so nothing is copied by hand and the version is the lockfile's.
+ * dagre's ESM build is one self-contained file (graphlib inlined, no imports), so it loads as it is.
+ */
+export const CONSOLE_VENDOR: Readonly<Record<string, string>> = {
+  'vendor/dagre.js': packageModule('@dagrejs/dagre'),
+};
+
+/** The file a package declares as its ES module entry (`exports["."].import`). */
+function packageModule(name: string): string {
+  const manifest = createRequire(import.meta.url).resolve(`${name}/package.json`);
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: { '.'?: { import?: string } }; module?: string };
+  const entry = pkg.exports?.['.']?.import ?? pkg.module;
+  if (entry === undefined) throw new Error(`${name} declares no ES module entry`);
+  return join(dirname(manifest), entry);
+}
+
 /** Options of {@link consoleRoute}. */
 export interface ConsoleRouteOptions {
   /** Folder to serve. @defaultValue {@link CONSOLE_APP_DIR} */
@@ -54,8 +74,9 @@ export function consoleRoute(options: ConsoleRouteOptions = {}): HttpRoute {
       if (!rest.startsWith('/')) return notFound(res, 404); // '/consolefoo' is not ours
       const rel = rest === '/' ? 'index.html' : decodeSafe(rest.slice(1));
       const type = rel === undefined ? undefined : TYPES[extname(rel)];
-      const file = rel === undefined ? undefined : resolve(join(root, rel));
-      if (type === undefined || file === undefined || !file.startsWith(root + sep)) return notFound(res, 404);
+      const vendored = rel !== undefined && Object.hasOwn(CONSOLE_VENDOR, rel) ? CONSOLE_VENDOR[rel] : undefined;
+      const file = vendored ?? (rel === undefined ? undefined : resolve(join(root, rel)));
+      if (type === undefined || file === undefined || (vendored === undefined && !file.startsWith(root + sep))) return notFound(res, 404);
       let body: Buffer;
       try {
         body = await readFile(file);
