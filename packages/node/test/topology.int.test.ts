@@ -2,10 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { createToken } from '@tributary/broker';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine } from '@tributary/engine/redis';
-import type { TopologyEdge, TopologySnapshot } from '@tributary/runtime';
+import { compileSource, type TopologyEdge, type TopologySnapshot } from '@tributary/runtime';
 import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNode, type TributaryNode } from '../src/node.js';
+import { FAILING_BLOCK } from './console/fixtures.js';
 import { call, SECRET } from './console/helpers.js';
 
 const BLOCKS = fileURLToPath(new URL('../../../blocks/', import.meta.url));
@@ -108,5 +109,28 @@ describe.each(engines)('GET /v1/admin/topology on the %s engine', (_name, makeEn
     expect(t.nodes.find((n) => n.id === 'block:temperature-alert')).toMatchObject({ lag: { pending: 0, unread: 0 } });
     const block = t.nodes.find((n) => n.id === 'block:sensor-average');
     expect(block?.kind === 'block' && block.messagesPerSecond).toBeGreaterThan(0);
+  });
+
+  it('shows a failing block: errors per second on its trigger, and the message pending while it retries', async () => {
+    // `flaky` (afterPublish orders.*) always throws: each attempt is an error, the message stays
+    // pending between retries until it is dead-lettered (5 attempts, about 2 s).
+    await node.blocks.deploy(await compileSource(FAILING_BLOCK), {});
+    const sent = Date.now();
+    await call(url, 'POST', '/v1/channels/orders.o-1/messages', { token: SECRET, body: { data: { sku: 'A-1' } } });
+    let t!: TopologySnapshot;
+    await eventually(
+      async () => {
+        t = (await call(url, 'GET', '/v1/admin/topology', { token: SECRET })).body as TopologySnapshot;
+        const e = edge(t, 'trigger', 'pattern:orders.*', 'block:flaky');
+        return e !== undefined && e.errorsPerSecond > 0 && e.lag?.pending === 1;
+      },
+      { timeoutMs: 10_000, message: () => `flaky's trigger edge to show errors and a pending message: ${JSON.stringify(t?.edges)}` },
+    );
+    const lag = edge(t, 'trigger', 'pattern:orders.*', 'block:flaky')?.lag;
+    expect(lag?.unread).toBe(0);
+    // The oldest pending message is the one sent: as old as the time since, give or take the clock's grain.
+    expect(lag?.oldestAgeMs).toBeGreaterThanOrEqual(0);
+    expect(lag?.oldestAgeMs).toBeLessThanOrEqual(Date.now() - sent + 1000);
+    await node.blocks.remove('flaky');
   });
 });
