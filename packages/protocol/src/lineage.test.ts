@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope, isTraceparent } from './lineage.js';
+import { decodeEnvelope, encodeEnvelope, formatTraceparent, isTraceparent, parseTraceparent, type TraceIds } from './lineage.js';
 import { parseClientFrame } from './schema.js';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -24,6 +24,12 @@ describe('envelope codec', () => {
     expect(isTraceparent('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBe(false);
     expect(isTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01')).toBe(false);
     expect(isTraceparent('ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBe(false);
+  });
+
+  it('reads and writes the ids of a traceparent', () => {
+    expect(parseTraceparent(TP)).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1 });
+    expect(formatTraceparent(parseTraceparent(TP) as TraceIds)).toBe(TP);
+    expect(parseTraceparent('00-x')).toBeUndefined();
   });
 
   it('takes a traceparent on a publish frame and refuses a malformed one', () => {

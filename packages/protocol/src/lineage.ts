@@ -38,6 +38,25 @@ export function isTraceparent(value: unknown): value is string {
   return m[1] !== 'ff' && !/^0+$/.test(m[2] as string) && !/^0+$/.test(m[3] as string);
 }
 
+/** The fields of a `traceparent`, shaped as OpenTelemetry's `SpanContext` (which needs no import here). */
+export interface TraceIds {
+  traceId: string;
+  spanId: string;
+  /** Bit 0: sampled. */
+  traceFlags: number;
+}
+
+/** A valid `traceparent`'s ids; undefined for anything else. */
+export function parseTraceparent(value: unknown): TraceIds | undefined {
+  if (!isTraceparent(value)) return undefined;
+  return { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags: Number.parseInt(value.slice(53, 55), 16) };
+}
+
+/** The version-00 `traceparent` of `ids`. */
+export function formatTraceparent(ids: TraceIds): string {
+  return `00-${ids.traceId}-${ids.spanId}-${(ids.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
 /** The stored form: short keys, because every block publish carries one. */
 interface Stored {
   c?: string;

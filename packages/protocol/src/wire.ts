@@ -18,8 +18,8 @@ export {
   patternCovers,
 } from './channels.js';
 export { PROTOCOL_VERSION } from './frames.js';
-export { encodeEnvelope, decodeEnvelope, isTraceparent } from './lineage.js';
-export type { Lineage, Envelope } from './lineage.js';
+export { encodeEnvelope, decodeEnvelope, isTraceparent, parseTraceparent, formatTraceparent } from './lineage.js';
+export type { Lineage, Envelope, TraceIds } from './lineage.js';
 export type {
   JsonValue,
   RequestId,
