@@ -16,6 +16,7 @@ import { createImages, type Images, type ImagesOptions } from '@tributary/images
 import {
   adminRoute,
   BlockNode,
+  replayRoute,
   requestRoute,
   type HostModule,
   type PreparedBlock,
@@ -55,6 +56,14 @@ function addProcessMetrics(registry: Registry): void {
     const metric = processMetrics.getSingleMetric(name);
     if (metric !== undefined) registry.registerMetric(metric);
   }
+}
+
+/** The channels `block` wrote recently on this node, as the topology counted them (where replays look for its outputs). */
+async function writtenBy(blocks: BlockNode, block: string): Promise<string[]> {
+  const from = `block:${block}`;
+  return (await blocks.topology.snapshot()).edges
+    .filter((e) => e.kind === 'writes' && e.from === from && e.to.startsWith('channel:'))
+    .map((e) => e.to.slice('channel:'.length));
 }
 
 /** Options of {@link startNode}: a broker plus the blocks runtime on one engine. */
@@ -182,6 +191,9 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     requestRoute(blocks, readBody, (caller, name) => can(caller, 'request', `$blocks.${name}`)),
     // A message's lineage walked back to the original (client tokens too: their grants cut it).
     traceRoute(o.engine),
+    // A block version tried on a channel's history; `into` writes through the platform's publish
+    // path, not the topology's counter, so replays never pass for the deployed block's writes.
+    replayRoute({ runner: blocks.runner, engine: o.engine, publish, writtenChannels: (block) => writtenBy(blocks, block) }),
     ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
     consoleRoute(),

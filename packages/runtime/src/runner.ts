@@ -22,6 +22,7 @@ import {
   type LogBudget,
 } from './limits.js';
 import { LogRate } from './log-rate.js';
+import { OverlayKv } from './overlay-kv.js';
 import { PublishRate } from './publish-rate.js';
 import { RemoteLane } from './process/lane.js';
 import { beforePublishInterceptor } from './triggers/before-publish.js';
@@ -234,6 +235,37 @@ export class BlockRunner {
   }
 
   readonly #hosts = new WeakMap<DeployedBlock, ReturnType<typeof createHostHandler>>();
+
+  /**
+   * Loads a version for a replay (`POST /v1/admin/replay`) without deploying it: one lane in the
+   * runner processes under the block's own limits and secrets, no trigger wired, no stats or
+   * metrics. Its publishes go to `publish` (the replay records them), its kv writes stay in memory
+   * over the deployed block's kv ({@link OverlayKv}), its log lines are dropped and `ctx.call`
+   * modules are refused (they may write: images). `ctx.fetch` works as deployed. Dispose it after.
+   */
+  async trial(compiled: CompiledBlock, config: Record<string, JsonValue>, publish: PublishFn): Promise<DeployedBlock> {
+    if (this.#closed) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, 'runner is closed');
+    const def = await this.#describe(compiled);
+    const limits = laneLimits(resolveLimits(def.limits, def.trigger.kind === 'beforePublish', 1), 1);
+    const secrets = { ...(this.#o.secrets[def.name] ?? {}) };
+    const rate = new PublishRate(limits.publishesPerSecond);
+    const host = createHostHandler({
+      block: def.name,
+      version: compiled.version,
+      publish,
+      publishes: def.publishes,
+      kv: new OverlayKv(this.#o.engine.kv),
+      fetchAllow: def.fetchAllow,
+      fetchLimits: this.#o.fetch,
+      log: () => {},
+      admitPublish: () => rate.take(),
+      secrets,
+      modules: {},
+    });
+    const payloadChars = this.#o.maxPayloadBytes;
+    const { sandbox } = await RemoteLane.load(this.pool, compiled.code, limits, host, { resultChars: payloadChars, payloadChars });
+    return new DeployedBlock({ ...def, concurrency: 1 }, compiled, [sandbox], config, secrets);
+  }
 
   /**
    * Stops and forgets a block at once: an invocation in flight is cut off (STOPPED; its message stays
