@@ -38,6 +38,7 @@ describe('Topology', () => {
       ['channel:averages.b', 0.1],
       ['pattern:averages.*', 0.3],
     ]);
+    expect(t.written('avg')).toEqual({ channels: ['averages.a', 'averages.b'], folded: ['averages.*'] });
     // The grant written through is a writes edge now, not a grant edge.
     expect(s.edges.filter((e) => e.kind === 'grant')).toEqual([]);
   });

@@ -244,6 +244,17 @@ export class Topology {
     return { time: now, windowMs: this.#o.windowMs, nodes: [...nodes.values()], edges: [...edges.values()] };
   }
 
+  /**
+   * The channels `block` wrote in the last `recentMs`, without building a snapshot (no engine calls).
+   * Only the first `maxChannelsPerBlock` are named; `folded` lists the grants further writes counted
+   * on, so a caller can tell the list is not complete.
+   */
+  written(block: string): { channels: string[]; folded: string[] } {
+    const out = { channels: [] as string[], folded: [] as string[] };
+    for (const w of this.#written.values()) if (w.block === block) (w.folded ? out.folded : out.channels).push(w.target);
+    return out;
+  }
+
   /** Stops the sampler. */
   close(): void {
     clearInterval(this.#timer);
