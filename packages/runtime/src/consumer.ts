@@ -227,7 +227,9 @@ export class GroupConsumer {
       // A runner crash that took other invocations with it may have been any of theirs: up to
       // `attempts` such crashes are not held against this message (a poison message among busy
       // neighbours is still dead-lettered, after at most twice its attempts).
-      if (err instanceof RunnerExitedError && spared < retry.attempts) {
+      if (err instanceof RunnerExitedError && !err.witnessed) {
+        attempt--; // it never reached the runner that exited: not this message's doing
+      } else if (err instanceof RunnerExitedError && spared < retry.attempts) {
         spared++;
         attempt--;
       }

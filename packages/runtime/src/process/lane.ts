@@ -133,10 +133,11 @@ export class RemoteLane implements Lane, PlacedLane {
       );
     }
     const first = wire[0];
+    const ids = wire.map((w) => w.inv);
     if (first !== undefined && wire.length === 1) {
-      this.#runner.send(sendInfo ? { t: 'invoke', sb: this.#sb, ...first, info } : { t: 'invoke', sb: this.#sb, ...first });
+      this.#runner.submit(sendInfo ? { t: 'invoke', sb: this.#sb, ...first, info } : { t: 'invoke', sb: this.#sb, ...first }, ids);
     } else if (first !== undefined) {
-      this.#runner.send(sendInfo ? { t: 'run', sb: this.#sb, items: wire, info } : { t: 'run', sb: this.#sb, items: wire });
+      this.#runner.submit(sendInfo ? { t: 'run', sb: this.#sb, items: wire, info } : { t: 'run', sb: this.#sb, items: wire }, ids);
     }
     return outcomes;
   }
@@ -190,11 +191,11 @@ export class RemoteLane implements Lane, PlacedLane {
     });
   }
 
-  onExit(error: BlockError): void {
+  onExit(errorFor: (inv: number) => BlockError): void {
     for (const [id, live] of this.#live) {
       this.#live.delete(id);
       live.inv.done = true;
-      live.reject(error);
+      live.reject(errorFor(id));
     }
   }
 

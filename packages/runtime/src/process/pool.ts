@@ -58,8 +58,8 @@ export interface PlacedLane {
   onCall(m: Extract<FromRunner, { t: 'call' }>): void;
   /** The lane's isolate was recreated (its cold starts in the current process so far). */
   onCold(coldStarts: number): void;
-  /** Its runner exited: fail what was in flight (`inv`, if any) with RUNNER_EXITED. */
-  onExit(error: BlockError): void;
+  /** Its runner exited: fail each invocation in flight with the RUNNER_EXITED error `errorFor` gives it. */
+  onExit(errorFor: (inv: number) => BlockError): void;
 }
 
 /**
@@ -69,10 +69,19 @@ export interface PlacedLane {
  */
 export class RunnerExitedError extends BlockError {
   readonly others: number;
+  /**
+   * False for an invocation the runner never received (it waited its turn while the runner ran one
+   * at a time after a shared crash): it cannot have caused the exit, and is never blamed for it.
+   */
+  readonly witnessed: boolean;
 
-  constructor(message: string, others: number) {
-    super(BlockErrorCodes.RUNNER_EXITED, `${message} (with ${others} other invocation(s) in flight on it)`);
+  constructor(message: string, others: number, witnessed = true) {
+    super(
+      BlockErrorCodes.RUNNER_EXITED,
+      witnessed ? `${message} (with ${others} other invocation(s) in flight on it)` : `${message} before the invocation reached it`,
+    );
     this.others = others;
+    this.witnessed = witnessed;
   }
 }
 
@@ -80,6 +89,12 @@ const BEAT_CHECK_MS = 1000;
 /** A runner that lived this long before dying is restarted at once; one dying sooner, after a doubling backoff. */
 const STABLE_MS = 10_000;
 const MAX_BACKOFF_MS = 5_000;
+/**
+ * After an exit that took several loads or invocations, the next process runs one at a time for this
+ * long (and until one succeeded): the culprit then crashes alone and is blamed, and its neighbours
+ * are not taken down with it again and again.
+ */
+const SOLO_MS = 10_000;
 
 /**
  * One runner process and its supervision: started, watched (heartbeat and memory budget), and
@@ -105,6 +120,13 @@ export class RunnerProcess {
   #backoffMs = 0;
   #killedFor: RunnerExitReason | undefined;
   #closed = false;
+  /** One at a time until then (see {@link SOLO_MS}), and until a piece of work succeeded. */
+  #soloUntil = 0;
+  #soloSucceeded = false;
+  /** In solo mode: the ids (invocations, or a load's sandbox) of the one piece of work sent. */
+  readonly #outstanding = new Set<number>();
+  /** In solo mode: work waiting its turn, with the ids it settles by. */
+  #held: Array<{ message: ToRunner; ids: number[] }> = [];
   readonly #watch: NodeJS.Timeout;
   readonly #pool: RunnerPool;
 
@@ -173,8 +195,47 @@ export class RunnerProcess {
   load(message: Extract<ToRunner, { t: 'load' }>): Promise<Extract<FromRunner, { t: 'loaded' }>> {
     return new Promise((resolve, reject) => {
       this.#loads.set(message.sb, { resolve, reject });
-      this.send(message);
+      this.submit(message, [message.sb]);
     });
+  }
+
+  /** Whether this process runs one piece of work at a time (after a shared crash; see {@link SOLO_MS}). */
+  get solo(): boolean {
+    return this.#soloUntil !== 0;
+  }
+
+  /**
+   * Sends work (a load, an invocation, a run) that settles by `ids`: at once, or in solo mode when
+   * the work before it has settled.
+   */
+  submit(message: ToRunner, ids: number[]): void {
+    if (this.#soloUntil === 0) {
+      this.send(message);
+      return;
+    }
+    this.#held.push({ message, ids });
+    if (this.#outstanding.size === 0) this.#next();
+  }
+
+  /** A load or invocation settled: in solo mode, the next piece of work goes. */
+  #settled(id: number, ok: boolean): void {
+    if (this.#soloUntil === 0 || !this.#outstanding.delete(id)) return;
+    if (ok) this.#soloSucceeded = true;
+    if (this.#outstanding.size === 0) this.#next();
+  }
+
+  #next(): void {
+    if (this.#soloSucceeded && Date.now() >= this.#soloUntil) {
+      // Solo mode is over: what waited goes at once.
+      this.#soloUntil = 0;
+      for (const h of this.#held) this.send(h.message);
+      this.#held = [];
+      return;
+    }
+    const work = this.#held.shift();
+    if (work === undefined) return;
+    for (const id of work.ids) this.#outstanding.add(id);
+    this.send(work.message);
   }
 
   /** Kills the process (a test, or the watchdog): it is restarted like after a crash. */
@@ -258,6 +319,7 @@ export class RunnerProcess {
         const l = this.#loads.get(m.sb);
         this.#loads.delete(m.sb);
         l?.resolve(m);
+        this.#settled(m.sb, m.ok);
         return;
       }
       case 'cold':
@@ -269,6 +331,7 @@ export class RunnerProcess {
         const lane = this.invocations.get(m.inv);
         this.invocations.delete(m.inv);
         lane?.onResult(m);
+        this.#settled(m.inv, m.t === 'result' && m.ok);
         return;
       }
       case 'call': {
@@ -303,14 +366,29 @@ export class RunnerProcess {
     );
     // Every load and invocation in flight fails; each is told how many others the same exit took,
     // since a retry policy should not blame a message for a crash it may only have witnessed (a
-    // lane reloading after an earlier crash included).
-    const others = this.#loads.size + this.invocations.size - 1;
+    // lane reloading after an earlier crash included). Work still waiting its turn in solo mode
+    // never reached the process, and says so.
+    const held = new Set(this.#held.flatMap((h) => h.ids));
+    this.#held = [];
+    this.#outstanding.clear();
+    const witnessed = this.#loads.size + this.invocations.size - held.size;
+    const others = witnessed - 1;
     const failure = others > 0 ? new RunnerExitedError(error.message, others) : error;
-    for (const l of this.#loads.values()) l.reject(failure);
+    const unsent = new RunnerExitedError(error.message, 0, false);
+    const errorFor = (id: number): BlockError => (held.has(id) ? unsent : failure);
+    for (const [sb, l] of this.#loads) l.reject(errorFor(sb));
     this.#loads.clear();
     const lanes = new Set(this.invocations.values());
     this.invocations.clear();
-    for (const lane of lanes) lane.onExit(failure);
+    for (const lane of lanes) lane.onExit(errorFor);
+    // A crash several pieces of work witnessed: the next process runs one at a time for a while.
+    if (witnessed > 1) {
+      this.#soloUntil = Date.now() + SOLO_MS;
+      this.#soloSucceeded = false;
+    } else if (this.#soloUntil !== 0) {
+      // The culprit crashed alone, as intended: solo mode goes on from the restart.
+      this.#soloUntil = Math.max(this.#soloUntil, Date.now() + SOLO_MS);
+    }
     if (this.#closed) return;
     this.#pool.noteExit(this, reason, code, signal);
     // A process that dies soon after starting is restarted after a doubling backoff, so a block that
