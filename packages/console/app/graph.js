@@ -67,7 +67,7 @@ export async function renderGraph(svg, topology, options) {
   dagreModule ??= import(DAGRE_URL);
   const { Graph, layout } = await dagreModule;
   const g = new Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 64, edgesep: 10, marginx: 8, marginy: 8 });
+  g.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 40, edgesep: 10, marginx: 8, marginy: 8 });
   for (const n of topology.nodes) {
     const lines = nodeLines(n);
     g.setNode(n.id, { width: Math.max(80, ...lines.map(textWidth)) + 20, height: 14 + lines.length * 16 });

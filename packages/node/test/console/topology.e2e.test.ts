@@ -90,7 +90,21 @@ describe('console topology in Chromium', () => {
     await page.locator('#topology-graph g.node[data-id="channel:alerts.temperature"]').click();
     await detail.locator('h3', { hasText: 'alerts.temperature' }).waitFor();
     await expect.poll(async () => (await detail.locator('#detail-messages li').allTextContents()).length).toBe(5);
-    expect(await detail.locator('#detail-messages li').first().textContent()).toMatch(/^#5 .*"device":"room4"/);
+    const newest = detail.locator('#detail-messages li').first();
+    expect(await newest.textContent()).toMatch(/^#5 .*"device":"room4"/);
+
+    // Its trace: the alert, the average it came from, the reading that started it.
+    await newest.locator('button[name=trace]').click();
+    const steps = page.locator('#trace-steps li');
+    await expect.poll(async () => steps.count()).toBe(3);
+    const [alertVersion, averageVersion] = ['temperature-alert', 'sensor-average'].map(
+      (name) => node.blocks.runner.list().find((b) => b.name === name)?.version,
+    );
+    expect(await steps.nth(0).textContent()).toContain(`alerts.temperature#5 `);
+    expect(await steps.nth(0).textContent()).toContain(`made by temperature-alert@${alertVersion}`);
+    expect(await steps.nth(1).textContent()).toContain('averages.room4#1 ');
+    expect(await steps.nth(1).textContent()).toContain(`made by sensor-average@${averageVersion}`);
+    expect(await steps.nth(2).textContent()).toMatch(/^sensors\.room4#1 .* · original · \{"celsius":40\}$/);
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'console-topology.png'), fullPage: true });
