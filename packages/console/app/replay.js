@@ -27,8 +27,8 @@ export async function tryOnLast(request) {
       limit: request.limit,
     });
     summary.textContent =
-      `${r.block}@${r.version}: ${r.summary.inputs} messages in, ${r.summary.outputs} would be published, ` +
-      `${r.summary.differing} differ from what the deployed version published`;
+      `${r.block}@${r.version} · messages in: ${r.summary.inputs} · it would publish: ${r.summary.outputs} · ` +
+      `differing from the deployed version: ${r.summary.differing}`;
     out.replaceChildren(...r.results.map(row));
   } catch (err) {
     summary.textContent = `replay failed: ${err instanceof ApiError ? `${err.code}: ${err.message}` : String(err)}`;
