@@ -6,9 +6,11 @@ import { imageUrl, imageUrlHelp } from './image-url.js';
 import { init, initHelp } from './init.js';
 import { logs, logsHelp } from './logs.js';
 import { pub, pubHelp } from './pub.js';
+import { replay, replayHelp } from './replay.js';
 import { start, startHelp } from './start.js';
 import { sub, subHelp } from './sub.js';
 import { token, tokenHelp } from './token.js';
+import { trace, traceHelp } from './trace.js';
 
 type Command = { run: (argv: string[]) => Promise<number>; help: string };
 
@@ -21,6 +23,8 @@ const commands: Record<string, Command> = {
   'image-url': { run: imageUrl, help: imageUrlHelp },
   deploy: { run: deploy, help: deployHelp },
   logs: { run: logs, help: logsHelp },
+  trace: { run: trace, help: traceHelp },
+  replay: { run: replay, help: replayHelp },
   init: { run: init, help: initHelp },
 };
 
@@ -35,6 +39,8 @@ Commands:
   image-url sign an on-the-fly image URL (resize, format …) for a stored object
   deploy    bundle a block and hot-deploy it to a running broker
   logs      tail a block's logs
+  trace     walk a message's lineage back to the original message
+  replay    try a block version on a channel's history, beside what the deployed one published
   init      scaffold a block: init block <name>
 
 Client commands take --url (env TRIBUTARY_URL, default http://127.0.0.1:7700; http(s):// or
