@@ -1,7 +1,6 @@
 import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import type { AppendResult } from '@tributary/engine';
-import { formatTraceparent, parseTraceparent } from '@tributary/protocol';
-import type { PublishRequest } from './publisher.js';
+import { formatTraceparent, parseTraceparent, type Lineage } from '@tributary/protocol';
 
 /**
  * OpenTelemetry spans of the publish path, through the API only: with no tracer provider
@@ -26,8 +25,16 @@ export interface PublishSpan {
   failed(err: unknown): void;
 }
 
+/** What a publish span is about (a `PublishRequest` is one). */
+export interface PublishSpanInput {
+  channel: string;
+  msgId?: string;
+  lineage?: Lineage;
+  traceparent?: string;
+}
+
 /** Starts the span of one publish; undefined when there is no trace to be part of (no SDK, no traceparent). */
-export function startPublishSpan(req: Readonly<PublishRequest>): PublishSpan | undefined {
+export function startPublishSpan(req: Readonly<PublishSpanInput>): PublishSpan | undefined {
   const span = tracer.startSpan(`publish ${req.channel}`, { kind: SpanKind.PRODUCER }, parentContext(req.traceparent));
   const sc = span.spanContext();
   if (!isSpanContextValid(sc)) {
