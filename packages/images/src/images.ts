@@ -4,7 +4,7 @@ import { DiskBlobStore, resolveSyncWriteMaxBytes, type BlobStore, type DiskBlobS
 import { CloudinaryBackend, parseCloudinaryUrl, type CloudinaryConfig } from './cloudinary-backend.js';
 import type { ImageLimits } from './limits.js';
 import { ImageService, imagesModule, type ImagesHostModule } from './module.js';
-import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type SigningKey } from './otf.js';
+import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type OnTheFlyOptions, type SigningKey } from './otf.js';
 import type { HttpRoute, Principal } from '@tributary/server';
 import { imageRoutes, type PublishUploadEvent } from './routes.js';
 import { SharpBackend, type SharpBackendOptions } from './sharp-backend.js';
@@ -47,6 +47,11 @@ export interface ImagesOptions {
   secret?: string;
   /** Bytes of the on-the-fly cache. @defaultValue 268_435_456 (256 MiB) */
   cacheBytes?: number;
+  /**
+   * Keep on-the-fly renditions in the blob store too, for every node on it (see
+   * {@link OnTheFlyOptions.sharedCache}). @defaultValue true for a store without local files (S3), false for the disk store
+   */
+  sharedCache?: boolean;
   /**
    * Files up to this size (derived images, cached renditions) are written to `dataDir` with
    * synchronous calls; see {@link DiskBlobStoreOptions.syncWriteMaxBytes}. Set 0 when `dataDir` is
@@ -103,7 +108,7 @@ export function createImages(o: ImagesOptions): Images {
   else throw new TypeError('images: pass signingKeys or secret to sign on-the-fly URLs');
   const signer = new UrlSigner(keys);
   const cache = new DiskLruCache({ dir: join(dataDir, 'cache'), maxBytes: o.cacheBytes ?? DEFAULT_CACHE_BYTES, syncWriteMaxBytes });
-  const otf = new OnTheFly({ store, renderer, signer, cache });
+  const otf = new OnTheFly({ store, renderer, signer, cache, ...(o.sharedCache === undefined ? {} : { sharedCache: o.sharedCache }) });
   const routeOptions: Parameters<typeof imageRoutes>[0] = { store, tokens, engine: o.engine, otf };
   if (o.publish !== undefined) routeOptions.publish = o.publish;
   if (o.can !== undefined) routeOptions.can = o.can;

@@ -7,6 +7,7 @@ import { MemoryEngine } from '@tributary/engine';
 import sharp from 'sharp';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
+  createImages,
   DiskBlobStore,
   DiskLruCache,
   encodeSpec,
@@ -285,16 +286,16 @@ describe('shared rendition cache (two nodes on one store)', () => {
   async function nodeOn(store: BlobStore, options: { sharedCache?: boolean } = {}) {
     const dir = await mkdtemp(join(tmpdir(), 'trib-otf-node-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const otf = new OnTheFly({
+    const otfOptions = {
       store,
       renderer: new SharpBackend(),
       signer: new UrlSigner([K1]),
       cache: new DiskLruCache({ dir, maxBytes: 1e7 }),
-      ...options,
-    });
+    };
+    const otf = new OnTheFly({ ...otfOptions, ...options });
     const engine = new MemoryEngine();
     cleanups.push(() => engine.close());
-    return { otf, base: await serve(imageRoutes({ store, tokens: new UploadTokens(engine.kv), engine, otf })) };
+    return { otf, otfOptions, base: await serve(imageRoutes({ store, tokens: new UploadTokens(engine.kv), engine, otf })) };
   }
 
   async function diskStore(): Promise<DiskBlobStore> {
@@ -367,6 +368,15 @@ describe('shared rendition cache (two nodes on one store)', () => {
     expect((await nodeOn(new MemoryBlobStore())).otf.sharedCache).toBe(true);
     expect((await nodeOn(await diskStore())).otf.sharedCache).toBe(false);
     expect((await nodeOn(await diskStore(), { sharedCache: true })).otf.sharedCache).toBe(true);
+    // The same choice through createImages (startNode's images option).
+    const dir = await mkdtemp(join(tmpdir(), 'trib-otf-create-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const engine = new MemoryEngine();
+    cleanups.push(() => engine.close());
+    expect(createImages({ engine, dataDir: dir, secret: 's'.repeat(32) }).otf.sharedCache).toBe(false);
+    expect(createImages({ engine, dataDir: dir, secret: 's'.repeat(32), sharedCache: true }).otf.sharedCache).toBe(true);
+    const { otfOptions } = await nodeOn(new MemoryBlobStore());
+    expect(() => new OnTheFly({ ...otfOptions, sharedCache: 'yes' as unknown as boolean })).toThrow(/sharedCache/);
   });
 
   test('a store that fails under the shared cache costs a render, never the answer', async () => {
