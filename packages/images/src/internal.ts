@@ -45,8 +45,15 @@ export {
   DEFAULT_S3_MAX_ATTEMPTS,
 } from './s3-blobs.js';
 export { s3Error } from './s3-errors.js';
-export { DEFAULT_UPLOAD_MAX_BYTES, DEFAULT_UPLOAD_TTL_SECONDS, DEFAULT_UPLOAD_CONTENT_TYPES } from './uploads.js';
-export type { UploadTokenOptions, UploadGrant, IssuedUpload } from './uploads.js';
+export {
+  DEFAULT_UPLOAD_MAX_BYTES,
+  DEFAULT_UPLOAD_TTL_SECONDS,
+  DEFAULT_UPLOAD_CONTENT_TYPES,
+  SNIFF_BYTES,
+  checkUploadHead,
+} from './uploads.js';
+export type { UploadTokenOptions, UploadGrant, IssuedUpload, UploadRequest } from './uploads.js';
+export { CappedBody } from './capped-body.js';
 export { formatOfMime } from './otf.js';
 export type { CachedImage, OnTheFlyOptions, OnTheFlyResponse } from './otf.js';
 export type { ImageServiceOptions, TransformRequest, ImagesHostModule } from './module.js';

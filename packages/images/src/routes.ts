@@ -1,37 +1,20 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { StreamEngine } from '@tributary/engine';
-import { ErrorCodes, isTributaryError, type JsonValue } from '@tributary/protocol';
-import { httpStatusOf, json, readBodyBytes, REFUSED_BODY_DRAIN_BYTES, type HttpRoute, type Principal } from '@tributary/server';
-import { isValidBlobKey, type BlobStore } from './blobs.js';
+import { httpStatusOf, json, REFUSED_BODY_DRAIN_BYTES, type HttpRoute, type Principal } from '@tributary/server';
+import { blobHandler } from './blob-route.js';
+import type { BlobStore } from './blobs.js';
 import { ImageError, ImageErrorCodes, isImageError } from './errors.js';
+import { decodeKey, matches } from './http-util.js';
 import type { OnTheFly } from './otf.js';
-import { checkUpload, type UploadTokens } from './uploads.js';
+import { uploadsHandler, type PublishUploadEvent } from './upload-routes.js';
+import type { UploadTokens } from './uploads.js';
 
-/** The `object.created` event published when an upload completes. */
-export interface ObjectCreatedEvent {
-  type: 'object.created';
-  key: string;
-  contentType: string;
-  bytes: number;
-  etag: string;
-  /** Download URL (root-relative unless a public URL is configured). */
-  url: string;
-  /** The `sub` of whoever requested the upload token, when there was one. */
-  sub?: string;
-  time: number;
-}
+export type { ObjectCreatedEvent, PublishUploadEvent } from './upload-routes.js';
 
 /** The channel object.created events go to by default (a system channel: clients need a grant naming it). */
 export const DEFAULT_OBJECTS_CHANNEL = '$objects.created';
 /** The channel a caller needs a `publish` grant on to request upload tokens. */
 export const DEFAULT_UPLOAD_GRANT_CHANNEL = '$uploads';
-
-/**
- * Publishes one upload event to `channel`, with `msgId` so a retried publish is stored once. The
- * node passes the broker's Publisher, so the event takes the platform path (validated, sized,
- * counted) like every other message instead of going straight to the engine.
- */
-export type PublishUploadEvent = (channel: string, data: JsonValue, options: { msgId: string }) => Promise<unknown>;
 
 /** Options of {@link imageRoutes}. */
 export interface ImageRoutesOptions {
@@ -65,10 +48,14 @@ export interface ImageRoutesOptions {
  * The image HTTP routes:
  * - `POST /v1/uploads` (admin, or a `publish` grant on `$uploads`): body `{maxBytes?, contentTypes?, ttlSeconds?}`
  *   → 201 `{token, key, uploadUrl, method: 'PUT', maxBytes, contentTypes, expiresAt}`;
- * - `PUT /v1/uploads/<token>` (no credentials: the token is one): the image bytes → 201
- *   `{key, contentType, bytes, etag, url}`, and an `object.created` event on the objects channel;
- * - `GET|HEAD /v1/blobs/<key>` (public: keys are unguessable): the bytes, with ETag, Cache-Control
- *   and 304 on If-None-Match;
+ *   (with `direct: {bytes, contentType}` on a store that takes direct uploads: a presigned
+ *   `uploadUrl` on the store, its `headers`, and a `completeUrl`);
+ * - `PUT /v1/uploads/<token>` (no credentials: the token is one): the image bytes, streamed to the
+ *   store under the token's cap → 201 `{key, contentType, bytes, etag, url}`, and an
+ *   `object.created` event on the objects channel;
+ * - `POST /v1/uploads/<token>/complete`: a direct upload checked and committed → the same 201 and event;
+ * - `GET|HEAD /v1/blobs/<key>` (public: keys are unguessable): the bytes streamed from the store,
+ *   with ETag, Cache-Control, 304 on If-None-Match and one byte range;
  * - `GET /v1/images/<signature>/<spec>/<key>` (public, HMAC-signed): transformed, cached.
  * Errors are `{ "error": { "code", "message" } }` with the status of `httpStatusOf` (@tributary/server).
  */
@@ -83,94 +70,13 @@ export function imageRoutes(o: ImageRoutesOptions): HttpRoute[] {
   const uploads: HttpRoute = {
     prefix: '/v1/uploads',
     allowAnonymous: true,
-    handle: guarded(async (req, res, principal, url) => {
-      if (url.pathname === '/v1/uploads' && req.method === 'POST') {
-        if (!can(principal, 'publish', grantChannel)) {
-          // No credentials at all is the caller's to fix by sending some, as on every other route.
-          if (req.headers.authorization === undefined && !principal.admin) {
-            throw new ImageError(
-              ImageErrorCodes.UNAUTHORIZED,
-              `requesting an upload token needs credentials (Authorization: Bearer <token>) with a publish grant on ${grantChannel}`,
-            );
-          }
-          throw new ImageError(ImageErrorCodes.FORBIDDEN, `requesting an upload token needs a publish grant on ${grantChannel}`);
-        }
-        // Over 4 KiB is the server contract's PAYLOAD_TOO_LARGE (413), answered by the broker.
-        const body = await readBodyBytes(req, 4096);
-        let opts: Record<string, unknown> = {};
-        if (body.length > 0) {
-          try {
-            opts = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-          } catch {
-            throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'body must be JSON');
-          }
-          if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
-            throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'body must be a JSON object');
-        }
-        const request: Parameters<UploadTokens['issue']>[0] = {};
-        if (principal.sub !== undefined) request.sub = principal.sub;
-        if (typeof opts.maxBytes === 'number') request.maxBytes = opts.maxBytes;
-        if (typeof opts.ttlSeconds === 'number') request.ttlSeconds = opts.ttlSeconds;
-        if (Array.isArray(opts.contentTypes)) request.contentTypes = opts.contentTypes.filter((t): t is string => typeof t === 'string');
-        const t = await o.tokens.issue(request);
-        return json(res, 201, {
-          token: t.token,
-          key: t.key,
-          uploadUrl: `${base}/v1/uploads/${t.token}`,
-          method: 'PUT',
-          maxBytes: t.maxBytes,
-          contentTypes: t.contentTypes,
-          expiresAt: t.expiresAt,
-        });
-      }
-      const m = /^\/v1\/uploads\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
-      if (m !== null && (req.method === 'PUT' || req.method === 'POST')) {
-        // A declared length no token could allow is refused before the token is spent.
-        refuseDeclaredOver(req, o.tokens.maxBytes);
-        const grant = await o.tokens.redeem(m[1] as string);
-        const data = await readUpload(req, grant.maxBytes);
-        const contentType = checkUpload(grant, data, req.headers['content-type']);
-        const info = await o.store.put(grant.key, data, contentType);
-        const event: ObjectCreatedEvent = {
-          type: 'object.created',
-          key: info.key,
-          contentType,
-          bytes: info.bytes,
-          etag: info.etag,
-          url: `${base}/v1/blobs/${info.key}`,
-          time: info.createdAt,
-        };
-        if (grant.sub !== undefined) event.sub = grant.sub;
-        await publish(objectsChannel, event as unknown as JsonValue, { msgId: `object:${info.key}` });
-        return json(res, 201, { key: info.key, contentType, bytes: info.bytes, etag: info.etag, url: event.url });
-      }
-      throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
-    }),
+    handle: guarded(uploadsHandler({ store: o.store, tokens: o.tokens, publish, objectsChannel, grantChannel, can, base })),
   };
 
   const blobs: HttpRoute = {
     prefix: '/v1/blobs/',
     allowAnonymous: true,
-    handle: guarded(async (req, res, _principal, url) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD')
-        throw new ImageError(ImageErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
-      const key = decodeKey(url.pathname.slice('/v1/blobs/'.length));
-      if (!isValidBlobKey(key)) throw new ImageError(ImageErrorCodes.INVALID_KEY, 'invalid blob key');
-      const info = await o.store.head(key);
-      if (info === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
-      const headers = {
-        etag: info.etag,
-        'cache-control': blobCache,
-        'content-type': info.contentType,
-        'x-content-type-options': 'nosniff',
-      };
-      if (matches(req.headers['if-none-match'], info.etag)) return void res.writeHead(304, headers).end();
-      if (req.method === 'HEAD') return void res.writeHead(200, { ...headers, 'content-length': info.bytes }).end();
-      const obj = await o.store.get(key);
-      if (obj === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
-      res.writeHead(200, { ...headers, 'content-length': obj.data.length });
-      res.end(obj.data);
-    }),
+    handle: guarded(blobHandler(o.store, blobCache)),
   };
 
   const images: HttpRoute = {
@@ -208,15 +114,6 @@ function uploadEventPublisher(o: Pick<ImageRoutesOptions, 'publish' | 'engine'>)
   const engine = o.engine;
   if (engine === undefined) throw new TypeError('imageRoutes: pass publish (or engine) to publish upload events');
   return (channel, data, { msgId }) => engine.append({ channel, payload: JSON.stringify(data), msgId });
-}
-
-/** A key from its URL segment; bad percent-encoding is the client's INVALID_KEY, not our URIError. */
-function decodeKey(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new ImageError(ImageErrorCodes.INVALID_KEY, 'invalid blob key: bad percent-encoding');
-  }
 }
 
 /**
@@ -281,31 +178,4 @@ function answerEarly(req: IncomingMessage, res: ServerResponse, status: number, 
   req.once('end', finish);
   req.once('close', finish);
   req.resume();
-}
-
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined) return false;
-  return ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*');
-}
-
-/** Refuses a request whose declared Content-Length is over `max`, before anything is read. */
-function refuseDeclaredOver(req: IncomingMessage, max: number): void {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) {
-    throw new ImageError(ImageErrorCodes.TOO_LARGE, `body is ${declared} bytes; the limit is ${max}`);
-  }
-}
-
-/**
- * An upload's bytes, read by the server contract's reader: over `max` (the token's cap) it is
- * images' TOO_LARGE (413), the code upload clients have always been answered with, and the rest of
- * the body is drained while {@link guarded} answers early.
- */
-async function readUpload(req: IncomingMessage, max: number): Promise<Buffer> {
-  try {
-    return await readBodyBytes(req, max);
-  } catch (err) {
-    if (isTributaryError(err, ErrorCodes.PAYLOAD_TOO_LARGE)) throw new ImageError(ImageErrorCodes.TOO_LARGE, err.message, { cause: err });
-    throw err;
-  }
 }

@@ -41,7 +41,26 @@ export interface UploadGrant {
   expiresAt: number;
   /** Who asked for the token (the principal's `sub`), echoed in the object.created event. */
   sub?: string;
+  /**
+   * Set for a direct upload (the bytes go to the object store, not through the broker): the exact
+   * size and type the client declared, bound into the presigned URL. `maxBytes` is then `bytes`
+   * and `contentTypes` is `[contentType]`.
+   */
+  direct?: { bytes: number; contentType: string };
 }
+
+/** What a caller may ask of {@link UploadTokens.issue}. */
+export interface UploadRequest {
+  sub?: string;
+  maxBytes?: number;
+  ttlSeconds?: number;
+  contentTypes?: string[];
+  /** Ask for a direct upload of exactly `bytes` bytes of `contentType` (see {@link UploadGrant.direct}). */
+  direct?: { bytes: number; contentType: string };
+}
+
+/** How many first bytes of an upload decide its type (enough for every format {@link sniffImage} knows). */
+export const SNIFF_BYTES = 64;
 
 /** A freshly issued token. */
 export interface IssuedUpload extends UploadGrant {
@@ -79,15 +98,32 @@ export class UploadTokens {
     assertBlobKey(`${this.prefix}/x`);
   }
 
-  /** Issues a token; a request for more bytes, more time or other types than configured is capped/filtered. */
-  async issue(request: { sub?: string; maxBytes?: number; ttlSeconds?: number; contentTypes?: string[] } = {}): Promise<IssuedUpload> {
-    const maxBytes = Math.min(request.maxBytes ?? this.maxBytes, this.maxBytes);
+  /**
+   * Issues a token; a request for more bytes, more time or other types than configured is
+   * capped/filtered. A direct upload's size and type are not capped but checked: over the cap is
+   * TOO_LARGE, a type not allowed UNSUPPORTED_MEDIA_TYPE.
+   */
+  async issue(request: UploadRequest = {}): Promise<IssuedUpload> {
+    const d = request.direct;
+    if (d !== undefined) {
+      if (!Number.isSafeInteger(d.bytes) || d.bytes <= 0)
+        throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'direct.bytes must be a positive integer');
+      if (d.bytes > Math.min(request.maxBytes ?? this.maxBytes, this.maxBytes))
+        throw new ImageError(ImageErrorCodes.TOO_LARGE, `direct.bytes is ${d.bytes}; uploads may have at most ${this.maxBytes}`);
+      if (typeof d.contentType !== 'string' || !this.contentTypes.includes(d.contentType))
+        throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, `direct.contentType must be one of ${this.contentTypes.join(', ')}`);
+    }
+    const maxBytes = d?.bytes ?? Math.min(request.maxBytes ?? this.maxBytes, this.maxBytes);
     const ttl = Math.min(request.ttlSeconds ?? this.ttlSeconds, this.ttlSeconds);
     if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0)
       throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'maxBytes must be a positive integer');
     if (!(ttl > 0)) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'ttlSeconds must be positive');
     const contentTypes =
-      request.contentTypes === undefined ? [...this.contentTypes] : request.contentTypes.filter((t) => this.contentTypes.includes(t));
+      d !== undefined
+        ? [d.contentType]
+        : request.contentTypes === undefined
+          ? [...this.contentTypes]
+          : request.contentTypes.filter((t) => this.contentTypes.includes(t));
     if (contentTypes.length === 0)
       throw new ImageError(
         ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE,
@@ -101,8 +137,23 @@ export class UploadTokens {
       expiresAt: Date.now() + Math.round(ttl * 1000),
     };
     if (request.sub !== undefined) grant.sub = request.sub;
+    if (d !== undefined) grant.direct = { bytes: d.bytes, contentType: d.contentType };
     await this.#kv.set(NS, `t:${token}`, JSON.stringify(grant), Math.round(ttl * 1000));
     return { token, ...grant };
+  }
+
+  /**
+   * The grant of a token that is still valid, without spending it (TOKEN_INVALID as for
+   * {@link redeem}): a direct upload's completion looks before it spends, so a client that calls
+   * it before its PUT finished may call it again.
+   */
+  async peek(token: string): Promise<UploadGrant> {
+    if (!/^[A-Za-z0-9_-]{32}$/.test(token)) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'malformed upload token');
+    const raw = await this.#kv.get(NS, `t:${token}`);
+    if (raw === undefined) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'unknown, used or expired upload token');
+    const grant = JSON.parse(raw) as UploadGrant;
+    if (grant.expiresAt - Date.now() <= 0) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'upload token expired');
+    return grant;
   }
 
   /**
@@ -110,12 +161,8 @@ export class UploadTokens {
    * ImageError(TOKEN_INVALID).
    */
   async redeem(token: string): Promise<UploadGrant> {
-    if (!/^[A-Za-z0-9_-]{32}$/.test(token)) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'malformed upload token');
-    const raw = await this.#kv.get(NS, `t:${token}`);
-    if (raw === undefined) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'unknown, used or expired upload token');
-    const grant = JSON.parse(raw) as UploadGrant;
+    const grant = await this.peek(token);
     const left = grant.expiresAt - Date.now();
-    if (left <= 0) throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'upload token expired');
     // The claim is what makes a token single-use when two requests race with it (on any node).
     if (!(await this.#kv.claim(NS, `used:${token}`, '1', left + 60_000))) {
       throw new ImageError(ImageErrorCodes.TOKEN_INVALID, 'upload token already used');
@@ -133,8 +180,16 @@ export function checkUpload(grant: UploadGrant, data: Buffer, declared?: string)
   if (data.length > grant.maxBytes) {
     throw new ImageError(ImageErrorCodes.TOO_LARGE, `upload is ${data.length} bytes; the token allows ${grant.maxBytes}`);
   }
-  if (data.length === 0) throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'upload is empty');
-  const sniffed = sniffImage(data.subarray(0, 64));
+  return checkUploadHead(grant, data.subarray(0, SNIFF_BYTES), declared);
+}
+
+/**
+ * {@link checkUpload} from the first {@link SNIFF_BYTES} bytes alone, for a body that is still
+ * arriving (its size is held to the cap on the stream) or is already in the object store.
+ */
+export function checkUploadHead(grant: UploadGrant, head: Buffer, declared?: string): string {
+  if (head.length === 0) throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'upload is empty');
+  const sniffed = sniffImage(head.subarray(0, SNIFF_BYTES));
   const type = sniffed === undefined ? undefined : SNIFFED_MIME[sniffed];
   if (type === undefined || !grant.contentTypes.includes(type)) {
     throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, `upload is not one of ${grant.contentTypes.join(', ')}`);
