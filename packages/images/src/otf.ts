@@ -168,7 +168,12 @@ export class OnTheFly {
   readonly #animated = new Map<string, boolean>();
   /** Shared-cache writes in flight (see {@link settled}). */
   readonly #writes = new Set<Promise<void>>();
-  /** Counters for metrics and tests. */
+  /**
+   * Counters for metrics and tests: renders; answers from this node's LRU (`hits`) and from the store
+   * (`sharedHits`); requests that waited for an identical one in flight (`joins`); LRU files not
+   * written; renditions written to the store; and store reads or writes that failed (`sharedErrors`:
+   * each cost a render, or a copy the other nodes will not find).
+   */
   readonly stats = { transforms: 0, hits: 0, joins: 0, cacheWriteErrors: 0, sharedHits: 0, sharedWrites: 0, sharedErrors: 0 };
 
   constructor(options: OnTheFlyOptions) {
