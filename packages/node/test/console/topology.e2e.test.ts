@@ -111,9 +111,48 @@ describe('console topology in Chromium', () => {
     // The console's first call, before the login, is refused (401): that is how it knows to ask.
     expect(pageErrors.filter((e) => !e.includes('401'))).toEqual([]);
   }, 60_000);
+
+  it('tries a new block version on the last messages from the deploy box, and shows the diff', async () => {
+    const running = node.blocks.runner.list().find((b) => b.name === 'sensor-average')?.version;
+    await page.fill('#deploy-source', FAHRENHEIT_AVERAGE);
+    await page.fill('#replay-from', 'sensors.room0');
+    await page.fill('#replay-limit', '10');
+    await page.click('#replay-try');
+    await page
+      .locator('#replay-summary', { hasText: 'messages in: 1 · it would publish: 1 · differing from the deployed version: 1' })
+      .waitFor();
+    const row = page.locator('#replay-result tr');
+    expect(await row.count()).toBe(1);
+    const cells = await row.locator('td').allTextContents();
+    expect(cells[0]).toBe('sensors.room0#1 {"celsius":40}');
+    expect(cells[1]).toBe('averages.room0 {"device":"room0","fahrenheit":104}');
+    expect(cells[2]).toMatch(/^averages\.room0#1 \{"device":"room0","celsius":40,/);
+    expect(cells[3]).toBe('differs');
+    // Nothing was deployed or published: the old version runs, averages.room0 holds its one message.
+    expect(node.blocks.runner.list().find((b) => b.name === 'sensor-average')?.version).toBe(running);
+    const history = await call(url, 'GET', '/v1/channels/averages.room0/messages', { token: SECRET });
+    expect(history.body.messages).toHaveLength(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-replay.png'), fullPage: true });
+    expect(pageErrors.filter((e) => !e.includes('401'))).toEqual([]);
+  }, 30_000);
 });
 
 async function publish(url: string, channel: string, data: unknown): Promise<void> {
   const r = await call(url, 'POST', `/v1/channels/${channel}/messages`, { token: SECRET, body: { data } });
   expect(r.status).toBe(201);
 }
+
+/** A new version of sensor-average to try: Fahrenheit, no averaging. */
+const FAHRENHEIT_AVERAGE = `import { defineBlock } from '@tributary/block';
+export default defineBlock({
+  name: 'sensor-average',
+  trigger: { afterPublish: 'sensors.*' },
+  publishes: ['averages.*'],
+  async handle(msg, ctx) {
+    const celsius = (msg.data as { celsius?: unknown }).celsius;
+    if (typeof celsius !== 'number') return;
+    const device = msg.channel.split('.')[1] ?? '';
+    await ctx.publish('averages.' + device, { device, fahrenheit: (celsius * 9) / 5 + 32 });
+  },
+});
+`;
