@@ -92,23 +92,53 @@ async function uploadThrough(node: TributaryNode, bytes: Buffer): Promise<string
   return ((await put.json()) as { key: string }).key;
 }
 
+/**
+ * Uploads straight to S3 through node A's presigned flow: a token for exactly these bytes, a PUT to
+ * the store (the bytes never pass through a node), then the completion, which checks and commits.
+ */
+async function uploadDirect(node: TributaryNode, bytes: Buffer): Promise<string> {
+  const token = await fetch(`${node.broker.url}/v1/uploads`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ direct: { bytes: bytes.length, contentType: 'image/jpeg' } }),
+  });
+  expect(token.status).toBe(201);
+  const t = (await token.json()) as { uploadUrl: string; headers: Record<string, string>; completeUrl: string; direct: boolean };
+  expect(t.direct).toBe(true);
+  expect(t.uploadUrl.startsWith(s3.endpoint)).toBe(true);
+  const put = await fetch(t.uploadUrl, { method: 'PUT', headers: t.headers, body: bytes });
+  expect(put.status).toBe(200);
+  const done = await fetch(t.completeUrl.startsWith('http') ? t.completeUrl : node.broker.url + t.completeUrl, { method: 'POST' });
+  expect(done.status).toBe(201);
+  return ((await done.json()) as { key: string }).key;
+}
+
 interface Transformed {
   key: string;
   results: Array<{ name: string; url: string; width: number; height: number; format: string; bytes: number }>;
 }
 
 describe('two nodes, two data folders, one Redis, one S3', () => {
-  it('an upload through A is transformed once; B serves its results and the original from S3', async () => {
+  it('uploads through A, via the broker and straight to S3, are transformed once; B serves their results and originals from S3', async () => {
     const token = await createToken({ secret: SECRET, grants: { 'images.>': ['subscribe'] } });
     const sub: TestSocket = await connectWs(`${b.broker.wsUrl}?token=${token}`);
     cleanups.push(() => sub.close());
     expect((await sub.request({ type: 'subscribe', channel: 'images.results' })).type).toBe('subscribed');
 
-    const keys = [await uploadThrough(a, await photo(640, 480)), await uploadThrough(a, await photo(400, 600))];
+    const keys = [
+      await uploadThrough(a, await photo(640, 480)),
+      await uploadThrough(a, await photo(400, 600)),
+      await uploadDirect(a, await photo(600, 400)),
+    ];
     for (const key of keys) await sub.next((f) => f.type === 'message' && (f.data as Transformed).key === key, 30_000);
     const results = sub.frames.filter((f) => f.type === 'message').map((f) => f.data as Transformed);
     // Both nodes run the block in one consumer group: each upload's results appear once.
-    expect(keys.map((k) => results.filter((r) => r.key === k).length)).toEqual([1, 1]);
+    expect(keys.map((k) => results.filter((r) => r.key === k).length)).toEqual([1, 1, 1]);
+    const direct = results.find((r) => r.key === keys[2]) as Transformed;
+    expect(direct.results.map((r) => [r.name, r.width, r.height])).toEqual([
+      ['thumb', 320, 320],
+      ['large', 600, 400],
+    ]);
 
     const first = results.find((r) => r.key === keys[0]) as Transformed;
     expect(first.results.map((r) => [r.name, r.width, r.height, r.format])).toEqual([
@@ -121,7 +151,7 @@ describe('two nodes, two data folders, one Redis, one S3', () => {
       const m = await sharpBackend.probe(Buffer.from(await res.arrayBuffer()));
       expect([m.width, m.height, m.format]).toEqual([r.width, r.height, r.format]);
     }
-    expect((await fetch(`${b.broker.url}/v1/blobs/${keys[0]}`)).status).toBe(200);
+    for (const key of keys) expect((await fetch(`${b.broker.url}/v1/blobs/${key}`)).status).toBe(200);
     // Neither node's data folder holds a blob (a disk store keeps data/ and meta/ there): the
     // bytes live in the object store.
     for (const dir of dataDirs) expect(await readdir(dir)).not.toContain('data');
