@@ -3,6 +3,7 @@ import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine, type RedisEngineOptions, type RedisNode } from '@tributary/engine/redis';
 import { pino } from 'pino';
 import { intOption, parse, UsageError } from './args.js';
+import { blobsOption } from './blobs.js';
 import { imageSigningKeys } from './image-keys.js';
 import { startNode } from '@tributary/node';
 
@@ -22,6 +23,12 @@ Starts a broker (WebSocket + HTTP on one port).
   --blocks DIR      load every block folder (with a block.json) under DIR; repeatable
                     (default: ./blocks when it exists)
   --data DIR        blob store (uploads, derived images, image cache) (default ./.tributary/blobs)
+  --blobs s3://BUCKET/PREFIX
+                    keep blobs on S3 instead (env TRIBUTARY_BLOBS); credentials and region from
+                    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (else
+                    the AWS SDK's default chain); --data then holds only the local image cache
+  --s3-endpoint URL an S3-compatible store (MinIO, Ceph, R2 …), addressed path-style
+                    (env TRIBUTARY_S3_ENDPOINT or AWS_ENDPOINT_URL_S3)
   --cloudinary URL  transform images on Cloudinary: cloudinary://key:secret@cloud (env CLOUDINARY_URL);
                     default: sharp in-process
                     image URL signing keys: env TRIBUTARY_IMAGE_KEY (one secret, ≥ 32 bytes) or
@@ -50,6 +57,8 @@ export async function start(argv: string[]): Promise<number> {
       'write-coalesce-ms': { type: 'string' },
       runners: { type: 'string' },
       data: { type: 'string' },
+      blobs: { type: 'string' },
+      's3-endpoint': { type: 'string' },
       cloudinary: { type: 'string' },
     },
     false,
@@ -61,6 +70,7 @@ export async function start(argv: string[]): Promise<number> {
   else throw new UsageError('pass --secret (or TRIBUTARY_SECRET) for token auth, or --insecure for local development');
   const logger = pino({ level: values['log-level'] ?? 'info', base: { service: 'tributary' } });
   const redis = redisOption(values.redis, values['redis-cluster']);
+  const s3 = blobsOption(values.blobs, values['s3-endpoint']);
   // A bug in one listener or promise chain is logged and counted, never the end of the process: a
   // broker serves many clients, and one of them must not be able to take it down.
   let countInternal: (where: string) => void = () => {};
@@ -78,6 +88,7 @@ export async function start(argv: string[]): Promise<number> {
   const cloudinary = values.cloudinary ?? process.env.CLOUDINARY_URL;
   const images = {
     dataDir: values.data ?? './.tributary/blobs',
+    ...(s3 === undefined ? {} : { s3 }),
     ...(cloudinary ? { cloudinary } : {}),
     signingKeys: imageSigningKeys({ secret, insecure: auth.insecure }),
   };
@@ -101,7 +112,8 @@ export async function start(argv: string[]): Promise<number> {
   const mode = auth.insecure === true ? 'INSECURE: no auth, local development only' : 'token auth';
   process.stdout.write(
     `tributary listening on ${broker.url} (WebSocket ${broker.wsUrl}; engine ${engine.kind}; ${mode})\n` +
-      `blocks: ${names.length === 0 ? 'none' : names.join(', ')}\n`,
+      `blocks: ${names.length === 0 ? 'none' : names.join(', ')}\n` +
+      `blobs: ${s3 === undefined ? `disk ${images.dataDir}` : `s3://${s3.bucket}/${s3.prefix ?? ''}${s3.endpoint === undefined ? '' : ` at ${s3.endpoint}`}`}\n`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

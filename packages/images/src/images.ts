@@ -8,6 +8,7 @@ import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type OnTheFlyOptio
 import type { HttpRoute, Principal } from '@tributary/server';
 import { imageRoutes, type PublishUploadEvent } from './routes.js';
 import { SharpBackend, type SharpBackendOptions } from './sharp-backend.js';
+import { S3BlobStore, type S3BlobStoreOptions } from './s3-blobs.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
 
 /** Options of {@link createImages}: everything the images capability of a node needs. */
@@ -27,8 +28,13 @@ export interface ImagesOptions {
    * @defaultValue './.tributary/blobs'
    */
   dataDir?: string;
-  /** Another store (e.g. S3-compatible) instead of the disk one. */
+  /** Another store instead of the disk one (takes precedence over `s3`). */
   store?: BlobStore;
+  /**
+   * Keep blobs on S3 (or an S3-compatible store) instead of the disk: an {@link S3BlobStore} with
+   * these options. `dataDir` still holds the local on-the-fly cache.
+   */
+  s3?: S3BlobStoreOptions;
   /** Transform with Cloudinary (a config or a CLOUDINARY_URL) instead of sharp in-process. */
   cloudinary?: CloudinaryConfig | string;
   /** Limits of the sharp backend (also used for on-the-fly URLs with either backend). */
@@ -91,7 +97,7 @@ export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 export function createImages(o: ImagesOptions): Images {
   const dataDir = o.dataDir ?? DEFAULT_DATA_DIR;
   const syncWriteMaxBytes = resolveSyncWriteMaxBytes(o.syncWriteMaxBytes);
-  const store = o.store ?? new DiskBlobStore(dataDir, { syncWriteMaxBytes });
+  const store = o.store ?? (o.s3 === undefined ? new DiskBlobStore(dataDir, { syncWriteMaxBytes }) : new S3BlobStore(o.s3));
   const renderer = new SharpBackend(o.limits, o.syncReadMaxBytes === undefined ? {} : { syncReadMaxBytes: o.syncReadMaxBytes });
   const backend =
     o.cloudinary === undefined

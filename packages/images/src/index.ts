@@ -12,7 +12,7 @@ export { CloudinaryBackend, parseCloudinaryUrl } from './cloudinary-backend.js';
 export type { ImageBackend, TransformResult } from './backend.js';
 export { DiskBlobStore, MemoryBlobStore, BLOB_KEY, isValidBlobKey, putStreamTo, openBlob } from './blobs.js';
 export type { BlobStore, BlobInfo, BlobStream, ByteRange, PutStreamOptions, DirectUploads } from './blobs.js';
-export { S3BlobStore, parseS3Url } from './s3-blobs.js';
+export { S3BlobStore, parseS3Url, resolveS3BlobStoreOptions } from './s3-blobs.js';
 export type { S3BlobStoreOptions } from './s3-blobs.js';
 export { S3FailureReasons } from './s3-errors.js';
 export type { S3FailureReason } from './s3-errors.js';

@@ -36,7 +36,6 @@ export type { Versions, VersionsRequest, WantedVersion, SourceInspector } from '
 export { DEFAULT_SYNC_WRITE_MAX_BYTES, assertBlobKey, etagOf, clampRange, exactly } from './blobs.js';
 export type { DiskBlobStoreOptions } from './blobs.js';
 export {
-  resolveS3BlobStoreOptions,
   DEFAULT_S3_PART_SIZE,
   DEFAULT_S3_QUEUE_SIZE,
   DEFAULT_S3_REGION,

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort, startS3, type S3Server } from '@tributary/testkit';
-import { parseS3Url, S3BlobStore, type S3BlobStoreOptions } from '../src/index.js';
-import { resolveS3BlobStoreOptions } from '../src/internal.js';
+import { parseS3Url, resolveS3BlobStoreOptions, S3BlobStore, type S3BlobStoreOptions } from '../src/index.js';
 
 // What is particular to the S3 store (the common contract is blob-store-contract.test.ts), against
 // s3rver on loopback behind the testkit's front, which verifies SigV4 signatures and hands s3rver a
