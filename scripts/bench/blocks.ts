@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
-import type { JsonValue } from '@tributary/protocol';
+import { encodeEnvelope, type JsonValue } from '@tributary/protocol';
 import { BlockRunner, compileBlock, resolveLimits, type CompiledBlock, type PublishFn } from '@tributary/runtime';
 // BlockSandbox is internal to the runtime package (not exported): measured directly on purpose.
 import { BlockSandbox, type InvocationInfo } from '../../packages/runtime/src/sandbox.js';
@@ -64,6 +64,8 @@ function enginePublish(engine: StreamEngine): PublishFn {
   return async (channel, data, o) => {
     const a: Parameters<StreamEngine['append']>[0] = { channel, payload: JSON.stringify(data), hops: o.hops };
     if (o.msgId !== undefined) a.msgId = o.msgId;
+    // As the broker's Publisher stores it: lineage and trace context in the envelope's one field.
+    if (o.lineage !== undefined || o.traceparent !== undefined) a.meta = encodeEnvelope({ lineage: o.lineage, traceparent: o.traceparent });
     return engine.append(a);
   };
 }
