@@ -13,8 +13,8 @@ export interface HubTarget {
 
 /** A message frame without its lineage, for receivers that may not read `parent` (see {@link encodeFrames}). */
 export interface RestrictedFrame {
-  parent: string;
-  frame: Buffer;
+  readonly parent: string;
+  readonly frame: Buffer;
 }
 
 interface KeyState {
@@ -122,7 +122,19 @@ export function encodeFrames(entry: Entry, sub?: string): { frame: Buffer; restr
   const frame = encodeMessage(entry, sub, envelope);
   if (envelope.lineage === undefined) return { frame };
   const rest: Envelope = envelope.traceparent === undefined ? {} : { traceparent: envelope.traceparent };
-  return { frame, restricted: { parent: envelope.lineage.channel, frame: encodeMessage(entry, sub, rest) } };
+  // Encoded on first use: when every receiver may read the parent (operators, the pipeline's own
+  // readers), the second encoding never happens.
+  let plain: Buffer | undefined;
+  return {
+    frame,
+    restricted: {
+      parent: envelope.lineage.channel,
+      get frame() {
+        plain ??= encodeMessage(entry, sub, rest);
+        return plain;
+      },
+    },
+  };
 }
 
 /**

@@ -58,14 +58,6 @@ function addProcessMetrics(registry: Registry): void {
   }
 }
 
-/** The channels `block` wrote recently on this node, as the topology counted them (where replays look for its outputs). */
-async function writtenBy(blocks: BlockNode, block: string): Promise<string[]> {
-  const from = `block:${block}`;
-  return (await blocks.topology.snapshot()).edges
-    .filter((e) => e.kind === 'writes' && e.from === from && e.to.startsWith('channel:'))
-    .map((e) => e.to.slice('channel:'.length));
-}
-
 /** Options of {@link startNode}: a broker plus the blocks runtime on one engine. */
 export interface NodeOptions {
   engine: StreamEngine;
@@ -193,7 +185,12 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
     traceRoute(o.engine),
     // A block version tried on a channel's history; `into` writes through the platform's publish
     // path, not the topology's counter, so replays never pass for the deployed block's writes.
-    replayRoute({ runner: blocks.runner, engine: o.engine, publish, writtenChannels: (block) => writtenBy(blocks, block) }),
+    replayRoute({
+      runner: blocks.runner,
+      engine: o.engine,
+      publish,
+      writtenChannels: async (block) => blocks.topology.written(block).channels,
+    }),
     ...(images?.routes ?? []),
     // The operator console's static files at /console/ (its data comes from the admin API).
     consoleRoute(),
