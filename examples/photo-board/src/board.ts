@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createToken, json, type Grants, type HttpRoute } from '@tributary/broker';
-import { startNode, type TributaryNode } from '@tributary/node';
+import { startNode, type NodeOptions, type TributaryNode } from '@tributary/node';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import type { Logger } from 'pino';
 
@@ -33,6 +33,11 @@ export interface PhotoBoardOptions {
   engine?: StreamEngine;
   /** Blob store directory. @defaultValue a new temporary directory, removed with the board */
   dataDir?: string;
+  /**
+   * Keep the blobs on S3 or an S3-compatible store instead (`dataDir` then holds only the image
+   * cache): the options of `S3BlobStore` (@tributary/images). @defaultValue the disk store in `dataDir`
+   */
+  s3?: NonNullable<NodeOptions['images']>['s3'];
   logger?: Logger;
 }
 
@@ -100,7 +105,7 @@ export async function startPhotoBoard(o: PhotoBoardOptions = {}): Promise<PhotoB
       port: o.port ?? 7700,
       host: o.host ?? '127.0.0.1',
       ...(o.logger === undefined ? {} : { logger: o.logger }),
-      images: { dataDir },
+      images: { dataDir, ...(o.s3 === undefined ? {} : { s3: o.s3 }) },
       // The page is served on the broker's port after every built-in route, so one origin serves
       // page, uploads, blobs and WebSocket.
       routes: [await pageRoute()],
