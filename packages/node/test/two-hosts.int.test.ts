@@ -183,4 +183,20 @@ describe('two nodes, two data folders, one Redis, one S3', () => {
     const m = await sharpBackend.probe(bytes);
     expect([m.width, m.height, m.format]).toEqual([200, 150, 'avif']);
   });
+
+  it('A and B asked for the same new URL at once answer the same bytes and ETag, whoever rendered', async () => {
+    const key = await uploadThrough(a, await photo(300, 300));
+    const path = a.images!.signer.path(
+      parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width: 64, height: 64 }], output: { format: 'webp' } }),
+      key,
+    );
+    // Both may miss and render (single flight is per node; the race is documented in docs/IMAGES.md),
+    // or one may find the other's copy: either way a client cannot tell the answers apart.
+    const [ra, rb] = await Promise.all([fetch(a.broker.url + path), fetch(b.broker.url + path)]);
+    expect([ra.status, rb.status]).toEqual([200, 200]);
+    expect(rb.headers.get('etag')).toBe(ra.headers.get('etag'));
+    expect(Buffer.from(await rb.arrayBuffer())).toEqual(Buffer.from(await ra.arrayBuffer()));
+    await Promise.all([a.images!.otf.settled(), b.images!.otf.settled()]);
+    expect(a.images!.otf.stats.sharedErrors + b.images!.otf.stats.sharedErrors).toBe(0);
+  });
 });
