@@ -30,7 +30,7 @@ afterEach(async () => {
 
 let n = 0;
 /** The image routes of a fresh node on `kind`'s store, served as the broker mounts them (an admin caller). */
-async function node(kind: 'disk' | 's3') {
+async function node(kind: 'disk' | 's3', server?: S3Server, secretAccessKey?: string) {
   const engine = new MemoryEngine();
   const dataDir = await mkdtemp(join(tmpdir(), 'images-stream-'));
   cleanups.push(async () => {
@@ -41,11 +41,12 @@ async function node(kind: 'disk' | 's3') {
     kind === 'disk'
       ? new DiskBlobStore(dataDir)
       : new S3BlobStore({
-          bucket: s3.bucket,
+          bucket: (server ?? s3).bucket,
           prefix: `u${n++}`,
-          endpoint: s3.endpoint,
-          region: s3.region,
-          credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+          endpoint: (server ?? s3).endpoint,
+          region: (server ?? s3).region,
+          credentials: { accessKeyId: (server ?? s3).accessKeyId, secretAccessKey: secretAccessKey ?? (server ?? s3).secretAccessKey },
+          maxAttempts: 1,
         });
   const events: JsonValue[] = [];
   const i = createImages({
@@ -254,5 +255,55 @@ describe('direct uploads', () => {
     expect(t).toMatchObject({ direct: false, uploadUrl: `/v1/uploads/${t.token}`, maxBytes: jpeg.length });
     expect(t.completeUrl).toBeUndefined();
     expect((await fetch(`${base}${t.uploadUrl}`, { method: 'PUT', body: jpeg, headers: t.headers })).status).toBe(201);
+  });
+});
+
+describe('when S3 fails under an upload', () => {
+  test('wrong credentials: the upload is answered 502 BACKEND_ERROR naming the credentials, not a 500', async () => {
+    const { base } = await node('s3', s3, 'not-the-secret');
+    const t = await issue(base);
+    const r = await fetch(`${base}/v1/uploads/${t.token}`, { method: 'PUT', body: await fx.plainJpeg(16, 16) });
+    expect(r.status).toBe(502);
+    const body = (await r.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('BACKEND_ERROR');
+    expect(body.error.message).toMatch(/credentials/);
+  });
+
+  test('the store goes away while the body streams: 502 BACKEND_ERROR to the client, and nothing is there after a restart', async () => {
+    const own = await startS3();
+    cleanups.push(() => own.stop());
+    const { base, store, events } = await node('s3', own);
+    const t = await issue(base);
+    const total = MAX - 1024;
+    let answered: { status: number; body: string } | undefined;
+    const req = request(`${base}/v1/uploads/${t.token}`, { method: 'PUT', headers: { 'content-length': total } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        body += c;
+      });
+      res.on('end', () => {
+        answered = { status: res.statusCode ?? 0, body };
+      });
+    });
+    req.on('error', () => {});
+    const piece = Buffer.alloc(16 * 1024, 0x61);
+    piece.set([0xff, 0xd8, 0xff, 0xe0]);
+    req.write(piece);
+    // The PUT to S3 is under way once the front has seen it; then the server dies mid-body.
+    await eventually(() => own.requests.some((r) => r.method === 'PUT'));
+    await own.kill();
+    let sent = piece.length;
+    while (answered === undefined && sent + piece.length <= total) {
+      if (!req.write(piece)) await new Promise((r) => req.once('drain', r));
+      sent += piece.length;
+    }
+    await eventually(() => answered);
+    req.destroy();
+    expect(answered?.status).toBe(502);
+    expect(JSON.parse(answered?.body ?? '{}')).toMatchObject({ error: { code: 'BACKEND_ERROR' } });
+    await own.restart();
+    expect(await store.head(t.key)).toBeUndefined();
+    expect(events).toEqual([]);
   });
 });

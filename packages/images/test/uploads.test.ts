@@ -1,6 +1,7 @@
 import { MemoryEngine } from '@tributary/engine';
 import { afterEach, describe, expect, test } from 'vitest';
 import { checkUpload, UploadTokens } from '../src/index.js';
+import { checkUploadHead, SNIFF_BYTES } from '../src/internal.js';
 import * as fx from './fixtures.js';
 
 const engines: MemoryEngine[] = [];
@@ -45,10 +46,39 @@ describe('upload tokens', () => {
   });
 });
 
+describe('direct upload tokens', () => {
+  test('a direct token carries the exact size and type, capped like any other request', async () => {
+    const t = tokens({ maxBytes: 1000, contentTypes: ['image/png', 'image/jpeg'] });
+    const d = await t.issue({ direct: { bytes: 500, contentType: 'image/png' } });
+    expect(d).toMatchObject({ maxBytes: 500, contentTypes: ['image/png'], direct: { bytes: 500, contentType: 'image/png' } });
+    await expect(t.issue({ direct: { bytes: 1001, contentType: 'image/png' } })).rejects.toMatchObject({ code: 'TOO_LARGE' });
+    await expect(t.issue({ direct: { bytes: 0, contentType: 'image/png' } })).rejects.toMatchObject({ code: 'INVALID_SPEC' });
+    await expect(t.issue({ direct: { bytes: 10, contentType: 'image/gif' } })).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+  });
+
+  test('peek reads a grant without spending it; after redeem it is TOKEN_INVALID like everything else', async () => {
+    const t = tokens();
+    const issued = await t.issue({ sub: 'bob' });
+    expect(await t.peek(issued.token)).toMatchObject({ key: issued.key, sub: 'bob' });
+    expect(await t.peek(issued.token)).toMatchObject({ key: issued.key });
+    await t.redeem(issued.token);
+    await expect(t.peek(issued.token)).rejects.toMatchObject({ code: 'TOKEN_INVALID' });
+    await expect(t.peek('nope')).rejects.toMatchObject({ code: 'TOKEN_INVALID' });
+  });
+});
+
 describe('upload checks', () => {
   const grant = { key: 'uploads/x', maxBytes: 100_000, contentTypes: ['image/jpeg', 'image/png'], expiresAt: Date.now() + 60_000 };
   test('size cap', async () => {
     expect(() => checkUpload({ ...grant, maxBytes: 10 }, Buffer.alloc(11))).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
+  });
+  test('the first bytes alone decide, for a body still arriving or already in the store', async () => {
+    const jpeg = await fx.plainJpeg(16, 16);
+    expect(checkUploadHead(grant, jpeg.subarray(0, SNIFF_BYTES))).toBe('image/jpeg');
+    expect(() => checkUploadHead(grant, Buffer.alloc(0))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }));
+    expect(() => checkUploadHead(grant, jpeg.subarray(0, SNIFF_BYTES), 'image/png')).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }),
+    );
   });
   test('content type comes from the bytes; the declared one must agree', async () => {
     const jpeg = await fx.plainJpeg(16, 16);
