@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { HttpRoute } from '@tributary/server';
-import { isValidBlobKey, openBlob, type BlobInfo, type BlobStore, type ByteRange } from './blobs.js';
+import { openBlob } from './blob-streams.js';
+import { isValidBlobKey, type BlobInfo, type BlobStore } from './blobs.js';
+import type { ByteRange } from './stream-bounds.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { decodeKey, matches } from './http-util.js';
 

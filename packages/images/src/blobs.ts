@@ -5,6 +5,9 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { isMissing, readHead } from './local-files.js';
+import { clampRange, exactly, type ByteRange } from './stream-bounds.js';
+
+export type { ByteRange } from './stream-bounds.js';
 
 /**
  * Blob keys: `/`-separated segments of `A-Z a-z 0-9 . _ -`, each starting with a letter or digit (so
@@ -32,12 +35,6 @@ export interface BlobInfo {
   etag: string;
   /** ms since the Unix epoch. */
   createdAt: number;
-}
-
-/** Bytes `start` to `end` of an object, both inclusive (as HTTP's Range counts); no `end`: to the end. */
-export interface ByteRange {
-  start: number;
-  end?: number;
 }
 
 /** An object being read: its info and a stream of its bytes (of `range` when one was asked). */
@@ -116,58 +113,6 @@ export interface BlobStore {
   delete(key: string): Promise<boolean>;
   /** Present when clients can upload to the store directly (S3). */
   readonly direct?: DirectUploads;
-}
-
-/** `store.putStream`, or for a store without it, the body collected and `put`. */
-export async function putStreamTo(
-  store: BlobStore,
-  key: string,
-  body: AsyncIterable<Uint8Array>,
-  contentType: string,
-  options: PutStreamOptions = {},
-): Promise<BlobInfo> {
-  if (store.putStream !== undefined) return store.putStream(key, body, contentType, options);
-  const chunks: Buffer[] = [];
-  for await (const c of exactly(body, options.bytes)) chunks.push(Buffer.from(c));
-  return store.put(key, Buffer.concat(chunks), contentType);
-}
-
-/** `store.stream`, or for a store without it, the object read with `get` and sliced. */
-export async function openBlob(store: BlobStore, key: string, range?: ByteRange): Promise<BlobStream | undefined> {
-  if (store.stream !== undefined) return store.stream(key, range);
-  const obj = await store.get(key);
-  if (obj === undefined) return undefined;
-  const r = clampRange(range, obj.info.bytes);
-  return { info: obj.info, body: Readable.from([obj.data.subarray(r.start, r.end + 1)]), range: r };
-}
-
-/** `range` clamped to an object of `bytes` bytes (the whole object without one); INVALID_SPEC when it starts past the end. */
-export function clampRange(range: ByteRange | undefined, bytes: number): { start: number; end: number } {
-  if (range === undefined) return { start: 0, end: bytes - 1 };
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && (!Number.isSafeInteger(end) || end < start)))
-    throw new ImageError(ImageErrorCodes.INVALID_SPEC, `invalid byte range ${start}-${end ?? ''}`);
-  if (start >= bytes) throw new ImageError(ImageErrorCodes.INVALID_SPEC, `byte range starts at ${start}, past the end (${bytes} bytes)`);
-  return { start, end: Math.min(end ?? bytes - 1, bytes - 1) };
-}
-
-/**
- * `body` as it is, checked to hold exactly `bytes` bytes when that is given: one that runs longer
- * fails the moment it does, one that ends shorter fails at its end (BACKEND_ERROR: the caller's
- * declared length was wrong, so nothing may be stored).
- */
-export async function* exactly(body: AsyncIterable<Uint8Array>, bytes: number | undefined): AsyncGenerator<Uint8Array> {
-  let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    if (bytes !== undefined && n > bytes) throw lengthMismatch(n, bytes, 'more');
-    yield c;
-  }
-  if (bytes !== undefined && n !== bytes) throw lengthMismatch(n, bytes, 'fewer');
-}
-
-function lengthMismatch(n: number, bytes: number, what: string): ImageError {
-  return new ImageError(ImageErrorCodes.BACKEND_ERROR, `body has ${what} bytes than the ${bytes} declared (${n} so far)`);
 }
 
 /** The ETag of some content. */

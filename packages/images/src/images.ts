@@ -8,7 +8,8 @@ import { deriveSigningKey, DiskLruCache, OnTheFly, UrlSigner, type OnTheFlyOptio
 import type { HttpRoute, Principal } from '@tributary/server';
 import { imageRoutes, type PublishUploadEvent } from './routes.js';
 import { SharpBackend, type SharpBackendOptions } from './sharp-backend.js';
-import { S3BlobStore, type S3BlobStoreOptions } from './s3-blobs.js';
+import { S3BlobStore } from './s3-blobs.js';
+import type { S3BlobStoreOptions } from './s3-options.js';
 import { UploadTokens, type UploadTokenOptions } from './uploads.js';
 
 /** Options of {@link createImages}: everything the images capability of a node needs. */

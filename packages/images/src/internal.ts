@@ -33,7 +33,8 @@ export type { ImageFile, ImageInput } from './input.js';
 export { mapCloudinaryError } from './cloudinary-backend.js';
 export type { CloudinaryConfig, CloudinaryResult } from './cloudinary-backend.js';
 export type { Versions, VersionsRequest, WantedVersion, SourceInspector } from './backend.js';
-export { DEFAULT_SYNC_WRITE_MAX_BYTES, assertBlobKey, etagOf, clampRange, exactly } from './blobs.js';
+export { DEFAULT_SYNC_WRITE_MAX_BYTES, assertBlobKey, etagOf } from './blobs.js';
+export { clampRange, exactly } from './stream-bounds.js';
 export type { DiskBlobStoreOptions } from './blobs.js';
 export {
   DEFAULT_S3_PART_SIZE,
@@ -42,7 +43,8 @@ export {
   DEFAULT_S3_CONNECT_TIMEOUT_MS,
   DEFAULT_S3_IDLE_TIMEOUT_MS,
   DEFAULT_S3_MAX_ATTEMPTS,
-} from './s3-blobs.js';
+} from './s3-options.js';
+export type { ResolvedS3Options } from './s3-options.js';
 export { s3Error } from './s3-errors.js';
 export {
   DEFAULT_UPLOAD_MAX_BYTES,

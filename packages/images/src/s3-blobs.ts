@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
 import {
-  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -9,70 +8,14 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import {
-  assertBlobKey,
-  clampRange,
-  exactly,
-  type BlobInfo,
-  type BlobStore,
-  type BlobStream,
-  type ByteRange,
-  type DirectUploads,
-  type PutStreamOptions,
-} from './blobs.js';
+import { assertBlobKey, type BlobInfo, type BlobStore, type BlobStream, type DirectUploads, type PutStreamOptions } from './blobs.js';
+import { clampRange, exactly, type ByteRange } from './stream-bounds.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
+import { S3DirectUploads } from './s3-direct.js';
 import { s3Error } from './s3-errors.js';
+import { etagOf, infoOf, isInvalidRange, meta, QUIET, rangeOf, totalOf } from './s3-objects.js';
+import { resolveS3BlobStoreOptions, type ResolvedS3Options, type S3BlobStoreOptions } from './s3-options.js';
 
-/** Options of {@link S3BlobStore}; checked once by {@link resolveS3BlobStoreOptions}. */
-export interface S3BlobStoreOptions {
-  bucket: string;
-  /**
-   * Prefix of every object's name in the bucket (`<prefix>/<key>`): `/`-separated segments as in
-   * blob keys, no leading or trailing `/`. @defaultValue '' (keys are the object names)
-   */
-  prefix?: string;
-  /** @defaultValue 'us-east-1' */
-  region?: string;
-  /**
-   * Endpoint of an S3-compatible store (MinIO, Ceph, R2, a test server), e.g. `http://127.0.0.1:9000`.
-   * @defaultValue AWS's endpoint for the region
-   */
-  endpoint?: string;
-  /**
-   * Path-style addressing (`<endpoint>/<bucket>/<key>`) instead of a bucket subdomain; what most
-   * S3-compatible stores need. @defaultValue true when `endpoint` is given, else false
-   */
-  forcePathStyle?: boolean;
-  /**
-   * @defaultValue the AWS SDK's default chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-   * AWS_SESSION_TOKEN, shared config files, container and instance roles
-   */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /**
-   * Bodies of unknown length are sent in parts of this many bytes (multipart upload when longer
-   * than one part; S3's minimum part is 5 MiB). Memory per such upload: about `partSize ×
-   * (queueSize + 1)`. @defaultValue 8_388_608 (8 MiB)
-   */
-  partSize?: number;
-  /** Parts of one upload sent at once. @defaultValue 2 */
-  queueSize?: number;
-  /** Milliseconds to wait for a connection to the store. @defaultValue 5000 */
-  connectTimeoutMs?: number;
-  /** Milliseconds a connection may stay silent before the request fails. @defaultValue 30000 */
-  idleTimeoutMs?: number;
-  /** Attempts of a request that can be repeated (not a streamed body). @defaultValue 3 */
-  maxAttempts?: number;
-}
-
-export const DEFAULT_S3_PART_SIZE = 8 * 1024 * 1024;
-export const DEFAULT_S3_QUEUE_SIZE = 2;
-export const DEFAULT_S3_REGION = 'us-east-1';
-export const DEFAULT_S3_CONNECT_TIMEOUT_MS = 5000;
-export const DEFAULT_S3_IDLE_TIMEOUT_MS = 30_000;
-export const DEFAULT_S3_MAX_ATTEMPTS = 3;
-/** S3's smallest part (all but the last). */
-const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** S3's largest single PUT. */
 const MAX_SINGLE_PUT = 5 * 1024 ** 3;
 /**
@@ -81,53 +24,6 @@ const MAX_SINGLE_PUT = 5 * 1024 ** 3;
  * can expire what is left there).
  */
 const PENDING = '.incoming';
-
-type Resolved = Required<Omit<S3BlobStoreOptions, 'endpoint' | 'credentials'>> & Pick<S3BlobStoreOptions, 'endpoint' | 'credentials'>;
-
-/** Validates {@link S3BlobStoreOptions}, naming the bad field, and fills in the defaults. */
-export function resolveS3BlobStoreOptions(o: S3BlobStoreOptions): Resolved {
-  if (typeof o.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(o.bucket))
-    throw new TypeError(`bucket must be an S3 bucket name (3–63 of a-z 0-9 . -), got ${JSON.stringify(o.bucket)}`);
-  const prefix = o.prefix ?? '';
-  if (prefix !== '' && !isSegments(prefix))
-    throw new TypeError(
-      `prefix must be /-separated segments of A-Z a-z 0-9 . _ - (no leading or trailing /), got ${JSON.stringify(prefix)}`,
-    );
-  const int = (name: string, v: number | undefined, d: number, min: number): number => {
-    const n = v ?? d;
-    if (!Number.isSafeInteger(n) || n < min) throw new TypeError(`${name} must be an integer ≥ ${min}, got ${String(v)}`);
-    return n;
-  };
-  if (o.endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(o.endpoint))
-    throw new TypeError(`endpoint must be an http(s) URL with no path, got ${JSON.stringify(o.endpoint)}`);
-  if (o.credentials !== undefined && (!o.credentials.accessKeyId || !o.credentials.secretAccessKey))
-    throw new TypeError('credentials need both accessKeyId and secretAccessKey');
-  const r: Resolved = {
-    bucket: o.bucket,
-    prefix,
-    region: o.region ?? DEFAULT_S3_REGION,
-    forcePathStyle: o.forcePathStyle ?? o.endpoint !== undefined,
-    partSize: int('partSize', o.partSize, DEFAULT_S3_PART_SIZE, MIN_PART_SIZE),
-    queueSize: int('queueSize', o.queueSize, DEFAULT_S3_QUEUE_SIZE, 1),
-    connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs, DEFAULT_S3_CONNECT_TIMEOUT_MS, 1),
-    idleTimeoutMs: int('idleTimeoutMs', o.idleTimeoutMs, DEFAULT_S3_IDLE_TIMEOUT_MS, 1),
-    maxAttempts: int('maxAttempts', o.maxAttempts, DEFAULT_S3_MAX_ATTEMPTS, 1),
-  };
-  if (o.endpoint !== undefined) r.endpoint = o.endpoint;
-  if (o.credentials !== undefined) r.credentials = o.credentials;
-  return r;
-}
-
-/** `s3://bucket/some/prefix` → `{ bucket, prefix }` (the prefix may be empty). */
-export function parseS3Url(url: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/]+)\/?(.*?)\/?$/.exec(url);
-  if (m === null) throw new TypeError(`not an s3:// URL: ${JSON.stringify(url)} (e.g. s3://my-bucket/tributary)`);
-  return { bucket: m[1] as string, prefix: m[2] as string };
-}
-
-function isSegments(s: string): boolean {
-  return /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/.test(s) && !s.split('/').some((p) => p === '.' || p === '..');
-}
 
 /**
  * A {@link BlobStore} on the S3 API (AWS SDK v3): Amazon S3 or any S3-compatible store. Object names
@@ -151,7 +47,7 @@ export class S3BlobStore implements BlobStore {
   readonly prefix: string;
   readonly client: S3Client;
   readonly direct: DirectUploads;
-  readonly #o: Resolved;
+  readonly #o: ResolvedS3Options;
   /** The same client with one attempt: a streamed body cannot be sent twice. */
   readonly #once: S3Client;
 
@@ -338,143 +234,4 @@ export class S3BlobStore implements BlobStore {
     }
     return existed;
   }
-}
-
-/**
- * Direct uploads on S3: a presigned PUT to the key's pending object, with Content-Length and
- * Content-Type among its signed headers (S3 refuses a PUT whose size or type differ); the broker
- * then HEADs it, reads its first bytes (a ranged GET) and copies it to the key (server side, with
- * `x-amz-copy-source-if-match`, so exactly the bytes checked become the object) before deleting it.
- */
-class S3DirectUploads implements DirectUploads {
-  readonly #s: S3BlobStore;
-
-  constructor(store: S3BlobStore) {
-    this.#s = store;
-  }
-
-  async presignPut(
-    key: string,
-    o: { bytes: number; contentType: string; expiresInSeconds: number },
-  ): Promise<{ url: string; method: 'PUT'; headers: Record<string, string> }> {
-    const cmd = new PutObjectCommand({
-      Bucket: this.#s.bucket,
-      Key: this.#s.pendingName(key),
-      ContentLength: o.bytes,
-      ContentType: o.contentType,
-    });
-    try {
-      const url = await getSignedUrl(this.#s.client, cmd, {
-        expiresIn: Math.max(1, Math.floor(o.expiresInSeconds)),
-        // Signed, so S3 holds the PUT to them; neither may move into the query string.
-        signableHeaders: new Set(['content-length', 'content-type']),
-        unhoistableHeaders: new Set(['content-length', 'content-type']),
-      });
-      // A browser sets Content-Length from the body itself (it may not be set by hand).
-      return { url, method: 'PUT', headers: { 'content-type': o.contentType } };
-    } catch (err) {
-      throw s3Error(err, 'presign', key);
-    }
-  }
-
-  async inspect(key: string, headBytes: number): Promise<{ bytes: number; head: Buffer; version: string } | undefined> {
-    const Key = this.#s.pendingName(key);
-    try {
-      const h = await this.#s.client.send(new HeadObjectCommand({ Bucket: this.#s.bucket, Key }));
-      const bytes = h.ContentLength ?? 0;
-      const version = h.ETag ?? '';
-      if (bytes === 0) return { bytes, head: Buffer.alloc(0), version };
-      const g = await this.#s.client.send(
-        new GetObjectCommand({ Bucket: this.#s.bucket, Key, Range: `bytes=0-${headBytes - 1}`, IfMatch: version }),
-      );
-      return {
-        bytes,
-        head: Buffer.from(await (g.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
-        version,
-      };
-    } catch (err) {
-      const e = s3Error(err, 'head', key);
-      if (e.code === ImageErrorCodes.NOT_FOUND) return undefined;
-      throw e;
-    }
-  }
-
-  async commit(key: string, o: { contentType: string; version: string; bytes: number }): Promise<BlobInfo> {
-    const createdAt = Date.now();
-    const source = this.#s.pendingName(key);
-    try {
-      const r = await this.#s.client.send(
-        new CopyObjectCommand({
-          Bucket: this.#s.bucket,
-          Key: this.#s.objectName(key),
-          CopySource: `${this.#s.bucket}/${source}`,
-          CopySourceIfMatch: o.version,
-          MetadataDirective: 'REPLACE',
-          ContentType: o.contentType,
-          Metadata: meta(createdAt),
-        }),
-      );
-      await this.#s.client.send(new DeleteObjectCommand({ Bucket: this.#s.bucket, Key: source }));
-      return { key, contentType: o.contentType, bytes: o.bytes, etag: etagOf(r.CopyObjectResult?.ETag), createdAt };
-    } catch (err) {
-      if (isPreconditionFailed(err))
-        throw new ImageError(ImageErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'the upload changed after it was checked; ask for a new upload token');
-      throw s3Error(err, 'put', key);
-    }
-  }
-
-  async discard(key: string): Promise<void> {
-    try {
-      await this.#s.client.send(new DeleteObjectCommand({ Bucket: this.#s.bucket, Key: this.#s.pendingName(key) }));
-    } catch (err) {
-      throw s3Error(err, 'delete', key);
-    }
-  }
-}
-
-const QUIET = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
-function meta(createdAt: number): Record<string, string> {
-  return { 'created-at': String(createdAt) };
-}
-
-/** S3's ETag (quoted hex, `-N` for a multipart object) as ours: `"s3:<hex>"`. */
-function etagOf(s3: string | undefined): string {
-  return `"s3:${(s3 ?? '').replace(/"/g, '')}"`;
-}
-
-function infoOf(
-  key: string,
-  r: { ContentType?: string; ETag?: string; Metadata?: Record<string, string>; LastModified?: Date },
-  bytes: number,
-): BlobInfo {
-  const created = Number(r.Metadata?.['created-at']);
-  return {
-    key,
-    contentType: r.ContentType ?? 'application/octet-stream',
-    bytes,
-    etag: etagOf(r.ETag),
-    createdAt: Number.isSafeInteger(created) && created > 0 ? created : (r.LastModified?.getTime() ?? 0),
-  };
-}
-
-/** The object's size from `bytes a-b/total`. */
-function totalOf(contentRange: string | undefined): number | undefined {
-  const m = contentRange === undefined ? null : /\/(\d+)$/.exec(contentRange);
-  return m === null ? undefined : Number(m[1]);
-}
-
-function rangeOf(contentRange: string | undefined): { start: number; end: number } | undefined {
-  const m = contentRange === undefined ? null : /^bytes (\d+)-(\d+)\//.exec(contentRange);
-  return m === null ? undefined : { start: Number(m[1]), end: Number(m[2]) };
-}
-
-function isInvalidRange(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416;
-}
-
-function isPreconditionFailed(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
 }

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JsonValue } from '@tributary/protocol';
 import { json, readBodyBytes, type HttpRoute, type Principal } from '@tributary/server';
-import { putStreamTo, type BlobInfo, type BlobStore } from './blobs.js';
+import { putStreamTo } from './blob-streams.js';
+import type { BlobInfo, BlobStore } from './blobs.js';
 import { CappedBody } from './capped-body.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { checkUploadHead, SNIFF_BYTES, type UploadGrant, type UploadRequest, type UploadTokens } from './uploads.js';
