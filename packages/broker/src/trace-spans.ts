@@ -1,6 +1,6 @@
 import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import type { AppendResult } from '@tributary/engine';
-import { formatTraceparent, parseTraceparent, type Lineage } from '@tributary/protocol';
+import { formatTraceparent, isSystemChannel, parseTraceparent, type Lineage } from '@tributary/protocol';
 
 /**
  * OpenTelemetry spans of the publish path, through the API only: with no tracer provider
@@ -35,6 +35,9 @@ export interface PublishSpanInput {
 
 /** Starts the span of one publish; undefined when there is no trace to be part of (no SDK, no traceparent). */
 export function startPublishSpan(req: Readonly<PublishSpanInput>): PublishSpan | undefined {
+  // The platform's own writes ($logs lines, dead letters, deploy notices) would each start a trace of
+  // their own: they are traced only as part of one the publisher named.
+  if (req.traceparent === undefined && isSystemChannel(req.channel)) return undefined;
   const span = tracer.startSpan(`publish ${req.channel}`, { kind: SpanKind.PRODUCER }, parentContext(req.traceparent));
   const sc = span.spanContext();
   if (!isSpanContextValid(sc)) {
