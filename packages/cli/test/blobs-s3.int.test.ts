@@ -97,6 +97,18 @@ describe('tributary start --blobs s3://…', () => {
     expect(Buffer.from(await (await fetch(`${base}${info.url}`)).arrayBuffer()).equals(JPEG)).toBe(true);
   });
 
+  it('wrong credentials or a missing bucket stop the start with the typed error, before the port is taken', async () => {
+    const args = ['start', '--insecure', '--port', '0', '--blocks', join(dataDir, 'none'), '--data', dataDir, '--s3-endpoint', s3.endpoint];
+    const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_REGION: s3.region, TRIBUTARY_BLOBS: '', TRIBUTARY_S3_ENDPOINT: '' };
+    const wrong = await run([...args, '--blobs', `s3://${s3.bucket}/x`], { ...env, AWS_SECRET_ACCESS_KEY: 'not-the-secret' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/error BACKEND_ERROR: the S3 store refused the credentials/);
+    expect(wrong.stdout).not.toMatch(/listening/);
+    const missing = await run([...args, '--blobs', 's3://no-such-bucket/x'], { ...env, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/error BACKEND_ERROR: the S3 bucket does not exist/);
+  });
+
   it('a malformed --blobs or a half-set pair of AWS keys is a usage error naming it', async () => {
     const bad = await run(['start', '--insecure', '--port', '0', '--blobs', '/var/blobs'], { TRIBUTARY_BLOBS: '' });
     expect(bad.code).toBe(2);

@@ -111,6 +111,11 @@ export interface BlobStore {
   file?(key: string): Promise<{ info: BlobInfo; path: string } | undefined>;
   /** True when something was deleted. */
   delete(key: string): Promise<boolean>;
+  /**
+   * Optional, for remote stores: checks once that the store answers and the credentials work
+   * (S3: HeadBucket), throwing the typed error a request would meet. The node calls it at start.
+   */
+  check?(): Promise<void>;
   /** Present when clients can upload to the store directly (S3). */
   readonly direct?: DirectUploads;
 }

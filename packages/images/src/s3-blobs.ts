@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -174,6 +175,15 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       if (bodyError !== undefined) throw bodyError;
       throw s3Error(err, 'put', key);
+    }
+  }
+
+  /** HeadBucket: the bucket exists and these credentials may use it (BACKEND_ERROR with `details.reason` otherwise). */
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      throw s3Error(err, 'check', this.bucket);
     }
   }
 

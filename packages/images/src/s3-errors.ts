@@ -40,13 +40,13 @@ const NETWORK_CODES = new Set([
  * s3Code? }` — never an untyped error, so an HTTP caller gets 502 and a message naming the cause
  * (`reason` is one of {@link S3FailureReasons}), not a 500.
  */
-export function s3Error(err: unknown, op: 'put' | 'get' | 'head' | 'delete' | 'presign', key: string): ImageError {
+export function s3Error(err: unknown, op: 'put' | 'get' | 'head' | 'delete' | 'presign' | 'check', key: string): ImageError {
   if (err instanceof ImageError) return err;
   const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   const name = e.name ?? 'Error';
-  if (name === 'NoSuchKey' || (name === 'NotFound' && op !== 'put') || (status === 404 && name !== 'NoSuchBucket' && op !== 'put'))
-    return new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`, { cause: err });
+  const missing = name === 'NoSuchKey' || ((name === 'NotFound' || status === 404) && name !== 'NoSuchBucket');
+  if (missing && op !== 'put' && op !== 'check') return new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`, { cause: err });
   const details: Record<string, string | number> = { store: 's3', op };
   if (status !== undefined) details.status = status;
   if (name !== 'Error') details.s3Code = name;
@@ -55,7 +55,7 @@ export function s3Error(err: unknown, op: 'put' | 'get' | 'head' | 'delete' | 'p
   if (CREDENTIAL_CODES.has(name) || status === 403 || status === 401) {
     reason = S3FailureReasons.CREDENTIALS;
     message = `the S3 store refused the credentials (${name}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket policy`;
-  } else if (name === 'NoSuchBucket') {
+  } else if (name === 'NoSuchBucket' || (op === 'check' && status === 404)) {
     reason = S3FailureReasons.BUCKET;
     message = 'the S3 bucket does not exist';
   } else if (status === undefined && (NETWORK_CODES.has(e.code ?? '') || NETWORK_CODES.has(name) || isNetworkError(name, e.message))) {

@@ -81,6 +81,7 @@ describe('S3BlobStore', () => {
     const unknownKey = store({ credentials: { accessKeyId: 'AKIDUNKNOWN', secretAccessKey: s3.secretAccessKey } });
     for (const s of [wrongSecret, unknownKey]) {
       const expected = { code: 'BACKEND_ERROR', details: { reason: 'credentials', status: 403 } };
+      await expect(s.check()).rejects.toMatchObject(expected);
       await expect(s.head('uploads/x')).rejects.toMatchObject(expected);
       await expect(s.put('uploads/x', Buffer.from('x'), 'image/png')).rejects.toMatchObject(expected);
       await expect(s.putStream('uploads/x', chunks(Buffer.from('xyz')), 'image/png', { bytes: 3 })).rejects.toMatchObject(expected);
@@ -89,12 +90,18 @@ describe('S3BlobStore', () => {
   });
 
   test('a missing bucket is BACKEND_ERROR "bucket"; a store nobody listens on is BACKEND_ERROR "unreachable"', async () => {
+    await expect(store().check()).resolves.toBeUndefined();
+    await expect(store({ bucket: 'no-such-bucket' }).check()).rejects.toMatchObject({
+      code: 'BACKEND_ERROR',
+      details: { reason: 'bucket' },
+    });
     await expect(store({ bucket: 'no-such-bucket' }).put('a/b', Buffer.from('x'), 'image/png')).rejects.toMatchObject({
       code: 'BACKEND_ERROR',
       details: { reason: 'bucket' },
     });
     const nobody = store({ endpoint: `http://127.0.0.1:${await freePort()}`, maxAttempts: 1 });
     await expect(nobody.head('a/b')).rejects.toMatchObject({ code: 'BACKEND_ERROR', details: { reason: 'unreachable' } });
+    await expect(nobody.check()).rejects.toMatchObject({ code: 'BACKEND_ERROR', details: { reason: 'unreachable' } });
   });
 
   test('presigned PUT: S3 takes exactly the signed size and type and refuses any other; commit makes it the object', async () => {

@@ -146,6 +146,9 @@ export async function startNode(o: NodeOptions): Promise<TributaryNode> {
       ...o.images,
       engine: o.images.engine ?? o.engine,
     });
+    // A remote store (S3) that refuses the credentials or has no such bucket fails the start here,
+    // with its typed error, rather than the first upload an hour later.
+    await images.store.check?.();
   }
   const runnerOptions: Parameters<typeof BlockNode.start>[0] = {
     engine: o.engine,
