@@ -177,6 +177,27 @@ describe.each(['disk', 's3'] as const)('uploads and downloads stream (%s store)'
     expect(events).toHaveLength(2);
   });
 
+  test('a client that goes away mid-body leaves nothing stored', async () => {
+    const { base, store, events, dataDir } = await node(kind);
+    const t = await issue(base);
+    const putsBefore = s3.requests.filter((r) => r.method === 'PUT').length;
+    const req = request(`${base}/v1/uploads/${t.token}`, { method: 'PUT', headers: { 'content-length': MAX - 1 } });
+    req.on('error', () => {});
+    const piece = Buffer.alloc(16 * 1024, 0x61);
+    piece.set([0xff, 0xd8, 0xff, 0xe0]);
+    req.write(piece);
+    // The body is on its way into the store: a temp file on disk, a PUT at the S3 server.
+    await eventually(async () =>
+      kind === 'disk'
+        ? (await readdir(join(dataDir, 'tmp')).catch(() => [])).length > 0
+        : s3.requests.filter((r) => r.method === 'PUT').length > putsBefore,
+    );
+    req.destroy();
+    if (kind === 'disk') await eventually(async () => (await readdir(join(dataDir, 'tmp')).catch(() => [])).length === 0);
+    expect(await store.head(t.key)).toBeUndefined();
+    expect(events).toEqual([]);
+  });
+
   test('a body whose first bytes are not an allowed image is 415 at once; the token is spent', async () => {
     const { base, store } = await node(kind);
     const t = await issue(base);
