@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
+import { startS3 } from '@tributary/testkit';
 import { launchChromium, type TestBrowser } from '@tributary/testkit/chromium';
 import { pino } from 'pino';
 import sharp from 'sharp';
@@ -137,6 +138,33 @@ describe('photo-board in headless Chromium', () => {
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'photo-board.png'), fullPage: true });
+  });
+
+  it('blobs on S3 (startPhotoBoard({ s3 }), TRIBUTARY_BLOBS in main.ts): the same flow, with the upload and its sizes in the bucket', async () => {
+    const s3 = await startS3();
+    cleanups.push(() => s3.stop());
+    const b = await startPhotoBoard({
+      port: 0,
+      logger: pino({ level: 'silent' }),
+      s3: {
+        bucket: s3.bucket,
+        prefix: 'board',
+        endpoint: s3.endpoint,
+        region: s3.region,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      },
+    });
+    cleanups.push(() => b.close());
+    const page = await openPage(b.url);
+    const { key, images } = await uploadAndWait(page);
+    expect(images.map((i) => [i.name, i.naturalWidth, i.naturalHeight])).toEqual([
+      ['thumb', 320, 320],
+      ['large', 1280, 960],
+    ]);
+    // The original and both sizes were written to the bucket, under the prefix.
+    const puts = s3.requests.filter((r) => r.method === 'PUT').map((r) => new URL(r.path, 'http://x').pathname);
+    expect(puts).toContain(`/${s3.bucket}/board/${key}`);
+    for (const i of images) expect(puts).toContain(`/${s3.bucket}/board${i.src.slice('/v1/blobs'.length)}`);
   });
 
   it('token auth: refused without a token; with a #token= carrying the page grants it works', async () => {
