@@ -50,7 +50,7 @@ export {
 } from './topology.js';
 export type { TopologyOptions, TopologySnapshot, TopologyNode, TopologyEdge, TopologyLag } from './topology.js';
 export { topologyRoute, TOPOLOGY_PATH } from './topology-route.js';
-export { replayBlock, DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT } from './replay.js';
+export { replayBlock, DEFAULT_REPLAY_LIMIT, MAX_REPLAY_LIMIT, MAX_REPLAY_OUTPUT_BYTES } from './replay.js';
 export type { ReplayRequest, ReplayResult, ReplayReport, ReplayDeps } from './replay.js';
 export { replayRoute, REPLAY_PATH, parseSince } from './replay-route.js';
 export type { InvocationOrigin, RunItem } from './sandbox.js';

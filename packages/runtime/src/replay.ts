@@ -10,6 +10,12 @@ import type { BlockRunner } from './runner.js';
 export const DEFAULT_REPLAY_LIMIT = 100;
 /** Most inputs one replay takes. */
 export const MAX_REPLAY_LIMIT = 1000;
+/**
+ * Bytes of outputs (their channels and data as JSON) one replay keeps for its report. They are held
+ * by the node, not the runner, and sent in one reply: a version publishing 1000 messages of 64 KiB
+ * per input over 1000 inputs would otherwise make the node hold 64 GB.
+ */
+export const MAX_REPLAY_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** Entries read per page of a channel's history (the engines' own cap). */
 const PAGE = 10_000;
 
@@ -86,7 +92,18 @@ export async function replayBlock(deps: ReplayDeps, req: ReplayRequest): Promise
     if (p !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `into ${p}`);
   }
   let current: ReplayResult['outputs'] = [];
+  let held = 0;
+  let full = false;
   const trial = await deps.runner.trial(req.compiled, req.config ?? {}, async (channel, data, opts) => {
+    const bytes = Buffer.byteLength(channel) + Buffer.byteLength(JSON.stringify(data) ?? '');
+    if (held + bytes > MAX_REPLAY_OUTPUT_BYTES) {
+      full = true;
+      throw new BlockError(
+        BlockErrorCodes.PAYLOAD_TOO_LARGE,
+        `the replay's outputs passed ${MAX_REPLAY_OUTPUT_BYTES / 1024 / 1024} MiB: it stops after this input`,
+      );
+    }
+    held += bytes;
     current.push({ channel, data });
     // The lineage the host set names the input and this version, so `tributary trace` on an output
     // under the prefix leads back to the message it was made from.
@@ -113,8 +130,16 @@ export async function replayBlock(deps: ReplayDeps, req: ReplayRequest): Promise
         result.error = { code: err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR, message: (err as Error).message };
       }
       results.push(result);
+      if (full) {
+        // Said on the input even when the handler caught the refused publish: its outputs are cut.
+        result.error ??= {
+          code: BlockErrorCodes.PAYLOAD_TOO_LARGE,
+          message: `the replay's outputs passed ${MAX_REPLAY_OUTPUT_BYTES / 1024 / 1024} MiB: it stopped after this input`,
+        };
+        break;
+      }
     }
-    await findDeployed(deps, trial.name, trial.def.publishes, into, inputs, results);
+    await findDeployed(deps, trial.name, trial.def.publishes, into, inputs.slice(0, results.length), results);
     let outputs = 0;
     let differing = 0;
     for (const r of results) {
