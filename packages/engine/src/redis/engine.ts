@@ -19,7 +19,7 @@ import { createCommandClient, run, type CommandClient } from './client.js';
 import { decodeEntry } from './codec.js';
 import { closedError } from './errors.js';
 import { Follows } from './follows.js';
-import { Appender } from './appender.js';
+import { Appender, MAX_BATCH_CHARS, MAX_BATCH_ENTRIES } from './appender.js';
 import { RedisGroups } from './groups.js';
 import { channelKeys, dedupKey, presenceTopic, shardPresenceTopic } from './keys.js';
 import { RedisKeyValue } from './kv.js';
@@ -29,6 +29,24 @@ import { GroupRegistry } from './registry.js';
 import { ShardedPubSub, clusterSlotOwners } from './sharded.js';
 import { slotOf } from './slots.js';
 import { ClassicWakeups, ShardedWakeups, type Wakeups } from './wakeups.js';
+
+/** One channel's batch in an append script call: its keys and argument section (see APPEND_LUA). */
+interface AppendPart {
+  keys: string[];
+  args: Array<string | number>;
+  entries: number;
+  /** Payload characters of its entries. */
+  chars: number;
+  written: () => void;
+  resolve: (results: Array<AppendResult | Error>) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Entries in one append script call over several channels: Redis serves nobody else while a script
+ * runs, so a call stays within a few of one channel's largest batches (about a millisecond).
+ */
+const MAX_CALL_ENTRIES = 4 * MAX_BATCH_ENTRIES;
 
 /** Entries per log read when a follow fills a gap. */
 const FILL_PAGE = 1000;
@@ -113,30 +131,22 @@ export class RedisEngine implements StreamEngine {
     return this.#appender.append(input);
   }
 
-  /** One append script for a batch of one channel's entries (see {@link Appender}). */
+  /**
+   * Sends a batch of one channel's entries (see {@link Appender}). On one server, the batches of all
+   * channels that become due in the same turn go in one script call: a gateway or many devices
+   * publishing to many channels cost one round trip and one script start for all of them instead
+   * of one each. On a Cluster each channel's keys live in their own slot, so each batch is a call.
+   */
   async #appendBatch(channel: string, batch: readonly AppendInput[], written: () => void): Promise<Array<AppendResult | Error>> {
     const o = this.#o;
     const k = channelKeys(o.keyPrefix, channel);
     const groups = await this.#registry.forAppend(channel);
-    const keys = [k.stream, k.meta];
     const sharded = this.#sharded !== undefined;
     const topics = sharded
       ? ShardedWakeups.appendTopics(o.keyPrefix, channel, slotOf(k.stream))
       : ClassicWakeups.appendTopics(o.keyPrefix, channel);
-    const args: Array<string | number> = [
-      channel,
-      o.maxLength,
-      o.maxAgeMs,
-      o.dedupWindowMs,
-      o.metaTtlMs,
-      sharded ? 'SPUBLISH' : 'PUBLISH',
-      `${channel}\n`,
-      // On one server the channel's own topic names it; on a Cluster every topic carries the line.
-      sharded ? 0 : 1,
-      topics.length,
-      ...topics,
-      batch.length,
-    ];
+    const keys = [k.stream, k.meta];
+    const args: Array<string | number> = [channel, `${channel}\n`, topics.length, ...topics, batch.length];
     for (const e of batch) {
       keys.push(dedupKey(o.keyPrefix, channel, e.msgId ?? ''));
       args.push(
@@ -147,15 +157,86 @@ export class RedisEngine implements StreamEngine {
         e.meta ?? '',
       );
     }
-    const r = await this.#run('append', () => {
-      const reply = this.#client.tribAppend(keys.length, ...keys, ...args, ...groups);
-      written();
-      return reply;
+    args.push(groups.length, ...groups);
+    const results = new Promise<Array<AppendResult | Error>>((resolve, reject) => {
+      let chars = 0;
+      for (const e of batch) chars += e.payload.length;
+      const part: AppendPart = { keys, args, entries: batch.length, chars, written, resolve, reject };
+      if (sharded) {
+        this.#sendParts([part]);
+        return;
+      }
+      this.#parts.push(part);
+      // The other channels' batches of this turn join it (their registry lookups settle together).
+      if (this.#parts.length === 1) process.nextTick(() => this.#flushParts());
     });
-    return r.map((x) =>
-      x[0] === '!'
-        ? new TributaryError(ErrorCodes.INTERNAL, `append: Redis replied ${String(x[1])}`)
-        : { offset: Number(x[0]), epoch: x[1], time: Number(x[2]), duplicate: x[3] === 1 },
+    return results;
+  }
+
+  /** Batches of appends waiting for this turn's script call (one server only). */
+  readonly #parts: AppendPart[] = [];
+
+  /** Sends the turn's batches, as few calls as the bounds on one script's run allow. */
+  #flushParts(): void {
+    const parts = this.#parts.splice(0);
+    let from = 0;
+    let entries = 0;
+    let chars = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i] as AppendPart;
+      if (i > from && (entries + p.entries > MAX_CALL_ENTRIES || chars + p.chars > MAX_BATCH_CHARS)) {
+        this.#sendParts(parts.slice(from, i));
+        from = i;
+        entries = 0;
+        chars = 0;
+      }
+      entries += p.entries;
+      chars += p.chars;
+    }
+    this.#sendParts(parts.slice(from));
+  }
+
+  /** One script call for `parts` (see {@link APPEND_LUA}); each part is settled with its entries' results. */
+  #sendParts(parts: AppendPart[]): void {
+    const o = this.#o;
+    const keys: string[] = [];
+    const args: Array<string | number> = [
+      o.maxLength,
+      o.maxAgeMs,
+      o.dedupWindowMs,
+      o.metaTtlMs,
+      this.#sharded !== undefined ? 'SPUBLISH' : 'PUBLISH',
+      // On one server the channel's own topic names it; on a Cluster every topic carries the line.
+      this.#sharded !== undefined ? 0 : 1,
+      parts.length,
+    ];
+    for (const p of parts) {
+      keys.push(...p.keys);
+      args.push(...p.args);
+    }
+    this.#run('append', () => {
+      const reply = this.#client.tribAppend(keys.length, ...keys, ...args);
+      for (const p of parts) p.written();
+      return reply;
+    }).then(
+      (r) => {
+        let at = 0;
+        for (const p of parts) {
+          p.resolve(
+            r
+              .slice(at, at + p.entries)
+              .map((x) =>
+                x[0] === '!'
+                  ? new TributaryError(ErrorCodes.INTERNAL, `append: Redis replied ${String(x[1])}`)
+                  : { offset: Number(x[0]), epoch: x[1], time: Number(x[2]), duplicate: x[3] === 1 },
+              ),
+          );
+          at += p.entries;
+        }
+      },
+      (err: unknown) => {
+        for (const p of parts) p.reject(err);
+      },
     );
   }
 

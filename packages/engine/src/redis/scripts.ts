@@ -47,28 +47,6 @@ local function ensure_meta(stream, meta, channel, now, bucket, meta_ttl)
   return epoch, 0
 end
 
--- Creates the consumer groups named in ARGV[from..] that the stream lacks, positioned right before
--- \`offset\`, so the entry about to be added is the first each new group hands out. The meta hash
--- remembers created groups (field g:<name>) to spare an XINFO per append; a stream that is gone
--- (expired, trimmed away, reset) took its groups with it, so the memory is dropped first.
-local function ensure_groups(stream, meta, offset, from)
-  if redis.call('EXISTS', stream) == 0 then
-    for _, f in ipairs(redis.call('HKEYS', meta)) do
-      if string.sub(f, 1, 2) == 'g:' then redis.call('HDEL', meta, f) end
-    end
-  end
-  if #ARGV < from then return end
-  local before = string.format('%.0f-0', tonumber(offset) - 1)
-  for i = from, #ARGV do
-    local f = 'g:' .. ARGV[i]
-    if redis.call('HEXISTS', meta, f) == 0 then
-      -- pcall: BUSYGROUP (it exists after all) is fine; the group is then already positioned.
-      redis.pcall('XGROUP', 'CREATE', stream, ARGV[i], before, 'MKSTREAM')
-      redis.call('HSET', meta, f, '1')
-    end
-  end
-end
-
 -- Trims entries older than cutoff. Ids are offsets, not times, so XTRIM MINID needs the first young
 -- offset: binary search with XRANGE probes. Invariant: every entry <= lo is old, and the first
 -- entry >= hi is young. Costs nothing unless the head is actually too old.
@@ -91,15 +69,19 @@ end
 `;
 
 /**
- * Append a batch of entries to one channel (group commit: see appender.ts).
- * KEYS: stream, meta, then one dedup key per entry. ARGV: channel, maxLength, maxAgeMs,
- * dedupWindowMs, metaTtlMs, the publish command ('PUBLISH' on one server, 'SPUBLISH' on a Cluster),
- * the channel line (`<channel>\n`), b (how many leading topics get the notification without the
- * channel line: their name says the channel), t (topics), the t topics, n (entries), then per
- * entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none), meta ('' = none: lineage and trace
- * context as the broker encodes them, one field so an entry without them costs nothing); then the
- * stream-group names of the consumer groups matching the channel (zero or more). Returns one {offset, epoch, time, duplicate
- * (0|1)} or {'!', error} per entry, in order.
+ * Append batches of entries to one or more channels in one call (group commit: see appender.ts;
+ * on one server the batches of several channels due together share a call, on a Cluster a call
+ * holds one channel, since its keys must share a slot).
+ * ARGV: maxLength, maxAgeMs, dedupWindowMs, metaTtlMs, the publish command ('PUBLISH' on one
+ * server, 'SPUBLISH' on a Cluster), b (how many leading topics of each channel get the
+ * notification without the channel line: their name says the channel), c (channels); then per
+ * channel: the channel, the channel line (`<channel>\n`), t (topics), the t topics, n (entries),
+ * per entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none), meta ('' = none: lineage and
+ * trace context as the broker encodes them, one field so an entry without them costs nothing),
+ * then g and the g stream-group names of the consumer groups matching the channel.
+ * KEYS: per channel its stream, its meta hash, then one dedup key per entry.
+ * Returns one {offset, epoch, time, duplicate (0|1)} or {'!', error} per entry, in order over all
+ * channels.
  *
  * The topics: the channel's own, and its two pattern feeds (first segment, all channels), whose
  * messages start with the channel line, since a feed's topic cannot tell the channel. On one server
@@ -113,91 +95,139 @@ end
  * follower receives a batch in one read and can write it to a socket in one system call.
  */
 export const APPEND_LUA = `${COMMON}
-local stream, meta = KEYS[1], KEYS[2]
-local channel, max_len, max_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local dedup_ms, meta_ttl, publish, prefix = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local bare, topics = tonumber(ARGV[8]), tonumber(ARGV[9])
-local n = tonumber(ARGV[10 + topics])
-local entries_from = 11 + topics
-local groups_from = entries_from + 5 * n
--- x: when the expiries were last pushed out (see the end of the script).
-local m = redis.call('HMGET', meta, 'epoch', 'x')
-local epoch, refreshed = m[1], tonumber(m[2])
+local max_len, max_age, dedup_ms, meta_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local publish, bare, channels = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local now = now_ms()
 local t = string.format('%.0f', now)
+local slack = math.floor(max_age / 64)
 local out = {}
-local stored = false
 
 local function err_text(e)
   if type(e) == 'table' and e.err then return e.err end
   return tostring(e)
 end
 
-local function store(payload, has_id, msg_id, hops, meta_text, dkey)
-  -- The meta hash cannot vanish during the script: once its epoch is known, it is there.
-  if not epoch then epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl) end
-  local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
-  local fields = {'payload', payload, 'time', t}
-  local header = {e = epoch, o = offset, t = t}
-  if has_id then
-    table.insert(fields, 'msgId'); table.insert(fields, msg_id); header.i = msg_id
-  end
-  if hops ~= '' then
-    table.insert(fields, 'hops'); table.insert(fields, hops); header.h = hops
-  end
-  if meta_text ~= '' then
-    table.insert(fields, 'meta'); table.insert(fields, meta_text); header.m = meta_text
-  end
-  if not stored then ensure_groups(stream, meta, offset, groups_from) end
-  redis.call('XADD', stream, 'MAXLEN', max_len, offset .. '-0', unpack(fields))
-  stored = true
-  if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
-  local note = cjson.encode(header) .. '\\n' .. payload
-  for i = 1, topics do
-    if i <= bare then redis.call(publish, ARGV[9 + i], note) else redis.call(publish, ARGV[9 + i], prefix .. note) end
-  end
-  return {offset, epoch, t, 0}
+-- The notification's header line, without cjson: epoch and numbers are plain, the rest is escaped.
+local function header_of(epoch, offset, msg_id, hops, meta_text)
+  local h = '{"e":"' .. epoch .. '","o":"' .. offset .. '","t":"' .. t .. '"'
+  if msg_id then h = h .. ',"i":' .. cjson.encode(msg_id) end
+  if hops ~= '' then h = h .. ',"h":"' .. hops .. '"' end
+  if meta_text ~= '' then h = h .. ',"m":' .. cjson.encode(meta_text) end
+  return h .. '}'
 end
 
--- Redis does not undo a script that fails halfway, so no error escapes once anything is stored:
--- each entry answers for itself ({'!', error}). A bad dedup key fails only its entry; a failed
--- write to the channel's own keys fails that entry and every later one (they would fail alike).
-local broken = nil
-for i = 1, n do
-  local a = entries_from + 5 * (i - 1)
-  local payload, has_id, msg_id, hops, meta_text = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local dkey = KEYS[2 + i]
-  if broken then
-    out[i] = {'!', broken}
-  else
-    local d = false
-    if has_id and epoch then d = redis.pcall('GET', dkey) end
-    if type(d) == 'table' then
-      out[i] = {'!', err_text(d)}
-    else
-      local off, dt, ep
-      if d then off, dt, ep = string.match(d, '^(%d+) (%d+) (.*)$') end
-      if ep ~= nil and ep == epoch then
-        out[i] = {off, ep, dt, 1}
-      else
-        local ok, r = pcall(store, payload, has_id, msg_id, hops, meta_text, dkey)
-        if ok then out[i] = r else broken = err_text(r); out[i] = {'!', broken} end
+-- One channel's section: keys from KEYS[k], arguments from ARGV[a]. Appends its results to out
+-- and returns where the next section starts.
+local function append_channel(k, a)
+  local stream, meta = KEYS[k], KEYS[k + 1]
+  local channel, prefix, topics = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local topics_from = a + 3
+  local n = tonumber(ARGV[topics_from + topics])
+  local entries_from = topics_from + topics + 1
+  local groups_at = entries_from + 5 * n
+  local groups = tonumber(ARGV[groups_at])
+  local next_k, next_a = k + 2 + n, groups_at + 1 + groups
+  local first_out = #out
+  local ok_all, whole = pcall(function()
+    -- x: when the expiries were last pushed out (see the end of this section).
+    local m = redis.call('HMGET', meta, 'epoch', 'x')
+    local epoch, refreshed = m[1], tonumber(m[2])
+    local stored = false
+
+    local function ensure_groups(offset)
+      if redis.call('EXISTS', stream) == 0 then
+        for _, f in ipairs(redis.call('HKEYS', meta)) do
+          if string.sub(f, 1, 2) == 'g:' then redis.call('HDEL', meta, f) end
+        end
+      end
+      if groups == 0 then return end
+      local before = string.format('%.0f-0', tonumber(offset) - 1)
+      for i = groups_at + 1, groups_at + groups do
+        local f = 'g:' .. ARGV[i]
+        if redis.call('HEXISTS', meta, f) == 0 then
+          -- pcall: BUSYGROUP (it exists after all) is fine; the group is then already positioned.
+          redis.pcall('XGROUP', 'CREATE', stream, ARGV[i], before, 'MKSTREAM')
+          redis.call('HSET', meta, f, '1')
+        end
       end
     end
+
+    local function store(payload, has_id, msg_id, hops, meta_text, dkey)
+      -- The meta hash cannot vanish during the script: once its epoch is known, it is there.
+      if not epoch then epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl) end
+      local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
+      local id = offset .. '-0'
+      if not stored then ensure_groups(offset) end
+      if not has_id and hops == '' and meta_text == '' then
+        redis.call('XADD', stream, 'MAXLEN', max_len, id, 'payload', payload, 'time', t)
+      else
+        local fields = {'payload', payload, 'time', t}
+        if has_id then fields[#fields + 1] = 'msgId'; fields[#fields + 1] = msg_id end
+        if hops ~= '' then fields[#fields + 1] = 'hops'; fields[#fields + 1] = hops end
+        if meta_text ~= '' then fields[#fields + 1] = 'meta'; fields[#fields + 1] = meta_text end
+        redis.call('XADD', stream, 'MAXLEN', max_len, id, unpack(fields))
+      end
+      stored = true
+      if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
+      local note = header_of(epoch, offset, has_id and msg_id or nil, hops, meta_text) .. '\\n' .. payload
+      for i = 1, topics do
+        if i <= bare then redis.call(publish, ARGV[topics_from - 1 + i], note)
+        else redis.call(publish, ARGV[topics_from - 1 + i], prefix .. note) end
+      end
+      return {offset, epoch, t, 0}
+    end
+
+    -- Redis does not undo a script that fails halfway, so no error escapes once anything is stored:
+    -- each entry answers for itself ({'!', error}). A bad dedup key fails only its entry; a failed
+    -- write to the channel's own keys fails that entry and every later one of the channel (they
+    -- would fail alike).
+    local broken = nil
+    for i = 1, n do
+      local e = entries_from + 5 * (i - 1)
+      local payload, has_id, msg_id, hops, meta_text = ARGV[e], ARGV[e + 1] == '1', ARGV[e + 2], ARGV[e + 3], ARGV[e + 4]
+      local dkey = KEYS[k + 1 + i]
+      if broken then
+        out[#out + 1] = {'!', broken}
+      else
+        local d = false
+        if has_id and epoch then d = redis.pcall('GET', dkey) end
+        if type(d) == 'table' then
+          out[#out + 1] = {'!', err_text(d)}
+        else
+          local off, dt, ep
+          if d then off, dt, ep = string.match(d, '^(%d+) (%d+) (.*)$') end
+          if ep ~= nil and ep == epoch then
+            out[#out + 1] = {off, ep, dt, 1}
+          else
+            local ok, r = pcall(store, payload, has_id, msg_id, hops, meta_text, dkey)
+            if ok then out[#out + 1] = r else broken = err_text(r); out[#out + 1] = {'!', broken} end
+          end
+        end
+      end
+    end
+    -- Expiries and age trimming run at most once per slack (1/64 of maxAge) rather than on every
+    -- batch: four commands of ten for a lone message. The keys live maxAge (metaTtl) + slack after
+    -- the last refresh, so never less than maxAge (metaTtl) after the last write; an entry past
+    -- maxAge may outlive its time by up to the slack, unseen: reads trim by age first.
+    if stored and (not refreshed or now - refreshed >= slack) then
+      trim_age(stream, now - max_age)
+      redis.call('PEXPIRE', stream, max_age + slack)
+      redis.call('HSET', meta, 'x', t)
+      redis.call('PEXPIRE', meta, meta_ttl + slack)
+    end
+  end)
+  -- A failure outside any entry (the meta hash of another type, say) fails this channel's entries
+  -- that have no answer yet, never another channel's.
+  if not ok_all then
+    local text = err_text(whole)
+    for i = #out - first_out + 1, n do out[first_out + i] = {'!', text} end
   end
+  return next_k, next_a
 end
--- Expiries and age trimming run at most once per slack (1/64 of maxAge) rather than on every
--- batch: four commands of ten for a lone message. The keys live maxAge (metaTtl) + slack after the
--- last refresh, so never less than maxAge (metaTtl) after the last write; an entry past maxAge may
--- outlive its time by up to the slack, unseen: reads trim by age first.
-if stored then
-  local slack = math.floor(max_age / 64)
-  if not refreshed or now - refreshed >= slack then
-    trim_age(stream, now - max_age)
-    redis.call('PEXPIRE', stream, max_age + slack)
-    redis.call('HSET', meta, 'x', t)
-    redis.call('PEXPIRE', meta, meta_ttl + slack)
-  end
+
+local k, a = 1, 8
+for _ = 1, channels do
+  k, a = append_channel(k, a)
 end
 return out
 `;
