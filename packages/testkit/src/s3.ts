@@ -25,6 +25,13 @@ export interface S3Server {
    */
   requests: Array<{ method: string; path: string; range?: string }>;
   /**
+   * Refuses, from now on, every request whose method is `method` and whose path contains `pathPart`
+   * with 403 `AccessDenied`, as a bucket or IAM policy missing that permission would (e.g.
+   * `deny('DELETE', '/.incoming/')` for credentials without `s3:DeleteObject` there). Returns a
+   * function that lifts the refusal.
+   */
+  deny(method: string, pathPart: string): () => void;
+  /**
    * Stops the server the hard way, as a crashed host would: the listener closes and every open
    * connection is destroyed, mid-body or not. Data stays on disk for {@link restart}. Idempotent.
    */
@@ -87,6 +94,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
   const port = await freePort();
   const refused: S3Server['refused'] = [];
   const requests: S3Server['requests'] = [];
+  const denials = new Set<{ method: string; pathPart: string }>();
   let server: Server | undefined;
 
   const listen = async (): Promise<void> => {
@@ -94,7 +102,9 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
     await app.configureBuckets();
     const handle = app.callback();
     const srv = createServer((req, res) => {
-      const problem = verifySigV4(req, { [ACCESS_KEY_ID]: secretAccessKey });
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const policy = [...denials].some((d) => d.method === req.method && path.includes(d.pathPart));
+      const problem = policy ? denied('AccessDenied', 'Access Denied') : verifySigV4(req, { [ACCESS_KEY_ID]: secretAccessKey });
       if (problem !== undefined) {
         refused.push({ method: req.method ?? '', path: req.url ?? '', code: problem.code });
         return refuse(req, res, problem);
@@ -138,6 +148,11 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
     secretAccessKey,
     refused,
     requests,
+    deny: (method, pathPart) => {
+      const d = { method, pathPart };
+      denials.add(d);
+      return () => void denials.delete(d);
+    },
     kill,
     restart: async () => {
       if (server !== undefined) throw new Error('startS3: restart() after kill()');
