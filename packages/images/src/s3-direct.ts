@@ -94,7 +94,11 @@ export class S3DirectUploads implements DirectUploads {
           Metadata: meta(createdAt),
         }),
       );
-      await this.#s.client.send(new DeleteObjectCommand({ Bucket: this.#s.bucket, Key: source }));
+      // The object is in place from here on: the pending copy's removal may fail (a policy without
+      // s3:DeleteObject on .incoming/, a store gone for a moment) without failing the upload, which
+      // would leave an object readable by its key but never announced (no object.created) while its
+      // client was told it failed. What is left there is for the lifecycle rule on .incoming/.
+      await this.#s.client.send(new DeleteObjectCommand({ Bucket: this.#s.bucket, Key: source })).catch(() => {});
       return { key, contentType: o.contentType, bytes: o.bytes, etag: etagOf(r.CopyObjectResult?.ETag), createdAt };
     } catch (err) {
       if (isPreconditionFailed(err))

@@ -118,6 +118,8 @@ export class UploadTokens {
     if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0)
       throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'maxBytes must be a positive integer');
     if (!(ttl > 0)) throw new ImageError(ImageErrorCodes.INVALID_SPEC, 'ttlSeconds must be positive');
+    // Rounded up, never to 0: Redis refuses a `PX 0` (a request for 0.0001 s was an INTERNAL error).
+    const ttlMs = Math.ceil(ttl * 1000);
     const contentTypes =
       d !== undefined
         ? [d.contentType]
@@ -134,11 +136,11 @@ export class UploadTokens {
       key: `${this.prefix}/${objectId()}`,
       maxBytes,
       contentTypes,
-      expiresAt: Date.now() + Math.round(ttl * 1000),
+      expiresAt: Date.now() + ttlMs,
     };
     if (request.sub !== undefined) grant.sub = request.sub;
     if (d !== undefined) grant.direct = { bytes: d.bytes, contentType: d.contentType };
-    await this.#kv.set(NS, `t:${token}`, JSON.stringify(grant), Math.round(ttl * 1000));
+    await this.#kv.set(NS, `t:${token}`, JSON.stringify(grant), ttlMs);
     return { token, ...grant };
   }
 
