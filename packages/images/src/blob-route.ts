@@ -74,7 +74,9 @@ function rangeOf(req: IncomingMessage, info: BlobInfo): ByteRange | undefined | 
   const end = m[2] === '' ? undefined : Number(m[2]);
   if (end !== undefined && end < start) return undefined;
   if (start >= info.bytes) return 'unsatisfiable';
-  return end === undefined ? { start } : { start, end };
+  // An end at or past the last byte means "to the end" (RFC 9110 §14.1.2), however many digits it
+  // has: passed on, one beyond 2^53 failed the store's range check (400 for a valid request).
+  return end === undefined || end >= info.bytes ? { start } : { start, end };
 }
 
 /**

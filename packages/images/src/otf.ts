@@ -298,12 +298,21 @@ export class OnTheFly {
 
   /**
    * A rendition from the shared cache, or undefined. A store that fails, or an object that is not
-   * the image it should be, costs a render and a counted error, never the answer.
+   * the image it should be, costs a render and a counted error, never the answer. "The image it
+   * should be" is checked by content: the writer put the SHA-256 of the bytes into the object's
+   * content type ({@link sharedContentType}), and bytes that do not hash to it (cut short, corrupted,
+   * replaced by another image of the same format) are not served under the rendition's ETag — a
+   * header check alone passed a JPEG cut in half.
    */
   async #fromShared(sharedKey: string, format: ImageFormat, etag: string): Promise<CachedImage | undefined> {
     try {
       const obj = await this.#o.store.get(sharedKey);
       if (obj === undefined) return undefined;
+      const declared = /;\s*sha256=([0-9a-f]{64})\s*$/.exec(obj.info.contentType)?.[1];
+      if (declared === undefined || createHash('sha256').update(obj.data).digest('hex') !== declared) {
+        this.stats.sharedErrors++;
+        return undefined;
+      }
       // The size is read back from the header (libvips, no decode): the store keeps no dimensions.
       const meta = await sharp(obj.data).metadata();
       if (meta.format !== SHARP_FORMAT[format] || meta.width === undefined || meta.height === undefined) {
@@ -330,7 +339,7 @@ export class OnTheFly {
    */
   #writeShared(sharedKey: string, image: CachedImage): void {
     const write: Promise<void> = this.#o.store
-      .put(sharedKey, image.data, image.contentType)
+      .put(sharedKey, image.data, sharedContentType(image))
       .then(
         () => {
           this.stats.sharedWrites++;
@@ -342,6 +351,16 @@ export class OnTheFly {
       .finally(() => this.#writes.delete(write));
     this.#writes.add(write);
   }
+}
+
+/**
+ * The content type a shared rendition is stored with: its type and the SHA-256 of its bytes as a
+ * parameter (`image/webp; sha256=<64 hex>`), so a reader can tell the bytes are the ones written.
+ * A parameter rather than object metadata: every blob store keeps a content type, and a type with an
+ * unknown parameter is still the image's type to anyone reading the object by key.
+ */
+function sharedContentType(image: CachedImage): string {
+  return `${image.contentType}; sha256=${createHash('sha256').update(image.data).digest('hex')}`;
 }
 
 /** sharp's `metadata().format` of each of our formats (libvips calls AVIF `heif`). */

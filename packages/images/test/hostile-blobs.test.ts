@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { MemoryEngine } from '@tributary/engine';
+import type { HttpRoute } from '@tributary/server';
+import { startS3, type S3Server } from '@tributary/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { createImages, parseSpec, S3BlobStore, type Images } from '../src/index.js';
+import * as fx from './fixtures.js';
+
+// Hostile reads of what the S3 store holds: byte ranges a client makes up, and the shared rendition
+// cache after its object was damaged or replaced in the bucket. Served over real HTTP from the
+// testkit's S3 server (s3rver behind its SigV4-checking front).
+
+let s3: S3Server;
+beforeAll(async () => {
+  s3 = await startS3();
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+let n = 0;
+/** A node's image routes on the S3 store under `prefix`, served over HTTP (an admin caller). */
+async function node(prefix: string): Promise<{ images: Images; store: S3BlobStore; base: string }> {
+  const engine = new MemoryEngine();
+  const dataDir = await mkdtemp(join(tmpdir(), 'hostile-blobs-'));
+  cleanups.push(async () => {
+    await engine.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const store = new S3BlobStore({
+    bucket: s3.bucket,
+    prefix,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    maxAttempts: 1,
+  });
+  const images = createImages({ engine, dataDir, store, secret: 's'.repeat(32), publish: async () => {} });
+  return { images, store, base: await serve(images.routes) };
+}
+
+async function serve(routes: HttpRoute[]): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const route = routes.find((r) => url.pathname.startsWith(r.prefix));
+    if (route === undefined) return void res.writeHead(404).end();
+    route.handle(req, res, { admin: true, grants: {} }, url).catch(() => res.writeHead(500).end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(() => r(undefined)));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function upload(base: string, data: Buffer): Promise<string> {
+  const t = (await (await fetch(`${base}/v1/uploads`, { method: 'POST', body: '{}' })).json()) as { token: string };
+  const r = await fetch(`${base}/v1/uploads/${t.token}`, { method: 'PUT', body: data });
+  expect(r.status).toBe(201);
+  return ((await r.json()) as { key: string }).key;
+}
+
+describe('byte ranges', () => {
+  test('a range whose end is past 2^53 is the rest of the object (206), as any end past the last byte is', async () => {
+    const prefix = `hb${n++}`;
+    const { base } = await node(prefix);
+    const jpeg = await fx.plainJpeg(64, 48);
+    const key = await upload(base, jpeg);
+    for (const range of ['bytes=10-99999999999999999999', 'bytes=10-9007199254740993', `bytes=10-${jpeg.length}`]) {
+      const r = await fetch(`${base}/v1/blobs/${key}`, { headers: { range } });
+      expect([range, r.status, r.headers.get('content-range')]).toEqual([range, 206, `bytes 10-${jpeg.length - 1}/${jpeg.length}`]);
+      expect(Buffer.from(await r.arrayBuffer()).equals(jpeg.subarray(10))).toBe(true);
+    }
+  });
+});
+
+describe('shared rendition cache', () => {
+  test('a rendition cut short or replaced in the bucket is rendered again by the next node, never served under its ETag', async () => {
+    const prefix = `hb${n++}`;
+    const a = await node(prefix);
+    const key = await upload(a.base, await fx.plainJpeg(640, 480));
+    const url = a.images.signer.path(
+      parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 400 }], output: { format: 'jpeg' } }),
+      key,
+    );
+    const first = await fetch(a.base + url);
+    expect(first.headers.get('x-tributary-cache')).toBe('miss');
+    const good = Buffer.from(await first.arrayBuffer());
+    await a.images.otf.settled();
+    const listed = await a.store.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${prefix}/renditions/` }));
+    const renditionKey = (listed.Contents?.[0]?.Key as string).slice(prefix.length + 1);
+
+    // Each damage is seen by a fresh node (its own empty first level), as node B would after it.
+    const damages: Array<[string, Buffer]> = [
+      ['cut in half (the JPEG header still reads)', good.subarray(0, good.length >> 1)],
+      ['another JPEG of the same format', await fx.plainJpeg(400, 300)],
+    ];
+    for (const [what, bytes] of damages) {
+      await a.store.put(renditionKey, bytes, 'image/jpeg');
+      const b = await node(prefix);
+      const r = await fetch(b.base + url);
+      const body = Buffer.from(await r.arrayBuffer());
+      // Before: 'hit-shared', the damaged bytes, under the rendition's ETag.
+      expect([what, r.status, r.headers.get('x-tributary-cache'), body.equals(good)]).toEqual([what, 200, 'miss', true]);
+      expect(r.headers.get('etag')).toBe(first.headers.get('etag'));
+      expect(b.images.otf.stats.sharedErrors).toBe(1);
+      await b.images.otf.settled();
+    }
+    // The render wrote a sound copy back: the next node serves it from the store.
+    const c = await node(prefix);
+    const again = await fetch(c.base + url);
+    expect(again.headers.get('x-tributary-cache')).toBe('hit-shared');
+    expect(Buffer.from(await again.arrayBuffer()).equals(good)).toBe(true);
+  });
+});
