@@ -56,8 +56,17 @@ export type ResolvedS3Options = Required<Omit<S3BlobStoreOptions, 'endpoint' | '
 
 /** Validates {@link S3BlobStoreOptions}, naming the bad field, and fills in the defaults. */
 export function resolveS3BlobStoreOptions(o: S3BlobStoreOptions): ResolvedS3Options {
-  if (typeof o.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(o.bucket))
-    throw new TypeError(`bucket must be an S3 bucket name (3–63 of a-z 0-9 . -), got ${JSON.stringify(o.bucket)}`);
+  // S3's naming rules, so a typo is a usage error at start rather than a refusal by the store later:
+  // no two dots in a row, not an IP address.
+  if (
+    typeof o.bucket !== 'string' ||
+    !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(o.bucket) ||
+    o.bucket.includes('..') ||
+    /^\d+\.\d+\.\d+\.\d+$/.test(o.bucket)
+  )
+    throw new TypeError(
+      `bucket must be an S3 bucket name (3–63 of a-z 0-9 . -, no "..", not an IP address), got ${JSON.stringify(o.bucket)}`,
+    );
   const prefix = o.prefix ?? '';
   if (prefix !== '' && !isSegments(prefix))
     throw new TypeError(
@@ -68,8 +77,10 @@ export function resolveS3BlobStoreOptions(o: S3BlobStoreOptions): ResolvedS3Opti
     if (!Number.isSafeInteger(n) || n < min) throw new TypeError(`${name} must be an integer ≥ ${min}, got ${String(v)}`);
     return n;
   };
-  if (o.endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(o.endpoint))
-    throw new TypeError(`endpoint must be an http(s) URL with no path, got ${JSON.stringify(o.endpoint)}`);
+  if (o.endpoint !== undefined && !isEndpoint(o.endpoint))
+    throw new TypeError(
+      `endpoint must be an http(s) URL with a valid host and port, and no path, query or user info, got ${JSON.stringify(endpointText(o.endpoint))}`,
+    );
   if (o.credentials !== undefined && (!o.credentials.accessKeyId || !o.credentials.secretAccessKey))
     throw new TypeError('credentials need both accessKeyId and secretAccessKey');
   const r: ResolvedS3Options = {
@@ -93,6 +104,27 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*?)\/?$/.exec(url);
   if (m === null) throw new TypeError(`not an s3:// URL: ${JSON.stringify(url)} (e.g. s3://my-bucket/tributary)`);
   return { bucket: m[1] as string, prefix: m[2] as string };
+}
+
+/**
+ * An endpoint the SDK can use: parsed as a URL (a port over 65535 or a space in the host used to
+ * pass a pattern check and fail every request as "Invalid URL", blamed on the store), with no user
+ * info (it would be printed at start and in errors), path, query or fragment.
+ */
+function isEndpoint(endpoint: string): boolean {
+  if (!/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) return false;
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  return u.username === '' && u.password === '' && u.hostname !== '';
+}
+
+/** An endpoint as it may be shown: without what could be a password. */
+function endpointText(endpoint: unknown): string {
+  return String(endpoint).replace(/\/\/[^/@]*@/, '//…@');
 }
 
 function isSegments(s: string): boolean {

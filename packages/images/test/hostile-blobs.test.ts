@@ -8,7 +8,7 @@ import { MemoryEngine } from '@tributary/engine';
 import type { HttpRoute } from '@tributary/server';
 import { startS3, type S3Server } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createImages, parseSpec, S3BlobStore, type Images } from '../src/index.js';
+import { createImages, parseSpec, resolveS3BlobStoreOptions, S3BlobStore, type Images } from '../src/index.js';
 import * as fx from './fixtures.js';
 
 // Hostile reads of what the S3 store holds: byte ranges a client makes up, and the shared rendition
@@ -121,5 +121,25 @@ describe('shared rendition cache', () => {
     const again = await fetch(c.base + url);
     expect(again.headers.get('x-tributary-cache')).toBe('hit-shared');
     expect(Buffer.from(await again.arrayBuffer()).equals(good)).toBe(true);
+  });
+});
+
+describe('the store options', () => {
+  test('an endpoint or bucket S3 cannot use is refused when the options are checked, not by every request later', () => {
+    // Before, these passed the check and every request failed "Invalid URL" (or the store refused
+    // the bucket): a BACKEND_ERROR blaming the S3 store for a typo.
+    for (const endpoint of [
+      'http://127.0.0.1:99999',
+      'http://exa mple:9000',
+      'http://127.0.0.1:9000?region=x',
+      'http://u:p@127.0.0.1:9000',
+    ])
+      expect(() => resolveS3BlobStoreOptions({ bucket: 'ok-bucket', endpoint })).toThrow(/^endpoint must be/);
+    expect(() => resolveS3BlobStoreOptions({ bucket: 'ok-bucket', endpoint: 'http://u:secret-pw@127.0.0.1:9000' })).not.toThrow(
+      /secret-pw/,
+    );
+    for (const bucket of ['ok..bucket', '192.168.0.1']) expect(() => resolveS3BlobStoreOptions({ bucket })).toThrow(/^bucket must be/);
+    for (const endpoint of ['http://127.0.0.1:9000', 'https://minio.internal/', 'http://[::1]:9000'])
+      expect(resolveS3BlobStoreOptions({ bucket: 'ok.bucket-1', endpoint }).endpoint).toBe(endpoint);
   });
 });
