@@ -12,6 +12,9 @@ import { ImageError, ImageErrorCodes } from './errors.js';
 import { s3Error } from './s3-errors.js';
 import { etagOf, isPreconditionFailed, meta } from './s3-objects.js';
 
+/** The longest a SigV4 presigned URL may be valid: 7 days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
 /** What direct uploads need of the store: its client, bucket and object names. */
 export interface S3ObjectNames {
   readonly bucket: string;
@@ -45,7 +48,9 @@ export class S3DirectUploads implements DirectUploads {
     });
     try {
       const url = await getSignedUrl(this.#s.client, cmd, {
-        expiresIn: Math.max(1, Math.floor(o.expiresInSeconds)),
+        // S3 refuses to sign for more than a week: a token that lives longer (uploads.ttlSeconds
+        // over 7 days) gets a URL that expires first, rather than a presign failure (a 502).
+        expiresIn: Math.min(MAX_PRESIGN_SECONDS, Math.max(1, Math.floor(o.expiresInSeconds))),
         // Signed, so S3 holds the PUT to them; neither may move into the query string.
         signableHeaders: new Set(['content-length', 'content-type']),
         unhoistableHeaders: new Set(['content-length', 'content-type']),

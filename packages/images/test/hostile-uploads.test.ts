@@ -8,7 +8,7 @@ import type { JsonValue } from '@tributary/protocol';
 import type { HttpRoute } from '@tributary/server';
 import { startRedis, startS3, type RedisServer, type S3Server } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createImages, S3BlobStore } from '../src/index.js';
+import { createImages, S3BlobStore, type ImagesOptions } from '../src/index.js';
 import * as fx from './fixtures.js';
 
 // A hostile client against the upload routes, on the parts a deployment runs: upload tokens in a
@@ -34,7 +34,7 @@ afterEach(async () => {
 
 let n = 0;
 /** The image routes of a node on Redis and S3, served over HTTP as the broker mounts them (an admin caller). */
-async function node() {
+async function node(uploads: ImagesOptions['uploads'] = {}) {
   const engine = new RedisEngine({ url: redis.url, keyPrefix: `hu${n}:` });
   const dataDir = await mkdtemp(join(tmpdir(), 'hostile-uploads-'));
   cleanups.push(async () => {
@@ -50,7 +50,7 @@ async function node() {
     maxAttempts: 1,
   });
   const events: JsonValue[] = [];
-  const i = createImages({ engine, dataDir, store, secret: 's'.repeat(32), publish: async (_c, data) => void events.push(data) });
+  const i = createImages({ engine, dataDir, store, secret: 's'.repeat(32), uploads, publish: async (_c, data) => void events.push(data) });
   return { store, events, base: await serve(i.routes) };
 }
 
@@ -108,5 +108,18 @@ describe('direct uploads', () => {
     const blob = await fetch(`${base}/v1/blobs/${t.key}`);
     expect(blob.status).toBe(200);
     expect(Buffer.from(await blob.arrayBuffer()).equals(jpeg)).toBe(true);
+  });
+
+  test("with tokens configured to live over a week, a direct upload is still handed out (its URL expiring after 7 days, S3's limit)", async () => {
+    const { base } = await node({ ttlSeconds: 8 * 24 * 3600 });
+    const jpeg = await fx.plainJpeg(64, 48);
+    // Before: S3 cannot sign for more than a week, so every direct request was a 502.
+    const r = await issue(base, { direct: { bytes: jpeg.length, contentType: 'image/jpeg' } });
+    expect(r.status).toBe(201);
+    const t = (await r.json()) as { uploadUrl: string; headers: Record<string, string>; completeUrl: string; direct: boolean };
+    expect(t.direct).toBe(true);
+    expect(new URL(t.uploadUrl).searchParams.get('X-Amz-Expires')).toBe(String(7 * 24 * 3600));
+    expect((await fetch(t.uploadUrl, { method: 'PUT', headers: t.headers, body: jpeg })).status).toBe(200);
+    expect((await fetch(`${base}${t.completeUrl}`, { method: 'POST' })).status).toBe(201);
   });
 });
