@@ -78,4 +78,28 @@ describe('replay of a hostile version', () => {
     expect(r.body.results[0]?.error).toBeUndefined();
     expect(await engine.kv.get('block:bomb', 'k1-0')).toBeUndefined();
   });
+
+  it('refuses a config nested thousands deep (replay and deploy) with INVALID_BLOCK, and the node stays up', async () => {
+    const n = await node();
+    // Valid JSON that the node once passed on to its runners with JSON.stringify: past V8's stack,
+    // that threw outside any request (the process's uncaught exception) or answered INTERNAL.
+    const config = `{"a":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    const source = bomb('');
+    const post = async (path: string, body: string): Promise<{ status: number; code: string }> => {
+      const res = await fetch(`${n.broker.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+        body,
+      });
+      return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code ?? '' };
+    };
+    const tried = await post('/v1/admin/replay', `{"source":${JSON.stringify(source)},"from":"src.a","config":${config}}`);
+    expect(tried).toEqual({ status: 422, code: 'INVALID_BLOCK' });
+    const deployed = await post('/v1/admin/blocks', `{"source":${JSON.stringify(source)},"config":${config}}`);
+    expect(deployed).toEqual({ status: 422, code: 'INVALID_BLOCK' });
+    expect(n.blocks.runner.list()).toEqual([]);
+    // A config of ordinary depth still works.
+    expect((await post('/v1/admin/replay', JSON.stringify({ source, from: 'src.a', limit: 1, config: { a: [[1]] } }))).status).toBe(200);
+    expect((await fetch(`${n.broker.url}/healthz`)).status).toBe(200);
+  });
 });

@@ -1,4 +1,4 @@
-export { BlockRunner } from './runner.js';
+export { BlockRunner, MAX_CONFIG_DEPTH } from './runner.js';
 export { RunnerPool, RunnerProcess } from './process/pool.js';
 export type { RunnerPoolOptions, RunnerExitReason } from './process/pool.js';
 export type { RunnerOptions } from './runner.js';

@@ -1,6 +1,6 @@
 import type { BlockRequest, BlockResponse } from '@tributary/block';
 import type { Entry, GroupEntry, StreamEngine } from '@tributary/engine';
-import { ErrorCodes, isSystemChannel, type JsonValue } from '@tributary/protocol';
+import { depthExceeds, ErrorCodes, isSystemChannel, type JsonValue } from '@tributary/protocol';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -170,6 +170,7 @@ export class BlockRunner {
    */
   async deploy(compiled: CompiledBlock, options: { config?: Record<string, JsonValue> } = {}): Promise<BlockInfo> {
     if (this.#closed) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, 'runner is closed');
+    checkConfig(options.config);
     // The same bundle with the same config already runs (a starting node loads its stored blocks,
     // then its folders: usually the same versions). Replacing it would cut an invocation in flight
     // short for nothing, and its message would be handled again.
@@ -245,6 +246,7 @@ export class BlockRunner {
    */
   async trial(compiled: CompiledBlock, config: Record<string, JsonValue>, publish: PublishFn): Promise<DeployedBlock> {
     if (this.#closed) throw new BlockError(BlockErrorCodes.INVALID_BLOCK, 'runner is closed');
+    checkConfig(config);
     const def = await this.#describe(compiled);
     const limits = laneLimits(resolveLimits(def.limits, def.trigger.kind === 'beforePublish', 1), 1);
     const secrets = { ...(this.#o.secrets[def.name] ?? {}) };
@@ -535,5 +537,19 @@ function parseOr(payload: string): JsonValue {
     return JSON.parse(payload) as JsonValue;
   } catch {
     return payload;
+  }
+}
+
+/** How deep a block's config may nest (objects and arrays), ten times what a message may. */
+export const MAX_CONFIG_DEPTH = 320;
+
+/**
+ * A config is JSON the operator sent; the runtime passes it to the runner processes with
+ * JSON.stringify, whose recursion a config nested thousands deep overflows — in the node's process,
+ * outside any request. Checked (iteratively) before anything else, so it is an INVALID_BLOCK.
+ */
+function checkConfig(config: unknown): void {
+  if (config !== undefined && depthExceeds(config, MAX_CONFIG_DEPTH)) {
+    throw new BlockError(BlockErrorCodes.INVALID_BLOCK, `config is nested deeper than ${MAX_CONFIG_DEPTH} levels`);
   }
 }
