@@ -185,7 +185,16 @@ async function created(o: UploadsHandlerOptions, grant: UploadGrant, info: BlobI
     time: info.createdAt,
   };
   if (grant.sub !== undefined) event.sub = grant.sub;
-  await o.publish(o.objectsChannel, event as unknown as JsonValue, { msgId: `object:${info.key}` });
+  try {
+    await o.publish(o.objectsChannel, event as unknown as JsonValue, { msgId: `object:${info.key}` });
+  } catch (err) {
+    // The client is told the upload failed (the engine's error: UNAVAILABLE, CLOSED …), so the object
+    // goes too: left in place it would be readable by its key but never announced, so never
+    // transformed. (A publish that landed though its answer was lost then announces a missing
+    // object: the block reports image.failed, which says the same as the answer did.)
+    await o.store.delete(info.key).catch(() => {});
+    throw err;
+  }
   json(res, 201, { key: info.key, contentType: info.contentType, bytes: info.bytes, etag: info.etag, url: event.url });
 }
 

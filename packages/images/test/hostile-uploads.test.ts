@@ -1,12 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisEngine } from '@tributary/engine/redis';
 import type { JsonValue } from '@tributary/protocol';
-import type { HttpRoute } from '@tributary/server';
-import { startRedis, startS3, type RedisServer, type S3Server } from '@tributary/testkit';
+import { TributaryError } from '@tributary/protocol';
+import { httpStatusOf, type HttpRoute } from '@tributary/server';
+import { eventually, startRedis, startS3, type RedisServer, type S3Server } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createImages, S3BlobStore, type ImagesOptions } from '../src/index.js';
 import * as fx from './fixtures.js';
@@ -34,8 +35,9 @@ afterEach(async () => {
 
 let n = 0;
 /** The image routes of a node on Redis and S3, served over HTTP as the broker mounts them (an admin caller). */
-async function node(uploads: ImagesOptions['uploads'] = {}) {
-  const engine = new RedisEngine({ url: redis.url, keyPrefix: `hu${n}:` });
+async function node(uploads: ImagesOptions['uploads'] = {}, on: RedisServer = redis) {
+  // A short command deadline: a Redis that went away fails a call in 300 ms, not the default 5 s.
+  const engine = new RedisEngine({ url: on.url, keyPrefix: `hu${n}:`, commandTimeoutMs: 300 });
   const dataDir = await mkdtemp(join(tmpdir(), 'hostile-uploads-'));
   cleanups.push(async () => {
     await engine.close();
@@ -50,7 +52,12 @@ async function node(uploads: ImagesOptions['uploads'] = {}) {
     maxAttempts: 1,
   });
   const events: JsonValue[] = [];
-  const i = createImages({ engine, dataDir, store, secret: 's'.repeat(32), uploads, publish: async (_c, data) => void events.push(data) });
+  // Events go to the engine, as the broker's Publisher appends them; they are also kept here.
+  const publish = async (channel: string, data: JsonValue, o: { msgId: string }) => {
+    await engine.append({ channel, payload: JSON.stringify(data), msgId: o.msgId });
+    events.push(data);
+  };
+  const i = createImages({ engine, dataDir, store, secret: 's'.repeat(32), uploads, publish });
   return { store, events, base: await serve(i.routes) };
 }
 
@@ -59,8 +66,12 @@ async function serve(routes: HttpRoute[]): Promise<string> {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = routes.find((r) => url.pathname.startsWith(r.prefix));
     if (route === undefined) return void res.writeHead(404).end();
-    // What the broker does with an error that is not the route's own answer: INTERNAL.
-    route.handle(req, res, { admin: true, grants: {} }, url).catch(() => res.writeHead(500).end());
+    // What the broker does with an error that is not the route's own answer: its code's status, or
+    // INTERNAL (500) for an error without one.
+    route.handle(req, res, { admin: true, grants: {} }, url).catch((err: { code?: unknown }) => {
+      const status = err instanceof TributaryError ? httpStatusOf(err.code) : 500;
+      res.writeHead(status).end();
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(async () => {
@@ -121,5 +132,36 @@ describe('direct uploads', () => {
     expect(new URL(t.uploadUrl).searchParams.get('X-Amz-Expires')).toBe(String(7 * 24 * 3600));
     expect((await fetch(t.uploadUrl, { method: 'PUT', headers: t.headers, body: jpeg })).status).toBe(200);
     expect((await fetch(`${base}${t.completeUrl}`, { method: 'POST' })).status).toBe(201);
+  });
+});
+
+describe('an upload whose event cannot be published', () => {
+  test('Redis gone while the body arrives: the client is told 503 and the stored object is removed, not left unannounced', async () => {
+    // Its own Redis, stopped half-way through the upload.
+    const own = await startRedis();
+    cleanups.push(() => own.stop());
+    const { base, events } = await node({}, own);
+    const t = (await (await issue(base, {})).json()) as { token: string; key: string };
+    const jpeg = await fx.plainJpeg(320, 240);
+    const half = jpeg.length >> 1;
+    const answer = new Promise<number>((resolve, reject) => {
+      const req = request(`${base}/v1/uploads/${t.token}`, { method: 'PUT', headers: { 'content-length': jpeg.length } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write(jpeg.subarray(0, half));
+      // The token is spent and the body streams to S3 (a declared length is one streamed PUT) …
+      eventually(() => s3.requests.find((r) => r.method === 'PUT' && r.path.includes(`/${t.key}`)))
+        // … when Redis goes away; then the rest of the body arrives and the object is stored.
+        .then(() => own.stop())
+        .then(() => req.end(jpeg.subarray(half)), reject);
+    });
+    expect(await answer).toBe(503);
+    expect(events).toEqual([]);
+    // Before: 404 here was 200 — the object readable by its key, never announced (no object.created,
+    // so never transformed), while its client was told the upload failed.
+    const blob = await fetch(`${base}/v1/blobs/${t.key}`);
+    expect(blob.status).toBe(404);
   });
 });
