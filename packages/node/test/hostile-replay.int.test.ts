@@ -1,4 +1,5 @@
 import { MemoryEngine } from '@tributary/engine';
+import { eventually } from '@tributary/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startNode, type TributaryNode } from '../src/node.js';
 
@@ -101,5 +102,28 @@ describe('replay of a hostile version', () => {
     // A config of ordinary depth still works.
     expect((await post('/v1/admin/replay', JSON.stringify({ source, from: 'src.a', limit: 1, config: { a: [[1]] } }))).status).toBe(200);
     expect((await fetch(`${n.broker.url}/healthz`)).status).toBe(200);
+  });
+
+  it('stops when its caller goes away: a cancelled replay with into publishes nothing more', async () => {
+    const n = await node();
+    // Each input: one output (published under into), then a hang until the 400 ms wall limit.
+    const source = `import { defineBlock } from '@tributary/block';
+export default defineBlock({ name: 'slow', trigger: { afterPublish: 'src.*' }, publishes: ['out.>'], limits: { wallMs: 400 },
+  async handle(msg, ctx) { await ctx.publish('out.x', msg.data); await new Promise(() => {}); } });`;
+    const cancel = new AbortController();
+    const request = fetch(`${n.broker.url}/v1/admin/replay`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ source, from: 'src.a', since: '0', limit: 40, into: 'trial' }),
+      signal: cancel.signal,
+    });
+    // The user gives up (Ctrl-C on tributary replay, a closed console tab) once the first output is there.
+    await eventually(async () => (await engine.state('trial.out.x')).last >= 1, { timeoutMs: 10_000, message: 'a first output' });
+    cancel.abort();
+    await expect(request).rejects.toThrow();
+    // 40 inputs × 400 ms: running on, it would publish four more in the next 1.6 s. At most the input
+    // in flight when the caller left may still finish.
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    expect((await engine.state('trial.out.x')).last).toBeLessThanOrEqual(2);
   });
 });

@@ -23,6 +23,10 @@ export function replayRoute(deps: ReplayDeps, readBody: BodyReader = readBodyOf)
       if (url.pathname.replace(/\/$/, '') !== REPLAY_PATH || req.method !== 'POST') {
         throw new TributaryError(ErrorCodes.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
       }
+      // A replay runs one input after another for up to minutes: once the caller is gone, no one
+      // reads the report, and with `into` it would go on publishing.
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
       let body: Record<string, unknown>;
       try {
         body = JSON.parse(await readBody(req, MAX_BUNDLE_BYTES)) as Record<string, unknown>;
@@ -42,7 +46,7 @@ export function replayRoute(deps: ReplayDeps, readBody: BodyReader = readBodyOf)
       try {
         const compiled: CompiledBlock =
           typeof body.code === 'string' ? { code: body.code, version: versionOf(body.code) } : await compileSource(body.source as string);
-        const request: ReplayRequest = { compiled, from: body.from };
+        const request: ReplayRequest = { compiled, from: body.from, signal: gone.signal };
         if (body.config !== undefined) request.config = body.config as Record<string, JsonValue>;
         const since = parseSince(body.since);
         if (since !== undefined) request.since = since;

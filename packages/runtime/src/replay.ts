@@ -39,6 +39,11 @@ export interface ReplayRequest {
    * @defaultValue none: nothing is written
    */
   into?: string;
+  /**
+   * Aborted when the caller went away (the HTTP request closed): the replay stops before its next
+   * input, so a cancelled `tributary replay --into …` publishes nothing more.
+   */
+  signal?: AbortSignal;
 }
 
 /** One input and what each version made of it. */
@@ -117,6 +122,7 @@ export async function replayBlock(deps: ReplayDeps, req: ReplayRequest): Promise
     const inputs = await readInputs(deps.engine, req.from, req.since, limit);
     const results: ReplayResult[] = [];
     for (const e of inputs) {
+      if (req.signal?.aborted === true) break;
       current = [];
       const result: ReplayResult = {
         input: { channel: e.channel, offset: e.offset, data: JSON.parse(e.payload) as JsonValue },
