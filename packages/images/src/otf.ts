@@ -4,6 +4,7 @@ import { isAnimated } from './animation.js';
 import { assertBlobKey, type BlobInfo, type BlobStore } from './blobs.js';
 import { ImageError, ImageErrorCodes } from './errors.js';
 import { head as readHeadOf, readInput, readWhole, type ImageInput } from './input.js';
+import { assertInputBytes } from './probe.js';
 import type { CachedImage, DiskLruCache } from './lru-cache.js';
 import type { SharpBackend } from './sharp-backend.js';
 import { canonicalJson, decodeSpec, encodeSpec, extOf, mimeOf, resolveFormat, type ImageFormat, type TransformSpec } from './spec.js';
@@ -202,6 +203,8 @@ export class OnTheFly {
     const file = this.#o.store.file === undefined ? undefined : await this.#o.store.file(key);
     const head = file?.info ?? (await this.#o.store.head(key));
     if (head === undefined) throw new ImageError(ImageErrorCodes.NOT_FOUND, `no object ${key}`);
+    // Before any read: from S3 the source would be fetched whole into memory only to be refused.
+    assertInputBytes(head.bytes, this.#o.renderer.limits);
     let input: ImageInput | undefined = file === undefined ? undefined : { path: file.path, bytes: file.info.bytes };
     const inputFormat = formatOfMime(head.contentType);
     let animated = false;

@@ -25,17 +25,25 @@ export interface ImageProbe {
 const DECODABLE: ReadonlySet<SniffedType> = new Set(['jpeg', 'png', 'gif', 'webp', 'avif', 'tiff']);
 
 /**
- * Sniffs and reads the header only; throws the typed errors of the limits. `maxTotalPixels` (all
- * frames) is checked unless `frames` is `'first'`: a transform that keeps only the first frame
- * decodes only that one.
+ * INPUT_TOO_LARGE for an input of more than `maxInputBytes`. Also asked of a stored object's size
+ * before its bytes are fetched from a store without local files (S3), so an object over the limit
+ * is refused without being read into memory first.
  */
-export async function probeImage(input: ImageInput, l: ImageLimits, options: { frames?: 'all' | 'first' } = {}): Promise<ImageProbe> {
-  const bytes = sizeOf(input);
+export function assertInputBytes(bytes: number, l: ImageLimits): void {
   if (bytes > l.maxInputBytes) {
     throw new ImageError(ImageErrorCodes.INPUT_TOO_LARGE, `input is ${bytes} bytes; the limit is ${l.maxInputBytes}`, {
       details: { limit: 'maxInputBytes', value: bytes, max: l.maxInputBytes },
     });
   }
+}
+
+/**
+ * Sniffs and reads the header only; throws the typed errors of the limits. `maxTotalPixels` (all
+ * frames) is checked unless `frames` is `'first'`: a transform that keeps only the first frame
+ * decodes only that one.
+ */
+export async function probeImage(input: ImageInput, l: ImageLimits, options: { frames?: 'all' | 'first' } = {}): Promise<ImageProbe> {
+  assertInputBytes(sizeOf(input), l);
   // The magic bytes decide, never a name or a stored content type: libvips must not be handed a
   // format we did not mean to parse (SVG, PDF…).
   const format = sniffImage(Buffer.isBuffer(input) ? input.subarray(0, 64) : head(input.path));

@@ -5,7 +5,7 @@ import { readInput, type ImageInput } from './input.js';
 import { checkTotalPixels } from './limit-checks.js';
 import { resolveImageLimits, type ImageLimits } from './limits.js';
 import { runPipeline, type RenderedImage } from './pipeline.js';
-import { probeImage, quickProbe, type ImageProbe } from './probe.js';
+import { assertInputBytes, probeImage, quickProbe, type ImageProbe } from './probe.js';
 import { transformTimeout } from './sharp-errors.js';
 import { Slots } from './slots.js';
 import { resolveSyncReadMaxBytes, SourceReader } from './source-reader.js';
@@ -115,6 +115,12 @@ export class SharpBackend implements ImageBackend {
 
   /** Renders each wanted version of a stored object and puts it in the store under its derived key. */
   async makeVersions(req: VersionsRequest): Promise<Versions> {
+    // A store without local files (S3) hands over the whole object: its size is checked first, so
+    // one over maxInputBytes is refused without being fetched into memory (one HEAD per job).
+    if (req.store.file === undefined) {
+      const info = await req.store.head(req.key);
+      if (info !== undefined) assertInputBytes(info.bytes, this.limits);
+    }
     const obj = await readInput(req.store, req.key);
     const results: TransformResult[] = [];
     for (const { name, spec } of req.wanted) {

@@ -8,7 +8,7 @@ import { MemoryEngine } from '@tributary/engine';
 import type { HttpRoute } from '@tributary/server';
 import { startS3, type S3Server } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createImages, parseSpec, resolveS3BlobStoreOptions, S3BlobStore, type Images } from '../src/index.js';
+import { createImages, parseSpec, resolveS3BlobStoreOptions, S3BlobStore, type Images, type ImagesOptions } from '../src/index.js';
 import * as fx from './fixtures.js';
 
 // Hostile reads of what the S3 store holds: byte ranges a client makes up, and the shared rendition
@@ -29,7 +29,7 @@ afterEach(async () => {
 
 let n = 0;
 /** A node's image routes on the S3 store under `prefix`, served over HTTP (an admin caller). */
-async function node(prefix: string): Promise<{ images: Images; store: S3BlobStore; base: string }> {
+async function node(prefix: string, extra: Partial<ImagesOptions> = {}): Promise<{ images: Images; store: S3BlobStore; base: string }> {
   const engine = new MemoryEngine();
   const dataDir = await mkdtemp(join(tmpdir(), 'hostile-blobs-'));
   cleanups.push(async () => {
@@ -44,7 +44,7 @@ async function node(prefix: string): Promise<{ images: Images; store: S3BlobStor
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     maxAttempts: 1,
   });
-  const images = createImages({ engine, dataDir, store, secret: 's'.repeat(32), publish: async () => {} });
+  const images = createImages({ engine, dataDir, store, secret: 's'.repeat(32), publish: async () => {}, ...extra });
   return { images, store, base: await serve(images.routes) };
 }
 
@@ -121,6 +121,32 @@ describe('shared rendition cache', () => {
     const again = await fetch(c.base + url);
     expect(again.headers.get('x-tributary-cache')).toBe('hit-shared');
     expect(Buffer.from(await again.arrayBuffer()).equals(good)).toBe(true);
+  });
+});
+
+describe('sources over maxInputBytes', () => {
+  test('are refused 422 from their size alone: the S3 store is never asked for their bytes (on-the-fly URL and block transform)', async () => {
+    const prefix = `hb${n++}`;
+    // Uploads may be larger than transforms take (originals kept as they came).
+    const { images, base } = await node(prefix, { uploads: { maxBytes: 3 << 20 }, limits: { maxInputBytes: 1 << 20 } });
+    const big = Buffer.alloc(2 << 20);
+    big.set([0xff, 0xd8, 0xff, 0xe0]);
+    const key = await upload(base, big);
+    const reads = () => s3.requests.filter((r) => r.method === 'GET' && r.path.includes(`/${prefix}/${key}`));
+    const url = images.signer.path(
+      parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 100 }], output: { format: 'webp' } }),
+      key,
+    );
+    const r = await fetch(base + url);
+    expect(r.status).toBe(422);
+    expect(await r.json()).toMatchObject({ error: { code: 'INPUT_TOO_LARGE' } });
+    await expect(
+      images.service.transform({ key, specs: { small: { v: 1, steps: [], output: { format: 'webp' } } } }),
+    ).rejects.toMatchObject({
+      code: 'INPUT_TOO_LARGE',
+    });
+    // Before: each fetched the 2 MiB whole into memory, then refused it.
+    expect(reads()).toEqual([]);
   });
 });
 
