@@ -116,6 +116,12 @@ interface Written {
   folded: boolean;
 }
 
+/** A block's `publishes` and their compiled matchers. */
+interface Grants {
+  publishes: readonly string[];
+  matchers: Array<(channel: string) => boolean>;
+}
+
 /** `block:x`, `channel:a.b`, `pattern:a.*`: one id space, so a grant that names a trigger's pattern is that same node. */
 function nodeId(name: string): string {
   return name.includes('*') || name.includes('>') ? `pattern:${name}` : `channel:${name}`;
@@ -134,6 +140,14 @@ export class Topology {
   readonly #rates: RateWindow;
   /** By `<block>\n<target>`. */
   readonly #written = new Map<string, Written>();
+  /** Channels shown (not folded) per block: what `#written` holds for it, kept as a count. */
+  readonly #shown = new Map<string, number>();
+  /**
+   * Each block's grants, compiled, as of the last sample: folding a write onto its grant must not
+   * list the blocks (every block's stats, p99 sorted) per publish. Keyed by the `publishes` array,
+   * which is one per deployed version.
+   */
+  #grants = new Map<string, Grants>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(engine: StreamEngine, blocks: () => BlockInfo[], options?: Partial<TopologyOptions>) {
@@ -275,13 +289,12 @@ export class Topology {
     let w = this.#written.get(key);
     if (w !== undefined) return w;
     let target = channel;
-    let shown = 0;
-    for (const x of this.#written.values()) if (x.block === block && !x.folded) shown++;
-    if (shown >= this.#o.maxChannelsPerBlock) {
-      const grant = this.#blocks()
-        .find((b) => b.name === block)
-        ?.publishes.find((g) => compilePattern(g)(channel));
-      target = grant ?? channel;
+    if ((this.#shown.get(block) ?? 0) >= this.#o.maxChannelsPerBlock) {
+      // A block deployed since the last sample is not known yet: list once, then from the cache.
+      if (!this.#grants.has(block)) this.#learnGrants(this.#blocks());
+      const g = this.#grants.get(block);
+      const i = g?.matchers.findIndex((m) => m(channel)) ?? -1;
+      target = i < 0 ? channel : (g?.publishes[i] as string);
       key = `${block}\n${target}`;
       w = this.#written.get(key);
       if (w !== undefined) return w;
@@ -289,15 +302,31 @@ export class Topology {
     const now = Date.now();
     w = { block, target, stored: 0, refused: 0, last: now, folded: target !== channel };
     this.#written.set(key, w);
+    if (!w.folded) this.#shown.set(block, (this.#shown.get(block) ?? 0) + 1);
     this.#rates.start(`${key}\nstored`, now);
     this.#rates.start(`${key}\nrefused`, now);
     return w;
   }
 
+  /** Remembers each block's grants, compiled once per deployed version. */
+  #learnGrants(blocks: readonly BlockInfo[]): void {
+    const next = new Map<string, Grants>();
+    for (const b of blocks) {
+      const had = this.#grants.get(b.name);
+      next.set(
+        b.name,
+        had?.publishes === b.publishes ? had : { publishes: b.publishes, matchers: b.publishes.map((g) => compilePattern(g)) },
+      );
+    }
+    this.#grants = next;
+  }
+
   #sample(now: number): void {
     const values = new Map<string, number>();
     const live = new Set<string>();
-    for (const b of this.#blocks()) {
+    const blocks = this.#blocks();
+    this.#learnGrants(blocks);
+    for (const b of blocks) {
       const key = statsKey(b);
       // From the deploy on: a block's first invocations count even before this sampler saw it.
       this.#rates.start(`${key}\ninvocations`, b.deployedAt);
@@ -308,6 +337,7 @@ export class Topology {
     for (const [key, w] of this.#written) {
       if (now - w.last > this.#o.recentMs) {
         this.#written.delete(key);
+        if (!w.folded) this.#shown.set(w.block, (this.#shown.get(w.block) ?? 1) - 1);
         continue;
       }
       values.set(`${key}\nstored`, w.stored);
