@@ -175,6 +175,12 @@ export async function trace(channel, offset) {
       }),
     );
     if (t.truncated === true) out.append(emptyItem('earlier steps are on channels these credentials may not read'));
+    // The walk also ends at a parent retention trimmed or a reset removed: say so, as `tributary trace` does.
+    if (t.missing !== undefined) {
+      out.append(
+        emptyItem(`the parent ${t.missing.channel}#${t.missing.offset} is no longer retained (trimmed, or its channel was reset)`),
+      );
+    }
   } catch (err) {
     out.replaceChildren(emptyItem(`trace failed: ${err instanceof ApiError ? `${err.code}: ${err.message}` : String(err)}`));
   }
