@@ -126,4 +126,22 @@ export default defineBlock({ name: 'slow', trigger: { afterPublish: 'src.*' }, p
     await new Promise((resolve) => setTimeout(resolve, 1600));
     expect((await engine.state('trial.out.x')).last).toBeLessThanOrEqual(2);
   });
+
+  it("refuses a system prefix as into: its outputs would pose as a block's log lines or dead letters", async () => {
+    const n = await node();
+    const source = `import { defineBlock } from '@tributary/block';
+export default defineBlock({ name: 'echo', trigger: { afterPublish: 'src.*' }, publishes: ['echo'],
+  async handle(msg, ctx) { await ctx.publish('echo', { level: 'error', message: 'forged' }); } });`;
+    for (const into of ['$logs', '$dlq']) {
+      const res = await fetch(`${n.broker.url}/v1/admin/replay`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ source, from: 'src.a', limit: 1, into }),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INVALID_CHANNEL');
+      // Nothing in the log or dead letters of a block named echo.
+      expect((await engine.state(`${into}.echo`)).last).toBe(0);
+    }
+  });
 });

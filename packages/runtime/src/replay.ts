@@ -1,5 +1,13 @@
 import type { Entry, StreamEngine } from '@tributary/engine';
-import { channelProblem, decodeEnvelope, ErrorCodes, isPattern, TributaryError, type JsonValue } from '@tributary/protocol';
+import {
+  channelProblem,
+  decodeEnvelope,
+  ErrorCodes,
+  isPattern,
+  isSystemChannel,
+  TributaryError,
+  type JsonValue,
+} from '@tributary/protocol';
 import type { CompiledBlock } from './compile.js';
 import { toInput } from './consumer.js';
 import { BlockError, BlockErrorCodes } from './errors.js';
@@ -93,7 +101,9 @@ export async function replayBlock(deps: ReplayDeps, req: ReplayRequest): Promise
   if (fromProblem !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `from ${fromProblem}`);
   const into = req.into;
   if (into !== undefined) {
-    const p = isPattern(into) ? 'is a pattern' : channelProblem(into, false);
+    // Under a system prefix, an output would pose as the platform's own: `$logs.<block>` lines,
+    // `$dlq.<block>` entries of a deployed block.
+    const p = isPattern(into) ? 'is a pattern' : isSystemChannel(into) ? 'is a system channel ($…)' : channelProblem(into, false);
     if (p !== undefined) throw new TributaryError(ErrorCodes.INVALID_CHANNEL, `into ${p}`);
   }
   let current: ReplayResult['outputs'] = [];
