@@ -96,7 +96,7 @@ describe('console against hostile data in Chromium', () => {
     // Nothing was ever parsed as markup, and nothing ran.
     for (const box of ['#topology', '#trace', '#topology-detail'])
       expect(await page.locator(`${box} img, ${box} foreignObject`).count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(pageErrors.filter((e) => !e.includes('401'))).toEqual([]);
   }, 60_000);
 });
