@@ -11,7 +11,7 @@ export const ImageErrorCodes = {
   INPUT_TOO_LARGE: 'INPUT_TOO_LARGE',
   /** The input is corrupt or truncated. */
   CORRUPT_INPUT: 'CORRUPT_INPUT',
-  /** The transform took longer than allowed. */
+  /** The transform took longer than allowed; or an upload's body stalled longer than the object store waits. */
   TIMEOUT: 'TIMEOUT',
   /** The backend (Cloudinary, the disk) failed or answered an error. */
   BACKEND_ERROR: 'BACKEND_ERROR',

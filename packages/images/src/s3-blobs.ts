@@ -17,6 +17,15 @@ import { s3Error } from './s3-errors.js';
 import { etagOf, infoOf, isInvalidRange, meta, QUIET, rangeOf, totalOf } from './s3-objects.js';
 import { resolveS3BlobStoreOptions, type ResolvedS3Options, type S3BlobStoreOptions } from './s3-options.js';
 
+/**
+ * A request ended for silence: the SDK's idle timeout (a TimeoutError without a socket error code —
+ * the SDK names a reset connection, ECONNRESET, a TimeoutError too), or S3's RequestTimeout (400).
+ */
+function isStall(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; Code?: string };
+  return (e.name === 'TimeoutError' && e.code === undefined) || e.name === 'RequestTimeout' || e.Code === 'RequestTimeout';
+}
+
 /** S3's largest single PUT. */
 const MAX_SINGLE_PUT = 5 * 1024 ** 3;
 /**
@@ -117,18 +126,24 @@ export class S3BlobStore implements BlobStore {
     // Only errors of the body itself count as the body's: the SDK's stream may also throw into this
     // generator (an AbortError when it stops reading), which is the upload's failure, not the body's.
     const it = exactly(body, options.bytes)[Symbol.asyncIterator]();
+    // True while the PUT waits for the body's next bytes: a request that times out then was ended
+    // because the client stopped sending (see the catch below), not because the store went away.
+    let waitingForBody = false;
     const counted = async function* (): AsyncGenerator<Uint8Array> {
       let done = false;
       try {
         for (;;) {
           let r: IteratorResult<Uint8Array>;
           try {
+            waitingForBody = true;
             r = await it.next();
           } catch (err) {
             done = true;
             bodyError = err;
             abort.abort(err);
             throw err;
+          } finally {
+            waitingForBody = false;
           }
           if (r.done === true) {
             done = true;
@@ -174,6 +189,15 @@ export class S3BlobStore implements BlobStore {
       return { key, contentType, bytes, etag: etagOf(etag), createdAt };
     } catch (err) {
       if (bodyError !== undefined) throw bodyError;
+      // A client that stalls mid-body leaves the connection to the store silent: our idle timeout,
+      // or S3's own RequestTimeout, ends the PUT. That is the client's doing; reported as the store
+      // not answering, it sent operators after an outage that was not there.
+      if (waitingForBody && isStall(err))
+        throw new ImageError(
+          ImageErrorCodes.TIMEOUT,
+          'the upload stalled: its body stopped arriving for longer than the object store waits, which ended the request',
+          { cause: err, details: { store: 's3', op: 'put', reason: 'stalled' } },
+        );
       throw s3Error(err, 'put', key);
     }
   }

@@ -35,7 +35,7 @@ afterEach(async () => {
 
 let n = 0;
 /** The image routes of a node on Redis and S3, served over HTTP as the broker mounts them (an admin caller). */
-async function node(uploads: ImagesOptions['uploads'] = {}, on: RedisServer = redis) {
+async function node(uploads: ImagesOptions['uploads'] = {}, on: RedisServer = redis, idleTimeoutMs?: number) {
   // A short command deadline: a Redis that went away fails a call in 300 ms, not the default 5 s.
   const engine = new RedisEngine({ url: on.url, keyPrefix: `hu${n}:`, commandTimeoutMs: 300 });
   const dataDir = await mkdtemp(join(tmpdir(), 'hostile-uploads-'));
@@ -50,6 +50,7 @@ async function node(uploads: ImagesOptions['uploads'] = {}, on: RedisServer = re
     region: s3.region,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     maxAttempts: 1,
+    ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
   });
   const events: JsonValue[] = [];
   // Events go to the engine, as the broker's Publisher appends them; they are also kept here.
@@ -163,5 +164,36 @@ describe('an upload whose event cannot be published', () => {
     // so never transformed), while its client was told the upload failed.
     const blob = await fetch(`${base}/v1/blobs/${t.key}`);
     expect(blob.status).toBe(404);
+  });
+});
+
+describe('a client that stalls mid-body', () => {
+  test('is told its upload stalled (504 TIMEOUT), not that the S3 store did not answer; nothing is stored', async () => {
+    // The store's idle timeout short, so the stall is noticed within the test.
+    const { base, store, events } = await node({}, redis, 300);
+    const t = (await (await issue(base, {})).json()) as { token: string; key: string };
+    const piece = Buffer.alloc(16 * 1024, 0x61);
+    piece.set([0xff, 0xd8, 0xff, 0xe0]);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${base}/v1/uploads/${t.token}`, { method: 'PUT', headers: { 'content-length': 10 * piece.length } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.on('error', reject);
+      // One piece, then nothing more: the PUT to S3 waits for bytes that do not come.
+      req.write(piece);
+    });
+    // Before: 502 BACKEND_ERROR "the S3 store did not answer (TimeoutError …)", reason unreachable.
+    expect(answer.status).toBe(504);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'TIMEOUT', message: expect.stringMatching(/stalled/) } });
+    expect(await store.head(t.key)).toBeUndefined();
+    expect(events).toEqual([]);
   });
 });
