@@ -548,7 +548,7 @@ export class Session {
 }
 
 /**
- * The entries of one history reply: as many as fit in `maxBytes` of payload (at least one), so a
+ * The entries of one history reply: as many as fit in `maxBytes` as sent (at least one), so a
  * reply is never more than the queue bound a slow reader is allowed. From the newest back when the
  * request asked for the latest ones, from the oldest on when it paged with `since`.
  */
@@ -557,7 +557,9 @@ function fitted(entries: Entry[], maxBytes: number, newest: boolean): Entry[] {
   let n = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[newest ? entries.length - 1 - i : i] as Entry;
-    bytes += e.payload.length + 128;
+    // As sent: the data's UTF-8 bytes, the fields around it, and the envelope — a block output's
+    // lineage (a parent channel of up to 200 characters) and traceparent, with their longer keys.
+    bytes += Buffer.byteLength(e.payload) + 128 + (e.msgId?.length ?? 0) + (e.meta === undefined ? 0 : e.meta.length + 64);
     if (n > 0 && bytes > maxBytes) break;
     n++;
   }
