@@ -58,20 +58,36 @@ export class S3BlobStore implements BlobStore {
   readonly client: S3Client;
   readonly direct: DirectUploads;
   readonly #o: ResolvedS3Options;
-  /** The same client with one attempt: a streamed body cannot be sent twice. */
+  /**
+   * The same client with one attempt (a streamed body cannot be sent twice) and no bound on its
+   * connections: see {@link #reads}.
+   */
   readonly #once: S3Client;
+  /**
+   * GETs whose bodies are streamed on to HTTP clients. They go at the pace of whoever reads them,
+   * so they must not share the SDK's default pool of 50 sockets per host: 50 slow readers of
+   * /v1/blobs held all of them, and every other S3 call of the node (uploads, HEADs, on-the-fly
+   * reads) waited for a socket until its connect timeout — a 502 "did not answer" for everyone,
+   * with the store idle. Here, and for streamed PUTs, each client-paced request has a connection of
+   * its own (as a proxy gives each downstream one upstream); the rest keep the bounded pool.
+   */
+  readonly #reads: S3Client;
 
   constructor(options: S3BlobStoreOptions) {
     this.#o = resolveS3BlobStoreOptions(options);
     this.bucket = this.#o.bucket;
     this.prefix = this.#o.prefix;
-    const config = (maxAttempts: number): S3ClientConfig => ({
+    const config = (maxAttempts: number, clientPaced = false): S3ClientConfig => ({
       region: this.#o.region,
       forcePathStyle: this.#o.forcePathStyle,
       maxAttempts,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: this.#o.connectTimeoutMs, socketTimeout: this.#o.idleTimeoutMs },
+      requestHandler: {
+        connectionTimeout: this.#o.connectTimeoutMs,
+        socketTimeout: this.#o.idleTimeoutMs,
+        ...(clientPaced ? { httpAgent: { maxSockets: Infinity }, httpsAgent: { maxSockets: Infinity } } : {}),
+      },
       // Failures reach the caller as ImageErrors; the SDK's console warnings (a streamed body is
       // not retried) would only repeat them.
       logger: QUIET,
@@ -79,7 +95,8 @@ export class S3BlobStore implements BlobStore {
       ...(this.#o.credentials === undefined ? {} : { credentials: this.#o.credentials }),
     });
     this.client = new S3Client(config(this.#o.maxAttempts));
-    this.#once = new S3Client(config(1));
+    this.#once = new S3Client(config(1, true));
+    this.#reads = new S3Client(config(this.#o.maxAttempts, true));
     this.direct = new S3DirectUploads(this);
   }
 
@@ -239,7 +256,7 @@ export class S3BlobStore implements BlobStore {
     const Key = this.objectName(key);
     if (range !== undefined) clampRange(range, Number.MAX_SAFE_INTEGER); // the range's own shape
     try {
-      const r = await this.client.send(
+      const r = await this.#reads.send(
         new GetObjectCommand({
           Bucket: this.bucket,
           Key,

@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, request, type ClientRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,15 @@ import { MemoryEngine } from '@tributary/engine';
 import type { HttpRoute } from '@tributary/server';
 import { startS3, type S3Server } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createImages, parseSpec, resolveS3BlobStoreOptions, S3BlobStore, type Images, type ImagesOptions } from '../src/index.js';
+import {
+  createImages,
+  parseSpec,
+  resolveS3BlobStoreOptions,
+  S3BlobStore,
+  type Images,
+  type ImagesOptions,
+  type S3BlobStoreOptions,
+} from '../src/index.js';
 import * as fx from './fixtures.js';
 
 // Hostile reads of what the S3 store holds: byte ranges a client makes up, and the shared rendition
@@ -29,7 +37,11 @@ afterEach(async () => {
 
 let n = 0;
 /** A node's image routes on the S3 store under `prefix`, served over HTTP (an admin caller). */
-async function node(prefix: string, extra: Partial<ImagesOptions> = {}): Promise<{ images: Images; store: S3BlobStore; base: string }> {
+async function node(
+  prefix: string,
+  extra: Partial<ImagesOptions> = {},
+  storeOptions: Partial<S3BlobStoreOptions> = {},
+): Promise<{ images: Images; store: S3BlobStore; base: string }> {
   const engine = new MemoryEngine();
   const dataDir = await mkdtemp(join(tmpdir(), 'hostile-blobs-'));
   cleanups.push(async () => {
@@ -43,6 +55,7 @@ async function node(prefix: string, extra: Partial<ImagesOptions> = {}): Promise
     region: s3.region,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     maxAttempts: 1,
+    ...storeOptions,
   });
   const images = createImages({ engine, dataDir, store, secret: 's'.repeat(32), publish: async () => {}, ...extra });
   return { images, store, base: await serve(images.routes) };
@@ -81,6 +94,46 @@ describe('byte ranges', () => {
       expect([range, r.status, r.headers.get('content-range')]).toEqual([range, 206, `bytes 10-${jpeg.length - 1}/${jpeg.length}`]);
       expect(Buffer.from(await r.arrayBuffer()).equals(jpeg.subarray(10))).toBe(true);
     }
+  });
+});
+
+describe('slow readers', () => {
+  test("sixty clients reading a blob slowly do not stop the node's other S3 calls: a HEAD, an upload and a render still answer", async () => {
+    const prefix = `hb${n++}`;
+    // A short connect timeout, so that a call left waiting for a socket fails within the test.
+    const { images, store, base } = await node(prefix, {}, { connectTimeoutMs: 1000 });
+    // Larger than the socket buffers on the way, so a reader that reads nothing holds its S3 GET open.
+    const big = Buffer.alloc(8 << 20);
+    big.set([0xff, 0xd8, 0xff, 0xe0]);
+    await store.put('big/one', big, 'image/jpeg');
+    const agent = new Agent({ maxSockets: Infinity });
+    const readers: ClientRequest[] = [];
+    cleanups.push(async () => {
+      for (const r of readers) r.destroy();
+      agent.destroy();
+    });
+    // More readers than the SDK's default pool (50 sockets per host), each pausing after the headers.
+    await Promise.all(
+      Array.from(
+        { length: 60 },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const r = request(`${base}/v1/blobs/big/one`, { agent }, (res) => {
+              res.pause();
+              resolve();
+            });
+            r.on('error', reject);
+            r.end();
+            readers.push(r);
+          }),
+      ),
+    );
+    // Before: each of these waited for one of the 50 sockets the readers held, until its connect
+    // timeout — 502 "the S3 store did not answer", with the store idle.
+    expect((await fetch(`${base}/v1/blobs/big/one`, { method: 'HEAD' })).status).toBe(200);
+    const key = await upload(base, await fx.plainJpeg(64, 48));
+    const url = images.signer.path(parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 32 }], output: { format: 'png' } }), key);
+    expect((await fetch(base + url)).status).toBe(200);
   });
 });
 
