@@ -1,6 +1,7 @@
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine } from '@tributary/engine/redis';
-import { connectWs, startRedis, type RedisServer } from '@tributary/testkit';
+import { createToken } from '@tributary/broker';
+import { connectWs, startRedis, type Frame, type RedisServer } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startNode, type TributaryNode } from '../src/node.js';
 
@@ -66,6 +67,43 @@ for (const [kind, make] of Object.entries(engines)) {
       expect(Buffer.byteLength(JSON.stringify(messages))).toBeLessThanOrEqual(MAX_QUEUE_BYTES);
       // And the newest are the ones kept.
       expect(messages.at(-1)?.offset).toBe(1000);
+    });
+
+    it('lineage follows the grants on a resumed subscription, a pattern subscription, HTTP history and after an auth frame narrows them', async () => {
+      const node = await start(make);
+      const lineage = { channel: 'averages.d1', offset: 1, epoch: 'e1', block: 'alert', version: 'v1' };
+      await node.publisher.publish({ channel: 'alerts.t', data: 1, principal: ADMIN, hops: 1, lineage });
+      const wide = await createToken({ secret: SECRET, grants: { 'alerts.*': ['subscribe', 'history'], 'averages.>': ['subscribe'] } });
+      // Subscribe or history on `>` reaches no system channel, and publish is not a read grant.
+      const narrow = await createToken({ secret: SECRET, grants: { 'alerts.*': ['subscribe', 'history'], averages: ['subscribe'] } });
+      const wsUrl = `${node.broker.url.replace(/^http/, 'ws')}/v1/ws?token=`;
+      const ws = await connectWs(wsUrl + wide);
+      cleanups.push(() => ws.close());
+      const isMessage = (f: Frame): boolean => f.type === 'message';
+      // A resumed subscription replays the stored message with its lineage to a reader of the parent.
+      const { epoch } = await node.publisher.publish({ channel: 'alerts.t', data: 2, principal: ADMIN, hops: 1, lineage });
+      const sub = await ws.request({ type: 'subscribe', channel: 'alerts.t', since: { offset: 0, epoch } });
+      expect(sub).toMatchObject({ type: 'subscribed', recovered: true });
+      expect(await ws.next(isMessage)).toMatchObject({ offset: 1, lineage });
+      expect(await ws.next(isMessage)).toMatchObject({ offset: 2, lineage });
+      // Narrowed by an auth frame: the same connection's next live message comes without it.
+      expect(await ws.request({ type: 'auth', token: narrow })).toMatchObject({ type: 'authed' });
+      await node.publisher.publish({ channel: 'alerts.t', data: 3, principal: ADMIN, hops: 1, lineage });
+      const third = await ws.next(isMessage);
+      expect(third).toMatchObject({ offset: 3, data: 3 });
+      expect(third).not.toHaveProperty('lineage');
+      // A pattern subscriber without the parent grant, resumed or live, never gets it either.
+      const other = await connectWs(wsUrl + narrow);
+      cleanups.push(() => other.close());
+      expect(await other.request({ type: 'subscribe', channel: 'alerts.*' })).toMatchObject({ type: 'subscribed', pattern: true });
+      await node.publisher.publish({ channel: 'alerts.t', data: 4, principal: ADMIN, hops: 1, lineage });
+      expect(await other.next(isMessage)).not.toHaveProperty('lineage');
+      const h = await other.request({ type: 'history', channel: 'alerts.t' });
+      for (const m of h.messages as object[]) expect(m).not.toHaveProperty('lineage');
+      const http = await fetch(`${node.broker.url}/v1/channels/alerts.t/messages`, { headers: { authorization: `Bearer ${narrow}` } });
+      for (const m of ((await http.json()) as { messages: object[] }).messages) expect(m).not.toHaveProperty('lineage');
+      const trace = await fetch(`${node.broker.url}/v1/trace/alerts.t/1`, { headers: { authorization: `Bearer ${narrow}` } });
+      expect(await trace.json()).toEqual({ steps: [expect.objectContaining({ channel: 'alerts.t', offset: 1 })], truncated: true });
     });
   });
 }
