@@ -141,7 +141,10 @@ export async function replayBlock(deps: ReplayDeps, req: ReplayRequest): Promise
         same: false,
       };
       try {
-        await trial.run(toInput(e), e.hops ?? 0, e);
+        // The input's position (lineage), not its envelope: its traceparent would make this
+        // invocation and what it publishes late children of the trace the message started in
+        // production. A replay's spans are a trace of their own (under the request's, if any).
+        await trial.run(toInput(e), e.hops ?? 0, { channel: e.channel, offset: e.offset, epoch: e.epoch });
       } catch (err) {
         result.error = { code: err instanceof BlockError ? err.code : BlockErrorCodes.HANDLER_ERROR, message: (err as Error).message };
       }
