@@ -122,6 +122,32 @@ describe('direct uploads', () => {
     expect(Buffer.from(await blob.arrayBuffer()).equals(jpeg)).toBe(true);
   });
 
+  test('bytes swapped at the presigned URL between the check and the commit never become the object (415, nothing visible)', async () => {
+    const { base, events } = await node();
+    const jpeg = await fx.plainJpeg(64, 48);
+    const r = await issue(base, { direct: { bytes: jpeg.length, contentType: 'image/jpeg' } });
+    const t = (await r.json()) as { key: string; uploadUrl: string; headers: Record<string, string>; completeUrl: string };
+    expect((await fetch(t.uploadUrl, { method: 'PUT', headers: t.headers, body: jpeg })).status).toBe(200);
+    // The URL stays valid until it expires and binds only the size and the type header: just before
+    // the broker's copy, the client PUTs an HTML page of the same size "as image/jpeg".
+    const html = Buffer.alloc(jpeg.length, 0x20);
+    html.write('<html><script>alert(document.cookie)</script>');
+    let swapped = 0;
+    s3.before(
+      (x) => x.method === 'PUT' && x.headers['x-amz-copy-source'] !== undefined,
+      async () => {
+        swapped = (await fetch(t.uploadUrl, { method: 'PUT', headers: t.headers, body: html })).status;
+      },
+    );
+    const done = await fetch(`${base}${t.completeUrl}`, { method: 'POST' });
+    expect(swapped).toBe(200);
+    // The copy carries x-amz-copy-source-if-match with the ETag checked, which S3 holds it to.
+    expect(done.status).toBe(415);
+    expect(await done.json()).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: expect.stringMatching(/changed/) } });
+    expect((await fetch(`${base}/v1/blobs/${t.key}`)).status).toBe(404);
+    expect(events).toEqual([]);
+  });
+
   test("with tokens configured to live over a week, a direct upload is still handed out (its URL expiring after 7 days, S3's limit)", async () => {
     const { base } = await node({ ttlSeconds: 8 * 24 * 3600 });
     const jpeg = await fx.plainJpeg(64, 48);

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,10 @@ export interface S3Server {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
-  /** Requests refused by the front (bad or missing signature, unknown key), newest last. */
+  /**
+   * Requests refused by the front (bad or missing signature, unknown key, a {@link deny}, a failed
+   * `If-Match` or `x-amz-copy-source-if-match`), newest last.
+   */
   refused: Array<{ method: string; path: string; code: string }>;
   /**
    * Every request that passed the front (`PUT /bucket/key?partNumber=2&uploadId=…` …), newest
@@ -31,6 +34,12 @@ export interface S3Server {
    * function that lifts the refusal.
    */
   deny(method: string, pathPart: string): () => void;
+  /**
+   * Runs `fn` once, before the first later request `match` accepts is served (its conditions checked,
+   * handed to s3rver): what another client does between two requests of a flow — e.g. a second PUT to
+   * a presigned URL just before the broker's copy of what it checked.
+   */
+  before(match: (r: { method: string; path: string; headers: IncomingHttpHeaders }) => boolean, fn: () => Promise<unknown>): void;
   /**
    * Stops the server the hard way, as a crashed host would: the listener closes and every open
    * connection is destroyed, mid-body or not. Data stays on disk for {@link restart}. Idempotent.
@@ -75,8 +84,9 @@ type S3rverCtor = new (options: Record<string, unknown>) => S3rverApp;
  * - **a PUT (object or part) is handed to s3rver only once its body arrived in full**: S3 never
  *   shows a partial object, while s3rver would show the bytes received so far of an upload whose
  *   connection died.
- * Not implemented by s3rver and so untested against it: conditional requests (`If-Match`,
- * `x-amz-copy-source-if-match`), checksums, object lock, versioning.
+ * - **`If-Match` on GET/HEAD and `x-amz-copy-source-if-match` on a copy are enforced** (412
+ *   `PreconditionFailed` when they name another ETag than the object's now), which s3rver ignores.
+ * Not implemented by s3rver and so untested against it: checksums, object lock, versioning.
  */
 export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
   let S3rver: S3rverCtor;
@@ -95,6 +105,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
   const refused: S3Server['refused'] = [];
   const requests: S3Server['requests'] = [];
   const denials = new Set<{ method: string; pathPart: string }>();
+  const hooks = new Set<{ match: Parameters<S3Server['before']>[0]; fn: () => Promise<unknown> }>();
   let server: Server | undefined;
 
   const listen = async (): Promise<void> => {
@@ -111,14 +122,34 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
       }
       const range = req.headers.range;
       requests.push({ method: req.method ?? '', path: req.url ?? '', ...(range === undefined ? {} : { range }) });
-      if (req.method === 'PUT' && req.headers['x-amz-copy-source'] === undefined) {
-        spool(req).then(
-          (whole) => handle(whole, res),
+      const forward = (): void => {
+        if (req.method === 'PUT' && req.headers['x-amz-copy-source'] === undefined) {
+          spool(req).then(
+            (whole) => handle(whole, res),
+            () => res.destroy(),
+          );
+          return;
+        }
+        handle(req, res);
+      };
+      const hook = [...hooks].find((h) => h.match({ method: req.method ?? '', path: req.url ?? '', headers: req.headers }));
+      if (hook !== undefined) hooks.delete(hook);
+      // The request waits (unread) for the hook; then its conditions are checked against the objects
+      // as they are now, which s3rver does not do itself.
+      (hook === undefined ? Promise.resolve() : hook.fn())
+        .then(() => preconditionFailed(req, dir))
+        .then(
+          (failed) => {
+            if (!failed) return forward();
+            refused.push({ method: req.method ?? '', path: req.url ?? '', code: 'PreconditionFailed' });
+            refuse(req, res, {
+              status: 412,
+              code: 'PreconditionFailed',
+              message: 'At least one of the pre-conditions you specified did not hold',
+            });
+          },
           () => res.destroy(),
         );
-        return;
-      }
-      handle(req, res);
     });
     await new Promise<void>((resolve, reject) => {
       srv.once('error', (err) =>
@@ -148,6 +179,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
     secretAccessKey,
     refused,
     requests,
+    before: (match, fn) => void hooks.add({ match, fn }),
     deny: (method, pathPart) => {
       const d = { method, pathPart };
       denials.add(d);
@@ -163,6 +195,35 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Whether an `If-Match` (GET, HEAD) or `x-amz-copy-source-if-match` (copy) names another ETag than
+ * the object's now — S3 answers 412 then. The ETag is s3rver's, the MD5 it keeps beside each object
+ * (`<name>._S3rver_object.md5`). A missing object is left to s3rver to answer (404).
+ */
+async function preconditionFailed(req: IncomingMessage, dir: string): Promise<boolean> {
+  let wanted: string | undefined;
+  let object: string | undefined;
+  const copySource = req.headers['x-amz-copy-source'];
+  if (req.method === 'PUT' && typeof copySource === 'string') {
+    wanted = header(req, 'x-amz-copy-source-if-match');
+    object = decodeURIComponent(copySource.split('?')[0] ?? '').replace(/^\//, '');
+  } else if (req.method === 'GET' || req.method === 'HEAD') {
+    wanted = header(req, 'if-match');
+    object = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\//, '');
+  }
+  if (wanted === undefined || object === undefined) return false;
+  const parts = object.split('/');
+  const name = parts.pop() ?? '';
+  let md5: string;
+  try {
+    md5 = (await readFile(join(dir, ...parts, `${name}._S3rver_object.md5`), 'utf8')).trim();
+  } catch {
+    return false;
+  }
+  const strip = (t: string): string => t.trim().replace(/^W\//, '').replace(/"/g, '');
+  return !wanted.split(',').some((t) => strip(t) === '*' || strip(t) === strip(md5));
 }
 
 /** Reads a request body in full and returns a stand-in request that replays it. */
