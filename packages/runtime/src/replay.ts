@@ -158,7 +158,7 @@ export async function replayBlock(deps: ReplayDeps, req: ReplayRequest): Promise
         break;
       }
     }
-    await findDeployed(deps, trial.name, trial.def.publishes, into, inputs.slice(0, results.length), results);
+    await findDeployed(deps, trial.name, trial.def.publishes, into, inputs.slice(0, results.length), results, req.signal);
     let outputs = 0;
     let differing = 0;
     for (const r of results) {
@@ -202,6 +202,7 @@ async function findDeployed(
   into: string | undefined,
   inputs: readonly Entry[],
   results: ReplayResult[],
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const channels = new Set<string>(publishes.filter((p) => !isPattern(p)));
   for (const r of results) for (const o of r.outputs) channels.add(o.channel);
@@ -209,6 +210,8 @@ async function findDeployed(
   const byInput = new Map<string, ReplayResult>();
   inputs.forEach((e, i) => byInput.set(`${e.channel}\n${e.epoch}\n${e.offset}`, results[i] as ReplayResult));
   for (const channel of channels) {
+    // One read per channel the version wrote, which may be thousands: not for a caller who left.
+    if (signal?.aborted === true) return;
     if (into !== undefined && channel.startsWith(`${into}.`)) continue;
     const page = await deps.engine.read(channel, { limit: PAGE });
     for (const e of page.entries) {
