@@ -1,6 +1,7 @@
 import { brokerUrl, intOption, parse, tokenOf, UsageError } from './args.js';
 import { api } from './http.js';
 import { follow } from './sub.js';
+import { printable } from './printable.js';
 
 export const logsHelp = `tributary logs <block> [--lines N] [--no-follow] [--url URL] [--token T]
 
@@ -55,5 +56,5 @@ function formatLogLine(data: unknown): string {
     return JSON.stringify(data) ?? String(data);
   }
   const fields = l.fields === undefined ? '' : ` ${JSON.stringify(l.fields)}`;
-  return `${new Date(l.time).toISOString()} ${l.level.toUpperCase().padEnd(5)} [${String(l.version)}] ${l.message}${fields}`;
+  return printable(`${new Date(l.time).toISOString()} ${l.level.toUpperCase().padEnd(5)} [${String(l.version)}] ${l.message}${fields}`);
 }

@@ -1,6 +1,7 @@
 import { brokerUrl, intOption, parse, tokenOf, UsageError } from './args.js';
 import { bundleLocalBlock } from './block-source.js';
 import { api } from './http.js';
+import { printable } from './printable.js';
 
 export const replayHelp = `tributary replay <block.ts | block-folder> --from CHANNEL [--since OFFSET|TIME] [--limit N]
                  [--into PREFIX] [--config JSON] [--json] [--url URL] [--token SECRET]
@@ -71,7 +72,7 @@ export async function replay(argv: string[]): Promise<number> {
       continue;
     }
     out(`≠ ${head}`);
-    if (x.error !== undefined) out(`  ! ${x.error.code}: ${x.error.message}`);
+    if (x.error !== undefined) out(`  ! ${x.error.code}: ${printable(x.error.message)}`);
     for (const line of diff(x.deployed, x.outputs)) out(`  ${line}`);
   }
   out(`${r.summary.inputs} inputs, ${r.summary.outputs} outputs, ${r.summary.differing} differing`);
