@@ -56,6 +56,19 @@ function textWidth(s) {
   return s.length * 7 + 4;
 }
 
+/** Pixels a node's or label's box grows by past what it needs when it must grow: the next digit of a rate fits. */
+const SLACK = 40;
+
+/**
+ * The last layout and the box widths it was made with. Rates change every refresh, and with them the
+ * width of labels and block nodes; laid out anew, every node downstream moved, and dagre took seconds
+ * of the page's thread on a large graph. So a layout is reused while the graph has the same nodes and
+ * edges and every box still holds its text; a box that must grow grows with some slack, and a box
+ * never shrinks while the shape stays.
+ * @type {{ shape: string, nodes: Map<string, number>, edges: Map<string, number>, g: any } | undefined}
+ */
+let last;
+
 /**
  * Draws `topology` (GET /v1/admin/topology) into `svg`. Node elements are kept between refreshes
  * (keyed by id, as the tables' rows are), so a click is not lost to a redraw.
@@ -66,17 +79,28 @@ function textWidth(s) {
 export async function renderGraph(svg, topology, options) {
   dagreModule ??= import(DAGRE_URL);
   const { Graph, layout } = await dagreModule;
-  const g = new Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 40, edgesep: 10, marginx: 8, marginy: 8 });
-  for (const n of topology.nodes) {
-    const lines = nodeLines(n);
-    g.setNode(n.id, { width: Math.max(80, ...lines.map(textWidth)) + 20, height: 14 + lines.length * 16 });
+  const shape = JSON.stringify([topology.nodes.map((/** @type {any} */ n) => n.id), topology.edges.map((/** @type {any} */ e) => e.id)]);
+  /** @type {Map<string, number>} */
+  const nodeWidths = new Map(topology.nodes.map((/** @type {any} */ n) => [n.id, Math.max(80, ...nodeLines(n).map(textWidth)) + 20]));
+  /** @type {Map<string, number>} */
+  const edgeWidths = new Map(topology.edges.map((/** @type {any} */ e) => [e.id, textWidth(edgeLabel(e))]));
+  const before = last?.shape === shape ? last : undefined;
+  /** @param {Map<string, number>} need @param {Map<string, number> | undefined} had */
+  const fits = (need, had) => had !== undefined && [...need].every(([id, w]) => w <= (had.get(id) ?? 0));
+  if (before === undefined || !fits(nodeWidths, before.nodes) || !fits(edgeWidths, before.edges)) {
+    /** @param {Map<string, number>} need @param {Map<string, number> | undefined} had */
+    const boxes = (need, had) =>
+      new Map([...need].map(([id, w]) => [id, had === undefined ? w : Math.max(had.get(id) ?? 0, w > (had.get(id) ?? 0) ? w + SLACK : 0)]));
+    const nodes = boxes(nodeWidths, before?.nodes);
+    const edges = boxes(edgeWidths, before?.edges);
+    const fresh = new Graph({ multigraph: true });
+    fresh.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 40, edgesep: 10, marginx: 8, marginy: 8 });
+    for (const n of topology.nodes) fresh.setNode(n.id, { width: nodes.get(n.id), height: 14 + nodeLines(n).length * 16 });
+    for (const e of topology.edges) fresh.setEdge(e.from, e.to, { width: edges.get(e.id), height: 14, labelpos: 'c' }, e.id);
+    layout(fresh);
+    last = { shape, nodes, edges, g: fresh };
   }
-  for (const e of topology.edges) {
-    const label = edgeLabel(e);
-    g.setEdge(e.from, e.to, { label, width: textWidth(label), height: 14, labelpos: 'c' }, e.id);
-  }
-  layout(g);
+  const g = /** @type {NonNullable<typeof last>} */ (last).g;
   const size = g.graph();
   const width = Math.max(200, size.width ?? 0);
   const height = Math.max(60, size.height ?? 0);

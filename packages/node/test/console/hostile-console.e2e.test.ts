@@ -99,4 +99,49 @@ describe('console against hostile data in Chromium', () => {
     expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(pageErrors.filter((e) => !e.includes('401'))).toEqual([]);
   }, 60_000);
+
+  it('keeps every node in its place while only the numbers change, instead of a new layout every refresh', async () => {
+    // The graph module as the page runs it, given five refreshes of one pipeline whose rates change.
+    // Laid out anew each time, a label one character shorter (0.1/s → 12/s) moved every node
+    // downstream of it, and a large graph took seconds of the page's thread per refresh. A label that
+    // grows past its box (errors appear) may move things once; the same widths again do not.
+    const places = (await page.evaluate(REFRESHES)) as string[][];
+    const [first, busier, calmAgain, failing, stillFailing] = places;
+    expect(first).toHaveLength(6);
+    expect(busier).toEqual(first);
+    expect(calmAgain).toEqual(first);
+    expect(stillFailing).toEqual(failing);
+  });
 });
+
+/** Draws one pipeline five times with graph.js, its rates changing; the node places after each. */
+const REFRESHES = `(async () => {
+  const { renderGraph } = await import('/console/graph.js');
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  document.body.append(svg);
+  const topology = (rate, errors) => {
+    const block = (name, from) => ({ id: 'block:' + name, kind: 'block', name, version: 'v',
+      trigger: { kind: 'afterPublish', patterns: [from] }, publishes: [], messagesPerSecond: rate, errorsPerSecond: errors });
+    const edge = (kind, from, to) => ({ id: kind + ':' + from + '->' + to, from, to, kind, messagesPerSecond: rate, errorsPerSecond: errors });
+    return { time: 0, windowMs: 10000,
+      nodes: [
+        { id: 'pattern:sensors.*', kind: 'pattern', name: 'sensors.*' }, block('avg', 'sensors.*'),
+        { id: 'channel:averages.d1', kind: 'channel', name: 'averages.d1' }, { id: 'pattern:averages.*', kind: 'pattern', name: 'averages.*' },
+        block('alert', 'averages.*'), { id: 'channel:alerts.t', kind: 'channel', name: 'alerts.t' },
+      ],
+      edges: [
+        edge('trigger', 'pattern:sensors.*', 'block:avg'), edge('writes', 'block:avg', 'channel:averages.d1'),
+        edge('matches', 'channel:averages.d1', 'pattern:averages.*'), edge('trigger', 'pattern:averages.*', 'block:alert'),
+        edge('writes', 'block:alert', 'channel:alerts.t'),
+      ] };
+  };
+  const places = () => Array.from(svg.querySelectorAll('g.node')).map((g) => g.dataset.id + ' ' + g.getAttribute('transform'));
+  const options = { selected: undefined, onSelect: () => {} };
+  const out = [];
+  for (const [rate, errors] of [[0.1, 0], [12, 0], [0.1, 0], [0.3, 0.1], [0.2, 0.2]]) {
+    await renderGraph(svg, topology(rate, errors), options);
+    out.push(places());
+  }
+  svg.remove();
+  return out;
+})()`;
