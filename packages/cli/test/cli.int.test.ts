@@ -59,6 +59,10 @@ describe('tributary CLI', () => {
     expect(await run(['pub', 'chat', 'not json'])).toMatchObject({ code: 2, stderr: expect.stringContaining('not valid JSON') });
     expect(await run(['start'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--insecure') });
     expect(await run(['nope'])).toMatchObject({ code: 2 });
+    expect(await run(['start', '--insecure', '--busy-poll-us', '20000'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--busy-poll-us is at most 10000'),
+    });
     expect(await run(['pub', 'a', '1', '--url', 'http://127.0.0.1:1'])).toMatchObject({
       code: 1,
       stderr: expect.stringContaining('UNAVAILABLE'),

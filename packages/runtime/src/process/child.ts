@@ -1,6 +1,6 @@
 import { BlockError, BlockErrorCodes } from '../errors.js';
 import { BlockSandbox, copiedOut, type HostHandler, type InvocationInfo } from '../sandbox.js';
-import { encodeFrames, FrameReader, runnerPipes } from './channel.js';
+import { BusyPoll, encodeFrames, FrameReader, runnerPipes } from './channel.js';
 import { Outbox, type FromRunner, type ToRunner, type WireError } from './messages.js';
 
 /**
@@ -14,6 +14,8 @@ import { Outbox, type FromRunner, type ToRunner, type WireError } from './messag
 const maxFrameBytes = Number(process.argv[2]);
 if (!(maxFrameBytes > 0)) throw new Error('the runner process must be started by its node (with its frame cap, and pipes on fd 3 and 4)');
 const pipes = runnerPipes();
+/** See RunnerPoolOptions.busyPollUs: the node passes it as the second argument. */
+const poll = new BusyPoll(Number(process.argv[3] ?? 0));
 
 /**
  * Writes what one turn produced. The node kills a runner that sends a frame over its cap, so a
@@ -22,6 +24,7 @@ const pipes = runnerPipes();
  */
 function send(batch: FromRunner[]): void {
   pipes.output.write(encodeFrames(batch, maxFrameBytes, oversized));
+  poll.touch();
 }
 
 function oversized(m: FromRunner, bytes: number): FromRunner {
@@ -184,7 +187,10 @@ const reader = new FrameReader(
     throw err;
   },
 );
-pipes.input.on('data', (chunk: Buffer) => reader.push(chunk));
+pipes.input.on('data', (chunk: Buffer) => {
+  reader.push(chunk);
+  poll.touch();
+});
 // The node is gone (it exited or closed the pipe): so is every reason to run.
 pipes.input.on('end', () => process.exit(0));
 pipes.input.on('error', () => process.exit(0));

@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { BlockError, BlockErrorCodes } from '../errors.js';
 import { MAX_HOST_ARGS_CHARS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS } from '../limits.js';
-import { encodeFrames, FrameReader } from './channel.js';
+import { BusyPoll, encodeFrames, FrameReader } from './channel.js';
 import { checkFromRunner } from './check.js';
 import { runnerEntry } from './entry.js';
 import { Outbox, type FromRunner, type ToRunner } from './messages.js';
@@ -48,6 +48,13 @@ export interface RunnerPoolOptions {
   overheadMb?: number;
   /** A runner silent (no heartbeat, no answer) this long is killed and restarted. @defaultValue 15_000 */
   unresponsiveMs?: number;
+  /**
+   * After each message to or from a runner, the node (while invocations are in flight there) and
+   * the runner keep polling for this long instead of sleeping, so an answer is read as it arrives:
+   * lower latency through the process boundary for some CPU on both sides (see docs/BLOCKS.md).
+   * 0 = off. @defaultValue 0
+   */
+  busyPollUs?: number;
 }
 
 /** Something a runner process routes to: a lane of a block placed on it. */
@@ -129,9 +136,11 @@ export class RunnerProcess {
   #held: Array<{ message: ToRunner; ids: number[] }> = [];
   readonly #watch: NodeJS.Timeout;
   readonly #pool: RunnerPool;
+  readonly #poll: BusyPoll;
 
   constructor(pool: RunnerPool) {
     this.#pool = pool;
+    this.#poll = new BusyPoll(pool.busyPollUs, () => this.invocations.size > 0 || this.#loads.size > 0);
     this.#start();
     this.#watch = setInterval(() => this.#check(), BEAT_CHECK_MS);
     this.#watch.unref();
@@ -263,9 +272,13 @@ export class RunnerProcess {
     this.#rss = 0;
     // No inherited execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
     // fd 3 carries the node's frames to the runner, fd 4 the runner's back (see channel.ts).
-    const child = spawn(process.execPath, [this.#pool.entry ?? runnerEntry(), String(this.#pool.maxFrameBytes)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [this.#pool.entry ?? runnerEntry(), String(this.#pool.maxFrameBytes), String(this.#pool.busyPollUs)],
+      {
+        stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
+      },
+    );
     this.#child = child;
     const toRunner = child.stdio[3] as Writable;
     const fromRunner = child.stdio[4] as Readable;
@@ -275,6 +288,7 @@ export class RunnerProcess {
     this.#outbox = new Outbox<ToRunner>({
       send: (batch) => {
         if (!toRunner.destroyed) toRunner.write(encodeFrames(batch));
+        this.#poll.touch();
       },
     });
     const reader = new FrameReader(
@@ -292,6 +306,7 @@ export class RunnerProcess {
     fromRunner.on('data', (chunk: Buffer) => {
       this.#lastHeard = Date.now();
       reader.push(chunk);
+      this.#poll.touch();
     });
     child.on('error', () => child.kill('SIGKILL'));
     child.once('exit', (code, signal) => this.#exited(child, code, signal));
@@ -430,6 +445,7 @@ export class RunnerPool {
   readonly size: number;
   readonly overheadMb: number;
   readonly unresponsiveMs: number;
+  readonly busyPollUs: number;
   /** The largest frame read from a runner; over it, the runner is killed (`protocol`). */
   readonly maxFrameBytes: number;
   readonly processes: RunnerProcess[] = [];
@@ -454,6 +470,7 @@ export class RunnerPool {
     this.size = Math.max(1, Math.floor(options.size ?? availableParallelism()));
     this.overheadMb = options.overheadMb ?? 256;
     this.unresponsiveMs = options.unresponsiveMs ?? 15_000;
+    this.busyPollUs = Math.max(0, Math.min(10_000, Math.floor(options.busyPollUs ?? 0)));
     this.maxFrameBytes = maxFrameBytes(hooks.maxPayloadChars);
     this.entry = hooks.entry;
     this.#log = hooks.logger;
