@@ -1,3 +1,4 @@
+import type { ReplayReport, ReplayResult } from '@tributary/runtime';
 import { brokerUrl, intOption, parse, tokenOf, UsageError } from './args.js';
 import { bundleLocalBlock } from './block-source.js';
 import { api } from './http.js';
@@ -15,24 +16,8 @@ publish beside what the deployed version did publish for it (found through linea
 the outputs are also published under PREFIX (<PREFIX>.<channel>), with lineage to their inputs.
 kv writes stay in memory; log lines are dropped. Needs the broker secret. --json prints the reply.`;
 
-interface Output {
-  channel: string;
-  offset?: number;
-  data: unknown;
-}
-
-interface ReplayReply {
-  block: string;
-  version: string;
-  results: Array<{
-    input: { channel: string; offset: number; data: unknown };
-    outputs: Output[];
-    deployed: Output[];
-    same: boolean;
-    error?: { code: string; message: string };
-  }>;
-  summary: { inputs: number; outputs: number; differing: number };
-}
+/** One output as the reply lists it (a deployed one has its offset). */
+type Output = ReplayResult['outputs'][number] | ReplayResult['deployed'][number];
 
 export async function replay(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -55,7 +40,7 @@ export async function replay(argv: string[]): Promise<number> {
   if (values.since !== undefined) body.since = values.since;
   if (limit !== undefined) body.limit = limit;
   if (values.into !== undefined) body.into = values.into;
-  const r = await api<ReplayReply>(brokerUrl(values.url), '/v1/admin/replay', tokenOf(values.token), {
+  const r = await api<ReplayReport>(brokerUrl(values.url), '/v1/admin/replay', tokenOf(values.token), {
     method: 'POST',
     body: JSON.stringify(body),
   });

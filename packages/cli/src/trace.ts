@@ -1,3 +1,4 @@
+import type { TraceReply } from '@tributary/broker';
 import { brokerUrl, intOption, parse, tokenOf, UsageError } from './args.js';
 import { api } from './http.js';
 
@@ -8,22 +9,6 @@ first: channel#offset, the block and version that published it, the time from it
 stored to it being stored, when it was stored, and its data. A token sees the steps its grants let
 it read (subscribe or history on each channel); the walk says where it stopped. --json prints the
 broker's reply (GET /v1/trace/<channel>/<offset>) as it is.`;
-
-/** The reply of `GET /v1/trace/<channel>/<offset>` (docs/PROTOCOL.md, HTTP API). */
-interface TraceReply {
-  steps: Array<{
-    channel: string;
-    offset: number;
-    epoch: string;
-    block?: string;
-    version?: string;
-    time: number;
-    spentMs?: number;
-    data: unknown;
-  }>;
-  truncated?: boolean;
-  missing?: { channel: string; offset: number; epoch: string };
-}
 
 export async function trace(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' } });
