@@ -1,9 +1,9 @@
-import { MemoryEngine, type StreamEngine } from '@tributary/engine';
-import { RedisEngine } from '@tributary/engine/redis';
+import type { StreamEngine } from '@tributary/engine';
 import { createToken } from '@tributary/broker';
-import { connectWs, startRedis, type Frame, type RedisServer } from '@tributary/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '../src/node.js';
+import { connectWs, type Frame } from '@tributary/testkit';
+import { describe, expect, it } from 'vitest';
+import type { TributaryNode } from '../src/node.js';
+import { nodeTestKit } from './helpers.js';
 
 // Lineage and trace context make every frame of a block's output longer than its data: the parent's
 // channel (up to 200 characters), epoch, block and version, and a traceparent. The WebSocket history
@@ -14,30 +14,10 @@ const SECRET = 'hostile-lineage-secret-0123456789abcdef';
 const ADMIN = { admin: true, grants: {} } as const;
 const MAX_QUEUE_BYTES = 4 * 1024 * 1024;
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
+const kit = nodeTestKit('hl');
+const { engines } = kit;
 
-const engines: Record<string, () => StreamEngine> = {
-  memory: () => new MemoryEngine(),
-  redis: () => new RedisEngine({ url: redis.url, keyPrefix: `hl${Math.random().toString(36).slice(2, 8)}:` }),
-};
-
-async function start(make: () => StreamEngine): Promise<TributaryNode> {
-  const engine = make();
-  cleanups.push(() => engine.close());
-  const node = await startNode({ engine, auth: { secret: SECRET }, port: 0 });
-  cleanups.push(() => node.close());
-  return node;
-}
+const start = (make: () => StreamEngine): Promise<TributaryNode> => kit.node(make, SECRET);
 
 for (const [kind, make] of Object.entries(engines)) {
   describe(`lineage on the ${kind} engine, hostile`, () => {
@@ -58,7 +38,7 @@ for (const [kind, make] of Object.entries(engines)) {
         });
       }
       const ws = await connectWs(`${node.broker.url.replace(/^http/, 'ws')}/v1/ws?token=${SECRET}`);
-      cleanups.push(() => ws.close());
+      kit.cleanup(() => ws.close());
       const reply = await ws.request({ type: 'history', channel: 'alerts.all', limit: 1000 });
       const messages = reply.messages as Array<{ offset: number; lineage?: { channel: string } }>;
       expect(messages.length).toBeGreaterThan(0);
@@ -78,7 +58,7 @@ for (const [kind, make] of Object.entries(engines)) {
       const narrow = await createToken({ secret: SECRET, grants: { 'alerts.*': ['subscribe', 'history'], averages: ['subscribe'] } });
       const wsUrl = `${node.broker.url.replace(/^http/, 'ws')}/v1/ws?token=`;
       const ws = await connectWs(wsUrl + wide);
-      cleanups.push(() => ws.close());
+      kit.cleanup(() => ws.close());
       const isMessage = (f: Frame): boolean => f.type === 'message';
       // A resumed subscription replays the stored message with its lineage to a reader of the parent.
       const { epoch } = await node.publisher.publish({ channel: 'alerts.t', data: 2, principal: ADMIN, hops: 1, lineage });
@@ -94,7 +74,7 @@ for (const [kind, make] of Object.entries(engines)) {
       expect(third).not.toHaveProperty('lineage');
       // A pattern subscriber without the parent grant, resumed or live, never gets it either.
       const other = await connectWs(wsUrl + narrow);
-      cleanups.push(() => other.close());
+      kit.cleanup(() => other.close());
       expect(await other.request({ type: 'subscribe', channel: 'alerts.*' })).toMatchObject({ type: 'subscribed', pattern: true });
       await node.publisher.publish({ channel: 'alerts.t', data: 4, principal: ADMIN, hops: 1, lineage });
       expect(await other.next(isMessage)).not.toHaveProperty('lineage');

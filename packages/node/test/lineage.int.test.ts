@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { createToken } from '@tributary/broker';
-import { MemoryEngine, type StreamEngine } from '@tributary/engine';
-import { RedisEngine } from '@tributary/engine/redis';
-import { connectWs, startRedis, type Frame, type RedisServer } from '@tributary/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, type TributaryNode } from '../src/node.js';
+import type { StreamEngine } from '@tributary/engine';
+import { connectWs, type Frame } from '@tributary/testkit';
+import { describe, expect, it } from 'vitest';
+import type { TributaryNode } from '../src/node.js';
+import { nodeTestKit } from './helpers.js';
 
 // Lineage end to end over the first-party pipeline: a device reading on sensors.<d> → sensor-average
 // → averages.<d> → temperature-alert → alerts.temperature. What a user notices: where an alert came
@@ -15,28 +15,11 @@ const SECRET = 'lineage-test-secret-0123456789abcdef';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const folder = (name: string): string => fileURLToPath(new URL(`../../../blocks/${name}`, import.meta.url));
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-const engines: Record<string, () => StreamEngine> = {
-  memory: () => new MemoryEngine(),
-  redis: () => new RedisEngine({ url: redis.url, keyPrefix: `lin${Math.random().toString(36).slice(2, 8)}:` }),
-};
+const kit = nodeTestKit('lin');
+const { engines } = kit;
 
 async function pipeline(make: () => StreamEngine): Promise<TributaryNode> {
-  const engine = make();
-  cleanups.push(() => engine.close());
-  const node = await startNode({ engine, auth: { secret: SECRET }, port: 0 });
-  cleanups.push(() => node.close());
+  const node = await kit.node(make, SECRET);
   for (const name of ['sensor-average', 'temperature-alert']) {
     const p = await node.blocks.prepareFolder(folder(name));
     await node.blocks.deploy(p.compiled, p.config);
@@ -46,7 +29,7 @@ async function pipeline(make: () => StreamEngine): Promise<TributaryNode> {
 
 async function client(node: TributaryNode, token: string): Promise<Awaited<ReturnType<typeof connectWs>>> {
   const ws = await connectWs(`${node.broker.url.replace(/^http/, 'ws')}/v1/ws?token=${encodeURIComponent(token)}`);
-  cleanups.push(() => ws.close());
+  kit.cleanup(() => ws.close());
   return ws;
 }
 

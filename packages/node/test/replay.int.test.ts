@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { MemoryEngine, type StreamEngine } from '@tributary/engine';
-import { RedisEngine } from '@tributary/engine/redis';
 import { decodeEnvelope } from '@tributary/protocol';
-import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
+import { describe, expect, it } from 'vitest';
 import { startNode, type TributaryNode } from '../src/node.js';
+import { nodeTestKit } from './helpers.js';
 
 // `POST /v1/admin/replay` over the first-party sensor-average block: a version tried on a channel's
 // retained history, its outputs beside the deployed version's (found through lineage), nothing
@@ -14,22 +13,8 @@ import { startNode, type TributaryNode } from '../src/node.js';
 const SECRET = 'replay-test-secret-0123456789abcdef';
 const folder = fileURLToPath(new URL('../../../blocks/sensor-average', import.meta.url));
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-const engines: Record<string, () => StreamEngine> = {
-  memory: () => new MemoryEngine(),
-  redis: () => new RedisEngine({ url: redis.url, keyPrefix: `rep${Math.random().toString(36).slice(2, 8)}:` }),
-};
+const kit = nodeTestKit('rep');
+const { engines } = kit;
 
 interface Report {
   block: string;
@@ -56,9 +41,9 @@ for (const [kind, make] of Object.entries(engines)) {
   describe(`replay on the ${kind} engine`, () => {
     it('shows a changed version differing from the deployed one, writes nothing without into, and publishes under into with lineage', async () => {
       const engine = make();
-      cleanups.push(() => engine.close());
+      kit.cleanup(() => engine.close());
       const node = await startNode({ engine, auth: { secret: SECRET }, port: 0 });
-      cleanups.push(() => node.close());
+      kit.cleanup(() => node.close());
       const prepared = await node.blocks.prepareFolder(folder);
       await node.blocks.deploy(prepared.compiled, prepared.config);
       for (const celsius of [20, 30, 40]) {
