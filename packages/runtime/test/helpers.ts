@@ -89,3 +89,17 @@ export function coldStarts(r: BlockRunner, name: string): number {
   if (info === undefined) throw new Error(`block ${name} is not deployed`);
   return info.stats.coldStarts;
 }
+
+/**
+ * An after-publish block on `poison.in` that calls the test's `chaos.crash` host module, which
+ * kills its runner process (as a V8 fatal error would) when the test wants it to.
+ */
+export const POISON_BLOCK = `
+import { defineBlock } from '@tributary/block';
+export default defineBlock({
+  name: 'poison',
+  trigger: { afterPublish: 'poison.in' },
+  async handle(_msg, ctx) {
+    await ctx.call('chaos', 'crash', {});
+  },
+});`;

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@tributary/testkit';
 import { type BlockError, compileSource, type BlockRunner } from '../src/index.js';
-import { blockRequest, deployFixture, echoStillWorks, payloads, requestBody, runner } from './helpers.js';
+import { blockRequest, deployFixture, echoStillWorks, payloads, POISON_BLOCK, requestBody, runner } from './helpers.js';
 
 /**
  * Block code runs in runner processes, never in the node's (#19). Each test attacks that boundary
@@ -266,7 +266,7 @@ describe('blocks run outside the node process', () => {
         },
       },
     });
-    await r.deploy(await compileSource(POISON));
+    await r.deploy(await compileSource(POISON_BLOCK));
     await deployFixture(r, 'slow.ts');
     await engine.append({ channel: 'work', payload: JSON.stringify({ hang: true, id: 7 }) });
     await eventually(async () => engine.kv.get('block:slow', 'starts:7'));
@@ -320,15 +320,5 @@ export default defineBlock({
     const until = Date.now() + Number((req.body as { ms: number }).ms);
     while (Date.now() < until) {}
     return { body: { ok: true } };
-  },
-});`;
-
-const POISON = `
-import { defineBlock } from '@tributary/block';
-export default defineBlock({
-  name: 'poison',
-  trigger: { afterPublish: 'poison.in' },
-  async handle(_msg, ctx) {
-    await ctx.call('chaos', 'crash', {});
   },
 });`;

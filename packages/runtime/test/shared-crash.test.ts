@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@tributary/testkit';
 import { compileSource } from '../src/index.js';
-import { payloads, runner } from './helpers.js';
+import { payloads, POISON_BLOCK, runner } from './helpers.js';
 
 /**
  * A block that crashes its runner on every invocation must not take its neighbours' messages to the
@@ -10,16 +10,6 @@ import { payloads, runner } from './helpers.js';
  * runner runs one piece of work at a time: the poison message then crashes alone and is blamed, and
  * what waited its turn is never held against its message.
  */
-
-const POISON = `
-import { defineBlock } from '@tributary/block';
-export default defineBlock({
-  name: 'poison',
-  trigger: { afterPublish: 'poison.in' },
-  async handle(_msg, ctx) {
-    await ctx.call('chaos', 'crash', {});
-  },
-});`;
 
 const NEIGHBOUR = `
 import { defineBlock } from '@tributary/block';
@@ -62,7 +52,7 @@ describe('a block that crashes its runner every time', () => {
         },
       },
     });
-    await r.deploy(await compileSource(POISON));
+    await r.deploy(await compileSource(POISON_BLOCK));
     await r.deploy(await compileSource(NEIGHBOUR));
     await engine.append({ channel: 'work', payload: JSON.stringify({ id: 1 }) });
     await eventually(() => holding >= 1);
