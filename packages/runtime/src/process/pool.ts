@@ -8,6 +8,7 @@ import { BusyPoll, encodeFrames, FrameReader } from './channel.js';
 import { checkFromRunner } from './check.js';
 import { runnerEntry } from './entry.js';
 import { Outbox, type FromRunner, type ToRunner } from './messages.js';
+import { SoloGate } from './solo.js';
 
 /** Why a runner process ended (the `reason` label of `tributary_block_runner_exits_total`). */
 export type RunnerExitReason =
@@ -96,12 +97,6 @@ const BEAT_CHECK_MS = 1000;
 /** A runner that lived this long before dying is restarted at once; one dying sooner, after a doubling backoff. */
 const STABLE_MS = 10_000;
 const MAX_BACKOFF_MS = 5_000;
-/**
- * After an exit that took several loads or invocations, the next process runs one at a time for this
- * long (and until one succeeded): the culprit then crashes alone and is blamed, and its neighbours
- * are not taken down with it again and again.
- */
-const SOLO_MS = 10_000;
 
 /**
  * One runner process and its supervision: started, watched (heartbeat and memory budget), and
@@ -127,13 +122,8 @@ export class RunnerProcess {
   #backoffMs = 0;
   #killedFor: RunnerExitReason | undefined;
   #closed = false;
-  /** One at a time until then (see {@link SOLO_MS}), and until a piece of work succeeded. */
-  #soloUntil = 0;
-  #soloSucceeded = false;
-  /** In solo mode: the ids (invocations, or a load's sandbox) of the one piece of work sent. */
-  readonly #outstanding = new Set<number>();
-  /** In solo mode: work waiting its turn, with the ids it settles by. */
-  #held: Array<{ message: ToRunner; ids: number[] }> = [];
+  /** One piece of work at a time after a shared crash (see {@link SoloGate}). */
+  readonly #gate = new SoloGate((message) => this.send(message));
   readonly #watch: NodeJS.Timeout;
   readonly #pool: RunnerPool;
   readonly #poll: BusyPoll;
@@ -208,43 +198,14 @@ export class RunnerProcess {
     });
   }
 
-  /** Whether this process runs one piece of work at a time (after a shared crash; see {@link SOLO_MS}). */
+  /** Whether this process runs one piece of work at a time (after a shared crash; see {@link SoloGate}). */
   get solo(): boolean {
-    return this.#soloUntil !== 0;
+    return this.#gate.on;
   }
 
-  /**
-   * Sends work (a load, an invocation, a run) that settles by `ids`: at once, or in solo mode when
-   * the work before it has settled.
-   */
+  /** Sends work (a load, an invocation, a run) that settles by `ids` (see {@link SoloGate}). */
   submit(message: ToRunner, ids: number[]): void {
-    if (this.#soloUntil === 0) {
-      this.send(message);
-      return;
-    }
-    this.#held.push({ message, ids });
-    if (this.#outstanding.size === 0) this.#next();
-  }
-
-  /** A load or invocation settled: in solo mode, the next piece of work goes. */
-  #settled(id: number, ok: boolean): void {
-    if (this.#soloUntil === 0 || !this.#outstanding.delete(id)) return;
-    if (ok) this.#soloSucceeded = true;
-    if (this.#outstanding.size === 0) this.#next();
-  }
-
-  #next(): void {
-    if (this.#soloSucceeded && Date.now() >= this.#soloUntil) {
-      // Solo mode is over: what waited goes at once.
-      this.#soloUntil = 0;
-      for (const h of this.#held) this.send(h.message);
-      this.#held = [];
-      return;
-    }
-    const work = this.#held.shift();
-    if (work === undefined) return;
-    for (const id of work.ids) this.#outstanding.add(id);
-    this.send(work.message);
+    this.#gate.submit(message, ids);
   }
 
   /** Kills the process (a test, or the watchdog): it is restarted like after a crash. */
@@ -334,7 +295,7 @@ export class RunnerProcess {
         const l = this.#loads.get(m.sb);
         this.#loads.delete(m.sb);
         l?.resolve(m);
-        this.#settled(m.sb, m.ok);
+        this.#gate.settled(m.sb, m.ok);
         return;
       }
       case 'cold':
@@ -346,7 +307,7 @@ export class RunnerProcess {
         const lane = this.invocations.get(m.inv);
         this.invocations.delete(m.inv);
         lane?.onResult(m);
-        this.#settled(m.inv, m.t === 'result' && m.ok);
+        this.#gate.settled(m.inv, m.t === 'result' && m.ok);
         return;
       }
       case 'call': {
@@ -383,11 +344,9 @@ export class RunnerProcess {
     // since a retry policy should not blame a message for a crash it may only have witnessed (a
     // lane reloading after an earlier crash included). Work still waiting its turn in solo mode
     // never reached the process, and says so.
-    const held = new Set(this.#held.flatMap((h) => h.ids));
-    this.#held = [];
-    this.#outstanding.clear();
-    const witnessed = this.#loads.size + this.invocations.size - held.size;
-    const others = witnessed - 1;
+    const inFlight = this.#loads.size + this.invocations.size;
+    const held = this.#gate.exited((unsent) => inFlight - unsent.size);
+    const others = inFlight - held.size - 1;
     const failure = others > 0 ? new RunnerExitedError(error.message, others) : error;
     const unsent = new RunnerExitedError(error.message, 0, false);
     const errorFor = (id: number): BlockError => (held.has(id) ? unsent : failure);
@@ -396,14 +355,6 @@ export class RunnerProcess {
     const lanes = new Set(this.invocations.values());
     this.invocations.clear();
     for (const lane of lanes) lane.onExit(errorFor);
-    // A crash several pieces of work witnessed: the next process runs one at a time for a while.
-    if (witnessed > 1) {
-      this.#soloUntil = Date.now() + SOLO_MS;
-      this.#soloSucceeded = false;
-    } else if (this.#soloUntil !== 0) {
-      // The culprit crashed alone, as intended: solo mode goes on from the restart.
-      this.#soloUntil = Math.max(this.#soloUntil, Date.now() + SOLO_MS);
-    }
     if (this.#closed) return;
     this.#pool.noteExit(this, reason, code, signal);
     // A process that dies soon after starting is restarted after a doubling backoff, so a block that
