@@ -33,7 +33,15 @@ function oversized(m: FromRunner, bytes: number): FromRunner {
     case 'loaded':
       return { t: 'loaded', sb: m.sb, ok: false, error: error(BlockErrorCodes.INVALID_BLOCK), copied: m.copied };
     case 'result':
-      return { ...m, ok: false, error: error(BlockErrorCodes.RESULT_TOO_LARGE) } as FromRunner;
+      // Without the value that made it too large.
+      return {
+        t: 'result',
+        inv: m.inv,
+        ok: false,
+        error: error(BlockErrorCodes.RESULT_TOO_LARGE),
+        copied: m.copied,
+        coldStarts: m.coldStarts,
+      };
     case 'call': {
       // Answered here: the node never hears of it.
       const c = calls.get(m.call);
