@@ -1,6 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, createServer, request, type ClientRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, request, type ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -18,6 +17,7 @@ import {
   type S3BlobStoreOptions,
 } from '../src/index.js';
 import * as fx from './fixtures.js';
+import { serveRoutes } from './serve.js';
 
 // Hostile reads of what the S3 store holds: byte ranges a client makes up, and the shared rendition
 // cache after its object was damaged or replaced in the bucket. Served over real HTTP from the
@@ -62,18 +62,9 @@ async function node(
 }
 
 async function serve(routes: HttpRoute[]): Promise<string> {
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const route = routes.find((r) => url.pathname.startsWith(r.prefix));
-    if (route === undefined) return void res.writeHead(404).end();
-    route.handle(req, res, { admin: true, grants: {} }, url).catch(() => res.writeHead(500).end());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(() => r(undefined)));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await serveRoutes(routes);
+  cleanups.push(server.close);
+  return server.url;
 }
 
 async function upload(base: string, data: Buffer): Promise<string> {

@@ -1,16 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisEngine } from '@tributary/engine/redis';
 import type { JsonValue } from '@tributary/protocol';
-import { TributaryError } from '@tributary/protocol';
-import { httpStatusOf, type HttpRoute } from '@tributary/server';
+import type { HttpRoute } from '@tributary/server';
 import { eventually, startRedis, startS3, type RedisServer, type S3Server } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createImages, S3BlobStore, type ImagesOptions } from '../src/index.js';
 import * as fx from './fixtures.js';
+import { serveRoutes } from './serve.js';
 
 // A hostile client against the upload routes, on the parts a deployment runs: upload tokens in a
 // real redis-server, blobs on the testkit's S3 server (s3rver behind its SigV4-checking front). By
@@ -63,23 +62,9 @@ async function node(uploads: ImagesOptions['uploads'] = {}, on: RedisServer = re
 }
 
 async function serve(routes: HttpRoute[]): Promise<string> {
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const route = routes.find((r) => url.pathname.startsWith(r.prefix));
-    if (route === undefined) return void res.writeHead(404).end();
-    // What the broker does with an error that is not the route's own answer: its code's status, or
-    // INTERNAL (500) for an error without one.
-    route.handle(req, res, { admin: true, grants: {} }, url).catch((err: { code?: unknown }) => {
-      const status = err instanceof TributaryError ? httpStatusOf(err.code) : 500;
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(() => r(undefined)));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await serveRoutes(routes);
+  cleanups.push(server.close);
+  return server.url;
 }
 
 async function issue(base: string, body: unknown): Promise<Response> {

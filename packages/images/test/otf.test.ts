@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +20,7 @@ import {
 import type { HttpRoute } from '@tributary/server';
 import type { BlobStore } from '../src/blobs.js';
 import * as fx from './fixtures.js';
+import { serveRoutes } from './serve.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -35,15 +34,9 @@ const thumbAuto = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fill', width:
 
 /** A plain HTTP server with the image routes, as the broker would mount them (anonymous caller). */
 async function serve(routes: HttpRoute[]): Promise<string> {
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const route = routes.find((r) => url.pathname.startsWith(r.prefix));
-    if (route === undefined) return void res.writeHead(404).end();
-    route.handle(req, res, { admin: false, grants: {} }, url).catch(() => res.writeHead(500).end());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await serveRoutes(routes, { admin: false, grants: {} });
+  cleanups.push(server.close);
+  return server.url;
 }
 
 async function setup(options: { keys?: UrlSigner; cacheBytes?: number } = {}) {

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +8,7 @@ import { createImages } from '../src/index.js';
 import type { HttpRoute } from '@tributary/server';
 import type { PublishUploadEvent } from '../src/internal.js';
 import * as fx from './fixtures.js';
+import { serveRoutes } from './serve.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -18,15 +17,9 @@ afterEach(async () => {
 
 /** The image routes on a plain HTTP server, as the broker mounts them (an admin caller). */
 async function serve(routes: HttpRoute[]): Promise<string> {
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const route = routes.find((r) => url.pathname.startsWith(r.prefix));
-    if (route === undefined) return void res.writeHead(404).end();
-    route.handle(req, res, { admin: true, grants: {} }, url).catch(() => res.writeHead(500).end());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise((r) => server.close(() => r())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await serveRoutes(routes);
+  cleanups.push(server.close);
+  return server.url;
 }
 
 /** createImages on a fresh engine and data dir; the engine's append is watched. */

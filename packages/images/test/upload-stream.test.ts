@@ -1,6 +1,5 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryEngine } from '@tributary/engine';
@@ -10,6 +9,7 @@ import { eventually, startS3, type S3Server } from '@tributary/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createImages, DiskBlobStore, S3BlobStore, type BlobStore } from '../src/index.js';
 import * as fx from './fixtures.js';
+import { serveRoutes } from './serve.js';
 
 // The upload and blob routes over real HTTP, on the disk store and on S3 (s3rver on loopback behind
 // the testkit's SigV4-verifying front): bodies stream to the store under the token's cap, downloads
@@ -61,18 +61,9 @@ async function node(kind: 'disk' | 's3', server?: S3Server, secretAccessKey?: st
 }
 
 async function serve(routes: HttpRoute[]): Promise<string> {
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const route = routes.find((r) => url.pathname.startsWith(r.prefix));
-    if (route === undefined) return void res.writeHead(404).end();
-    route.handle(req, res, { admin: true, grants: {} }, url).catch(() => res.writeHead(500).end());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(() => r(undefined)));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await serveRoutes(routes);
+  cleanups.push(server.close);
+  return server.url;
 }
 
 interface Issued {
