@@ -32,6 +32,10 @@ describe('tributary trace and replay', () => {
       if (traced.code !== 0) await new Promise((r) => setTimeout(r, 100));
     }
     const lines = traced.stdout.trim().split('\n');
+    // What the README's quick start promises for the same reading and command.
+    const readme = await readFile(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+    expect(readme).toContain("tributary pub sensors.d1 '{\"celsius\":45}'");
+    expect(readme).toContain('tributary trace alerts.temperature 1 ');
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(
       /^alerts\.temperature#1 {2}by temperature-alert@[0-9a-f]{12} \+\d+ ms {2}\S+Z {2}\{"device":"d1","celsius":45/,
