@@ -34,7 +34,7 @@ describe('tributary trace and replay', () => {
     const lines = traced.stdout.trim().split('\n');
     // What the README's quick start promises for the same reading and command.
     const readme = await readFile(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
-    expect(readme).toContain("tributary pub sensors.d1 '{\"celsius\":45}'");
+    expect(readme).toContain('tributary pub sensors.d1 \'{"celsius":45}\'');
     expect(readme).toContain('tributary trace alerts.temperature 1 ');
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(
