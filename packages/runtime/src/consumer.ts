@@ -4,6 +4,7 @@ import type { DeployedBlock } from './deployed.js';
 import { BlockError } from './errors.js';
 import { RunnerExitedError } from './process/pool.js';
 import { messageInput } from './triggers/input.js';
+import { ErrorCodes, isTributaryError } from '@tributary/protocol';
 
 /** Retry policy of after-publish blocks. */
 export interface RetryOptions {
@@ -234,7 +235,10 @@ export class GroupConsumer {
         attempt--;
       }
       if (attempt >= retry.attempts) {
-        await this.#deps.deadLetter(this.#block, entry, err, attempt);
+        const failure = err;
+        const attempts = attempt;
+        // Idempotent (the dead letter's msgId is its entry's), so it is retried through an outage.
+        await this.#stored(() => this.#deps.deadLetter(this.#block, entry, failure, attempts));
         await this.#ack([entry]);
         return;
       }
@@ -262,7 +266,28 @@ export class GroupConsumer {
       if (offsets === undefined) byChannel.set(e.channel, [e.offset]);
       else offsets.push(e.offset);
     }
-    for (const [channel, offsets] of byChannel) await this.#deps.groups.ack(this.#group, channel, offsets);
+    for (const [channel, offsets] of byChannel) await this.#stored(() => this.#deps.groups.ack(this.#group, channel, offsets));
+  }
+
+  /**
+   * Runs a store write that may be repeated (an ack, a dead letter with its msgId) until it succeeds
+   * while the store is unreachable, with backoff, so a consumer recovers as soon as the store is
+   * back. Left to the claim instead, a message handled during an outage but not acked (or not
+   * dead-lettered) waited claimIdleMs (30 s) before anything handled it again. Other failures, and
+   * stop(), end it as before: the entry stays pending for a claim.
+   */
+  async #stored<T>(write: () => Promise<T>): Promise<T> {
+    let wait = this.#deps.retry.baseMs;
+    for (;;) {
+      try {
+        return await write();
+      } catch (err) {
+        if (this.#stopped || !isTributaryError(err) || (err.code !== ErrorCodes.UNAVAILABLE && err.code !== ErrorCodes.TIMEOUT)) throw err;
+        this.#deps.log?.warn({ err, block: this.#block.name }, 'the store is unreachable: retrying an ack or dead letter');
+        await this.#backoff(wait);
+        wait = Math.min(this.#deps.retry.maxMs, wait * 2);
+      }
+    }
   }
 
   /** Waits `ms`, or until a notification or stop() wakes the consumer. */
