@@ -48,6 +48,7 @@ import {
 } from '../../packages/images/src/index.js';
 import { median } from './lib/hist.js';
 import { machineInfo, machineLoad, type MachineInfo } from './lib/machine.js';
+import { makePhoto } from './lib/photo.js';
 
 const C = {
   width: 2048,
@@ -67,31 +68,10 @@ const SPEC = parseSpec({ v: 1, steps: [{ op: 'resize', mode: 'fit', width: 320 }
 interface SharpChain {
   resize(o: { width: number }): SharpChain;
   jpeg(o: { quality: number }): SharpChain;
-  composite(layers: Array<{ input: Buffer; blend: string; raw?: { width: number; height: number; channels: number } }>): SharpChain;
-  raw(): SharpChain;
   toBuffer(): Promise<Buffer>;
 }
-type Sharp = ((input?: Buffer | { create: Record<string, unknown> }) => SharpChain) & { versions: Record<string, string> };
+type Sharp = ((input: Buffer) => SharpChain) & { versions: Record<string, string> };
 const sharp = createRequire(new URL('../../packages/images/package.json', import.meta.url))('sharp') as Sharp;
-
-/** The same kind of photo scripts/bench/images.ts transforms. */
-async function makeInput(): Promise<Buffer> {
-  const { width: w, height: h } = C;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">
-    <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#1e3a8a"/><stop offset="0.6" stop-color="#f59e0b"/><stop offset="1" stop-color="#7c2d12"/></linearGradient></defs>
-    <rect width="${w}" height="${h}" fill="url(#g)"/>
-    ${Array.from({ length: 40 }, (_, i) => `<circle cx="${(i * 347) % w}" cy="${(i * 211) % h}" r="${40 + ((i * 53) % 160)}" fill="hsl(${(i * 37) % 360},70%,55%)" fill-opacity="0.6"/>`).join('')}
-  </svg>`;
-  const noise = await sharp({
-    create: { width: w, height: h, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
-  })
-    .raw()
-    .toBuffer();
-  return sharp(Buffer.from(svg))
-    .composite([{ input: noise, blend: 'soft-light', raw: { width: w, height: h, channels: 3 } }])
-    .jpeg({ quality: 90 })
-    .toBuffer();
-}
 
 /** Runs `n` jobs with at most `concurrency` at once; their latencies (ms) and the wall seconds. */
 async function pool(n: number, concurrency: number, job: (i: number) => Promise<void>): Promise<{ seconds: number; ms: number[] }> {
@@ -189,7 +169,7 @@ export async function runImagesStore(log: (s: string) => void = console.log): Pr
   const machine = machineInfo();
   const otherCoresBefore = await machineLoad(1000);
   const loadBefore = loadavg();
-  const input = await makeInput();
+  const input = await makePhoto(C.width, C.height);
   const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'trib-bench-store-'));
   const s3: S3Server = await startS3();
   const engine = new MemoryEngine();

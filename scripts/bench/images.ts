@@ -42,6 +42,7 @@ import { BlockRunner, compileBlock, type BlockManifest, type PublishFn } from '@
 // package's source and node_modules, as blocks.ts reaches isolated-vm in the runtime's.
 import { createImages, parseSpec, type Images } from '../../packages/images/src/index.js';
 import { median, medianInterval } from './lib/hist.js';
+import { makePhoto } from './lib/photo.js';
 
 const run = promisify(execFile);
 
@@ -84,8 +85,6 @@ const SPEC = { v: 1, steps: [{ op: 'resize', mode: 'fit', width: IMAGES.outWidth
 interface SharpChain {
   resize(o: { width: number }): SharpChain;
   jpeg(o: { quality: number; mozjpeg?: boolean }): SharpChain;
-  composite(layers: Array<{ input: Buffer; blend: string; raw?: { width: number; height: number; channels: number } }>): SharpChain;
-  raw(): SharpChain;
   toBuffer(): Promise<Buffer>;
   toFile(path: string): Promise<unknown>;
   metadata(): Promise<{ width?: number; height?: number; format?: string }>;
@@ -162,25 +161,6 @@ export interface ImagesBenchResult {
     urlOverIm?: number;
   };
   blockSplit: number[];
-}
-
-/** A 3 MP photo-like JPEG: smooth gradients and shapes with gaussian noise on top (not trivially compressible). */
-async function makeInput(): Promise<Buffer> {
-  const { width: w, height: h } = IMAGES;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">
-    <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#1e3a8a"/><stop offset="0.6" stop-color="#f59e0b"/><stop offset="1" stop-color="#7c2d12"/></linearGradient></defs>
-    <rect width="${w}" height="${h}" fill="url(#g)"/>
-    ${Array.from({ length: 40 }, (_, i) => `<circle cx="${(i * 347) % w}" cy="${(i * 211) % h}" r="${40 + ((i * 53) % 160)}" fill="hsl(${(i * 37) % 360},70%,55%)" fill-opacity="0.6"/>`).join('')}
-  </svg>`;
-  const noise = await sharp({
-    create: { width: w, height: h, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
-  })
-    .raw()
-    .toBuffer();
-  return sharp(Buffer.from(svg))
-    .composite([{ input: noise, blend: 'soft-light', raw: { width: w, height: h, channels: 3 } }])
-    .jpeg({ quality: 90 })
-    .toBuffer();
 }
 
 /** Wall seconds, and CPU ms (user + system) of this process (every thread) and of its main thread, of a timed section. */
@@ -659,7 +639,7 @@ export async function runImages(log: (s: string) => void = console.log): Promise
   try {
     const im = imagemagickVersion();
     if (im === undefined) log(`images: ${CONVERT} is not ImageMagick (apt-get install -y imagemagick): skipping (d)`);
-    const input = await makeInput();
+    const input = await makePhoto(IMAGES.width, IMAGES.height);
     await writeFile(join(tmp, 'in.jpg'), input);
     log(`images: input ${IMAGES.width}×${IMAGES.height} JPEG, ${(input.length / 1024).toFixed(0)} KiB; concurrency ${IMAGES.concurrency}`);
 
