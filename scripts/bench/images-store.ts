@@ -70,7 +70,7 @@ interface SharpChain {
   jpeg(o: { quality: number }): SharpChain;
   toBuffer(): Promise<Buffer>;
 }
-type Sharp = ((input: Buffer) => SharpChain) & { versions: Record<string, string> };
+type Sharp = ((input?: Buffer) => SharpChain) & { versions: Record<string, string> };
 const sharp = createRequire(new URL('../../packages/images/package.json', import.meta.url))('sharp') as Sharp;
 
 /** Runs `n` jobs with at most `concurrency` at once; their latencies (ms) and the wall seconds. */
