@@ -99,11 +99,87 @@ describe('RedisEngine on one server', () => {
       // EVALSHA sha numkeys (stream meta dedup…) per channel: a's 64 and b's 10, then a's 36.
       expect(fromClients.map((s) => Number(s.args[2]))).toEqual([2 + 64 + 2 + 10, 2 + 36]);
       const published = seen.filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'publish');
-      // One notification per entry on the channel's topic, and one on each of its two pattern feeds.
+      // One notification per entry on the channel's topic; none on the pattern feeds, which no
+      // connection holds here.
       expect(published.filter((s) => s.args[1]?.includes(':m:'))).toHaveLength(110);
-      expect(published.filter((s) => s.args[1]?.includes(':f:'))).toHaveLength(220);
+      expect(published.filter((s) => s.args[1]?.includes(':f:'))).toHaveLength(0);
     } finally {
       monitor.disconnect();
+    }
+  });
+
+  it('runs four commands for a lone append to a live channel: HMGET, HINCRBY, XADD, PUBLISH', async () => {
+    const e = engine(redis.url);
+    const ch = uniqueChannel('lone');
+    await e.append({ channel: ch, payload: '0' }); // creates the meta hash and the stream
+    const monitor = await raw.monitor();
+    const seen: Array<{ args: string[]; source: string }> = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
+    try {
+      await e.append({ channel: ch, payload: '1' });
+      await e.append({ channel: ch, payload: '2' });
+      await raw.echo('end-of-test');
+      await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
+      const inScript = seen.filter((s) => s.source === 'lua').map((s) => s.args[0]?.toLowerCase());
+      // No EXISTS (the stream's absence shows in XADD NOMKSTREAM's reply), no feed PUBLISH (no
+      // pattern is held: asked once per call). Expiries are refreshed at most once per 1/64 of maxAge.
+      const per = ['time', 'hmget', 'pubsub', 'hincrby', 'xadd', 'publish'];
+      expect(inScript).toEqual([...per, ...per]);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('publishes to a pattern feed only while a connection subscribes to it', async () => {
+    const appender = engine(redis.url);
+    const follower = engine(redis.url);
+    const head = `feed${Math.random().toString(36).slice(2, 8)}`;
+    const ch = `${head}.d1.temp`;
+    await appender.append({ channel: ch, payload: '0' });
+    const monitor = await raw.monitor();
+    const seen: Array<{ args: string[]; source: string }> = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
+    const feedPublishes = (): string[] =>
+      seen
+        .filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'publish' && s.args[1]?.includes(':f:'))
+        .map((s) => s.args[1] ?? '');
+    try {
+      await appender.append({ channel: ch, payload: '1' });
+      const c = collector();
+      const f = await follower.followPattern(`${head}.>`, c.listener);
+      await appender.append({ channel: ch, payload: '2' });
+      await c.waitFor(1);
+      await f.close();
+      await eventually(async () => Number(((await raw.call('PUBSUB', 'NUMSUB', `${keyPrefix}f:${head}`)) as [string, number])[1]) === 0, {
+        message: 'the feed to be unsubscribed',
+      });
+      await appender.append({ channel: ch, payload: '3' });
+      await raw.echo('end-of-test');
+      await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
+      expect(c.entries.map((x) => x.payload)).toEqual(['2']);
+      expect(feedPublishes()).toEqual([`${keyPrefix}f:${head}`]);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('delivers to a pattern every append stored after its follow resolved, on another node, at once', async () => {
+    // The race a feed registry would have: the follow resolves, and the very next append of another
+    // node must already publish to the feed it subscribed. 40 fresh feeds, each appended to at once.
+    const appender = engine(redis.url);
+    const follower = engine(redis.url);
+    await appender.append({ channel: uniqueChannel('race'), payload: '0' }); // loads the script
+    const run = `race${Math.random().toString(36).slice(2, 8)}`;
+    for (let i = 0; i < 40; i++) {
+      const c = collector();
+      // Every fifth one reads the all-channels feed (a leading wildcard).
+      const pattern = i % 5 === 4 ? `*.${run}x${i}.>` : `${run}h${i}.>`;
+      const channel = i % 5 === 4 ? `a.${run}x${i}.t` : `${run}h${i}.t`;
+      const f = await follower.followPattern(pattern, c.listener);
+      await appender.append({ channel, payload: String(i) });
+      await c.waitFor(1);
+      expect(c.entries.map((x) => [x.channel, x.payload])).toEqual([[channel, String(i)]]);
+      await f.close();
     }
   });
 

@@ -208,6 +208,10 @@ export class RedisEngine implements StreamEngine {
       this.#sharded !== undefined ? 'SPUBLISH' : 'PUBLISH',
       // On one server the channel's own topic names it; on a Cluster every topic carries the line.
       this.#sharded !== undefined ? 0 : 1,
+      // On one server the two feeds are published to only while subscribed (see APPEND_LUA). A
+      // Cluster feed is 16,384 topics that a node subscribes to one master at a time, so there it
+      // is always published to.
+      this.#sharded !== undefined ? 0 : 2,
       parts.length,
     ];
     for (const p of parts) {

@@ -74,7 +74,9 @@ end
  * holds one channel, since its keys must share a slot).
  * ARGV: maxLength, maxAgeMs, dedupWindowMs, metaTtlMs, the publish command ('PUBLISH' on one
  * server, 'SPUBLISH' on a Cluster), b (how many leading topics of each channel get the
- * notification without the channel line: their name says the channel), c (channels); then per
+ * notification without the channel line: their name says the channel), w (how many trailing
+ * topics of each channel are published to only while some connection subscribes to them),
+ * c (channels); then per
  * channel: the channel, the channel line (`<channel>\n`), t (topics), the t topics, n (entries),
  * per entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none), meta ('' = none: lineage and
  * trace context as the broker encodes them, one field so an entry without them costs nothing),
@@ -88,6 +90,12 @@ end
  * the channel's topic gets the bare notification; on a Cluster every topic is in the channel's slot
  * (see keys.ts), so SPUBLISH stays on this shard, and every topic gets the channel line.
  *
+ * On one server a feed is published to only while some connection subscribes to it (PUBSUB NUMSUB,
+ * asked once per feed per call): most deployments hold no pattern, and the two feed PUBLISHes were
+ * two of an append's seven commands. It is exact, not a cache: a node subscribes to a feed before
+ * its pattern follow resolves, and Redis runs this script after or before that SUBSCRIBE, never
+ * during it, so an append stored after the follow resolved always reaches it.
+ *
  * A msgId is a duplicate only within the current epoch: after a reset the same id stores again,
  * as in the memory engine; a msgId repeated inside one batch is a duplicate of its first use. Each
  * entry gets its own notification (a JSON header line, then the payload verbatim) so followers need
@@ -96,7 +104,7 @@ end
  */
 export const APPEND_LUA = `${COMMON}
 local max_len, max_age, dedup_ms, meta_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local publish, bare, channels = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local publish, bare, watched, channels = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local now = now_ms()
 local t = string.format('%.0f', now)
 local slack = math.floor(max_age / 64)
@@ -114,6 +122,19 @@ local function header_of(epoch, offset, msg_id, hops, meta_text)
   if hops ~= '' then h = h .. ',"h":"' .. hops .. '"' end
   if meta_text ~= '' then h = h .. ',"m":' .. cjson.encode(meta_text) end
   return h .. '}'
+end
+
+-- Whether a connection subscribes to each watched topic: subscriptions cannot change while the
+-- script runs, so each topic is asked about once per call (the channels of a call share feeds).
+local held = {}
+local function holders(from, to)
+  local ask = {}
+  for i = from, to do
+    if held[ARGV[i]] == nil then ask[#ask + 1] = ARGV[i] end
+  end
+  if #ask == 0 then return end
+  local r = redis.call('PUBSUB', 'NUMSUB', unpack(ask))
+  for i = 1, #r, 2 do held[r[i]] = tonumber(r[i + 1]) > 0 end
 end
 
 -- One channel's section: keys from KEYS[k], arguments from ARGV[a]. Appends its results to out
@@ -134,12 +155,16 @@ local function append_channel(k, a)
     local epoch, refreshed = m[1], tonumber(m[2])
     local stored = false
 
-    local function ensure_groups(offset)
-      if redis.call('EXISTS', stream) == 0 then
-        for _, f in ipairs(redis.call('HKEYS', meta)) do
-          if string.sub(f, 1, 2) == 'g:' then redis.call('HDEL', meta, f) end
-        end
+    -- The stream is gone while its meta hash lives (it ages out first): the meta's memory of the
+    -- groups made on it is stale.
+    local function forget_groups()
+      for _, f in ipairs(redis.call('HKEYS', meta)) do
+        if string.sub(f, 1, 2) == 'g:' then redis.call('HDEL', meta, f) end
       end
+    end
+
+    -- Positioned just before this batch's first entry, so a group made after the XADD still gets it.
+    local function ensure_groups(offset)
       if groups == 0 then return end
       local before = string.format('%.0f-0', tonumber(offset) - 1)
       for i = groups_at + 1, groups_at + groups do
@@ -157,22 +182,33 @@ local function append_channel(k, a)
       if not epoch then epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl) end
       local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
       local id = offset .. '-0'
-      if not stored then ensure_groups(offset) end
-      if not has_id and hops == '' and meta_text == '' then
-        redis.call('XADD', stream, 'MAXLEN', max_len, id, 'payload', payload, 'time', t)
-      else
-        local fields = {'payload', payload, 'time', t}
-        if has_id then fields[#fields + 1] = 'msgId'; fields[#fields + 1] = msg_id end
-        if hops ~= '' then fields[#fields + 1] = 'hops'; fields[#fields + 1] = hops end
-        if meta_text ~= '' then fields[#fields + 1] = 'meta'; fields[#fields + 1] = meta_text end
+      local fields = {'payload', payload, 'time', t}
+      if has_id then fields[#fields + 1] = 'msgId'; fields[#fields + 1] = msg_id end
+      if hops ~= '' then fields[#fields + 1] = 'hops'; fields[#fields + 1] = hops end
+      if meta_text ~= '' then fields[#fields + 1] = 'meta'; fields[#fields + 1] = meta_text end
+      if stored then
         redis.call('XADD', stream, 'MAXLEN', max_len, id, unpack(fields))
+      else
+        -- NOMKSTREAM tells whether the stream was there without an EXISTS on every batch.
+        if not redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', max_len, id, unpack(fields)) then
+          forget_groups()
+          redis.call('XADD', stream, 'MAXLEN', max_len, id, unpack(fields))
+        end
+        ensure_groups(offset)
       end
       stored = true
       if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
       local note = header_of(epoch, offset, has_id and msg_id or nil, hops, meta_text) .. '\\n' .. payload
+      local lined = nil
       for i = 1, topics do
-        if i <= bare then redis.call(publish, ARGV[topics_from - 1 + i], note)
-        else redis.call(publish, ARGV[topics_from - 1 + i], prefix .. note) end
+        local topic = ARGV[topics_from - 1 + i]
+        if i <= topics - watched or held[topic] then
+          if i <= bare then redis.call(publish, topic, note)
+          else
+            lined = lined or prefix .. note
+            redis.call(publish, topic, lined)
+          end
+        end
       end
       return {offset, epoch, t, 0}
     end
@@ -182,6 +218,7 @@ local function append_channel(k, a)
     -- write to the channel's own keys fails that entry and every later one of the channel (they
     -- would fail alike).
     local broken = nil
+    if watched > 0 then holders(topics_from + topics - watched, topics_from + topics - 1) end
     for i = 1, n do
       local e = entries_from + 5 * (i - 1)
       local payload, has_id, msg_id, hops, meta_text = ARGV[e], ARGV[e + 1] == '1', ARGV[e + 2], ARGV[e + 3], ARGV[e + 4]
@@ -225,7 +262,7 @@ local function append_channel(k, a)
   return next_k, next_a
 end
 
-local k, a = 1, 8
+local k, a = 1, 9
 for _ = 1, channels do
   k, a = append_channel(k, a)
 end
