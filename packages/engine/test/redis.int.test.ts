@@ -96,8 +96,13 @@ describe('RedisEngine on one server', () => {
         (s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args),
       );
       expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(2).fill('evalsha'));
-      // EVALSHA sha numkeys (stream meta dedup…) per channel: a's 64 and b's 10, then a's 36.
-      expect(fromClients.map((s) => Number(s.args[2]))).toEqual([2 + 64 + 2 + 10, 2 + 36]);
+      // EVALSHA sha numkeys (stream, meta, a dedup key per entry with a msgId) per channel: a's 64
+      // and b's 10 (no msgIds: no keys), then a's 36.
+      expect(fromClients.map((s) => Number(s.args[2]))).toEqual([2 + 64 + 2, 2 + 36]);
+      // A plain entry is two arguments (payload, kind ''), one with a msgId five. (EVALSHA sha
+      // numkeys, the keys, 8 call arguments, then per channel its name, 3 topics and their count,
+      // the group count and the entry count.)
+      expect(fromClients[0]?.args.length).toBe(3 + (2 + 64 + 2) + 8 + 2 * 7 + 64 * 5 + 10 * 2);
       const published = seen.filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'publish');
       // One notification per entry on the channel's topic; none on the pattern feeds, which no
       // connection holds here.
@@ -181,6 +186,48 @@ describe('RedisEngine on one server', () => {
       expect(c.entries.map((x) => [x.channel, x.payload])).toEqual([[channel, String(i)]]);
       await f.close();
     }
+  });
+
+  it('stores a batch mixing plain entries, msgIds, hops and meta in one call, each with its own fields', async () => {
+    const e = engine(redis.url);
+    const ch = uniqueChannel('mix');
+    const other = uniqueChannel('mix.other');
+    const c = collector();
+    const f = await e.follow(ch, c.listener);
+    // One turn: one script call, entries of different lengths in both channels' sections.
+    const results = await Promise.all([
+      e.append({ channel: ch, payload: '1' }),
+      e.append({ channel: ch, payload: '2', msgId: 'a', hops: 3 }),
+      e.append({ channel: other, payload: '9', msgId: 'a' }),
+      e.append({ channel: ch, payload: '3', hops: 2 }),
+      e.append({ channel: ch, payload: '4', meta: 'm4' }),
+      e.append({ channel: ch, payload: '5', msgId: 'a' }),
+      e.append({ channel: ch, payload: '6', msgId: 'b', meta: 'm6' }),
+      e.append({ channel: ch, payload: '7' }),
+    ]);
+    expect(results.map((r) => [r.offset, r.duplicate])).toEqual([
+      [1, false],
+      [2, false],
+      [1, false],
+      [3, false],
+      [4, false],
+      [2, true],
+      [5, false],
+      [6, false],
+    ]);
+    const fields = (x: { payload: string; msgId?: string; hops?: number; meta?: string }) => [x.payload, x.msgId, x.hops, x.meta];
+    const want = [
+      ['1', undefined, undefined, undefined],
+      ['2', 'a', 3, undefined],
+      ['3', undefined, 2, undefined],
+      ['4', undefined, undefined, 'm4'],
+      ['6', 'b', undefined, 'm6'],
+      ['7', undefined, undefined, undefined],
+    ];
+    expect((await e.read(ch, { after: 0, limit: 10 })).entries.map(fields)).toEqual(want);
+    expect((await c.waitFor(6)).map(fields)).toEqual(want);
+    expect((await e.read(other, { after: 0, limit: 10 })).entries.map(fields)).toEqual([['9', 'a', undefined, undefined]]);
+    await f.close();
   });
 
   it('fails only the entry Redis refused in a batch: the others are stored, delivered and acknowledged', async () => {

@@ -146,18 +146,17 @@ export class RedisEngine implements StreamEngine {
       ? ShardedWakeups.appendTopics(o.keyPrefix, channel, slotOf(k.stream))
       : ClassicWakeups.appendTopics(o.keyPrefix, channel);
     const keys = [k.stream, k.meta];
-    const args: Array<string | number> = [channel, `${channel}\n`, topics.length, ...topics, batch.length];
+    const args: Array<string | number> = [channel, topics.length, ...topics, groups.length, ...groups, batch.length];
+    // An entry's kind and extra arguments: see APPEND_LUA.
     for (const e of batch) {
-      keys.push(dedupKey(o.keyPrefix, channel, e.msgId ?? ''));
-      args.push(
-        e.payload,
-        e.msgId === undefined ? '0' : '1',
-        e.msgId ?? '',
-        e.hops !== undefined && e.hops > 0 ? String(e.hops) : '',
-        e.meta ?? '',
-      );
+      const hops = e.hops !== undefined && e.hops > 0 ? String(e.hops) : '';
+      const meta = e.meta ?? '';
+      if (e.msgId !== undefined) {
+        keys.push(dedupKey(o.keyPrefix, channel, e.msgId));
+        args.push(e.payload, 'i', e.msgId, hops, meta);
+      } else if (hops !== '' || meta !== '') args.push(e.payload, 'e', hops, meta);
+      else args.push(e.payload, '');
     }
-    args.push(groups.length, ...groups);
     const results = new Promise<Array<AppendResult | Error>>((resolve, reject) => {
       let chars = 0;
       for (const e of batch) chars += e.payload.length;

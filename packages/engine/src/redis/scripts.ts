@@ -76,12 +76,14 @@ end
  * server, 'SPUBLISH' on a Cluster), b (how many leading topics of each channel get the
  * notification without the channel line: their name says the channel), w (how many trailing
  * topics of each channel are published to only while some connection subscribes to them),
- * c (channels); then per
- * channel: the channel, the channel line (`<channel>\n`), t (topics), the t topics, n (entries),
- * per entry payload, hasMsgId ('1'|'0'), msgId, hops ('' = none), meta ('' = none: lineage and
- * trace context as the broker encodes them, one field so an entry without them costs nothing),
- * then g and the g stream-group names of the consumer groups matching the channel.
- * KEYS: per channel its stream, its meta hash, then one dedup key per entry.
+ * c (channels); then per channel: the channel, t (topics), the t topics, g and the g stream-group
+ * names of the consumer groups matching the channel, n (entries), then per entry its payload and
+ * its kind: '' (a plain entry: nothing follows), 'i' (with a msgId: msgId, hops, meta follow) or
+ * 'e' (without: hops, meta follow); hops '' = none, meta '' = none (lineage and trace context as
+ * the broker encodes them, one field so an entry without them costs nothing). Most entries are
+ * plain, and each argument costs twice in Redis (an object, then a Lua string) and once in Node:
+ * a plain entry is two arguments and no key.
+ * KEYS: per channel its stream, its meta hash, then one dedup key per entry with a msgId, in order.
  * Returns one {offset, epoch, time, duplicate (0|1)} or {'!', error} per entry, in order over all
  * channels.
  *
@@ -141,13 +143,26 @@ end
 -- and returns where the next section starts.
 local function append_channel(k, a)
   local stream, meta = KEYS[k], KEYS[k + 1]
-  local channel, prefix, topics = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
-  local topics_from = a + 3
-  local n = tonumber(ARGV[topics_from + topics])
-  local entries_from = topics_from + topics + 1
-  local groups_at = entries_from + 5 * n
+  local channel, topics = ARGV[a], tonumber(ARGV[a + 1])
+  local topics_from = a + 2
+  local groups_at = topics_from + topics
   local groups = tonumber(ARGV[groups_at])
-  local next_k, next_a = k + 2 + n, groups_at + 1 + groups
+  local n = tonumber(ARGV[groups_at + groups + 1])
+  -- Where each entry's arguments and dedup key are (entries differ in length): read before any
+  -- write, so a failure still knows where the next section starts.
+  local at, keys_at = {}, {}
+  local next_a, next_k = groups_at + groups + 2, k + 2
+  for i = 1, n do
+    at[i] = next_a
+    local kind = ARGV[next_a + 1]
+    if kind == '' then next_a = next_a + 2
+    elseif kind == 'i' then
+      keys_at[i] = next_k
+      next_k = next_k + 1
+      next_a = next_a + 5
+    else next_a = next_a + 4 end
+  end
+  local prefix = nil
   local first_out = #out
   local ok_all, whole = pcall(function()
     -- x: when the expiries were last pushed out (see the end of this section).
@@ -205,6 +220,7 @@ local function append_channel(k, a)
         if i <= topics - watched or held[topic] then
           if i <= bare then redis.call(publish, topic, note)
           else
+            prefix = prefix or channel .. '\\n'
             lined = lined or prefix .. note
             redis.call(publish, topic, lined)
           end
@@ -220,9 +236,14 @@ local function append_channel(k, a)
     local broken = nil
     if watched > 0 then holders(topics_from + topics - watched, topics_from + topics - 1) end
     for i = 1, n do
-      local e = entries_from + 5 * (i - 1)
-      local payload, has_id, msg_id, hops, meta_text = ARGV[e], ARGV[e + 1] == '1', ARGV[e + 2], ARGV[e + 3], ARGV[e + 4]
-      local dkey = KEYS[k + 1 + i]
+      local e = at[i]
+      local payload, kind = ARGV[e], ARGV[e + 1]
+      local has_id, msg_id, hops, meta_text, dkey = false, nil, '', '', nil
+      if kind == 'i' then
+        has_id, msg_id, hops, meta_text, dkey = true, ARGV[e + 2], ARGV[e + 3], ARGV[e + 4], KEYS[keys_at[i]]
+      elseif kind ~= '' then
+        hops, meta_text = ARGV[e + 2], ARGV[e + 3]
+      end
       if broken then
         out[#out + 1] = {'!', broken}
       else
