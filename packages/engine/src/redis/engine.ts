@@ -48,6 +48,16 @@ interface AppendPart {
  */
 const MAX_CALL_ENTRIES = 4 * MAX_BATCH_ENTRIES;
 
+/** Channels whose append keys and topics an engine keeps (see `#appendNames`). */
+const NAMES_KEPT = 50_000;
+
+/** A channel's keys and notification topics, as its appends name them. */
+interface AppendNames {
+  stream: string;
+  meta: string;
+  topics: readonly string[];
+}
+
 /** Entries per log read when a follow fills a gap. */
 const FILL_PAGE = 1000;
 
@@ -137,16 +147,26 @@ export class RedisEngine implements StreamEngine {
    * publishing to many channels cost one round trip and one script start for all of them instead
    * of one each. On a Cluster each channel's keys live in their own slot, so each batch is a call.
    */
-  async #appendBatch(channel: string, batch: readonly AppendInput[], written: () => void): Promise<Array<AppendResult | Error>> {
+  #appendBatch(channel: string, batch: readonly AppendInput[], written: () => void): Promise<Array<AppendResult | Error>> {
+    // Mostly known at once: then the batch joins this turn's call without a promise of its own. (On
+    // a Cluster a batch is sent at once, and its `written` may send the next: never synchronously,
+    // or a long chain of one connection's appends would recurse.)
+    const groups = this.#sharded === undefined ? this.#registry.forAppendNow(channel) : undefined;
+    if (groups !== undefined) return this.#queueBatch(channel, batch, written, groups);
+    return this.#registry.forAppend(channel).then((g) => this.#queueBatch(channel, batch, written, g));
+  }
+
+  #queueBatch(
+    channel: string,
+    batch: readonly AppendInput[],
+    written: () => void,
+    groups: readonly string[],
+  ): Promise<Array<AppendResult | Error>> {
     const o = this.#o;
-    const k = channelKeys(o.keyPrefix, channel);
-    const groups = await this.#registry.forAppend(channel);
     const sharded = this.#sharded !== undefined;
-    const topics = sharded
-      ? ShardedWakeups.appendTopics(o.keyPrefix, channel, slotOf(k.stream))
-      : ClassicWakeups.appendTopics(o.keyPrefix, channel);
+    const k = this.#appendNames(channel);
     const keys = [k.stream, k.meta];
-    const args: Array<string | number> = [channel, topics.length, ...topics, groups.length, ...groups, batch.length];
+    const args: Array<string | number> = [channel, k.topics.length, ...k.topics, groups.length, ...groups, batch.length];
     // An entry's kind and extra arguments: see APPEND_LUA.
     for (const e of batch) {
       const hops = e.hops !== undefined && e.hops > 0 ? String(e.hops) : '';
@@ -157,7 +177,7 @@ export class RedisEngine implements StreamEngine {
       } else if (hops !== '' || meta !== '') args.push(e.payload, 'e', hops, meta);
       else args.push(e.payload, '');
     }
-    const results = new Promise<Array<AppendResult | Error>>((resolve, reject) => {
+    return new Promise<Array<AppendResult | Error>>((resolve, reject) => {
       let chars = 0;
       for (const e of batch) chars += e.payload.length;
       const part: AppendPart = { keys, args, entries: batch.length, chars, written, resolve, reject };
@@ -169,7 +189,28 @@ export class RedisEngine implements StreamEngine {
       // The other channels' batches of this turn join it (their registry lookups settle together).
       if (this.#parts.length === 1) process.nextTick(() => this.#flushParts());
     });
-    return results;
+  }
+
+  /** Per channel, the keys and topics every append to it names (see {@link #appendNames}). */
+  readonly #names = new Map<string, AppendNames>();
+
+  /**
+   * The keys and topics of `channel`'s appends, kept: five strings (and on a Cluster a CRC16) per
+   * batch otherwise, and a busy node appends to the same channels again and again. Bounded like the
+   * registry's caches: past the bound it starts over.
+   */
+  #appendNames(channel: string): AppendNames {
+    let names = this.#names.get(channel);
+    if (names !== undefined) return names;
+    const prefix = this.#o.keyPrefix;
+    const k = channelKeys(prefix, channel);
+    const topics =
+      this.#sharded !== undefined
+        ? ShardedWakeups.appendTopics(prefix, channel, slotOf(k.stream))
+        : ClassicWakeups.appendTopics(prefix, channel);
+    if (this.#names.size >= NAMES_KEPT) this.#names.clear();
+    this.#names.set(channel, (names = { stream: k.stream, meta: k.meta, topics }));
+    return names;
   }
 
   /** Batches of appends waiting for this turn's script call (one server only). */

@@ -80,6 +80,23 @@ export class GroupRegistry {
    * consumer can find.
    */
   async forAppend(channel: string): Promise<readonly string[]> {
+    return this.forAppendNow(channel) ?? this.#forAppend(channel);
+  }
+
+  /**
+   * {@link forAppend} without waiting, when nothing is to be waited for (the registry is loaded and
+   * `channel` was announced to its groups): undefined otherwise. Saves an append its promises.
+   */
+  forAppendNow(channel: string): readonly string[] | undefined {
+    if (!this.#loaded) return undefined;
+    const regs = this.#matches.get(channel);
+    if (regs === undefined) return undefined;
+    if (regs.length === 0) return NONE;
+    for (const r of regs) if (!this.#announced.has(announceKey(r, channel))) return undefined;
+    return regs.map((r) => r.name);
+  }
+
+  async #forAppend(channel: string): Promise<readonly string[]> {
     if (!this.#loaded) await this.#ensureLoaded();
     let regs = this.#matches.get(channel);
     if (regs === undefined) {
