@@ -151,7 +151,16 @@ export function encodeMessage(e: Entry, sub?: string, envelope?: Envelope): Buff
   if (envelope?.lineage !== undefined) s += `,"lineage":${JSON.stringify(envelope.lineage)}`;
   if (envelope?.traceparent !== undefined) s += `,"traceparent":${JSON.stringify(envelope.traceparent)}`;
   s += '}';
-  const length = Buffer.byteLength(s);
+  return textFrame(s);
+}
+
+/**
+ * `text` as the bytes of one unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2), as
+ * ws would frame it, in one buffer: the socket then takes one chunk per frame rather than ws's
+ * header and payload as two.
+ */
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text);
   const head = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(head + length);
   frame[0] = 0x81; // FIN, text
@@ -164,6 +173,6 @@ export function encodeMessage(e: Entry, sub?: string, envelope?: Envelope): Buff
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  frame.write(s, head, 'utf8');
+  frame.write(text, head, 'utf8');
   return frame;
 }

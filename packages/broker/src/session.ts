@@ -26,7 +26,7 @@ import { authorize, can } from './auth.js';
 import { Credentials } from './credentials.js';
 import { startChannel } from './resume.js';
 import { socketOf } from './liveness.js';
-import { encodeMessage } from './hub.js';
+import { encodeMessage, textFrame } from './hub.js';
 import { ReadCheck, toHistoryMessage } from './lineage.js';
 import type { BrokerContext } from './context.js';
 import { Subscription } from './subscription.js';
@@ -120,18 +120,16 @@ export class Session {
     if (!this.#paused && ws.isPaused) ws.resume();
   }
 
-  /** Sends a frame object. */
+  /**
+   * Sends a frame object, framed here and written to the socket as {@link sendMessage} does (an ack
+   * per publish: ws's send cost a header buffer, an options object and two socket chunks each).
+   */
   send(frame: ServerFrame): void {
-    this.sendRaw(Buffer.from(JSON.stringify(frame)));
-  }
-
-  /** Sends pre-encoded JSON frame bytes. */
-  sendRaw(frame: Buffer): void {
     const socket = this.#writable();
     if (socket === undefined) return;
     // Corked until after this turn: a turn's frames leave in one writev.
     this.#ctx.corker.hold(socket, false);
-    this.#ws.send(frame, { binary: false });
+    socket.write(textFrame(JSON.stringify(frame)));
   }
 
   /**
