@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { Sender } from 'ws';
+import WebSocket from 'ws';
 import { textFrame } from './hub.js';
+
+/** ws's frame encoder (exported at run time, not in its type declarations). */
+interface FrameOptions {
+  fin: boolean;
+  rsv1: boolean;
+  opcode: number;
+  mask: boolean;
+  readOnly: boolean;
+}
+const { Sender } = WebSocket as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
 
 /** ws's own framing of a server's text frame (unmasked, uncompressed, final), as one buffer. */
 function wsFrame(text: string): Buffer {
