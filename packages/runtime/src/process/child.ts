@@ -116,8 +116,11 @@ function beat(): void {
   send([{ t: 'beat', rss: process.memoryUsage.rss() }]);
 }
 
-/** Runs one invocation of sandbox `sb` and reports it; resolves whether it succeeded. */
-async function invoke(sb: number, inv: number, input: string, hops: number): Promise<boolean> {
+/**
+ * Runs one invocation of sandbox `sb` and reports it; resolves whether it succeeded. `more`: the
+ * next invocation of a run follows, and the success can wait to go out with its first message.
+ */
+async function invoke(sb: number, inv: number, input: string, hops: number, more = false): Promise<boolean> {
   // A turn of its own: the invocations queued with it start one after another, and the heartbeat
   // goes out between them.
   await new Promise((resolve) => setImmediate(resolve));
@@ -139,7 +142,9 @@ async function invoke(sb: number, inv: number, input: string, hops: number): Pro
   if (!sandbox.loaded) outbox.push({ t: 'cold', inv, coldStarts: sandbox.coldStarts + 1 });
   try {
     const value = await sandbox.invokeJson(input, info, hops);
-    outbox.push({ t: 'result', inv, ok: true, value, copied: copied(), coldStarts: sandbox.coldStarts });
+    const result: FromRunner = { t: 'result', inv, ok: true, value, copied: copied(), coldStarts: sandbox.coldStarts };
+    if (more) outbox.hold(result);
+    else outbox.push(result);
     return true;
   } catch (err) {
     outbox.push({ t: 'result', inv, ok: false, error: wire(err), copied: copied(), coldStarts: sandbox.coldStarts });
@@ -151,9 +156,9 @@ async function invoke(sb: number, inv: number, input: string, hops: number): Pro
 
 async function run(m: Extract<ToRunner, { t: 'run' }>): Promise<void> {
   let failed = false;
-  for (const item of m.items) {
+  for (const [i, item] of m.items.entries()) {
     if (failed) outbox.push({ t: 'skipped', inv: item.inv });
-    else failed = !(await invoke(m.sb, item.inv, item.input, item.hops));
+    else failed = !(await invoke(m.sb, item.inv, item.input, item.hops, i < m.items.length - 1));
   }
 }
 

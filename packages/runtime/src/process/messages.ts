@@ -70,6 +70,7 @@ export interface BatchSink<T> {
 export class Outbox<T> {
   #queued: T[] = [];
   #scheduled = false;
+  #held: ReturnType<typeof setTimeout> | undefined;
   readonly #sink: BatchSink<T>;
 
   constructor(sink: BatchSink<T>) {
@@ -85,8 +86,24 @@ export class Outbox<T> {
     process.nextTick(() => this.flush());
   }
 
+  /**
+   * Queues a message that may wait for the next one, up to `holdMs`: a run's result goes out with
+   * the next invocation's first host call (or result) instead of in a write of its own. On a
+   * virtualized machine each write that wakes the other side costs tens of µs of both sides' CPU;
+   * one fewer per message of a run is a third of a relay block's crossings.
+   */
+  hold(message: T, holdMs = 1): void {
+    this.#queued.push(message);
+    if (this.#scheduled || this.#held !== undefined) return;
+    this.#held = setTimeout(() => this.flush(), holdMs);
+  }
+
   flush(): void {
     this.#scheduled = false;
+    if (this.#held !== undefined) {
+      clearTimeout(this.#held);
+      this.#held = undefined;
+    }
     if (this.#queued.length === 0) return;
     const batch = this.#queued;
     this.#queued = [];
@@ -96,5 +113,7 @@ export class Outbox<T> {
   /** Forgets what was queued (the other side is gone). */
   clear(): void {
     this.#queued = [];
+    if (this.#held !== undefined) clearTimeout(this.#held);
+    this.#held = undefined;
   }
 }
