@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { BlockError, BlockErrorCodes } from '../errors.js';
 import { MAX_HOST_ARGS_CHARS, MAX_REQUEST_RESULT_CHARS, MAX_RESULT_CHARS } from '../limits.js';
@@ -9,6 +8,7 @@ import { checkFromRunner } from './check.js';
 import { runnerEntry } from './entry.js';
 import { Outbox, type FromRunner, type ToRunner } from './messages.js';
 import { SoloGate } from './solo.js';
+import { Launcher, type LaunchedRunner } from './spawner.js';
 
 /** Why a runner process ended (the `reason` label of `tributary_block_runner_exits_total`). */
 export type RunnerExitReason =
@@ -107,7 +107,7 @@ export class RunnerProcess {
   readonly lanes = new Set<PlacedLane>();
   /** Increments with each start: a lane loaded in an older generation must load again. */
   generation = 0;
-  #child: ChildProcess | undefined;
+  #child: LaunchedRunner | undefined;
   #reader: FrameReader | undefined;
   #outbox: Outbox<ToRunner> | undefined;
   #readyNow = false;
@@ -219,7 +219,7 @@ export class RunnerProcess {
     clearInterval(this.#watch);
     for (const fail of [...this.#waiters.values()]) fail(new BlockError(BlockErrorCodes.STOPPED, 'the runner pool is closed'));
     const child = this.#child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    if (child === undefined || child.exited) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGKILL');
     await exited;
@@ -231,18 +231,23 @@ export class RunnerProcess {
     this.#killedFor = undefined;
     // Memory is judged on this process's own heartbeats, never on its predecessor's last one.
     this.#rss = 0;
-    // No inherited execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
-    // fd 3 carries the node's frames to the runner, fd 4 the runner's back (see channel.ts).
-    const child = spawn(
-      process.execPath,
-      [this.#pool.entry ?? runnerEntry(), String(this.#pool.maxFrameBytes), String(this.#pool.busyPollUs)],
-      {
-        stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
-      },
-    );
+    // Started by the pool's launcher, so this process does not fork (see launcher.ts). No inherited
+    // execArgv: the node's flags (an inspector, a loader of its own) are not the runner's.
+    const child = this.#pool.launcher.spawn([
+      this.#pool.entry ?? runnerEntry(),
+      String(this.#pool.maxFrameBytes),
+      String(this.#pool.busyPollUs),
+    ]);
     this.#child = child;
-    const toRunner = child.stdio[3] as Writable;
-    const fromRunner = child.stdio[4] as Readable;
+    this.#startedAt = Date.now();
+    this.#lastHeard = Date.now();
+    child.once('pipes', (toRunner, fromRunner) => this.#connect(child, toRunner, fromRunner));
+    child.once('exit', (code, signal) => this.#exited(child, code, signal));
+  }
+
+  /** The launcher handed over the new process's pipes: frames flow from now on. */
+  #connect(child: LaunchedRunner, toRunner: Socket, fromRunner: Socket): void {
+    if (child !== this.#child) return;
     // A write to a process that is exiting fails; its exit handler settles what was in flight.
     toRunner.on('error', () => child.kill('SIGKILL'));
     fromRunner.on('error', () => child.kill('SIGKILL'));
@@ -262,19 +267,15 @@ export class RunnerProcess {
       (err) => this.#refuse(child, reader, err.message),
     );
     this.#reader = reader;
-    this.#startedAt = Date.now();
-    this.#lastHeard = Date.now();
     fromRunner.on('data', (chunk: Buffer) => {
       this.#lastHeard = Date.now();
       reader.push(chunk);
       this.#poll.touch();
     });
-    child.on('error', () => child.kill('SIGKILL'));
-    child.once('exit', (code, signal) => this.#exited(child, code, signal));
   }
 
   /** The runner sent what no honest runner sends: nothing more of it is read, and it is killed. */
-  #refuse(child: ChildProcess, reader: FrameReader, why: string): void {
+  #refuse(child: LaunchedRunner, reader: FrameReader, why: string): void {
     reader.stop();
     if (child !== this.#child) return;
     this.#pool.noteRefused(this, why);
@@ -325,7 +326,7 @@ export class RunnerProcess {
     }
   }
 
-  #exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  #exited(child: LaunchedRunner, code: number | null, signal: NodeJS.Signals | null): void {
     if (child !== this.#child) return;
     this.#outbox?.clear();
     this.#outbox = undefined;
@@ -400,6 +401,8 @@ export class RunnerPool {
   /** The largest frame read from a runner; over it, the runner is killed (`protocol`). */
   readonly maxFrameBytes: number;
   readonly processes: RunnerProcess[] = [];
+  /** Starts this pool's runner processes (see launcher.ts). */
+  readonly launcher = new Launcher();
   #nextId = 1;
   #closed = false;
   readonly #log: Logger | undefined;
@@ -472,5 +475,6 @@ export class RunnerPool {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all(this.processes.map((p) => p.close()));
+    this.launcher.close();
   }
 }
