@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import * as ws from 'ws';
 import { textFrame } from './hub.js';
 
-/** ws's frame encoder (exported at run time, not in its type declarations). */
+/** ws's frame encoder (a named export of its ES module wrapper, not in its type declarations). */
 interface FrameOptions {
   fin: boolean;
   rsv1: boolean;
@@ -10,7 +10,7 @@ interface FrameOptions {
   mask: boolean;
   readOnly: boolean;
 }
-const { Sender } = WebSocket as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
+const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
 
 /** ws's own framing of a server's text frame (unmasked, uncompressed, final), as one buffer. */
 function wsFrame(text: string): Buffer {
