@@ -37,7 +37,10 @@ export class OverlayKv implements KeyValueStore {
   }
 
   async incr(namespace: string, key: string, by: number): Promise<number> {
-    const n = Number((await this.get(namespace, key)) ?? '0') + by;
+    // As the engines do: a value that is not an integer is refused, not turned into NaN.
+    const current = Number.parseInt((await this.get(namespace, key)) ?? '0', 10);
+    if (!Number.isSafeInteger(current)) throw new TypeError(`kv ${key} does not hold an integer`);
+    const n = current + by;
     this.#put(namespace, key, String(n));
     return n;
   }
