@@ -47,6 +47,32 @@ describe('keys and notifications', () => {
     });
     expect(decodeNotification('c', 'no header')).toBeUndefined();
   });
+  it('reads the common header without JSON.parse exactly as JSON.parse reads it, and falls back for any other', () => {
+    const viaJson = (h: string): unknown => {
+      const o = JSON.parse(h) as Record<string, string>;
+      const e: Record<string, unknown> = { channel: 'c', offset: Number(o.o), epoch: o.e, time: Number(o.t), payload: 'P' };
+      if (o.i !== undefined) e.msgId = o.i;
+      if (o.h !== undefined) e.hops = Number(o.h);
+      if (o.m !== undefined) e.meta = o.m;
+      return e;
+    };
+    for (const h of [
+      '{"e":"ab12cd34ef","o":"1","t":"1700000000000"}',
+      '{"e":"x_-Y9","o":"123456789","t":"0"}',
+      '{"e":"","o":"5","t":"7"}',
+      '{"e":"E","o":"7","t":"1","i":"id"}',
+      '{"e":"E","o":"7","t":"1","h":"2","m":"{\\"lineage\\":1}"}',
+      '{"e":"a\\"b","o":"7","t":"1"}',
+      '{"e":"a\\u0041","o":"7","t":"1"}',
+    ]) {
+      expect(decodeNotification('c', `${h}\nP`)).toEqual(viaJson(h));
+    }
+    // Not the common shape: read as JSON, as before (a missing or non-digit number, a cut header).
+    for (const h of ['{"e":"E","o":"","t":"1"}', '{"e":"E","o":"x","t":"1"}', '{"e":"E","o":"12","t":"1","x":1}']) {
+      expect(decodeNotification('c', `${h}\nP`)).toEqual(viaJson(h));
+    }
+    expect(decodeNotification('c', '{"e":"E","o":"1","t":"2"\nP')).toBeUndefined();
+  });
   it('maps connection errors to UNAVAILABLE and script errors to INTERNAL', () => {
     expect(isTributaryError(toEngineError(new Error('Connection is closed.'), 'x'), 'UNAVAILABLE')).toBe(true);
     const reply = Object.assign(new Error('ERR user_script:1: bad'), { name: 'ReplyError' });

@@ -1,7 +1,6 @@
 import { splitChannelLine } from './codec.js';
 import {
   ALL_FEED,
-  channelOfMessageTopic,
   feedOf,
   feedTopic,
   messageTopic,
@@ -84,11 +83,18 @@ export class ClassicWakeups implements Wakeups {
   readonly #prefix: string;
   readonly #pubsub: PubSub;
   readonly #sink: () => WakeupSink;
+  /** The topic heads {@link message} tells apart, built once rather than per notification. */
+  readonly #channels: string;
+  readonly #feeds: string;
+  readonly #presence: string;
 
   constructor(prefix: string, pubsub: PubSub, sink: () => WakeupSink) {
     this.#prefix = prefix;
     this.#pubsub = pubsub;
     this.#sink = sink;
+    this.#channels = messageTopic(prefix, '');
+    this.#feeds = serverFeedTopic(prefix, '');
+    this.#presence = presenceTopic(prefix, '');
   }
 
   sourceOf(pattern: string): string {
@@ -105,18 +111,17 @@ export class ClassicWakeups implements Wakeups {
 
   /** A message on a SUBSCRIBEd topic: a channel's, a feed's (`<channel>\n<notification>`) or presence. */
   message(topic: string, raw: string): void {
-    const channel = channelOfMessageTopic(this.#prefix, topic);
-    if (channel !== undefined) {
-      this.#sink().onEntry(channel, raw);
+    if (topic.startsWith(this.#channels)) {
+      this.#sink().onEntry(topic.slice(this.#channels.length), raw);
       return;
     }
-    const feeds = `${this.#prefix}f:`;
+    const feeds = this.#feeds;
     if (topic.startsWith(feeds)) {
       const split = splitChannelLine(raw);
       if (split !== undefined) this.#sink().onPatternEntry(topic.slice(feeds.length), split[0], split[1]);
       return;
     }
-    const head = `${this.#prefix}p:`;
+    const head = this.#presence;
     if (topic.startsWith(head)) this.#sink().onPresence(topic.slice(head.length), raw);
   }
 
