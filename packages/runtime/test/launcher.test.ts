@@ -70,6 +70,26 @@ describe('runner processes are started by a launcher, not by the node', () => {
     await echoStillWorks(engine);
   });
 
+  it('a runner killed under a stopped launcher is still restarted: the launcher is replaced once its report is overdue', async () => {
+    const { runner: r, engine } = runner();
+    await deployFixture(r, 'echo.ts');
+    const proc = r.processesOf('echo')[0];
+    const first = proc?.pid as number;
+    const launcher = parentOf(first);
+    expect(launcher).not.toBe(process.pid);
+    process.kill(launcher, 'SIGSTOP');
+    try {
+      // As the watchdog does (memory, silence, protocol): the stopped launcher cannot report the exit.
+      proc?.kill();
+      await eventually(async () => (proc?.up && proc.pid !== first ? true : undefined), { timeoutMs: 20_000 });
+      expect(parentOf(proc?.pid as number)).not.toBe(launcher);
+      expect(alive(launcher)).toBe(false);
+      await echoStillWorks(engine);
+    } finally {
+      if (alive(launcher)) process.kill(launcher, 'SIGKILL');
+    }
+  });
+
   it('a node killed with SIGKILL leaves no launcher and no runner behind', async () => {
     const host = spawn(process.execPath, ['--import', 'tsx', fixture('runner/pool-host.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((resolve, reject) => {

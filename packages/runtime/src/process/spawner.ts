@@ -17,19 +17,32 @@ export class LaunchedRunner extends EventEmitter<{
   #toRunner: Socket | undefined;
   #fromRunner: Socket | undefined;
   readonly #kill: (signal: NodeJS.Signals) => void;
+  readonly #stuck: () => void;
+  #unreported: NodeJS.Timeout | undefined;
 
-  constructor(kill: (signal: NodeJS.Signals) => void) {
+  /** `kill` signals it; `stuck` is called when its exit goes unreported after a kill (see {@link EXIT_REPORT_MS}). */
+  constructor(kill: (signal: NodeJS.Signals) => void, stuck: () => void) {
     super();
     this.#kill = kill;
+    this.#stuck = stuck;
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    if (!this.exited) this.#kill(signal);
+    if (this.exited) return;
+    this.#kill(signal);
+    this.#unreported ??= setTimeout(() => {
+      if (!this.exited) this.#stuck();
+    }, EXIT_REPORT_MS).unref();
   }
 
   /** @internal The launcher handed over pipe `fd`. */
-  take(fd: number, pid: number, socket: Socket): void {
+  take(fd: number, pid: number, socket: Socket | undefined): void {
     this.pid = pid;
+    if (socket === undefined) {
+      // The pipe did not make it across: the process is of no use.
+      this.kill('SIGKILL');
+      return;
+    }
     if (this.exited) {
       socket.destroy();
       return;
@@ -43,11 +56,20 @@ export class LaunchedRunner extends EventEmitter<{
   end(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.exited) return;
     this.exited = true;
+    clearTimeout(this.#unreported);
     this.#toRunner?.destroy();
     this.#fromRunner?.destroy();
     this.emit('exit', code, signal);
   }
 }
+
+/**
+ * How long the node waits for the launcher to report a runner it killed as exited. Past it, the
+ * launcher is taken for stuck (stopped, say): it is killed, its runners are reported exited, and
+ * the next start brings a new one. Without it, a runner killed under a stuck launcher would never
+ * be restarted.
+ */
+const EXIT_REPORT_MS = 5000;
 
 type FromLauncher =
   | { t: 'spawned'; id: number; pid: number; fd: 3 | 4 }
@@ -66,20 +88,23 @@ export class Launcher {
   spawn(args: string[]): LaunchedRunner {
     const launcher = this.#launcher();
     const id = this.#nextId++;
-    const runner = new LaunchedRunner((signal) => {
-      // Signalled from here when its pid is known, so it stops now and not once the launcher reads
-      // the order: nothing sent after a kill may still run. The launcher reaps it and reports its exit
-      // (only then could its pid be reused, and `exited` is set by that report).
-      if (runner.pid !== undefined) {
-        try {
-          process.kill(runner.pid, signal);
-          return;
-        } catch {
-          // Gone already: its exit report is on its way.
+    const runner = new LaunchedRunner(
+      (signal) => {
+        // Signalled from here when its pid is known, so it stops now and not once the launcher reads
+        // the order: nothing sent after a kill may still run. The launcher reaps it and reports its exit
+        // (only then could its pid be reused, and `exited` is set by that report).
+        if (runner.pid !== undefined) {
+          try {
+            process.kill(runner.pid, signal);
+            return;
+          } catch {
+            // Gone already: its exit report is on its way.
+          }
         }
-      }
-      if (launcher.connected) launcher.send({ t: 'kill', id, signal });
-    });
+        if (launcher.connected) launcher.send({ t: 'kill', id, signal });
+      },
+      () => this.#replace(launcher),
+    );
     this.#runners.set(id, runner);
     runner.once('exit', () => this.#runners.delete(id));
     if (launcher.connected) launcher.send({ t: 'spawn', id, args, env: process.env });
@@ -105,7 +130,7 @@ export class Launcher {
       const runner = this.#runners.get(m.id);
       if (m.t === 'spawned') {
         if (runner === undefined) (handle as Socket | undefined)?.destroy();
-        else runner.take(m.fd, m.pid, handle as Socket);
+        else runner.take(m.fd, m.pid, handle as Socket | undefined);
       } else runner?.end(m.code, m.signal);
     });
     child.on('error', () => child.kill('SIGKILL'));
@@ -114,6 +139,11 @@ export class Launcher {
       this.#orphaned();
     });
     return child;
+  }
+
+  /** Kills a launcher that stopped reporting (its exit then orphans its runners, as any exit does). */
+  #replace(launcher: ChildProcess): void {
+    if (launcher.exitCode === null && launcher.signalCode === null) launcher.kill('SIGKILL');
   }
 
   /** The launcher is gone: its runners are killed here, and reported exited. */
