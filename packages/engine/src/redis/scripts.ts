@@ -139,11 +139,135 @@ local function holders(from, to)
   for i = 1, #r, 2 do held[r[i]] = tonumber(r[i + 1]) > 0 end
 end
 
+-- The stream is gone while its meta hash lives (it ages out first): the meta's memory of the
+-- groups made on it is stale.
+local function forget_groups(meta)
+  for _, f in ipairs(redis.call('HKEYS', meta)) do
+    if string.sub(f, 1, 2) == 'g:' then redis.call('HDEL', meta, f) end
+  end
+end
+
+-- Positioned just before this batch's first entry, so a group made after the XADD still gets it.
+local function ensure_groups(sec, offset)
+  if sec.groups == 0 then return end
+  local before = string.format('%.0f-0', tonumber(offset) - 1)
+  for i = sec.groups_at + 1, sec.groups_at + sec.groups do
+    local f = 'g:' .. ARGV[i]
+    if redis.call('HEXISTS', sec.meta, f) == 0 then
+      -- pcall: BUSYGROUP (it exists after all) is fine; the group is then already positioned.
+      redis.pcall('XGROUP', 'CREATE', sec.stream, ARGV[i], before, 'MKSTREAM')
+      redis.call('HSET', sec.meta, f, '1')
+    end
+  end
+end
+
+-- XADD, told whether the stream was there (NOMKSTREAM: no EXISTS on every batch). A plain entry
+-- passes its fields directly, without a table to unpack.
+local function xadd(stream, nomk, id, payload, has_id, msg_id, hops, meta_text)
+  if not has_id and hops == '' and meta_text == '' then
+    if nomk then return redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', max_len, id, 'payload', payload, 'time', t) end
+    return redis.call('XADD', stream, 'MAXLEN', max_len, id, 'payload', payload, 'time', t)
+  end
+  local fields = {'payload', payload, 'time', t}
+  if has_id then fields[#fields + 1] = 'msgId'; fields[#fields + 1] = msg_id end
+  if hops ~= '' then fields[#fields + 1] = 'hops'; fields[#fields + 1] = hops end
+  if meta_text ~= '' then fields[#fields + 1] = 'meta'; fields[#fields + 1] = meta_text end
+  if nomk then return redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', max_len, id, unpack(fields)) end
+  return redis.call('XADD', stream, 'MAXLEN', max_len, id, unpack(fields))
+end
+
+-- Stores one entry of section sec (the functions here are made once per call, not per section:
+-- a section is mostly one entry, and Lua allocates every closure).
+local function store(sec, payload, has_id, msg_id, hops, meta_text, dkey)
+  local stream, meta = sec.stream, sec.meta
+  -- The meta hash cannot vanish during the script: once its epoch is known, it is there.
+  if not sec.epoch then sec.epoch = ensure_meta(stream, meta, sec.channel, now, max_age, meta_ttl) end
+  local epoch = sec.epoch
+  local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
+  local id = offset .. '-0'
+  if sec.stored then
+    xadd(stream, false, id, payload, has_id, msg_id, hops, meta_text)
+  else
+    if not xadd(stream, true, id, payload, has_id, msg_id, hops, meta_text) then
+      forget_groups(meta)
+      xadd(stream, false, id, payload, has_id, msg_id, hops, meta_text)
+    end
+    ensure_groups(sec, offset)
+  end
+  sec.stored = true
+  if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
+  local note = header_of(epoch, offset, has_id and msg_id or nil, hops, meta_text) .. '\\n' .. payload
+  local lined = nil
+  local topics, topics_from = sec.topics, sec.topics_from
+  for i = 1, topics do
+    local topic = ARGV[topics_from - 1 + i]
+    if i <= topics - watched or held[topic] then
+      if i <= bare then redis.call(publish, topic, note)
+      else
+        lined = lined or sec.channel .. '\\n' .. note
+        redis.call(publish, topic, lined)
+      end
+    end
+  end
+  return {offset, epoch, t, 0}
+end
+
+-- A section's entries, then its expiries. Redis does not undo a script that fails halfway, so no
+-- error escapes once anything is stored: each entry answers for itself ({'!', error}). A bad dedup
+-- key fails only its entry; a failed write to the channel's own keys fails that entry and every
+-- later one of the channel (they would fail alike).
+local function run_section(sec)
+  -- x: when the expiries were last pushed out (see the end of this section).
+  local m = redis.call('HMGET', sec.meta, 'epoch', 'x')
+  sec.epoch = m[1]
+  local refreshed = tonumber(m[2])
+  local broken = nil
+  if watched > 0 then holders(sec.topics_from + sec.topics - watched, sec.topics_from + sec.topics - 1) end
+  local at, keys_at = sec.at, sec.keys_at
+  for i = 1, sec.n do
+    local e = at[i]
+    local payload, kind = ARGV[e], ARGV[e + 1]
+    local has_id, msg_id, hops, meta_text, dkey = false, nil, '', '', nil
+    if kind == 'i' then
+      has_id, msg_id, hops, meta_text, dkey = true, ARGV[e + 2], ARGV[e + 3], ARGV[e + 4], KEYS[keys_at[i]]
+    elseif kind ~= '' then
+      hops, meta_text = ARGV[e + 2], ARGV[e + 3]
+    end
+    if broken then
+      out[#out + 1] = {'!', broken}
+    else
+      local d = false
+      if has_id and sec.epoch then d = redis.pcall('GET', dkey) end
+      if type(d) == 'table' then
+        out[#out + 1] = {'!', err_text(d)}
+      else
+        local off, dt, ep
+        if d then off, dt, ep = string.match(d, '^(%d+) (%d+) (.*)$') end
+        if ep ~= nil and ep == sec.epoch then
+          out[#out + 1] = {off, ep, dt, 1}
+        else
+          local ok, r = pcall(store, sec, payload, has_id, msg_id, hops, meta_text, dkey)
+          if ok then out[#out + 1] = r else broken = err_text(r); out[#out + 1] = {'!', broken} end
+        end
+      end
+    end
+  end
+  -- Expiries and age trimming run at most once per slack (1/64 of maxAge) rather than on every
+  -- batch: four commands of ten for a lone message. The keys live maxAge (metaTtl) + slack after
+  -- the last refresh, so never less than maxAge (metaTtl) after the last write; an entry past
+  -- maxAge may outlive its time by up to the slack, unseen: reads trim by age first.
+  if sec.stored and (not refreshed or now - refreshed >= slack) then
+    trim_age(sec.stream, now - max_age)
+    redis.call('PEXPIRE', sec.stream, max_age + slack)
+    redis.call('HSET', sec.meta, 'x', t)
+    redis.call('PEXPIRE', sec.meta, meta_ttl + slack)
+  end
+end
+
 -- One channel's section: keys from KEYS[k], arguments from ARGV[a]. Appends its results to out
 -- and returns where the next section starts.
 local function append_channel(k, a)
-  local stream, meta = KEYS[k], KEYS[k + 1]
-  local channel, topics = ARGV[a], tonumber(ARGV[a + 1])
+  local topics = tonumber(ARGV[a + 1])
   local topics_from = a + 2
   local groups_at = topics_from + topics
   local groups = tonumber(ARGV[groups_at])
@@ -162,118 +286,12 @@ local function append_channel(k, a)
       next_a = next_a + 5
     else next_a = next_a + 4 end
   end
-  local prefix = nil
+  local sec = {
+    stream = KEYS[k], meta = KEYS[k + 1], channel = ARGV[a], topics = topics, topics_from = topics_from,
+    groups_at = groups_at, groups = groups, n = n, at = at, keys_at = keys_at, epoch = nil, stored = false,
+  }
   local first_out = #out
-  local ok_all, whole = pcall(function()
-    -- x: when the expiries were last pushed out (see the end of this section).
-    local m = redis.call('HMGET', meta, 'epoch', 'x')
-    local epoch, refreshed = m[1], tonumber(m[2])
-    local stored = false
-
-    -- The stream is gone while its meta hash lives (it ages out first): the meta's memory of the
-    -- groups made on it is stale.
-    local function forget_groups()
-      for _, f in ipairs(redis.call('HKEYS', meta)) do
-        if string.sub(f, 1, 2) == 'g:' then redis.call('HDEL', meta, f) end
-      end
-    end
-
-    -- Positioned just before this batch's first entry, so a group made after the XADD still gets it.
-    local function ensure_groups(offset)
-      if groups == 0 then return end
-      local before = string.format('%.0f-0', tonumber(offset) - 1)
-      for i = groups_at + 1, groups_at + groups do
-        local f = 'g:' .. ARGV[i]
-        if redis.call('HEXISTS', meta, f) == 0 then
-          -- pcall: BUSYGROUP (it exists after all) is fine; the group is then already positioned.
-          redis.pcall('XGROUP', 'CREATE', stream, ARGV[i], before, 'MKSTREAM')
-          redis.call('HSET', meta, f, '1')
-        end
-      end
-    end
-
-    local function store(payload, has_id, msg_id, hops, meta_text, dkey)
-      -- The meta hash cannot vanish during the script: once its epoch is known, it is there.
-      if not epoch then epoch = ensure_meta(stream, meta, channel, now, max_age, meta_ttl) end
-      local offset = string.format('%.0f', redis.call('HINCRBY', meta, 'last', 1))
-      local id = offset .. '-0'
-      local fields = {'payload', payload, 'time', t}
-      if has_id then fields[#fields + 1] = 'msgId'; fields[#fields + 1] = msg_id end
-      if hops ~= '' then fields[#fields + 1] = 'hops'; fields[#fields + 1] = hops end
-      if meta_text ~= '' then fields[#fields + 1] = 'meta'; fields[#fields + 1] = meta_text end
-      if stored then
-        redis.call('XADD', stream, 'MAXLEN', max_len, id, unpack(fields))
-      else
-        -- NOMKSTREAM tells whether the stream was there without an EXISTS on every batch.
-        if not redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', max_len, id, unpack(fields)) then
-          forget_groups()
-          redis.call('XADD', stream, 'MAXLEN', max_len, id, unpack(fields))
-        end
-        ensure_groups(offset)
-      end
-      stored = true
-      if has_id then redis.call('SET', dkey, offset .. ' ' .. t .. ' ' .. epoch, 'PX', dedup_ms) end
-      local note = header_of(epoch, offset, has_id and msg_id or nil, hops, meta_text) .. '\\n' .. payload
-      local lined = nil
-      for i = 1, topics do
-        local topic = ARGV[topics_from - 1 + i]
-        if i <= topics - watched or held[topic] then
-          if i <= bare then redis.call(publish, topic, note)
-          else
-            prefix = prefix or channel .. '\\n'
-            lined = lined or prefix .. note
-            redis.call(publish, topic, lined)
-          end
-        end
-      end
-      return {offset, epoch, t, 0}
-    end
-
-    -- Redis does not undo a script that fails halfway, so no error escapes once anything is stored:
-    -- each entry answers for itself ({'!', error}). A bad dedup key fails only its entry; a failed
-    -- write to the channel's own keys fails that entry and every later one of the channel (they
-    -- would fail alike).
-    local broken = nil
-    if watched > 0 then holders(topics_from + topics - watched, topics_from + topics - 1) end
-    for i = 1, n do
-      local e = at[i]
-      local payload, kind = ARGV[e], ARGV[e + 1]
-      local has_id, msg_id, hops, meta_text, dkey = false, nil, '', '', nil
-      if kind == 'i' then
-        has_id, msg_id, hops, meta_text, dkey = true, ARGV[e + 2], ARGV[e + 3], ARGV[e + 4], KEYS[keys_at[i]]
-      elseif kind ~= '' then
-        hops, meta_text = ARGV[e + 2], ARGV[e + 3]
-      end
-      if broken then
-        out[#out + 1] = {'!', broken}
-      else
-        local d = false
-        if has_id and epoch then d = redis.pcall('GET', dkey) end
-        if type(d) == 'table' then
-          out[#out + 1] = {'!', err_text(d)}
-        else
-          local off, dt, ep
-          if d then off, dt, ep = string.match(d, '^(%d+) (%d+) (.*)$') end
-          if ep ~= nil and ep == epoch then
-            out[#out + 1] = {off, ep, dt, 1}
-          else
-            local ok, r = pcall(store, payload, has_id, msg_id, hops, meta_text, dkey)
-            if ok then out[#out + 1] = r else broken = err_text(r); out[#out + 1] = {'!', broken} end
-          end
-        end
-      end
-    end
-    -- Expiries and age trimming run at most once per slack (1/64 of maxAge) rather than on every
-    -- batch: four commands of ten for a lone message. The keys live maxAge (metaTtl) + slack after
-    -- the last refresh, so never less than maxAge (metaTtl) after the last write; an entry past
-    -- maxAge may outlive its time by up to the slack, unseen: reads trim by age first.
-    if stored and (not refreshed or now - refreshed >= slack) then
-      trim_age(stream, now - max_age)
-      redis.call('PEXPIRE', stream, max_age + slack)
-      redis.call('HSET', meta, 'x', t)
-      redis.call('PEXPIRE', meta, meta_ttl + slack)
-    end
-  end)
+  local ok_all, whole = pcall(run_section, sec)
   -- A failure outside any entry (the meta hash of another type, say) fails this channel's entries
   -- that have no answer yet, never another channel's.
   if not ok_all then
