@@ -230,6 +230,21 @@ describe('RedisEngine on one server', () => {
     await f.close();
   });
 
+  it('rejects an append to a name its keys cannot hold (a brace), and goes on appending', async () => {
+    const e = engine(redis.url);
+    const ch = uniqueChannel('brace');
+    await e.append({ channel: ch, payload: '1' });
+    // The second time, the registry knows the name: its batch is made synchronously, in the turn.
+    for (let i = 0; i < 2; i++) {
+      const [bad, good] = await Promise.allSettled([
+        e.append({ channel: `${ch}{x}`, payload: '2' }),
+        e.append({ channel: ch, payload: '3' }),
+      ]);
+      expect(bad.status).toBe('rejected');
+      expect(good).toMatchObject({ status: 'fulfilled', value: { offset: 2 + i } });
+    }
+  });
+
   it('fails only the entry Redis refused in a batch: the others are stored, delivered and acknowledged', async () => {
     const e = engine(redis.url);
     const ch = uniqueChannel('gc.poison');

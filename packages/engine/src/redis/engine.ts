@@ -151,8 +151,13 @@ export class RedisEngine implements StreamEngine {
     // Mostly known at once: then the batch joins this turn's call without a promise of its own. (On
     // a Cluster a batch is sent at once, and its `written` may send the next: never synchronously,
     // or a long chain of one connection's appends would recurse.)
-    const groups = this.#sharded === undefined ? this.#registry.forAppendNow(channel) : undefined;
-    if (groups !== undefined) return this.#queueBatch(channel, batch, written, groups);
+    try {
+      const groups = this.#sharded === undefined ? this.#registry.forAppendNow(channel) : undefined;
+      if (groups !== undefined) return this.#queueBatch(channel, batch, written, groups);
+    } catch (err) {
+      // A name the keys cannot hold (see channelKeys) fails its appends, never the caller's turn.
+      return Promise.reject(err);
+    }
     return this.#registry.forAppend(channel).then((g) => this.#queueBatch(channel, batch, written, g));
   }
 
