@@ -72,6 +72,38 @@ describe('RedisEngine on one server', () => {
     }
   });
 
+  it("stores one connection's appends alternating over 10 channels in one EVALSHA per round, in the order they were issued", async () => {
+    // A gateway or a bot: one client connection (one order key) publishing round-robin over 10
+    // channels. Each append is held behind the previous one (another channel) until that one has its
+    // place on the connection; a place in this turn's call is such a place, so a round over the 10
+    // channels goes in one call (the next round waits: one batch per channel at Redis at a time).
+    // It was one call per append.
+    const e = engine(redis.url);
+    const channels = range(0, 9).map((i) => uniqueChannel(`rr${i}`));
+    for (const ch of channels) await e.append({ channel: ch, payload: 'warm' });
+    const subscribers = await subscriberAddresses(raw);
+    const monitor = await raw.monitor();
+    const seen: Array<{ args: string[]; source: string }> = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
+    try {
+      const results = await Promise.all(
+        range(0, 39).map((i) => e.append({ channel: channels[i % 10] as string, payload: String(i), orderKey: 'conn-1' })),
+      );
+      await raw.echo('end-of-test');
+      await eventually(() => seen.some((s) => s.args[1] === 'end-of-test'), { message: 'the marker in MONITOR' });
+      const fromClients = seen.filter(
+        (s) => s.source !== 'lua' && !subscribers.has(s.source) && s.args[1] !== 'end-of-test' && !isRegistryRefresh(s.args),
+      );
+      expect(fromClients.map((s) => s.args[0]?.toLowerCase())).toEqual(Array(4).fill('evalsha'));
+      // Stored in issue order: the XADDs run in the order the appends were made.
+      const xadds = seen.filter((s) => s.source === 'lua' && s.args[0]?.toLowerCase() === 'xadd');
+      expect(xadds.map((s) => s.args[s.args.indexOf('payload') + 1])).toEqual(range(0, 39).map(String));
+      expect(results.map((r) => r.offset)).toEqual(range(0, 39).map((i) => 2 + Math.floor(i / 10)));
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('stores appends issued together in one EVALSHA for every channel due (group commit), up to 64 per channel', async () => {
     const e = engine(redis.url);
     const a = uniqueChannel('gc.a');
