@@ -82,7 +82,8 @@ type FromLauncher =
 export class Launcher {
   #child: ChildProcess | undefined;
   #nextId = 1;
-  readonly #runners = new Map<number, LaunchedRunner>();
+  /** Each runner and the launcher that started it. */
+  readonly #runners = new Map<number, { runner: LaunchedRunner; launcher: ChildProcess }>();
 
   /** Starts `node <args>` as a runner process, with the environment this process has now. */
   spawn(args: string[]): LaunchedRunner {
@@ -105,7 +106,7 @@ export class Launcher {
       },
       () => this.#replace(launcher),
     );
-    this.#runners.set(id, runner);
+    this.#runners.set(id, { runner, launcher });
     runner.once('exit', () => this.#runners.delete(id));
     if (launcher.connected) launcher.send({ t: 'spawn', id, args, env: process.env });
     else queueMicrotask(() => runner.end(null, null));
@@ -117,7 +118,7 @@ export class Launcher {
     const child = this.#child;
     this.#child = undefined;
     if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    this.#orphaned();
+    this.#orphaned(undefined);
   }
 
   #launcher(): ChildProcess {
@@ -127,7 +128,7 @@ export class Launcher {
     const child = spawn(process.execPath, [processEntry('launcher')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#child = child;
     child.on('message', (m: FromLauncher, handle: unknown) => {
-      const runner = this.#runners.get(m.id);
+      const runner = this.#runners.get(m.id)?.runner;
       if (m.t === 'spawned') {
         if (runner === undefined) (handle as Socket | undefined)?.destroy();
         else runner.take(m.fd, m.pid, handle as Socket | undefined);
@@ -136,7 +137,8 @@ export class Launcher {
     child.on('error', () => child.kill('SIGKILL'));
     child.once('exit', () => {
       if (this.#child === child) this.#child = undefined;
-      this.#orphaned();
+      // Only its own: a successor may already be starting runners.
+      this.#orphaned(child);
     });
     return child;
   }
@@ -146,9 +148,10 @@ export class Launcher {
     if (launcher.exitCode === null && launcher.signalCode === null) launcher.kill('SIGKILL');
   }
 
-  /** The launcher is gone: its runners are killed here, and reported exited. */
-  #orphaned(): void {
-    for (const runner of [...this.#runners.values()]) {
+  /** `launcher` (every one, for undefined) is gone: its runners are killed here, and reported exited. */
+  #orphaned(launcher: ChildProcess | undefined): void {
+    for (const { runner, launcher: of } of [...this.#runners.values()]) {
+      if (launcher !== undefined && of !== launcher) continue;
       if (runner.pid !== undefined) {
         try {
           process.kill(runner.pid, 'SIGKILL');
