@@ -37,7 +37,11 @@ interface AppendPart {
   entries: number;
   /** Payload characters of its entries. */
   chars: number;
-  written: () => void;
+  /**
+   * A Cluster batch counts as written once its call is sent; a batch on one server counts as written
+   * when queued (see `#queueBatch`), so it has none.
+   */
+  written?: () => void;
   resolve: (results: Array<AppendResult | Error>) => void;
   reject: (err: unknown) => void;
 }
@@ -193,8 +197,9 @@ export class RedisEngine implements StreamEngine {
       // in this order, and a script runs its sections in order. So the batch counts as written now,
       // and an append of another channel held behind it (one connection alternating channels) joins
       // this turn's call instead of waiting for the next: a gateway's 80 publishes over 10
-      // channels were 80 script calls, one per turn, and are one.
-      this.#parts.push({ keys, args, entries: batch.length, chars, written: () => {}, resolve, reject });
+      // channels were 80 script calls, one per turn, and are 8, one per round over its channels
+      // (a channel's next batch waits for the one at Redis).
+      this.#parts.push({ keys, args, entries: batch.length, chars, resolve, reject });
       // The other channels' batches of this turn join it (their registry lookups settle together).
       if (this.#parts.length === 1) process.nextTick(() => this.#flushParts());
       this.#released(written);
@@ -287,7 +292,7 @@ export class RedisEngine implements StreamEngine {
     }
     this.#run('append', () => {
       const reply = this.#client.tribAppend(keys.length, ...keys, ...args);
-      for (const p of parts) p.written();
+      for (const p of parts) p.written?.();
       return reply;
     }).then(
       (r) => {
