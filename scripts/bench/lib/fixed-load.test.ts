@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixedLoad, roundDown2 } from './fixed-load.js';
+import { dueMessages, fixedLoad, roundDown2 } from './fixed-load.js';
 
 describe('fixedLoad', () => {
   it('keeps the target when every system reaches twice it', () => {
@@ -29,5 +29,26 @@ describe('roundDown2', () => {
     expect(roundDown2(3_106)).toBe(3_100);
     expect(roundDown2(7)).toBe(7);
     expect(roundDown2(0)).toBe(0);
+  });
+});
+
+describe('dueMessages', () => {
+  it('keeps each publisher at the rate: after 10 s at 75/s, 750 or 751 sent', () => {
+    for (let key = 0; key < 100; key++) expect(dueMessages(10, 75, key) - 750).toBeGreaterThanOrEqual(0);
+    for (let key = 0; key < 100; key++) expect(dueMessages(10, 75, key)).toBeLessThanOrEqual(751);
+  });
+
+  it('does not make every publisher due at the same instant', () => {
+    // 100 publishers at 75/s: the first message of each, in 1 ms steps over one period (13.3 ms).
+    const firstAt = (key: number): number => {
+      for (let ms = 0; ms <= 14; ms++) if (dueMessages(ms / 1000, 75, key) >= 1) return ms;
+      return Number.NaN;
+    };
+    const perMs = new Map<number, number>();
+    for (let key = 0; key < 100; key++) perMs.set(firstAt(key), (perMs.get(firstAt(key)) ?? 0) + 1);
+    expect(perMs.has(Number.NaN)).toBe(false);
+    // Spread over the period: no millisecond holds more than a few of them (all 100 did before).
+    expect(Math.max(...perMs.values())).toBeLessThanOrEqual(10);
+    expect(perMs.size).toBeGreaterThanOrEqual(12);
   });
 });

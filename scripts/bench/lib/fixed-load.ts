@@ -30,3 +30,14 @@ export function roundDown2(x: number): number {
   const p = 10 ** (Math.floor(Math.log10(x)) - 1);
   return Math.floor(x / p) * p;
 }
+
+/**
+ * How many messages a publisher of the fixed load should have sent `seconds` in, at `perSecond`.
+ * Each publisher runs at its own phase (its key times the golden ratio, mod 1: even for any number
+ * of publishers), as the devices of a real fleet are not synchronized. With one shared phase, every
+ * publisher came due at the same instant, and the p99 measured the queue that burst made rather
+ * than the system under a steady load.
+ */
+export function dueMessages(seconds: number, perSecond: number, key: number): number {
+  return Math.floor(seconds * perSecond + ((key * 0.618_033_988_75) % 1));
+}

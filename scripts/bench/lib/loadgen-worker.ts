@@ -9,6 +9,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
+import { dueMessages } from './fixed-load.js';
 import { Histogram } from './hist.js';
 import type { LoadgenReply, LoadgenRequest, PublisherSpec, WorkerData, WorkerCounters } from './loadgen.js';
 import { connectShape, nowUs, type ShapeConnection, type ShapeMessage } from './shape-clients.js';
@@ -145,15 +146,17 @@ async function verify(timeoutMs: number): Promise<number> {
   return missing();
 }
 
+/** An open loop at `ratePerPublisher`, checked every millisecond, each publisher at its own phase. */
 function startFixed(ratePerPublisher: number): void {
   const start = performance.now();
   const sent = publishers.map(() => 0);
   fixedTimer = setInterval(() => {
-    const due = Math.floor(((performance.now() - start) / 1000) * ratePerPublisher);
+    const seconds = (performance.now() - start) / 1000;
     publishers.forEach((p, i) => {
+      const due = dueMessages(seconds, ratePerPublisher, p.spec.key);
       for (; (sent[i] as number) < due; sent[i] = (sent[i] as number) + 1) send(p);
     });
-  }, 10);
+  }, 1);
 }
 
 /** Joins and leaves at `perSec` operations per second over this thread's churners. */
@@ -198,7 +201,7 @@ function startChurn(perSec: number): void {
         },
       );
     }
-  }, 10);
+  }, 1);
 }
 
 function stop(): void {
