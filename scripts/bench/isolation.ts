@@ -93,7 +93,16 @@ export interface IsolationResult {
     throughRunner: { p50Us: number; p99Us: number };
     /** The same with `runners.busyPollUs` = {@link BUSY_POLL_US}. */
     polling: { p50Us: number; p99Us: number };
-    relay: Array<{ lanes: number; runners: number; busyPollUs: number; msgsPerSec: number; complete: boolean }>;
+    relay: Array<{
+      lanes: number;
+      runners: number;
+      busyPollUs: number;
+      msgsPerSec: number;
+      complete: boolean;
+      /** CPU per relayed message (user + system), µs: the node's process, and its runner processes summed (Linux). */
+      nodeCpuUs?: number;
+      runnerCpuUs?: number;
+    }>;
   };
 }
 
@@ -307,11 +316,31 @@ function enginePublish(engine: StreamEngine) {
 /** The busy polling measured beside the default (RunnerPoolOptions.busyPollUs). */
 const BUSY_POLL_US = 200;
 
-async function relayThroughput(block: CompiledBlock, runners: number, busyPollUs = 0): Promise<{ msgsPerSec: number; complete: boolean }> {
+/** CPU time (user + system) of a process so far, in µs, from /proc; NaN where there is none. */
+function procCpuUs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in clock ticks (100 per second on Linux).
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function relayThroughput(
+  block: CompiledBlock,
+  runners: number,
+  busyPollUs = 0,
+): Promise<{ msgsPerSec: number; complete: boolean; nodeCpuUs: number; runnerCpuUs: number }> {
   const engine = new MemoryEngine({ retention: { maxLength: RELAY_MESSAGES * 2 } });
   const runner = new BlockRunner({ engine, publish: enginePublish(engine), runners: { size: runners, busyPollUs } });
   try {
-    await runner.deploy(block);
+    const { name } = await runner.deploy(block);
+    const pids = [...new Set(runner.processesOf(name).map((p) => p.pid))];
+    const runnerCpu = (): number => pids.reduce<number>((sum, pid) => sum + procCpuUs(pid), 0);
+    const cpu0 = process.cpuUsage();
+    const runner0 = runnerCpu();
     const t0 = performance.now();
     for (let i = 0; i < RELAY_MESSAGES; i++)
       await engine.append({ channel: 'bench.e2e.in', payload: JSON.stringify({ text: 'hello block', n: i }) });
@@ -321,7 +350,14 @@ async function relayThroughput(block: CompiledBlock, runners: number, busyPollUs
       outputs = (await engine.state('bench.e2e.out')).last;
       await sleep(2);
     }
-    return { msgsPerSec: outputs / ((performance.now() - t0) / 1000), complete: outputs >= RELAY_MESSAGES };
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      msgsPerSec: outputs / ((performance.now() - t0) / 1000),
+      complete: outputs >= RELAY_MESSAGES,
+      // The node's figure includes appending the inputs (the load) and polling for the outputs.
+      nodeCpuUs: (cpu.user + cpu.system) / RELAY_MESSAGES,
+      runnerCpuUs: (runnerCpu() - runner0) / RELAY_MESSAGES,
+    };
   } finally {
     await runner.close();
     await engine.close();
@@ -505,10 +541,11 @@ export function renderIsolationSection(r: IsolationResult): string {
       `${b.throughRunner.p50Us - b.inProcess.p50Us <= 50 ? 'met' : 'missed'}) | |`,
     '',
   );
-  L.push('| relay block | msgs/s |', '|---|---|');
+  L.push('| relay block | msgs/s | CPU per message: node / runner process(es) |', '|---|---|---|');
   for (const x of b.relay)
     L.push(
-      `| ${x.lanes} lane(s) on ${x.runners} runner process(es)${x.busyPollUs > 0 ? `, busyPollUs ${x.busyPollUs}` : ''} | ${Math.round(x.msgsPerSec).toLocaleString('en-US')}${x.complete ? '' : ' (INCOMPLETE)'} |`,
+      `| ${x.lanes} lane(s) on ${x.runners} runner process(es)${x.busyPollUs > 0 ? `, busyPollUs ${x.busyPollUs}` : ''} | ${Math.round(x.msgsPerSec).toLocaleString('en-US')}${x.complete ? '' : ' (INCOMPLETE)'} | ` +
+        `${f1(x.nodeCpuUs ?? Number.NaN)} / ${f1(x.runnerCpuUs ?? Number.NaN)} µs |`,
     );
   L.push(
     '',
@@ -516,25 +553,33 @@ export function renderIsolationSection(r: IsolationResult): string {
       'Section 3 predates runner processes (its interceptor and end-to-end rows were measured with isolates in the node); this section is current.',
     '',
   );
+  const r1 = b.relay[0];
   L.push(
-    '**Where the boundary costs, and why the throughput targets are missed.** Mostly waking up. This machine is a PVM guest ' +
-      '(`dmesg`: "Hypervisor detected: PVM"): its system calls and wake-ups go through the hypervisor, so strace timed an average ' +
-      'read or write on the pipes at ~15 µs, and in CPU profiles of the relay a write that wakes the other side (asleep in epoll_wait) ' +
-      "costs the writer 50–60 µs — a quarter of the node's busy time in the relay and half of the runner's. The other costs are small: the runner enters " +
-      'the isolate four times per relayed message (invoke, drain, reply, drain; ~12 µs each), the node checks and stores the publish ' +
-      "in ~20 µs. What this work changed: (1) within a run, a result goes out with the next invocation's first message instead of in a " +
-      'write of its own (strace: 3.4 → 2.4 writes per relayed message); (2) the node no ' +
-      'longer forks its runners (a launcher process does): fork() stopped the node 5–20 ms per runner start, the longest stall of a ' +
-      'kill -9 under load. A relay block awaits each `ctx.publish`, so every message still costs one round trip and two wake-ups, and ' +
-      'on this machine that bounds one lane to a few thousand messages a second; more lanes do not scale on 2 cores, where the node, the ' +
-      'runners and the load share them (and `publishesPerSecond` allows one block at most 10,000 per runner process). Full polling ' +
-      '(`runners.busyPollUs`) removes the wake-ups but costs CPU on both sides after every message, so it stays opt-in; polling on the ' +
-      'node alone while a before-publish answer is awaited was tried and dropped (alternating runs on a busy machine: median 10 % lower, ' +
-      "p99 higher, and the node's CPU per call 85 → 145 µs, since each polling turn is a system call here). On a machine " +
-      'whose system calls do not trap (bare metal, hardware virtualization) a pipe write costs a few µs and none of this dominates; ' +
-      'the numbers here are what a small PVM VM gives, and they vary from run to run (two runs minutes apart on 2026-12-07: a boundary cost of 78 and 117 µs, a relay of 4,418 and 3,617 msgs/s). Left for later: shared-memory rings instead of pipes, fewer isolate entries per ' +
-      "message, and placing a block's lanes on more cores than the node uses. The before-publish cost is paid per matching publish; " +
-      'blocks that do real work (an image transform, ~18 ms) do not notice it.',
+    '**Where the boundary costs, and why the throughput targets are missed.** ' +
+      `A relayed message cost ${f1(r1?.nodeCpuUs ?? Number.NaN)} µs of CPU in the node (appending the input included) and ` +
+      `${f1(r1?.runnerCpuUs ?? Number.NaN)} µs in the runner, where one process before isolation took about 65 µs per message all told ` +
+      '(15,370 msgs/s, section 3 (c)). CPU profiles of the relay (2026-12-07, a 2-core KVM guest): in the runner, the four entries into the isolate ' +
+      'per relayed message (invoke, drain, reply, drain) take ~50 µs, pipe writes ~30 µs (a write that wakes the node, asleep in ' +
+      'epoll_wait, pays for waking it) and framing, timers and promises most of the rest; in the node, pipe writes take ~17 µs and ' +
+      'checking and storing the publish ~20 µs. A relay block awaits each `ctx.publish`, so a message is a round trip between two ' +
+      'processes that are each busy for most of it: one lane is bound by CPU on both sides as much as by wake-ups. Busy polling ' +
+      `(last row: ${Math.round(b.relay[2]?.msgsPerSec ?? Number.NaN).toLocaleString('en-US')} against ${Math.round(r1?.msgsPerSec ?? Number.NaN).toLocaleString('en-US')} msgs/s) ` +
+      'removes the wake-ups, not that CPU, and the node burns more per message while it spins; two lanes on two runner ' +
+      'processes do not scale on 2 cores, where the node, the runners and the load share them (and `publishesPerSecond` allows ' +
+      'one block at most 10,000 per runner process). The before-publish boundary is mostly waking up, and what a wake-up costs ' +
+      `depends on the virtualization: on this run's machine ${f1(boundaryUs)} µs by default and ${f1(pollingUs)} µs with busy polling. ` +
+      'On a KVM guest a pipe write is cheap, but an idle vCPU the write has to wake is not; on the PVM guest of earlier runs ' +
+      '(2026-12-07, "Hypervisor detected: PVM"), every system call traps, so a pipe write cost ~15 µs and a waking one 50–60 µs: ' +
+      '78–117 µs by default, 78 µs polling, a relay of 3,600–4,400 msgs/s. Busy polling costs CPU on both sides after every ' +
+      'message, so it stays opt-in; polling on the node alone while a before-publish answer is awaited was tried on the PVM guest ' +
+      "and dropped (median 10 % lower, p99 higher, the node's CPU per call 85 → 145 µs). What this work changed: within a run, a " +
+      "result goes out with the next invocation's first message instead of in a write of its own (strace: 3.4 → 2.4 writes per " +
+      'relayed message), and the node no longer forks its runners (a launcher process does; fork() stopped the node 5–20 ms per ' +
+      'runner start, the longest stall of a kill -9 under load). Left for later: shared-memory rings instead of pipes (no system ' +
+      'call and no wake-up per message while both sides are busy), fewer isolate entries per message (a buffer shared with the ' +
+      "isolate, holding what it queued, would make both drains unnecessary), and placing a block's lanes on more cores than the " +
+      'node uses. The before-publish cost is paid per matching publish; blocks that do real work (an image transform, ~18 ms) do ' +
+      'not notice it.',
   );
   L.push(ISOLATION_SECTION_END);
   return L.join('\n');
