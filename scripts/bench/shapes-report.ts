@@ -126,7 +126,7 @@ export function renderShapesSection(res: ShapesResults): string {
       `issue's 20,000 deliveries/s, lowered to half the slowest system's saturation on that shape when that is less (said per shape), ` +
       'checked every millisecond with each publisher at its own phase, as the devices of a fleet are not synchronized (until 2026-12-07 every ' +
       'publisher came due on the same 10 ms tick, and the p99 measured the queue of that burst: on the per-device shape, 36–48 ms for both ' +
-      `systems then, against 8.6–14.5 ms paced). Messages are ` +
+      `systems then, against 8.6–14.5 ms paced, both in 4 s windows). Messages are ` +
       `${SHAPE_PAYLOAD} bytes of JSON.`,
     '',
     '- **Load generator**: one process, separate from the servers, running ' +
