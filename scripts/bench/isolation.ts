@@ -559,7 +559,7 @@ export function renderIsolationSection(r: IsolationResult): string {
       `A relayed message cost ${f1(r1?.nodeCpuUs ?? Number.NaN)} µs of CPU in the node (appending the input included) and ` +
       `${f1(r1?.runnerCpuUs ?? Number.NaN)} µs in the runner, where one process before isolation took about 65 µs per message all told ` +
       '(15,370 msgs/s, section 3 (c)). CPU profiles of the relay (2026-12-07, a 2-core KVM guest): in the runner, the four entries into the isolate ' +
-      'per relayed message (invoke, drain, reply, drain) take ~50 µs, pipe writes ~30 µs (a write that wakes the node, asleep in ' +
+      'per relayed message take ~47 µs (timed: invoke 18, reply 20, each drain 4), pipe writes ~30 µs (a write that wakes the node, asleep in ' +
       'epoll_wait, pays for waking it) and framing, timers and promises most of the rest; in the node, pipe writes take ~17 µs and ' +
       'checking and storing the publish ~20 µs. A relay block awaits each `ctx.publish`, so a message is a round trip between two ' +
       'processes that are each busy for most of it: one lane is bound by CPU on both sides as much as by wake-ups. Busy polling ' +
@@ -576,8 +576,8 @@ export function renderIsolationSection(r: IsolationResult): string {
       "result goes out with the next invocation's first message instead of in a write of its own (strace: 3.4 → 2.4 writes per " +
       'relayed message), and the node no longer forks its runners (a launcher process does; fork() stopped the node 5–20 ms per ' +
       'runner start, the longest stall of a kill -9 under load). Left for later: shared-memory rings instead of pipes (no system ' +
-      'call and no wake-up per message while both sides are busy), fewer isolate entries per message (a buffer shared with the ' +
-      "isolate, holding what it queued, would make both drains unnecessary), and placing a block's lanes on more cores than the " +
+      'call and no wake-up per message while both sides are busy), less work per isolate entry (each invocation parses its info and ' +
+      "builds a fresh `ctx`; the drains are only ~8 µs), and placing a block's lanes on more cores than the " +
       'node uses. The before-publish cost is paid per matching publish; blocks that do real work (an image transform, ~18 ms) do ' +
       'not notice it.',
   );
