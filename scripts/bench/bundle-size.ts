@@ -7,7 +7,7 @@
  * Run alone: node --import tsx scripts/bench/bundle-size.ts [--write]
  *   --write replaces (or appends) the "Client bundle size (browsers)" section of BENCHMARKS.md.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 // The measurement lives beside the client's budget test; reached by path, as isolation.ts reaches the client.
 import {
@@ -19,6 +19,7 @@ import {
   measureBrowserBundle,
 } from '../../packages/client/test/browser-bundle.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { BENCHMARKS_FILE, replaceSection } from './lib/section.js';
 
 /** The client's budget, min+gzip bytes (packages/client/test/bundle-size.test.ts checks it). */
 export const CLIENT_BUDGET_BYTES = 8 * 1024;
@@ -188,16 +189,8 @@ export function renderBundleSizeSection(r: BundleSizeResult): string {
   return L.join('\n');
 }
 
-export function writeBundleSizeSection(section: string, file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url))): void {
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const a = old.indexOf(BUNDLE_SIZE_SECTION_BEGIN);
-  const b = old.indexOf(BUNDLE_SIZE_SECTION_END);
-  writeFileSync(
-    file,
-    a !== -1 && b > a
-      ? old.slice(0, a) + section + old.slice(b + BUNDLE_SIZE_SECTION_END.length)
-      : `${old.replace(/\n*$/, '')}\n\n${section}\n`,
-  );
+export function writeBundleSizeSection(section: string, file = BENCHMARKS_FILE): void {
+  replaceSection(BUNDLE_SIZE_SECTION_BEGIN, BUNDLE_SIZE_SECTION_END, section, file);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -49,6 +49,7 @@ import {
 import { median } from './lib/hist.js';
 import { machineInfo, machineLoad, type MachineInfo } from './lib/machine.js';
 import { makePhoto } from './lib/photo.js';
+import { BENCHMARKS_FILE, replaceSection } from './lib/section.js';
 
 const C = {
   width: 2048,
@@ -319,13 +320,8 @@ compare rows within this table, each against raw sharp of its own round, not wit
 ${SECTION_END}`;
 }
 
-export function writeImagesStoreSection(section: string, file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url))): void {
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const a = old.indexOf(SECTION_BEGIN);
-  const b = old.indexOf(SECTION_END);
-  const next =
-    a !== -1 && b > a ? old.slice(0, a) + section + old.slice(b + SECTION_END.length) : `${old.replace(/\n*$/, '')}\n\n${section}\n`;
-  writeFileSync(file, next);
+export function writeImagesStoreSection(section: string, file = BENCHMARKS_FILE): void {
+  replaceSection(SECTION_BEGIN, SECTION_END, section, file);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -43,6 +43,7 @@ import { BlockRunner, compileBlock, type BlockManifest, type PublishFn } from '@
 import { createImages, parseSpec, type Images } from '../../packages/images/src/index.js';
 import { median, medianInterval } from './lib/hist.js';
 import { makePhoto } from './lib/photo.js';
+import { BENCHMARKS_FILE, replaceSection } from './lib/section.js';
 
 const run = promisify(execFile);
 
@@ -929,13 +930,8 @@ export function renderImagesSection(r: ImagesBenchResult): string {
 }
 
 /** Replaces the images section of BENCHMARKS.md in place, or appends it. */
-export function writeImagesSection(section: string, file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url))): void {
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const a = old.indexOf(IMAGES_SECTION_BEGIN);
-  const b = old.indexOf(IMAGES_SECTION_END);
-  const next =
-    a !== -1 && b > a ? old.slice(0, a) + section + old.slice(b + IMAGES_SECTION_END.length) : `${old.replace(/\n*$/, '')}\n\n${section}\n`;
-  writeFileSync(file, next);
+export function writeImagesSection(section: string, file = BENCHMARKS_FILE): void {
+  replaceSection(IMAGES_SECTION_BEGIN, IMAGES_SECTION_END, section, file);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

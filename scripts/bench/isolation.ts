@@ -17,7 +17,7 @@
  * Run alone: node --import tsx scripts/bench/isolation.ts [--write]
  *   --write replaces (or appends) the isolation section of BENCHMARKS.md.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
@@ -30,6 +30,7 @@ import { TributaryClient } from '../../packages/client/src/index.js';
 import { Histogram } from './lib/hist.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
 import { brokerContext } from '../../packages/broker/src/internal.js';
+import { BENCHMARKS_FILE, replaceSection } from './lib/section.js';
 
 export const ISOLATION = {
   phaseMs: 12_000,
@@ -585,16 +586,8 @@ export function renderIsolationSection(r: IsolationResult): string {
   return L.join('\n');
 }
 
-export function writeIsolationSection(section: string, file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url))): void {
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const a = old.indexOf(ISOLATION_SECTION_BEGIN);
-  const b = old.indexOf(ISOLATION_SECTION_END);
-  writeFileSync(
-    file,
-    a !== -1 && b > a
-      ? old.slice(0, a) + section + old.slice(b + ISOLATION_SECTION_END.length)
-      : `${old.replace(/\n*$/, '')}\n\n${section}\n`,
-  );
+export function writeIsolationSection(section: string, file = BENCHMARKS_FILE): void {
+  replaceSection(ISOLATION_SECTION_BEGIN, ISOLATION_SECTION_END, section, file);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

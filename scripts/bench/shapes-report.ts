@@ -1,7 +1,6 @@
 /** Renders the "Traffic shapes" section of BENCHMARKS.md from shapes.ts's results. */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { ShapePhase, ShapeResult, ShapesResults, ShapeSystemResult } from './lib/shape-results.js';
+import { BENCHMARKS_FILE, replaceSection } from './lib/section.js';
 
 export const SHAPES_SECTION_BEGIN = '<!-- shapes-bench:begin -->';
 export const SHAPES_SECTION_END = '<!-- shapes-bench:end -->';
@@ -211,12 +210,6 @@ export function renderShapesSection(res: ShapesResults): string {
 const SHAPE_PAYLOAD = 200;
 
 /** Replaces the section between the markers in BENCHMARKS.md, or appends it. */
-export function writeShapesSection(section: string, file = fileURLToPath(new URL('../../BENCHMARKS.md', import.meta.url))): void {
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const a = old.indexOf(SHAPES_SECTION_BEGIN);
-  const b = old.indexOf(SHAPES_SECTION_END);
-  writeFileSync(
-    file,
-    a >= 0 && b > a ? old.slice(0, a) + section + old.slice(b + SHAPES_SECTION_END.length) : `${old.replace(/\n*$/, '\n\n')}${section}\n`,
-  );
+export function writeShapesSection(section: string, file = BENCHMARKS_FILE): void {
+  replaceSection(SHAPES_SECTION_BEGIN, SHAPES_SECTION_END, section, file);
 }
