@@ -17,7 +17,6 @@
  * Run alone: node --import tsx scripts/bench/isolation.ts [--write]
  *   --write replaces (or appends) the isolation section of BENCHMARKS.md.
  */
-import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
@@ -29,6 +28,7 @@ import { startNode, type TributaryNode } from '../../packages/node/src/index.js'
 import { TributaryClient } from '../../packages/client/src/index.js';
 import { Histogram } from './lib/hist.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { cpuSeconds } from './lib/proc.js';
 import { brokerContext } from '../../packages/broker/src/internal.js';
 import { BENCHMARKS_FILE, replaceSection } from './lib/section.js';
 
@@ -317,18 +317,6 @@ function enginePublish(engine: StreamEngine) {
 /** The busy polling measured beside the default (RunnerPoolOptions.busyPollUs). */
 const BUSY_POLL_US = 200;
 
-/** CPU time (user + system) of a process so far, in µs, from /proc; NaN where there is none. */
-function procCpuUs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, in clock ticks (100 per second on Linux).
-    return (Number(f[11]) + Number(f[12])) * 10_000;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 async function relayThroughput(
   block: CompiledBlock,
   runners: number,
@@ -339,6 +327,14 @@ async function relayThroughput(
   try {
     const { name } = await runner.deploy(block);
     const pids = [...new Set(runner.processesOf(name).map((p) => p.pid))];
+    // µs; NaN where there is no /proc (the row then says n/a).
+    const procCpuUs = (pid: number | undefined): number => {
+      try {
+        return cpuSeconds(pid as number) * 1e6;
+      } catch {
+        return Number.NaN;
+      }
+    };
     const runnerCpu = (): number => pids.reduce<number>((sum, pid) => sum + procCpuUs(pid), 0);
     const cpu0 = process.cpuUsage();
     const runner0 = runnerCpu();
