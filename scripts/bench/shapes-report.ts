@@ -126,7 +126,9 @@ export function renderShapesSection(res: ShapesResults): string {
       'checked every millisecond with each publisher at its own phase, as the devices of a fleet are not synchronized (until 2026-12-07 every ' +
       'publisher came due on the same 10 ms tick, and the p99 measured the queue of that burst: on the per-device shape, 36–48 ms for both ' +
       `systems then, against 8.6–14.5 ms paced, both in 4 s windows). Messages are ` +
-      `${SHAPE_PAYLOAD} bytes of JSON.`,
+      `${SHAPE_PAYLOAD} bytes of JSON. Tributary's nodes run with V8's allocation-site pretenuring off, as \`tributary start\` runs them ` +
+      '(since 2026-12-08; docs/OPERATIONS.md, "Tuning the garbage collector"); Socket.IO with Node\'s defaults (the same flag left its ' +
+      'collections unchanged).',
     '',
     '- **Load generator**: one process, separate from the servers, running ' +
       `${res.loadgenThreads} worker threads (scripts/bench/lib/loadgen.ts); the connections are dealt out over the threads; a delivery counts toward ` +

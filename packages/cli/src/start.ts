@@ -4,6 +4,7 @@ import { RedisEngine, type RedisEngineOptions, type RedisNode } from '@tributary
 import { pino } from 'pino';
 import { intOption, parse, UsageError } from './args.js';
 import { blobsOption } from './blobs.js';
+import { tuneHeap } from './heap.js';
 import { imageSigningKeys } from './image-keys.js';
 import { startNode } from '@tributary/node';
 
@@ -71,6 +72,8 @@ export async function start(argv: string[]): Promise<number> {
   if (secret !== undefined && secret !== '') auth = { secret };
   else if (values.insecure === true) auth = { insecure: true };
   else throw new UsageError('pass --secret (or TRIBUTARY_SECRET) for token auth, or --insecure for local development');
+  // Before anything allocates for traffic (see heap.ts).
+  tuneHeap();
   const logger = pino({ level: values['log-level'] ?? 'info', base: { service: 'tributary' } });
   const redis = redisOption(values.redis, values['redis-cluster']);
   const s3 = blobsOption(values.blobs, values['s3-endpoint']);

@@ -1,13 +1,17 @@
 /**
  * A Tributary broker node for the benchmarks, in its own process. BENCH_ENGINE=memory runs a
  * MemoryEngine; BENCH_ENGINE=redis a RedisEngine on BENCH_REDIS_URL (several nodes on one Redis
- * form a cluster).
+ * form a cluster). V8 is tuned as `tributary start` tunes it.
  */
 import { startBroker } from '@tributary/broker';
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine } from '@tributary/engine/redis';
 import { serveParent } from '../lib/proc.js';
 import { brokerContext } from '../../../packages/broker/src/internal.js';
+import { tuneHeap } from '../../../packages/cli/src/heap.js';
+
+// As `tributary start` runs a broker (docs/OPERATIONS.md, "Tuning").
+tuneHeap();
 
 async function makeEngine(): Promise<StreamEngine> {
   const kind = process.env.BENCH_ENGINE ?? 'memory';
