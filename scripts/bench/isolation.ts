@@ -565,9 +565,10 @@ export function renderIsolationSection(r: IsolationResult): string {
       'processes do not scale on 2 cores, where the node, the runners and the load share them (and `publishesPerSecond` allows ' +
       'one block at most 10,000 per runner process). The before-publish boundary is mostly waking up, and what a wake-up costs ' +
       `depends on the virtualization: on this run's machine ${f1(boundaryUs)} µs by default and ${f1(pollingUs)} µs with busy polling. ` +
-      'On a KVM guest a pipe write is cheap, but an idle vCPU the write has to wake is not; on the PVM guest of earlier runs ' +
-      '(2026-12-07, "Hypervisor detected: PVM"), every system call traps, so a pipe write cost ~15 µs and a waking one 50–60 µs: ' +
-      '78–117 µs by default, 78 µs polling, a relay of 3,600–4,400 msgs/s. Busy polling costs CPU on both sides after every ' +
+      'Three 2-core guests measured so far: a KVM guest on AMD EPYC (2026-12-07), where pipe writes are cheap but waking an idle ' +
+      'vCPU is not: 168–179 µs by default, 32–50 µs polling; a KVM guest on Intel Xeon (2026-12-08): 72 µs by default, 54 µs ' +
+      'polling; a PVM guest (2026-12-07, "Hypervisor detected: PVM"), where every system call traps, so a pipe write cost ~15 µs ' +
+      'and a waking one 50–60 µs: 78–117 µs by default, 78 µs polling, a relay of 3,600–4,400 msgs/s. Busy polling costs CPU on both sides after every ' +
       'message, so it stays opt-in; polling on the node alone while a before-publish answer is awaited was tried on the PVM guest ' +
       "and dropped (median 10 % lower, p99 higher, the node's CPU per call 85 → 145 µs). What this work changed: within a run, a " +
       "result goes out with the next invocation's first message instead of in a write of its own (strace: 3.4 → 2.4 writes per " +
