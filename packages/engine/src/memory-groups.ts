@@ -96,6 +96,23 @@ export class MemoryGroups implements ConsumerGroups {
     return out;
   }
 
+  async redeliver(group: string, consumer: string, count: number): Promise<GroupEntry[]> {
+    const g = this.#groups.get(group);
+    if (g === undefined) return [];
+    const now = Date.now();
+    const out: GroupEntry[] = [];
+    for (const cursor of g.cursors.values()) {
+      for (const p of cursor.pending.values()) {
+        if (out.length >= count) return out;
+        if (p.consumer !== consumer) continue;
+        p.at = now;
+        p.deliveries++;
+        out.push({ ...p.entry, deliveries: p.deliveries });
+      }
+    }
+    return out;
+  }
+
   async pending(group: string): Promise<number> {
     let n = 0;
     for (const c of this.#groups.get(group)?.cursors.values() ?? []) n += c.pending.size;

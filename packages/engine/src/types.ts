@@ -163,6 +163,13 @@ export interface ConsumerGroups {
   ack(group: string, channel: string, offsets: number[]): Promise<void>;
   /** Takes over up to `count` entries handed out more than `minIdleMs` ago and not acked. */
   claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]>;
+  /**
+   * Up to `count` entries handed to `consumer` and not acked, handed to it again (deliveries + 1),
+   * whatever their idle time: for a consumer that cannot know what it was handed — it just started
+   * under a name it had before, or a read failed after the store may have run it (the reply lost
+   * with the connection) — rather than leave them for a claim after the claim time.
+   */
+  redeliver(group: string, consumer: string, count: number): Promise<GroupEntry[]>;
   /** Entries handed out and not yet acked. */
   pending(group: string): Promise<number>;
   /**

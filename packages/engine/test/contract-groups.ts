@@ -170,6 +170,32 @@ export function describeGroupContract(using: Using, caps: EngineCapabilities): v
     );
 
     it(
+      "hands a consumer its own unacked entries again at once (a read whose reply it never got), and nobody else's",
+      withEngine(undefined, async (e) => {
+        const group = uniqueGroup('redeliver');
+        const ch = uniqueChannel('g.redeliver');
+        await e.groups.register(group, [ch]);
+        for (const i of range(1, 3)) await e.append({ channel: ch, payload: `${i}` });
+        // Handed to 'a', but the reply was lost: 'a' never saw these two.
+        const lost = await e.groups.read(group, 'a', 2);
+        const [third] = await e.groups.read(group, 'b', 10);
+        expect(await e.groups.redeliver(group, 'a', 10)).toEqual(lost.map((x) => ({ ...x, deliveries: 2 })));
+        expect(await e.groups.redeliver(group, 'b', 10)).toEqual([{ ...third, deliveries: 2 }]);
+        expect(await e.groups.redeliver(group, 'c', 10)).toEqual([]);
+        expect(await e.groups.redeliver(group, 'a', 1)).toHaveLength(1);
+        // Still pending until acked; acked, nothing is handed out again.
+        expect(await e.groups.pending(group)).toBe(3);
+        await e.groups.ack(
+          group,
+          ch,
+          lost.map((x) => x.offset),
+        );
+        expect(await e.groups.redeliver(group, 'a', 10)).toEqual([]);
+        expect(await e.groups.pending(group)).toBe(1);
+      }),
+    );
+
+    it(
       'does not hand out entries appended before the group was registered',
       withEngine(undefined, async (e) => {
         const group = uniqueGroup('before');

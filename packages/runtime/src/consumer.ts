@@ -37,6 +37,11 @@ export interface ConsumerDeps {
 }
 
 /** The consumer-group name of an after-publish block (per block, not per version: redeploys continue it). */
+/** An entry's identity among a group's pending entries. */
+function heldKey(e: GroupEntry): string {
+  return `${e.channel}\n${e.offset}`;
+}
+
 export function groupName(block: string): string {
   return `block.${block}`;
 }
@@ -67,6 +72,15 @@ export class GroupConsumer {
   /** Timers of retry backoffs in progress, so stop() does not wait them out. */
   #backoffs = new Set<() => void>();
   #lastClaim = 0;
+  /**
+   * Ask for this consumer's own pending entries before reading on: at start (a runner restarted
+   * under the name it had may have been handed entries it never saw), and after a read or claim
+   * failed (the store may have run it and lost the reply with the connection). Left to a claim,
+   * those waited `claimIdleMs` and more.
+   */
+  #askOwn = true;
+  /** Entries this consumer holds (buffered, or in a lane's run): its own pending ones it knows of. */
+  readonly #held = new Set<string>();
 
   constructor(block: DeployedBlock, deps: ConsumerDeps) {
     this.#block = block;
@@ -138,6 +152,8 @@ export class GroupConsumer {
         // a claim hands them out again after claimIdleMs. Back off, never spin.
         this.#deps.log?.warn({ err, block: this.#block.name }, 'consumer loop error');
         await this.#backoff(this.#deps.retry.maxMs);
+      } finally {
+        for (const e of run) this.#held.delete(heldKey(e));
       }
       await nextTurn();
     }
@@ -150,15 +166,21 @@ export class GroupConsumer {
       try {
         this.#notified = false;
         let work: GroupEntry[] = [];
-        if (Date.now() - this.#lastClaim >= claimIdleMs / 2) {
+        if (this.#askOwn) {
+          work = (await groups.redeliver(this.#group, consumer, batch)).filter((e) => !this.#held.has(heldKey(e)));
+          this.#askOwn = false;
+        }
+        if (work.length < batch && Date.now() - this.#lastClaim >= claimIdleMs / 2) {
           this.#lastClaim = Date.now();
-          work = await groups.claim(this.#group, consumer, claimIdleMs, batch);
+          work = work.concat(await groups.claim(this.#group, consumer, claimIdleMs, batch - work.length));
         }
         if (work.length < batch) work = work.concat(await groups.read(this.#group, consumer, batch - work.length));
+        for (const e of work) this.#held.add(heldKey(e));
         this.#buffer.push(...work);
         if (work.length === 0 && !this.#notified) await this.#idle(this.#deps.pollMs);
       } catch (err) {
         // The store is unreachable or the group vanished: back off and try again, never spin.
+        this.#askOwn = true;
         this.#deps.log?.warn({ err, block: this.#block.name }, 'consumer loop error');
         await this.#idle(this.#deps.retry.maxMs);
       } finally {

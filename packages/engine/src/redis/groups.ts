@@ -108,6 +108,18 @@ export class RedisGroups implements ConsumerGroups {
     });
   }
 
+  async redeliver(group: string, consumer: string, count: number): Promise<GroupEntry[]> {
+    const reg = await this.#registry.get(group);
+    const n = Math.floor(count);
+    if (reg === undefined || !(n > 0)) return [];
+    return this.#drain(reg, n, async (channel, want) => {
+      const r = await this.#call('groups.redeliver', channel, 'mine', reg.name, consumer, want);
+      if (r[0] === 0) return [];
+      const [, epoch, raws, deliveries] = r as [1, string, RawEntry[], number[]];
+      return raws.map((raw, i) => ({ ...decodeEntry(channel, epoch, raw), deliveries: Number(deliveries[i] ?? 1) }));
+    });
+  }
+
   async pending(group: string): Promise<number> {
     const reg = await this.#registry.get(group);
     if (reg === undefined) return 0;

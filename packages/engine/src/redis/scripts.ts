@@ -442,6 +442,8 @@ return gen
  *   the group saw them, just before the first one returned);
  * - claim: consumer, minIdleMs, count → {1, epoch, entries, deliveries} (XAUTOCLAIM from the start
  *   of the pending list, at most 10 scans; entries trimmed away while pending are dropped from it);
+ * - mine: consumer, count → {1, epoch, entries, deliveries} (that consumer's pending entries, by
+ *   XPENDING, handed to it again by XCLAIM with no idle time; entries trimmed away are dropped);
  * - pending: → {1, count};
  * - lag: → {1, pending, unread, oldest pending entry's time or '', first unread entry's time or ''}
  *   (unread: retained entries after the group's last-delivered id; a pending entry trimmed away has
@@ -502,6 +504,29 @@ elseif op == 'claim' then
   for i, e in ipairs(out) do
     local p = redis.call('XPENDING', stream, name, e[1], e[1], 1)[1]
     deliveries[i] = p and p[4] or 1
+  end
+  return {1, epoch(), out, deliveries}
+elseif op == 'mine' then
+  local p = redis.pcall('XPENDING', stream, name, '-', '+', ARGV[4], ARGV[3])
+  if failed(p) then return {0} end
+  local ids = {}
+  for _, e in ipairs(p) do table.insert(ids, e[1]) end
+  local out, deliveries = {}, {}
+  if #ids == 0 then return {1, epoch(), out, deliveries} end
+  local r = redis.call('XCLAIM', stream, name, ARGV[3], 0, unpack(ids))
+  local gone = {}
+  for _, e in ipairs(r) do
+    if type(e) == 'table' and type(e[2]) == 'table' then table.insert(out, e) end
+  end
+  -- An id XCLAIM did not return was trimmed away while pending (Redis 7 drops it from the list
+  -- itself; acking keeps 6.2 from handing it out again and again).
+  local seen = {}
+  for _, e in ipairs(out) do seen[e[1]] = true end
+  for _, id in ipairs(ids) do if not seen[id] then table.insert(gone, id) end end
+  if #gone > 0 then redis.call('XACK', stream, name, unpack(gone)) end
+  for i, e in ipairs(out) do
+    local q = redis.call('XPENDING', stream, name, e[1], e[1], 1)[1]
+    deliveries[i] = q and q[4] or 1
   end
   return {1, epoch(), out, deliveries}
 elseif op == 'pending' then

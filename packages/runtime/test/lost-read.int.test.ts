@@ -1,0 +1,57 @@
+import { MemoryEngine, type StreamEngine } from '@tributary/engine';
+import { RedisEngine } from '@tributary/engine/redis';
+import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { groupName } from '../src/consumer.js';
+import { BlockRunner, compileBlock } from '../src/index.js';
+import { enginePublish, fixture } from './helpers.js';
+
+// A consumer's read can hand it entries whose reply never reaches it: Redis stored the read (the
+// entries are now pending for that consumer) and died, or the connection dropped, before answering.
+// No other consumer claims them before `claimIdleMs` (30 s by default), so the consumer itself must
+// ask for its own pending entries again — when it starts, and after a read failed.
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+const closing: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (closing.length > 0) await closing.pop()?.();
+});
+
+const engines: Record<string, () => StreamEngine> = {
+  memory: () => new MemoryEngine(),
+  redis: () => new RedisEngine({ url: redis.url, keyPrefix: `lr${Math.random().toString(36).slice(2, 8)}:` }),
+};
+
+describe.each(Object.keys(engines))('entries handed to a consumer whose read reply was lost (%s engine)', (kind) => {
+  it('are handled as soon as that consumer runs again, not after the claim time', async () => {
+    const engine = (engines[kind] as () => StreamEngine)();
+    closing.push(() => engine.close());
+    const block = await compileBlock(fixture('echo.ts'));
+    const start = async (): Promise<BlockRunner> => {
+      // The default claim time: a claim would take 30 s or more to hand these out.
+      const r = new BlockRunner({ engine, publish: enginePublish(engine), consumer: 'node-1', pollMs: 20 });
+      closing.push(() => r.close());
+      await r.deploy(block);
+      return r;
+    };
+    const first = await start();
+    await first.close();
+    for (const n of [1, 2, 3]) await engine.append({ channel: 'in.lost', payload: JSON.stringify({ n }) });
+    // The read that node-1 made and never got the answer of.
+    const lost = await engine.groups.read(groupName('echo'), 'node-1', 10);
+    expect(lost.map((e) => e.offset)).toEqual([1, 2, 3]);
+
+    await start();
+    await eventually(async () => (await engine.state('out.in.lost')).last >= 3, { timeoutMs: 10_000, message: 'all three echoed' });
+    const { entries } = await engine.read('out.in.lost', { after: 0, limit: 10 });
+    expect(entries.map((m) => (JSON.parse(m.payload) as { echo: { n: number } }).echo.n)).toEqual([1, 2, 3]);
+    expect(await engine.groups.pending(groupName('echo'))).toBe(0);
+  }, 30_000);
+});
