@@ -106,7 +106,6 @@ export class MemoryGroups implements ConsumerGroups {
         if (out.length >= count) return out;
         if (p.consumer !== consumer) continue;
         p.at = now;
-        p.deliveries++;
         out.push({ ...p.entry, deliveries: p.deliveries });
       }
     }

@@ -164,10 +164,12 @@ export interface ConsumerGroups {
   /** Takes over up to `count` entries handed out more than `minIdleMs` ago and not acked. */
   claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]>;
   /**
-   * Up to `count` entries handed to `consumer` and not acked, handed to it again (deliveries + 1),
-   * whatever their idle time: for a consumer that cannot know what it was handed — it just started
-   * under a name it had before, or a read failed after the store may have run it (the reply lost
-   * with the connection) — rather than leave them for a claim after the claim time.
+   * Up to `count` entries handed to `consumer` and not acked, oldest first per channel, handed to it
+   * again whatever their idle time (which restarts, as with a claim), not counted as another
+   * delivery: they were handed out, maybe never seen. For a consumer that cannot know what it was
+   * handed — it just started under a name it had before, or a read failed after the store may have
+   * run it (the reply lost with the connection) — rather than leave them for a claim after the
+   * claim time. Two live consumers must not share a name.
    */
   redeliver(group: string, consumer: string, count: number): Promise<GroupEntry[]>;
   /** Entries handed out and not yet acked. */

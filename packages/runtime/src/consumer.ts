@@ -36,12 +36,12 @@ export interface ConsumerDeps {
   log: Logger | undefined;
 }
 
-/** The consumer-group name of an after-publish block (per block, not per version: redeploys continue it). */
 /** An entry's identity among a group's pending entries. */
 function heldKey(e: GroupEntry): string {
   return `${e.channel}\n${e.offset}`;
 }
 
+/** The consumer-group name of an after-publish block (per block, not per version: redeploys continue it). */
 export function groupName(block: string): string {
   return `block.${block}`;
 }
@@ -166,13 +166,18 @@ export class GroupConsumer {
       try {
         this.#notified = false;
         let work: GroupEntry[] = [];
+        // What a lane holds (or held while a call was out: acked meanwhile) is not handed out again.
+        const held = new Set(this.#held);
+        const fresh = (e: GroupEntry): boolean => !held.has(heldKey(e)) && !this.#held.has(heldKey(e));
         if (this.#askOwn) {
-          work = (await groups.redeliver(this.#group, consumer, batch)).filter((e) => !this.#held.has(heldKey(e)));
+          // The ones this consumer holds come first among its pending entries: ask past them.
+          work = (await groups.redeliver(this.#group, consumer, batch + held.size)).filter(fresh).slice(0, batch);
           this.#askOwn = false;
         }
         if (work.length < batch && Date.now() - this.#lastClaim >= claimIdleMs / 2) {
           this.#lastClaim = Date.now();
-          work = work.concat(await groups.claim(this.#group, consumer, claimIdleMs, batch - work.length));
+          // A run longer than the claim time leaves its own entries claimable by this consumer too.
+          work = work.concat((await groups.claim(this.#group, consumer, claimIdleMs, batch - work.length)).filter(fresh));
         }
         if (work.length < batch) work = work.concat(await groups.read(this.#group, consumer, batch - work.length));
         for (const e of work) this.#held.add(heldKey(e));

@@ -36,7 +36,10 @@ export interface RunnerOptions {
   engine: StreamEngine;
   /** Publishes for blocks (the broker's publish path, with admin rights: the runner checks grants). */
   publish: PublishFn;
-  /** This runner's consumer name in every group. @defaultValue a random id */
+  /**
+   * This runner's consumer name in every group: unique among live runners (a runner starting under
+   * a name takes over that name's unacked entries). @defaultValue a random id
+   */
   consumer?: string;
   /** Secrets per block name. @defaultValue {} */
   secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;

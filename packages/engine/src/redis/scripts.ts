@@ -442,8 +442,9 @@ return gen
  *   the group saw them, just before the first one returned);
  * - claim: consumer, minIdleMs, count → {1, epoch, entries, deliveries} (XAUTOCLAIM from the start
  *   of the pending list, at most 10 scans; entries trimmed away while pending are dropped from it);
- * - mine: consumer, count → {1, epoch, entries, deliveries} (that consumer's pending entries, by
- *   XPENDING, handed to it again by XCLAIM with no idle time; entries trimmed away are dropped);
+ * - mine: consumer, count, start ('-' or '(<id>') → {1, epoch, entries, deliveries, last id, ids
+ *   seen} (that consumer's pending entries from start, by XPENDING, their idle time reset by
+ *   XCLAIM JUSTID, which counts no delivery; entries trimmed away are acked and dropped);
  * - pending: → {1, count};
  * - lag: → {1, pending, unread, oldest pending entry's time or '', first unread entry's time or ''}
  *   (unread: retained entries after the group's last-delivered id; a pending entry trimmed away has
@@ -507,28 +508,30 @@ elseif op == 'claim' then
   end
   return {1, epoch(), out, deliveries}
 elseif op == 'mine' then
-  local p = redis.pcall('XPENDING', stream, name, '-', '+', ARGV[4], ARGV[3])
+  -- XPENDING gives the delivery counts; XCLAIM JUSTID resets the idle time (no claim takes them
+  -- now) without counting a delivery: these were handed out, maybe never seen.
+  local p = redis.pcall('XPENDING', stream, name, ARGV[5], '+', ARGV[4], ARGV[3])
   if failed(p) then return {0} end
+  local out, deliveries, gone = {}, {}, {}
+  if #p == 0 then return {1, epoch(), out, deliveries, '', 0} end
   local ids = {}
   for _, e in ipairs(p) do table.insert(ids, e[1]) end
-  local out, deliveries = {}, {}
-  if #ids == 0 then return {1, epoch(), out, deliveries} end
-  local r = redis.call('XCLAIM', stream, name, ARGV[3], 0, unpack(ids))
-  local gone = {}
-  for _, e in ipairs(r) do
-    if type(e) == 'table' and type(e[2]) == 'table' then table.insert(out, e) end
+  local args = {stream, name, ARGV[3], 0}
+  for _, id in ipairs(ids) do table.insert(args, id) end
+  table.insert(args, 'JUSTID')
+  redis.call('XCLAIM', unpack(args))
+  for _, e in ipairs(p) do
+    local found = redis.call('XRANGE', stream, e[1], e[1])[1]
+    if found then
+      table.insert(out, found)
+      table.insert(deliveries, e[4])
+    else
+      table.insert(gone, e[1])
+    end
   end
-  -- An id XCLAIM did not return was trimmed away while pending (Redis 7 drops it from the list
-  -- itself; acking keeps 6.2 from handing it out again and again).
-  local seen = {}
-  for _, e in ipairs(out) do seen[e[1]] = true end
-  for _, id in ipairs(ids) do if not seen[id] then table.insert(gone, id) end end
+  -- Trimmed away while pending: nothing to hand out (Redis 6.2 would list it forever).
   if #gone > 0 then redis.call('XACK', stream, name, unpack(gone)) end
-  for i, e in ipairs(out) do
-    local q = redis.call('XPENDING', stream, name, e[1], e[1], 1)[1]
-    deliveries[i] = q and q[4] or 1
-  end
-  return {1, epoch(), out, deliveries}
+  return {1, epoch(), out, deliveries, ids[#ids], #ids}
 elseif op == 'pending' then
   local r = redis.pcall('XPENDING', stream, name)
   if failed(r) then return {0} end
