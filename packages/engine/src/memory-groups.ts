@@ -4,11 +4,19 @@ import type { ConsumerGroups, Entry, GroupEntry, GroupLag } from './types.js';
 /** Reads a channel's retained entries after an offset, synchronously, with its epoch and last offset. */
 export type SyncReader = (channel: string, after: number, limit: number) => { epoch: string; last: number; entries: Entry[] };
 
+/** An entry handed out and not acked: to whom, when, and how many times. */
+interface Pending {
+  consumer: string;
+  at: number;
+  deliveries: number;
+  entry: Entry;
+}
+
 interface Cursor {
   epoch: string;
   /** Highest offset handed out (or skipped) so far. */
   last: number;
-  pending: Map<number, { consumer: string; at: number; deliveries: number; entry: Entry }>;
+  pending: Map<number, Pending>;
 }
 
 interface Group {
@@ -79,24 +87,16 @@ export class MemoryGroups implements ConsumerGroups {
   }
 
   async claim(group: string, consumer: string, minIdleMs: number, count: number): Promise<GroupEntry[]> {
-    const g = this.#groups.get(group);
-    if (g === undefined) return [];
     const now = Date.now();
-    const out: GroupEntry[] = [];
-    for (const cursor of g.cursors.values()) {
-      for (const p of cursor.pending.values()) {
-        if (out.length >= count) return out;
-        if (now - p.at < minIdleMs) continue;
-        p.consumer = consumer;
-        p.at = now;
-        p.deliveries++;
-        out.push({ ...p.entry, deliveries: p.deliveries });
-      }
-    }
-    return out;
+    return this.#handOver(group, consumer, count, (p) => now - p.at >= minIdleMs, true);
   }
 
   async redeliver(group: string, consumer: string, count: number): Promise<GroupEntry[]> {
+    return this.#handOver(group, consumer, count, (p) => p.consumer === consumer, false);
+  }
+
+  /** Hands `consumer` up to `count` pending entries that `pick` takes; their idle time restarts. */
+  #handOver(group: string, consumer: string, count: number, pick: (p: Pending) => boolean, counted: boolean): GroupEntry[] {
     const g = this.#groups.get(group);
     if (g === undefined) return [];
     const now = Date.now();
@@ -104,8 +104,10 @@ export class MemoryGroups implements ConsumerGroups {
     for (const cursor of g.cursors.values()) {
       for (const p of cursor.pending.values()) {
         if (out.length >= count) return out;
-        if (p.consumer !== consumer) continue;
+        if (!pick(p)) continue;
+        p.consumer = consumer;
         p.at = now;
+        if (counted) p.deliveries++;
         out.push({ ...p.entry, deliveries: p.deliveries });
       }
     }

@@ -1,9 +1,9 @@
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { TributaryError, type JsonValue } from '@tributary/protocol';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { BlockRequest } from '@tributary/block';
-import { eventually } from '@tributary/testkit';
+import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
 import { BlockError, BlockRunner, compileBlock, type RunnerOptions } from '../src/index.js';
 import type { PublishFn } from '../src/host.js';
 
@@ -13,6 +13,26 @@ const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
+
+/** Runs `close` after the test, after what was registered later (last in, first out). */
+export function closeAfterTest(close: () => Promise<void>): void {
+  cleanups.push(close);
+}
+
+/** A redis-server (the testkit's, on a free port) for the calling file's tests: read it inside a test. */
+export function redisForFile(): () => RedisServer {
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (server === undefined) throw new Error('redisForFile: read the server inside a test, after beforeAll');
+    return server;
+  };
+}
 
 /** Appends straight to the engine, enforcing the hop limit like the broker's publish path. */
 export function enginePublish(engine: StreamEngine, maxHops = 8): PublishFn {

@@ -1,43 +1,32 @@
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine } from '@tributary/engine/redis';
-import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
+import { describe, expect, it } from 'vitest';
 import { groupName } from '../src/consumer.js';
 import { BlockRunner, compileBlock } from '../src/index.js';
-import { enginePublish, fixture } from './helpers.js';
+import { closeAfterTest, enginePublish, fixture, redisForFile } from './helpers.js';
 
 // A consumer's read can hand it entries whose reply never reaches it: Redis stored the read (the
 // entries are now pending for that consumer) and died, or the connection dropped, before answering.
 // No other consumer claims them before `claimIdleMs` (30 s by default), so the consumer itself must
 // ask for its own pending entries again — when it starts, and after a read failed.
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-const closing: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closing.length > 0) await closing.pop()?.();
-});
+const redis = redisForFile();
 
 const engines: Record<string, () => StreamEngine> = {
   memory: () => new MemoryEngine(),
-  redis: () => new RedisEngine({ url: redis.url, keyPrefix: `lr${Math.random().toString(36).slice(2, 8)}:` }),
+  redis: () => new RedisEngine({ url: redis().url, keyPrefix: `lr${Math.random().toString(36).slice(2, 8)}:` }),
 };
 
 describe.each(Object.keys(engines))('entries handed to a consumer whose read reply was lost (%s engine)', (kind) => {
   it('are handled as soon as that consumer runs again, not after the claim time', async () => {
     const engine = (engines[kind] as () => StreamEngine)();
-    closing.push(() => engine.close());
+    closeAfterTest(() => engine.close());
     const block = await compileBlock(fixture('echo.ts'));
     const start = async (): Promise<BlockRunner> => {
       // The default claim time: a claim would take 30 s or more to hand these out.
       const r = new BlockRunner({ engine, publish: enginePublish(engine), consumer: 'node-1', pollMs: 20 });
-      closing.push(() => r.close());
+      closeAfterTest(() => r.close());
       await r.deploy(block);
       return r;
     };

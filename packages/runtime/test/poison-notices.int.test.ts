@@ -1,26 +1,15 @@
 import { MemoryEngine, type StreamEngine } from '@tributary/engine';
 import { RedisEngine } from '@tributary/engine/redis';
-import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
+import { eventually } from '@tributary/testkit';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BlockNode, compileBlock, DEPLOY_CHANNEL } from '../src/index.js';
-import { enginePublish, fixture } from './helpers.js';
+import { closeAfterTest, enginePublish, fixture, redisForFile } from './helpers.js';
 
 // `$blocks.deployed` is read by every node on the engine: an entry a client (or a bug) wrote there
 // with the wrong shape must be ignored, not crash each node that follows the channel.
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-const closing: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closing.length > 0) await closing.pop()?.();
-});
+const redis = redisForFile();
 
 // Each is a payload the engine stores as given: JSON that is not a notice, and one that is not JSON.
 const POISON = ['null', '42', '"x"', '{"name":5}', '{"name":"../x"}', '[{"name":"echo"}]', '{"name":"Echo"}', 'not json'];
@@ -32,21 +21,21 @@ async function badNotices(registry: Registry): Promise<number> {
 
 async function node(engine: StreamEngine, registry: Registry): Promise<BlockNode> {
   const n = await BlockNode.start({ engine, publish: enginePublish(engine), pollMs: 20, metrics: registry });
-  closing.push(() => n.close());
+  closeAfterTest(() => n.close());
   return n;
 }
 
 const engines: Record<string, () => { a: StreamEngine; b: StreamEngine; writer: StreamEngine }> = {
   memory: () => {
     const e = new MemoryEngine();
-    closing.push(() => e.close());
+    closeAfterTest(() => e.close());
     return { a: e, b: e, writer: e };
   },
   redis: () => {
     const keyPrefix = `p${Math.random().toString(36).slice(2, 8)}:`;
     const make = (): RedisEngine => {
-      const e = new RedisEngine({ url: redis.url, keyPrefix });
-      closing.push(() => e.close());
+      const e = new RedisEngine({ url: redis().url, keyPrefix });
+      closeAfterTest(() => e.close());
       return e;
     };
     // Three processes: two nodes, and whoever writes the poison.
@@ -78,7 +67,7 @@ describe.each(Object.keys(engines))('poisoned $blocks.deployed notices (%s engin
 describe('forged entries on $dlq.<block>', () => {
   it('are left out of the list, cannot be replayed or dropped, and are counted once', async () => {
     const engine = new MemoryEngine();
-    closing.push(() => engine.close());
+    closeAfterTest(() => engine.close());
     const registry = new Registry();
     const n = await BlockNode.start({
       engine,
@@ -87,7 +76,7 @@ describe('forged entries on $dlq.<block>', () => {
       metrics: registry,
       retry: { attempts: 1, baseMs: 1, maxMs: 1 },
     });
-    closing.push(() => n.close());
+    closeAfterTest(() => n.close());
     await n.deploy(await compileBlock(fixture('flaky.ts')), {});
     const forged = [
       'null',
@@ -125,9 +114,9 @@ describe('forged entries on $dlq.<block>', () => {
 describe('a stored payload that is not JSON', () => {
   it('is dead-lettered with its text as data instead of being retried forever', async () => {
     const engine = new MemoryEngine();
-    closing.push(() => engine.close());
+    closeAfterTest(() => engine.close());
     const n = await BlockNode.start({ engine, publish: enginePublish(engine), pollMs: 20, retry: { attempts: 1, baseMs: 1, maxMs: 1 } });
-    closing.push(() => n.close());
+    closeAfterTest(() => n.close());
     await n.deploy(await compileBlock(fixture('flaky.ts')), {});
     await engine.append({ channel: 'jobs.raw', payload: 'not json' });
     const l = await eventually(async () => {

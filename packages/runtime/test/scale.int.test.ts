@@ -1,8 +1,8 @@
 import { RedisEngine } from '@tributary/engine/redis';
-import { eventually, startRedis, type RedisServer } from '@tributary/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@tributary/testkit';
+import { describe, expect, it } from 'vitest';
 import { BlockRunner, type RunnerOptions } from '../src/index.js';
-import { deployFixture, enginePublish } from './helpers.js';
+import { closeAfterTest, deployFixture, enginePublish, redisForFile } from './helpers.js';
 
 /** Payloads stored on `channel`, oldest first. */
 async function payloads<T>(engine: RedisEngine, channel: string): Promise<T[]> {
@@ -10,33 +10,22 @@ async function payloads<T>(engine: RedisEngine, channel: string): Promise<T[]> {
   return entries.map((e) => JSON.parse(e.payload) as T);
 }
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-const closing: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (closing.length > 0) await closing.pop()?.();
-});
+const redis = redisForFile();
 
 /** A fresh key prefix per test: tests never see each other's groups, kv or channels. */
 function deployment() {
   const keyPrefix = `s${Math.random().toString(36).slice(2, 8)}:`;
   /** An engine as one process would have it. */
   const engine = (): RedisEngine => {
-    const e = new RedisEngine({ url: redis.url, keyPrefix });
-    closing.push(() => e.close());
+    const e = new RedisEngine({ url: redis().url, keyPrefix });
+    closeAfterTest(() => e.close());
     return e;
   };
   /** A runner on its own engine: another process. */
   const runner = (consumer: string, options: Partial<RunnerOptions> = {}) => {
     const e = engine();
     const r = new BlockRunner({ engine: e, publish: enginePublish(e), consumer, pollMs: 20, ...options });
-    closing.push(() => r.close());
+    closeAfterTest(() => r.close());
     return { runner: r, engine: e };
   };
   return { engine, runner };
