@@ -171,8 +171,11 @@ export class GroupConsumer {
         const fresh = (e: GroupEntry): boolean => !held.has(heldKey(e)) && !this.#held.has(heldKey(e));
         if (this.#askOwn) {
           // The ones this consumer holds come first among its pending entries: ask past them.
-          work = (await groups.redeliver(this.#group, consumer, batch + held.size)).filter(fresh).slice(0, batch);
-          this.#askOwn = false;
+          const want = batch + held.size;
+          const own = await groups.redeliver(this.#group, consumer, want);
+          work = own.filter(fresh).slice(0, batch);
+          // A full answer may have more behind it: ask again next time, past what is held by then.
+          this.#askOwn = own.length >= want;
         }
         if (work.length < batch && Date.now() - this.#lastClaim >= claimIdleMs / 2) {
           this.#lastClaim = Date.now();

@@ -32,15 +32,17 @@ describe.each(Object.keys(engines))('entries handed to a consumer whose read rep
     };
     const first = await start();
     await first.close();
-    for (const n of [1, 2, 3]) await engine.append({ channel: 'in.lost', payload: JSON.stringify({ n }) });
+    // More than one batch (32): what does not fit in the first must not wait for the claim either.
+    const ns = Array.from({ length: 40 }, (_, i) => i + 1);
+    for (const n of ns) await engine.append({ channel: 'in.lost', payload: JSON.stringify({ n }) });
     // The read that node-1 made and never got the answer of.
-    const lost = await engine.groups.read(groupName('echo'), 'node-1', 10);
-    expect(lost.map((e) => e.offset)).toEqual([1, 2, 3]);
+    const lost = await engine.groups.read(groupName('echo'), 'node-1', 100);
+    expect(lost.map((e) => e.offset)).toEqual(ns);
 
     await start();
-    await eventually(async () => (await engine.state('out.in.lost')).last >= 3, { timeoutMs: 10_000, message: 'all three echoed' });
-    const { entries } = await engine.read('out.in.lost', { after: 0, limit: 10 });
-    expect(entries.map((m) => (JSON.parse(m.payload) as { echo: { n: number } }).echo.n)).toEqual([1, 2, 3]);
+    await eventually(async () => (await engine.state('out.in.lost')).last >= ns.length, { timeoutMs: 10_000, message: 'all echoed' });
+    const { entries } = await engine.read('out.in.lost', { after: 0, limit: 100 });
+    expect(entries.map((m) => (JSON.parse(m.payload) as { echo: { n: number } }).echo.n)).toEqual(ns);
     // Each acked after its output was stored.
     await eventually(async () => (await engine.groups.pending(groupName('echo'))) === 0, { message: 'nothing left pending' });
   }, 30_000);
