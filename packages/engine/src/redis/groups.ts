@@ -114,42 +114,18 @@ export class RedisGroups implements ConsumerGroups {
     const reg = await this.#registry.get(group);
     const n = Math.floor(count);
     if (reg === undefined || !(n > 0)) return [];
-    // Not #drain: asked again, a channel must go on after what it returned (XPENDING starts where
-    // it is told), or the same entries would come back twice.
-    const queue = [...(await this.#channelsOf(reg))];
+    // #drain asks a channel that filled its share again: XPENDING then starts after the last id it
+    // returned there, or the same entries would come back twice.
     const after = new Map<string, string>();
-    const out: GroupEntry[] = [];
-    while (out.length < n && queue.length > 0) {
-      const remaining = n - out.length;
-      const batch = queue.splice(0, Math.min(remaining, WINDOW));
-      const share = Math.min(MAX_OWN_PAGE, Math.floor(remaining / batch.length));
-      const pages = await Promise.all(
-        batch.map(async (channel) => {
-          const start = after.get(channel);
-          const r = await this.#call(
-            'groups.redeliver',
-            channel,
-            'mine',
-            reg.name,
-            consumer,
-            share,
-            start === undefined ? '-' : `(${start}`,
-          );
-          if (r[0] === 0) return { channel, entries: [], full: false };
-          const [, epoch, raws, deliveries, last, seen] = r as [1, string, RawEntry[], number[], string, number];
-          if (last !== '') after.set(channel, last);
-          const entries = raws.map((raw, i) => ({ ...decodeEntry(channel, epoch, raw), deliveries: Number(deliveries[i] ?? 1) }));
-          return { channel, entries, full: Number(seen) >= share };
-        }),
-      );
-      const again: string[] = [];
-      for (const p of pages) {
-        out.push(...p.entries);
-        if (p.full) again.push(p.channel);
-      }
-      queue.unshift(...again);
-    }
-    return out;
+    return this.#drain(reg, n, async (channel, want) => {
+      const start = after.get(channel);
+      const page = Math.min(want, MAX_OWN_PAGE);
+      const r = await this.#call('groups.redeliver', channel, 'mine', reg.name, consumer, page, start === undefined ? '-' : `(${start}`);
+      if (r[0] === 0) return [];
+      const [, epoch, raws, deliveries, last] = r as [1, string, RawEntry[], number[], string];
+      if (last !== '') after.set(channel, last);
+      return raws.map((raw, i) => ({ ...decodeEntry(channel, epoch, raw), deliveries: Number(deliveries[i] ?? 1) }));
+    });
   }
 
   async pending(group: string): Promise<number> {

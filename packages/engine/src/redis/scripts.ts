@@ -442,8 +442,8 @@ return gen
  *   the group saw them, just before the first one returned);
  * - claim: consumer, minIdleMs, count → {1, epoch, entries, deliveries} (XAUTOCLAIM from the start
  *   of the pending list, at most 10 scans; entries trimmed away while pending are dropped from it);
- * - mine: consumer, count, start ('-' or '(<id>') → {1, epoch, entries, deliveries, last id, ids
- *   seen} (that consumer's pending entries from start, by XPENDING, their idle time reset by
+ * - mine: consumer, count, start ('-' or '(<id>') → {1, epoch, entries, deliveries, last id} (that
+ *   consumer's pending entries from start, by XPENDING, their idle time reset by
  *   XCLAIM JUSTID, which counts no delivery; entries trimmed away are acked and dropped);
  * - pending: → {1, count};
  * - lag: → {1, pending, unread, oldest pending entry's time or '', first unread entry's time or ''}
@@ -513,7 +513,7 @@ elseif op == 'mine' then
   local p = redis.pcall('XPENDING', stream, name, ARGV[5], '+', ARGV[4], ARGV[3])
   if failed(p) then return {0} end
   local out, deliveries, gone = {}, {}, {}
-  if #p == 0 then return {1, epoch(), out, deliveries, '', 0} end
+  if #p == 0 then return {1, epoch(), out, deliveries, ''} end
   local ids = {}
   for _, e in ipairs(p) do table.insert(ids, e[1]) end
   local args = {stream, name, ARGV[3], 0}
@@ -531,7 +531,7 @@ elseif op == 'mine' then
   end
   -- Trimmed away while pending: nothing to hand out (Redis 6.2 would list it forever).
   if #gone > 0 then redis.call('XACK', stream, name, unpack(gone)) end
-  return {1, epoch(), out, deliveries, ids[#ids], #ids}
+  return {1, epoch(), out, deliveries, ids[#ids]}
 elseif op == 'pending' then
   local r = redis.pcall('XPENDING', stream, name)
   if failed(r) then return {0} end
